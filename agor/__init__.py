@@ -1,0 +1,1 @@
+"""Domain layer of the multiplayer agent board: models and services, free of NiceGUI."""

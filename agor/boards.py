@@ -1,0 +1,343 @@
+"""Boards, zones and worktree cards: every write is one transaction followed by one event on `board:<id>`."""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from . import db, ids
+from .auth import require
+from .errors import Forbidden, InvalidInput, NotFound
+from .events import board_topic
+from .models import Board, CardPlacement, Repo, Role, User, Worktree, Zone, utcnow
+
+CARD_W = 240
+CARD_H = 96
+ZONE_MIN = 80
+ZONE_MAX = 20000
+COORD_MAX = 1_000_000
+COLOR = re.compile(r'^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$')
+ZONE_FIELDS = {'label', 'x', 'y', 'w', 'h', 'border_color', 'background_color', 'locked'}
+
+
+# ---- boards ---------------------------------------------------------------------------------------------------------
+
+def list_boards(user: User) -> list[dict[str, Any]]:
+    with db.read() as session:
+        boards = session.exec(select(Board).order_by(Board.name)).all()
+        counts = dict(session.exec(select(CardPlacement.board_id, func.count()).group_by(CardPlacement.board_id)).all())
+    return [{**board_view(b), 'cards': counts.get(b.id, 0)} for b in boards if can_view(user, b)]
+
+
+def get_board(user: User, ref: str) -> Board:
+    """A board by slug, full id or id prefix, if the user may see it."""
+    with db.read() as session:
+        board = session.exec(select(Board).where(Board.slug == ref.lower())).first()
+        if board is None:
+            board = ids.resolve(session, Board, ref, 'board')
+    if not can_view(user, board):
+        raise NotFound(f'No board {ref!r}.')
+    return board
+
+
+def can_view(user: User, board: Board) -> bool:
+    """Every active account sees every board today; private boards plug in here."""
+    return user.has(Role.viewer)
+
+
+def create_board(actor: User, name: str, description: str = '', icon: str = '🗂️', color: str = '#0d9488') -> Board:
+    require(actor, Role.member, 'create boards')
+    name = _clean_name(name, 'board')
+    with db.transaction() as session:
+        board = Board(name=name, slug=unique_slug(session, slugify(name)), description=description.strip()[:2000],
+                      icon=_clean_icon(icon), color=_clean_color(color), created_by=actor.id)
+        session.add(board)
+        return board
+
+
+def update_board(actor: User, board_id: str, *, name: str | None = None, description: str | None = None,
+                 icon: str | None = None, color: str | None = None) -> Board:
+    """Renaming keeps the slug, so links people already shared keep working."""
+    require(actor, Role.member, 'edit boards')
+    with db.transaction() as session:
+        board = _board(session, board_id)
+        if name is not None:
+            board.name = _clean_name(name, 'board')
+        if description is not None:
+            board.description = description.strip()[:2000]
+        if icon is not None:
+            board.icon = _clean_icon(icon)
+        if color is not None:
+            board.color = _clean_color(color)
+        board.updated_at = utcnow()
+        db.emit_after_commit(session, board_topic(board.id), {'type': 'board', 'board': board_view(board),
+                                                              'by': actor.name})
+        return board
+
+
+def delete_board(actor: User, board_id: str) -> None:
+    """The board's cards leave it; the worktrees themselves stay."""
+    with db.transaction() as session:
+        board = _board(session, board_id)
+        if board.created_by != actor.id:
+            require(actor, Role.admin, "delete other people's boards")
+        require(actor, Role.member, 'delete boards')
+        for placement in session.exec(select(CardPlacement).where(CardPlacement.board_id == board.id)).all():
+            session.delete(placement)
+        for zone in session.exec(select(Zone).where(Zone.board_id == board.id)).all():
+            session.delete(zone)
+        session.delete(board)
+        db.emit_after_commit(session, board_topic(board.id), {'type': 'board_deleted', 'by': actor.name})
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize('NFKD', text).encode('ascii', 'ignore').decode()
+    slug = re.sub(r'[^a-z0-9]+', '-', ascii_text.lower()).strip('-')[:48].strip('-')
+    return slug or 'board'
+
+
+def unique_slug(session: Session, base: str) -> str:
+    taken = set(session.exec(select(Board.slug).where(col(Board.slug).startswith(base))).all())
+    if base not in taken and not ids.looks_like_id(base):
+        return base
+    n = 2
+    while f'{base}-{n}' in taken:
+        n += 1
+    return f'{base}-{n}'
+
+
+# ---- what the canvas shows -------------------------------------------------------------------------------------------
+
+def board_view(board: Board) -> dict[str, Any]:
+    return {'id': board.id, 'slug': board.slug, 'name': board.name, 'description': board.description,
+            'icon': board.icon, 'color': board.color, 'short_id': ids.short(board.id)}
+
+
+def board_state(user: User, board_id: str) -> dict[str, Any]:
+    """Everything the canvas draws, in the shape the canvas component takes as props."""
+    with db.read() as session:
+        board = _board(session, board_id)
+        if not can_view(user, board):
+            raise NotFound('No such board.')
+        zones = session.exec(select(Zone).where(Zone.board_id == board.id).order_by(Zone.created_at)).all()
+        rows = session.exec(
+            select(CardPlacement, Worktree, Repo)
+            .join(Worktree, col(Worktree.id) == CardPlacement.worktree_id)
+            .join(Repo, col(Repo.id) == Worktree.repo_id)
+            .where(CardPlacement.board_id == board.id)
+            .order_by(CardPlacement.updated_at)).all()
+    return {'zones': [zone_view(z) for z in zones], 'cards': [card_view(p, w, r) for p, w, r in rows]}
+
+
+def zone_view(zone: Zone) -> dict[str, Any]:
+    return {'id': zone.id, 'label': zone.label, 'x': zone.x, 'y': zone.y, 'w': zone.w, 'h': zone.h,
+            'border': zone.border_color, 'background': zone.background_color, 'locked': zone.locked,
+            'trigger': bool(zone.trigger_template)}
+
+
+def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo) -> dict[str, Any]:
+    return {'id': worktree.id, 'name': worktree.name, 'branch': worktree.branch, 'repo': repo.name,
+            'x': placement.x, 'y': placement.y, 'zone': placement.zone_id, 'attention': worktree.needs_attention,
+            'sessions': [], 'comments': 0}
+
+
+# ---- zones -----------------------------------------------------------------------------------------------------------
+
+def create_zone(actor: User, board_id: str, label: str = 'Zone', x: float = 0, y: float = 0,
+                w: float = 480, h: float = 320, border_color: str = '#64748b',
+                background_color: str = '#f1f5f9') -> Zone:
+    require(actor, Role.member, 'create zones')
+    with db.transaction() as session:
+        board = _board(session, board_id)
+        zone = Zone(board_id=board.id, label=_clean_name(label, 'zone'), x=_coord(x), y=_coord(y), w=_size(w),
+                    h=_size(h), border_color=_clean_color(border_color),
+                    background_color=_clean_color(background_color))
+        session.add(zone)
+        db.emit_after_commit(session, board_topic(board.id), {'type': 'zone', 'zone': zone_view(zone),
+                                                              'by': actor.name})
+        return zone
+
+
+def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
+    """Move, resize, relabel, recolour or (un)lock a zone. A locked zone keeps its place and size."""
+    require(actor, Role.member, 'edit zones')
+    unknown = set(changes) - ZONE_FIELDS
+    if unknown:
+        raise InvalidInput(f'Unknown zone fields: {", ".join(sorted(unknown))}.')
+    with db.transaction() as session:
+        zone = _zone(session, zone_id)
+        locked = bool(changes.get('locked', zone.locked))
+        geometry = {k: v for k, v in changes.items() if k in {'x', 'y', 'w', 'h'} and v != getattr(zone, k)}
+        if locked and geometry:
+            raise Forbidden(f'Zone “{zone.label}” is locked: unlock it to move or resize it.')
+        for key in ('x', 'y'):
+            if key in geometry:
+                setattr(zone, key, _coord(geometry[key]))
+        for key in ('w', 'h'):
+            if key in geometry:
+                setattr(zone, key, _size(geometry[key]))
+        if 'label' in changes:
+            zone.label = _clean_name(changes['label'], 'zone')
+        if 'border_color' in changes:
+            zone.border_color = _clean_color(changes['border_color'])
+        if 'background_color' in changes:
+            zone.background_color = _clean_color(changes['background_color'])
+        zone.locked = locked
+        db.emit_after_commit(session, board_topic(zone.board_id), {'type': 'zone', 'zone': zone_view(zone),
+                                                                   'by': actor.name})
+        return zone
+
+
+def delete_zone(actor: User, zone_id: str) -> None:
+    """Cards inside stay where they are on the board (their positions become absolute)."""
+    require(actor, Role.member, 'delete zones')
+    with db.transaction() as session:
+        zone = _zone(session, zone_id)
+        if zone.locked:
+            raise Forbidden(f'Zone “{zone.label}” is locked: unlock it before deleting it.')
+        moved = []
+        for placement in session.exec(select(CardPlacement).where(CardPlacement.zone_id == zone.id)).all():
+            placement.x, placement.y, placement.zone_id = placement.x + zone.x, placement.y + zone.y, None
+            moved.append(placement)
+        session.delete(zone)
+        session.flush()
+        topic = board_topic(zone.board_id)
+        db.emit_after_commit(session, topic, {'type': 'zone_deleted', 'id': zone.id, 'by': actor.name})
+        for placement in moved:
+            db.emit_after_commit(session, topic, {'type': 'card', 'card': _card_of(session, placement),
+                                                  'by': actor.name})
+
+
+def zone_at(zones: list[Zone], x: float, y: float) -> Zone | None:
+    """The most specific (smallest) zone containing the point, if any."""
+    containing = [z for z in zones if z.x <= x <= z.x + z.w and z.y <= y <= z.y + z.h]
+    return min(containing, key=lambda z: (z.w * z.h, -z.created_at.timestamp()), default=None)
+
+
+# ---- cards -----------------------------------------------------------------------------------------------------------
+
+def place_card(actor: User, board_id: str, worktree_id: str, x: float, y: float) -> CardPlacement:
+    """Put a worktree's card on a board at an absolute point (taking it off any other board)."""
+    require(actor, Role.member, 'add cards to boards')
+    with db.transaction() as session:
+        board = _board(session, board_id)
+        worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        if worktree.archived:
+            raise InvalidInput(f'Worktree {worktree.name} is archived: restore it first.')
+        placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id)).first()
+        if placement is not None and placement.board_id != board.id:
+            db.emit_after_commit(session, board_topic(placement.board_id),
+                                 {'type': 'card_removed', 'id': worktree.id, 'by': actor.name})
+            session.delete(placement)
+            session.flush()
+            placement = None
+        if placement is None:
+            placement = CardPlacement(board_id=board.id, worktree_id=worktree.id)
+            session.add(placement)
+        _set_position(session, placement, x, y, actor)
+        db.emit_after_commit(session, board_topic(board.id), {'type': 'card', 'card': _card_of(session, placement),
+                                                              'by': actor.name})
+        return placement
+
+
+def move_card(actor: User, board_id: str, worktree_id: str, x: float, y: float) -> CardPlacement:
+    """Move a card to an absolute canvas point; it joins the zone under its centre (or none). Last write wins."""
+    require(actor, Role.member, 'move cards')
+    with db.transaction() as session:
+        placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree_id,
+                                                             CardPlacement.board_id == board_id)).first()
+        if placement is None:
+            raise NotFound('That card is no longer on this board.')
+        _set_position(session, placement, x, y, actor)
+        db.emit_after_commit(session, board_topic(board_id), {'type': 'card', 'card': _card_of(session, placement),
+                                                              'by': actor.name})
+        return placement
+
+
+def remove_card(actor: User, board_id: str, worktree_id: str) -> None:
+    require(actor, Role.member, 'remove cards from boards')
+    with db.transaction() as session:
+        placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree_id,
+                                                             CardPlacement.board_id == board_id)).first()
+        if placement is None:
+            raise NotFound('That card is no longer on this board.')
+        session.delete(placement)
+        db.emit_after_commit(session, board_topic(board_id), {'type': 'card_removed', 'id': worktree_id,
+                                                              'by': actor.name})
+
+
+def _set_position(session: Session, placement: CardPlacement, x: float, y: float, actor: User) -> None:
+    x, y = _coord(x), _coord(y)
+    zones = list(session.exec(select(Zone).where(Zone.board_id == placement.board_id)).all())
+    zone = zone_at(zones, x + CARD_W / 2, y + CARD_H / 2)
+    placement.zone_id = zone.id if zone else None
+    placement.x, placement.y = (x - zone.x, y - zone.y) if zone else (x, y)
+    placement.updated_at = utcnow()
+    placement.updated_by = actor.id
+    session.flush()
+
+
+def _card_of(session: Session, placement: CardPlacement) -> dict[str, Any]:
+    worktree = session.get(Worktree, placement.worktree_id)
+    assert worktree is not None
+    repo = session.get(Repo, worktree.repo_id)
+    assert repo is not None
+    return card_view(placement, worktree, repo)
+
+
+# ---- validation helpers ----------------------------------------------------------------------------------------------
+
+def _board(session: Session, board_id: str) -> Board:
+    board = session.get(Board, board_id)
+    if board is None:
+        raise NotFound('This board no longer exists.')
+    return board
+
+
+def _zone(session: Session, zone_id: str) -> Zone:
+    zone = session.get(Zone, zone_id)
+    if zone is None:
+        raise NotFound('This zone no longer exists.')
+    return zone
+
+
+def _clean_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f'Give the {what} a name.')
+    name = ' '.join(name.split())
+    if len(name) > 80:
+        raise InvalidInput(f'A {what} name has at most 80 characters.')
+    return name
+
+
+def _clean_color(color: Any) -> str:
+    if not isinstance(color, str) or not COLOR.match(color):
+        raise InvalidInput(f'{color!r} is not a colour like #0d9488.')
+    return color.lower()
+
+
+def _clean_icon(icon: Any) -> str:
+    if not isinstance(icon, str) or not 0 < len(icon.strip()) <= 8:
+        raise InvalidInput('The icon is one emoji.')
+    return icon.strip()
+
+
+def _coord(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f'{value!r} is not a number.') from None
+    if not math.isfinite(number) or abs(number) > COORD_MAX:
+        raise InvalidInput('That position is off the canvas.')
+    return round(number, 1)
+
+
+def _size(value: Any) -> float:
+    number = _coord(value)
+    if not ZONE_MIN <= number <= ZONE_MAX:
+        raise InvalidInput(f'A zone is between {ZONE_MIN} and {ZONE_MAX} pixels wide and high.')
+    return number

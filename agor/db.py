@@ -1,0 +1,95 @@
+"""Database engine, one-transaction-per-action helper, and the Alembic migration runner."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from . import events
+
+MIGRATIONS_DIR = Path(__file__).parent / 'migrations'
+
+_engine: Engine | None = None
+
+
+def init(database_url: str, *, migrate_schema: bool = True) -> Engine:
+    """Create the engine for this process and bring the schema to the newest migration."""
+    global _engine
+    if _engine is not None:
+        _engine.dispose()
+    _engine = make_engine(database_url)
+    if migrate_schema:
+        migrate(_engine)
+    return _engine
+
+
+def make_engine(database_url: str) -> Engine:
+    if database_url.startswith('postgresql://'):
+        database_url = 'postgresql+psycopg://' + database_url.removeprefix('postgresql://')
+    if database_url.startswith('sqlite'):
+        engine = create_engine(database_url, connect_args={'check_same_thread': False, 'timeout': 30})
+        event.listen(engine, 'connect', _sqlite_pragmas)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute('PRAGMA foreign_keys=ON')
+    cursor.execute('PRAGMA journal_mode=WAL')
+    cursor.execute('PRAGMA synchronous=NORMAL')
+    cursor.close()
+
+
+def engine() -> Engine:
+    if _engine is None:
+        raise RuntimeError('agor.db.init() has not been called')
+    return _engine
+
+
+def migrate(target: Engine) -> None:
+    config = Config()
+    config.set_main_option('script_location', str(MIGRATIONS_DIR))
+    with target.begin() as connection:
+        config.attributes['connection'] = connection
+        command.upgrade(config, 'head')
+
+
+_commit_lock = threading.Lock()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One user action = one transaction. Events queued with `emit_after_commit` go out only if it commits,
+    in commit order (the lock keeps two racing writers from publishing in the opposite order)."""
+    with Session(engine(), expire_on_commit=False) as session:
+        session.info['events'] = []
+        session.begin()
+        try:
+            yield session
+            session.flush()
+        except BaseException:
+            session.rollback()
+            raise
+        with _commit_lock:
+            session.commit()
+            for topic, payload in session.info.pop('events'):
+                events.bus.publish(topic, payload)
+
+
+@contextmanager
+def read() -> Iterator[Session]:
+    with Session(engine(), expire_on_commit=False) as session:
+        yield session
+
+
+def emit_after_commit(session: Session, topic: str, payload: dict) -> None:
+    session.info['events'].append((topic, payload))

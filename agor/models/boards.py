@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from .base import new_id, utcnow
+
+
+class Board(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    slug: str = Field(unique=True, index=True, max_length=64)
+    name: str = Field(max_length=80)
+    description: str = Field(default='', max_length=2000)
+    icon: str = Field(default='🗂️', max_length=16)
+    color: str = Field(default='#0d9488', max_length=16)
+    created_by: str = Field(foreign_key='user.id', max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Zone(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', index=True, max_length=36)
+    label: str = Field(default='Zone', max_length=80)
+    x: float = 0
+    y: float = 0
+    w: float = 400
+    h: float = 300
+    border_color: str = Field(default='#64748b', max_length=16)
+    background_color: str = Field(default='#f1f5f9', max_length=16)
+    locked: bool = False
+    trigger_template: str | None = Field(default=None, max_length=20000)
+    trigger_behavior: str = Field(default='always_new', max_length=16)
+    trigger_runtime: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CardPlacement(SQLModel, table=True):
+    """A worktree's card on a board (a worktree sits on at most one board). x/y are relative to the zone, if any."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', index=True, max_length=36)
+    worktree_id: str = Field(foreign_key='worktree.id', ondelete='CASCADE', unique=True, max_length=36)
+    zone_id: str | None = Field(default=None, foreign_key='zone.id', ondelete='SET NULL', max_length=36)
+    x: float = 0
+    y: float = 0
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)

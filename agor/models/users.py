@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+
+from sqlmodel import Field, SQLModel
+
+from .base import new_id, utcnow
+
+
+class Role(IntEnum):
+    viewer = 0
+    member = 1
+    admin = 2
+    owner = 3
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        try:
+            return cls[name]
+        except KeyError:
+            raise ValueError(f'unknown role {name!r}') from None
+
+
+class User(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    email: str = Field(unique=True, index=True, max_length=254)  # stored lower-cased
+    name: str = Field(max_length=80)
+    role: str = Field(default='member', max_length=16)
+    password_hash: str = Field(max_length=255)
+    avatar_color: str = Field(max_length=16)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime | None = None
+
+    @property
+    def level(self) -> Role:
+        return Role.parse(self.role)
+
+    def has(self, role: Role) -> bool:
+        return self.active and self.level >= role
+
+    @property
+    def initials(self) -> str:
+        parts = [p for p in self.name.replace('-', ' ').split() if p]
+        letters = ''.join(p[0] for p in parts[:2]) or self.email[:1]
+        return letters.upper()
+
+
+class Invite(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    token_hash: str = Field(unique=True, max_length=64)
+    role: str = Field(max_length=16)
+    email: str | None = Field(default=None, max_length=254)
+    created_by: str = Field(foreign_key='user.id', max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)

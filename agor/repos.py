@@ -1,0 +1,161 @@
+"""Repositories and their worktrees: real `git worktree add` under the data dir, archive, restore, delete."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from . import db, gitops, ids
+from .auth import require
+from .config import Settings
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .events import board_topic
+from .models import CardPlacement, Repo, Role, User, Worktree
+
+NAME = re.compile(r'^[a-z0-9][a-z0-9._-]{0,62}$')
+
+
+def register_local(settings: Settings, actor: User, path: str, name: str | None = None) -> Repo:
+    """Register a repository that already exists on the server, below one of the allowed roots."""
+    require(actor, Role.admin, 'register repositories')
+    if not path.strip():
+        raise InvalidInput('Enter the path of a git repository on the server.')
+    top = gitops.toplevel(Path(path.strip()).expanduser().resolve())
+    if not any(top == root or root in top.parents for root in settings.allowed_repo_roots()):
+        allowed = ', '.join(str(r) for r in settings.allowed_repo_roots())
+        raise Forbidden(f'{top} is outside the allowed roots ({allowed}). Set AGOR_REPO_ROOTS to allow it.')
+    return _add_repo(actor, top, name or top.name, remote=None)
+
+
+def clone(settings: Settings, actor: User, source: str, name: str | None = None) -> Repo:
+    """Clone from a path or URL into the data dir and register the clone."""
+    require(actor, Role.admin, 'register repositories')
+    source = source.strip()
+    if not source:
+        raise InvalidInput('Enter a path or URL to clone from.')
+    base = name or source.rstrip('/').rsplit('/', 1)[-1].removesuffix('.git')
+    slug = _slug(base)
+    target = settings.repos_dir / slug
+    if target.exists():
+        raise Conflict(f'A clone named {slug} already exists in the data dir; choose another name.')
+    gitops.clone(source, target)
+    try:
+        return _add_repo(actor, target.resolve(), base, remote=source)
+    except Exception:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def list_repos() -> list[Repo]:
+    with db.read() as session:
+        return list(session.exec(select(Repo).order_by(Repo.name)).all())
+
+
+def list_worktrees(repo_id: str | None = None, *, archived: bool | None = False) -> list[dict[str, Any]]:
+    """Worktrees with their repo name and the board they sit on."""
+    with db.read() as session:
+        query = select(Worktree, Repo, CardPlacement.board_id).join(Repo).outerjoin(
+            CardPlacement, CardPlacement.worktree_id == Worktree.id).order_by(Repo.name, Worktree.name)
+        if repo_id:
+            query = query.where(Worktree.repo_id == repo_id)
+        if archived is not None:
+            query = query.where(Worktree.archived == archived)
+        rows = session.exec(query).all()
+    return [{'id': w.id, 'name': w.name, 'branch': w.branch, 'path': w.path, 'repo': r.name, 'repo_id': r.id,
+             'archived': w.archived, 'board_id': board_id} for w, r, board_id in rows]
+
+
+def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, branch: str | None = None, *,
+                    new_branch: bool = True, base: str | None = None) -> Worktree:
+    """`git worktree add` under <data>/worktrees/<repo>/<name> with a new branch (from base) or an existing one."""
+    require(actor, Role.member, 'create worktrees')
+    name = name.strip().lower()
+    if not NAME.match(name):
+        raise InvalidInput('A worktree name uses lower-case letters, digits, ".", "_" and "-" (at most 63).')
+    branch = gitops.check_branch_name(branch or name)
+    with db.read() as session:
+        repo = ids.resolve(session, Repo, repo_id, 'repository')
+        if session.exec(select(Worktree).where(Worktree.repo_id == repo.id, Worktree.name == name)).first():
+            raise Conflict(f'{repo.name} already has a worktree named {name}.')
+    repo_path = Path(repo.path)
+    if new_branch and gitops.branch_exists(repo_path, branch):
+        raise Conflict(f'Branch {branch} already exists: choose “existing branch” or another name.')
+    if not new_branch and not gitops.branch_exists(repo_path, branch):
+        raise NotFound(f'There is no branch {branch} in {repo.name}.')
+    base = (base or '').strip() or repo.default_branch
+    if new_branch and not gitops.ref_exists(repo_path, base):
+        raise NotFound(f'There is no commit or branch {base} in {repo.name} to start from.')
+    path = (settings.worktrees_dir / repo.slug / name).resolve()
+    if path.exists():
+        raise Conflict(f'{path} already exists on disk.')
+    gitops.worktree_add(repo_path, path, branch, new_branch=new_branch, base=base if new_branch else None)
+    try:
+        with db.transaction() as session:
+            worktree = Worktree(repo_id=repo.id, name=name, branch=branch, path=str(path),
+                                base_ref=base if new_branch else None, created_by=actor.id)
+            session.add(worktree)
+            return worktree
+    except Exception:
+        gitops.worktree_remove(repo_path, path)
+        raise
+
+
+def set_archived(actor: User, worktree_id: str, archived: bool) -> Worktree:
+    """Archiving takes the card off its board and hides the worktree; the checkout stays on disk."""
+    require(actor, Role.member, 'archive worktrees')
+    with db.transaction() as session:
+        worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        worktree.archived = archived
+        if archived:
+            _take_off_board(session, worktree, actor)
+        return worktree
+
+
+def delete_worktree(actor: User, worktree_id: str) -> None:
+    """Removes the checkout (`git worktree remove --force`) and the record; the branch stays in the repo."""
+    with db.read() as session:
+        worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        repo = session.get(Repo, worktree.repo_id)
+    assert repo is not None
+    if worktree.created_by != actor.id:
+        require(actor, Role.admin, "delete other people's worktrees")
+    require(actor, Role.member, 'delete worktrees')
+    gitops.worktree_remove(Path(repo.path), Path(worktree.path))
+    with db.transaction() as session:
+        fresh = session.get(Worktree, worktree.id)
+        if fresh is not None:
+            _take_off_board(session, fresh, actor)
+            session.delete(fresh)
+
+
+def _take_off_board(session: Session, worktree: Worktree, actor: User) -> None:
+    placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id)).first()
+    if placement is not None:
+        session.delete(placement)
+        db.emit_after_commit(session, board_topic(placement.board_id),
+                             {'type': 'card_removed', 'id': worktree.id, 'by': actor.name})
+
+
+def _add_repo(actor: User, path: Path, name: str, remote: str | None) -> Repo:
+    with db.transaction() as session:
+        if session.exec(select(Repo).where(Repo.path == str(path))).first():
+            raise Conflict(f'{path} is already registered.')
+        slug = _slug(name)
+        taken = set(session.exec(select(Repo.slug)).all())
+        unique, n = slug, 2
+        while unique in taken:
+            unique, n = f'{slug}-{n}', n + 1
+        repo = Repo(slug=unique, name=name.strip()[:120] or unique, path=str(path), remote_url=remote,
+                    default_branch=gitops.default_branch(path), created_by=actor.id)
+        session.add(repo)
+        return repo
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r'[^a-z0-9._-]+', '-', text.strip().lower()).strip('-.')[:60]
+    if not slug:
+        raise InvalidInput('Give the repository a name made of letters or digits.')
+    return slug

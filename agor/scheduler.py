@@ -1,0 +1,26 @@
+"""APScheduler jobs, one scheduler per process, started with the app."""
+from __future__ import annotations
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from . import demo
+from .config import Settings
+
+_scheduler: AsyncIOScheduler | None = None
+
+
+def start(settings: Settings) -> AsyncIOScheduler:
+    global _scheduler
+    _scheduler = AsyncIOScheduler()
+    if settings.demo and settings.demo_reset_minutes > 0:
+        _scheduler.add_job(demo.reset, 'interval', args=[settings], minutes=settings.demo_reset_minutes,
+                           id='demo-reset', max_instances=1, coalesce=True)
+    _scheduler.start()
+    return _scheduler
+
+
+def stop() -> None:
+    global _scheduler
+    if _scheduler is not None:
+        _scheduler.shutdown(wait=False)
+        _scheduler = None

@@ -1,0 +1,1 @@
+"""Reusable UI pieces in Python (NiceGUI), with the few small Vue components they need."""

@@ -1,0 +1,268 @@
+// The board canvas: pan/zoom, zones and worktree cards, all drawn in the browser from props.
+// Python owns the data (props `zones`, `cards`) and sends small patches through `apply(event)`;
+// the browser owns the viewport and in-flight drags, and emits only finished gestures.
+const MIN_ZOOM = 0.1;
+const MAX_ZOOM = 4;
+const DRAG_THRESHOLD = 4;
+
+export default {
+  template: `
+    <div class="agor-canvas" ref="root" :style="gridStyle"
+         @pointerdown="onBackgroundDown" @pointermove="onPointerMove" @pointerup="onPointerUp"
+         @pointercancel="onPointerUp" @wheel.prevent="onWheel">
+      <div class="agor-world" :style="worldStyle">
+        <div v-for="z in zoneList" :key="z.id" class="agor-zone" :data-zone-id="z.id" :style="zoneStyle(z)"
+             :class="{locked: z.locked}">
+          <div class="agor-zone-header" :style="{color: z.border}" @pointerdown.stop="onZoneDown($event, z, 'move')">
+            <span class="agor-zone-label">{{ z.label }}</span>
+            <span v-if="z.trigger" title="This zone has a trigger">⚡</span>
+            <span v-if="z.locked" title="Locked">🔒</span>
+          </div>
+          <div v-if="!readonly && !z.locked" class="agor-zone-resize" title="Resize"
+               @pointerdown.stop="onZoneDown($event, z, 'resize')"></div>
+        </div>
+        <div v-for="c in cardList" :key="c.id" class="agor-card" :data-card-id="c.id" :data-zone-id="c.zone || ''"
+             :style="cardStyle(c)" :class="{attention: c.attention, dragging: gesture && gesture.id === c.id}"
+             @pointerdown.stop="onCardDown($event, c)">
+          <div class="agor-card-name">{{ c.name }}</div>
+          <div class="agor-card-meta"><span class="agor-branch">⎇ {{ c.branch }}</span> · {{ c.repo }}</div>
+          <div class="agor-card-badges">
+            <span v-for="s in c.sessions" :key="s.id" class="agor-chip" :class="'status-' + s.status">{{ s.label }}</span>
+            <span v-if="c.comments" class="agor-chip">💬 {{ c.comments }}</span>
+          </div>
+        </div>
+      </div>
+      <div class="agor-controls" @pointerdown.stop>
+        <button title="Zoom out" @click="zoomBy(1 / 1.2)">−</button>
+        <button class="agor-zoom-level" title="Reset to 100%" @click="zoomTo(1)">{{ Math.round(view.k * 100) }}%</button>
+        <button title="Zoom in" @click="zoomBy(1.2)">+</button>
+        <button title="Fit to content" @click="fit()">⤢</button>
+      </div>
+    </div>
+  `,
+  props: {
+    zones: Array,
+    cards: Array,
+    readonly: Boolean,
+    geometry: Object,
+  },
+  data() {
+    return {
+      view: { x: 0, y: 0, k: 1 },
+      zoneMap: {},
+      cardMap: {},
+      gesture: null, // {kind: 'card'|'move'|'resize'|'pan', id, start..., moved}
+      pointers: {},
+      pinch: null,
+    };
+  },
+  computed: {
+    zoneList() {
+      return Object.values(this.zoneMap);
+    },
+    cardList() {
+      return Object.values(this.cardMap);
+    },
+    worldStyle() {
+      return { transform: `translate(${this.view.x}px, ${this.view.y}px) scale(${this.view.k})` };
+    },
+    gridStyle() {
+      const size = 24 * this.view.k;
+      return { backgroundSize: `${size}px ${size}px`, backgroundPosition: `${this.view.x}px ${this.view.y}px` };
+    },
+  },
+  watch: {
+    zones: { handler() { this.load(); } },
+    cards: { handler() { this.load(); } },
+  },
+  created() {
+    this.load();
+  },
+  mounted() {
+    this.$nextTick(() => this.fit());
+  },
+  methods: {
+    load() {
+      this.zoneMap = Object.fromEntries((this.zones || []).map((z) => [z.id, { ...z }]));
+      this.cardMap = Object.fromEntries((this.cards || []).map((c) => [c.id, { ...c }]));
+    },
+    // ---- patches from the server ------------------------------------------------------------------------------
+    apply(event) {
+      if (event.type === "zone") this.zoneMap[event.zone.id] = { ...event.zone };
+      else if (event.type === "zone_deleted") delete this.zoneMap[event.id];
+      else if (event.type === "card") this.cardMap[event.card.id] = { ...event.card };
+      else if (event.type === "card_removed") delete this.cardMap[event.id];
+    },
+    // ---- geometry ---------------------------------------------------------------------------------------------
+    zoneBox(z) {
+      const g = this.gesture;
+      if (g && g.id === z.id && g.kind === "move") return { ...z, x: g.x, y: g.y };
+      if (g && g.id === z.id && g.kind === "resize") return { ...z, w: g.w, h: g.h };
+      return z;
+    },
+    cardPos(c) {
+      const g = this.gesture;
+      if (g && g.kind === "card" && g.id === c.id) return { x: g.x, y: g.y };
+      const zone = c.zone && this.zoneMap[c.zone];
+      if (!zone) return { x: c.x, y: c.y };
+      const box = this.zoneBox(zone);
+      return { x: box.x + c.x, y: box.y + c.y };
+    },
+    zoneStyle(z) {
+      const b = this.zoneBox(z);
+      return {
+        left: `${b.x}px`, top: `${b.y}px`, width: `${b.w}px`, height: `${b.h}px`,
+        borderColor: z.border, background: z.background,
+      };
+    },
+    cardStyle(c) {
+      const p = this.cardPos(c);
+      return { transform: `translate(${p.x}px, ${p.y}px)`, width: `${this.geometry.card_w}px`,
+               minHeight: `${this.geometry.card_h}px` };
+    },
+    zoneAt(x, y) {
+      // the smallest zone containing the point: the same rule the server applies
+      let best = null;
+      for (const z of this.zoneList) {
+        if (x >= z.x && x <= z.x + z.w && y >= z.y && y <= z.y + z.h && (!best || z.w * z.h < best.w * best.h)) best = z;
+      }
+      return best;
+    },
+    toWorld(event) {
+      const r = this.$refs.root.getBoundingClientRect();
+      return { x: (event.clientX - r.left - this.view.x) / this.view.k, y: (event.clientY - r.top - this.view.y) / this.view.k };
+    },
+    // ---- gestures ---------------------------------------------------------------------------------------------
+    onCardDown(event, card) {
+      if (event.button !== 0) return;
+      const start = this.toWorld(event);
+      const pos = this.cardPos(card);
+      this.capture(event);
+      this.gesture = { kind: "card", id: card.id, sx: start.x, sy: start.y, ox: pos.x, oy: pos.y, x: pos.x, y: pos.y,
+                       moved: false, screen: [event.clientX, event.clientY] };
+    },
+    onZoneDown(event, zone, kind) {
+      if (event.button !== 0) return;
+      const start = this.toWorld(event);
+      this.capture(event);
+      this.gesture = { kind, id: zone.id, sx: start.x, sy: start.y, x: zone.x, y: zone.y, w: zone.w, h: zone.h,
+                       ox: kind === "move" ? zone.x : zone.w, oy: kind === "move" ? zone.y : zone.h, moved: false,
+                       locked: zone.locked, screen: [event.clientX, event.clientY] };
+    },
+    onBackgroundDown(event) {
+      this.pointers[event.pointerId] = [event.clientX, event.clientY];
+      this.capture(event);
+      const ids = Object.keys(this.pointers);
+      if (ids.length === 2) {
+        const [a, b] = ids.map((id) => this.pointers[id]);
+        this.pinch = { dist: Math.hypot(a[0] - b[0], a[1] - b[1]), k: this.view.k };
+        this.gesture = null;
+        return;
+      }
+      this.gesture = { kind: "pan", sx: event.clientX, sy: event.clientY, ox: this.view.x, oy: this.view.y, moved: false };
+    },
+    onPointerMove(event) {
+      if (this.pointers[event.pointerId]) this.pointers[event.pointerId] = [event.clientX, event.clientY];
+      if (this.pinch && Object.keys(this.pointers).length === 2) {
+        const [a, b] = Object.values(this.pointers);
+        const r = this.$refs.root.getBoundingClientRect();
+        const k = this.pinch.k * Math.hypot(a[0] - b[0], a[1] - b[1]) / this.pinch.dist;
+        this.zoomAround(k, (a[0] + b[0]) / 2 - r.left, (a[1] + b[1]) / 2 - r.top);
+        return;
+      }
+      const g = this.gesture;
+      if (!g) return;
+      if (!g.moved && g.screen && Math.hypot(event.clientX - g.screen[0], event.clientY - g.screen[1]) < DRAG_THRESHOLD) return;
+      if (g.kind === "pan") {
+        g.moved = true;
+        this.view.x = g.ox + event.clientX - g.sx;
+        this.view.y = g.oy + event.clientY - g.sy;
+        return;
+      }
+      if (this.readonly || g.locked) return;
+      const p = this.toWorld(event);
+      g.moved = true;
+      if (g.kind === "card" || g.kind === "move") {
+        g.x = Math.round(g.ox + p.x - g.sx);
+        g.y = Math.round(g.oy + p.y - g.sy);
+      } else if (g.kind === "resize") {
+        g.w = Math.max(this.geometry.zone_min, Math.round(g.ox + p.x - g.sx));
+        g.h = Math.max(this.geometry.zone_min, Math.round(g.oy + p.y - g.sy));
+      }
+    },
+    onPointerUp(event) {
+      delete this.pointers[event.pointerId];
+      if (Object.keys(this.pointers).length < 2) this.pinch = null;
+      const g = this.gesture;
+      this.gesture = null;
+      if (!g) return;
+      if (g.kind === "card") {
+        if (!g.moved) return this.$emit("card_click", { id: g.id });
+        this.settleCard(g);
+        this.$emit("card_move", { id: g.id, x: g.x, y: g.y });
+      } else if (g.kind === "move" || g.kind === "resize") {
+        if (!g.moved) return this.$emit("zone_click", { id: g.id });
+        const zone = this.zoneMap[g.id];
+        if (!zone) return;
+        const change = g.kind === "move" ? { x: g.x, y: g.y } : { w: g.w, h: g.h };
+        Object.assign(zone, change);
+        this.$emit("zone_change", { id: g.id, ...change });
+      }
+    },
+    settleCard(g) {
+      // optimistic: show the card where the server will put it; the server's patch confirms it
+      const card = this.cardMap[g.id];
+      if (!card) return;
+      const zone = this.zoneAt(g.x + this.geometry.card_w / 2, g.y + this.geometry.card_h / 2);
+      Object.assign(card, zone ? { zone: zone.id, x: g.x - zone.x, y: g.y - zone.y } : { zone: null, x: g.x, y: g.y });
+    },
+    capture(event) {
+      try { this.$refs.root.setPointerCapture(event.pointerId); } catch (e) { /* pointer already gone */ }
+    },
+    // ---- viewport ---------------------------------------------------------------------------------------------
+    onWheel(event) {
+      if (event.ctrlKey || event.metaKey) {
+        const r = this.$refs.root.getBoundingClientRect();
+        this.zoomAround(this.view.k * Math.exp(-event.deltaY * 0.01), event.clientX - r.left, event.clientY - r.top);
+      } else {
+        this.view.x -= event.deltaX;
+        this.view.y -= event.deltaY;
+      }
+    },
+    zoomAround(k, sx, sy) {
+      k = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, k));
+      const wx = (sx - this.view.x) / this.view.k;
+      const wy = (sy - this.view.y) / this.view.k;
+      this.view = { k, x: sx - wx * k, y: sy - wy * k };
+    },
+    zoomBy(factor) {
+      const r = this.$refs.root.getBoundingClientRect();
+      this.zoomAround(this.view.k * factor, r.width / 2, r.height / 2);
+    },
+    zoomTo(k) {
+      const r = this.$refs.root.getBoundingClientRect();
+      this.zoomAround(k, r.width / 2, r.height / 2);
+    },
+    fit() {
+      const boxes = [
+        ...this.zoneList.map((z) => [z.x, z.y, z.x + z.w, z.y + z.h]),
+        ...this.cardList.map((c) => { const p = this.cardPos(c); return [p.x, p.y, p.x + this.geometry.card_w, p.y + this.geometry.card_h]; }),
+      ];
+      const r = this.$refs.root.getBoundingClientRect();
+      if (!boxes.length || !r.width) { this.view = { x: r.width / 2 || 0, y: r.height / 2 || 0, k: 1 }; return; }
+      const x0 = Math.min(...boxes.map((b) => b[0])), y0 = Math.min(...boxes.map((b) => b[1]));
+      const x1 = Math.max(...boxes.map((b) => b[2])), y1 = Math.max(...boxes.map((b) => b[3]));
+      const pad = 48;
+      const k = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, Math.min((r.width - 2 * pad) / (x1 - x0), (r.height - 2 * pad) / (y1 - y0), 1)));
+      this.view = { k, x: (r.width - (x1 - x0) * k) / 2 - x0 * k, y: (r.height - (y1 - y0) * k) / 2 - y0 * k };
+    },
+    centerOn(x, y) {
+      const r = this.$refs.root.getBoundingClientRect();
+      this.view = { ...this.view, x: r.width / 2 - x * this.view.k, y: r.height / 2 - y * this.view.k };
+    },
+    viewCenter() {
+      const r = this.$refs.root.getBoundingClientRect();
+      return { x: Math.round((r.width / 2 - this.view.x) / this.view.k), y: Math.round((r.height / 2 - this.view.y) / this.view.k) };
+    },
+  },
+};

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nicegui import ui
+from nicegui.events import GenericEventArguments, Handler, handle_event
+
+from agor import boards
+
+CSS = (Path(__file__).parent / 'board_canvas.css').read_text()
+
+
+class BoardCanvas(ui.element, component='board_canvas.js'):
+    """Pan/zoom canvas of zones and worktree cards, drawn in the browser from props.
+
+    Board events go to `apply`, which updates the props quietly and sends the browser a small patch, so a move
+    costs one small message per viewer however many cards the board has.
+    """
+
+    def __init__(self, state: dict[str, Any], *, readonly: bool) -> None:
+        super().__init__()
+        self._props['zones'] = state['zones']
+        self._props['cards'] = state['cards']
+        self._props['readonly'] = readonly
+        self._props['geometry'] = {'card_w': boards.CARD_W, 'card_h': boards.CARD_H, 'zone_min': boards.ZONE_MIN}
+        self.classes('w-full h-full')
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Apply a board event (`zone`, `zone_deleted`, `card`, `card_removed`) to props and the browser."""
+        kind = event['type']
+        with self.props.suspend_updates():
+            if kind in {'zone', 'card'}:
+                key = kind + 's'
+                item = event[kind]
+                self.props[key] = [x for x in self.props[key] if x['id'] != item['id']] + [item]
+            elif kind in {'zone_deleted', 'card_removed'}:
+                key = 'zones' if kind == 'zone_deleted' else 'cards'
+                self.props[key] = [x for x in self.props[key] if x['id'] != event['id']]
+            else:
+                return
+        self.run_method('apply', event)
+
+    def on_card_move(self, handler: Handler[GenericEventArguments]) -> BoardCanvas:
+        return self._on('card_move', handler)
+
+    def on_card_click(self, handler: Handler[GenericEventArguments]) -> BoardCanvas:
+        return self._on('card_click', handler)
+
+    def on_zone_change(self, handler: Handler[GenericEventArguments]) -> BoardCanvas:
+        return self._on('zone_change', handler)
+
+    def on_zone_click(self, handler: Handler[GenericEventArguments]) -> BoardCanvas:
+        return self._on('zone_click', handler)
+
+    def card(self, card_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.props['cards'] if c['id'] == card_id), None)
+
+    def zone(self, zone_id: str) -> dict[str, Any] | None:
+        return next((z for z in self.props['zones'] if z['id'] == zone_id), None)
+
+    def _on(self, name: str, handler: Handler[GenericEventArguments]) -> BoardCanvas:
+        self.on(name, lambda e: handle_event(handler, e))
+        return self
+
+
+def add_styles() -> None:
+    ui.add_css(CSS, shared=True)

@@ -1,0 +1,63 @@
+"""Agor: a multiplayer board for teams running AI coding agents. `python main.py --help` lists the options."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from agor.config import load_settings, session_secret
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='main.py', description=__doc__)
+    parser.add_argument('--data-dir', help='where the database, worktrees and secrets live (default ./data)')
+    parser.add_argument('--port', type=int, help='HTTP port (default 8080)')
+    parser.add_argument('--demo', action='store_true', default=None, help='seed a demo team and boards')
+    parser.add_argument('--demo-reset', action='store_true', help='reset the demo data now, then start')
+    return parser.parse_args(argv)
+
+
+# under pytest, main.py is run by NiceGUI's test plugin: sys.argv is pytest's, so only the environment counts
+args = parse_args([] if 'PYTEST_CURRENT_TEST' in os.environ else sys.argv[1:])
+settings = load_settings(data_dir=args.data_dir, port=args.port, demo=args.demo)
+os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'))
+
+from nicegui import app, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
+
+import pages  # noqa: E402
+from agor import auth, db, demo, events, scheduler  # noqa: E402
+from components.board_canvas import add_styles  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+
+
+async def startup() -> None:
+    db.init(settings.database_url)
+    events.bus.bind_loop(asyncio.get_running_loop())
+    if settings.owner_email and settings.owner_password and not auth.has_users():
+        auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
+    if settings.demo:
+        if args.demo_reset:
+            demo.reset(settings)
+        demo.ensure_seeded(settings)
+    add_styles()
+    pages.register(settings)
+    scheduler.start(settings)
+
+
+def shutdown() -> None:
+    scheduler.stop()
+    events.bus.bind_loop(None)
+
+
+@app.get('/healthz')
+def healthz() -> dict[str, str]:
+    return {'status': 'ok'}
+
+
+app.on_startup(startup)
+app.on_shutdown(shutdown)
+ui.run(host=settings.host, port=settings.port, title='Agor', favicon='◆', reload=False, show=False,
+       storage_secret=session_secret(settings.data_dir), reconnect_timeout=10)

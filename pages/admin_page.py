@@ -1,0 +1,91 @@
+"""Admin: people and roles, invite links, demo reset."""
+from __future__ import annotations
+
+from nicegui import run, ui
+
+from agor import auth, demo
+from agor.models import Role, User
+
+from .frame import FAILED, act, header, page, settings
+
+
+def register() -> None:
+    page('/admin', role=Role.admin, title='Admin · Agor')(admin_page)
+
+
+def admin_page(user: User) -> None:
+    header(user)
+    grantable = [r.name for r in Role if r <= user.level and (r < Role.owner or user.level == Role.owner)]
+
+    @ui.refreshable
+    def people() -> None:
+        for person in auth.list_users():
+            with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-2').mark(f'user-{person.email}'):
+                ui.avatar(person.initials, color=person.avatar_color, text_color='white', size='32px')
+                with ui.column().classes('gap-0 w-64'):
+                    ui.label(person.name).classes('font-semibold')
+                    ui.label(person.email).classes('text-xs text-slate-500')
+                if not person.active:
+                    ui.badge('deactivated', color='grey').props('outline')
+                ui.space()
+                if person.id == user.id:
+                    ui.label(f'{person.role} (you)').classes('text-slate-500')
+                    continue
+                ui.select(grantable if person.role in grantable else [person.role, *grantable], value=person.role,
+                          on_change=lambda e, p=person: change_role(p.id, e.value)).props('dense outlined') \
+                    .classes('w-32')
+                ui.button('Reactivate' if not person.active else 'Deactivate',
+                          on_click=lambda p=person: set_active(p.id, not p.active)).props('flat dense no-caps')
+
+    async def change_role(user_id: str, role: str) -> None:
+        await act(auth.set_role, user, user_id, Role.parse(role), success='Role changed')
+        people.refresh()
+
+    async def set_active(user_id: str, active: bool) -> None:
+        await act(auth.set_active, user, user_id, active)
+        people.refresh()
+
+    async def create_account() -> None:
+        created = await act(auth.create_user, user, email.value, name.value, password.value, Role.parse(role.value),
+                            success='Account created')
+        if created is not FAILED:
+            for field in (email, name, password):
+                field.set_value('')
+            people.refresh()
+
+    async def invite() -> None:
+        token = await act(auth.create_invite, user, Role.parse(invite_role.value), invite_email.value or None)
+        if token is not FAILED:
+            link = f'{ui.context.client.request.base_url}invite/{token}'
+            invite_link.set_value(link)
+            invite_link.set_visibility(True)
+
+    with ui.column().classes('w-full max-w-5xl mx-auto p-6 gap-4'):
+        ui.label('Admin').classes('text-2xl font-bold')
+        with ui.card().classes('w-full'):
+            ui.label('People').classes('text-lg font-semibold')
+            people()
+        with ui.row().classes('w-full gap-4 no-wrap items-stretch'):
+            with ui.card().classes('w-1/2'):
+                ui.label('Invite by link').classes('text-lg font-semibold')
+                invite_email = ui.input('Email (optional: binds the link to it)').props('outlined').classes('w-full')
+                invite_role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
+                ui.button('Create invite link', on_click=invite).props('unelevated color=teal')
+                invite_link = ui.input('Link (valid 7 days, shown once)').props('outlined readonly') \
+                    .classes('w-full').mark('invite-link')
+                invite_link.set_visibility(False)
+            with ui.card().classes('w-1/2'):
+                ui.label('Create an account').classes('text-lg font-semibold')
+                name = ui.input('Name').props('outlined').classes('w-full')
+                email = ui.input('Email').props('outlined').classes('w-full')
+                password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
+                role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
+                ui.button('Create account', on_click=create_account).props('unelevated color=teal')
+        if settings().demo:
+            with ui.card().classes('w-full'):
+                ui.label('Demo data').classes('text-lg font-semibold')
+                ui.label('Resetting restores the demo team, boards and worktrees; everything else is deleted.')
+
+                async def reset() -> None:
+                    await run.io_bound(demo.reset, settings())
+                ui.button('Reset demo', on_click=reset).props('unelevated color=orange')

@@ -1,0 +1,208 @@
+"""A board: the shared canvas of zones and worktree cards, live for everyone viewing it."""
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from agor import boards, events, repos
+from agor.errors import DomainError
+from agor.models import Board, Role, User
+
+from components.board_canvas import BoardCanvas
+
+from .frame import FAILED, act, header, page, settings
+
+CANVAS_EVENTS = {'zone', 'zone_deleted', 'card', 'card_removed'}
+ZONE_PALETTE = [('Slate', '#64748b', '#f1f5f9'), ('Teal', '#0d9488', '#f0fdfa'), ('Blue', '#2563eb', '#eff6ff'),
+                ('Amber', '#d97706', '#fffbeb'), ('Rose', '#e11d48', '#fff1f2'), ('Violet', '#7c3aed', '#f5f3ff')]
+
+
+def register() -> None:
+    page('/b/{ref}', title='Board · Agor')(board_page)
+
+
+async def board_page(user: User, ref: str) -> None:
+    try:
+        board = boards.get_board(user, ref)
+    except DomainError as error:
+        header(user)
+        ui.label(error.message).classes('p-8 text-lg')
+        ui.link('Back to boards', '/').classes('px-8')
+        return
+    ui.page_title(f'{board.icon} {board.name} · Agor')
+    header(user)
+    ui.query('.nicegui-content').classes('p-0')
+    can_edit = user.has(Role.member)
+    canvas = BoardCanvas(boards.board_state(user, board.id), readonly=not can_edit) \
+        .style('height: calc(100vh - 52px)').mark('board-canvas')
+    view = BoardView(user, board, canvas)
+
+    with ui.row().classes('absolute left-4 top-16 items-center gap-2 bg-white rounded-xl shadow px-3 py-2'):
+        view.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
+        if can_edit:
+            ui.button('Zone', icon='add', on_click=view.add_zone).props('flat dense no-caps').mark('add-zone')
+            ui.button('Worktree', icon='add', on_click=view.add_worktree_dialog).props('flat dense no-caps') \
+                .mark('add-worktree')
+        else:
+            ui.badge('view only', color='grey').props('outline')
+
+    canvas.on_card_move(view.card_moved).on_card_click(view.card_clicked) \
+        .on_zone_change(view.zone_changed).on_zone_click(view.zone_clicked)
+    client = ui.context.client
+    unsubscribe = events.bus.subscribe(events.board_topic(board.id), view.on_event)
+    client.on_delete(unsubscribe)
+
+
+class BoardView:
+    """Per-viewer handlers of one open board."""
+
+    def __init__(self, user: User, board: Board, canvas: BoardCanvas) -> None:
+        self.user = user
+        self.board = board
+        self.canvas = canvas
+        self.title: ui.label | None = None
+
+    # ---- events from other viewers (and our own, echoed) -----------------------------------------------------------
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event['type']
+        if kind in CANVAS_EVENTS:
+            self.canvas.apply(event)
+        elif kind == 'board' and self.title is not None:
+            self.board = Board(**{**self.board.model_dump(), **{k: event['board'][k] for k in ('name', 'icon')}})
+            self.title.set_text(f'{self.board.icon} {self.board.name}')
+        elif kind == 'board_deleted':
+            with self.canvas:
+                ui.notify(f'{event["by"]} deleted this board.', type='warning')
+                ui.navigate.to('/')
+
+    # ---- gestures from this viewer's canvas ---------------------------------------------------------------------------
+
+    async def card_moved(self, e: Any) -> None:
+        await act(boards.move_card, self.user, self.board.id, e.args['id'], e.args['x'], e.args['y'])
+
+    async def zone_changed(self, e: Any) -> None:
+        changes = {k: e.args[k] for k in ('x', 'y', 'w', 'h') if k in e.args}
+        if await act(boards.update_zone, self.user, e.args['id'], **changes) is FAILED:
+            self._reload_zone(e.args['id'])
+
+    def card_clicked(self, e: Any) -> None:
+        card = self.canvas.card(e.args['id'])
+        if card is None:
+            return
+        with ui.dialog() as dialog, ui.card().classes('w-[28rem]').mark('card-dialog'):
+            ui.label(card['name']).classes('text-xl font-semibold')
+            ui.label(f'⎇ {card["branch"]} · {card["repo"]}').classes('font-mono text-sm text-slate-600')
+            ui.label('Sessions, terminal and comments for this worktree appear here.').classes('text-sm text-slate-400')
+            with ui.row().classes('w-full justify-end'):
+                if self.user.has(Role.member):
+                    async def remove() -> None:
+                        if await act(boards.remove_card, self.user, self.board.id, card['id']) is not FAILED:
+                            dialog.close()
+
+                    async def archive() -> None:
+                        if await act(repos.set_archived, self.user, card['id'], True,
+                                     success=f'{card["name"]} archived') is not FAILED:
+                            dialog.close()
+                    ui.button('Remove from board', on_click=remove).props('flat no-caps')
+                    ui.button('Archive', on_click=archive).props('flat no-caps color=orange')
+                ui.button('Close', on_click=dialog.close).props('flat')
+        dialog.open()
+
+    def zone_clicked(self, e: Any) -> None:
+        zone = self.canvas.zone(e.args['id'])
+        if zone is None:
+            return
+        if not self.user.has(Role.member):
+            ui.notify(f'Zone “{zone["label"]}”' + (' (locked)' if zone['locked'] else ''))
+            return
+        with ui.dialog() as dialog, ui.card().classes('w-96').mark('zone-dialog'):
+            ui.label('Zone').classes('text-lg font-semibold')
+            label = ui.input('Label', value=zone['label']).props('outlined').classes('w-full')
+            palette = {name: (border, background) for name, border, background in ZONE_PALETTE}
+            current = next((n for n, (b, _) in palette.items() if b == zone['border']), None)
+            colour = ui.select(list(palette), value=current, label='Colour').props('outlined').classes('w-full')
+            locked = ui.switch('Locked (cannot be moved, resized or deleted)', value=zone['locked'])
+
+            async def save() -> None:
+                changes: dict[str, Any] = {'label': label.value, 'locked': locked.value}
+                if colour.value:
+                    changes['border_color'], changes['background_color'] = palette[colour.value]
+                if await act(boards.update_zone, self.user, zone['id'], **changes) is not FAILED:
+                    dialog.close()
+
+            async def delete() -> None:
+                if await act(boards.delete_zone, self.user, zone['id']) is not FAILED:
+                    dialog.close()
+            with ui.row().classes('w-full'):
+                ui.button('Delete', on_click=delete).props('flat color=red')
+                ui.space()
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Save', on_click=save).props('unelevated color=teal')
+        dialog.open()
+
+    # ---- toolbar --------------------------------------------------------------------------------------------------
+
+    async def add_zone(self) -> None:
+        x, y = await self._view_center()
+        count = len(self.canvas.props['zones'])
+        name, border, background = ZONE_PALETTE[count % len(ZONE_PALETTE)]
+        await act(boards.create_zone, self.user, self.board.id, f'Zone {count + 1}', x - 240, y - 160,
+                  border_color=border, background_color=background)
+
+    async def add_worktree_dialog(self) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-[30rem]').mark('worktree-dialog'):
+            ui.label('Add a worktree').classes('text-lg font-semibold')
+            with ui.tabs().classes('w-full') as tabs:
+                new_tab = ui.tab('New worktree')
+                existing_tab = ui.tab('Existing')
+            with ui.tab_panels(tabs, value=new_tab).classes('w-full'):
+                with ui.tab_panel(new_tab).classes('gap-2 p-0 pt-2'):
+                    repo_options = {r.id: r.name for r in repos.list_repos()}
+                    if not repo_options:
+                        ui.label('No repositories yet: an admin registers one under Repos.').classes('text-slate-500')
+                    repo = ui.select(repo_options, label='Repository', value=next(iter(repo_options), None)) \
+                        .props('outlined').classes('w-full')
+                    name = ui.input('Name (e.g. auth-fix)').props('outlined').classes('w-full')
+                    branch = ui.input('Branch (defaults to the name)').props('outlined').classes('w-full')
+                    existing_branch = ui.checkbox('Use an existing branch')
+                    base = ui.input('Start from (defaults to the repo\'s default branch)').props('outlined') \
+                        .classes('w-full').bind_visibility_from(existing_branch, 'value', backward=lambda v: not v)
+
+                    async def create() -> None:
+                        worktree = await act(repos.create_worktree, settings(), self.user, repo.value or '',
+                                             name.value, branch.value or None, new_branch=not existing_branch.value,
+                                             base=base.value or None)
+                        if worktree is not FAILED:
+                            await self._place(worktree.id)
+                            dialog.close()
+                    ui.button('Create worktree', on_click=create).props('unelevated color=teal')
+                with ui.tab_panel(existing_tab).classes('gap-2 p-0 pt-2'):
+                    options = {w['id']: f'{w["repo"]} / {w["name"]}' + (' (on another board)' if w['board_id'] else '')
+                               for w in repos.list_worktrees() if w['board_id'] != self.board.id}
+                    choice = ui.select(options, label='Worktree').props('outlined').classes('w-full')
+
+                    async def place() -> None:
+                        if choice.value:
+                            await self._place(choice.value)
+                            dialog.close()
+                    ui.button('Place on this board', on_click=place).props('unelevated color=teal')
+        dialog.open()
+
+    async def _place(self, worktree_id: str) -> None:
+        x, y = await self._view_center()
+        await act(boards.place_card, self.user, self.board.id, worktree_id, x - boards.CARD_W / 2,
+                  y - boards.CARD_H / 2)
+
+    async def _view_center(self) -> tuple[float, float]:
+        center = await self.canvas.run_method('viewCenter')
+        if not isinstance(center, dict):
+            return 0.0, 0.0
+        return float(center.get('x', 0)), float(center.get('y', 0))
+
+    def _reload_zone(self, zone_id: str) -> None:
+        """After a refused change, put the zone back where the server has it."""
+        zone = self.canvas.zone(zone_id)
+        if zone is not None:
+            self.canvas.apply({'type': 'zone', 'zone': zone})

@@ -1,0 +1,92 @@
+"""The list of boards: open, create, rename, delete."""
+from __future__ import annotations
+
+from nicegui import ui
+
+from agor import boards
+from agor.models import Role, User
+
+from .frame import FAILED, act, header, page
+
+
+def register() -> None:
+    page('/', title='Boards · Agor')(boards_page)
+
+
+def boards_page(user: User) -> None:
+    header(user)
+
+    @ui.refreshable
+    def board_grid() -> None:
+        items = boards.list_boards(user)
+        if not items:
+            ui.label('No boards yet.').classes('text-slate-500')
+        with ui.row().classes('gap-4 flex-wrap'):
+            for item in items:
+                with ui.card().classes('w-72 cursor-pointer hover:shadow-lg').on(
+                        'click', lambda _, slug=item['slug']: ui.navigate.to(f'/b/{slug}')):
+                    with ui.row().classes('w-full items-center no-wrap'):
+                        ui.label(item['icon']).classes('text-2xl')
+                        ui.label(item['name']).classes('text-lg font-semibold grow truncate')
+                        if user.has(Role.member):
+                            with ui.button(icon='more_vert').props('flat round dense').on('click.stop', lambda: None):
+                                with ui.menu():
+                                    ui.menu_item('Rename', lambda i=item: rename_dialog(i))
+                                    ui.menu_item('Delete', lambda i=item: delete_dialog(i))
+                    ui.label(item['description'] or ' ').classes('text-sm text-slate-500 truncate w-full')
+                    ui.label(f'{item["cards"]} worktrees · /b/{item["slug"]}').classes('text-xs text-slate-400')
+
+    async def create(name: str, description: str, dialog: ui.dialog) -> None:
+        board = await act(boards.create_board, user, name, description)
+        if board is not FAILED:
+            dialog.close()
+            ui.navigate.to(f'/b/{board.slug}')
+
+    def create_dialog() -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-96'):
+            ui.label('New board').classes('text-lg font-semibold')
+            name = ui.input('Name').props('outlined autofocus').classes('w-full')
+            description = ui.input('Description (optional)').props('outlined').classes('w-full')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Create', on_click=lambda: create(name.value, description.value, dialog)) \
+                    .props('unelevated color=teal')
+        dialog.open()
+
+    def rename_dialog(item: dict) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-96'):
+            ui.label('Rename board').classes('text-lg font-semibold')
+            name = ui.input('Name', value=item['name']).props('outlined autofocus').classes('w-full')
+            description = ui.input('Description', value=item['description']).props('outlined').classes('w-full')
+
+            async def save() -> None:
+                if await act(boards.update_board, user, item['id'], name=name.value,
+                             description=description.value) is not FAILED:
+                    dialog.close()
+                    board_grid.refresh()
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Save', on_click=save).props('unelevated color=teal')
+        dialog.open()
+
+    def delete_dialog(item: dict) -> None:
+        with ui.dialog() as dialog, ui.card():
+            ui.label(f'Delete board “{item["name"]}”?').classes('text-lg font-semibold')
+            ui.label('Its zones go away; its worktrees stay and can be placed on another board.')
+
+            async def delete() -> None:
+                if await act(boards.delete_board, user, item['id'], success='Board deleted') is not FAILED:
+                    dialog.close()
+                    board_grid.refresh()
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Delete', on_click=delete).props('unelevated color=red')
+        dialog.open()
+
+    with ui.column().classes('w-full max-w-6xl mx-auto p-6 gap-4'):
+        with ui.row().classes('w-full items-center'):
+            ui.label('Boards').classes('text-2xl font-bold')
+            ui.space()
+            if user.has(Role.member):
+                ui.button('New board', icon='add', on_click=create_dialog).props('unelevated color=teal')
+        board_grid()

@@ -1,0 +1,105 @@
+"""What every page shares: who is logged in, the role gate, the header, and running service calls safely."""
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import app, run, ui
+
+from agor import auth
+from agor.config import Settings
+from agor.errors import DomainError
+from agor.models import Role, User
+
+log = logging.getLogger('agor.pages')
+FAILED = object()
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    global _settings
+    _settings = settings
+
+
+def settings() -> Settings:
+    assert _settings is not None
+    return _settings
+
+
+def current_user() -> User | None:
+    return auth.get_user(app.storage.user.get('user_id'))
+
+
+def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callable:
+    """Register a page that needs a logged-in user with at least `role`; the builder receives that user first."""
+    def decorator(builder: Callable) -> Callable:
+        params = [p for name, p in inspect.signature(builder).parameters.items() if name != 'user']
+
+        @wraps(builder)
+        async def wrapper(request: Request, **kwargs: Any) -> Any:
+            if not auth.has_users():
+                return RedirectResponse('/setup')
+            user = current_user()
+            if user is None:
+                target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
+                return RedirectResponse(f'/login?next={quote(target, safe="")}')
+            if not user.has(role):
+                header(user)
+                with ui.column().classes('p-8'):
+                    ui.label('You do not have access to this page').classes('text-xl font-semibold')
+                    ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
+                return None
+            result = builder(user, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+
+        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
+        ui.page(path, title=title)(wrapper)
+        return builder
+    return decorator
+
+
+async def act(fn: Callable, *args: Any, success: str | None = None, **kwargs: Any) -> Any:
+    """Run a service call off the event loop; a domain error becomes a notice, anything else a generic one."""
+    try:
+        result = await run.io_bound(fn, *args, **kwargs)
+    except DomainError as error:
+        ui.notify(error.message, type='warning')
+        return FAILED
+    except Exception:
+        log.exception('service call %s failed', getattr(fn, '__name__', fn))
+        ui.notify('Something went wrong on the server; nothing was changed.', type='negative')
+        return FAILED
+    if success:
+        ui.notify(success, type='positive')
+    return result
+
+
+def header(user: User) -> None:
+    with ui.header().classes('items-center gap-4 px-4 py-2 bg-white text-slate-800 border-b border-slate-200'):
+        ui.link('◆ Agor', '/').classes('text-lg font-bold text-teal-700 no-underline')
+        ui.link('Boards', '/').classes('text-slate-600 no-underline')
+        ui.link('Repos', '/repos').classes('text-slate-600 no-underline')
+        if user.has(Role.admin):
+            ui.link('Admin', '/admin').classes('text-slate-600 no-underline')
+        ui.space()
+        if settings().demo:
+            ui.badge('demo', color='amber').props('outline')
+        with ui.button().props('flat no-caps').classes('text-slate-700'):
+            avatar(user, size='28px')
+            ui.label(user.name).classes('ml-2')
+            with ui.menu():
+                ui.menu_item(f'{user.email} · {user.role}').props('disable')
+                ui.menu_item('Log out', lambda: ui.navigate.to('/logout'))
+
+
+def avatar(user: User, size: str = '32px') -> ui.avatar:
+    element = ui.avatar(user.initials, color=user.avatar_color, text_color='white', size=size)
+    element.props('font-size="13px"').tooltip(user.name)
+    return element

@@ -1,0 +1,121 @@
+"""Repositories and their worktrees: register, clone, create, archive, restore, delete."""
+from __future__ import annotations
+
+from nicegui import ui
+
+from agor import boards, repos
+from agor.models import Role, User
+
+from .frame import FAILED, act, header, page, settings
+
+
+def register() -> None:
+    page('/repos', title='Repositories · Agor')(repos_page)
+
+
+def repos_page(user: User) -> None:
+    header(user)
+    board_options = {b['id']: f'{b["icon"]} {b["name"]}' for b in boards.list_boards(user)}
+
+    @ui.refreshable
+    def repo_list() -> None:
+        items = repos.list_repos()
+        if not items:
+            ui.label('No repositories yet.' + (' Register one above.' if user.has(Role.admin) else '')) \
+                .classes('text-slate-500')
+        for repo in items:
+            with ui.card().classes('w-full'):
+                with ui.row().classes('w-full items-center'):
+                    ui.label(repo.name).classes('text-lg font-semibold')
+                    ui.label(f'{repo.path} · default {repo.default_branch}').classes('text-sm text-slate-500 font-mono')
+                    ui.space()
+                    if user.has(Role.member):
+                        ui.button('New worktree', icon='add', on_click=lambda r=repo: new_worktree(r.id, r.name)) \
+                            .props('flat no-caps')
+                worktree_rows(repo.id)
+
+    def worktree_rows(repo_id: str) -> None:
+        for item in repos.list_worktrees(repo_id, archived=None):
+            with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 pt-2'):
+                ui.label(item['name']).classes('font-semibold w-48 truncate')
+                ui.label(f'⎇ {item["branch"]}').classes('font-mono text-sm text-slate-600 w-56 truncate')
+                if item['archived']:
+                    ui.badge('archived', color='grey').props('outline')
+                elif item['board_id']:
+                    ui.label(f'on {board_options.get(item["board_id"], "a board")}').classes('text-sm text-slate-500')
+                ui.space()
+                if not user.has(Role.member):
+                    continue
+                if item['archived']:
+                    ui.button('Restore', on_click=lambda i=item: archive(i['id'], False)).props('flat dense no-caps')
+                else:
+                    with ui.button('Place on board').props('flat dense no-caps'):
+                        with ui.menu():
+                            for board_id, label in board_options.items():
+                                ui.menu_item(label, lambda b=board_id, i=item: place(b, i['id']))
+                    ui.button('Archive', on_click=lambda i=item: archive(i['id'], True)).props('flat dense no-caps')
+                ui.button('Delete', on_click=lambda i=item: delete(i)).props('flat dense no-caps color=red')
+
+    async def archive(worktree_id: str, archived: bool) -> None:
+        if await act(repos.set_archived, user, worktree_id, archived) is not FAILED:
+            repo_list.refresh()
+
+    async def place(board_id: str, worktree_id: str) -> None:
+        if await act(boards.place_card, user, board_id, worktree_id, 0, 0, success='Placed') is not FAILED:
+            repo_list.refresh()
+
+    def delete(item: dict) -> None:
+        with ui.dialog() as dialog, ui.card():
+            ui.label(f'Delete worktree {item["name"]}?').classes('text-lg font-semibold')
+            ui.label(f'This removes the checkout at {item["path"]}, uncommitted changes included. '
+                     f'The branch {item["branch"]} stays in the repository.')
+
+            async def confirm() -> None:
+                if await act(repos.delete_worktree, user, item['id'], success='Worktree deleted') is not FAILED:
+                    dialog.close()
+                    repo_list.refresh()
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Delete', on_click=confirm).props('unelevated color=red')
+        dialog.open()
+
+    def new_worktree(repo_id: str, repo_name: str) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-96'):
+            ui.label(f'New worktree of {repo_name}').classes('text-lg font-semibold')
+            name = ui.input('Name (e.g. auth-fix)').props('outlined autofocus').classes('w-full')
+            branch = ui.input('Branch (defaults to the name)').props('outlined').classes('w-full')
+            existing = ui.checkbox('Use an existing branch')
+            base = ui.input('Start from (defaults to the default branch)').props('outlined').classes('w-full') \
+                .bind_visibility_from(existing, 'value', backward=lambda v: not v)
+
+            async def create() -> None:
+                if await act(repos.create_worktree, settings(), user, repo_id, name.value, branch.value or None,
+                             new_branch=not existing.value, base=base.value or None,
+                             success='Worktree created') is not FAILED:
+                    dialog.close()
+                    repo_list.refresh()
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Create', on_click=create).props('unelevated color=teal')
+        dialog.open()
+
+    with ui.column().classes('w-full max-w-6xl mx-auto p-6 gap-4'):
+        ui.label('Repositories').classes('text-2xl font-bold')
+        if user.has(Role.admin):
+            with ui.card().classes('w-full'):
+                ui.label('Register a repository').classes('font-semibold')
+                with ui.row().classes('w-full items-end gap-2'):
+                    source = ui.input('Local path on the server, or a path/URL to clone').props('outlined') \
+                        .classes('grow').mark('repo-source')
+                    mode = ui.toggle({'local': 'Use in place', 'clone': 'Clone'}, value='local')
+
+                    async def add() -> None:
+                        fn = repos.register_local if mode.value == 'local' else repos.clone
+                        if await act(fn, settings(), user, source.value, success='Repository registered') \
+                                is not FAILED:
+                            source.set_value('')
+                            repo_list.refresh()
+                    ui.button('Register', on_click=add).props('unelevated color=teal')
+                roots = ', '.join(str(r) for r in settings().allowed_repo_roots())
+                ui.label(f'Local repositories must be below: {roots}').classes('text-xs text-slate-500')
+        repo_list()

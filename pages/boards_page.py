@@ -31,8 +31,8 @@ def boards_page(user: User) -> None:
                         if user.has(Role.member):
                             with ui.button(icon='more_vert').props('flat round dense').on('click.stop', lambda: None):
                                 with ui.menu():
-                                    ui.menu_item('Rename', lambda i=item: rename_dialog(i))
-                                    ui.menu_item('Delete', lambda i=item: delete_dialog(i))
+                                    ui.menu_item('Rename', lambda i=item: rename_dialog(i)).mark(f'rename-{item["slug"]}')
+                                    ui.menu_item('Delete', lambda i=item: delete_dialog(i)).mark(f'delete-{item["slug"]}')
                     ui.label(item['description'] or ' ').classes('text-sm text-slate-500 truncate w-full')
                     ui.label(f'{item["cards"]} worktrees · /b/{item["slug"]}').classes('text-xs text-slate-400')
 

@@ -1,6 +1,7 @@
 """What every page shares: who is logged in, the role gate, the header, and running service calls safely."""
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import app, run, ui
+from nicegui import app, ui
 
 from agor import auth
 from agor.config import Settings
@@ -66,9 +67,12 @@ def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callabl
 
 
 async def act(fn: Callable, *args: Any, success: str | None = None, **kwargs: Any) -> Any:
-    """Run a service call off the event loop; a domain error becomes a notice, anything else a generic one."""
+    """Run a service call in a worker thread; a domain error becomes a notice, anything else a generic one.
+
+    (asyncio.to_thread rather than run.io_bound: the latter returns None when cancelled, which reads as a result.)
+    """
     try:
-        result = await run.io_bound(fn, *args, **kwargs)
+        result = await asyncio.to_thread(fn, *args, **kwargs)
     except DomainError as error:
         ui.notify(error.message, type='warning')
         return FAILED

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agor import auth, db
+from agor.config import Settings, load_settings
+from agor.models import Role, User
+
+PASSWORD = 'correct-horse'
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data dir (main.py reads it from the environment in user-fixture tests)."""
+    path = tmp_path / 'data'
+    monkeypatch.setenv('AGOR_DATA_DIR', str(path))
+    monkeypatch.setenv('AGOR_REPO_ROOTS', str(tmp_path))
+    for name in ('DATABASE_URL', 'AGOR_DEMO', 'AGOR_OWNER_EMAIL', 'AGOR_OWNER_PASSWORD'):
+        monkeypatch.delenv(name, raising=False)
+    auth.throttle.__init__()  # type: ignore[misc]
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    settings = load_settings()
+    db.init(settings.database_url)
+    return settings
+
+
+@pytest.fixture
+def make_user(settings: Settings):
+    """make_user('member') -> a saved User with that role (the first one made is the owner)."""
+    owner: list[User] = []
+
+    def make(role: str = 'member', name: str | None = None) -> User:
+        if not owner:
+            owner.append(auth.create_first_owner('owner@example.com', 'Olivia Owner', PASSWORD))
+            if role == 'owner':
+                return owner[0]
+        label = name or f'{role.title()} {len(owner)}'
+        owner.append(auth.create_user(owner[0], f'{label.lower().replace(" ", ".")}@example.com', label, PASSWORD,
+                                      Role.parse(role)))
+        return owner[-1]
+    return make
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real git repository with two commits on main and a branch `feature`."""
+    path = tmp_path / 'src' / 'shop'
+    path.mkdir(parents=True)
+    run = lambda *a: subprocess.run(['git', *a], cwd=path, check=True, capture_output=True)  # noqa: E731
+    run('init', '-q', '-b', 'main')
+    for name in ('README.md', 'app.py'):
+        (path / name).write_text(f'{name}\n')
+        run('add', name)
+        run('-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-qm', f'add {name}')
+    run('branch', 'feature')
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for an app process a test starts: NiceGUI treats PYTEST_* variables as its test mode."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'NICEGUI_'))}
+    env.update(extra)
+    return env

@@ -1,0 +1,81 @@
+import pytest
+
+from agor import auth
+from agor.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
+from agor.models import Role
+
+from .conftest import PASSWORD
+
+
+def test_first_owner_only_once(settings):
+    owner = auth.create_first_owner('Boss@Example.com', 'Boss', PASSWORD)
+    assert owner.role == 'owner' and owner.email == 'boss@example.com'
+    with pytest.raises(Conflict):
+        auth.create_first_owner('other@example.com', 'Other', PASSWORD)
+
+
+def test_login_is_case_insensitive_and_rejects_wrong_password(make_user):
+    owner = make_user('owner')
+    assert auth.authenticate('OWNER@example.com', PASSWORD).id == owner.id
+    with pytest.raises(InvalidInput, match='Wrong email or password'):
+        auth.authenticate('owner@example.com', 'nope-nope')
+    with pytest.raises(InvalidInput, match='Wrong email or password'):
+        auth.authenticate('ghost@example.com', PASSWORD)
+
+
+def test_repeated_bad_logins_are_slowed_down(make_user):
+    make_user('owner')
+    for _ in range(auth.LoginThrottle.FREE):
+        with pytest.raises(InvalidInput):
+            auth.authenticate('owner@example.com', 'wrong-password', '10.0.0.1')
+    with pytest.raises(TooManyAttempts, match='Try again in'):
+        auth.authenticate('owner@example.com', PASSWORD, '10.0.0.1')
+
+
+def test_passwords_are_stored_as_argon2(make_user):
+    user = make_user('member')
+    assert user.password_hash.startswith('$argon2id$') and PASSWORD not in user.password_hash
+
+
+def test_roles_are_checked_on_every_action(make_user):
+    owner, admin, member = make_user('owner'), make_user('admin'), make_user('member')
+    with pytest.raises(Forbidden, match='cannot create accounts'):
+        auth.create_user(member, 'x@example.com', 'X', PASSWORD, Role.viewer)
+    with pytest.raises(Forbidden, match='cannot grant the role owner'):
+        auth.set_role(admin, member.id, Role.owner)
+    with pytest.raises(Forbidden):
+        auth.set_role(admin, owner.id, Role.viewer)
+    assert auth.set_role(admin, member.id, Role.viewer).role == 'viewer'
+    with pytest.raises(InvalidInput, match='last owner'):
+        auth.set_role(owner, owner.id, Role.admin)
+
+
+def test_deactivated_users_cannot_log_in(make_user):
+    owner, member = make_user('owner'), make_user('member')
+    auth.set_active(owner, member.id, False)
+    with pytest.raises(InvalidInput):
+        auth.authenticate(member.email, PASSWORD)
+    assert auth.get_user(member.id) is None
+
+
+def test_invite_link_creates_account_with_its_role_once(make_user):
+    admin = make_user('admin')
+    token = auth.create_invite(admin, Role.viewer, 'new@example.com')
+    with pytest.raises(InvalidInput, match='for new@example.com'):
+        auth.accept_invite(token, 'other@example.com', 'Other', PASSWORD)
+    user = auth.accept_invite(token, 'new@example.com', 'Newbie', PASSWORD)
+    assert user.role == 'viewer'
+    with pytest.raises(InvalidInput, match='already been used'):
+        auth.accept_invite(token, 'new@example.com', 'Again', PASSWORD)
+    with pytest.raises(NotFound):
+        auth.invite_for('forged-token')
+
+
+def test_bad_account_input_has_clear_messages(make_user):
+    owner = make_user('owner')
+    with pytest.raises(InvalidInput, match='not a valid email'):
+        auth.create_user(owner, 'not-an-email', 'X', PASSWORD, Role.member)
+    with pytest.raises(InvalidInput, match='at least 8'):
+        auth.create_user(owner, 'x@example.com', 'X', 'short', Role.member)
+    with pytest.raises(Conflict, match='already exists'):
+        auth.create_user(owner, 'OWNER@example.com', 'X', PASSWORD, Role.member)

@@ -1,0 +1,154 @@
+"""Pages through NiceGUI's simulated user (no browser): login, role gates, board CRUD, forged canvas events."""
+import asyncio
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User as TestUser
+
+from agor import auth, boards, repos
+from agor.config import load_settings
+from agor.models import Role
+from components.board_canvas import BoardCanvas
+
+from .conftest import PASSWORD
+
+
+def press(user: TestUser, label: str) -> None:
+    """Click the button with that label (a heading with the same words is not a button)."""
+    user.find(kind=ui.button, content=label).click()
+
+
+async def log_in(user: TestUser, email: str, password: str = PASSWORD, *, wait: bool = True) -> None:
+    await user.open('/login')
+    user.find('Email').type(email)
+    user.find('Password').type(password)
+    press(user, 'Log in')
+    if wait:
+        await user.should_not_see('Welcome back', retries=50)
+
+
+async def test_first_visit_creates_the_owner(user: TestUser):
+    await user.open('/')
+    await user.should_see('Create the owner account', retries=30)
+    user.find('Your name').type('Ada Owner')
+    user.find('Email').type('ada@example.com')
+    user.find('Password (8+ characters)').type(PASSWORD)
+    press(user, 'Create owner account')
+    await user.should_see('Boards', retries=30)
+    assert auth.list_users()[0].role == 'owner'
+    await user.open('/setup')  # the setup page is gone once an owner exists
+    await user.should_see('Log in', retries=30)
+
+
+async def test_login_logout_and_wrong_password(user: TestUser):
+    await user.open('/')  # startup has run: the database exists
+    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await log_in(user, 'ada@example.com', 'wrong-password', wait=False)
+    await user.should_see('Wrong email or password', retries=30)
+    await log_in(user, 'ada@example.com')
+    await user.should_see('New board', retries=30)
+    await user.open('/logout')
+    await user.should_see('Welcome back', retries=30)
+    await user.open('/admin')
+    await user.should_see('Welcome back', retries=30)  # logged out: back to login
+
+
+async def test_roles_gate_pages_and_buttons(user: TestUser):
+    await user.open('/')
+    owner = auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    auth.create_user(owner, 'vic@example.com', 'Vic Viewer', PASSWORD, Role.viewer)
+    boards.create_board(owner, 'Roadmap')
+    await log_in(user, 'vic@example.com')
+    await user.should_see('Roadmap', retries=30)
+    await user.should_not_see('New board')
+    await user.open('/admin')
+    await user.should_see('You do not have access to this page', retries=30)
+    await user.open('/b/roadmap')
+    await user.should_see('view only', retries=30)
+    await user.should_not_see('Zone')
+
+
+async def test_board_create_rename_delete(user: TestUser):
+    await user.open('/')
+    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await log_in(user, 'ada@example.com')
+    await user.should_see('New board', retries=30)
+    press(user, 'New board')
+    user.find('Name').type('Sprint 42')
+    press(user, 'Create')
+    await user.should_see(marker='board-title', retries=30)
+    board = boards.list_boards(auth.list_users()[0])[0]
+    assert board['slug'] == 'sprint-42'
+    await user.open('/')
+    user.find(marker='rename-sprint-42').click()
+    user.find('Name').clear().type('Sprint 43')
+    press(user, 'Save')
+    await user.should_not_see('Rename board', retries=30)
+    await user.should_see('Sprint 43', retries=30)
+    user.find(marker='delete-sprint-42').click()
+    press(user, 'Delete')
+    await user.should_see('No boards yet', retries=30)
+
+
+async def test_admin_invites_and_sets_roles(user: TestUser):
+    await user.open('/')
+    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await log_in(user, 'ada@example.com')
+    await user.should_see('New board', retries=30)
+    await user.open('/admin')
+    press(user, 'Create invite link')
+    await user.should_see('Link (valid 7 days, shown once)', retries=30)
+    link = user.find(marker='invite-link').elements.pop().value
+    assert '/invite/' in link
+    token = link.rsplit('/', 1)[-1]
+    assert auth.accept_invite(token, 'new@example.com', 'New Person', PASSWORD).role == 'member'
+
+
+async def test_viewer_forged_card_move_is_refused(user: TestUser, git_repo):
+    await user.open('/')
+    settings = load_settings()
+    owner = auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    auth.create_user(owner, 'vic@example.com', 'Vic', PASSWORD, Role.viewer)
+    repo = repos.register_local(settings, owner, str(git_repo))
+    worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
+    board = boards.create_board(owner, 'B')
+    boards.place_card(owner, board.id, worktree.id, 0, 0)
+    await log_in(user, 'vic@example.com')
+    await user.open('/b/b')
+    canvas = user.find(kind=BoardCanvas)
+    canvas.trigger('card_move', {'id': worktree.id, 'x': 900, 'y': 900})
+    await user.should_see('cannot move cards', retries=30)
+    assert boards.board_state(owner, board.id)['cards'][0]['x'] == 0
+
+
+async def test_member_move_reaches_another_viewer(create_user, git_repo):
+    alice, bob = create_user(), create_user()
+    await alice.open('/')
+    settings = load_settings()
+    owner = auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    auth.create_user(owner, 'bob@example.com', 'Bob', PASSWORD, Role.member)
+    repo = repos.register_local(settings, owner, str(git_repo))
+    worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
+    board = boards.create_board(owner, 'B')
+    zone = boards.create_zone(owner, board.id, 'Review', x=500, y=0)
+    boards.place_card(owner, board.id, worktree.id, 0, 0)
+    await log_in(alice, 'ada@example.com')
+    await log_in(bob, 'bob@example.com')
+    await alice.open('/b/b')
+    await bob.open('/b/b')
+    alice.find(kind=BoardCanvas).trigger('card_move', {'id': worktree.id, 'x': 560, 'y': 60})
+    with bob:
+        bob_canvas = bob.find(kind=BoardCanvas).elements.pop()
+    for _ in range(100):  # the event crosses a worker thread and the event loop
+        if (bob_canvas.card(worktree.id) or {}).get('zone') == zone.id:
+            break
+        await asyncio.sleep(0.02)
+    assert bob_canvas.card(worktree.id)['zone'] == zone.id
+
+
+@pytest.mark.parametrize('path', ['/', '/repos', '/admin', '/b/anything'])
+async def test_every_page_needs_a_login(user: TestUser, path: str):
+    await user.open('/')
+    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await user.open(path)
+    await user.should_see('Welcome back', retries=30)

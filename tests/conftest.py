@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -64,8 +63,15 @@ def git_repo(tmp_path: Path) -> Path:
     return path
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for an app process a test starts: NiceGUI treats PYTEST_* variables as its test mode."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'NICEGUI_'))}
-    env.update(extra)
-    return env
+@pytest.fixture(scope='module')
+def browser():
+    """Debian's Chromium driven by Playwright (the suite's install step puts it at /usr/bin/chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    from .app_server import CHROMIUM, CHROMIUM_ARGS
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f'{CHROMIUM} is missing: run the README test command, which installs Debian chromium')
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

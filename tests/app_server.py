@@ -1,0 +1,86 @@
+"""Start the real app (`python main.py`) as a subprocess on a free loopback port, for browser tests and benchmarks."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run']
+
+
+@dataclass
+class AppServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen
+
+    @property
+    def database_url(self) -> str:
+        return f'sqlite:///{self.data_dir / "agor.db"}'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """NiceGUI treats PYTEST_* variables as its own test mode: an app process must not inherit them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'NICEGUI_'))}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_app(data_dir: Path, *, log: Path | None = None, **env: str) -> Iterator[AppServer]:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(log or data_dir / 'app.log', 'w')
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / 'main.py')], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+        env=clean_env(AGOR_DATA_DIR=str(data_dir), AGOR_PORT=str(port), AGOR_HOST='127.0.0.1', **env))
+    server = AppServer(url=f'http://127.0.0.1:{port}', data_dir=data_dir, process=process)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log_file.close()
+
+
+def _wait_until_up(server: AppServer, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f'the app exited early: {(server.data_dir / "app.log").read_text()[-2000:]}')
+        try:
+            if httpx.get(f'{server.url}/healthz', timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError('the app did not come up in time')
+
+
+def log_in(page, server: AppServer, email: str, password: str) -> None:
+    page.goto(f'{server.url}/login')
+    page.get_by_label('Email').fill(email)
+    page.get_by_label('Password').fill(password)
+    page.get_by_role('button', name='Log in').click()
+    page.wait_for_url(f'{server.url}/')

@@ -1,0 +1,29 @@
+# Shared by scripts/start and scripts/test: install missing Debian packages, then the Python environment.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else echo "Installing '$*' needs root; run as root or install sudo." >&2; exit 1
+  fi
+}
+
+install_debian_packages() {
+  local missing=()
+  for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+install_python_env() {  # $1: pip extras, e.g. "[test]"
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then install_debian_packages python3-venv; fi
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  local stamp=".venv/.installed$1" want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e ".$1"
+    echo "$want" > "$stamp"
+  fi
+}

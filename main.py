@@ -24,7 +24,7 @@ args = parse_args([] if 'PYTEST_CURRENT_TEST' in os.environ else sys.argv[1:])
 settings = load_settings(data_dir=args.data_dir, port=args.port, demo=args.demo)
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'))
 
-from nicegui import app, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
+from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
 from agor import auth, db, demo, events, scheduler  # noqa: E402
@@ -42,6 +42,8 @@ async def startup() -> None:
         if args.demo_reset:
             demo.reset(settings)
         demo.ensure_seeded(settings)
+    # websocket connections from other sites are refused: same origin (proxy headers honoured) or the configured list
+    core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
     add_styles()
     pages.register(settings)
     scheduler.start(settings)

@@ -19,6 +19,7 @@ class Settings:
     demo_reset_minutes: int = 0
     unix_user_mode: str = 'simple'
     repo_roots: list[Path] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
     owner_email: str | None = None
     owner_password: str | None = None
     owner_name: str | None = None
@@ -53,6 +54,7 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
         demo_reset_minutes=int(env.get('AGOR_DEMO_RESET_MINUTES', '0')),
         unix_user_mode=mode,
         repo_roots=roots,
+        allowed_origins=[o.strip().rstrip('/') for o in env.get('AGOR_ALLOWED_ORIGINS', '').split(',') if o.strip()],
         owner_email=env.get('AGOR_OWNER_EMAIL') or None,
         owner_password=env.get('AGOR_OWNER_PASSWORD') or None,
         owner_name=env.get('AGOR_OWNER_NAME') or None,

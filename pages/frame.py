@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 
-from agor import auth
+from agor import auth, events
 from agor.config import Settings
 from agor.errors import DomainError
 from agor.models import Role, User
@@ -57,7 +57,9 @@ def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callabl
                     ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
                 return None
             result = builder(user, **kwargs)
-            return await result if inspect.isawaitable(result) else result
+            result = await result if inspect.isawaitable(result) else result
+            _reload_on_instance_reset()
+            return result
 
         wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
@@ -83,6 +85,16 @@ async def act(fn: Callable, *args: Any, success: str | None = None, **kwargs: An
     if success:
         ui.notify(success, type='positive')
     return result
+
+
+def _reload_on_instance_reset() -> None:
+    """A demo reset replaces every account and board: open pages start over."""
+    client = ui.context.client
+
+    def reload(_: dict) -> None:
+        with client:
+            ui.navigate.reload()
+    client.on_delete(events.bus.subscribe(events.INSTANCE_TOPIC, reload))
 
 
 def header(user: User) -> None:

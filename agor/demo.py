@@ -24,6 +24,7 @@ LAYOUT = {
                   ('search-api', 1, 40, 190), ('rate-limits', 2, 40, 70), ('docs-refresh', None, 1900, 120)],
     'Platform': [('perf-cache', 0, 40, 70), ('onboarding-flow', 1, 40, 70), ('ci-speedup', 2, 40, 70)],
 }
+ICONS = {'Sprint 42': '🏃', 'Platform': '🛠️'}
 FILES = {
     'README.md': '# acme-api\n\nThe API behind Acme\'s billing and auth.\n',
     'app/auth.py': 'def login(user, password):\n    return user.check(password)\n',
@@ -58,7 +59,8 @@ def seed(settings: Settings) -> None:
     settings.repo_roots.append(repo_path.parent)
     repo = repos.register_local(settings, owner, str(repo_path), 'acme-api')
     for board_name, cards in LAYOUT.items():
-        board = boards.create_board(owner, board_name, f'Demo board: {board_name.lower()} work in flight')
+        board = boards.create_board(owner, board_name, f'Demo board: {board_name.lower()} work in flight',
+                                    icon=ICONS[board_name])
         zone_ids = [boards.create_zone(owner, board.id, label, 620 * i, 0, 560, 420, border, background).id
                     for i, (label, border, background) in enumerate(ZONES)]
         for name, zone_index, x, y in cards:

@@ -68,6 +68,14 @@ def list_worktrees(repo_id: str | None = None, *, archived: bool | None = False)
              'archived': w.archived, 'board_id': board_id} for w, r, board_id in rows]
 
 
+def worktree_details(worktree_id: str) -> dict[str, Any]:
+    with db.read() as session:
+        worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        creator = session.get(User, worktree.created_by)
+    return {'path': worktree.path, 'created_by': creator.name if creator else 'someone',
+            'created_at': worktree.created_at}
+
+
 def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, branch: str | None = None, *,
                     new_branch: bool = True, base: str | None = None) -> Worktree:
     """`git worktree add` under <data>/worktrees/<repo>/<name> with a new branch (from base) or an existing one."""

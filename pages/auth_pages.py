@@ -10,7 +10,7 @@ from agor.demo import DEMO_PASSWORD
 from agor.errors import DomainError
 from agor.models import User
 
-from .frame import FAILED, act, settings
+from .frame import FAILED, PRIMARY, act, settings
 
 
 def register() -> None:
@@ -95,6 +95,7 @@ def _log_in(user: User, target: str) -> None:
 
 
 def _panel(title: str, subtitle: str) -> ui.card:
+    ui.colors(primary=PRIMARY)
     ui.query('body').classes('bg-slate-100')
     with ui.column().classes('w-full items-center pt-24'):
         ui.label('◆ Agor').classes('text-2xl font-bold text-teal-700')

@@ -38,7 +38,7 @@ async def board_page(user: User, ref: str) -> None:
         .style('height: calc(100vh - 52px)').mark('board-canvas')
     view = BoardView(user, board, canvas)
 
-    with ui.row().classes('absolute left-4 top-16 items-center gap-2 bg-white rounded-xl shadow px-3 py-2'):
+    with ui.row().classes('absolute left-4 top-[68px] items-center gap-2 bg-white rounded-xl shadow px-3 py-2'):
         view.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
         if can_edit:
             ui.button('Zone', icon='add', on_click=view.add_zone).props('flat dense no-caps').mark('add-zone')
@@ -94,7 +94,10 @@ class BoardView:
         with ui.dialog() as dialog, ui.card().classes('w-[28rem]').mark('card-dialog'):
             ui.label(card['name']).classes('text-xl font-semibold')
             ui.label(f'⎇ {card["branch"]} · {card["repo"]}').classes('font-mono text-sm text-slate-600')
-            ui.label('Sessions, terminal and comments for this worktree appear here.').classes('text-sm text-slate-400')
+            details = repos.worktree_details(card['id'])
+            ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
+            ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
+                .classes('text-xs text-slate-500')
             with ui.row().classes('w-full justify-end'):
                 if self.user.has(Role.member):
                     async def remove() -> None:
@@ -107,7 +110,7 @@ class BoardView:
                             dialog.close()
                     ui.button('Remove from board', on_click=remove).props('flat no-caps')
                     ui.button('Archive', on_click=archive).props('flat no-caps color=orange')
-                ui.button('Close', on_click=dialog.close).props('flat')
+                ui.button('Close', on_click=dialog.close).props('flat no-caps')
         dialog.open()
 
     def zone_clicked(self, e: Any) -> None:

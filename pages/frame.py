@@ -20,6 +20,7 @@ from agor.models import Role, User
 
 log = logging.getLogger('agor.pages')
 FAILED = object()
+PRIMARY = '#0d9488'
 _settings: Settings | None = None
 
 
@@ -98,6 +99,7 @@ def _reload_on_instance_reset() -> None:
 
 
 def header(user: User) -> None:
+    ui.colors(primary=PRIMARY)
     with ui.header().classes('items-center gap-4 px-4 py-2 bg-white text-slate-800 border-b border-slate-200'):
         ui.link('◆ Agor', '/').classes('text-lg font-bold text-teal-700 no-underline')
         ui.link('Boards', '/').classes('text-slate-600 no-underline')

@@ -1,0 +1,234 @@
+"""Board canvas benchmark: first render, server memory per viewer and drag latency, each against a baseline.
+
+Run from the project root: `.venv/bin/python -m benchmarks.board_canvas [--viewers 10] [--cards 200]`.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from agor import auth, boards, db, repos
+from agor.config import load_settings
+from agor.models import Role
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, log_in, running_app
+
+PASSWORD = 'correct-horse'
+OWNER = 'alice@example.com'
+ZONES = 10
+RENDER_RUNS = 5
+MEMORY_VIEWERS = 20
+DRAGS = 20
+VIEWPORT = {'width': 1300, 'height': 800}
+RENDERED = '''n => document.querySelector('.agor-canvas') && document.querySelectorAll('.agor-card').length >= n
+    ? performance.now() : 0'''
+
+
+@dataclass
+class Scene:
+    big: str  # board slugs
+    empty: str
+    small: str
+    card_id: str  # the one card on the small board
+    viewers: list[str]  # member emails
+
+
+def seed(server: AppServer, tmp: Path, cards: int, users: int) -> Scene:
+    db.init(server.database_url)
+    owner = auth.create_first_owner(OWNER, 'Alice', PASSWORD)
+    viewers = [auth.create_user(owner, f'viewer{i:02d}@example.com', f'Viewer {i:02d}', PASSWORD, Role.member).email
+               for i in range(1, users + 1)]
+    settings = load_settings(data_dir=str(server.data_dir))
+    settings.repo_roots.append(tmp)
+    source = tmp / 'src' / 'shop'
+    source.mkdir(parents=True)
+    git = lambda *a: subprocess.run(['git', *a], cwd=source, check=True, capture_output=True)  # noqa: E731
+    git('init', '-q', '-b', 'main')
+    (source / 'README.md').write_text('shop\n')
+    git('add', 'README.md')
+    git('-c', 'user.name=x', '-c', 'user.email=x@example.com', 'commit', '-qm', 'init')
+    repo = repos.register_local(settings, owner, str(source))
+    worktrees = [repos.create_worktree(settings, owner, repo.id, f'wt-{i:03d}') for i in range(cards + 1)]
+
+    big = boards.create_board(owner, 'Big')
+    per_zone = math.ceil(cards / ZONES)
+    rows = math.ceil(per_zone / 3)
+    height = max(700, 20 + rows * 100)
+    for z in range(ZONES):
+        zx, zy = (z % 5) * 1000, (z // 5) * (height + 100)
+        boards.create_zone(owner, big.id, f'Zone {z + 1}', x=zx, y=zy, w=900, h=height)
+        for k, wt in enumerate(worktrees[z * per_zone:min(cards, (z + 1) * per_zone)]):
+            boards.place_card(owner, big.id, wt.id, zx + 20 + (k % 3) * 290, zy + 10 + (k // 3) * 100)
+    empty = boards.create_board(owner, 'Empty')
+    small = boards.create_board(owner, 'Small')
+    boards.create_zone(owner, small.id, 'Review', x=600, y=0, w=500, h=400)
+    boards.place_card(owner, small.id, worktrees[-1].id, 0, 100)
+    return Scene(big.slug, empty.slug, small.slug, worktrees[-1].id, viewers)
+
+
+def open_page(browser: Browser, server: AppServer, email: str) -> Page:
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    log_in(page, server, email, PASSWORD)
+    return page
+
+
+def show_board(page: Page, server: AppServer, slug: str, cards: int) -> float:
+    """Go to the board and return performance.now() (ms since navigation start) when all cards are in the DOM."""
+    page.goto(f'{server.url}/b/{slug}')
+    return page.wait_for_function(RENDERED, arg=cards, polling='raf', timeout=120_000).json_value()
+
+
+def render_times(browser: Browser, server: AppServer, slug: str, cards: int) -> list[float]:
+    page = open_page(browser, server, OWNER)
+    show_board(page, server, slug, cards)  # warm-up: browser caches and the server's first page build
+    times = []
+    for _ in range(RENDER_RUNS):
+        page.reload()
+        times.append(page.wait_for_function(RENDERED, arg=cards, polling='raf', timeout=120_000).json_value() / 1000)
+    page.context.close()
+    return times
+
+
+def rss_mb(server: AppServer) -> float:
+    for line in Path(f'/proc/{server.process.pid}/status').read_text().splitlines():
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError('no VmRSS')
+
+
+def memory_per_viewer(browser: Browser, server: AppServer, scene: Scene, slug: str, cards: int) -> float:
+    """RSS growth per extra viewer, in MB, on a fresh server. All logins happen first, and their pages are closed
+    long enough (NiceGUI's reconnect_timeout is 10 s) for those clients to be deleted, so only board pages count."""
+    pages = [open_page(browser, server, email) for email in [OWNER, *scene.viewers[:MEMORY_VIEWERS]]]
+    for page in pages:
+        page.goto('about:blank')
+    time.sleep(12)
+    show_board(pages[0], server, slug, cards)
+    time.sleep(2)
+    one = rss_mb(server)
+    for page in pages[1:]:
+        show_board(page, server, slug, cards)
+    time.sleep(2)
+    many = rss_mb(server)
+    for page in pages:
+        page.context.close()
+    return (many - one) / MEMORY_VIEWERS
+
+
+def watch(page: Page, card: str) -> None:
+    page.evaluate('''card => {
+        window.__seen = [];
+        new MutationObserver(() => window.__seen.push(Date.now()))
+            .observe(document.querySelector(card), {attributes: true, attributeFilter: ['style', 'data-zone-id']});
+    }''', card)
+
+
+def drag_latencies(dragger: Page, viewers: list[Page], card: str) -> list[float]:
+    """DRAGS real mouse drags of the card by +/-150 px; per (drag, viewer): first change seen minus the drop (ms)."""
+    for viewer in viewers:
+        watch(viewer, card)
+    latencies = []
+    for i in range(DRAGS):
+        box = dragger.locator(card).bounding_box()
+        x, y = box['x'] + box['width'] / 2, box['y'] + box['height'] / 2
+        dragger.mouse.move(x, y)
+        dragger.mouse.down()
+        dragger.mouse.move(x + (150 if i % 2 == 0 else -150), y, steps=5)
+        dragger.mouse.up()
+        dropped = dragger.evaluate('window.__dropped.at(-1)')
+        for viewer in viewers:
+            seen = viewer.wait_for_function('t => window.__seen.find(s => s >= t)', arg=dropped, timeout=10_000)
+            latencies.append(seen.json_value() - dropped)
+    return latencies
+
+
+def drag_benchmark(browser: Browser, server: AppServer, scene: Scene, viewers: int) -> tuple[list, list]:
+    """The same pipeline with 1 viewer (baseline), then with `viewers` viewers."""
+    card = f'.agor-card[data-card-id="{scene.card_id}"]'
+    dragger = open_page(browser, server, OWNER)
+    show_board(dragger, server, scene.small, 1)
+    dragger.evaluate("addEventListener('pointerup', () => window.__dropped.push(Date.now()), true);"
+                     'window.__dropped = []')
+    pages = []
+    for email in scene.viewers[:viewers]:
+        pages.append(open_page(browser, server, email))
+        show_board(pages[-1], server, scene.small, 1)
+        if len(pages) == 1:
+            baseline = drag_latencies(dragger, pages, card)
+    loaded = drag_latencies(dragger, pages, card)
+    for page in [dragger, *pages]:
+        page.context.close()
+    return loaded, baseline
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def row(metric: str, value: float, baseline: float, unit: str, limit: float | None) -> str:
+    ratio = f'{value / baseline:.2f}x' if baseline else 'n/a'
+    target = f'<= {limit:g} {unit}' if limit is not None else '-'
+    verdict = '-' if limit is None else 'pass' if value <= limit else 'FAIL'
+    return f'| {metric} | {value:.3f} {unit} | {baseline:.3f} {unit} | {ratio} | {target} | {verdict} |'
+
+
+def log_problems(log: Path) -> list[str]:
+    lines = log.read_text(errors='replace').splitlines() if log.exists() else []
+    return [f'{log.name}: {line}' for line in lines if any(w in line for w in ('ERROR', 'Traceback', 'WARNING'))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--viewers', type=int, default=10, help='viewers watching the drags (default 10)')
+    parser.add_argument('--cards', type=int, default=200, help='cards on the big board (default 200)')
+    args = parser.parse_args()
+    rows, problems = [], []
+    with tempfile.TemporaryDirectory() as tmp_name, sync_playwright() as playwright:
+        tmp = Path(tmp_name)
+        data = tmp / 'data'
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with running_app(data, log=tmp / 'app-main.log') as server:
+            started = time.monotonic()
+            scene = seed(server, tmp, args.cards, max(args.viewers, MEMORY_VIEWERS))
+            print(f'seeded {args.cards + 1} worktrees in {time.monotonic() - started:.1f} s', file=sys.stderr)
+            big = render_times(browser, server, scene.big, args.cards)
+            empty = render_times(browser, server, scene.empty, 0)
+            print(f'render big {big} empty {empty}', file=sys.stderr)
+            loaded, single = drag_benchmark(browser, server, scene, args.viewers)
+        memory = {}
+        for name, slug, cards in (('empty', scene.empty, 0), ('big', scene.big, args.cards)):
+            with running_app(data, log=tmp / f'app-memory-{name}.log') as server:  # fresh process per figure
+                memory[name] = memory_per_viewer(browser, server, scene, slug, cards)
+        browser.close()
+        for log in sorted(tmp.glob('app-*.log')):
+            problems += log_problems(log)
+
+    rows.append(row(f'first render, {args.cards} cards + {ZONES} zones, median of {RENDER_RUNS}',
+                    statistics.median(big), statistics.median(empty), 's', 1.5))
+    rows.append(row(f'first render, {args.cards} cards, max', max(big), max(empty), 's', 1.5))
+    rows.append(row(f'server RSS per extra viewer, {args.cards}-card board', memory['big'], memory['empty'], 'MB', 1))
+    for label, q, limit in (('p50', 0.5, None), ('p95', 0.95, 300), ('max', 1.0, None)):
+        rows.append(row(f'drag -> {args.viewers} viewers latency {label} ({len(loaded)} pairs; baseline 1 viewer)',
+                        pct(loaded, q), pct(single, q), 'ms', limit))
+    print('| metric | value | baseline | ratio | target | result |')
+    print('|---|---|---|---|---|---|')
+    print('\n'.join(rows))
+    print(f'\nrender samples (s): {[round(t, 3) for t in big]}; empty board: {[round(t, 3) for t in empty]}')
+    print(f'app log warnings/errors: {len(problems)}')
+    for line in problems[:20]:
+        print(f'  {line}')
+    print(f'\ncommand: {shlex.join(sys.orig_argv)}')
+
+
+if __name__ == '__main__':
+    main()

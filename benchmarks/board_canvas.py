@@ -105,13 +105,9 @@ def rss_mb(server: AppServer) -> float:
     raise RuntimeError('no VmRSS')
 
 
-def memory_per_viewer(browser: Browser, server: AppServer, scene: Scene, slug: str, cards: int) -> float:
-    """RSS growth per extra viewer, in MB, on a fresh server. All logins happen first, and their pages are closed
-    long enough (NiceGUI's reconnect_timeout is 10 s) for those clients to be deleted, so only board pages count."""
-    pages = [open_page(browser, server, email) for email in [OWNER, *scene.viewers[:MEMORY_VIEWERS]]]
-    for page in pages:
-        page.goto('about:blank')
-    time.sleep(12)
+def memory_per_viewer(server: AppServer, pages: list[Page], slug: str, cards: int) -> float:
+    """RSS growth per extra viewer, in MB, on a fresh server process. The pages were logged in on another process
+    (the session cookie and NiceGUI's user storage outlive it), so login work and its freed heap are not in the way."""
     show_board(pages[0], server, slug, cards)
     time.sleep(2)
     one = rss_mb(server)
@@ -120,8 +116,8 @@ def memory_per_viewer(browser: Browser, server: AppServer, scene: Scene, slug: s
     time.sleep(2)
     many = rss_mb(server)
     for page in pages:
-        page.context.close()
-    return (many - one) / MEMORY_VIEWERS
+        page.goto('about:blank')
+    return (many - one) / (len(pages) - 1)
 
 
 def watch(page: Page, card: str) -> None:
@@ -203,12 +199,14 @@ def main() -> None:
             print(f'seeded {args.cards + 1} worktrees in {time.monotonic() - started:.1f} s', file=sys.stderr)
             big = render_times(browser, server, scene.big, args.cards)
             empty = render_times(browser, server, scene.empty, 0)
-            print(f'render big {big} empty {empty}', file=sys.stderr)
             loaded, single = drag_benchmark(browser, server, scene, args.viewers)
+            pages = [open_page(browser, server, email) for email in [OWNER, *scene.viewers[:MEMORY_VIEWERS]]]
+            for page in pages:
+                page.goto('about:blank')
         memory = {}
         for name, slug, cards in (('empty', scene.empty, 0), ('big', scene.big, args.cards)):
             with running_app(data, log=tmp / f'app-memory-{name}.log') as server:  # fresh process per figure
-                memory[name] = memory_per_viewer(browser, server, scene, slug, cards)
+                memory[name] = memory_per_viewer(server, pages, slug, cards)
         browser.close()
         for log in sorted(tmp.glob('app-*.log')):
             problems += log_problems(log)

@@ -20,8 +20,10 @@ class BoardCanvas(ui.element, component='board_canvas.js'):
 
     def __init__(self, state: dict[str, Any], *, readonly: bool) -> None:
         super().__init__()
-        self._props['zones'] = state['zones']
-        self._props['cards'] = state['cards']
+        # tuples: NiceGUI wraps lists and dicts in props into observable copies; these stay plain (and shared with
+        # every other viewer when they come from the same event)
+        self._props['zones'] = tuple(state['zones'])
+        self._props['cards'] = tuple(state['cards'])
         self._props['readonly'] = readonly
         self._props['geometry'] = {'card_w': boards.CARD_W, 'card_h': boards.CARD_H, 'zone_min': boards.ZONE_MIN}
         self.classes('w-full h-full')
@@ -33,10 +35,10 @@ class BoardCanvas(ui.element, component='board_canvas.js'):
             if kind in {'zone', 'card'}:
                 key = kind + 's'
                 item = event[kind]
-                self.props[key] = [x for x in self.props[key] if x['id'] != item['id']] + [item]
+                self.props[key] = (*(x for x in self.props[key] if x['id'] != item['id']), item)
             elif kind in {'zone_deleted', 'card_removed'}:
                 key = 'zones' if kind == 'zone_deleted' else 'cards'
-                self.props[key] = [x for x in self.props[key] if x['id'] != event['id']]
+                self.props[key] = tuple(x for x in self.props[key] if x['id'] != event['id'])
             else:
                 return
         self.run_method('apply', event)

@@ -28,6 +28,7 @@ from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is 
 
 import pages  # noqa: E402
 from agor import auth, db, demo, events, scheduler  # noqa: E402
+from components import presence_layer  # noqa: E402
 from components.board_canvas import add_styles  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -47,6 +48,7 @@ async def startup() -> None:
     add_styles()
     pages.register(settings)
     scheduler.start(settings)
+    presence_layer.start()
 
 
 def shutdown() -> None:

@@ -9,7 +9,7 @@ export default {
   template: `
     <div class="agor-canvas" ref="root" :style="gridStyle"
          @pointerdown="onBackgroundDown" @pointermove="onPointerMove" @pointerup="onPointerUp"
-         @pointercancel="onPointerUp" @wheel.prevent="onWheel">
+         @pointercancel="onPointerUp" @wheel.prevent="onWheel" @agor-peers="onPeers">
       <div class="agor-world" :style="worldStyle">
         <div v-for="z in zoneList" :key="z.id" class="agor-zone" :data-zone-id="z.id" :style="zoneStyle(z)"
              :class="{locked: z.locked}">
@@ -31,6 +31,7 @@ export default {
             <span v-if="c.comments" class="agor-chip">💬 {{ c.comments }}</span>
           </div>
         </div>
+        <slot></slot>
       </div>
       <div class="agor-controls" @pointerdown.stop>
         <button title="Zoom out" @click="zoomBy(1 / 1.2)">−</button>
@@ -54,6 +55,9 @@ export default {
       gesture: null, // {kind: 'card'|'move'|'resize'|'pan', id, start..., moved}
       pointers: {},
       pinch: null,
+      remoteDrags: {}, // card id -> {x, y, by}: someone else is dragging it right now
+      following: false,
+      hadInput: false,
     };
   },
   computed: {
@@ -64,7 +68,7 @@ export default {
       return Object.values(this.cardMap);
     },
     worldStyle() {
-      return { transform: `translate(${this.view.x}px, ${this.view.y}px) scale(${this.view.k})` };
+      return { transform: `translate(${this.view.x}px, ${this.view.y}px) scale(${this.view.k})`, "--agor-k": this.view.k };
     },
     gridStyle() {
       const size = 24 * this.view.k;
@@ -74,12 +78,23 @@ export default {
   watch: {
     zones: { handler() { this.load(); } },
     cards: { handler() { this.load(); } },
+    view: { handler() { this.$emit("viewport", { ...this.viewCenter(), k: this.view.k }); }, deep: true },
   },
   created() {
     this.load();
   },
   mounted() {
     this.$nextTick(() => this.fit());
+    this.beat = () => { this.$emit("beat", { hidden: document.hidden, active: this.hadInput }); this.hadInput = false; };
+    this.onKey = (e) => { this.hadInput = true; if (e.key === "Escape" && this.following) this.unfollow(); };
+    this.beatTimer = setInterval(this.beat, 3000);
+    document.addEventListener("visibilitychange", this.beat);
+    document.addEventListener("keydown", this.onKey);
+  },
+  unmounted() {
+    clearInterval(this.beatTimer);
+    document.removeEventListener("visibilitychange", this.beat);
+    document.removeEventListener("keydown", this.onKey);
   },
   methods: {
     load() {
@@ -90,7 +105,10 @@ export default {
     apply(event) {
       if (event.type === "zone") this.zoneMap[event.zone.id] = { ...event.zone };
       else if (event.type === "zone_deleted") delete this.zoneMap[event.id];
-      else if (event.type === "card") this.cardMap[event.card.id] = { ...event.card };
+      else if (event.type === "card") {
+        this.cardMap[event.card.id] = { ...event.card };
+        delete this.remoteDrags[event.card.id];
+      }
       else if (event.type === "card_removed") delete this.cardMap[event.id];
     },
     // ---- geometry ---------------------------------------------------------------------------------------------
@@ -103,6 +121,7 @@ export default {
     cardPos(c) {
       const g = this.gesture;
       if (g && g.kind === "card" && g.id === c.id) return { x: g.x, y: g.y };
+      if (this.remoteDrags[c.id]) return this.remoteDrags[c.id];
       const zone = c.zone && this.zoneMap[c.zone];
       if (!zone) return { x: c.x, y: c.y };
       const box = this.zoneBox(zone);
@@ -162,6 +181,8 @@ export default {
       this.gesture = { kind: "pan", sx: event.clientX, sy: event.clientY, ox: this.view.x, oy: this.view.y, moved: false };
     },
     onPointerMove(event) {
+      this.hadInput = true;
+      this.reportPointer(event);
       if (this.pointers[event.pointerId]) this.pointers[event.pointerId] = [event.clientX, event.clientY];
       if (this.pinch && Object.keys(this.pointers).length === 2) {
         const [a, b] = Object.values(this.pointers);
@@ -175,6 +196,7 @@ export default {
       if (!g.moved && g.screen && Math.hypot(event.clientX - g.screen[0], event.clientY - g.screen[1]) < DRAG_THRESHOLD) return;
       if (g.kind === "pan") {
         g.moved = true;
+        if (this.following) this.unfollow();
         this.view.x = g.ox + event.clientX - g.sx;
         this.view.y = g.oy + event.clientY - g.sy;
         return;
@@ -219,8 +241,50 @@ export default {
     capture(event) {
       try { this.$refs.root.setPointerCapture(event.pointerId); } catch (e) { /* pointer already gone */ }
     },
+    // ---- presence -------------------------------------------------------------------------------------------------
+    reportPointer(event) {
+      // throttled to 10 Hz by the Python listener; the timestamp lets the server drop out-of-order updates
+      const p = this.toWorld(event);
+      const g = this.gesture;
+      let label = "";
+      let drag = null;
+      if (g && g.kind === "card" && g.moved) {
+        const card = this.cardMap[g.id];
+        const zone = this.zoneAt(g.x + this.geometry.card_w / 2, g.y + this.geometry.card_h / 2);
+        label = `dragging ${card ? card.name : ""}` + (zone ? ` → ${zone.label}` : "");
+        drag = { id: g.id, x: g.x, y: g.y };
+      } else {
+        const hit = event.target.closest && event.target.closest("[data-card-id],[data-zone-id]");
+        const card = hit && hit.dataset.cardId && this.cardMap[hit.dataset.cardId];
+        const zone = hit && !hit.dataset.cardId && this.zoneMap[hit.dataset.zoneId];
+        label = card ? `hovering ${card.name}` : zone ? `hovering ${zone.label}` : "";
+      }
+      this.$emit("pointer", { x: Math.round(p.x), y: Math.round(p.y), t: performance.timeOrigin + performance.now(), label, drag });
+    },
+    onPeers(event) {
+      // a drag that just ended keeps its last position until the server's card patch lands (no jump back)
+      const drags = { ...event.detail.drags };
+      for (const [id, pos] of Object.entries(this.remoteDrags)) {
+        if (!drags[id] && !pos.settling) {
+          drags[id] = { ...pos, settling: true };
+          setTimeout(() => { if (this.remoteDrags[id] && this.remoteDrags[id].settling) delete this.remoteDrags[id]; }, 1000);
+        } else if (!drags[id] && pos.settling) drags[id] = pos;
+      }
+      this.remoteDrags = drags;
+      const f = event.detail.follow;
+      this.following = !!f;
+      if (f) {
+        const r = this.$refs.root.getBoundingClientRect();
+        this.view = { k: f.k, x: r.width / 2 - f.x * f.k, y: r.height / 2 - f.y * f.k };
+      }
+    },
+    unfollow() {
+      this.following = false;
+      this.$emit("unfollow", {});
+    },
     // ---- viewport ---------------------------------------------------------------------------------------------
     onWheel(event) {
+      if (this.following) this.unfollow();
       if (event.ctrlKey || event.metaKey) {
         const r = this.$refs.root.getBoundingClientRect();
         this.zoomAround(this.view.k * Math.exp(-event.deltaY * 0.01), event.clientX - r.left, event.clientY - r.top);
@@ -236,10 +300,12 @@ export default {
       this.view = { k, x: sx - wx * k, y: sy - wy * k };
     },
     zoomBy(factor) {
+      if (this.following) this.unfollow();
       const r = this.$refs.root.getBoundingClientRect();
       this.zoomAround(this.view.k * factor, r.width / 2, r.height / 2);
     },
     zoomTo(k) {
+      if (this.following) this.unfollow();
       const r = this.$refs.root.getBoundingClientRect();
       this.zoomAround(k, r.width / 2, r.height / 2);
     },

@@ -9,7 +9,11 @@ from agor import boards, events, repos
 from agor.errors import DomainError
 from agor.models import Board, Role, User
 
+from agor.presence import presence
+from components import presence_layer
 from components.board_canvas import BoardCanvas
+from components.facepile import Facepile
+from components.presence_layer import PresenceLayer
 
 from .frame import FAILED, act, header, page, settings
 
@@ -34,6 +38,8 @@ async def board_page(user: User, ref: str) -> None:
     header(user)
     ui.query('.nicegui-content').classes('p-0')
     can_edit = user.has(Role.member)
+    client = ui.context.client
+    conn = client.id
     canvas = BoardCanvas(boards.board_state(user, board.id), readonly=not can_edit) \
         .style('height: calc(100vh - 52px)').mark('board-canvas')
     view = BoardView(user, board, canvas)
@@ -46,12 +52,35 @@ async def board_page(user: User, ref: str) -> None:
                 .mark('add-worktree')
         else:
             ui.badge('view only', color='grey').props('outline')
+        facepile = Facepile(conn, user.id, lambda target: presence.follow(conn, target))
+    with canvas:
+        layer = PresenceLayer(conn, facepile.show)
 
     canvas.on_card_move(view.card_moved).on_card_click(view.card_clicked) \
         .on_zone_change(view.zone_changed).on_zone_click(view.zone_clicked)
-    client = ui.context.client
+    canvas.on('pointer', lambda e: presence.cursor(conn, e.args.get('x'), e.args.get('y'), e.args.get('t'),
+                                                   e.args.get('label', ''), e.args.get('drag')), throttle=0.1)
+    canvas.on('beat', lambda e: presence.heartbeat(conn, hidden=bool(e.args.get('hidden')),
+                                                   active=bool(e.args.get('active'))))
+    canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'), e.args.get('k')),
+              throttle=0.1)
+    canvas.on('unfollow', lambda: presence.follow(conn, None))
+    join_presence(board.id, conn, user, layer)
     unsubscribe = events.bus.subscribe(events.board_topic(board.id), view.on_event)
     client.on_delete(unsubscribe)
+
+
+def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> None:
+    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back."""
+    client = layer.client
+    presence_layer.attach(board_id, conn, layer)
+    client.on_disconnect(lambda: presence.leave(conn))
+    client.on_connect(lambda: presence.join(board_id, conn, user))
+
+    def gone() -> None:
+        presence.leave(conn)
+        presence_layer.detach(board_id, conn)
+    client.on_delete(gone)
 
 
 class BoardView:

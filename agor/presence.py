@@ -1,0 +1,173 @@
+"""Who is on which board, where their cursor is and what they are doing: ephemeral, never in the database.
+
+Handlers only record the latest state and mark the board dirty; one timer per process (see
+components/presence_layer.py) takes the dirty boards and pushes one snapshot per board per tick. A Redis backend
+implements the same methods for several processes.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import User
+
+IDLE_AFTER = 60.0  # s without input: idle
+CURSOR_FADE_AFTER = 5.0  # s without cursor movement: the cursor fades
+GONE_AFTER = 10.0  # s without any heartbeat: the viewer is removed (crashed tab, lost network)
+COORD_MAX = 1_000_000
+LABEL_MAX = 120
+
+
+@dataclass(slots=True, kw_only=True)
+class Viewer:
+    conn: str
+    board_id: str
+    user_id: str
+    name: str
+    initials: str
+    color: str
+    joined_at: float
+    seen_at: float
+    input_at: float
+    moved_at: float = 0.0
+    seq: float = -math.inf
+    x: float | None = None
+    y: float | None = None
+    label: str = ''
+    drag: dict[str, Any] | None = None
+    hidden: bool = False
+    viewport: dict[str, float] | None = None
+    following: str | None = None
+
+
+@dataclass
+class Presence:
+    clock: Callable[[], float] = time.monotonic
+    viewers: dict[str, Viewer] = field(default_factory=dict)
+    _dirty: set[str] = field(default_factory=set)
+
+    def join(self, board_id: str, conn: str, user: User) -> None:
+        now = self.clock()
+        self.leave(conn)
+        self.viewers[conn] = Viewer(conn=conn, board_id=board_id, user_id=user.id, name=user.name,
+                                    initials=user.initials, color=user.avatar_color, joined_at=now, seen_at=now,
+                                    input_at=now)
+        self._dirty.add(board_id)
+
+    def leave(self, conn: str) -> None:
+        viewer = self.viewers.pop(conn, None)
+        if viewer is not None:
+            self._dirty.add(viewer.board_id)
+
+    def cursor(self, conn: str, x: Any, y: Any, seq: Any, label: Any = '', drag: Any = None) -> bool:
+        """Record a cursor update; stale (out-of-order) or malformed updates are dropped and return False."""
+        viewer = self.viewers.get(conn)
+        if viewer is None:
+            return False
+        try:
+            x, y, seq = float(x), float(y), float(seq)
+        except (TypeError, ValueError):
+            return False
+        if not all(math.isfinite(v) for v in (x, y, seq)) or abs(x) > COORD_MAX or abs(y) > COORD_MAX:
+            return False
+        if seq <= viewer.seq:
+            return False
+        now = self.clock()
+        viewer.seq, viewer.x, viewer.y = seq, round(x, 1), round(y, 1)
+        viewer.label = label[:LABEL_MAX] if isinstance(label, str) else ''
+        viewer.drag = _clean_drag(drag)
+        viewer.moved_at = viewer.input_at = viewer.seen_at = now
+        viewer.hidden = False
+        self._dirty.add(viewer.board_id)
+        return True
+
+    def heartbeat(self, conn: str, *, hidden: bool, active: bool) -> None:
+        """Sent every few seconds and on visibility changes; `active` when there was input since the last one."""
+        viewer = self.viewers.get(conn)
+        if viewer is None:
+            return
+        now = self.clock()
+        before = self.state(viewer, now)
+        viewer.seen_at = now
+        viewer.hidden = bool(hidden)
+        if active:
+            viewer.input_at = now
+        if self.state(viewer, now) != before:
+            self._dirty.add(viewer.board_id)
+
+    def set_viewport(self, conn: str, x: Any, y: Any, k: Any) -> None:
+        viewer = self.viewers.get(conn)
+        try:
+            values = {'x': float(x), 'y': float(y), 'k': float(k)}
+        except (TypeError, ValueError):
+            return
+        if viewer is None or not all(math.isfinite(v) for v in values.values()) or not 0.05 <= values['k'] <= 5:
+            return
+        viewer.viewport = values
+        if viewer.conn in self._followed_conns(viewer.board_id):
+            self._dirty.add(viewer.board_id)
+
+    def follow(self, conn: str, target_user_id: str | None) -> None:
+        viewer = self.viewers.get(conn)
+        if viewer is None:
+            return
+        targets = {v.user_id for v in self.viewers.values() if v.board_id == viewer.board_id}
+        viewer.following = target_user_id if target_user_id in targets and target_user_id != viewer.user_id else None
+        self._dirty.add(viewer.board_id)
+
+    def sweep(self) -> None:
+        """Remove viewers not heard from in GONE_AFTER seconds; mark boards whose faces or cursors changed state."""
+        now = self.clock()
+        for viewer in list(self.viewers.values()):
+            if now - viewer.seen_at > GONE_AFTER:
+                self.leave(viewer.conn)
+            elif _crossed(now, viewer.moved_at, CURSOR_FADE_AFTER) or _crossed(now, viewer.input_at, IDLE_AFTER):
+                self._dirty.add(viewer.board_id)
+
+    def take_dirty(self) -> set[str]:
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def board_snapshot(self, board_id: str) -> list[dict[str, Any]]:
+        """Everyone on one board, in join order, in the compact shape the browser draws from."""
+        now = self.clock()
+        viewers = sorted((v for v in self.viewers.values() if v.board_id == board_id), key=lambda v: v.joined_at)
+        followed = self._followed_conns(board_id)
+        return [{
+            'conn': v.conn, 'user': v.user_id, 'name': v.name, 'initials': v.initials, 'color': v.color,
+            'state': self.state(v, now), 'x': v.x, 'y': v.y, 'label': v.label, 'drag': v.drag,
+            'faded': v.x is None or now - v.moved_at > CURSOR_FADE_AFTER, 'following': v.following,
+            'viewport': v.viewport if v.conn in followed else None,
+        } for v in viewers]
+
+    def state(self, viewer: Viewer, now: float) -> str:
+        if viewer.hidden:
+            return 'away'
+        return 'idle' if now - viewer.input_at > IDLE_AFTER else 'active'
+
+    def _followed_conns(self, board_id: str) -> set[str]:
+        followed_users = {v.following for v in self.viewers.values() if v.board_id == board_id and v.following}
+        return {v.conn for v in self.viewers.values() if v.board_id == board_id and v.user_id in followed_users}
+
+
+def _clean_drag(drag: Any) -> dict[str, Any] | None:
+    if not isinstance(drag, dict) or not isinstance(drag.get('id'), str):
+        return None
+    try:
+        x, y = float(drag['x']), float(drag['y'])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > COORD_MAX:
+        return None
+    return {'id': drag['id'][:36], 'x': round(x, 1), 'y': round(y, 1)}
+
+
+def _crossed(now: float, since: float, after: float) -> bool:
+    """True during the one sweep (1 s) in which `after` seconds since `since` have just passed."""
+    return after < now - since <= after + 1.0
+
+
+presence = Presence()

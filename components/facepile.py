@@ -1,0 +1,68 @@
+"""Who is on this board: you first, then the others, at most five faces and "+N"; click a face to follow them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+
+MAX_FACES = 5
+
+
+class Facepile(ui.row):
+    def __init__(self, me_conn: str, me_user: str, on_follow: Callable[[str | None], Any]) -> None:
+        super().__init__()
+        self.classes('items-center gap-1 no-wrap').mark('facepile')
+        self.me_conn = me_conn
+        self.me_user = me_user
+        self.on_follow = on_follow
+        self.following: str | None = None
+
+    def show(self, snapshot: tuple[dict[str, Any], ...]) -> None:
+        people = _one_per_user(snapshot, self.me_user)
+        mine = next((p for p in snapshot if p['conn'] == self.me_conn), None)
+        following = self.following = mine['following'] if mine else None
+        followers = [p['name'] for p in people if p['following'] == self.me_user]
+        self.clear()
+        with self:
+            with ui.row().classes('items-center gap-0 no-wrap pl-2'):
+                for person in people[:MAX_FACES]:
+                    self._face(person)
+                if len(people) > MAX_FACES:
+                    with ui.button(f'+{len(people) - MAX_FACES}').props('flat dense round size=sm').mark('face-more'):
+                        with ui.menu():
+                            for person in people:
+                                ui.menu_item(f'{person["name"]} · {person["state"]}',
+                                             lambda p=person: self._toggle(p)).props('dense')
+            if following:
+                name = next((p['name'] for p in people if p['user'] == following), 'someone')
+                ui.chip(f'Following {name} · Esc to stop', on_click=lambda: self.on_follow(None)) \
+                    .props('dense color=teal text-color=white clickable').mark('following')
+            if followers:
+                ui.label(f'👁 {", ".join(followers)} following you').classes('text-xs text-teal-700').mark('followers')
+
+    def _face(self, person: dict[str, Any]) -> None:
+        you = person['user'] == self.me_user
+        where = f' · {person["label"]}' if person['label'] else ''
+        tip = f'{person["name"]}{" (you)" if you else ""} · {person["state"]}{where}'
+        with ui.element('div').classes('agor-face').props(f'data-face={person["user"]} data-state={person["state"]}') \
+                .on('click', lambda p=person: self._toggle(p)).mark(f'face-{person["user"]}'):
+            ui.avatar(person['initials'], color=person['color'], text_color='white', size='30px') \
+                .props('font-size="12px"')
+            ui.element('span').classes(f'agor-face-dot agor-face-{person["state"]}')
+            ui.tooltip(tip)
+
+    def _toggle(self, person: dict[str, Any]) -> None:
+        if person['user'] != self.me_user:
+            self.on_follow(None if person['user'] == self.following else person['user'])
+
+
+def _one_per_user(snapshot: tuple[dict[str, Any], ...], me_user: str) -> list[dict[str, Any]]:
+    """A person with several tabs is one face, in their most present state; you come first."""
+    rank = {'active': 0, 'idle': 1, 'away': 2}
+    best: dict[str, dict[str, Any]] = {}
+    for person in snapshot:
+        current = best.get(person['user'])
+        if current is None or rank[person['state']] < rank[current['state']]:
+            best[person['user']] = person
+    return sorted(best.values(), key=lambda p: p['user'] != me_user)

@@ -1,0 +1,85 @@
+"""Real Chromium: cursors, live drags, facepile and follow between users on one board; nothing leaks to another."""
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from agor import auth, boards, db, repos
+from agor.config import load_settings
+from agor.models import Role
+
+from .app_server import log_in, running_app
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def scene(tmp_path: Path, git_repo: Path):
+    with running_app(tmp_path / 'app') as server:
+        db.init(server.database_url)
+        settings = load_settings(data_dir=str(server.data_dir))
+        owner = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
+        users = {'alice': owner}
+        for name in ('bob', 'carol', 'dan'):
+            users[name] = auth.create_user(owner, f'{name}@example.com', name.title(), PASSWORD, Role.member)
+        repo = repos.register_local(settings, owner, str(git_repo))
+        worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
+        board = boards.create_board(owner, 'Sprint')
+        boards.create_zone(owner, board.id, 'Review', x=600, y=0, w=500, h=400)
+        boards.place_card(owner, board.id, worktree.id, 0, 100)
+        other = boards.create_board(owner, 'Elsewhere')
+        yield server, board, other, worktree, users
+
+
+def open_board(browser, server, who: str, slug: str) -> Page:
+    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
+    log_in(page, server, f'{who}@example.com', PASSWORD)
+    page.goto(f'{server.url}/b/{slug}')
+    page.wait_for_selector('.agor-canvas')
+    return page
+
+
+def inside(point: dict, box: dict) -> bool:
+    return box['x'] <= point['x'] <= box['x'] + box['width'] and box['y'] <= point['y'] <= box['y'] + box['height']
+
+
+def test_cursors_drags_facepile_and_follow(browser, scene):
+    server, board, other, worktree, users = scene
+    alice, bob, carol = (open_board(browser, server, who, board.slug) for who in ('alice', 'bob', 'carol'))
+    dan = open_board(browser, server, 'dan', other.slug)
+    bob.get_by_title('Zoom in').click()  # Bob's zoom and pan differ from Alice's
+    bob.get_by_title('Zoom in').click()
+    card = f'.agor-card[data-card-id="{worktree.id}"]'
+    alice_cursor = f'.agor-cursor[data-user-id="{users["alice"].id}"]'
+
+    box = alice.locator(card).bounding_box()
+    alice.mouse.move(box['x'] + 20, box['y'] + 30)
+    alice.mouse.move(box['x'] + 24, box['y'] + 34)
+    for viewer in (bob, carol):  # the arrow tip lands on the same card, whatever the viewer's zoom
+        expect(viewer.locator(alice_cursor)).to_contain_text('Alice · hovering auth-fix')
+        assert inside(viewer.locator(alice_cursor).bounding_box(), viewer.locator(card).bounding_box())
+    expect(bob.locator(f'[data-face="{users["carol"].id}"]')).to_have_count(1)
+
+    start = bob.locator(card).bounding_box()
+    alice.mouse.down()
+    alice.mouse.move(box['x'] + 120, box['y'] + 90, steps=4)
+    expect(bob.locator(alice_cursor)).to_contain_text('dragging auth-fix')
+    # the card moves on Bob's screen while Alice still holds the mouse button
+    bob.wait_for_function('([sel, x]) => document.querySelector(sel).getBoundingClientRect().x > x + 20',
+                          arg=[card, start['x']], timeout=3000)
+    alice.mouse.up()
+
+    bob.locator(f'[data-face="{users["alice"].id}"]').click()  # follow Alice
+    expect(alice.get_by_text('Bob following you')).to_be_visible()
+    alice.get_by_title('Zoom in').click()
+    expect(bob.locator('.agor-zoom-level')).to_have_text(alice.locator('.agor-zoom-level').inner_text())
+    bob.keyboard.press('Escape')
+    expect(alice.get_by_text('Bob following you')).to_have_count(0)
+
+    expect(dan.locator('.agor-cursor')).to_have_count(0)  # another board: no names, no cursors, no counts
+    expect(dan.locator('[data-face]')).to_have_count(1)
+
+    alice.context.close()  # Alice closes her tab
+    expect(bob.locator(f'[data-face="{users["alice"].id}"]')).to_have_count(0, timeout=10_000)
+    expect(bob.locator(alice_cursor)).to_have_count(0)

@@ -1,0 +1,117 @@
+from types import SimpleNamespace
+
+import pytest
+
+from agor.presence import CURSOR_FADE_AFTER, GONE_AFTER, IDLE_AFTER, Presence
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def person(uid: str, name: str):
+    return SimpleNamespace(id=uid, name=name, initials=name[:1], avatar_color='#0d9488')
+
+
+@pytest.fixture
+def hub():
+    clock = Clock()
+    hub = Presence(clock=clock)
+    hub.join('board-1', 'a1', person('alice', 'Alice'))
+    hub.join('board-1', 'b1', person('bob', 'Bob'))
+    hub.join('board-2', 'c1', person('carol', 'Carol'))
+    hub.take_dirty()
+    return hub, clock
+
+
+def by_conn(hub, board):
+    return {p['conn']: p for p in hub.board_snapshot(board)}
+
+
+def test_out_of_order_and_malformed_updates_are_dropped(hub):
+    hub, _ = hub
+    assert hub.cursor('a1', 10, 20, seq=5, label='hovering auth-fix')
+    assert not hub.cursor('a1', 99, 99, seq=4)  # older than what we have
+    assert not hub.cursor('a1', 99, 99, seq=5)  # duplicate
+    assert not hub.cursor('a1', float('nan'), 1, seq=6)
+    assert not hub.cursor('a1', 'left', 1, seq=7)
+    assert not hub.cursor('a1', 1e9, 1, seq=8)
+    assert not hub.cursor('nobody', 1, 1, seq=9)
+    alice = by_conn(hub, 'board-1')['a1']
+    assert (alice['x'], alice['y'], alice['label']) == (10, 20, 'hovering auth-fix')
+
+
+def test_only_changed_boards_are_pushed(hub):
+    hub, _ = hub
+    hub.cursor('a1', 1, 1, seq=1)
+    assert hub.take_dirty() == {'board-1'}
+    assert hub.take_dirty() == set()
+
+
+def test_presence_is_per_board(hub):
+    hub, _ = hub
+    hub.cursor('c1', 5, 5, seq=1)
+    assert [p['name'] for p in hub.board_snapshot('board-1')] == ['Alice', 'Bob']
+    assert [p['name'] for p in hub.board_snapshot('board-2')] == ['Carol']
+    assert hub.board_snapshot('board-3') == []
+
+
+def test_cursor_fades_after_5s_and_user_turns_idle_after_60s(hub):
+    hub, clock = hub
+    hub.cursor('a1', 1, 1, seq=1)
+    clock.now += CURSOR_FADE_AFTER + 0.5
+    hub.heartbeat('a1', hidden=False, active=False)
+    hub.sweep()
+    alice = by_conn(hub, 'board-1')['a1']
+    assert alice['faded'] and alice['state'] == 'active'
+    clock.now += IDLE_AFTER
+    hub.heartbeat('a1', hidden=False, active=False)
+    assert by_conn(hub, 'board-1')['a1']['state'] == 'idle'
+    hub.heartbeat('a1', hidden=False, active=True)
+    assert by_conn(hub, 'board-1')['a1']['state'] == 'active'
+
+
+def test_hidden_tab_is_away(hub):
+    hub, _ = hub
+    hub.heartbeat('b1', hidden=True, active=False)
+    assert by_conn(hub, 'board-1')['b1']['state'] == 'away'
+    assert hub.take_dirty() == {'board-1'}
+
+
+def test_leaving_is_immediate_and_silence_removes_within_10s(hub):
+    hub, clock = hub
+    hub.leave('a1')
+    assert list(by_conn(hub, 'board-1')) == ['b1']
+    clock.now += GONE_AFTER - 1
+    hub.sweep()
+    assert list(by_conn(hub, 'board-1')) == ['b1']
+    clock.now += 2
+    hub.sweep()
+    assert by_conn(hub, 'board-1') == {}
+
+
+def test_live_drag_is_shared_and_cleaned(hub):
+    hub, _ = hub
+    hub.cursor('a1', 5, 5, seq=1, label='dragging auth-fix → Review', drag={'id': 'card-1', 'x': 40, 'y': 50})
+    assert by_conn(hub, 'board-1')['a1']['drag'] == {'id': 'card-1', 'x': 40, 'y': 50}
+    hub.cursor('a1', 5, 5, seq=2, drag={'id': 'card-1', 'x': 'evil'})
+    assert by_conn(hub, 'board-1')['a1']['drag'] is None
+
+
+def test_follow_only_someone_on_the_same_board_and_share_only_their_viewport(hub):
+    hub, _ = hub
+    hub.set_viewport('a1', 100, 200, 1.5)
+    hub.set_viewport('b1', 0, 0, 1)
+    hub.follow('b1', 'carol')  # on another board: refused
+    assert by_conn(hub, 'board-1')['b1']['following'] is None
+    hub.follow('b1', 'alice')
+    snapshot = by_conn(hub, 'board-1')
+    assert snapshot['b1']['following'] == 'alice'
+    assert snapshot['a1']['viewport'] == {'x': 100, 'y': 200, 'k': 1.5}
+    assert snapshot['b1']['viewport'] is None  # nobody follows Bob: his viewport stays private
+    hub.follow('b1', None)
+    assert by_conn(hub, 'board-1')['a1']['viewport'] is None

@@ -6,7 +6,7 @@ from nicegui import ui
 from agor import boards
 from agor.models import Role, User
 
-from .frame import FAILED, act, header, page
+from .frame import FAILED, act, dialog_actions, header, page
 
 
 def register() -> None:
@@ -47,10 +47,7 @@ def boards_page(user: User) -> None:
             ui.label('New board').classes('text-lg font-semibold')
             name = ui.input('Name').props('outlined autofocus').classes('w-full')
             description = ui.input('Description (optional)').props('outlined').classes('w-full')
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Cancel', on_click=dialog.close).props('flat')
-                ui.button('Create', on_click=lambda: create(name.value, description.value, dialog)) \
-                    .props('unelevated color=teal')
+            dialog_actions(dialog, 'Create', lambda: create(name.value, description.value, dialog))
         dialog.open()
 
     def rename_dialog(item: dict) -> None:
@@ -64,9 +61,7 @@ def boards_page(user: User) -> None:
                              description=description.value) is not FAILED:
                     dialog.close()
                     board_grid.refresh()
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Cancel', on_click=dialog.close).props('flat')
-                ui.button('Save', on_click=save).props('unelevated color=teal')
+            dialog_actions(dialog, 'Save', save)
         dialog.open()
 
     def delete_dialog(item: dict) -> None:
@@ -78,9 +73,7 @@ def boards_page(user: User) -> None:
                 if await act(boards.delete_board, user, item['id'], success='Board deleted') is not FAILED:
                     dialog.close()
                     board_grid.refresh()
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Cancel', on_click=dialog.close).props('flat')
-                ui.button('Delete', on_click=delete).props('unelevated color=red')
+            dialog_actions(dialog, 'Delete', delete, color='red')
         dialog.open()
 
     with ui.column().classes('w-full max-w-6xl mx-auto p-6 gap-4'):

@@ -98,6 +98,13 @@ def _reload_on_instance_reset() -> None:
     client.on_delete(events.bus.subscribe(events.INSTANCE_TOPIC, reload))
 
 
+def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: str = 'teal') -> None:
+    """The Cancel + primary button row every dialog ends with."""
+    with ui.row().classes('w-full justify-end'):
+        ui.button('Cancel', on_click=dialog.close).props('flat')
+        ui.button(label, on_click=on_click).props(f'unelevated color={color}')
+
+
 def header(user: User) -> None:
     ui.colors(primary=PRIMARY)
     with ui.header().classes('items-center gap-4 px-4 py-2 bg-white text-slate-800 border-b border-slate-200'):

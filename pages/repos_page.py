@@ -6,7 +6,7 @@ from nicegui import ui
 from agor import boards, repos
 from agor.models import Role, User
 
-from .frame import FAILED, act, header, page, settings
+from .frame import FAILED, act, dialog_actions, header, page, settings
 
 
 def register() -> None:
@@ -74,9 +74,7 @@ def repos_page(user: User) -> None:
                 if await act(repos.delete_worktree, user, item['id'], success='Worktree deleted') is not FAILED:
                     dialog.close()
                     repo_list.refresh()
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Cancel', on_click=dialog.close).props('flat')
-                ui.button('Delete', on_click=confirm).props('unelevated color=red')
+            dialog_actions(dialog, 'Delete', confirm, color='red')
         dialog.open()
 
     def new_worktree(repo_id: str, repo_name: str) -> None:
@@ -94,9 +92,7 @@ def repos_page(user: User) -> None:
                              success='Worktree created') is not FAILED:
                     dialog.close()
                     repo_list.refresh()
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Cancel', on_click=dialog.close).props('flat')
-                ui.button('Create', on_click=create).props('unelevated color=teal')
+            dialog_actions(dialog, 'Create', create)
         dialog.open()
 
     with ui.column().classes('w-full max-w-6xl mx-auto p-6 gap-4'):

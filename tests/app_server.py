@@ -84,3 +84,12 @@ def log_in(page, server: AppServer, email: str, password: str) -> None:
     page.get_by_label('Password').fill(password)
     page.get_by_role('button', name='Log in').click()
     page.wait_for_url(f'{server.url}/')
+
+
+def open_board(browser, server: AppServer, email: str, password: str, slug: str, *, selector: str = '.agor-canvas'):
+    """A new browser context (its own cookies: its own user) logged in and on the board."""
+    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
+    log_in(page, server, email, password)
+    page.goto(f'{server.url}/b/{slug}')
+    page.wait_for_selector(selector)
+    return page

@@ -9,7 +9,8 @@ from agor import auth, boards, db, repos
 from agor.config import load_settings
 from agor.models import Role
 
-from .app_server import AppServer, log_in, running_app
+from . import app_server
+from .app_server import AppServer, running_app
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -33,11 +34,7 @@ def scene(tmp_path: Path, git_repo: Path):
 
 
 def open_board(browser, server: AppServer, email: str, slug: str) -> Page:
-    page = browser.new_context(viewport={'width': 1300, 'height': 800}).new_page()
-    log_in(page, server, email, PASSWORD)
-    page.goto(f'{server.url}/b/{slug}')
-    page.wait_for_selector('.agor-card')
-    return page
+    return app_server.open_board(browser, server, email, PASSWORD, slug, selector='.agor-card')
 
 
 def drag(page: Page, source: str, target: str) -> None:
@@ -99,9 +96,9 @@ def test_zoom_pan_and_fit(browser, scene):
     expect(level).to_have_text('10%')
     card = page.locator(f'.agor-card[data-card-id="{worktree.id}"]')
     before = card.bounding_box()
-    page.mouse.move(1200, 700)
+    page.mouse.move(1100, 600)  # empty background at the bottom right
     page.mouse.down()
-    page.mouse.move(1100, 650, steps=5)
+    page.mouse.move(1000, 550, steps=5)
     page.mouse.up()
     after = card.bounding_box()
     assert (round(after['x'] - before['x']), round(after['y'] - before['y'])) == (-100, -50)

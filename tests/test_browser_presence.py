@@ -8,7 +8,8 @@ from agor import auth, boards, db, repos
 from agor.config import load_settings
 from agor.models import Role
 
-from .app_server import log_in, running_app
+from . import app_server
+from .app_server import running_app
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -33,11 +34,7 @@ def scene(tmp_path: Path, git_repo: Path):
 
 
 def open_board(browser, server, who: str, slug: str) -> Page:
-    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
-    log_in(page, server, f'{who}@example.com', PASSWORD)
-    page.goto(f'{server.url}/b/{slug}')
-    page.wait_for_selector('.agor-canvas')
-    return page
+    return app_server.open_board(browser, server, f'{who}@example.com', PASSWORD, slug)
 
 
 def inside(point: dict, box: dict) -> bool:

@@ -1,0 +1,208 @@
+"""Live-cursor fan-out: N simulated clients (real NiceGUI socket.io handshake) on one board, one app process.
+
+Run from the project root: `.venv/bin/python -m benchmarks.cursor_fanout [--sizes 10,25,50,100] [--seconds 8]`.
+Per N: an idle baseline (connected, heartbeats only), then every client moves its cursor at 10 Hz; reports
+send-to-receipt latency at the other clients, server CPU (% of one core) and bytes received per client per second.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import json
+import os
+import re
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from base64 import b64encode
+from pathlib import Path
+
+import httpx
+import itsdangerous
+import socketio
+
+from agor import auth, boards, db
+from agor.models import Role
+from tests.app_server import AppServer, running_app
+
+PASSWORD = 'correct-horse'
+TARGETS = {25: (100.0, 25.0), 50: (150.0, 50.0)}  # N: (p95 ms, CPU %)
+ELEMENTS = re.compile(r'parseElements\(String\.raw`(.*?)`\)', re.S)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')  # utime + stime
+
+
+def session_cookie(server: AppServer, user_id: str) -> str:
+    """A signed Starlette session whose NiceGUI user storage already says who is logged in."""
+    browser_id = str(uuid.uuid4())
+    sessions = Path(os.environ.get('NICEGUI_STORAGE_PATH', server.data_dir / 'sessions'))
+    sessions.mkdir(parents=True, exist_ok=True)
+    (sessions / f'storage-user-{browser_id}.json').write_text(json.dumps({'user_id': user_id}))
+    signer = itsdangerous.TimestampSigner((server.data_dir / 'session_secret').read_text().strip())
+    return signer.sign(b64encode(json.dumps({'id': browser_id}).encode())).decode()
+
+
+class Sim:
+    def __init__(self, index: int, bench: 'Bench') -> None:
+        self.index, self.bench = index, bench
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.bytes = 0
+        self.seen: set[tuple[str, float]] = set()
+        self.sio.on('update', self.on_update)
+        self.sio.on('*', self.on_other)
+
+    async def open(self, http: httpx.AsyncClient, url: str, user_id: str) -> None:
+        self.cookie = session_cookie(self.bench.server, user_id)
+        response = await http.get(url, cookies={'session': self.cookie})
+        if response.status_code != 200:
+            raise RuntimeError(f'board page: HTTP {response.status_code} {response.headers.get("location")}')
+        elements = json.loads(ELEMENTS.search(response.text).group(1))
+        self.canvas, self.pointer = next((id_, e['listener_id']) for id_, el in elements.items()
+                                         for e in el.get('events', []) if e['type'] == 'pointer')
+        self.beat = next(e['listener_id'] for e in elements[self.canvas]['events'] if e['type'] == 'beat')
+        self.layer = next(id_ for id_, el in elements.items() if 'peers' in el.get('props', {}))
+        query = ast.literal_eval(re.search(r'query: (\{.*?\}),\n', response.text).group(1))  # a Python dict repr
+        self.conn = query['client_id']
+        query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id='')
+        query['implicit_handshake'] = str(query['implicit_handshake']).lower()
+        base = self.bench.server.url
+        await self.sio.connect(f'{base}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
+                               transports=['websocket'], headers={'Cookie': f'session={self.cookie}', 'Origin': base})
+
+    async def emit(self, listener: str, args: dict) -> None:
+        await self.sio.emit('event', {'id': int(self.canvas), 'client_id': self.conn, 'listener_id': listener,
+                                      'args': [json.dumps(args)]})  # the browser sends JSON strings
+
+    def on_other(self, event: str, data=None) -> None:
+        self.bytes += len(json.dumps(data))
+
+    def on_update(self, msg: dict) -> None:
+        now = time.perf_counter()
+        self.bytes += len(json.dumps(msg))
+        layer = msg.get(self.layer) or msg.get(int(self.layer)) if isinstance(msg, dict) else None
+        if not layer or not self.bench.measuring:
+            return
+        for peer in layer.get('props', {}).get('peers', ()):
+            key = (peer['conn'], peer['x'])
+            if peer['conn'] == self.conn or key in self.seen or key not in self.bench.sent:
+                continue
+            self.seen.add(key)
+            self.bench.latencies.append((now - self.bench.sent[key]) * 1000)
+
+
+class Bench:
+    def __init__(self, server: AppServer) -> None:
+        self.server = server
+        self.sent: dict[tuple[str, float], float] = {}
+        self.latencies: list[float] = []
+        self.measuring = False
+
+
+async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, seconds: float) -> dict:
+    bench = Bench(server)
+    sims = [Sim(i, bench) for i in range(n)]
+    async with httpx.AsyncClient(timeout=30) as http:
+        for start in range(0, n, 10):
+            await asyncio.gather(*(s.open(http, url, user_ids[s.index]) for s in sims[start:start + 10]))
+    stop = asyncio.Event()
+
+    async def beats(sim: Sim) -> None:
+        while not stop.is_set():
+            await sim.emit(sim.beat, {'hidden': False, 'active': True})
+            await asyncio.sleep(3)
+
+    moving = asyncio.Event()
+
+    async def mover(sim: Sim) -> None:
+        await asyncio.sleep(sim.index * 0.1 / n)  # spread the clients over the 100 ms period
+        counter, next_at = 0, time.perf_counter()
+        while not stop.is_set():
+            if moving.is_set():
+                counter += 1
+                bench.sent[(sim.conn, float(counter))] = time.perf_counter()
+                await sim.emit(sim.pointer, {'x': counter, 'y': sim.index, 't': counter, 'label': ''})
+            next_at += 0.1
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+    tasks = [asyncio.create_task(f(s)) for s in sims for f in (beats, mover)]
+    pid = server.process.pid
+
+    async def window() -> tuple[float, float]:
+        for s in sims:
+            s.bytes = 0
+        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+        await asyncio.sleep(seconds)
+        elapsed = time.perf_counter() - t0
+        per_client = sum(s.bytes for s in sims) / n / elapsed
+        return (cpu_seconds(pid) - cpu0) / elapsed * 100, per_client
+
+    await asyncio.sleep(2)
+    idle_cpu, idle_bytes = await window()
+    moving.set()
+    await asyncio.sleep(1.5)
+    bench.measuring = True
+    cpu, rx = await window()
+    bench.measuring = False
+    stop.set()
+    await asyncio.gather(*tasks)
+    await asyncio.gather(*(s.sio.disconnect() for s in sims))
+    lat = sorted(bench.latencies)
+    q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float('nan')] * 99
+    return {'n': n, 'p50': q[49], 'p95': q[94], 'cpu': cpu, 'idle_cpu': idle_cpu, 'rx': rx,
+            'idle_rx': idle_bytes, 'samples': len(lat)}
+
+
+def verdict(r: dict) -> str:
+    if r['n'] not in TARGETS:
+        return '(no target)'
+    p95, cpu = TARGETS[r['n']]
+    ok = r['p95'] <= p95 and r['cpu'] <= cpu
+    return f"{'PASS' if ok else 'FAIL'} (p95 <= {p95:.0f} ms, CPU <= {cpu:.0f}%)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--sizes', default='10,25,50,100')
+    parser.add_argument('--seconds', type=float, default=8)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(',')]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="agor-fanout-") as tmp, running_app(Path(tmp) / "data") as server:
+        db.init(server.database_url)
+        owner = auth.create_first_owner('o@example.com', 'Owner', PASSWORD)
+        user_ids = [auth.create_user(owner, f'u{i}@example.com', f'User {i}', PASSWORD, Role.member).id
+                    for i in range(max(sizes))]
+        board = boards.create_board(owner, 'Bench')
+        url = f'{server.url}/b/{board.slug}'
+        for n in sizes:
+            r = asyncio.run(run_size(server, url, user_ids, n, args.seconds))
+            print(f"N={n}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, CPU {r['cpu']:.1f}% "
+                  f"(idle {r['idle_cpu']:.1f}%), {r['rx'] / 1024:.1f} KiB/s per client, {r['samples']} samples",
+                  file=sys.stderr, flush=True)
+            results.append(r)
+            time.sleep(12)  # let NiceGUI delete the disconnected clients (reconnect_timeout=10) before the next N
+        log = (server.data_dir / 'app.log').read_text()
+        if os.environ.get('KEEP_LOG'):
+            Path(os.environ['KEEP_LOG']).write_text(log)
+    print('\n| N | p50 ms | p95 ms | CPU % (moving) | CPU % (idle baseline) | rx KiB/s per client | samples | target |')
+    print('|---|---|---|---|---|---|---|---|')
+    for r in results:
+        print(f"| {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['cpu']:.1f} | {r['idle_cpu']:.1f} | "
+              f"{r['rx'] / 1024:.1f} | {r['samples']} | {verdict(r)} |")
+    problems = [line for line in log.splitlines() if re.search(r'ERROR|WARNING|Traceback|Exception', line)]
+    print(f'\napp.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
+    command = ['.venv/bin/python', '-m', 'benchmarks.cursor_fanout', '--sizes', args.sizes, '--seconds', str(args.seconds)]
+    print(f'\nCommand: {shlex.join(command)}')
+    print(f'Machine: {os.cpu_count()} CPUs; clients and server share them.')
+
+
+if __name__ == '__main__':
+    main()

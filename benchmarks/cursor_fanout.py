@@ -58,6 +58,10 @@ class Sim:
         self.seen: set[tuple[str, float]] = set()
         self.sio.on('update', self.on_update)
         self.sio.on('*', self.on_other)
+        self.sio.on('disconnect', self.on_disconnect)
+
+    def on_disconnect(self, reason=None) -> None:
+        self.bench.disconnects.append((round(time.perf_counter() - self.bench.t0, 1), self.index, str(reason)))
 
     async def open(self, http: httpx.AsyncClient, url: str, user_id: str) -> None:
         self.cookie = session_cookie(self.bench.server, user_id)
@@ -75,9 +79,25 @@ class Sim:
         query['implicit_handshake'] = str(query['implicit_handshake']).lower()
         base = self.bench.server.url
         await self.sio.connect(f'{base}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
-                               transports=['websocket'], headers={'Cookie': f'session={self.cookie}', 'Origin': base})
+                               transports=['websocket'], headers={'Cookie': f'session={self.cookie}', 'Origin': base},
+                               wait_timeout=15)
+
+    async def open_retrying(self, http: httpx.AsyncClient, url: str, user_id: str, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                return await self.open(http, url, user_id)
+            except (socketio.exceptions.ConnectionError, httpx.HTTPError) as error:
+                print(f'client {self.index}: attempt {attempt + 1} failed: {error!r}', file=sys.stderr)
+                self.sio = socketio.AsyncClient(reconnection=False)
+                self.sio.on('update', self.on_update)
+                self.sio.on('*', self.on_other)
+                self.sio.on('disconnect', self.on_disconnect)
+                await asyncio.sleep(1)
+        raise RuntimeError(f'client {self.index} could not connect')
 
     async def emit(self, listener: str, args: dict) -> None:
+        if not self.sio.connected:
+            return
         await self.sio.emit('event', {'id': int(self.canvas), 'client_id': self.conn, 'listener_id': listener,
                                       'args': [json.dumps(args)]})  # the browser sends JSON strings
 
@@ -104,6 +124,9 @@ class Bench:
         self.sent: dict[tuple[str, float], float] = {}
         self.latencies: list[float] = []
         self.measuring = False
+        self.client_cpu = 0.0
+        self.disconnects: list[tuple[float, int, str]] = []
+        self.t0 = time.perf_counter()
 
 
 async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, seconds: float) -> dict:
@@ -111,7 +134,7 @@ async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, sec
     sims = [Sim(i, bench) for i in range(n)]
     async with httpx.AsyncClient(timeout=30) as http:
         for start in range(0, n, 10):
-            await asyncio.gather(*(s.open(http, url, user_ids[s.index]) for s in sims[start:start + 10]))
+            await asyncio.gather(*(s.open_retrying(http, url, user_ids[s.index]) for s in sims[start:start + 10]))
     stop = asyncio.Event()
 
     async def beats(sim: Sim) -> None:
@@ -138,10 +161,11 @@ async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, sec
     async def window() -> tuple[float, float]:
         for s in sims:
             s.bytes = 0
-        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+        cpu0, own0, t0 = cpu_seconds(pid), cpu_seconds(os.getpid()), time.perf_counter()
         await asyncio.sleep(seconds)
         elapsed = time.perf_counter() - t0
         per_client = sum(s.bytes for s in sims) / n / elapsed
+        bench.client_cpu = (cpu_seconds(os.getpid()) - own0) / elapsed * 100
         return (cpu_seconds(pid) - cpu0) / elapsed * 100, per_client
 
     await asyncio.sleep(2)
@@ -151,13 +175,17 @@ async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, sec
     bench.measuring = True
     cpu, rx = await window()
     bench.measuring = False
+    dropped = list(bench.disconnects)
+    if dropped:
+        print(f'N={n}: {len(dropped)} sockets dropped during the run, e.g. {dropped[:3]}', file=sys.stderr)
     stop.set()
     await asyncio.gather(*tasks)
     await asyncio.gather(*(s.sio.disconnect() for s in sims))
     lat = sorted(bench.latencies)
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float('nan')] * 99
     return {'n': n, 'p50': q[49], 'p95': q[94], 'cpu': cpu, 'idle_cpu': idle_cpu, 'rx': rx,
-            'idle_rx': idle_bytes, 'samples': len(lat)}
+            'idle_rx': idle_bytes, 'samples': len(lat), 'client_cpu': bench.client_cpu,
+            'dropped': len(dropped)}
 
 
 def verdict(r: dict) -> str:
@@ -183,7 +211,12 @@ def main() -> None:
         board = boards.create_board(owner, 'Bench')
         url = f'{server.url}/b/{board.slug}'
         for n in sizes:
-            r = asyncio.run(run_size(server, url, user_ids, n, args.seconds))
+            try:
+                r = asyncio.run(run_size(server, url, user_ids, n, args.seconds))
+            except Exception as error:  # report the failed size, keep the others
+                print(f'N={n}: FAILED: {error!r}', file=sys.stderr, flush=True)
+                results.append({'n': n, 'error': repr(error)})
+                continue
             print(f"N={n}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, CPU {r['cpu']:.1f}% "
                   f"(idle {r['idle_cpu']:.1f}%), {r['rx'] / 1024:.1f} KiB/s per client, {r['samples']} samples",
                   file=sys.stderr, flush=True)
@@ -192,11 +225,15 @@ def main() -> None:
         log = (server.data_dir / 'app.log').read_text()
         if os.environ.get('KEEP_LOG'):
             Path(os.environ['KEEP_LOG']).write_text(log)
-    print('\n| N | p50 ms | p95 ms | CPU % (moving) | CPU % (idle baseline) | rx KiB/s per client | samples | target |')
-    print('|---|---|---|---|---|---|---|---|')
+    print('\n| N | p50 ms | p95 ms | server CPU % (moving) | server CPU % (idle baseline) | rx KiB/s per client '
+          '| samples | bench-process CPU % | dropped sockets | target |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in results:
+        if 'error' in r:
+            print(f"| {r['n']} | - | - | - | - | - | - | - | - | FAIL (run error: {r['error']}) |")
+            continue
         print(f"| {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['cpu']:.1f} | {r['idle_cpu']:.1f} | "
-              f"{r['rx'] / 1024:.1f} | {r['samples']} | {verdict(r)} |")
+              f"{r['rx'] / 1024:.1f} | {r['samples']} | {r['client_cpu']:.0f} | {r['dropped']} | {verdict(r)} |")
     problems = [line for line in log.splitlines() if re.search(r'ERROR|WARNING|Traceback|Exception', line)]
     print(f'\napp.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
     command = ['.venv/bin/python', '-m', 'benchmarks.cursor_fanout', '--sizes', args.sizes, '--seconds', str(args.seconds)]

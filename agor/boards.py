@@ -81,11 +81,11 @@ def update_board(actor: User, board_id: str, *, name: str | None = None, descrip
 
 def delete_board(actor: User, board_id: str) -> None:
     """The board's cards leave it; the worktrees themselves stay."""
+    require(actor, Role.member, 'delete boards')
     with db.transaction() as session:
         board = _board(session, board_id)
         if board.created_by != actor.id:
             require(actor, Role.admin, "delete other people's boards")
-        require(actor, Role.member, 'delete boards')
         for placement in session.exec(select(CardPlacement).where(CardPlacement.board_id == board.id)).all():
             session.delete(placement)
         for zone in session.exec(select(Zone).where(Zone.board_id == board.id)).all():

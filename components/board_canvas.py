@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from nicegui import ui
-from nicegui.events import GenericEventArguments, Handler, handle_event
+from nicegui.events import GenericEventArguments, Handler
 
 from agor import boards
 
@@ -62,7 +62,7 @@ class BoardCanvas(ui.element, component='board_canvas.js'):
         return next((z for z in self.props['zones'] if z['id'] == zone_id), None)
 
     def _on(self, name: str, handler: Handler[GenericEventArguments]) -> BoardCanvas:
-        self.on(name, lambda e: handle_event(handler, e))
+        self.on(name, handler)
         return self
 
 

@@ -1,7 +1,7 @@
 """Admin: people and roles, invite links, demo reset."""
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from agor import auth, demo
 from agor.models import Role, User
@@ -87,5 +87,5 @@ def admin_page(user: User) -> None:
                 ui.label('Resetting restores the demo team, boards and worktrees; everything else is deleted.')
 
                 async def reset() -> None:
-                    await run.io_bound(demo.reset, settings())
+                    await act(demo.reset, settings())
                 ui.button('Reset demo', on_click=reset).props('unelevated color=orange')

@@ -99,8 +99,7 @@ class BoardView:
         if kind in CANVAS_EVENTS:
             self.canvas.apply(event)
         elif kind == 'board' and self.title is not None:
-            self.board = Board(**{**self.board.model_dump(), **{k: event['board'][k] for k in ('name', 'icon')}})
-            self.title.set_text(f'{self.board.icon} {self.board.name}')
+            self.title.set_text(f'{event["board"]["icon"]} {event["board"]["name"]}')
         elif kind == 'board_deleted':
             with self.canvas:
                 ui.notify(f'{event["by"]} deleted this board.', type='warning')

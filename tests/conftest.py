@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from agor import auth, db
+from agor import auth, boards, db, repos
 from agor.config import Settings, load_settings
 from agor.models import Role, User
 
@@ -61,6 +62,21 @@ def git_repo(tmp_path: Path) -> Path:
         run('-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-qm', f'add {name}')
     run('branch', 'feature')
     return path
+
+
+def seed_board(settings: Settings, git_repo: Path, **team: Role) -> SimpleNamespace:
+    """Owner Alice, the named teammates (<name>@example.com), worktree auth-fix of `git_repo` at (0, 100) on board
+    'Sprint' next to its zone 'Review' (600, 0, 500 x 400)."""
+    owner = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
+    users = {'alice': owner}
+    for name, role in team.items():
+        users[name] = auth.create_user(owner, f'{name}@example.com', name.title(), PASSWORD, role)
+    repo = repos.register_local(settings, owner, str(git_repo))
+    worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
+    board = boards.create_board(owner, 'Sprint')
+    zone = boards.create_zone(owner, board.id, 'Review', x=600, y=0, w=500, h=400)
+    boards.place_card(owner, board.id, worktree.id, 0, 100)
+    return SimpleNamespace(owner=owner, users=users, worktree=worktree, board=board, zone=zone)
 
 
 @pytest.fixture(scope='module')

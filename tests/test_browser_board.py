@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from agor import auth, boards, db, repos
+from agor import auth, boards, db
 from agor.config import load_settings
 from agor.models import Role
 
 from . import app_server
 from .app_server import AppServer, running_app
-from .conftest import PASSWORD
+from .conftest import PASSWORD, seed_board
 
 pytestmark = pytest.mark.browser
 
@@ -21,16 +21,8 @@ def scene(tmp_path: Path, git_repo: Path):
     """The app running on a board with a 'Review' zone and one card outside it; three users."""
     with running_app(tmp_path / 'app') as server:
         db.init(server.database_url)
-        settings = load_settings(data_dir=str(server.data_dir))
-        owner = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
-        auth.create_user(owner, 'bob@example.com', 'Bob', PASSWORD, Role.member)
-        auth.create_user(owner, 'vic@example.com', 'Vic', PASSWORD, Role.viewer)
-        repo = repos.register_local(settings, owner, str(git_repo))
-        worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
-        board = boards.create_board(owner, 'Sprint')
-        zone = boards.create_zone(owner, board.id, 'Review', x=600, y=0, w=500, h=400)
-        boards.place_card(owner, board.id, worktree.id, 0, 100)
-        yield server, board, zone, worktree
+        seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member, vic=Role.viewer)
+        yield server, seeded.board, seeded.zone, seeded.worktree
 
 
 def open_board(browser, server: AppServer, email: str, slug: str) -> Page:

@@ -4,13 +4,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from agor import auth, boards, db, repos
+from agor import boards, db
 from agor.config import load_settings
 from agor.models import Role
 
 from . import app_server
 from .app_server import running_app
-from .conftest import PASSWORD
+from .conftest import PASSWORD, seed_board
 
 pytestmark = pytest.mark.browser
 
@@ -19,18 +19,10 @@ pytestmark = pytest.mark.browser
 def scene(tmp_path: Path, git_repo: Path):
     with running_app(tmp_path / 'app') as server:
         db.init(server.database_url)
-        settings = load_settings(data_dir=str(server.data_dir))
-        owner = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
-        users = {'alice': owner}
-        for name in ('bob', 'carol', 'dan'):
-            users[name] = auth.create_user(owner, f'{name}@example.com', name.title(), PASSWORD, Role.member)
-        repo = repos.register_local(settings, owner, str(git_repo))
-        worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
-        board = boards.create_board(owner, 'Sprint')
-        boards.create_zone(owner, board.id, 'Review', x=600, y=0, w=500, h=400)
-        boards.place_card(owner, board.id, worktree.id, 0, 100)
-        other = boards.create_board(owner, 'Elsewhere')
-        yield server, board, other, worktree, users
+        seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo,
+                            bob=Role.member, carol=Role.member, dan=Role.member)
+        other = boards.create_board(seeded.owner, 'Elsewhere')
+        yield server, seeded.board, other, seeded.worktree, seeded.users
 
 
 def open_board(browser, server, who: str, slug: str) -> Page:

@@ -5,12 +5,12 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User as TestUser
 
-from agor import auth, boards, repos
+from agor import auth, boards
 from agor.config import load_settings
 from agor.models import Role
 from components.board_canvas import BoardCanvas
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, seed_board
 
 
 def press(user: TestUser, label: str) -> None:
@@ -106,15 +106,10 @@ async def test_admin_invites_and_sets_roles(user: TestUser):
 
 async def test_viewer_forged_card_move_is_refused(user: TestUser, git_repo):
     await user.open('/')
-    settings = load_settings()
-    owner = auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
-    auth.create_user(owner, 'vic@example.com', 'Vic', PASSWORD, Role.viewer)
-    repo = repos.register_local(settings, owner, str(git_repo))
-    worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
-    board = boards.create_board(owner, 'B')
-    boards.place_card(owner, board.id, worktree.id, 0, 0)
+    seeded = seed_board(load_settings(), git_repo, vic=Role.viewer)
+    owner, board, worktree = seeded.owner, seeded.board, seeded.worktree
     await log_in(user, 'vic@example.com')
-    await user.open('/b/b')
+    await user.open(f'/b/{board.slug}')
     canvas = user.find(kind=BoardCanvas)
     canvas.trigger('card_move', {'id': worktree.id, 'x': 900, 'y': 900})
     await user.should_see('cannot move cards', retries=30)
@@ -124,18 +119,12 @@ async def test_viewer_forged_card_move_is_refused(user: TestUser, git_repo):
 async def test_member_move_reaches_another_viewer(create_user, git_repo):
     alice, bob = create_user(), create_user()
     await alice.open('/')
-    settings = load_settings()
-    owner = auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
-    auth.create_user(owner, 'bob@example.com', 'Bob', PASSWORD, Role.member)
-    repo = repos.register_local(settings, owner, str(git_repo))
-    worktree = repos.create_worktree(settings, owner, repo.id, 'auth-fix')
-    board = boards.create_board(owner, 'B')
-    zone = boards.create_zone(owner, board.id, 'Review', x=500, y=0)
-    boards.place_card(owner, board.id, worktree.id, 0, 0)
-    await log_in(alice, 'ada@example.com')
+    seeded = seed_board(load_settings(), git_repo, bob=Role.member)
+    worktree, zone = seeded.worktree, seeded.zone
+    await log_in(alice, 'alice@example.com')
     await log_in(bob, 'bob@example.com')
-    await alice.open('/b/b')
-    await bob.open('/b/b')
+    await alice.open(f'/b/{seeded.board.slug}')
+    await bob.open(f'/b/{seeded.board.slug}')
     alice.find(kind=BoardCanvas).trigger('card_move', {'id': worktree.id, 'x': 560, 'y': 60})
     with bob:
         bob_canvas = bob.find(kind=BoardCanvas).elements.pop()

@@ -18,18 +18,10 @@ from agor.models import Role
 from .conftest import PASSWORD
 from .test_migrations import schema_diff
 
-pytestmark = pytest.mark.postgres
-
-
-def postgres_bin_dir() -> Path:
-    """The newest installed PostgreSQL (Debian layout: /usr/lib/postgresql/<version>/bin)."""
-    found = glob.glob('/usr/lib/postgresql/*/bin/initdb')
-    if not found:
-        reason = 'PostgreSQL is not installed: /usr/lib/postgresql/*/bin/initdb not found'
-        print(reason)
-        pytest.skip(reason)
-    newest = max(found, key=lambda path: [int(n) for n in re.findall(r'\d+', path)])
-    return Path(newest).parent
+INITDB = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'), key=lambda path: [int(n) for n in re.findall(r'\d+', path)])
+# skipped only where PostgreSQL cannot be installed; `-ra` prints this reason in the summary
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.skipif(not INITDB, reason='PostgreSQL is not installed: /usr/lib/postgresql/*/bin/initdb not found')]
 
 
 def free_port() -> int:
@@ -41,7 +33,7 @@ def free_port() -> int:
 @pytest.fixture
 def postgres_url():
     """Starts a PostgreSQL server on loopback and a free port, yields its URL, and always stops it again."""
-    bin_dir = postgres_bin_dir()
+    bin_dir = Path(INITDB[-1]).parent  # the newest installed version
     # Not under tmp_path: pytest makes its base temp dir private to root, and the server may run as `postgres`.
     root = Path(tempfile.mkdtemp(prefix='agor-pg-'))
     as_root = os.geteuid() == 0  # initdb refuses to run as root

@@ -13,7 +13,7 @@ from . import db, ids
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
 from .events import board_topic
-from .models import Board, CardPlacement, Repo, Role, User, Worktree, Zone, utcnow
+from .models import Board, CardPlacement, Comment, Repo, Role, User, Worktree, Zone, utcnow
 
 CARD_W = 240
 CARD_H = 96
@@ -64,7 +64,7 @@ def update_board(actor: User, board_id: str, *, name: str | None = None, descrip
     """Renaming keeps the slug, so links people already shared keep working."""
     require(actor, Role.member, 'edit boards')
     with db.transaction() as session:
-        board = _board(session, board_id)
+        board = load_board(session, board_id)
         if name is not None:
             board.name = _clean_name(name, 'board')
         if description is not None:
@@ -83,7 +83,7 @@ def delete_board(actor: User, board_id: str) -> None:
     """The board's cards leave it; the worktrees themselves stay."""
     require(actor, Role.member, 'delete boards')
     with db.transaction() as session:
-        board = _board(session, board_id)
+        board = load_board(session, board_id)
         if board.created_by != actor.id:
             require(actor, Role.admin, "delete other people's boards")
         for placement in session.exec(select(CardPlacement).where(CardPlacement.board_id == board.id)).all():
@@ -120,7 +120,7 @@ def board_view(board: Board) -> dict[str, Any]:
 def board_state(user: User, board_id: str) -> dict[str, Any]:
     """Everything the canvas draws, in the shape the canvas component takes as props."""
     with db.read() as session:
-        board = _board(session, board_id)
+        board = load_board(session, board_id)
         if not can_view(user, board):
             raise NotFound('No such board.')
         zones = session.exec(select(Zone).where(Zone.board_id == board.id).order_by(Zone.created_at)).all()
@@ -130,7 +130,9 @@ def board_state(user: User, board_id: str) -> dict[str, Any]:
             .join(Repo, col(Repo.id) == Worktree.repo_id)
             .where(CardPlacement.board_id == board.id)
             .order_by(CardPlacement.updated_at)).all()
-    return {'zones': [zone_view(z) for z in zones], 'cards': [card_view(p, w, r) for p, w, r in rows]}
+        counts = open_comment_counts(session, board.id)
+    return {'zones': [zone_view(z) for z in zones],
+            'cards': [card_view(p, w, r, counts.get(w.id, 0)) for p, w, r in rows]}
 
 
 def zone_view(zone: Zone) -> dict[str, Any]:
@@ -139,10 +141,27 @@ def zone_view(zone: Zone) -> dict[str, Any]:
             'trigger': bool(zone.trigger_template)}
 
 
-def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo) -> dict[str, Any]:
+def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo, comments: int = 0) -> dict[str, Any]:
     return {'id': worktree.id, 'name': worktree.name, 'branch': worktree.branch, 'repo': repo.name,
             'x': placement.x, 'y': placement.y, 'zone': placement.zone_id, 'attention': worktree.needs_attention,
-            'sessions': [], 'comments': 0}
+            'sessions': [], 'comments': comments}
+
+
+def open_comment_counts(session: Session, board_id: str, worktree_id: str | None = None) -> dict[str, int]:
+    """Open (unresolved, not deleted) threads on this board per worktree."""
+    query = (select(Comment.target_id, func.count())
+             .where(Comment.board_id == board_id, Comment.target_type == 'worktree', col(Comment.parent_id).is_(None),
+                    Comment.resolved == False, Comment.deleted == False)  # noqa: E712
+             .group_by(Comment.target_id))
+    if worktree_id is not None:
+        query = query.where(Comment.target_id == worktree_id)
+    return {target: count for target, count in session.exec(query).all() if target}
+
+
+def emit_card(session: Session, placement: CardPlacement, actor: User) -> None:
+    """Queue the card's current state for every viewer of its board (sent after commit)."""
+    db.emit_after_commit(session, board_topic(placement.board_id),
+                         {'type': 'card', 'card': _card_of(session, placement), 'by': actor.name})
 
 
 # ---- zones -----------------------------------------------------------------------------------------------------------
@@ -152,7 +171,7 @@ def create_zone(actor: User, board_id: str, label: str = 'Zone', x: float = 0, y
                 background_color: str = '#f1f5f9') -> Zone:
     require(actor, Role.member, 'create zones')
     with db.transaction() as session:
-        board = _board(session, board_id)
+        board = load_board(session, board_id)
         zone = Zone(board_id=board.id, label=_clean_name(label, 'zone'), x=_coord(x), y=_coord(y), w=_size(w),
                     h=_size(h), border_color=_clean_color(border_color),
                     background_color=_clean_color(background_color))
@@ -203,13 +222,14 @@ def delete_zone(actor: User, zone_id: str) -> None:
         for placement in session.exec(select(CardPlacement).where(CardPlacement.zone_id == zone.id)).all():
             placement.x, placement.y, placement.zone_id = placement.x + zone.x, placement.y + zone.y, None
             moved.append(placement)
+        from .comments import detach_targets  # comments build on boards, so import at call time
+        detach_targets(session, 'zone', zone.id, f'zone “{zone.label}”', {zone.board_id: (zone.x, zone.y)})
         session.delete(zone)
         session.flush()
         topic = board_topic(zone.board_id)
         db.emit_after_commit(session, topic, {'type': 'zone_deleted', 'id': zone.id, 'by': actor.name})
         for placement in moved:
-            db.emit_after_commit(session, topic, {'type': 'card', 'card': _card_of(session, placement),
-                                                  'by': actor.name})
+            emit_card(session, placement, actor)
 
 
 def zone_at(zones: list[Zone], x: float, y: float) -> Zone | None:
@@ -224,7 +244,7 @@ def place_card(actor: User, board_id: str, worktree_id: str, x: float, y: float)
     """Put a worktree's card on a board at an absolute point (taking it off any other board)."""
     require(actor, Role.member, 'add cards to boards')
     with db.transaction() as session:
-        board = _board(session, board_id)
+        board = load_board(session, board_id)
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
         if worktree.archived:
             raise InvalidInput(f'Worktree {worktree.name} is archived: restore it first.')
@@ -239,8 +259,7 @@ def place_card(actor: User, board_id: str, worktree_id: str, x: float, y: float)
             placement = CardPlacement(board_id=board.id, worktree_id=worktree.id)
             session.add(placement)
         _set_position(session, placement, x, y, actor)
-        db.emit_after_commit(session, board_topic(board.id), {'type': 'card', 'card': _card_of(session, placement),
-                                                              'by': actor.name})
+        emit_card(session, placement, actor)
         return placement
 
 
@@ -253,8 +272,7 @@ def move_card(actor: User, board_id: str, worktree_id: str, x: float, y: float) 
         if placement is None:
             raise NotFound('That card is no longer on this board.')
         _set_position(session, placement, x, y, actor)
-        db.emit_after_commit(session, board_topic(board_id), {'type': 'card', 'card': _card_of(session, placement),
-                                                              'by': actor.name})
+        emit_card(session, placement, actor)
         return placement
 
 
@@ -281,17 +299,24 @@ def _set_position(session: Session, placement: CardPlacement, x: float, y: float
     session.flush()
 
 
+def card_origin(session: Session, placement: CardPlacement) -> tuple[float, float]:
+    """The card's absolute top-left on its board."""
+    zone = session.get(Zone, placement.zone_id) if placement.zone_id else None
+    return placement.x + (zone.x if zone else 0), placement.y + (zone.y if zone else 0)
+
+
 def _card_of(session: Session, placement: CardPlacement) -> dict[str, Any]:
     worktree = session.get(Worktree, placement.worktree_id)
     assert worktree is not None
     repo = session.get(Repo, worktree.repo_id)
     assert repo is not None
-    return card_view(placement, worktree, repo)
+    counts = open_comment_counts(session, placement.board_id, worktree.id)
+    return card_view(placement, worktree, repo, counts.get(worktree.id, 0))
 
 
 # ---- validation helpers ----------------------------------------------------------------------------------------------
 
-def _board(session: Session, board_id: str) -> Board:
+def load_board(session: Session, board_id: str) -> Board:
     board = session.get(Board, board_id)
     if board is None:
         raise NotFound('This board no longer exists.')
@@ -324,6 +349,10 @@ def _clean_icon(icon: Any) -> str:
     if not isinstance(icon, str) or not 0 < len(icon.strip()) <= 8:
         raise InvalidInput('The icon is one emoji.')
     return icon.strip()
+
+
+def clean_point(x: Any, y: Any) -> tuple[float, float]:
+    return _coord(x), _coord(y)
 
 
 def _coord(value: Any) -> float:

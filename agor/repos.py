@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import db, gitops, ids
+from . import boards, comments, db, gitops, ids
 from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -135,6 +135,9 @@ def delete_worktree(actor: User, worktree_id: str) -> None:
     with db.transaction() as session:
         fresh = session.get(Worktree, worktree.id)
         if fresh is not None:
+            placements = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == fresh.id)).all()
+            comments.detach_targets(session, 'worktree', fresh.id, f'worktree {fresh.name}',
+                                    {p.board_id: boards.card_origin(session, p) for p in placements})
             _take_off_board(session, fresh, actor)
             session.delete(fresh)
 

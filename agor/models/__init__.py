@@ -1,7 +1,9 @@
 """SQLModel tables, one module per aggregate. Importing this package registers every table."""
 from .base import new_id, utcnow
 from .boards import Board, CardPlacement, Zone
+from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
 from .users import Invite, Role, User
 
-__all__ = ['Board', 'CardPlacement', 'Invite', 'Repo', 'Role', 'User', 'Worktree', 'Zone', 'new_id', 'utcnow']
+__all__ = ['Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Notification', 'Repo', 'Role', 'User',
+           'Worktree', 'Zone', 'new_id', 'utcnow']

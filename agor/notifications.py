@@ -1,0 +1,61 @@
+"""The in-app inbox: one entry per thing that needs a person (a mention, a reply, a comment on their worktree).
+
+Entries are written in the transaction that caused them and announced on `user:<id>` after commit, so every open
+tab of that person updates its unread badge.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from . import comment_text, db
+from .models import Board, Comment, Notification, User, utcnow
+
+LIMIT = 50
+
+
+def user_topic(user_id: str) -> str:
+    return f'user:{user_id}'
+
+
+def add(session: Session, user_id: str, kind: str, actor: User, board: Board, comment: Comment, title: str) -> None:
+    recipient = session.get(User, user_id)
+    if recipient is None or not recipient.active:
+        return
+    entry = Notification(user_id=user_id, kind=kind, actor_id=actor.id, board_id=board.id, comment_id=comment.id,
+                         title=title[:200], preview=comment_text.preview(comment.body, 280),
+                         link=f'/b/{board.slug}?comment={comment.id}')
+    session.add(entry)
+    session.flush()
+    db.emit_after_commit(session, user_topic(user_id), {'type': 'notification', 'notification': view(entry)})
+
+
+def inbox(user: User) -> list[dict[str, Any]]:
+    with db.read() as session:
+        entries = session.exec(select(Notification).where(Notification.user_id == user.id)
+                               .order_by(col(Notification.created_at).desc()).limit(LIMIT)).all()
+    return [view(e) for e in entries]
+
+
+def unread_count(user: User) -> int:
+    with db.read() as session:
+        return session.exec(select(func.count()).select_from(Notification).where(
+            Notification.user_id == user.id, col(Notification.read_at).is_(None))).one()
+
+
+def mark_read(user: User, notification_id: str | None = None) -> None:
+    """Mark one entry (or, without an id, every entry) of the user's own inbox as read."""
+    with db.transaction() as session:
+        query = select(Notification).where(Notification.user_id == user.id, col(Notification.read_at).is_(None))
+        if notification_id is not None:
+            query = query.where(Notification.id == notification_id)
+        for entry in session.exec(query):
+            entry.read_at = utcnow()
+        db.emit_after_commit(session, user_topic(user.id), {'type': 'inbox_read'})
+
+
+def view(entry: Notification) -> dict[str, Any]:
+    return {'id': entry.id, 'kind': entry.kind, 'title': entry.title, 'preview': entry.preview, 'link': entry.link,
+            'read': entry.read_at is not None, 'created_at': entry.created_at.isoformat()}

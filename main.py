@@ -29,7 +29,7 @@ from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is 
 import pages  # noqa: E402
 from agor import auth, db, demo, events, scheduler  # noqa: E402
 from components import presence_layer  # noqa: E402
-from components.board_canvas import add_styles  # noqa: E402
+from components import add_assets  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
 
@@ -45,7 +45,7 @@ async def startup() -> None:
         demo.ensure_seeded(settings)
     # websocket connections from other sites are refused: same origin (proxy headers honoured) or the configured list
     core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
-    add_styles()
+    add_assets()
     pages.register(settings)
     scheduler.start(settings)
     presence_layer.start()

@@ -45,15 +45,19 @@ def unread_count(user: User) -> int:
             Notification.user_id == user.id, col(Notification.read_at).is_(None))).one()
 
 
-def mark_read(user: User, notification_id: str | None = None) -> None:
-    """Mark one entry (or, without an id, every entry) of the user's own inbox as read."""
+def mark_read(user: User, notification_id: str | None = None, *, comment_id: str | None = None) -> None:
+    """Mark entries of the user's own inbox as read: one entry, the entries about one comment, or all of them."""
     with db.transaction() as session:
         query = select(Notification).where(Notification.user_id == user.id, col(Notification.read_at).is_(None))
         if notification_id is not None:
             query = query.where(Notification.id == notification_id)
-        for entry in session.exec(query):
+        if comment_id is not None:
+            query = query.where(Notification.comment_id == comment_id)
+        entries = session.exec(query).all()
+        for entry in entries:
             entry.read_at = utcnow()
-        db.emit_after_commit(session, user_topic(user.id), {'type': 'inbox_read'})
+        if entries:
+            db.emit_after_commit(session, user_topic(user.id), {'type': 'inbox_read'})
 
 
 def view(entry: Notification) -> dict[str, Any]:

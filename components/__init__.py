@@ -1,1 +1,22 @@
-"""Reusable UI pieces in Python (NiceGUI), with the few small Vue components they need."""
+"""Reusable NiceGUI components: each is a Python class (and, when it draws in the browser, a Vue file)."""
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+from nicegui import ui
+
+HERE = Path(__file__).parent
+
+
+def add_assets() -> None:
+    """Every component stylesheet and the relative-time script, shared by all pages."""
+    for css in sorted(HERE.glob('*.css')):
+        ui.add_css(css.read_text(), shared=True)
+    ui.add_head_html(f'<script>{(HERE / "timeago.js").read_text()}</script>', shared=True)
+
+
+def timestamp(moment: str | datetime) -> ui.html:
+    """A relative time ("5 min ago") with the full date and time on hover (see timeago.js)."""
+    iso = moment.isoformat() if isinstance(moment, datetime) else moment
+    return ui.html(f'<time class="agor-time" datetime="{escape(iso)}">{escape(iso[:16].replace("T", " "))} UTC</time>',
+                   sanitize=False, tag='span')

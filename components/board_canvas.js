@@ -7,12 +7,12 @@ const DRAG_THRESHOLD = 4;
 
 export default {
   template: `
-    <div class="agor-canvas" ref="root" :style="gridStyle"
+    <div class="agor-canvas" ref="root" :style="gridStyle" :class="{'agor-commenting': tool === 'comment'}"
          @pointerdown="onBackgroundDown" @pointermove="onPointerMove" @pointerup="onPointerUp"
          @pointercancel="onPointerUp" @wheel.prevent="onWheel" @agor-peers="onPeers">
       <div class="agor-world" :style="worldStyle">
         <div v-for="z in zoneList" :key="z.id" class="agor-zone" :data-zone-id="z.id" :style="zoneStyle(z)"
-             :class="{locked: z.locked}">
+             :class="{locked: z.locked, 'agor-flash': flash === z.id}">
           <div class="agor-zone-header" :style="{color: z.border}" @pointerdown.stop="onZoneDown($event, z, 'move')">
             <span class="agor-zone-label">{{ z.label }}</span>
             <span v-if="z.trigger" title="This zone has a trigger">⚡</span>
@@ -22,7 +22,8 @@ export default {
                @pointerdown.stop="onZoneDown($event, z, 'resize')"></div>
         </div>
         <div v-for="c in cardList" :key="c.id" class="agor-card" :data-card-id="c.id" :data-zone-id="c.zone || ''"
-             :style="cardStyle(c)" :class="{attention: c.attention, dragging: gesture && gesture.id === c.id}"
+             :style="cardStyle(c)"
+             :class="{attention: c.attention, dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
              @pointerdown.stop="onCardDown($event, c)">
           <div class="agor-card-name">{{ c.name }}</div>
           <div class="agor-card-meta"><span class="agor-branch">⎇ {{ c.branch }}</span> · {{ c.repo }}</div>
@@ -30,6 +31,12 @@ export default {
             <span v-for="s in c.sessions" :key="s.id" class="agor-chip" :class="'status-' + s.status">{{ s.label }}</span>
             <span v-if="c.comments" class="agor-chip">💬 {{ c.comments }}</span>
           </div>
+        </div>
+        <div v-for="p in pinList" :key="'pin-' + p.id" class="agor-pin" :data-pin-id="p.id" :style="pinStyle(p)"
+             :class="{'agor-flash': flash === p.id}" :title="p.author + ': ' + p.preview"
+             @pointerdown.stop @click.stop="$emit('pin_click', { id: p.id })">
+          <span class="agor-pin-face" :style="{ background: p.color }">{{ p.initials }}</span>
+          <span class="agor-pin-count">{{ p.count }}</span>
         </div>
         <slot></slot>
       </div>
@@ -44,6 +51,7 @@ export default {
   props: {
     zones: Array,
     cards: Array,
+    pins: Array,
     readonly: Boolean,
     geometry: Object,
   },
@@ -58,6 +66,9 @@ export default {
       remoteDrags: {}, // card id -> {x, y, by}: someone else is dragging it right now
       following: false,
       hadInput: false,
+      pinList: [],
+      tool: "select", // or "comment": the next click places a comment
+      flash: null, // id of the card, zone or pin a deep link just focused
     };
   },
   computed: {
@@ -78,10 +89,12 @@ export default {
   watch: {
     zones: { handler() { this.load(); } },
     cards: { handler() { this.load(); } },
+    pins: { handler() { this.pinList = [...(this.pins || [])]; } },
     view: { handler() { this.$emit("viewport", { ...this.viewCenter(), k: this.view.k }); }, deep: true },
   },
   created() {
     this.load();
+    this.pinList = [...(this.pins || [])];
   },
   mounted() {
     this.$nextTick(() => this.fit());
@@ -110,6 +123,7 @@ export default {
         delete this.remoteDrags[event.card.id];
       }
       else if (event.type === "card_removed") delete this.cardMap[event.id];
+      else if (event.type === "pins") this.pinList = event.pins;
     },
     // ---- geometry ---------------------------------------------------------------------------------------------
     zoneBox(z) {
@@ -139,6 +153,27 @@ export default {
       return { transform: `translate(${p.x}px, ${p.y}px)`, width: `${this.geometry.card_w}px`,
                minHeight: `${this.geometry.card_h}px` };
     },
+    pinPos(p) {
+      // board pins are absolute; zone and card pins are offsets from their top-left, so they travel with them
+      if (p.anchor === "zone") {
+        const zone = this.zoneMap[p.target];
+        if (!zone) return null;
+        const box = this.zoneBox(zone);
+        return { x: box.x + p.dx, y: box.y + p.dy };
+      }
+      if (p.anchor === "card") {
+        const card = this.cardMap[p.target];
+        if (!card) return null;
+        const pos = this.cardPos(card);
+        return { x: pos.x + p.dx, y: pos.y + p.dy };
+      }
+      return { x: p.dx, y: p.dy };
+    },
+    pinStyle(p) {
+      const pos = this.pinPos(p);
+      if (!pos) return { display: "none" };
+      return { transform: `translate(${pos.x}px, ${pos.y}px) scale(${1 / this.view.k}) translateY(-100%)` };
+    },
     zoneAt(x, y) {
       // the smallest zone containing the point: the same rule the server applies
       let best = null;
@@ -154,6 +189,7 @@ export default {
     // ---- gestures ---------------------------------------------------------------------------------------------
     onCardDown(event, card) {
       if (event.button !== 0) return;
+      if (this.tool === "comment") return this.commentAt(event, { card: card.id });
       const start = this.toWorld(event);
       const pos = this.cardPos(card);
       this.capture(event);
@@ -162,6 +198,7 @@ export default {
     },
     onZoneDown(event, zone, kind) {
       if (event.button !== 0) return;
+      if (this.tool === "comment") return this.commentAt(event, { zone: zone.id });
       const start = this.toWorld(event);
       this.capture(event);
       this.gesture = { kind, id: zone.id, sx: start.x, sy: start.y, x: zone.x, y: zone.y, w: zone.w, h: zone.h,
@@ -169,6 +206,11 @@ export default {
                        locked: zone.locked, screen: [event.clientX, event.clientY] };
     },
     onBackgroundDown(event) {
+      if (this.tool === "comment" && event.button === 0) {
+        const p = this.toWorld(event);
+        const zone = this.zoneAt(p.x, p.y);
+        return this.commentAt(event, { zone: zone ? zone.id : null });
+      }
       this.pointers[event.pointerId] = [event.clientX, event.clientY];
       this.capture(event);
       const ids = Object.keys(this.pointers);
@@ -237,6 +279,39 @@ export default {
       if (!card) return;
       const zone = this.zoneAt(g.x + this.geometry.card_w / 2, g.y + this.geometry.card_h / 2);
       Object.assign(card, zone ? { zone: zone.id, x: g.x - zone.x, y: g.y - zone.y } : { zone: null, x: g.x, y: g.y });
+    },
+    // ---- comments ---------------------------------------------------------------------------------------------
+    setTool(tool) {
+      this.tool = tool;
+    },
+    commentAt(event, hit) {
+      // a worktree card beats the zone it sits in; the server turns the point into an offset from the target
+      const p = this.toWorld(event);
+      this.tool = "select";
+      this.$emit("comment_at", { x: Math.round(p.x), y: Math.round(p.y), card: hit.card || null, zone: hit.zone || null });
+    },
+    focus(target) {
+      // pan (and zoom to fit if needed) so the pin, card or zone sits in the middle, then flash it
+      let box = null;
+      if (target.kind === "pin") {
+        const pin = this.pinList.find((p) => p.id === target.id);
+        const pos = pin && this.pinPos(pin);
+        if (pos) box = [pos.x - 120, pos.y - 120, 240, 240];
+      } else if (target.kind === "card" && this.cardMap[target.id]) {
+        const pos = this.cardPos(this.cardMap[target.id]);
+        box = [pos.x, pos.y, this.geometry.card_w, this.geometry.card_h];
+      } else if (target.kind === "zone" && this.zoneMap[target.id]) {
+        const z = this.zoneMap[target.id];
+        box = [z.x, z.y, z.w, z.h];
+      }
+      if (!box) return false;
+      if (this.following) this.unfollow();
+      const r = this.$refs.root.getBoundingClientRect();
+      const k = Math.min(1, Math.max(MIN_ZOOM, Math.min((r.width - 96) / box[2], (r.height - 96) / box[3])));
+      this.view = { k, x: r.width / 2 - (box[0] + box[2] / 2) * k, y: r.height / 2 - (box[1] + box[3] / 2) * k };
+      this.flash = target.id;
+      setTimeout(() => { if (this.flash === target.id) this.flash = null; }, 2500);
+      return true;
     },
     capture(event) {
       try { this.$refs.root.setPointerCapture(event.pointerId); } catch (e) { /* pointer already gone */ }

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from nicegui import ui
 from nicegui.events import GenericEventArguments, Handler
 
 from agor import boards
-
-CSS = (Path(__file__).parent / 'board_canvas.css').read_text()
 
 
 class BoardCanvas(ui.element, component='board_canvas.js'):
@@ -18,12 +15,13 @@ class BoardCanvas(ui.element, component='board_canvas.js'):
     costs one small message per viewer however many cards the board has.
     """
 
-    def __init__(self, state: dict[str, Any], *, readonly: bool) -> None:
+    def __init__(self, state: dict[str, Any], *, pins: list[dict[str, Any]], readonly: bool) -> None:
         super().__init__()
         # tuples: NiceGUI wraps lists and dicts in props into observable copies; these stay plain (and shared with
         # every other viewer when they come from the same event)
         self._props['zones'] = tuple(state['zones'])
         self._props['cards'] = tuple(state['cards'])
+        self._props['pins'] = tuple(pins)
         self._props['readonly'] = readonly
         self._props['geometry'] = {'card_w': boards.CARD_W, 'card_h': boards.CARD_H, 'zone_min': boards.ZONE_MIN}
         self.classes('w-full h-full')
@@ -42,6 +40,12 @@ class BoardCanvas(ui.element, component='board_canvas.js'):
             else:
                 return
         self.run_method('apply', event)
+
+    def set_pins(self, pins: list[dict[str, Any]]) -> None:
+        """Replace the comment pins (a small list: open pinned threads only)."""
+        with self.props.suspend_updates():
+            self.props['pins'] = tuple(pins)
+        self.run_method('apply', {'type': 'pins', 'pins': pins})
 
     def on_card_move(self, handler: Handler[GenericEventArguments]) -> BoardCanvas:
         return self._on('card_move', handler)
@@ -64,7 +68,3 @@ class BoardCanvas(ui.element, component='board_canvas.js'):
     def _on(self, name: str, handler: Handler[GenericEventArguments]) -> BoardCanvas:
         self.on(name, handler)
         return self
-
-
-def add_styles() -> None:
-    ui.add_css(CSS, shared=True)

@@ -6,7 +6,9 @@ from nicegui import ui
 from agor import auth, demo
 from agor.models import Role, User
 
-from .frame import FAILED, act, header, page, settings
+from components.act import FAILED, act
+
+from .frame import header, page, settings
 
 
 def register() -> None:

@@ -10,7 +10,9 @@ from agor.demo import DEMO_PASSWORD
 from agor.errors import DomainError
 from agor.models import User
 
-from .frame import FAILED, PRIMARY, act, settings
+from components.act import FAILED, act
+
+from .frame import PRIMARY, settings
 
 
 def register() -> None:

@@ -5,17 +5,21 @@ from typing import Any
 
 from nicegui import ui
 
-from agor import boards, events, repos
+from agor import boards, comments, events, notifications, repos
 from agor.errors import DomainError
 from agor.models import Board, Role, User
 
 from agor.presence import presence
 from components import presence_layer
 from components.board_canvas import BoardCanvas
+from components.comment_editor import CommentEditor
+from components.comments_panel import CommentsPanel
 from components.facepile import Facepile
 from components.presence_layer import PresenceLayer
 
-from .frame import FAILED, act, header, page, settings
+from components.act import FAILED, act
+
+from .frame import header, page, settings
 
 CANVAS_EVENTS = {'zone', 'zone_deleted', 'card', 'card_removed'}
 ZONE_PALETTE = [('Slate', '#64748b', '#f1f5f9'), ('Teal', '#0d9488', '#f0fdfa'), ('Blue', '#2563eb', '#eff6ff'),
@@ -26,7 +30,8 @@ def register() -> None:
     page('/b/{ref}', title='Board · Agor')(board_page)
 
 
-async def board_page(user: User, ref: str) -> None:
+async def board_page(user: User, ref: str, comment: str | None = None, worktree: str | None = None) -> None:
+    """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card."""
     try:
         board = boards.get_board(user, ref)
     except DomainError as error:
@@ -40,9 +45,13 @@ async def board_page(user: User, ref: str) -> None:
     can_edit = user.has(Role.member)
     client = ui.context.client
     conn = client.id
-    canvas = BoardCanvas(boards.board_state(user, board.id), readonly=not can_edit) \
+    threads = comments.threads(user, board.id)
+    canvas = BoardCanvas(boards.board_state(user, board.id), pins=comments.pins(threads), readonly=not can_edit) \
         .style('height: calc(100vh - 52px)').mark('board-canvas')
     view = BoardView(user, board, canvas)
+    view.panel = CommentsPanel(user, board, on_threads=view.threads_changed, on_focus=view.focus_thread)
+    view.panel.threads = threads
+    view.panel.render()
 
     with ui.row().classes('absolute left-4 top-[68px] items-center gap-2 bg-white rounded-xl shadow px-3 py-2'):
         view.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
@@ -50,14 +59,22 @@ async def board_page(user: User, ref: str) -> None:
             ui.button('Zone', icon='add', on_click=view.add_zone).props('flat dense no-caps').mark('add-zone')
             ui.button('Worktree', icon='add', on_click=view.add_worktree_dialog).props('flat dense no-caps') \
                 .mark('add-worktree')
+            ui.button('Comment', icon='add_comment', on_click=lambda: canvas.run_method('setTool', 'comment')) \
+                .props('flat dense no-caps').mark('comment-tool') \
+                .tooltip('Click a card, a zone or the canvas to pin a comment there')
         else:
             ui.badge('view only', color='grey').props('outline')
+        with ui.button(icon='forum', on_click=view.panel.toggle).props('flat dense no-caps').mark('comments-toggle'):
+            view.open_threads = ui.badge('', color='teal').props('floating rounded')
+        view.threads_changed(threads)
         facepile = Facepile(conn, user.id, lambda target: presence.follow(conn, target))
     with canvas:
         layer = PresenceLayer(conn, facepile.show)
 
     canvas.on_card_move(view.card_moved).on_card_click(view.card_clicked) \
         .on_zone_change(view.zone_changed).on_zone_click(view.zone_clicked)
+    canvas.on('comment_at', view.comment_at)
+    canvas.on('pin_click', lambda e: view.panel.select(str(e.args.get('id', '')), focus_canvas=False))
     canvas.on('pointer', lambda e: presence.cursor(conn, e.args.get('x'), e.args.get('y'), e.args.get('t'),
                                                    e.args.get('label', ''), e.args.get('drag')), throttle=0.1)
     canvas.on('beat', lambda e: presence.heartbeat(conn, hidden=bool(e.args.get('hidden')),
@@ -68,6 +85,9 @@ async def board_page(user: User, ref: str) -> None:
     join_presence(board.id, conn, user, layer)
     unsubscribe = events.bus.subscribe(events.board_topic(board.id), view.on_event)
     client.on_delete(unsubscribe)
+    if comment or worktree:
+        await client.connected()
+        await view.open_deep_link(comment, worktree)
 
 
 def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> None:
@@ -91,6 +111,8 @@ class BoardView:
         self.board = board
         self.canvas = canvas
         self.title: ui.label | None = None
+        self.panel: CommentsPanel
+        self.open_threads: ui.badge | None = None
 
     # ---- events from other viewers (and our own, echoed) -----------------------------------------------------------
 
@@ -98,6 +120,8 @@ class BoardView:
         kind = event['type']
         if kind in CANVAS_EVENTS:
             self.canvas.apply(event)
+        elif kind == 'comments':
+            self.panel.reload()
         elif kind == 'board' and self.title is not None:
             self.title.set_text(f'{event["board"]["icon"]} {event["board"]["name"]}')
         elif kind == 'board_deleted':
@@ -136,6 +160,11 @@ class BoardView:
                         if await act(repos.set_archived, self.user, card['id'], True,
                                      success=f'{card["name"]} archived') is not FAILED:
                             dialog.close()
+                    def comment() -> None:
+                        dialog.close()
+                        self.comment_dialog(f'Comment on {card["name"]}', 'worktree', card['id'],
+                                            self._card_corner(card))
+                    ui.button('Comment', icon='add_comment', on_click=comment).props('flat no-caps')
                     ui.button('Remove from board', on_click=remove).props('flat no-caps')
                     ui.button('Archive', on_click=archive).props('flat no-caps color=orange')
                 ui.button('Close', on_click=dialog.close).props('flat no-caps')
@@ -171,6 +200,61 @@ class BoardView:
                 ui.space()
                 ui.button('Cancel', on_click=dialog.close).props('flat')
                 ui.button('Save', on_click=save).props('unelevated color=teal')
+        dialog.open()
+
+    # ---- comments ---------------------------------------------------------------------------------------------------
+
+    def threads_changed(self, threads: list[dict[str, Any]]) -> None:
+        self.canvas.set_pins(comments.pins(threads))
+        if self.open_threads is not None:
+            count = sum(1 for t in threads if not t['resolved'])
+            self.open_threads.set_text(str(count))
+            self.open_threads.set_visibility(count > 0)
+
+    def focus_thread(self, thread: dict[str, Any]) -> None:
+        if thread['pin'] is not None:
+            self.canvas.run_method('focus', {'kind': 'pin', 'id': thread['id']})
+        elif thread['target_type'] in {'zone', 'worktree'}:
+            kind = 'zone' if thread['target_type'] == 'zone' else 'card'
+            self.canvas.run_method('focus', {'kind': kind, 'id': thread['target_id']})
+
+    async def open_deep_link(self, comment_id: str | None, worktree_id: str | None) -> None:
+        if worktree_id:
+            if not await self.canvas.run_method('focus', {'kind': 'card', 'id': worktree_id}):
+                ui.notify('That worktree is not on this board.', type='warning')
+        if not comment_id:
+            return
+        place = await act(comments.locate, self.user, comment_id)
+        if place is FAILED:
+            return
+        if place['board_id'] != self.board.id:
+            ui.navigate.to(comments.link(place['slug'], comment_id))
+            return
+        await self.panel.select(place['thread'])
+        await act(notifications.mark_read, self.user, comment_id=comment_id)
+
+    def comment_at(self, e: Any) -> None:
+        """The comment tool was clicked on the canvas: on a card, a zone, or the canvas itself."""
+        x, y = e.args.get('x'), e.args.get('y')
+        card = self.canvas.card(e.args.get('card') or '')
+        zone = self.canvas.zone(e.args.get('zone') or '')
+        if card is not None:
+            self.comment_dialog(f'Comment on {card["name"]}', 'worktree', card['id'], (x, y))
+        elif zone is not None:
+            self.comment_dialog(f'Comment on zone “{zone["label"]}”', 'zone', zone['id'], (x, y))
+        else:
+            self.comment_dialog('Comment on the board', 'board', None, (x, y))
+
+    def comment_dialog(self, title: str, target_type: str, target_id: str | None, pin: tuple[Any, Any] | None) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-[28rem]').mark('comment-dialog'):
+            ui.label(title).classes('text-lg font-semibold')
+
+            async def send(text: str) -> None:
+                if await self.panel.create(text, target_type=target_type, target_id=target_id, pin=pin):
+                    dialog.close()
+            editor = CommentEditor(self.panel.people, send, placeholder='Write a comment… (@ to mention)',
+                                   submit_label='Comment', on_cancel=dialog.close).mark('comment-editor')
+        dialog.on('show', editor.focus)
         dialog.open()
 
     # ---- toolbar --------------------------------------------------------------------------------------------------
@@ -231,6 +315,12 @@ class BoardView:
         if not isinstance(center, dict):
             return 0.0, 0.0
         return float(center.get('x', 0)), float(center.get('y', 0))
+
+    def _card_corner(self, card: dict[str, Any]) -> tuple[float, float]:
+        """The canvas point of a card's top-right corner, where a comment from its dialog is pinned."""
+        zone = self.canvas.zone(card['zone']) if card['zone'] else None
+        return (card['x'] + (zone['x'] if zone else 0) + boards.CARD_W - 16,
+                card['y'] + (zone['y'] if zone else 0) + 4)
 
     def _reload_zone(self, zone_id: str) -> None:
         """After a refused change, put the zone back where the server has it."""

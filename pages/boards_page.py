@@ -6,7 +6,9 @@ from nicegui import ui
 from agor import boards
 from agor.models import Role, User
 
-from .frame import FAILED, act, dialog_actions, header, page
+from components.act import FAILED, act
+
+from .frame import dialog_actions, header, page
 
 
 def register() -> None:

@@ -1,9 +1,7 @@
 """What every page shares: who is logged in, the role gate, the header, and running service calls safely."""
 from __future__ import annotations
 
-import asyncio
 import inspect
-import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,11 +13,9 @@ from nicegui import app, ui
 
 from agor import auth, events
 from agor.config import Settings
-from agor.errors import DomainError
 from agor.models import Role, User
+from components.inbox import Inbox
 
-log = logging.getLogger('agor.pages')
-FAILED = object()
 PRIMARY = '#0d9488'
 _settings: Settings | None = None
 
@@ -69,25 +65,6 @@ def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callabl
     return decorator
 
 
-async def act(fn: Callable, *args: Any, success: str | None = None, **kwargs: Any) -> Any:
-    """Run a service call in a worker thread; a domain error becomes a notice, anything else a generic one.
-
-    (asyncio.to_thread rather than run.io_bound: the latter returns None when cancelled, which reads as a result.)
-    """
-    try:
-        result = await asyncio.to_thread(fn, *args, **kwargs)
-    except DomainError as error:
-        ui.notify(error.message, type='warning')
-        return FAILED
-    except Exception:
-        log.exception('service call %s failed', getattr(fn, '__name__', fn))
-        ui.notify('Something went wrong on the server; nothing was changed.', type='negative')
-        return FAILED
-    if success:
-        ui.notify(success, type='positive')
-    return result
-
-
 def _reload_on_instance_reset() -> None:
     """A demo reset replaces every account and board: open pages start over."""
     client = ui.context.client
@@ -116,6 +93,7 @@ def header(user: User) -> None:
         ui.space()
         if settings().demo:
             ui.badge('demo', color='amber').props('outline')
+        Inbox(user)
         with ui.button().props('flat no-caps').classes('text-slate-700'):
             avatar(user, size='28px')
             ui.label(user.name).classes('ml-2')

@@ -6,7 +6,9 @@ from nicegui import ui
 from agor import boards, repos
 from agor.models import Role, User
 
-from .frame import FAILED, act, dialog_actions, header, page, settings
+from components.act import FAILED, act
+
+from .frame import dialog_actions, header, page, settings
 
 
 def register() -> None:

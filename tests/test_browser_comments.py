@@ -1,5 +1,6 @@
 """Real Chromium, two users: a pinned comment with a mention, the inbox, a deep link, a live reply, resolve, and a pin
 that travels with its card."""
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,9 @@ def test_pin_mention_inbox_deep_link_reply_resolve_and_moving_pin(browser, scene
     expect(thread).to_be_visible()
     expect(thread).to_contain_text('Please review @Bob before Friday')
     expect(bob2.locator('[aria-label="Inbox"] .q-badge')).to_be_hidden()  # opening it marked it read
+    stamp = thread.locator('time.agor-time').first
+    expect(stamp).to_have_text('just now')
+    assert re.search(r'20\d\d', stamp.get_attribute('title'))  # the full date on hover
 
     # Bob replies; Alice sees the reply live
     thread.get_by_role('button', name='Reply').click()
@@ -91,3 +95,7 @@ def test_pin_mention_inbox_deep_link_reply_resolve_and_moving_pin(browser, scene
     alice.mouse.up()
     bob.wait_for_function('([x, y]) => { const r = document.querySelector(".agor-pin").getBoundingClientRect();'
                           ' return r.x > x + 100 && r.y > y + 50; }', arg=[before['x'], before['y']], timeout=5000)
+
+    # a deep link to a worktree pans to its card and flashes it
+    bob2.goto(f'{server.url}/b/sprint?worktree={seeded.worktree.id}')
+    expect(bob2.locator('.agor-card.agor-flash')).to_have_count(1)

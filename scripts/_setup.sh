@@ -27,3 +27,18 @@ install_python_env() {  # $1: pip extras, e.g. "[test]"
     echo "$want" > "$stamp"
   fi
 }
+
+AGENT_CLI_PACKAGES=(@anthropic-ai/claude-code@2.1.331 @openai/codex@0.169.0 @google/gemini-cli@0.61.0 opencode-ai@1.18.33)
+
+install_agent_clis() {  # the four agent CLIs, pinned, once into one npm prefix outside the repo (see docs/agent-runtimes.md)
+  local dir="${AGOR_AGENT_CLI_DIR:-$HOME/.cache/agor/agent-clis}" missing=() pkg
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || install_debian_packages nodejs npm
+  mkdir -p "$dir"
+  for pkg in "${AGENT_CLI_PACKAGES[@]}"; do [ -e "$dir/.installed-${pkg//\//+}" ] || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing agent CLIs into $dir: ${missing[*]}"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
+    for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
+  fi
+  export AGOR_AGENT_CLI_DIR="$dir"
+}

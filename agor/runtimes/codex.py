@@ -1,0 +1,125 @@
+"""Codex CLI: `codex exec --json --skip-git-repo-check [resume ID] -- PROMPT`.
+
+OPENAI_BASE_URL does not redirect Codex's built-in `openai` provider, so when it is set the run uses a provider
+of its own, given on the command line (`--ignore-user-config -c model_provider=agor -c model_providers.agor=…`),
+with the key read from OPENAI_API_KEY. Without it Codex uses its built-in provider (OPENAI_API_KEY / CODEX_API_KEY).
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agor.errors import InvalidInput
+
+from .base import JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, max_retries, text_of, usage_text
+
+
+def toml(value: Any) -> str:
+    """A TOML value for `-c key=value` (JSON strings, numbers, booleans and arrays are valid TOML)."""
+    if isinstance(value, dict):
+        return '{' + ','.join(f'{json.dumps(key)}={toml(item)}' for key, item in value.items()) + '}'
+    return json.dumps(value)
+
+
+class CodexRuntime(JsonRuntime):
+    name = 'codex'
+    label = 'Codex'
+    binary = 'codex'
+    package = '@openai/codex@0.169.0'
+    permission_modes = {
+        'default': [],
+        'auto_edit': ['-s', 'workspace-write'],
+        'bypass': ['--dangerously-bypass-approvals-and-sandbox'],
+        'plan': ['-s', 'read-only'],
+    }
+
+    def build(self, request: RunRequest) -> LaunchSpec:
+        codex_home = request.home / 'codex'
+        codex_home.mkdir(parents=True, exist_ok=True)
+        env = {**request.env, 'CODEX_HOME': str(codex_home)}
+        argv = ['codex', 'exec', '--json', '--skip-git-repo-check', *self.permission_args(request)]
+        if request.env.get('OPENAI_BASE_URL'):
+            retries = max_retries(request)
+            provider = {'name': 'Agor', 'base_url': request.env['OPENAI_BASE_URL'], 'env_key': 'OPENAI_API_KEY',
+                        'wire_api': 'responses', 'request_max_retries': retries, 'stream_max_retries': retries}
+            argv += ['--ignore-user-config', '-c', 'model_provider="agor"',
+                     '-c', f'model_providers.agor={toml(provider)}']
+        for server in request.mcp_servers:
+            argv += mcp_args(server, env)
+        if request.model:
+            argv += ['-m', request.model]
+        argv += request.extra_args
+        if request.resume_id:
+            argv += ['resume', request.resume_id]
+        return LaunchSpec([*argv, '--', request.prompt], env)
+
+    def parse_event(self, obj: dict[str, Any]) -> list[TranscriptEvent]:
+        kind = obj.get('type')
+        if kind == 'thread.started':
+            return [TranscriptEvent('system', 'Codex thread started', {'resume_id': obj.get('thread_id')})]
+        if kind in ('item.started', 'item.completed'):
+            return _item(obj['item'], kind == 'item.started')
+        if kind == 'turn.completed':
+            usage = obj.get('usage') or {}
+            data = {'input_tokens': usage.get('input_tokens'), 'output_tokens': usage.get('output_tokens'),
+                    'cached_input_tokens': usage.get('cached_input_tokens')}
+            return [TranscriptEvent('usage', usage_text(data), data)]
+        if kind == 'turn.failed':
+            return [TranscriptEvent('error', (obj.get('error') or {}).get('message', 'Codex turn failed'))]
+        if kind == 'error':  # also reconnect notices; a fatal one is followed by turn.failed
+            return [TranscriptEvent('system', obj.get('message', ''), {'warning': True})]
+        return []
+
+
+def _item(item: dict[str, Any], started: bool) -> list[TranscriptEvent]:
+    kind, item_id = item.get('type'), item.get('id')
+    if kind == 'command_execution':
+        if started:
+            return [TranscriptEvent('tool_call', item.get('command', ''),
+                                    {'tool': 'shell', 'input': {'command': item.get('command')}, 'id': item_id})]
+        return [TranscriptEvent('tool_result', item.get('aggregated_output', ''),
+                                {'id': item_id, 'exit_code': item.get('exit_code'),
+                                 'is_error': item.get('exit_code') not in (0, None)})]
+    if kind == 'mcp_tool_call':
+        tool = f'{item.get("server")}.{item.get("tool")}'
+        if started:
+            return [TranscriptEvent('tool_call', tool, {'tool': tool, 'input': item.get('arguments'), 'id': item_id})]
+        error = item.get('error')
+        text = (error or {}).get('message', str(error)) if error else text_of((item.get('result') or {}).get('content'))
+        return [TranscriptEvent('tool_result', text, {'id': item_id, 'is_error': bool(error)})]
+    if started:
+        return []
+    if kind == 'agent_message':
+        return [TranscriptEvent('assistant', item.get('text', ''))]
+    if kind == 'reasoning':
+        return [TranscriptEvent('system', item.get('text', ''), {'thinking': True})]
+    if kind == 'file_change':
+        paths = ', '.join(change.get('path', '') for change in item.get('changes', []))
+        return [TranscriptEvent('tool_result', f'Changed {paths}', {'id': item_id, 'changes': item.get('changes')})]
+    if kind == 'error':  # non-fatal, e.g. "Model metadata for `x` not found"
+        return [TranscriptEvent('system', item.get('message', ''), {'warning': True})]
+    return []
+
+
+def env_name(server: str, what: str, index: int) -> str:
+    return f'AGOR_MCP_{re.sub(r"[^A-Z0-9]", "_", server.upper())}_{what}_{index}'
+
+
+def mcp_args(server: McpServer, env: dict[str, str]) -> list[str]:
+    """`-c mcp_servers.<name>.…` overrides. Secret values go into the env (`env_vars`, `env_http_headers`), which
+    other local users cannot read, never onto the command line, which they can."""
+    if server.transport == 'sse':
+        raise InvalidInput(f'Codex cannot use the SSE MCP server {server.name}; it speaks stdio and streamable HTTP')
+    prefix = f'mcp_servers.{server.name}'
+    args = ['-c', f'{prefix}.default_tools_approval_mode="approve"']  # else refused: approval policy is never
+    if server.transport == 'stdio':
+        env.update(server.env)
+        args += ['-c', f'{prefix}.command={toml(server.command)}', '-c', f'{prefix}.args={toml(server.args)}',
+                 '-c', f'{prefix}.env_vars={toml(list(server.env))}']
+        return args
+    headers = {}
+    for index, (header, value) in enumerate(server.headers.items()):
+        env[env_name(server.name, 'HEADER', index)] = value
+        headers[header] = env_name(server.name, 'HEADER', index)
+    return args + ['-c', f'{prefix}.url={toml(server.url)}', '-c', f'{prefix}.env_http_headers={toml(headers)}']

@@ -1,0 +1,168 @@
+"""Run one turn of an agent CLI as a subprocess and stream its transcript events.
+
+The CLI runs in its own process group (so a stop reaches the tools it started), with stdin from /dev/null, in the
+request's cwd and with exactly the environment the adapter built. Neither the env nor the prompt is logged.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import signal
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from agor.errors import DomainError
+
+from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent
+from .registry import find_binary
+
+log = logging.getLogger(__name__)
+LINE_LIMIT = 16 * 1024 * 1024  # longer output lines are dropped (with a notice), not fatal
+STDERR_LINES = 20
+DRAIN_SECONDS = 2.0  # output still read after the CLI exits (a background child may hold the pipe open)
+STOP_GRACE_SECONDS = 5.0
+
+
+class RunHandle:
+    """The running CLI: `pid` (also its process group id) and `stop()`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.stopped = False
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM to the process group, SIGKILL after `grace` seconds; the run then ends as 'stopped'."""
+        self.stopped = self.stopped or _signal_group(self.pid, 0)  # a CLI that already ended keeps its outcome
+        await stop_process_group(self.pid, grace)
+
+
+async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[TranscriptEvent], Any], *,
+              on_start: Callable[[RunHandle], Any] | None = None) -> RunOutcome:
+    """Run one turn. `on_event` (sync or async) gets every transcript event as it arrives, `on_start` the handle.
+    A missing CLI or an invalid request ends as a failed outcome with a message for the user, never an exception.
+    Cancelling the calling task stops the CLI's process group and re-raises."""
+    binary = find_binary(runtime)
+    if binary is None:
+        return RunOutcome('failed', request.resume_id, runtime.missing_message())
+    if not request.cwd.is_dir():
+        return RunOutcome('failed', request.resume_id, f'The working directory {request.cwd} does not exist')
+    try:
+        request.home.mkdir(parents=True, exist_ok=True)
+        spec = runtime.build(request)
+    except DomainError as exc:
+        return RunOutcome('failed', request.resume_id, exc.message)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            binary, *spec.argv[1:], cwd=request.cwd, env=spec.env,
+            stdin=asyncio.subprocess.DEVNULL if spec.stdin is None else asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
+            start_new_session=True, limit=LINE_LIMIT)
+    except OSError as exc:
+        return RunOutcome('failed', request.resume_id, f'Could not start {runtime.label}: {exc.strerror or exc}')
+    log.info('started %s (pid %s) in %s', runtime.name, process.pid, request.cwd)
+    handle = RunHandle(process.pid)
+    events: list[TranscriptEvent] = []
+    stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
+
+    async def read_stdout() -> None:
+        async for line in read_lines(process.stdout):
+            for event in runtime.parse_line(line) if line is not None else [_dropped_line()]:
+                events.append(event)
+                await _call(on_event, event)
+
+    async def read_stderr() -> None:
+        if process.stderr:
+            async for line in read_lines(process.stderr):
+                stderr_tail.append((line or '[an overlong line]').rstrip('\n'))
+
+    async def write_stdin() -> None:
+        if process.stdin:
+            with contextlib.suppress(ConnectionError):  # the CLI may exit without reading it
+                process.stdin.write((spec.stdin or '').encode())
+                await process.stdin.drain()
+                process.stdin.close()
+
+    readers = asyncio.gather(read_stdout(), read_stderr(), write_stdin())
+    exited = asyncio.ensure_future(process.wait())
+    try:
+        if on_start:
+            await _call(on_start, handle)
+        await asyncio.wait({exited, readers}, return_when=asyncio.FIRST_COMPLETED)
+        if readers.done():
+            readers.result()  # an exception from on_event ends the run
+        exit_code = await exited
+        await asyncio.wait({readers}, timeout=DRAIN_SECONDS)
+        if readers.done():
+            readers.result()
+    except BaseException:
+        await stop_process_group(process.pid, grace=1.0)
+        raise
+    finally:
+        readers.cancel()
+        exited.cancel()
+    log.info('%s (pid %s) exited with code %s', runtime.name, process.pid, exit_code)
+    outcome = runtime.outcome(exit_code, events, list(stderr_tail))
+    outcome.resume_id = outcome.resume_id or request.resume_id
+    if handle.stopped:
+        return RunOutcome('stopped', outcome.resume_id, None, outcome.stderr_tail, outcome.reply)
+    return outcome
+
+
+async def stop_process_group(pgid: int, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to the group, SIGKILL to what is left after `grace` seconds. Also works for a pid adopted after a
+    restart of the app (the CLI runs in its own session, so its pid is its process group id)."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        if not _signal_group(pgid, 0):
+            return
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send `sig` to the group; False when no process of the group is left."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # gone (or the id now belongs to another user's processes)
+        return False
+    return True
+
+
+async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str | None]:
+    """Decoded lines; None stands for a line longer than LINE_LIMIT, which is skipped."""
+    skipping = False
+    while True:
+        try:
+            raw = await stream.readuntil(b'\n')
+        except asyncio.IncompleteReadError as exc:  # end of stream
+            if exc.partial and not skipping:
+                yield exc.partial.decode('utf-8', 'replace')
+            return
+        except asyncio.LimitOverrunError as exc:
+            await stream.readexactly(exc.consumed)
+            skipping = True
+            continue
+        if skipping:
+            skipping = False
+            yield None
+        else:
+            yield raw.decode('utf-8', 'replace')
+
+
+def _dropped_line() -> TranscriptEvent:
+    return TranscriptEvent('system', f'An output line longer than {LINE_LIMIT // 2**20} MiB was skipped', {'raw': True})
+
+
+async def _call(callback: Callable[..., Any], *args: Any) -> None:
+    result = callback(*args)
+    if inspect.isawaitable(result):
+        await result
+

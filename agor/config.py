@@ -18,6 +18,9 @@ class Settings:
     demo: bool = False
     demo_reset_minutes: int = 0
     unix_user_mode: str = 'simple'
+    executor_account: str = 'agor-executor'  # insulated mode: the one account terminals run as
+    unix_accounts: dict[str, str] = field(default_factory=dict)  # strict mode: app email -> Unix account
+    tmux_dir: Path | None = None  # where the tmux sockets live (default: a private dir under /tmp)
     repo_roots: list[Path] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
     owner_email: str | None = None
@@ -53,12 +56,23 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
         demo=demo if demo is not None else env.get('AGOR_DEMO', '') in {'1', 'true', 'yes'},
         demo_reset_minutes=int(env.get('AGOR_DEMO_RESET_MINUTES', '0')),
         unix_user_mode=mode,
+        executor_account=env.get('AGOR_EXECUTOR_ACCOUNT', 'agor-executor'),
+        unix_accounts=parse_unix_accounts(env.get('AGOR_UNIX_ACCOUNTS', '')),
+        tmux_dir=Path(env['AGOR_TMUX_DIR']) if env.get('AGOR_TMUX_DIR') else None,
         repo_roots=roots,
         allowed_origins=[o.strip().rstrip('/') for o in env.get('AGOR_ALLOWED_ORIGINS', '').split(',') if o.strip()],
         owner_email=env.get('AGOR_OWNER_EMAIL') or None,
         owner_password=env.get('AGOR_OWNER_PASSWORD') or None,
         owner_name=env.get('AGOR_OWNER_NAME') or None,
     )
+
+
+def parse_unix_accounts(text: str) -> dict[str, str]:
+    """`alice@example.com=alice,bob@example.com=bob` -> {email: Unix account}."""
+    pairs = [item.split('=', 1) for item in text.split(',') if item.strip()]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit('AGOR_UNIX_ACCOUNTS is a comma-separated list of email=unix-account pairs')
+    return {email.strip().lower(): account.strip() for email, account in pairs}
 
 
 def session_secret(data_dir: Path) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import boards, comments, db, gitops, ids
+from . import boards, comments, db, gitops, ids, terminals
 from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -119,7 +119,9 @@ def set_archived(actor: User, worktree_id: str, archived: bool) -> Worktree:
         worktree.archived = archived
         if archived:
             _take_off_board(session, worktree, actor)
-        return worktree
+    if archived:
+        terminals.worktree_gone(worktree.id, f'{worktree.name} was archived by {actor.name}; its shell has ended.')
+    return worktree
 
 
 def delete_worktree(actor: User, worktree_id: str) -> None:
@@ -131,6 +133,7 @@ def delete_worktree(actor: User, worktree_id: str) -> None:
     if worktree.created_by != actor.id:
         require(actor, Role.admin, "delete other people's worktrees")
     require(actor, Role.member, 'delete worktrees')
+    terminals.worktree_gone(worktree.id, f'{worktree.name} was deleted by {actor.name}; its shell has ended.')
     gitops.worktree_remove(Path(repo.path), Path(worktree.path))
     with db.transaction() as session:
         fresh = session.get(Worktree, worktree.id)

@@ -1,0 +1,646 @@
+"""Multiplayer terminals: one tmux window per worktree, one `tmux attach` client on a PTY per browser viewer.
+
+Layout (docs/terminals.md): one tmux server per Unix account (socket `<tmux dir>/<account>/tmux`); its base session
+`agor` holds a window per worktree; per worktree a view session `v-<worktree id>` holds only that window and is what
+viewers attach to, so no viewer can reach another worktree's window. tmux redraws the whole screen for every new
+client and only sends screen differences to slow ones, which bounds floods.
+
+No NiceGUI here: a view hands `open()` a `Sink` and gets an `Attachment` to type, resize and acknowledge output.
+"""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import stat
+import struct
+import subprocess
+import termios
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from . import auth, db, ids, unix_accounts
+from .config import Settings
+from .errors import DomainError, Forbidden, NotFound
+from .models import Role, User, Worktree
+from .unix_accounts import Account
+
+log = logging.getLogger('agor.terminals')
+
+BASE_SESSION = 'agor'
+READ_SIZE = 65536
+COALESCE = 0.016  # output is sent at once, then at most every 16 ms while it keeps coming
+HIGH_WATER = 256 * 1024  # stop reading a viewer's PTY when this much output is unsent or not yet shown
+LOW_WATER = 64 * 1024  # ... and read again below this
+MAX_INPUT = 1024 * 1024  # typed/pasted bytes waiting for the PTY; beyond this input is dropped
+COMMAND_TIMEOUT = 10
+TMUX_CONF = '''\
+set -s escape-time 10
+set -s default-terminal tmux-256color
+set -s focus-events on
+set -s set-clipboard off
+set -as terminal-features ',xterm-256color:RGB'
+set -g status off
+set -g prefix None
+set -g prefix2 None
+set -g mouse off
+set -g history-limit 10000
+set -g update-environment ''
+set -g lock-after-time 0
+set -gw window-size smallest
+unbind -a -T prefix
+unbind -a -T root
+unbind -a -T copy-mode
+unbind -a -T copy-mode-vi
+'''
+# names of the app's variables that never reach a terminal: secrets, the app's own settings, the account's identity
+PRIVATE_PREFIXES = ('AGOR_', 'PYTEST_', 'NICEGUI_', 'TMUX', 'SUDO_', 'GIT_CONFIG_')
+PRIVATE_WORDS = re.compile(r'SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL|COOKIE|DATABASE_URL|DSN', re.I)
+ACCOUNT_VARS = {'HOME', 'USER', 'LOGNAME', 'SHELL', 'MAIL', 'PWD', 'OLDPWD', 'TERM', 'COLORTERM'}
+
+
+class TerminalUnavailable(DomainError):
+    status = 503
+
+
+class TmuxError(TerminalUnavailable):
+    pass
+
+
+def terminal_env(user: User, worktree: Worktree) -> dict[str, str]:
+    """The environment a terminal opened by `user` starts with: the app's environment without secrets, the app's own
+    settings or its account's identity, plus who opened it and where. The credentials capability adds the user's own
+    variables here."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(PRIVATE_PREFIXES) and not PRIVATE_WORDS.search(name) and name not in ACCOUNT_VARS}
+    env.update(AGOR_USER=user.name, AGOR_USER_EMAIL=user.email, AGOR_WORKTREE=worktree.name,
+               AGOR_WORKTREE_PATH=worktree.path, AGOR_BRANCH=worktree.branch)
+    return env
+
+
+def mode_warning(settings: Settings) -> str | None:
+    """What admins should know about the configured unix_user_mode (None when there is nothing to warn about)."""
+    if settings.unix_user_mode != 'simple':
+        return None
+    return (f"Simple mode: terminals run as the app's own Unix account ({unix_accounts.current().name}), so anyone "
+            f'who can type in a terminal can read what the app can, including the database and the session secret in '
+            f'{settings.data_dir}. Set AGOR_UNIX_USER_MODE=insulated or strict unless every member is fully trusted '
+            '(docs/terminals.md).')
+
+
+class Sink(Protocol):
+    """Where an attachment delivers to (a browser view)."""
+
+    def output(self, text: str, size: int) -> None:
+        """Show terminal output; call `Attachment.ack(size)` once it is on screen."""
+
+    def state(self, share: ShareState) -> None:
+        """Who is attached, whose shell it is, who may type."""
+
+    def ended(self, reason: str) -> None:
+        """The attachment is over (the shell exited, the worktree went away, the host closed the share)."""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    readonly: bool
+
+
+@dataclass(frozen=True)
+class ShareState:
+    worktree_id: str
+    host_id: str
+    host_name: str
+    account: str  # the Unix account the shell runs as
+    per_user: bool  # strict mode: the shell is the host's own account
+    closed: bool
+    people: tuple[Person, ...]
+
+
+@dataclass
+class Window:
+    """A worktree's window in one tmux server."""
+    server: TmuxServer
+    id: str
+    worktree_id: str
+    host_id: str
+    host_name: str = ''
+
+    @property
+    def view(self) -> str:
+        return f'v-{self.worktree_id}'
+
+
+class TmuxServer:
+    """One tmux server, run as one Unix account, reached through its own socket."""
+
+    def __init__(self, tmux: str, directory: Path, account: Account, *, shared: bool) -> None:
+        self.tmux, self.account, self.shared = tmux, account, shared  # shared: other accounts' clients may join
+        self.directory = directory
+        self.socket = directory / 'tmux'
+        self.conf = directory / 'tmux.conf'
+        self.env = unix_accounts.login_env(account)
+
+    def run(self, *args: str) -> str:
+        result = self._run(args)
+        if result.returncode != 0:
+            raise TmuxError(f'tmux {args[0]} failed: {result.stderr.strip() or result.returncode}')
+        return result.stdout
+
+    def succeeds(self, *args: str) -> bool:
+        return self._run(args).returncode == 0
+
+    def windows(self) -> dict[str, Window]:
+        """The worktree windows of this server, by worktree id (none when the server is not running)."""
+        if not self.socket.exists():
+            return {}
+        result = self._run(('list-windows', '-a', '-F', '#{window_id} #{@agor_worktree} #{@agor_host}'))
+        found = {}
+        for line in result.stdout.splitlines() if result.returncode == 0 else ():
+            parts = line.split()
+            if len(parts) == 3:
+                found[parts[1]] = Window(self, parts[0], parts[1], parts[2])
+        return found
+
+    def create_window(self, worktree: Worktree, host: User, env: dict[str, str]) -> Window:
+        self.conf.write_text(TMUX_CONF)  # read when this command starts the server
+        self.conf.chmod(0o644)
+        place = ['new-window', '-d', '-t', f'={BASE_SESSION}:'] if self.succeeds('has-session', '-t', f'={BASE_SESSION}') \
+            else ['new-session', '-d', '-s', BASE_SESSION, '-x', '80', '-y', '24']
+        env_args = [arg for name, value in env.items() for arg in ('-e', f'{name}={value}')]
+        window_id = self.run(*place, '-n', worktree.name, '-c', worktree.path, *env_args, '-P', '-F', '#{window_id}')
+        window = Window(self, window_id.strip(), worktree.id, host.id, host.name)
+        if self.shared:
+            self.socket.chmod(0o666)  # tmux itself refuses every account that server-access has not allowed
+        # the view session: a placeholder window replaced by a link to the worktree window (link-window -k)
+        self.run('set-option', '-w', '-t', window.id, '@agor_worktree', worktree.id, ';',
+                 'set-option', '-w', '-t', window.id, '@agor_host', host.id, ';',
+                 'new-session', '-d', '-s', window.view, 'sleep 60', ';',
+                 'link-window', '-k', '-s', window.id, '-t', f'={window.view}:0')
+        return window
+
+    def allow(self, account: Account, *, write: bool) -> None:
+        self.succeeds('server-access', '-a', account.name)  # fails harmlessly when already allowed
+        self.run('server-access', '-w' if write else '-r', account.name)
+
+    def deny(self, account: Account) -> None:
+        self._run(('server-access', '-d', account.name))
+
+    def attach_argv(self, window: Window, *, readonly: bool) -> list[str]:
+        flags = ['-f', 'read-only'] if readonly else []
+        return ['setsid', '-c', self.tmux, '-u', '-S', str(self.socket), 'attach-session', '-t', f'={window.view}',
+                *flags]
+
+    def kill(self) -> None:
+        if self.socket.exists():
+            self._run(('kill-server',))
+
+    def _run(self, args: tuple[str, ...] | list[str]) -> subprocess.CompletedProcess[str]:
+        argv = [self.tmux, '-u', '-f', str(self.conf), '-S', str(self.socket), *args]
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, env=self.env,
+                                  stdin=subprocess.DEVNULL, cwd='/', **unix_accounts.spawn_as(self.account))
+        except subprocess.TimeoutExpired:
+            raise TmuxError(f'tmux {args[0]} did not answer within {COMMAND_TIMEOUT} s.') from None
+
+
+class Attachment:
+    """One browser viewer: a `tmux attach` client on a PTY whose output goes to the viewer's sink, with flow control.
+
+    Output is read only while less than HIGH_WATER bytes are unsent or unacknowledged, so a slow browser makes tmux
+    see a slow terminal (it then skips intermediate frames) instead of this process buffering a flood.
+    """
+
+    def __init__(self, service: TerminalService, window: Window, user: User, account: Account, writable: bool,
+                 sink: Sink, process: subprocess.Popen, fd: int, tty: str) -> None:
+        self.service, self.window, self.user, self.account = service, window, user, account
+        self.writable, self.sink, self.process, self.fd, self.tty = writable, sink, process, fd, tty
+        self.closed = False
+        self._loop = asyncio.get_running_loop()
+        self._decoder = codecs.getincrementaldecoder('utf-8')('replace')
+        self._out: list[str] = []
+        self._out_size = 0
+        self._unacked = 0
+        self._reading = False
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._input = b''
+        self._writer = False
+        self._resume_reading()
+
+    @property
+    def worktree_id(self) -> str:
+        return self.window.worktree_id
+
+    def write(self, data: str) -> bool:
+        """Type into the shell. Returns False (and drops the input) when this viewer is read-only."""
+        if not self.writable or self.closed:
+            return False
+        if len(self._input) + len(data) > MAX_INPUT:
+            return False
+        self._input += data.encode('utf-8', 'replace')
+        self._drain_input()
+        return True
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self.closed:
+            return
+        cols, rows = max(2, min(int(cols), 1000)), max(1, min(int(rows), 500))
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+
+    def ack(self, size: int) -> None:
+        """The viewer has shown `size` bytes of output."""
+        self._unacked = max(0, self._unacked - int(size))
+        if not self._reading and self._out_size + self._unacked < LOW_WATER:
+            self._resume_reading()
+
+    async def redraw(self) -> None:
+        """Have tmux send this viewer the whole screen again (after its browser reconnected)."""
+        if not self.closed:
+            await asyncio.to_thread(self.window.server.succeeds, 'refresh-client', '-t', self.tty)
+
+    def close(self, reason: str | None = None) -> None:
+        """Detach (the shell lives on); with a reason, the viewer is told why."""
+        if self.closed:
+            return
+        self.closed = True
+        self._flush()
+        self._stop_io()
+        os.close(self.fd)  # the tmux client sees a hang-up and detaches
+        self._loop.run_in_executor(None, _reap, self.process)
+        self.service._detached(self)
+        if reason:
+            self.sink.ended(reason)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the tmux client has gone
+            data = b''
+        if not data:
+            self.close(self.service._end_reason(self.worktree_id))
+            return
+        self._out.append(self._decoder.decode(data))
+        self._out_size += len(data)
+        if self._flush_at is None:
+            delay = self._last_flush + COALESCE - self._loop.time()
+            if delay <= 0:
+                self._flush()
+            else:
+                self._flush_at = self._loop.call_later(delay, self._flush)
+        if self._out_size + self._unacked >= HIGH_WATER:
+            self._loop.remove_reader(self.fd)
+            self._reading = False
+
+    def _flush(self) -> None:
+        self._flush_at = None
+        if not self._out:
+            return
+        text, size = ''.join(self._out), self._out_size
+        self._out.clear()
+        self._out_size = 0
+        self._unacked += size
+        self._last_flush = self._loop.time()
+        self.sink.output(text, size)
+
+    def _resume_reading(self) -> None:
+        if not self.closed:
+            self._loop.add_reader(self.fd, self._readable)
+            self._reading = True
+
+    def _drain_input(self) -> None:
+        try:
+            written = os.write(self.fd, self._input)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self._input = b''
+            written = 0
+        self._input = self._input[written:]
+        if self._input and not self._writer:
+            self._loop.add_writer(self.fd, self._drain_input)
+            self._writer = True
+        elif not self._input and self._writer:
+            self._loop.remove_writer(self.fd)
+            self._writer = False
+
+    def _stop_io(self) -> None:
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+        self._loop.remove_reader(self.fd)
+        self._loop.remove_writer(self.fd)
+
+
+class TerminalService:
+    def __init__(self, settings: Settings, *, tmux: str = 'tmux') -> None:
+        self.settings = settings
+        self.tmux = tmux
+        self.mode = settings.unix_user_mode
+        self._lock = threading.Lock()  # tmux layout changes (find or create a window) happen one at a time
+        self._servers: dict[str, TmuxServer] = {}
+        self._attachments: dict[str, list[Attachment]] = {}  # by worktree id; touched on the event loop only
+        self._closed: set[str] = set()  # worktree ids whose host closed the share
+        self._readonly: dict[str, set[str]] = {}  # host user id -> ids of joiners the host made read-only
+        self._ended: dict[str, str] = {}  # worktree id -> why its window was killed
+
+    @property
+    def tmux_dir(self) -> Path:
+        if self.settings.tmux_dir:
+            return self.settings.tmux_dir
+        digest = hashlib.sha256(str(self.settings.data_dir).encode()).hexdigest()[:8]
+        return Path(f'/tmp/agor-tmux-{os.geteuid()}-{digest}')
+
+    # ---- opening ----------------------------------------------------------------------------------------------------
+
+    async def open(self, user: User, worktree_ref: str, cols: int, rows: int, sink: Sink) -> Attachment:
+        """Attach a viewer to the worktree's terminal, creating the window on first open."""
+        window, account, writable = await asyncio.to_thread(self._prepare, user, worktree_ref)
+        server = window.server
+        process, fd, tty = await asyncio.to_thread(_spawn, server, window, account, not writable, cols, rows)
+        attachment = Attachment(self, window, user, account, writable, sink, process, fd, tty)
+        self._attachments.setdefault(window.worktree_id, []).append(attachment)
+        self._broadcast(window.worktree_id)
+        return attachment
+
+    def account_for(self, user: User) -> Account:
+        """The Unix account a user's shells (strict) or everyone's shells (simple, insulated) run as."""
+        if self.mode != 'strict':
+            return self._shared_account()
+        name = self.settings.unix_accounts.get(user.email)
+        if not name:
+            raise TerminalUnavailable(f'Strict mode: your account ({user.email}) has no Unix account yet. An admin '
+                                      f'maps it with AGOR_UNIX_ACCOUNTS="{user.email}=<unix name>" (docs/terminals.md).')
+        return unix_accounts.lookup(name)
+
+    def _shared_account(self) -> Account:
+        if self.mode == 'simple':
+            account = unix_accounts.current()
+            unix_accounts.refuse_root(account)
+            return account
+        account = unix_accounts.lookup(self.settings.executor_account)
+        if account.is_current:
+            raise TerminalUnavailable(f"Insulated mode needs an executor account other than the app's own "
+                                      f'({account.name}): set AGOR_EXECUTOR_ACCOUNT.')
+        return account
+
+    def _prepare(self, user: User, worktree_ref: str) -> tuple[Window, Account, bool]:
+        auth.require(user, Role.viewer, 'open terminals')
+        worktree = self._worktree(worktree_ref)
+        if not shutil.which(self.tmux):
+            raise TerminalUnavailable('tmux is not installed on the server. Install it (Debian/Ubuntu: '
+                                      '`apt-get install tmux`, Fedora: `dnf install tmux`, macOS: `brew install tmux`) '
+                                      'and open the terminal again.')
+        account = self.account_for(user)
+        with self._lock:
+            window = self._find(worktree.id)
+            if window is None:
+                auth.require(user, Role.member, 'start a terminal (a member opens it first, then you can watch)')
+                window = self._create(user, worktree, account)
+            else:
+                window.host_name = _name(window.host_id)
+                if window.worktree_id in self._closed and window.host_id != user.id:
+                    raise Forbidden(f'{window.host_name} has closed the share of this terminal.')
+            writable = self._may_type(user, window)
+            if account != window.server.account:
+                window.server.allow(account, write=writable)
+        return window, account, writable
+
+    def _worktree(self, ref: str) -> Worktree:
+        with db.read() as session:
+            worktree = ids.resolve(session, Worktree, ref, 'worktree')
+        if worktree.archived:
+            raise NotFound(f'{worktree.name} is archived: restore it to open its terminal.')
+        if not Path(worktree.path).is_dir():
+            raise NotFound(f'The checkout of {worktree.name} is missing on the server ({worktree.path}).')
+        return worktree
+
+    def _create(self, user: User, worktree: Worktree, account: Account) -> Window:
+        env = terminal_env(user, worktree)
+        if not account.is_current:
+            unix_accounts.protect_data_dir(self.settings.data_dir)
+            self._grant(account, Path(worktree.path))
+            # the checkout belongs to the app's account: let git in the shell trust it
+            env.update(GIT_CONFIG_COUNT='1', GIT_CONFIG_KEY_0='safe.directory', GIT_CONFIG_VALUE_0='*')
+        self._ended.pop(worktree.id, None)
+        self._closed.discard(worktree.id)
+        server = self._server(account)
+        self._make_socket_dir(server)
+        return server.create_window(worktree, user, env)
+
+    def _grant(self, account: Account, path: Path) -> None:
+        blocked = unix_accounts.unreachable_parent(account, path)
+        if blocked is not None:
+            raise TerminalUnavailable(f'The Unix account {account.name} cannot reach {path}: {blocked} does not let it '
+                                      f'through. Make it passable (chmod o+x {blocked}) or move the data dir '
+                                      '(AGOR_DATA_DIR) somewhere every account can pass through.')
+        unix_accounts.grant_tree(account, path)
+        common = _git_common_dir(path)
+        if common is not None and unix_accounts.unreachable_parent(account, common) is None:
+            unix_accounts.grant_tree(account, common)
+
+    def _server(self, account: Account) -> TmuxServer:
+        server = self._servers.get(account.name)
+        if server is None:
+            server = self._servers[account.name] = TmuxServer(self.tmux, self.tmux_dir / account.name, account,
+                                                              shared=self.mode == 'strict')
+        return server
+
+    def _make_socket_dir(self, server: TmuxServer) -> None:
+        base, account = self.tmux_dir, server.account
+        base.mkdir(mode=0o711, exist_ok=True)
+        info = base.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise TerminalUnavailable(f'{base} is not a directory owned by the app\'s account: remove it or set '
+                                      'AGOR_TMUX_DIR.')
+        base.chmod(0o711)
+        server.directory.mkdir(mode=0o700, exist_ok=True)
+        if not account.is_current:
+            os.chown(server.directory, account.uid, account.gid)
+        server.directory.chmod(0o711 if server.shared else 0o700)
+
+    def _candidate_servers(self) -> list[TmuxServer]:
+        if self.mode != 'strict':
+            return [self._server(self._shared_account())]
+        servers = []
+        for name in sorted(set(self.settings.unix_accounts.values())):
+            try:
+                servers.append(self._server(unix_accounts.lookup(name)))
+            except DomainError:
+                continue
+        return servers
+
+    def _find(self, worktree_id: str) -> Window | None:
+        for server in self._candidate_servers():
+            window = server.windows().get(worktree_id)
+            if window is not None:
+                return window
+        return None
+
+    def _may_type(self, user: User, window: Window) -> bool:
+        return user.has(Role.member) and user.id not in self._readonly.get(window.host_id, set())
+
+    # ---- sharing ----------------------------------------------------------------------------------------------------
+
+    def state(self, worktree_id: str) -> ShareState | None:
+        attachments = self._attachments.get(worktree_id)
+        if not attachments:
+            return None
+        window = attachments[0].window
+        writers = {a.user.id for a in attachments if a.writable}
+        people = {a.user.id: Person(a.user.id, a.user.name, a.user.id not in writers) for a in attachments}
+        return ShareState(worktree_id, window.host_id, window.host_name, window.server.account.name,
+                          self.mode == 'strict', worktree_id in self._closed, tuple(people.values()))
+
+    async def set_readonly(self, actor: User, worktree_id: str, user_id: str, readonly: bool) -> None:
+        """The host lets a joiner type, or makes them watch only (in all of the host's shells)."""
+        window = self._hosted_by(actor, worktree_id)
+        if user_id == actor.id:
+            raise Forbidden('You cannot make yourself read-only in your own shell.')
+        joiners = self._readonly.setdefault(window.host_id, set())
+        (joiners.add if readonly else joiners.discard)(user_id)
+        for attachments in list(self._attachments.values()):
+            for a in attachments:
+                if a.user.id == user_id and a.window.host_id == window.host_id:
+                    a.writable = self._may_type(a.user, a.window)
+                    if a.account != a.window.server.account:
+                        await asyncio.to_thread(a.window.server.allow, a.account, write=a.writable)
+        self._broadcast_all()
+
+    async def close_share(self, actor: User, worktree_id: str) -> None:
+        """The host disconnects everyone else; nobody joins until the host shares again."""
+        self._hosted_by(actor, worktree_id)
+        self._closed.add(worktree_id)
+        for a in list(self._attachments.get(worktree_id, [])):
+            if a.user.id != actor.id:
+                a.close(f'{actor.name} closed the share of this terminal.')
+        self._broadcast(worktree_id)
+
+    def reopen_share(self, actor: User, worktree_id: str) -> None:
+        self._hosted_by(actor, worktree_id)
+        self._closed.discard(worktree_id)
+        self._broadcast(worktree_id)
+
+    def _hosted_by(self, actor: User, worktree_id: str) -> Window:
+        attachments = self._attachments.get(worktree_id)
+        if not attachments or attachments[0].window.host_id != actor.id:
+            raise Forbidden('Only the person whose shell this is can change who may type or close the share.')
+        return attachments[0].window
+
+    # ---- ending -----------------------------------------------------------------------------------------------------
+
+    def worktree_gone(self, worktree_id: str, reason: str) -> None:
+        """Kill the worktree's window (its viewers are told why). Safe to call from any thread."""
+        with self._lock:
+            self._ended[worktree_id] = reason
+            try:
+                window = self._find(worktree_id)
+            except DomainError:
+                return
+            if window is not None:
+                window.server.succeeds('kill-window', '-t', window.id)
+
+    def close_all(self) -> None:
+        for attachments in list(self._attachments.values()):
+            for a in list(attachments):
+                a.close()
+
+    def kill_servers(self) -> None:
+        """Stop every tmux server of this app (their shells end); used by tests and benchmarks."""
+        with self._lock:
+            for server in self._servers.values():
+                server.kill()
+
+    def _end_reason(self, worktree_id: str) -> str:
+        return self._ended.get(worktree_id, 'The shell has exited. Open the terminal again for a new one.')
+
+    def _detached(self, attachment: Attachment) -> None:
+        attachments = self._attachments.get(attachment.worktree_id, [])
+        if attachment in attachments:
+            attachments.remove(attachment)
+        if not attachments:
+            self._attachments.pop(attachment.worktree_id, None)
+        server, account = attachment.window.server, attachment.account
+        if account != server.account and not any(a.account == account and a.window.server is server
+                                                  for group in self._attachments.values() for a in group):
+            asyncio.get_running_loop().run_in_executor(None, server.deny, account)
+        self._broadcast(attachment.worktree_id)
+
+    def _broadcast(self, worktree_id: str) -> None:
+        state = self.state(worktree_id)
+        for a in list(self._attachments.get(worktree_id, [])):
+            a.sink.state(state)  # type: ignore[arg-type]  (not None while there are attachments)
+
+    def _broadcast_all(self) -> None:
+        for worktree_id in list(self._attachments):
+            self._broadcast(worktree_id)
+
+
+def _spawn(server: TmuxServer, window: Window, account: Account, readonly: bool, cols: int,
+           rows: int) -> tuple[subprocess.Popen, int, str]:
+    """Start `tmux attach` on a new PTY as `account`, sized before it starts so the first redraw is right."""
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', max(1, rows), max(2, cols), 0, 0))
+        if not account.is_current:
+            os.fchown(slave, account.uid, -1)
+        env = {**unix_accounts.login_env(account), 'TERM': 'xterm-256color', 'COLORTERM': 'truecolor'}
+        process = subprocess.Popen(server.attach_argv(window, readonly=readonly), stdin=slave, stdout=slave,
+                                   stderr=slave, env=env, cwd='/', close_fds=True, **unix_accounts.spawn_as(account))
+        tty = os.ttyname(slave)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    os.set_blocking(master, False)
+    return process, master, tty
+
+
+def _reap(process: subprocess.Popen) -> None:
+    try:
+        process.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _git_common_dir(path: Path) -> Path | None:
+    result = subprocess.run(['git', 'rev-parse', '--path-format=absolute', '--git-common-dir'], cwd=path,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
+
+
+def _name(user_id: str) -> str:
+    user = auth.get_user(user_id)
+    return user.name if user else 'Someone'
+
+
+service: TerminalService | None = None
+
+
+def start(settings: Settings) -> TerminalService:
+    global service
+    service = TerminalService(settings)
+    return service
+
+
+def stop() -> None:
+    if service is not None:
+        service.close_all()
+
+
+def worktree_gone(worktree_id: str, reason: str) -> None:
+    """Hook for the repos service: a deleted or archived worktree loses its terminal."""
+    if service is not None:
+        service.worktree_gone(worktree_id, reason)

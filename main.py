@@ -27,7 +27,8 @@ os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import auth, db, demo, events, scheduler  # noqa: E402
+from agor import auth, db, demo, events, scheduler, terminals  # noqa: E402
+from agor.session_runner import session_runner  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
 
@@ -47,12 +48,16 @@ async def startup() -> None:
     core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
     add_assets()
     pages.register(settings)
+    await session_runner.start(settings)
     scheduler.start(settings)
     presence_layer.start()
+    terminals.start(settings)
 
 
-def shutdown() -> None:
+async def shutdown() -> None:
     scheduler.stop()
+    terminals.stop()
+    await session_runner.stop_all()
     events.bus.bind_loop(None)
 
 

@@ -13,7 +13,8 @@ from . import db, ids
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
 from .events import board_topic
-from .models import Board, CardPlacement, Comment, Repo, Role, User, Worktree, Zone, utcnow
+from .models import AgentSession, Board, CardPlacement, Comment, Repo, Role, User, Worktree, Zone, utcnow
+from .runtimes import registry
 
 CARD_W = 240
 CARD_H = 96
@@ -131,8 +132,9 @@ def board_state(user: User, board_id: str) -> dict[str, Any]:
             .where(CardPlacement.board_id == board.id)
             .order_by(CardPlacement.updated_at)).all()
         counts = open_comment_counts(session, board.id)
+        chips = session_chips(session, [w.id for _, w, _ in rows])
     return {'zones': [zone_view(z) for z in zones],
-            'cards': [card_view(p, w, r, counts.get(w.id, 0)) for p, w, r in rows]}
+            'cards': [card_view(p, w, r, counts.get(w.id, 0), chips.get(w.id, [])) for p, w, r in rows]}
 
 
 def zone_view(zone: Zone) -> dict[str, Any]:
@@ -141,10 +143,33 @@ def zone_view(zone: Zone) -> dict[str, Any]:
             'trigger': bool(zone.trigger_template)}
 
 
-def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo, comments: int = 0) -> dict[str, Any]:
+def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo, comments: int = 0,
+              sessions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A card as every viewer sees it (whether it pulses is per viewer: see agor.sessions.board_attention)."""
     return {'id': worktree.id, 'name': worktree.name, 'branch': worktree.branch, 'repo': repo.name,
-            'x': placement.x, 'y': placement.y, 'zone': placement.zone_id, 'attention': worktree.needs_attention,
-            'sessions': [], 'comments': comments}
+            'x': placement.x, 'y': placement.y, 'zone': placement.zone_id, 'sessions': sessions or [],
+            'comments': comments}
+
+
+def session_chips(session: Session, worktree_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The newest four sessions of each worktree, for the status chips on its card."""
+    if not worktree_ids:
+        return {}
+    agents = session.exec(select(AgentSession).where(col(AgentSession.worktree_id).in_(worktree_ids))
+                          .order_by(col(AgentSession.created_at).desc())).all()
+    chips: dict[str, list[dict[str, Any]]] = {}
+    for agent in agents:
+        mine = chips.setdefault(agent.worktree_id, [])
+        if len(mine) < 4:
+            mine.append({'id': agent.id, 'status': 'stuck' if agent.stuck else agent.status,
+                         'label': f'{registry.get(agent.runtime).label} · {status_label(agent)}'})
+    return chips
+
+
+def status_label(agent: AgentSession) -> str:
+    if agent.stuck:
+        return 'stuck?'
+    return {'awaiting_input': 'ready', 'idle': 'new'}.get(agent.status, agent.status)
 
 
 def open_comment_counts(session: Session, board_id: str, worktree_id: str | None = None) -> dict[str, int]:
@@ -158,10 +183,10 @@ def open_comment_counts(session: Session, board_id: str, worktree_id: str | None
     return {target: count for target, count in session.exec(query).all() if target}
 
 
-def emit_card(session: Session, placement: CardPlacement, actor: User) -> None:
+def emit_card(session: Session, placement: CardPlacement, actor: User | None) -> None:
     """Queue the card's current state for every viewer of its board (sent after commit)."""
     db.emit_after_commit(session, board_topic(placement.board_id),
-                         {'type': 'card', 'card': _card_of(session, placement), 'by': actor.name})
+                         {'type': 'card', 'card': _card_of(session, placement), 'by': actor.name if actor else ''})
 
 
 # ---- zones -----------------------------------------------------------------------------------------------------------
@@ -311,7 +336,8 @@ def _card_of(session: Session, placement: CardPlacement) -> dict[str, Any]:
     repo = session.get(Repo, worktree.repo_id)
     assert repo is not None
     counts = open_comment_counts(session, placement.board_id, worktree.id)
-    return card_view(placement, worktree, repo, counts.get(worktree.id, 0))
+    chips = session_chips(session, [worktree.id])
+    return card_view(placement, worktree, repo, counts.get(worktree.id, 0), chips.get(worktree.id, []))
 
 
 # ---- validation helpers ----------------------------------------------------------------------------------------------

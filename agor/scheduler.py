@@ -5,6 +5,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import demo
 from .config import Settings
+from .session_runner import session_runner
+
+WATCHDOG_SECONDS = 3
 
 _scheduler: AsyncIOScheduler | None = None
 
@@ -15,6 +18,8 @@ def start(settings: Settings) -> AsyncIOScheduler:
     if settings.demo and settings.demo_reset_minutes > 0:
         _scheduler.add_job(demo.reset, 'interval', args=[settings], minutes=settings.demo_reset_minutes,
                            id='demo-reset', max_instances=1, coalesce=True)
+    _scheduler.add_job(session_runner.check, 'interval', seconds=WATCHDOG_SECONDS, id='session-watchdog',
+                       max_instances=1, coalesce=True)
     _scheduler.start()
     return _scheduler
 

@@ -23,12 +23,13 @@ export default {
         </div>
         <div v-for="c in cardList" :key="c.id" class="agor-card" :data-card-id="c.id" :data-zone-id="c.zone || ''"
              :style="cardStyle(c)"
-             :class="{attention: c.attention, dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
+             :class="{attention: attention.includes(c.id), dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
              @pointerdown.stop="onCardDown($event, c)">
           <div class="agor-card-name">{{ c.name }}</div>
           <div class="agor-card-meta"><span class="agor-branch">⎇ {{ c.branch }}</span> · {{ c.repo }}</div>
           <div class="agor-card-badges">
-            <span v-for="s in c.sessions" :key="s.id" class="agor-chip" :class="'status-' + s.status">{{ s.label }}</span>
+            <span v-for="s in c.sessions" :key="s.id" class="agor-chip agor-session-chip" :class="'status-' + s.status"
+                  :data-session-id="s.id" @pointerdown.stop @click.stop="$emit('session_click', { id: s.id })">{{ s.label }}</span>
             <span v-if="c.comments" class="agor-chip">💬 {{ c.comments }}</span>
           </div>
         </div>
@@ -69,6 +70,7 @@ export default {
       pinList: [],
       tool: "select", // or "comment": the next click places a comment
       flash: null, // id of the card, zone or pin a deep link just focused
+      attention: [], // ids of the cards that need this viewer (acknowledgement is per viewer)
     };
   },
   computed: {
@@ -281,6 +283,9 @@ export default {
       Object.assign(card, zone ? { zone: zone.id, x: g.x - zone.x, y: g.y - zone.y } : { zone: null, x: g.x, y: g.y });
     },
     // ---- comments ---------------------------------------------------------------------------------------------
+    setAttention(ids) {
+      this.attention = ids;
+    },
     setTool(tool) {
       this.tool = tool;
     },

@@ -3,7 +3,9 @@ from .base import new_id, utcnow
 from .boards import Board, CardPlacement, Zone
 from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
+from .sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .users import Invite, Role, User
 
-__all__ = ['Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Notification', 'Repo', 'Role', 'User',
-           'Worktree', 'Zone', 'new_id', 'utcnow']
+__all__ = ['AgentSession', 'Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Notification', 'Repo',
+           'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'Worktree', 'Zone',
+           'new_id', 'utcnow']

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
+from typing import Any
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from .base import new_id, utcnow
@@ -32,6 +34,8 @@ class User(SQLModel, table=True):
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime | None = None
+    preferences: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
+                                                                         server_default='{}'))
 
     @property
     def level(self) -> Role:

@@ -1,0 +1,153 @@
+"""Runs queued session turns, one at a time per session, as asyncio tasks of this process.
+
+A queued prompt (the `sessions:queue` event) wakes the session's worker; the worker claims turns in order, runs the
+real CLI through `agor.runtimes.runner` as the session's creator (their merged env and their own agent home), stores
+the transcript as it streams, and settles the turn. `check()` is the scheduler's watchdog: it fails runs whose
+process vanished, flags runs that have been silent too long, and restarts workers for queues nobody is serving.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from . import credentials, events, sessions
+from .config import Settings
+from .models import utcnow
+from .runtimes import registry, runner
+from .runtimes.base import RunRequest, TranscriptEvent
+
+log = logging.getLogger('agor.sessions')
+RESTART_REASON = 'interrupted by restart: the app stopped while this run was going'
+VANISHED_REASON = 'the agent process ended without the app seeing it finish'
+
+
+class SessionRunner:
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.workers: dict[str, asyncio.Task] = {}
+        self.handles: dict[str, runner.RunHandle] = {}
+        self._unsubscribe: Any = None
+
+    async def start(self, settings: Settings) -> None:
+        """Called on app start (on the event loop): recover runs a previous process left, then serve queues."""
+        self.settings = settings
+        self.loop = asyncio.get_running_loop()
+        self._unsubscribe = events.bus.subscribe('sessions:queue', lambda event: self.kick(event['session_id']))
+        for agent in sessions.running_sessions():
+            if agent.pid and _alive(agent.pid):  # its output pipe died with the old process: stop it cleanly
+                await runner.stop_process_group(agent.pid, grace=2)
+            sessions.fail_interrupted(agent.id, RESTART_REASON)
+        for session_id in sessions.sessions_with_queue():
+            self.kick(session_id)
+
+    async def stop_all(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        for handle in list(self.handles.values()):
+            await handle.stop(grace=2)
+        for task in list(self.workers.values()):
+            task.cancel()
+
+    def kick(self, session_id: str) -> None:
+        """Make sure a worker serves the session's queue (safe from any thread)."""
+        if self.loop is None or self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self._ensure_worker, session_id)
+
+    async def stop(self, session_id: str) -> bool:
+        """Stop the current run (its whole process group). False when nothing was running here."""
+        handle = self.handles.get(session_id)
+        if handle is None:
+            return False
+        await handle.stop()
+        return True
+
+    def is_serving(self, session_id: str) -> bool:
+        task = self.workers.get(session_id)
+        return task is not None and not task.done()
+
+    # ---- watchdog (APScheduler, every few seconds) ---------------------------------------------------------------
+
+    async def check(self) -> None:
+        stuck_after = timedelta(seconds=self.settings.session_stuck_seconds if self.settings else 600)
+        for agent in await asyncio.to_thread(sessions.running_sessions):
+            if not self.is_serving(agent.id):
+                if not (agent.pid and _alive(agent.pid)):
+                    await asyncio.to_thread(sessions.fail_interrupted, agent.id, VANISHED_REASON)
+                continue
+            if not agent.stuck and agent.last_output_at and utcnow() - agent.last_output_at > stuck_after:
+                await asyncio.to_thread(sessions.mark_stuck, agent.id)
+        for session_id in await asyncio.to_thread(sessions.sessions_with_queue):
+            self._ensure_worker(session_id)
+
+    # ---- the worker ----------------------------------------------------------------------------------------------
+
+    def _ensure_worker(self, session_id: str) -> None:
+        if not self.is_serving(session_id):
+            self.workers[session_id] = asyncio.create_task(self._serve(session_id), name=f'session {session_id}')
+
+    async def _serve(self, session_id: str) -> None:
+        while True:
+            claimed = await asyncio.to_thread(sessions.claim_next_turn, session_id)
+            if claimed is None:
+                return
+            agent, turn, worktree, creator = claimed
+            try:
+                await self._run_turn(agent, turn, worktree, creator)
+            except asyncio.CancelledError:
+                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'stopped',
+                                        error='stopped because the app is shutting down')
+                raise
+            except Exception:  # a bug here must not leave the session `running` forever
+                log.exception('session %s: turn %s failed in the runner', agent.id, turn.id)
+                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed',
+                                        error='The run failed inside Agor; see the server log.')
+
+    async def _run_turn(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
+        assert self.settings is not None
+        adapter = registry.get(agent.runtime)
+        request = RunRequest(prompt=turn.prompt, cwd=Path(worktree.path), home=self.agent_home(creator.id),
+                             env=credentials.merged_env(creator), model=agent.model,
+                             permission_mode=agent.permission_mode, resume_id=agent.resume_id)
+
+        async def on_event(event: TranscriptEvent) -> None:
+            await asyncio.to_thread(sessions.record_event, agent.id, turn.id, event.kind, event.text, event.data)
+
+        def on_start(handle: runner.RunHandle) -> None:
+            self.handles[agent.id] = handle
+            sessions.record_start(agent.id, handle.pid)
+
+        try:
+            outcome = await runner.run(adapter, request, on_event, on_start=on_start)
+        finally:
+            self.handles.pop(agent.id, None)
+        error = outcome.error
+        if outcome.status == 'failed' and outcome.stderr_tail and error not in outcome.stderr_tail:
+            error = '\n'.join([error or 'The agent failed.', *outcome.stderr_tail[-5:]])
+        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
+                                resume_id=outcome.resume_id)
+
+    def agent_home(self, user_id: str) -> Path:
+        """Each user's CLI state (configs, conversations to resume) lives apart from everyone else's."""
+        assert self.settings is not None
+        home = self.settings.data_dir / 'agent-homes' / user_id
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return home
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+session_runner = SessionRunner()

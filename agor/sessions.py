@@ -1,0 +1,348 @@
+"""Agent sessions: create, prompt (queued), stop, read the transcript, and per-viewer attention.
+
+The runs themselves happen in `agor.session_runner`; this module is the state they move through. Every change is
+one transaction followed by events: `session:<id>` for whoever has the session open, the board's `card` event for
+the chips on the worktree card, and `user:<id>` (`run_finished`) for the creator's and followers' chimes.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from . import boards, db, ids
+from .auth import require
+from .errors import InvalidInput, NotFound
+from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
+                     User, Worktree, utcnow)
+from .notifications import user_topic
+from .runtimes import registry
+
+ATTENTION_AFTER = timedelta(seconds=5)  # a finished run at least this long needs a human
+MAX_PROMPT_BYTES = 100 * 1024
+TRANSCRIPT_PAGE = 2000
+
+
+def session_topic(session_id: str) -> str:
+    return f'session:{session_id}'
+
+
+# ---- what users do ---------------------------------------------------------------------------------------------------
+
+def create(actor: User, worktree_id: str, runtime: str, prompt: str | None = None, *, model: str | None = None,
+           permission_mode: str | None = None) -> AgentSession:
+    """A new session in the worktree, run as `actor`; with a prompt its first turn is queued at once."""
+    require(actor, Role.member, 'start sessions')
+    adapter = registry.get(runtime)
+    text = _clean_prompt(prompt) if prompt is not None else None
+    if permission_mode is not None and permission_mode not in adapter.permission_modes:
+        raise InvalidInput(f'{adapter.label} has no permission mode {permission_mode!r}; choose one of '
+                           f'{", ".join(adapter.permission_modes)}.')
+    with db.transaction() as session:
+        worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        if worktree.archived:
+            raise InvalidInput(f'{worktree.name} is archived: restore it to start a session.')
+        agent = AgentSession(worktree_id=worktree.id, created_by=actor.id, runtime=adapter.name,
+                             title=_title(text) if text else f'{adapter.label} session',
+                             model=(model or '').strip()[:120] or None, permission_mode=permission_mode)
+        session.add(agent)
+        session.flush()
+        if text:
+            _queue(session, agent, actor, text)
+        _changed(session, agent, actor)
+        return agent
+
+
+def prompt(actor: User, session_id: str, text: str) -> SessionTurn:
+    """Queue a prompt; it runs when the session's current run (if any) ends."""
+    require(actor, Role.member, 'prompt sessions')
+    body = _clean_prompt(text)
+    with db.transaction() as session:
+        agent = _session(session, session_id)
+        turn = _queue(session, agent, actor, body)
+        _changed(session, agent, actor)
+        return turn
+
+
+def drop_queued(actor: User, session_id: str) -> int:
+    """Stop means stop: prompts still waiting are dropped too (the run itself is stopped by the runner)."""
+    require(actor, Role.member, 'stop sessions')
+    with db.transaction() as session:
+        agent = _session(session, session_id)
+        queued = session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id,
+                                                        SessionTurn.status == 'queued')).all()
+        for turn in queued:
+            turn.status, turn.finished_at = 'stopped', utcnow()
+        if queued:
+            _changed(session, agent, actor)
+        return len(queued)
+
+
+def acknowledge(user: User, session_id: str) -> None:
+    """The viewer has looked at the session: their pulse for it stops (nobody else's)."""
+    with db.transaction() as session:
+        agent = _session(session, session_id)
+        ack = session.exec(select(SessionAck).where(SessionAck.user_id == user.id,
+                                                    SessionAck.session_id == agent.id)).first()
+        if ack is None:
+            session.add(SessionAck(user_id=user.id, session_id=agent.id))
+        else:
+            ack.seen_at = utcnow()
+        db.emit_after_commit(session, user_topic(user.id), {'type': 'attention', 'session_id': agent.id})
+
+
+def set_following(user: User, session_id: str, follow: bool) -> None:
+    require(user, Role.viewer, 'follow sessions')
+    with db.transaction() as session:
+        agent = _session(session, session_id)
+        row = session.exec(select(SessionFollow).where(SessionFollow.user_id == user.id,
+                                                       SessionFollow.session_id == agent.id)).first()
+        if follow and row is None:
+            session.add(SessionFollow(user_id=user.id, session_id=agent.id))
+        elif not follow and row is not None:
+            session.delete(row)
+
+
+# ---- reads -----------------------------------------------------------------------------------------------------------
+
+def get(user: User, session_id: str) -> dict[str, Any]:
+    require(user, Role.viewer, 'read sessions')
+    with db.read() as session:
+        agent = _session(session, session_id)
+        return _detail(session, agent, user)
+
+
+def for_worktree(user: User, worktree_id: str) -> list[dict[str, Any]]:
+    require(user, Role.viewer, 'read sessions')
+    with db.read() as session:
+        agents = session.exec(select(AgentSession).where(AgentSession.worktree_id == worktree_id)
+                              .order_by(col(AgentSession.created_at).desc())).all()
+        return [_detail(session, a, user) for a in agents]
+
+
+def transcript(user: User, session_id: str, after: int = 0) -> list[dict[str, Any]]:
+    require(user, Role.viewer, 'read sessions')
+    with db.read() as session:
+        entries = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id,
+                                                             col(TranscriptEntry.id) > after)
+                               .order_by(col(TranscriptEntry.id)).limit(TRANSCRIPT_PAGE)).all()
+    return [entry_view(e) for e in entries]
+
+
+def board_attention(user: User, board_id: str) -> dict[str, Any]:
+    """For one viewer of a board: the cards that need them, and whether anything is running (favicon + title)."""
+    with db.read() as session:
+        rows = session.exec(
+            select(AgentSession, SessionAck.seen_at)
+            .join(CardPlacement, col(CardPlacement.worktree_id) == AgentSession.worktree_id)
+            .join(SessionAck, (col(SessionAck.session_id) == AgentSession.id) & (col(SessionAck.user_id) == user.id),
+                  isouter=True)
+            .where(CardPlacement.board_id == board_id)).all()
+    needs = [a for a, seen in rows if a.attention_since and (seen is None or seen < a.attention_since)]
+    return {'cards': sorted({a.worktree_id for a in needs}), 'sessions': sorted(a.id for a in needs),
+            'running': any(a.status == 'running' for a, _ in rows)}
+
+
+def entry_view(entry: TranscriptEntry) -> dict[str, Any]:
+    return {'id': entry.id, 'turn_id': entry.turn_id, 'kind': entry.kind, 'text': entry.text, 'data': entry.data,
+            'created_at': entry.created_at.isoformat()}
+
+
+# ---- what the runner records -----------------------------------------------------------------------------------------
+
+def claim_next_turn(session_id: str) -> tuple[AgentSession, SessionTurn, Worktree, User] | None:
+    """Mark the oldest queued turn running (and the session with it); None when nothing waits."""
+    with db.transaction() as session:
+        agent = session.get(AgentSession, session_id)
+        if agent is None:
+            return None
+        turn = session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id,
+                                                      SessionTurn.status == 'queued')
+                            .order_by(col(SessionTurn.created_at))).first()
+        if turn is None:
+            return None
+        worktree = session.get(Worktree, agent.worktree_id)
+        creator = session.get(User, agent.created_by)
+        assert worktree is not None and creator is not None
+        now = utcnow()
+        turn.status, turn.started_at = 'running', now
+        agent.status, agent.error, agent.stuck, agent.last_output_at = 'running', None, False, now
+        agent.attention_since = None
+        _add_entry(session, agent, turn.id, 'user', turn.prompt, {'by': _user_name(session, turn.created_by)})
+        _changed(session, agent, None)
+        return agent, turn, worktree, creator
+
+
+def record_start(session_id: str, pid: int) -> None:
+    with db.transaction() as session:
+        agent = session.get(AgentSession, session_id)
+        if agent is not None:
+            agent.pid = pid
+
+
+def record_event(session_id: str, turn_id: str, kind: str, text: str, data: dict[str, Any]) -> None:
+    """Store a transcript event as it arrives (streamed deltas extend the entry they continue)."""
+    with db.transaction() as session:
+        agent = session.get(AgentSession, session_id)
+        if agent is None:
+            return
+        agent.last_output_at = utcnow()
+        if agent.stuck:
+            agent.stuck = False
+            _changed(session, agent, None)
+        if kind == 'assistant' and data.get('delta'):
+            last = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id)
+                                .order_by(col(TranscriptEntry.id).desc())).first()
+            if last is not None and last.kind == 'assistant' and last.turn_id == turn_id:
+                last.text += text
+                session.flush()
+                db.emit_after_commit(session, session_topic(session_id), {'type': 'entry', 'entry': entry_view(last)})
+                return
+        _add_entry(session, agent, turn_id, kind, text, {k: v for k, v in data.items() if k != 'delta'})
+
+
+def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None = None,
+                resume_id: str | None = None) -> None:
+    """Settle a run. With more prompts queued the session stays `running`; otherwise it lands on its new status,
+    and needs a human when it awaits input or a run of 5 s or more finished."""
+    with db.transaction() as session:
+        agent = session.get(AgentSession, session_id)
+        turn = session.get(SessionTurn, turn_id)
+        if agent is None or turn is None:
+            return
+        now = utcnow()
+        turn.status, turn.finished_at, turn.error = status, now, error
+        agent.pid = None
+        agent.resume_id = resume_id or agent.resume_id
+        if error:
+            _add_entry(session, agent, turn.id, 'error', error, {})
+        waiting = session.exec(select(func.count()).select_from(SessionTurn).where(
+            SessionTurn.session_id == agent.id, SessionTurn.status == 'queued')).one()
+        if not waiting:
+            new_status = status
+            if status == 'completed' and agent.runtime != 'shell':  # an agent waits for the next prompt
+                new_status = 'awaiting_input'
+            agent.status, agent.error = new_status, error
+            long_run = turn.started_at is not None and now - turn.started_at >= ATTENTION_AFTER
+            if new_status == 'awaiting_input' or (new_status in {'completed', 'failed'} and long_run):
+                agent.attention_since = now
+        _changed(session, agent, None)
+        if status in {'completed', 'failed'} and turn.started_at is not None:
+            seconds = (now - turn.started_at).total_seconds()
+            payload = {'type': 'run_finished', 'session_id': agent.id, 'turn_id': turn.id, 'outcome': status,
+                       'seconds': round(seconds, 1), 'title': agent.title}
+            for user_id in _audience(session, agent):
+                db.emit_after_commit(session, user_topic(user_id), payload)
+
+
+def mark_stuck(session_id: str) -> None:
+    with db.transaction() as session:
+        agent = session.get(AgentSession, session_id)
+        if agent is not None and agent.status == 'running' and not agent.stuck:
+            agent.stuck, agent.attention_since = True, utcnow()
+            _add_entry(session, agent, None, 'system', 'No output for a while: the agent may be stuck.', {})
+            _changed(session, agent, None)
+
+
+def fail_interrupted(session_id: str, reason: str) -> None:
+    """A run whose process is gone without the runner seeing it end (a crash, or the app restarted)."""
+    with db.transaction() as session:
+        agent = session.get(AgentSession, session_id)
+        if agent is None or agent.status != 'running':
+            return
+        for turn in session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id,
+                                                           SessionTurn.status == 'running')):
+            turn.status, turn.finished_at, turn.error = 'failed', utcnow(), reason
+        agent.status, agent.error, agent.pid, agent.attention_since = 'failed', reason, None, utcnow()
+        _add_entry(session, agent, None, 'error', reason, {})
+        _changed(session, agent, None)
+
+
+def running_sessions() -> list[AgentSession]:
+    with db.read() as session:
+        return list(session.exec(select(AgentSession).where(AgentSession.status == 'running')))
+
+
+def sessions_with_queue() -> list[str]:
+    with db.read() as session:
+        return list(session.exec(select(SessionTurn.session_id).where(SessionTurn.status == 'queued').distinct()))
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------------
+
+def _queue(session: Session, agent: AgentSession, actor: User, text: str) -> SessionTurn:
+    turn = SessionTurn(session_id=agent.id, created_by=actor.id, prompt=text)
+    session.add(turn)
+    session.flush()
+    db.emit_after_commit(session, 'sessions:queue', {'session_id': agent.id})
+    return turn
+
+
+def _add_entry(session: Session, agent: AgentSession, turn_id: str | None, kind: str, text: str,
+               data: dict[str, Any]) -> None:
+    entry = TranscriptEntry(session_id=agent.id, turn_id=turn_id, kind=kind, text=text, data=data)
+    session.add(entry)
+    session.flush()
+    db.emit_after_commit(session, session_topic(agent.id), {'type': 'entry', 'entry': entry_view(entry)})
+
+
+def _changed(session: Session, agent: AgentSession, actor: User | None) -> None:
+    agent.updated_at = utcnow()
+    session.flush()
+    db.emit_after_commit(session, session_topic(agent.id), {'type': 'session', 'session': _summary(session, agent)})
+    placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == agent.worktree_id)).first()
+    if placement is not None:
+        boards.emit_card(session, placement, actor)
+        db.emit_after_commit(session, boards.board_topic(placement.board_id),
+                             {'type': 'attention', 'session_id': agent.id})
+
+
+def _summary(session: Session, agent: AgentSession) -> dict[str, Any]:
+    queued = session.exec(select(func.count()).select_from(SessionTurn).where(
+        SessionTurn.session_id == agent.id, SessionTurn.status == 'queued')).one()
+    adapter = registry.get(agent.runtime)
+    return {'id': agent.id, 'worktree_id': agent.worktree_id, 'runtime': agent.runtime, 'runtime_label': adapter.label,
+            'title': agent.title, 'status': agent.status, 'status_label': boards.status_label(agent), 'error': agent.error,
+            'stuck': agent.stuck, 'queued': queued, 'created_by': agent.created_by,
+            'creator': _user_name(session, agent.created_by), 'model': agent.model,
+            'created_at': agent.created_at.isoformat(), 'updated_at': agent.updated_at.isoformat()}
+
+
+def _detail(session: Session, agent: AgentSession, user: User) -> dict[str, Any]:
+    following = session.exec(select(SessionFollow).where(SessionFollow.user_id == user.id,
+                                                         SessionFollow.session_id == agent.id)).first()
+    return {**_summary(session, agent), 'following': following is not None or agent.created_by == user.id}
+
+
+def _audience(session: Session, agent: AgentSession) -> list[str]:
+    followers = session.exec(select(SessionFollow.user_id).where(SessionFollow.session_id == agent.id)).all()
+    return list(dict.fromkeys([agent.created_by, *followers]))
+
+
+def _user_name(session: Session, user_id: str) -> str:
+    user = session.get(User, user_id)
+    return user.name if user else 'Former member'
+
+
+def _title(prompt: str) -> str:
+    line = ' '.join(prompt.split())
+    return line if len(line) <= 80 else line[:79] + '…'
+
+
+def _clean_prompt(text: Any) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput('Write a prompt first.')
+    if len(text.encode()) > MAX_PROMPT_BYTES:
+        raise InvalidInput('A prompt is limited to 100 KB.')
+    return text.strip()
+
+
+def _session(session: Session, session_id: Any) -> AgentSession:
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidInput('Which session?')
+    agent = session.get(AgentSession, session_id)
+    if agent is None:
+        raise NotFound('That session no longer exists.')
+    return agent

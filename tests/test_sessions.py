@@ -1,0 +1,188 @@
+"""Sessions with the real `shell` runtime: queueing, stop, status machine, attention per viewer, the watchdog and
+restart recovery. (The four agent CLIs are exercised for real in test_runtime_clis.py and the browser test.)"""
+import asyncio
+import os
+import signal
+import subprocess
+from datetime import timedelta
+
+import pytest
+
+from agor import db, events, sessions
+from agor.models import AgentSession, Role, SessionTurn, utcnow
+from agor.notifications import user_topic
+from agor.session_runner import RESTART_REASON, VANISHED_REASON, SessionRunner
+
+from .conftest import seed_board
+
+
+@pytest.fixture
+async def scene(settings, git_repo):
+    seeded = seed_board(settings, git_repo, bob=Role.member, dan=Role.viewer)
+    runner = SessionRunner()
+    await runner.start(settings)
+    yield seeded, runner
+    await runner.stop_all()
+
+
+async def settle(session_id: str, *statuses: str, timeout: float = 20) -> dict:
+    for _ in range(int(timeout / 0.05)):
+        detail = sessions.get(_any_user(), session_id)
+        if detail['status'] in statuses and not detail['queued']:
+            return detail
+        await asyncio.sleep(0.05)
+    raise AssertionError(f'session stayed {detail["status"]}')
+
+
+def _any_user():
+    from agor import auth
+    return auth.list_users()[0]
+
+
+def texts(user, session_id, kind=None):
+    return [e['text'] for e in sessions.transcript(user, session_id) if kind is None or e['kind'] == kind]
+
+
+async def test_shell_session_runs_in_the_worktree_and_streams_its_output(scene):
+    seeded, _ = scene
+    alice = seeded.owner
+    agent = sessions.create(alice, seeded.worktree.id, 'shell', 'pwd; echo "hi $AGOR_USER"')
+    detail = await settle(agent.id, 'completed')
+    assert detail['title'] == 'pwd; echo "hi $AGOR_USER"' and detail['creator'] == 'Alice'
+    assert texts(alice, agent.id, 'user') == ['pwd; echo "hi $AGOR_USER"']
+    output = '\n'.join(texts(alice, agent.id, 'assistant'))
+    assert seeded.worktree.path in output and 'hi Alice' in output
+
+
+async def test_prompts_sent_while_running_are_queued_and_run_in_order(scene):
+    seeded, _ = scene
+    bob = seeded.users['bob']
+    agent = sessions.create(bob, seeded.worktree.id, 'shell', 'sleep 0.5; echo first')
+    sessions.prompt(bob, agent.id, 'echo second')
+    sessions.prompt(seeded.owner, agent.id, 'echo third')
+    assert sessions.get(bob, agent.id)['queued'] >= 2
+    await settle(agent.id, 'completed')
+    assert [t.strip() for t in texts(bob, agent.id, 'assistant') if t.strip()] == ['first', 'second', 'third']
+
+
+async def test_stop_ends_the_process_group_and_drops_the_queue(scene):
+    seeded, runner = scene
+    bob = seeded.users['bob']
+    agent = sessions.create(bob, seeded.worktree.id, 'shell', 'sleep 30 & sleep 30; echo never')
+    sessions.prompt(bob, agent.id, 'echo queued')
+    for _ in range(100):
+        pid = sessions.get(bob, agent.id) and _pid(agent.id)
+        if pid:
+            break
+        await asyncio.sleep(0.05)
+    assert sessions.drop_queued(bob, agent.id) == 1
+    assert await runner.stop(agent.id) is True
+    detail = await settle(agent.id, 'stopped')
+    assert detail['queued'] == 0 and 'never' not in '\n'.join(texts(bob, agent.id, 'assistant'))
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # the background sleep went with its group
+
+
+async def test_a_crash_is_failed_with_the_last_lines_and_never_a_traceback(scene):
+    seeded, _ = scene
+    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', 'echo oops >&2; exit 3')
+    detail = await settle(agent.id, 'failed')
+    assert detail['error'] == 'Shell exited with code 3'  # the shell's stderr is in its transcript
+    assert 'oops' in ''.join(texts(seeded.owner, agent.id, 'assistant'))
+    assert texts(seeded.owner, agent.id, 'error') == ['Shell exited with code 3']
+
+
+async def test_a_missing_cli_names_the_command_and_how_to_install_it(scene, monkeypatch, tmp_path):
+    seeded, _ = scene
+    monkeypatch.setenv('PATH', '/usr/bin:/bin')
+    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'no-clis'))
+    agent = sessions.create(seeded.owner, seeded.worktree.id, 'codex', 'hello')
+    detail = await settle(agent.id, 'failed')
+    assert '`codex`' in detail['error'] and 'npm i -g @openai/codex@0.169.0' in detail['error']
+
+
+async def test_attention_is_per_viewer_and_long_runs_chime_for_the_creator_only(scene, monkeypatch):
+    seeded, _ = scene
+    alice, bob = seeded.owner, seeded.users['bob']
+    monkeypatch.setattr(sessions, 'ATTENTION_AFTER', timedelta(seconds=0.3))
+    chimes = {alice.id: [], bob.id: []}
+    for user_id, got in chimes.items():
+        events.bus.subscribe(user_topic(user_id), got.append)
+    quick = sessions.create(alice, seeded.worktree.id, 'shell', 'echo quick')
+    await settle(quick.id, 'completed')
+    assert sessions.board_attention(alice, seeded.board.id)['cards'] == []  # a short shell run needs nobody
+
+    agent = sessions.create(alice, seeded.worktree.id, 'shell', 'sleep 0.5; echo done')
+    await asyncio.sleep(0.2)
+    assert sessions.board_attention(bob, seeded.board.id)['running'] is True
+    await settle(agent.id, 'completed')
+    for viewer in (alice, bob):
+        assert sessions.board_attention(viewer, seeded.board.id)['cards'] == [seeded.worktree.id]
+    sessions.acknowledge(bob, agent.id)
+    assert sessions.board_attention(bob, seeded.board.id)['cards'] == []
+    assert sessions.board_attention(alice, seeded.board.id)['cards'] == [seeded.worktree.id]
+    finished = [e for e in chimes[alice.id] if e['type'] == 'run_finished']
+    assert [e['outcome'] for e in finished] == ['completed', 'completed'] and finished[-1]['seconds'] >= 0.5
+    assert not [e for e in chimes[bob.id] if e['type'] == 'run_finished']  # Bob neither created nor follows it
+    sessions.set_following(bob, agent.id, True)
+    sessions.prompt(alice, agent.id, 'echo again')
+    await settle(agent.id, 'completed')
+    assert [e for e in chimes[bob.id] if e['type'] == 'run_finished']
+
+
+async def test_viewers_cannot_start_or_prompt_sessions(scene):
+    seeded, _ = scene
+    dan = seeded.users['dan']
+    from agor.errors import Forbidden
+    with pytest.raises(Forbidden):
+        sessions.create(dan, seeded.worktree.id, 'shell', 'echo hi')
+
+
+async def test_watchdog_fails_vanished_runs_and_flags_silent_ones(scene, settings):
+    seeded, runner = scene
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    ghost = _running_row(seeded, pid=gone.pid)
+    settings.session_stuck_seconds = 1
+    quiet = sessions.create(seeded.owner, seeded.worktree.id, 'shell', 'sleep 3')
+    await asyncio.sleep(1.5)
+    await runner.check()
+    assert sessions.get(seeded.owner, ghost)['error'] == VANISHED_REASON
+    detail = sessions.get(seeded.owner, quiet.id)
+    assert detail['stuck'] is True and detail['status_label'] == 'stuck?'
+    await settle(quiet.id, 'completed')
+
+
+async def test_restart_fails_the_interrupted_run_keeps_the_transcript_and_serves_the_queue(settings, git_repo):
+    seeded = seed_board(settings, git_repo)
+    orphan = subprocess.Popen(['sleep', '60'], start_new_session=True)
+    agent_id = _running_row(seeded, pid=orphan.pid)
+    sessions.record_event(agent_id, 'turn-1', 'assistant', 'output before the restart', {})
+    sessions.prompt(seeded.owner, agent_id, 'echo after restart')
+    runner = SessionRunner()
+    await runner.start(settings)  # what main.py does when the app starts again
+    try:
+        assert orphan.wait(timeout=5) == -signal.SIGTERM
+        await settle(agent_id, 'completed')
+        transcript = texts(seeded.owner, agent_id)
+        assert 'output before the restart' in transcript and RESTART_REASON in transcript
+        assert 'after restart\n' in transcript
+    finally:
+        await runner.stop_all()
+
+
+def _running_row(seeded, *, pid: int) -> str:
+    """A session a previous process left `running` with that pid."""
+    with db.transaction() as session:
+        agent = AgentSession(worktree_id=seeded.worktree.id, created_by=seeded.owner.id, runtime='shell',
+                             title='left running', status='running', pid=pid, last_output_at=utcnow())
+        session.add(agent)
+        session.flush()
+        session.add(SessionTurn(session_id=agent.id, created_by=seeded.owner.id, prompt='sleep 60', status='running',
+                                started_at=utcnow()))
+        return agent.id
+
+
+def _pid(session_id: str) -> int | None:
+    with db.read() as session:
+        return session.get(AgentSession, session_id).pid

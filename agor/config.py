@@ -17,6 +17,7 @@ class Settings:
     port: int = 8080
     demo: bool = False
     demo_reset_minutes: int = 0
+    session_stuck_seconds: int = 600
     unix_user_mode: str = 'simple'
     executor_account: str = 'agor-executor'  # insulated mode: the one account terminals run as
     unix_accounts: dict[str, str] = field(default_factory=dict)  # strict mode: app email -> Unix account
@@ -55,6 +56,7 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
         port=port or int(env.get('AGOR_PORT', '8080')),
         demo=demo if demo is not None else env.get('AGOR_DEMO', '') in {'1', 'true', 'yes'},
         demo_reset_minutes=int(env.get('AGOR_DEMO_RESET_MINUTES', '0')),
+        session_stuck_seconds=int(env.get('AGOR_SESSION_STUCK_SECONDS', '600')),
         unix_user_mode=mode,
         executor_account=env.get('AGOR_EXECUTOR_ACCOUNT', 'agor-executor'),
         unix_accounts=parse_unix_accounts(env.get('AGOR_UNIX_ACCOUNTS', '')),

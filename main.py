@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from agor.config import load_settings, session_secret
 
@@ -59,6 +60,9 @@ async def shutdown() -> None:
     terminals.stop()
     await session_runner.stop_all()
     events.bus.bind_loop(None)
+
+
+app.add_static_files('/sounds', Path(__file__).parent / 'components' / 'sounds')
 
 
 @app.get('/healthz')

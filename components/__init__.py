@@ -9,10 +9,11 @@ HERE = Path(__file__).parent
 
 
 def add_assets() -> None:
-    """Every component stylesheet and the relative-time script, shared by all pages."""
+    """Every component stylesheet and the page-wide scripts, shared by all pages."""
     for css in sorted(HERE.glob('*.css')):
         ui.add_css(css.read_text(), shared=True)
-    ui.add_head_html(f'<script>{(HERE / "timeago.js").read_text()}</script>', shared=True)
+    for script in ('timeago.js', 'favicon.js'):  # plain scripts (the other .js files are Vue components)
+        ui.add_head_html(f'<script>{(HERE / script).read_text()}</script>', shared=True)
 
 
 def timestamp(moment: str | datetime) -> ui.html:

@@ -1,11 +1,14 @@
 """A board: the shared canvas of zones and worktree cards, live for everyone viewing it."""
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from nicegui import ui
 
-from agor import boards, comments, events, notifications, repos
+from agor import boards, comments, events, notifications, repos, sessions
+from agor.notifications import user_topic
 from agor.errors import DomainError
 from agor.models import Board, Role, User
 
@@ -14,6 +17,7 @@ from components import presence_layer
 from components.board_canvas import BoardCanvas
 from components.comment_editor import CommentEditor
 from components.comments_panel import CommentsPanel
+from components.session_panel import SessionPanel
 from components.facepile import Facepile
 from components.presence_layer import PresenceLayer
 
@@ -30,8 +34,10 @@ def register() -> None:
     page('/b/{ref}', title='Board · Agor')(board_page)
 
 
-async def board_page(user: User, ref: str, comment: str | None = None, worktree: str | None = None) -> None:
-    """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card."""
+async def board_page(user: User, ref: str, comment: str | None = None, worktree: str | None = None,
+                     session: str | None = None) -> None:
+    """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card; `?session=<id>` opens
+    that session."""
     try:
         board = boards.get_board(user, ref)
     except DomainError as error:
@@ -52,6 +58,7 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     view.panel = CommentsPanel(user, board, on_threads=view.threads_changed, on_focus=view.focus_thread)
     view.panel.threads = threads
     view.panel.render()
+    view.sessions = SessionPanel(user)
 
     with ui.row().classes('absolute left-4 top-[68px] items-center gap-2 bg-white rounded-xl shadow px-3 py-2'):
         view.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
@@ -74,6 +81,7 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     canvas.on_card_move(view.card_moved).on_card_click(view.card_clicked) \
         .on_zone_change(view.zone_changed).on_zone_click(view.zone_clicked)
     canvas.on('comment_at', view.comment_at)
+    canvas.on('session_click', lambda e: view.sessions.open(str(e.args.get('id', ''))))
     canvas.on('pin_click', lambda e: view.panel.select(str(e.args.get('id', '')), focus_canvas=False))
     canvas.on('pointer', lambda e: presence.cursor(conn, e.args.get('x'), e.args.get('y'), e.args.get('t'),
                                                    e.args.get('label', ''), e.args.get('drag')), throttle=0.1)
@@ -83,11 +91,14 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
               throttle=0.1)
     canvas.on('unfollow', lambda: presence.follow(conn, None))
     join_presence(board.id, conn, user, layer)
-    unsubscribe = events.bus.subscribe(events.board_topic(board.id), view.on_event)
-    client.on_delete(unsubscribe)
+    client.on_delete(events.bus.subscribe(events.board_topic(board.id), view.on_event))
+    client.on_delete(events.bus.subscribe(user_topic(user.id), view.on_user_event))
+    await client.connected()
+    await view.refresh_attention()
     if comment or worktree:
-        await client.connected()
         await view.open_deep_link(comment, worktree)
+    if session:
+        await view.sessions.open(session)
 
 
 def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> None:
@@ -112,7 +123,9 @@ class BoardView:
         self.canvas = canvas
         self.title: ui.label | None = None
         self.panel: CommentsPanel
+        self.sessions: SessionPanel
         self.open_threads: ui.badge | None = None
+        self._attention_pending = False
 
     # ---- events from other viewers (and our own, echoed) -----------------------------------------------------------
 
@@ -122,6 +135,8 @@ class BoardView:
             self.canvas.apply(event)
         elif kind == 'comments':
             self.panel.reload()
+        elif kind == 'attention':
+            self.attention_changed()
         elif kind == 'board' and self.title is not None:
             self.title.set_text(f'{event["board"]["icon"]} {event["board"]["name"]}')
         elif kind == 'board_deleted':
@@ -150,6 +165,25 @@ class BoardView:
             ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
                 .classes('text-xs text-slate-500')
+            ui.label('Sessions').classes('font-semibold mt-2')
+
+            async def open_session(session_id: str) -> None:
+                dialog.close()
+                await self.sessions.open(session_id)
+
+            def new_session() -> None:
+                dialog.close()
+                self.sessions.new_session(card)
+            for item in sessions.for_worktree(self.user, card['id']):
+                with ui.item(on_click=lambda i=item: open_session(i['id'])) \
+                        .props('dense clickable').classes('w-full rounded').mark('session-item'):
+                    with ui.item_section():
+                        ui.item_label(item['title'])
+                        ui.item_label(f'{item["runtime_label"]} · {item["status_label"]} · {item["creator"]}') \
+                            .props('caption')
+            if self.user.has(Role.member):
+                ui.button('New session', icon='smart_toy', on_click=new_session) \
+                    .props('flat no-caps color=teal').mark('new-session')
             with ui.row().classes('w-full justify-end'):
                 if self.user.has(Role.member):
                     async def remove() -> None:
@@ -201,6 +235,27 @@ class BoardView:
                 ui.button('Cancel', on_click=dialog.close).props('flat')
                 ui.button('Save', on_click=save).props('unelevated color=teal')
         dialog.open()
+
+    # ---- sessions and attention -----------------------------------------------------------------------------------
+
+    def on_user_event(self, event: dict[str, Any]) -> None:
+        if event['type'] == 'attention':  # this viewer acknowledged a session (maybe in another tab)
+            self.attention_changed()
+
+    def attention_changed(self) -> None:
+        """Coalesce a burst of status changes into one re-read for this viewer."""
+        if not self._attention_pending:
+            self._attention_pending = True
+            with self.canvas:
+                ui.timer(0.2, self.refresh_attention, once=True)
+
+    async def refresh_attention(self) -> None:
+        self._attention_pending = False
+        state = await asyncio.to_thread(sessions.board_attention, self.user, self.board.id)
+        self.canvas.run_method('setAttention', state['cards'])
+        status = 'needs' if state['sessions'] else 'running' if state['running'] else 'idle'
+        title = f'{self.board.icon} {self.board.name} · Agor'
+        ui.run_javascript(f'window.agorSetStatus({json.dumps(status)}, {len(state["sessions"])}, {json.dumps(title)})')
 
     # ---- comments ---------------------------------------------------------------------------------------------------
 

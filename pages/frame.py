@@ -14,6 +14,7 @@ from nicegui import app, ui
 from agor import auth, events
 from agor.config import Settings
 from agor.models import Role, User
+from components.chime import Chime, audio_settings_dialog
 from components.inbox import Inbox
 
 PRIMARY = '#0d9488'
@@ -93,12 +94,14 @@ def header(user: User) -> None:
         ui.space()
         if settings().demo:
             ui.badge('demo', color='amber').props('outline')
-        Inbox(user)
+        inbox = Inbox(user)
+        Chime(user, inbox.button)
         with ui.button().props('flat no-caps').classes('text-slate-700'):
             avatar(user, size='28px')
             ui.label(user.name).classes('ml-2')
             with ui.menu():
                 ui.menu_item(f'{user.email} · {user.role}').props('disable')
+                ui.menu_item('Audio settings', lambda: audio_settings_dialog(user)).mark('audio-menu')
                 ui.menu_item('Log out', lambda: ui.navigate.to('/logout'))
 
 

@@ -1,0 +1,189 @@
+"""A session, open beside the board: its live transcript, the prompt box (prompts queue while a run goes), stop,
+and follow. Opening it acknowledges the session for this viewer only; so does every update while it stays open."""
+from __future__ import annotations
+
+import asyncio
+from html import escape
+from typing import Any
+
+from nicegui import background_tasks, ui
+
+from agor import comment_text, events, sessions
+from agor.models import Role, User
+from agor.runtimes import registry
+from agor.session_runner import session_runner
+
+from . import timestamp
+from .act import FAILED, act
+
+STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'completed': 'green', 'failed': 'red',
+                 'stopped': 'grey-7'}
+
+
+class SessionPanel:
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.can_write = user.has(Role.member)
+        self.session_id: str | None = None
+        self.runtime = ''
+        self.entries: dict[int, ui.html] = {}
+        self._unsubscribe: Any = None
+        with ui.dialog().props('position=right full-height') as self.dialog, \
+                ui.card().classes('h-full p-0 gap-0 no-wrap').style('width: 600px; max-width: 96vw') \
+                .mark('session-panel'):
+            with ui.row().classes('w-full items-center gap-2 px-4 py-3 border-b no-wrap'):
+                self.title = ui.label().classes('text-lg font-semibold truncate flex-1').mark('session-title')
+                self.status = ui.badge().mark('session-status')
+                ui.button(icon='close', on_click=self.dialog.close).props('flat round dense')
+            self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-500')
+            self.transcript = ui.column().classes('w-full flex-1 overflow-auto gap-2 px-4 py-3 no-wrap') \
+                .mark('transcript')
+            self.footer = ui.column().classes('w-full gap-2 px-4 py-3 border-t')
+        self.dialog.on_value_change(lambda e: None if e.value else self._closed())
+        ui.context.client.on_delete(self._closed)
+
+    # ---- opening -------------------------------------------------------------------------------------------------
+
+    async def open(self, session_id: str) -> None:
+        detail = await act(sessions.get, self.user, session_id)
+        if detail is FAILED:
+            return
+        self._closed()
+        self.session_id = session_id
+        self.runtime = detail['runtime']
+        self.entries = {}
+        self.transcript.clear()
+        self._header(detail)
+        self._footer(detail)
+        for entry in await asyncio.to_thread(sessions.transcript, self.user, session_id):
+            self._entry(entry)
+        self._unsubscribe = events.bus.subscribe(sessions.session_topic(session_id), self._on_event)
+        self.dialog.open()
+        self._scroll()
+        await act(sessions.acknowledge, self.user, session_id)
+
+    def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
+        """The form that starts a session in a worktree."""
+        self._closed()
+        self.transcript.clear()
+        self.footer.clear()
+        self.meta.clear()
+        self.title.set_text(f'New session in {worktree["name"]}')
+        self.status.set_visibility(False)
+        with self.transcript:
+            runtime = ui.select({name: r.label for name, r in registry.RUNTIMES.items()}, value='claude-code'
+                                if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
+                                label='Agent').props('outlined').classes('w-full').mark('runtime')
+            model = ui.input('Model (optional)').props('outlined').classes('w-full')
+            prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
+            ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
+                .classes('text-xs text-slate-500')
+
+            async def start() -> None:
+                created = await act(sessions.create, self.user, worktree['id'], runtime.value, prompt.value,
+                                    model=model.value or None)
+                if created is not FAILED:
+                    await self.open(created.id)
+            ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal') \
+                .mark('start-session')
+        self.dialog.open()
+
+    # ---- drawing -------------------------------------------------------------------------------------------------
+
+    def _header(self, detail: dict[str, Any]) -> None:
+        self.title.set_text(detail['title'])
+        self.status.set_visibility(True)
+        self.status.set_text(detail['status_label'])
+        self.status.props(f'color={STATUS_COLORS.get(detail["status"], "grey")}')
+        self.meta.clear()
+        with self.meta:
+            ui.label(f'{detail["runtime_label"]} · runs as {detail["creator"]}')
+            if detail['model']:
+                ui.label(f'· {detail["model"]}')
+            if detail['queued']:
+                ui.label(f'· {detail["queued"]} queued').mark('queued')
+            ui.space()
+            ui.label('Started')
+            timestamp(detail['created_at'])
+
+    def _footer(self, detail: dict[str, Any]) -> None:
+        self.footer.clear()
+        with self.footer:
+            if detail['error']:
+                ui.label(detail['error']).classes('text-sm text-red-700 whitespace-pre-wrap').mark('session-error')
+            if not self.can_write:
+                ui.label('Viewers watch sessions; members prompt them.').classes('text-xs text-slate-500')
+                return
+            box = ui.textarea(placeholder='Prompt… (Ctrl+Enter to send; queued while a run is going)') \
+                .props('outlined autogrow dense').classes('w-full').mark('prompt')
+
+            async def send() -> None:
+                if await act(sessions.prompt, self.user, detail['id'], box.value or '') is not FAILED:
+                    box.set_value('')
+            box.on('keydown.ctrl.enter', send)
+            with ui.row().classes('w-full items-center'):
+                ui.switch('Follow', value=detail['following'],
+                          on_change=lambda e: act(sessions.set_following, self.user, detail['id'], e.value)) \
+                    .props('dense').tooltip('Chime and notify me when a run ends').mark('follow')
+                ui.space()
+                ui.button('Stop', icon='stop', on_click=lambda: self.stop(detail['id'])) \
+                    .props('flat no-caps color=red').bind_visibility_from(self.status, 'text',
+                                                                          backward=lambda t: t in {'running',
+                                                                                                   'stuck?'}) \
+                    .mark('stop')
+                ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal').mark('send')
+
+    def _entry(self, entry: dict[str, Any]) -> None:
+        html = _entry_html(entry, preformatted=self.runtime == 'shell')
+        element = self.entries.get(entry['id'])
+        if element is not None:
+            element.set_content(html)
+            return
+        with self.transcript:
+            self.entries[entry['id']] = ui.html(html, sanitize=False) \
+                .classes(f'agor-entry agor-entry-{entry["kind"]} w-full')  # sanitized in _entry_html
+
+    def _scroll(self) -> None:
+        self.transcript.run_method('scrollTo', {'top': 10 ** 9})
+
+    # ---- live ----------------------------------------------------------------------------------------------------
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        with self.transcript:
+            if event['type'] == 'entry':
+                self._entry(event['entry'])
+                self._scroll()
+            elif event['type'] == 'session':
+                detail = {**event['session'], 'following': True}
+                self._header(detail)
+                if self.status.text != 'running' and self.session_id:  # a settled run is seen by whoever has it open
+                    background_tasks.create(asyncio.to_thread(sessions.acknowledge, self.user, self.session_id),
+                                            name='acknowledge session')
+
+    async def stop(self, session_id: str) -> None:
+        if await act(sessions.drop_queued, self.user, session_id) is FAILED:
+            return
+        if not await session_runner.stop(session_id):
+            ui.notify('Nothing is running in this session.')
+
+    def _closed(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.session_id = None
+
+
+def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:
+    """Agent replies are Markdown (sanitized like comments); shell output and tool output stay verbatim."""
+    kind, text, data = entry['kind'], entry['text'], entry['data']
+    if kind == 'user':
+        return f'<div class="agor-prompt"><b>{escape(data.get("by", ""))}</b>: {escape(text)}</div>'
+    if kind == 'assistant':
+        return f'<pre class="agor-output">{escape(text)}</pre>' if preformatted else comment_text.render(text)
+    if kind == 'tool_call':
+        return f'<div class="agor-tool">🔧 {escape(text)}</div>'
+    if kind == 'tool_result':
+        return f'<pre class="agor-tool-result">{escape(text[:4000])}</pre>'
+    if kind == 'error':
+        return f'<div class="agor-error">⚠ {escape(text)}</div>'
+    return f'<div class="agor-note">{escape(text)}</div>'

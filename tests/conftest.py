@@ -10,6 +10,8 @@ from agor import auth, boards, db, repos
 from agor.config import Settings, load_settings
 from agor.models import Role, User
 
+pytest_plugins = ['tests.runtime_fixtures']
+
 PASSWORD = 'correct-horse'
 
 

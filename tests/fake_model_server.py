@@ -55,7 +55,7 @@ class FakeModelServer:
         self._httpd = ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -104,7 +104,8 @@ def error_body(api: str, status: int) -> dict[str, Any]:
         kind = 'authentication_error' if status == 401 else 'api_error'
         return {'type': 'error', 'error': {'type': kind, 'message': message}}
     if api == 'gemini':
-        return {'error': {'code': status, 'message': message, 'status': 'UNAUTHENTICATED' if status == 401 else 'INTERNAL'}}
+        state = 'UNAUTHENTICATED' if status == 401 else 'INTERNAL'
+        return {'error': {'code': status, 'message': message, 'status': state}}
     return {'error': {'message': message, 'type': 'invalid_request_error', 'code': 'invalid_api_key' if status == 401
                       else 'internal'}}
 

@@ -13,6 +13,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from agor.errors import DomainError
@@ -25,6 +26,7 @@ LINE_LIMIT = 16 * 1024 * 1024  # longer output lines are dropped (with a notice)
 STDERR_LINES = 20
 DRAIN_SECONDS = 2.0  # output still read after the CLI exits (a background child may hold the pipe open)
 STOP_GRACE_SECONDS = 5.0
+PROC = Path('/proc')
 
 
 class RunHandle:
@@ -36,7 +38,7 @@ class RunHandle:
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM to the process group, SIGKILL after `grace` seconds; the run then ends as 'stopped'."""
-        self.stopped = self.stopped or _signal_group(self.pid, 0)  # a CLI that already ended keeps its outcome
+        self.stopped = self.stopped or process_group_alive(self.pid)  # a CLI that already ended keeps its outcome
         await stop_process_group(self.pid, grace)
 
 
@@ -88,14 +90,10 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
                 process.stdin.close()
 
     readers = asyncio.gather(read_stdout(), read_stderr(), write_stdin())
-    exited = asyncio.ensure_future(process.wait())
     try:
         if on_start:
             await _call(on_start, handle)
-        await asyncio.wait({exited, readers}, return_when=asyncio.FIRST_COMPLETED)
-        if readers.done():
-            readers.result()  # an exception from on_event ends the run
-        exit_code = await exited
+        exit_code = await _wait_for_exit(process, readers)
         await asyncio.wait({readers}, timeout=DRAIN_SECONDS)
         if readers.done():
             readers.result()
@@ -104,13 +102,25 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         raise
     finally:
         readers.cancel()
-        exited.cancel()
+        readers.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no log noise
     log.info('%s (pid %s) exited with code %s', runtime.name, process.pid, exit_code)
     outcome = runtime.outcome(exit_code, events, list(stderr_tail))
     outcome.resume_id = outcome.resume_id or request.resume_id
     if handle.stopped:
         return RunOutcome('stopped', outcome.resume_id, None, outcome.stderr_tail, outcome.reply)
     return outcome
+
+
+async def _wait_for_exit(process: asyncio.subprocess.Process, readers: asyncio.Future) -> int:
+    """The exit code, noticed even while a background child still holds the output pipes open (`Process.wait()`
+    waits for the pipes too). An exception from `on_event` in the readers ends the wait."""
+    while process.returncode is None:
+        if readers.done():
+            readers.result()
+            await asyncio.sleep(0.1)
+        else:
+            await asyncio.wait({readers}, timeout=0.1)
+    return process.returncode
 
 
 async def stop_process_group(pgid: int, grace: float = STOP_GRACE_SECONDS) -> None:
@@ -122,9 +132,24 @@ async def stop_process_group(pgid: int, grace: float = STOP_GRACE_SECONDS) -> No
     deadline = loop.time() + grace
     while loop.time() < deadline:
         await asyncio.sleep(0.05)
-        if not _signal_group(pgid, 0):
+        if not process_group_alive(pgid):
             return
     _signal_group(pgid, signal.SIGKILL)
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether a process of the group is still running. Zombies do not count: an orphan that died stays in the
+    group until PID 1 reaps it, which in some containers takes a second or two."""
+    if not PROC.is_dir():
+        return _signal_group(pgid, 0)
+    for stat_file in PROC.glob('[0-9]*/stat'):
+        try:
+            fields = stat_file.read_text().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if fields[2] == str(pgid) and fields[0] != 'Z':
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> bool:

@@ -1,0 +1,81 @@
+"""Real Chromium, two users, a real Gemini CLI against our slow fake model: the transcript streams to both,
+both cards pulse and both favicons turn teal; Bob opening the session clears only his; only Alice (chimes on) hears
+the chime."""
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from agor import db, preferences
+from agor.config import load_settings
+from agor.models import Role
+from agor.runtimes import registry
+
+from . import app_server
+from .app_server import running_app
+from .conftest import PASSWORD, seed_board
+from .fake_model_server import FakeModelServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def scene(tmp_path: Path, git_repo: Path):
+    if registry.find_binary(registry.get('gemini')) is None:
+        pytest.skip('Gemini CLI not installed: scripts/test installs the pinned agent CLIs')
+    model = FakeModelServer().start()
+    try:
+        with running_app(tmp_path / 'app', AGOR_AGENT_ENV_GOOGLE_GEMINI_BASE_URL=model.url,
+                         AGOR_AGENT_ENV_GEMINI_API_KEY='test-key', AGOR_AGENT_MAX_RETRIES='0') as server:
+            db.init(server.database_url)
+            seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member)
+            preferences.set_chime(seeded.owner, enabled=True, sound='coin', volume=0.4, min_seconds=5)
+            yield server, seeded, model
+    finally:
+        model.stop()
+
+
+def test_streaming_transcript_pulse_favicon_ack_and_chime(browser, scene):
+    server, seeded, model = scene
+    alice = app_server.open_board(browser, server, 'alice@example.com', PASSWORD, seeded.board.slug)
+    bob = app_server.open_board(browser, server, 'bob@example.com', PASSWORD, seeded.board.slug)
+    card = f'.agor-card[data-card-id="{seeded.worktree.id}"]'
+
+    alice.locator(card).click()
+    alice.get_by_role('button', name='New session').click()
+    alice.get_by_label('Agent').click()
+    alice.get_by_role('option', name='Gemini').click()
+    alice.get_by_label('Model (optional)').fill('gemini-2.5-flash')
+    alice.get_by_label('Prompt').fill('[[slow:6]] Summarise the repository')
+    alice.get_by_role('button', name='Start session').click()
+    expect(alice.locator('.agor-prompt')).to_contain_text('Summarise the repository')
+    alice.keyboard.press('Escape')  # Alice goes back to the board (with the session open it would count as seen)
+
+    chip = bob.locator(f'{card} .agor-session-chip')
+    expect(chip).to_contain_text('Gemini · running', timeout=10_000)
+    expect(bob.locator('html')).to_have_attribute('data-agor-status', 'running')
+    chip.click()  # Bob watches the reply stream in while the run is going
+    reply = bob.locator('.agor-entry-assistant').last
+    expect(reply).not_to_be_empty(timeout=10_000)
+    partial = reply.inner_text()
+    expect(chip).to_contain_text('running')
+    expect(reply).not_to_have_text(partial, timeout=5000)  # more text arrived: it streams, not one block at the end
+    bob.keyboard.press('Escape')  # Bob closes the session before it ends
+    expect(bob.locator('.q-dialog')).to_have_count(0)
+
+    for page in (alice, bob):  # the run ends: both cards pulse, both tabs say "needs you"
+        expect(page.locator(f'{card}.attention')).to_have_count(1, timeout=20_000)
+        expect(page.locator('html')).to_have_attribute('data-agor-status', 'needs')
+        expect(page).to_have_title('(1) 🗂️ Sprint · Agor')
+    assert model.turns()[-1].prompts[-1].endswith('Summarise the repository')
+
+    bob.locator(f'{card} .agor-session-chip').click()  # Bob looks: his pulse and dot clear, Alice's stay
+    expect(bob.locator('.agor-entry-assistant').last).not_to_be_empty()
+    expect(bob.locator(f'{card}.attention')).to_have_count(0)
+    expect(bob.locator('html')).to_have_attribute('data-agor-status', 'idle')
+    expect(alice.locator(f'{card}.attention')).to_have_count(1)
+    expect(alice.locator('html')).to_have_attribute('data-agor-status', 'needs')
+
+    alice.wait_for_function('() => (window.agorChimes || []).length > 0')
+    assert alice.evaluate('window.agorChimes') == ['coin']  # played, not blocked
+    assert bob.evaluate('window.agorChimes || []') == []  # Bob has chimes off (and did not start it)

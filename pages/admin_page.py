@@ -4,6 +4,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from agor import auth, demo
+from agor.runtimes import registry
 from agor.models import Role, User
 
 from components.act import FAILED, act
@@ -83,6 +84,28 @@ def admin_page(user: User) -> None:
                 password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
                 role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
                 ui.button('Create account', on_click=create_account).props('unelevated color=teal')
+        with ui.card().classes('w-full').mark('agent-clis'):
+            ui.label('Agent CLIs').classes('text-lg font-semibold')
+            ui.label('Sessions run these on the server. Pinned versions; scripts/test installs them into a cache.') \
+                .classes('text-sm text-slate-500')
+            clis = ui.column().classes('w-full gap-1')
+
+            async def show_clis() -> None:
+                statuses = await act(registry.installed)
+                if statuses is FAILED:
+                    return
+                clis.clear()
+                with clis:
+                    for cli in statuses:
+                        with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-1'):
+                            ui.label(cli.label).classes('w-32 font-semibold')
+                            if cli.path:
+                                ui.label(cli.version or 'version unknown').classes('w-56 text-sm')
+                                ui.label(cli.path).classes('font-mono text-xs text-slate-500 truncate')
+                            else:
+                                ui.badge('not installed', color='orange').props('outline')
+                                ui.label(cli.install_command or '').classes('font-mono text-xs')
+            ui.timer(0.1, show_clis, once=True)
         if settings().demo:
             with ui.card().classes('w-full'):
                 ui.label('Demo data').classes('text-lg font-semibold')

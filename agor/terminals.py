@@ -85,6 +85,18 @@ def terminal_env(user: User, worktree: Worktree) -> dict[str, str]:
     return env
 
 
+def terminal_worktree(user: User, ref: str) -> Worktree:
+    """The worktree whose terminal `user` asks for, if they may open it: terminals are reached only this way."""
+    auth.require(user, Role.viewer, 'open terminals')
+    with db.read() as session:
+        worktree = ids.resolve(session, Worktree, ref, 'worktree')
+    if worktree.archived:
+        raise NotFound(f'{worktree.name} is archived: restore it to open its terminal.')
+    if not Path(worktree.path).is_dir():
+        raise NotFound(f'The checkout of {worktree.name} is missing on the server ({worktree.path}).')
+    return worktree
+
+
 def mode_warning(settings: Settings) -> str | None:
     """What admins should know about the configured unix_user_mode (None when there is nothing to warn about)."""
     if settings.unix_user_mode != 'simple':
@@ -395,8 +407,7 @@ class TerminalService:
         return account
 
     def _prepare(self, user: User, worktree_ref: str) -> tuple[Window, Account, bool]:
-        auth.require(user, Role.viewer, 'open terminals')
-        worktree = self._worktree(worktree_ref)
+        worktree = terminal_worktree(user, worktree_ref)
         if not shutil.which(self.tmux):
             raise TerminalUnavailable('tmux is not installed on the server. Install it (Debian/Ubuntu: '
                                       '`apt-get install tmux`, Fedora: `dnf install tmux`, macOS: `brew install tmux`) '
@@ -415,15 +426,6 @@ class TerminalService:
             if account != window.server.account:
                 window.server.allow(account, write=writable)
         return window, account, writable
-
-    def _worktree(self, ref: str) -> Worktree:
-        with db.read() as session:
-            worktree = ids.resolve(session, Worktree, ref, 'worktree')
-        if worktree.archived:
-            raise NotFound(f'{worktree.name} is archived: restore it to open its terminal.')
-        if not Path(worktree.path).is_dir():
-            raise NotFound(f'The checkout of {worktree.name} is missing on the server ({worktree.path}).')
-        return worktree
 
     def _create(self, user: User, worktree: Worktree, account: Account) -> Window:
         env = terminal_env(user, worktree)
@@ -526,7 +528,7 @@ class TerminalService:
                 a.close(f'{actor.name} closed the share of this terminal.')
         self._broadcast(worktree_id)
 
-    def reopen_share(self, actor: User, worktree_id: str) -> None:
+    async def reopen_share(self, actor: User, worktree_id: str) -> None:
         self._hosted_by(actor, worktree_id)
         self._closed.discard(worktree_id)
         self._broadcast(worktree_id)

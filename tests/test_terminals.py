@@ -265,7 +265,7 @@ async def test_host_makes_a_joiner_read_only_and_closes_the_share(scene):
     assert alice.states[-1].closed and [p.name for p in alice.states[-1].people] == ['Alice']
     with pytest.raises(Forbidden, match='closed the share'):
         await attach(s.service, s.bob, s.worktree.id)
-    s.service.reopen_share(s.alice, s.worktree.id)
+    await s.service.reopen_share(s.alice, s.worktree.id)
     bob = await attach(s.service, s.bob, s.worktree.id)
     await bob.wait_for('from-bob-2')
 

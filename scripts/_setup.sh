@@ -33,6 +33,8 @@ AGENT_CLI_PACKAGES=(@anthropic-ai/claude-code@2.1.331 @openai/codex@0.169.0 @goo
 install_agent_clis() {  # the four agent CLIs, pinned, once into one npm prefix outside the repo (see docs/agent-runtimes.md)
   local dir="${AGOR_AGENT_CLI_DIR:-$HOME/.cache/agor/agent-clis}" missing=() pkg
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || install_debian_packages nodejs npm
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
+    echo "Warning: node $(node -v) is older than 20, which the Gemini CLI needs (Debian 12 ships 18)." >&2
   mkdir -p "$dir"
   for pkg in "${AGENT_CLI_PACKAGES[@]}"; do [ -e "$dir/.installed-${pkg//\//+}" ] || missing+=("$pkg"); done
   if [ ${#missing[@]} -gt 0 ]; then

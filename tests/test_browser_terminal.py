@@ -1,12 +1,15 @@
-"""Real Chromium, three users on one worktree terminal: a member types, another member sees it live, a viewer
-watches but cannot type (neither through the keyboard nor with a forged event)."""
+"""Real Chromium on worktree terminals: three users share one (a member types, another sees it live, a viewer watches
+but cannot type, neither through the keyboard nor with a forged event); and a terminal under stress (40 MB of output,
+Ctrl-C on a flood, UTF-8 and colours, vim, less and top, a dropped connection), always ending on tmux's own screen."""
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -38,7 +41,7 @@ def scene(monkeypatch, git_repo: Path):
             db.init(server.database_url)
             seeded = seed_board(load_settings(data_dir=str(server.data_dir)), source, bob=Role.member,
                                 dan=Role.viewer)
-            yield server, seeded.worktree
+            yield SimpleNamespace(server=server, worktree=seeded.worktree, tmux_dir=shared / 'tmux')
     finally:
         for socket in (shared / 'tmux').glob('*/tmux'):
             subprocess.run(['tmux', '-S', str(socket), 'kill-server'], capture_output=True)
@@ -57,8 +60,36 @@ def screen(page: Page):
     return page.locator('.xterm-rows')
 
 
+VISIBLE_LINES = '''() => {
+    const t = getElement(Number(document.querySelector('.agor-terminal').id.slice(1))).terminal;
+    const b = t.buffer.active, lines = [];
+    for (let i = 0; i < t.rows; i++) lines.push(b.getLine(b.baseY + i).translateToString(true));
+    return lines;
+}'''
+
+
+def visible_lines(page: Page) -> list[str]:
+    """What xterm.js shows, line by line (its own buffer, independent of how the DOM draws it)."""
+    return page.evaluate(VISIBLE_LINES)
+
+
+def tmux_lines(scene, page: Page) -> list[str]:
+    """What tmux has on the worktree's window, sized like the page's terminal."""
+    socket = next(scene.tmux_dir.glob('*/tmux'))
+    out = subprocess.run(['tmux', '-S', str(socket), 'capture-pane', '-p', '-t', f'=v-{scene.worktree.id}:'],
+                         capture_output=True, text=True, check=True).stdout.split('\n')[:-1]
+    return [line.rstrip() for line in out]
+
+
+def same_screen(scene, page: Page, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while (shown := [line.rstrip() for line in visible_lines(page)]) != tmux_lines(scene, page):
+        assert time.monotonic() < deadline, f'the browser shows {shown} but tmux has {tmux_lines(scene, page)}'
+        time.sleep(0.1)
+
+
 def test_two_members_share_a_terminal_and_a_viewer_only_watches(browser, scene):
-    server, worktree = scene
+    server, worktree = scene.server, scene.worktree
     alice = open_terminal(browser, server, 'alice', worktree.id)
     bob = open_terminal(browser, server, 'bob', worktree.id)
     dan = open_terminal(browser, server, 'dan', worktree.id)
@@ -89,3 +120,61 @@ def test_two_members_share_a_terminal_and_a_viewer_only_watches(browser, scene):
     bob.keyboard.press('Enter')
     expect(screen(alice)).to_contain_text('bob-was-here')  # Bob's input went through, Dan's (earlier) did not
     assert 'typed-by-dan' not in screen(alice).inner_text() and 'forged-by-dan' not in screen(alice).inner_text()
+
+
+def test_flood_ctrl_c_reconnect_and_full_screen_programs(browser, scene):
+    server, worktree = scene.server, scene.worktree
+    (Path(worktree.path) / 'big.txt').write_text(('x' * 99 + '\n') * 400_000)  # 40 MB
+    alice = open_terminal(browser, server, 'alice', worktree.id)
+    bob = open_terminal(browser, server, 'bob', worktree.id)
+    console: list[str] = []
+    alice.on('console', lambda message: console.append(message.text))
+    alice.locator('.xterm').click()
+
+    def type_line(text: str) -> None:
+        alice.keyboard.type(text)
+        alice.keyboard.press('Enter')
+
+    type_line('cat big.txt; echo END-$((1+1))')
+    expect(screen(alice)).to_contain_text('END-2', timeout=60_000)
+    same_screen(scene, alice)  # the final screen is exactly tmux's: nothing corrupted or lost
+    assert not [m for m in console if 'discarded' in m]  # xterm.js never had to drop data
+    heap = alice.evaluate('performance.memory.usedJSHeapSize')
+    assert heap < 60e6, f'{heap / 1e6:.0f} MB of JavaScript heap after 40 MB of output'
+
+    type_line('yes')
+    expect(screen(alice)).to_contain_text('yyyyyyyyyy', timeout=5000)  # a screen full of `y` rows
+    time.sleep(0.5)
+    alice.keyboard.press('Control+c')
+    pressed = time.monotonic()
+    alice.wait_for_function("(el) => /\\^C/.test(el.textContent)", arg=screen(alice).element_handle(), timeout=2000)
+    assert time.monotonic() - pressed < 0.3  # the flood stopped and the ^C is on Alice's screen within 300 ms
+
+    type_line("printf '\\033[31mred\\033[0m \\303\\251\\346\\274\\242\\360\\237\\231\\202 done\\n'")
+    expect(screen(alice)).to_contain_text('é漢🙂 done')
+    expect(alice.locator('.xterm-rows span.xterm-fg-1', has_text='red')).to_have_count(1)
+
+    type_line('clear; vim -u NONE notes.txt')
+    expect(screen(alice)).to_contain_text('notes.txt')
+    alice.keyboard.type('ihello from vim')
+    alice.keyboard.press('Escape')
+    alice.keyboard.type(':wq')
+    alice.keyboard.press('Enter')
+    type_line('cat notes.txt')
+    expect(screen(alice)).to_contain_text('hello from vim')
+    type_line('seq 1 500 | less')
+    expect(screen(alice)).to_contain_text(':')
+    alice.keyboard.press('G')
+    expect(screen(alice)).to_contain_text('500')
+    alice.keyboard.press('q')
+    type_line('clear; top -d 0.5')
+    expect(screen(alice)).to_contain_text('load average')
+    same_screen(scene, bob)
+    alice.keyboard.press('q')
+
+    # network loss: Bob's socket drops, Alice types meanwhile, Bob's screen catches up when he is back
+    type_line('clear')
+    bob.evaluate('window.socket.io.engine.close()')
+    type_line('echo while-bob-was-away')
+    expect(screen(bob)).to_contain_text('while-bob-was-away', timeout=15_000)
+    same_screen(scene, bob)

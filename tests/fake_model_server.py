@@ -7,7 +7,8 @@ Marker words in the latest user prompt choose the reply:
   [[401]] / [[500]]   an HTTP error, worded so that no CLI mistakes a 401 for a retryable error
   [[slow:N]]          text streamed in small pieces over about N seconds
 When the request ends with a tool result, the reply is a final text quoting the tool's output.
-Every model request is recorded in `FakeModelServer.requests` (prompts, tool outputs, API key seen).
+Every agent turn request is recorded in `FakeModelServer.requests` (prompts, tool outputs, API key seen); side calls
+(OpenCode's session title, Gemini's JSON classifier) are answered but not recorded.
 """
 from __future__ import annotations
 
@@ -68,10 +69,6 @@ class FakeModelServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
-
-    def turns(self) -> list[Seen]:
-        """Requests that carried the agent's tools (leaves out title and classifier side calls)."""
-        return [seen for seen in self.requests if seen.tools]
 
 
 def decide(seen: Seen) -> Reply:
@@ -273,11 +270,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _chunks(self, reply: Reply) -> list[str]:
-        """The reply text in pieces; a slow reply sleeps between them so it lasts about `seconds`."""
+        """The reply text in word-sized pieces (streamed one event each)."""
         words = reply.text.split(' ')
         return [word + (' ' if i < len(words) - 1 else '') for i, word in enumerate(words)]
 
     def _pause(self, reply: Reply, count: int) -> None:
+        """Between pieces of a slow reply, so that the whole reply lasts about `reply.seconds`."""
         if reply.seconds:
             time.sleep(reply.seconds / count)
 

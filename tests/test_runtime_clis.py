@@ -53,13 +53,13 @@ async def test_answer_then_resumed_turn(name: str, make_request, fake_model: Fak
     assert first.status == 'completed', first
     assert first.reply == 'Fake answer: I saw 1 user turn(s).'
     assert first.resume_id and any(event.kind == 'usage' for event in events)
-    assert fake_model.turns()[-1].api_key == API_KEYS[name]
+    assert fake_model.requests[-1].api_key == API_KEYS[name]
 
     second, _ = await run(runtime, make_request('And again [[plain]]', resume_id=first.resume_id))
     assert second.status == 'completed', second
     assert second.reply == 'Fake answer: I saw 2 user turn(s).'
     assert second.resume_id == first.resume_id
-    assert fake_model.turns()[-1].prompts == ['Say hello [[plain]]', 'And again [[plain]]']
+    assert fake_model.requests[-1].prompts == ['Say hello [[plain]]', 'And again [[plain]]']
 
 
 @pytest.mark.parametrize('name', AGENTS)
@@ -94,7 +94,7 @@ async def test_server_error_fails_fast(name: str, make_request, fake_model: Fake
     outcome, _ = await run(agent(name), make_request('Go [[500]]'))
     assert outcome.status == 'failed' and outcome.error
     assert time.monotonic() - started < 20
-    assert len(fake_model.turns()) <= 6  # OpenCode's own retry loop: 5 retries, 100 ms apart (retry-after-ms)
+    assert len(fake_model.requests) <= 6  # OpenCode's own retry loop: 5 retries, 100 ms apart (retry-after-ms)
 
 
 @pytest.mark.parametrize('name', AGENTS)
@@ -103,7 +103,7 @@ async def test_stop_mid_run(name: str, make_request, fake_model: FakeModelServer
     started = time.monotonic()
     task = asyncio.create_task(runner.run(agent(name), make_request('Take your time [[slow:30]]'), lambda e: None,
                                           on_start=handles.append))
-    await wait_for(fake_model.turns)  # the model is streaming its answer
+    await wait_for(lambda: fake_model.requests)  # the model is streaming its answer
     await handles[0].stop()
     outcome = await task
     assert outcome.status == 'stopped' and outcome.error is None

@@ -11,7 +11,7 @@ import pytest
 
 from agor.errors import InvalidInput
 from agor.runtimes import registry
-from agor.runtimes.base import McpServer, RunRequest, TranscriptEvent, last_reply, max_retries
+from agor.runtimes.base import McpServer, RunOutcome, RunRequest, TranscriptEvent, last_reply, max_retries
 from agor.runtimes.codex import toml
 
 RECORDED = Path(__file__).parent / 'fixtures' / 'runtime_output'
@@ -21,7 +21,7 @@ ERROR_EXIT = {('claude-code', '401'): 1, ('claude-code', '500'): 1, ('codex', '4
 AGENTS = ['claude-code', 'codex', 'gemini', 'opencode']
 
 
-def replay(name: str, case: str) -> tuple[list[TranscriptEvent], object]:
+def replay(name: str, case: str) -> tuple[list[TranscriptEvent], RunOutcome]:
     runtime = registry.get(name)
     lines = (RECORDED / f'{name.split("-")[0]}_{case}.jsonl').read_text().splitlines()
     events = [event for line in lines for event in runtime.parse_line(line)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ class SessionRunner:
         self.loop = asyncio.get_running_loop()
         self._unsubscribe = events.bus.subscribe('sessions:queue', lambda event: self.kick(event['session_id']))
         for agent in sessions.running_sessions():
-            if agent.pid and _alive(agent.pid):  # its output pipe died with the old process: stop it cleanly
+            if agent.pid and runner.process_group_alive(agent.pid):  # its pipe died with the old process: stop it
                 await runner.stop_process_group(agent.pid, grace=2)
             sessions.fail_interrupted(agent.id, RESTART_REASON)
         for session_id in sessions.sessions_with_queue():
@@ -77,7 +76,7 @@ class SessionRunner:
         stuck_after = timedelta(seconds=self.settings.session_stuck_seconds if self.settings else 600)
         for agent in await asyncio.to_thread(sessions.running_sessions):
             if not self.is_serving(agent.id):
-                if not (agent.pid and _alive(agent.pid)):
+                if not (agent.pid and runner.process_group_alive(agent.pid)):
                     await asyncio.to_thread(sessions.fail_interrupted, agent.id, VANISHED_REASON)
                 continue
             if not agent.stuck and agent.last_output_at and utcnow() - agent.last_output_at > stuck_after:
@@ -138,16 +137,6 @@ class SessionRunner:
         home = self.settings.data_dir / 'agent-homes' / user_id
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         return home
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 session_runner = SessionRunner()

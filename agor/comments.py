@@ -13,7 +13,7 @@ from . import boards, comment_text, db, ids, notifications
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
 from .events import board_topic
-from .models import Board, CardPlacement, Comment, CommentReaction, Role, User, Worktree, Zone, utcnow
+from .models import AgentSession, Board, CardPlacement, Comment, CommentReaction, Role, User, Worktree, Zone, utcnow
 
 TARGETS = ('board', 'zone', 'worktree', 'session')
 GROUPS = {'board': 'Board', 'zone': 'Zones', 'worktree': 'Worktrees', 'session': 'Sessions'}
@@ -184,6 +184,9 @@ def threads(user: User, board_id: str) -> list[dict[str, Any]]:
         worktree_ids = {c.target_id for c in comments if c.target_type == 'worktree' and c.target_id}
         worktrees = {w.id: w for w in session.exec(select(Worktree).where(col(Worktree.id).in_(worktree_ids)))} \
             if worktree_ids else {}
+        session_ids = {c.target_id for c in comments if c.target_type == 'session' and c.target_id}
+        agents = {a.id: a for a in session.exec(select(AgentSession).where(col(AgentSession.id).in_(session_ids)))} \
+            if session_ids else {}
     by_comment: dict[str, list[CommentReaction]] = {}
     for reaction in reactions:
         by_comment.setdefault(reaction.comment_id, []).append(reaction)
@@ -193,9 +196,9 @@ def threads(user: User, board_id: str) -> list[dict[str, Any]]:
             replies.setdefault(comment.parent_id, []).append(comment)
     result = []
     for root in (c for c in comments if c.parent_id is None):
-        label = {'board': board.name, 'zone': zones[root.target_id].label if root.target_id in zones else 'zone',
-                 'worktree': worktrees[root.target_id].name if root.target_id in worktrees else 'worktree',
-                 'session': 'session'}[root.target_type]
+        names = {'board': {None: board.name}, 'zone': {i: z.label for i, z in zones.items()},
+                 'worktree': {i: w.name for i, w in worktrees.items()}, 'session': {i: a.title for i, a in agents.items()}}
+        label = names[root.target_type].get(root.target_id, root.target_type)
         entries = [root, *replies.get(root.id, [])]
         result.append({
             'id': root.id, 'target_type': root.target_type, 'target_id': root.target_id, 'target_label': label,
@@ -332,7 +335,10 @@ def _anchor(session: Session, board_id: str, target_type: str, target_id: str) -
         placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id,
                                                              CardPlacement.board_id == board_id)).first()
         return boards.card_origin(session, placement) if placement else (0.0, 0.0)
-    raise InvalidInput('Sessions cannot take comments yet.')
+    agent = session.get(AgentSession, target_id)
+    if agent is None:
+        raise NotFound('That session no longer exists.')
+    return 0.0, 0.0  # session threads are listed in the drawer, not pinned
 
 
 def _pin(root: Comment, zones: dict[str, Zone], on_board: set[str]) -> dict[str, Any] | None:

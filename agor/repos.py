@@ -13,7 +13,7 @@ from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .events import board_topic
-from .models import CardPlacement, Repo, Role, User, Worktree
+from .models import AgentSession, CardPlacement, Repo, Role, User, Worktree
 
 NAME = re.compile(r'^[a-z0-9][a-z0-9._-]{0,62}$')
 
@@ -141,6 +141,8 @@ def delete_worktree(actor: User, worktree_id: str) -> None:
             placements = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == fresh.id)).all()
             comments.detach_targets(session, 'worktree', fresh.id, f'worktree {fresh.name}',
                                     {p.board_id: boards.card_origin(session, p) for p in placements})
+            for agent in session.exec(select(AgentSession).where(AgentSession.worktree_id == fresh.id)):
+                comments.detach_targets(session, 'session', agent.id, f'session “{agent.title}”', {})
             _take_off_board(session, fresh, actor)
             session.delete(fresh)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from html import escape
+from collections.abc import Callable
 from typing import Any
 
 from nicegui import background_tasks, ui
@@ -21,8 +22,9 @@ STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'c
 
 
 class SessionPanel:
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, on_comment: Callable[[dict[str, Any]], Any]) -> None:
         self.user = user
+        self.on_comment = on_comment
         self.can_write = user.has(Role.member)
         self.session_id: str | None = None
         self.runtime = ''
@@ -34,6 +36,9 @@ class SessionPanel:
             with ui.row().classes('w-full items-center gap-2 px-4 py-3 border-b no-wrap'):
                 self.title = ui.label().classes('text-lg font-semibold truncate flex-1').mark('session-title')
                 self.status = ui.badge().mark('session-status')
+                if self.can_write:
+                    self.comment = ui.button(icon='add_comment', on_click=self._comment) \
+                        .props('flat round dense color=grey-8').tooltip('Comment on this session').mark('comment-session')
                 ui.button(icon='close', on_click=self.dialog.close).props('flat round dense')
             self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-500')
             self.transcript = ui.column().classes('w-full flex-1 overflow-auto gap-2 px-4 py-3 no-wrap') \
@@ -89,6 +94,10 @@ class SessionPanel:
         self.dialog.open()
 
     # ---- drawing -------------------------------------------------------------------------------------------------
+
+    def _comment(self) -> None:
+        if self.session_id:
+            self.on_comment({'id': self.session_id, 'title': self.title.text})
 
     def _header(self, detail: dict[str, Any]) -> None:
         self.title.set_text(detail['title'])

@@ -5,7 +5,7 @@ import asyncio
 import json
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from agor import boards, comments, events, notifications, repos, sessions
 from agor.notifications import user_topic
@@ -58,7 +58,8 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     view.panel = CommentsPanel(user, board, on_threads=view.threads_changed, on_focus=view.focus_thread)
     view.panel.threads = threads
     view.panel.render()
-    view.sessions = SessionPanel(user)
+    view.sessions = SessionPanel(user, on_comment=lambda agent: view.comment_dialog(
+        f'Comment on session “{agent["title"]}”', 'session', agent['id'], None))
 
     with ui.row().classes('absolute left-4 top-[68px] items-center gap-2 bg-white rounded-xl shadow px-3 py-2'):
         view.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
@@ -269,6 +270,8 @@ class BoardView:
     def focus_thread(self, thread: dict[str, Any]) -> None:
         if thread['pin'] is not None:
             self.canvas.run_method('focus', {'kind': 'pin', 'id': thread['id']})
+        elif thread['target_type'] == 'session' and thread['target_id']:
+            background_tasks.create(self.sessions.open(thread['target_id']), name='open session')
         elif thread['target_type'] in {'zone', 'worktree'}:
             kind = 'zone' if thread['target_type'] == 'zone' else 'card'
             self.canvas.run_method('focus', {'kind': kind, 'id': thread['target_id']})

@@ -300,3 +300,18 @@ def test_markdown_renders_and_links_open_safely():
     assert '<strong>bold</strong>' in html
     assert '<a href="https://example.com/a" target="_blank" rel="noopener noreferrer nofollow">docs</a>' in html
     assert '<span class="agor-mention">@Bob</span>' in html
+
+
+def test_session_threads_are_grouped_under_sessions_and_survive_the_worktree(team):
+    from agor import sessions
+    bob = team.users['bob']
+    agent = sessions.create(bob, team.worktree.id, 'shell')
+    note = comments.create(bob, team.board.id, 'this run looks off', target_type='session', target_id=agent.id,
+                           pin=(5, 5))
+    thread = thread_of(bob, team.board.id, note.id)
+    assert (thread['group'], thread['target_label'], thread['pin']) == ('Sessions', 'Shell session', None)
+    with pytest.raises(NotFound):
+        comments.create(bob, team.board.id, 'x', target_type='session', target_id='no-such-session')
+    repos.delete_worktree(team.owner, team.worktree.id)
+    thread = thread_of(bob, team.board.id, note.id)
+    assert thread['group'] == 'Board' and thread['detached_from'] == 'session “Shell session”'

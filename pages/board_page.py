@@ -186,6 +186,9 @@ class BoardView:
                 ui.button('New session', icon='smart_toy', on_click=new_session) \
                     .props('flat no-caps color=teal').mark('new-session')
             with ui.row().classes('w-full justify-end'):
+                ui.button('Terminal', icon='terminal',
+                          on_click=lambda: ui.navigate.to(f'/w/{card["id"]}/terminal', new_tab=True)) \
+                    .props('flat no-caps').mark('open-terminal')
                 if self.user.has(Role.member):
                     async def remove() -> None:
                         if await act(boards.remove_card, self.user, self.board.id, card['id']) is not FAILED:

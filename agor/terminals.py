@@ -15,7 +15,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import re
 import shutil
 import stat
 import struct
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import auth, db, ids, unix_accounts
+from . import auth, credentials, db, ids, unix_accounts
 from .config import Settings
 from .errors import DomainError, Forbidden, NotFound
 from .models import Role, User, Worktree
@@ -60,9 +59,7 @@ unbind -a -T root
 unbind -a -T copy-mode
 unbind -a -T copy-mode-vi
 '''
-# names of the app's variables that never reach a terminal: secrets, the app's own settings, the account's identity
-PRIVATE_PREFIXES = ('AGOR_', 'PYTEST_', 'NICEGUI_', 'TMUX', 'SUDO_', 'GIT_CONFIG_')
-PRIVATE_WORDS = re.compile(r'SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL|COOKIE|DATABASE_URL|DSN', re.I)
+# the app account's identity stays out of a terminal's environment: the shell's account brings its own
 ACCOUNT_VARS = {'HOME', 'USER', 'LOGNAME', 'SHELL', 'MAIL', 'PWD', 'OLDPWD', 'TERM', 'COLORTERM'}
 
 
@@ -75,13 +72,11 @@ class TmuxError(TerminalUnavailable):
 
 
 def terminal_env(user: User, worktree: Worktree) -> dict[str, str]:
-    """The environment a terminal opened by `user` starts with: the app's environment without secrets, the app's own
-    settings or its account's identity, plus who opened it and where. The credentials capability adds the user's own
-    variables here."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(PRIVATE_PREFIXES) and not PRIVATE_WORDS.search(name) and name not in ACCOUNT_VARS}
-    env.update(AGOR_USER=user.name, AGOR_USER_EMAIL=user.email, AGOR_WORKTREE=worktree.name,
-               AGOR_WORKTREE_PATH=worktree.path, AGOR_BRANCH=worktree.branch)
+    """The environment a terminal opened by `user` starts with: the user's merged environment (agor.credentials: the
+    app's without secrets, then the operator's and the user's variables) without the app account's identity, plus
+    where it runs."""
+    env = {name: value for name, value in credentials.merged_env(user).items() if name not in ACCOUNT_VARS}
+    env.update(AGOR_WORKTREE=worktree.name, AGOR_WORKTREE_PATH=worktree.path, AGOR_BRANCH=worktree.branch)
     return env
 
 

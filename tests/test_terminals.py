@@ -123,10 +123,11 @@ async def attach(service: TerminalService, user, worktree_id: str, cols: int = 1
 
 
 async def run(recorder: Recorder, command: str, marker: str, timeout: float = 5) -> str:
-    """Type a command, then `echo marker` (typed so that its echo does not match); return what came between."""
+    """Type `echo <start>; command; echo <marker>` (typed so that the echoed line does not match); return what the
+    command printed."""
     start = len(recorder.text)
-    recorder.attachment.write(f'{command}; echo {marker[:2]}""{marker[2:]}\r')
-    match = await recorder.wait_for(rf'{re.escape(marker[2:])}(.*?){re.escape(marker)}', timeout, start=start)
+    recorder.attachment.write(f'echo BE""GIN-{marker}; {command}; echo {marker[:2]}""{marker[2:]}\r')
+    match = await recorder.wait_for(rf'BEGIN-{re.escape(marker)}\r\n(.*?){re.escape(marker)}', timeout, start=start)
     return re.sub(r'\x1b(\[[0-9;?]*[A-Za-z]|\([AB]|[=>])', '', match.group(1)).strip()
 
 
@@ -165,7 +166,7 @@ async def test_two_users_share_keystrokes_and_the_smallest_size(scene):
     alice.attachment.write('echo hello-$((6*7))')
     await bob.wait_for(r'echo hello-\$\(\(6\*7\)\)')  # Bob sees Alice typing before she presses Enter
     alice.attachment.write('\r')
-    await bob.wait_for(r'\r\nhello-42\r\n')
+    await bob.wait_for('hello-42')  # the output (the typed line says $((6*7)))
     assert window_size(s) == '80x24'
     assert [p.name for p in bob.states[-1].people] == ['Alice', 'Bob']
     assert bob.states[-1].host_name == 'Alice'

@@ -50,10 +50,15 @@ class SessionPanel:
     # ---- opening -------------------------------------------------------------------------------------------------
 
     async def open(self, session_id: str) -> None:
+        """Show the session; updates that arrive while its transcript loads are kept and applied after it."""
+        self._closed()
+        early: list[dict[str, Any]] = []
+        topic = sessions.session_topic(session_id)
+        self._unsubscribe = events.bus.subscribe(topic, early.append)
         detail = await act(sessions.get, self.user, session_id)
         if detail is FAILED:
+            self._closed()
             return
-        self._closed()
         self.session_id = session_id
         self.runtime = detail['runtime']
         self.entries = {}
@@ -62,7 +67,10 @@ class SessionPanel:
         self._footer(detail)
         for entry in await asyncio.to_thread(sessions.transcript, self.user, session_id):
             self._entry(entry)
-        self._unsubscribe = events.bus.subscribe(sessions.session_topic(session_id), self._on_event)
+        self._unsubscribe()
+        self._unsubscribe = events.bus.subscribe(topic, self._on_event)
+        for event in early:
+            self._on_event(event)
         self.dialog.open()
         self._scroll()
         await act(sessions.acknowledge, self.user, session_id)

@@ -48,7 +48,7 @@ def test_streaming_transcript_pulse_favicon_ack_and_chime(browser, scene):
     alice.get_by_label('Model (optional)').fill('gemini-2.5-flash')
     alice.get_by_label('Prompt').fill('[[slow:6]] Summarise the repository')
     alice.get_by_role('button', name='Start session').click()
-    expect(alice.locator('.agor-prompt')).to_contain_text('Summarise the repository')
+    expect(alice.locator('.agor-prompt')).to_contain_text('Summarise the repository', timeout=15_000)
     alice.keyboard.press('Escape')  # Alice goes back to the board (with the session open it would count as seen)
 
     chip = bob.locator(f'{card} .agor-session-chip')

@@ -553,7 +553,7 @@ class TerminalService:
                 a.close()
 
     def kill_servers(self) -> None:
-        """Stop every tmux server of this app (their shells end); used by tests and benchmarks."""
+        """Stop every tmux server of this app (their shells end); for tests."""
         with self._lock:
             for server in self._servers.values():
                 server.kill()

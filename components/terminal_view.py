@@ -78,7 +78,7 @@ class TerminalView(ui.column):
         try:
             attachment = await terminals.service.open(self.user, self.worktree_id, *self.size, self)
         except DomainError as error:
-            self._show_message(error.message)
+            self._show_message(error.message, again=True)
             return
         if self.is_deleted:  # the view went away while tmux was starting
             attachment.close()

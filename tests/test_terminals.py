@@ -23,7 +23,8 @@ from agor.errors import Forbidden
 from agor.models import Role
 from agor.terminals import ShareState, TerminalService, TerminalUnavailable
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, seed_board
+from .test_pages import log_in
 
 IS_ROOT = os.geteuid() == 0
 EXECUTOR = 'agor-t-exec'
@@ -412,3 +413,17 @@ async def wait_until(condition, timeout: float = 5) -> None:
         if time.monotonic() > deadline:
             raise AssertionError('condition not met in time')
         await asyncio.sleep(0.02)
+
+
+async def test_terminal_page_reaches_only_worktrees(user, git_repo):
+    """The page route takes a worktree reference, nothing else: anything that is not an open worktree is refused."""
+    await user.open('/')  # startup has run: the database exists
+    seeded = seed_board(load_settings(), git_repo, dan=Role.viewer)
+    await user.open(f'/w/{seeded.worktree.id}/terminal')
+    await user.should_see('Log in', retries=30)  # anonymous: to the login page
+    await log_in(user, 'dan@example.com')
+    await user.open('/w/v-0123456789/terminal')  # a tmux session name is not a worktree
+    await user.should_see("No worktree with id 'v-0123456789'", retries=30)
+    await asyncio.to_thread(repos.set_archived, seeded.owner, seeded.worktree.id, True)
+    await user.open(f'/w/{seeded.worktree.id[:8]}/terminal')
+    await user.should_see('auth-fix is archived: restore it to open its terminal.', retries=30)

@@ -271,8 +271,10 @@ class Attachment:
             self._resume_reading()
 
     async def redraw(self) -> None:
-        """Have tmux send this viewer the whole screen again (after its browser reconnected)."""
+        """Have tmux send this viewer the whole screen again: its browser reconnected, or built a new terminal (which
+        will never acknowledge what the old one was sent)."""
         if not self.closed:
+            self.ack(self._unacked)
             await asyncio.to_thread(self.window.server.succeeds, 'refresh-client', '-t', self.tty)
 
     def close(self, reason: str | None = None) -> None:

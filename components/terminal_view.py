@@ -68,9 +68,12 @@ class TerminalView(ui.column):
     # ---- lifecycle --------------------------------------------------------------------------------------------------
 
     async def _open(self, e: GenericEventArguments) -> None:
-        if self.attachment is not None or self.is_deleted:
+        if self.is_deleted:
             return
         self._resized(e)
+        if self.attachment is not None:  # a new xterm for the same view (e.g. a dialog opened again): fill it
+            await self.attachment.redraw()
+            return
         self.message.clear()
         if terminals.service is None:
             self._show_message('Terminals are not running on this server.')

@@ -95,6 +95,9 @@ def test_two_members_share_a_terminal_and_a_viewer_only_watches(browser, scene):
     dan = open_terminal(browser, server, 'dan', worktree.id)
 
     alice.locator('.xterm').click()
+    alice.keyboard.type('cd / && clear')  # a short prompt: the command must not wrap at the window's width
+    alice.keyboard.press('Enter')
+    expect(screen(alice)).to_contain_text(':/$')
     alice.keyboard.type('echo hello-$RANDOM')
     alice.keyboard.press('Enter')
     for page in (alice, bob, dan):

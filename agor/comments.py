@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import boards, comment_text, db, ids, notifications
+from . import auth, boards, comment_text, db, ids, notifications
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
 from .events import board_topic
@@ -100,15 +100,14 @@ def delete(actor: User, comment_id: str) -> None:
         comment = _comment(session, comment_id)
         _require_author(actor, comment, 'delete')
         root = _root(session, comment)
-        has_replies = session.exec(select(Comment.id).where(Comment.parent_id == comment.id)).first() is not None
-        if comment.parent_id is None and has_replies:
+        if comment.parent_id is None and _has_replies(session, comment.id):
             comment.deleted, comment.body, comment.mentions, comment.updated_at = True, '', [], utcnow()
             for reaction in session.exec(select(CommentReaction).where(CommentReaction.comment_id == comment.id)):
                 session.delete(reaction)
         else:
             session.delete(comment)
             session.flush()
-            if root.id != comment.id and root.deleted and _replies(session, root.id) == []:
+            if root.id != comment.id and root.deleted and not _has_replies(session, root.id):
                 session.delete(root)
         session.flush()
         _changed(session, actor, root)
@@ -274,8 +273,7 @@ def link(slug: str, comment_id: str) -> str:
 def members(user: User) -> list[dict[str, str]]:
     """Who can be @mentioned: every active account (all of them see every board today)."""
     require(user, Role.viewer, 'list people')
-    with db.read() as session:
-        people = session.exec(select(User).where(User.active == True).order_by(User.name)).all()  # noqa: E712
+    people = [p for p in auth.list_users() if p.active]
     return [{'id': p.id, 'name': p.name, 'initials': p.initials, 'color': p.avatar_color} for p in people]
 
 
@@ -399,7 +397,7 @@ def _root(session: Session, comment: Comment) -> Comment:
     return root
 
 
-def _replies(session: Session, root_id: str) -> list[Comment]:
-    return list(session.exec(select(Comment).where(Comment.parent_id == root_id)))
+def _has_replies(session: Session, root_id: str) -> bool:
+    return session.exec(select(Comment.id).where(Comment.parent_id == root_id)).first() is not None
 
 

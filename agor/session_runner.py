@@ -73,7 +73,8 @@ class SessionRunner:
     # ---- watchdog (APScheduler, every few seconds) ---------------------------------------------------------------
 
     async def check(self) -> None:
-        stuck_after = timedelta(seconds=self.settings.session_stuck_seconds if self.settings else 600)
+        assert self.settings is not None
+        stuck_after = timedelta(seconds=self.settings.session_stuck_seconds)
         for agent in await asyncio.to_thread(sessions.running_sessions):
             if not self.is_serving(agent.id):
                 if not (agent.pid and runner.process_group_alive(agent.pid)):
@@ -117,9 +118,9 @@ class SessionRunner:
         async def on_event(event: TranscriptEvent) -> None:
             await asyncio.to_thread(sessions.record_event, agent.id, turn.id, event.kind, event.text, event.data)
 
-        def on_start(handle: runner.RunHandle) -> None:
+        async def on_start(handle: runner.RunHandle) -> None:
             self.handles[agent.id] = handle
-            sessions.record_start(agent.id, handle.pid)
+            await asyncio.to_thread(sessions.record_start, agent.id, handle.pid)
 
         try:
             outcome = await runner.run(adapter, request, on_event, on_start=on_start)

@@ -122,13 +122,13 @@ def for_worktree(user: User, worktree_id: str) -> list[dict[str, Any]]:
         return [_detail(session, a, user) for a in agents]
 
 
-def transcript(user: User, session_id: str, after: int = 0) -> list[dict[str, Any]]:
+def transcript(user: User, session_id: str) -> list[dict[str, Any]]:
+    """The newest TRANSCRIPT_PAGE entries, oldest first."""
     require(user, Role.viewer, 'read sessions')
     with db.read() as session:
-        entries = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id,
-                                                             col(TranscriptEntry.id) > after)
-                               .order_by(col(TranscriptEntry.id)).limit(TRANSCRIPT_PAGE)).all()
-    return [entry_view(e) for e in entries]
+        entries = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id)
+                               .order_by(col(TranscriptEntry.id).desc()).limit(TRANSCRIPT_PAGE)).all()
+    return [entry_view(e) for e in reversed(entries)]
 
 
 def board_attention(user: User, board_id: str) -> dict[str, Any]:
@@ -218,9 +218,7 @@ def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None
         agent.resume_id = resume_id or agent.resume_id
         if error:
             _add_entry(session, agent, turn.id, 'error', error, {})
-        waiting = session.exec(select(func.count()).select_from(SessionTurn).where(
-            SessionTurn.session_id == agent.id, SessionTurn.status == 'queued')).one()
-        if not waiting:
+        if not _queued_count(session, agent.id):
             new_status = status
             if status == 'completed' and agent.runtime != 'shell':  # an agent waits for the next prompt
                 new_status = 'awaiting_input'
@@ -300,14 +298,18 @@ def _changed(session: Session, agent: AgentSession, actor: User | None) -> None:
 
 
 def _summary(session: Session, agent: AgentSession) -> dict[str, Any]:
-    queued = session.exec(select(func.count()).select_from(SessionTurn).where(
-        SessionTurn.session_id == agent.id, SessionTurn.status == 'queued')).one()
+    queued = _queued_count(session, agent.id)
     adapter = registry.get(agent.runtime)
     return {'id': agent.id, 'worktree_id': agent.worktree_id, 'runtime': agent.runtime, 'runtime_label': adapter.label,
             'title': agent.title, 'status': agent.status, 'status_label': boards.status_label(agent), 'error': agent.error,
             'stuck': agent.stuck, 'queued': queued, 'created_by': agent.created_by,
             'creator': _user_name(session, agent.created_by), 'model': agent.model,
             'created_at': agent.created_at.isoformat(), 'updated_at': agent.updated_at.isoformat()}
+
+
+def _queued_count(session: Session, session_id: str) -> int:
+    return session.exec(select(func.count()).select_from(SessionTurn).where(
+        SessionTurn.session_id == session_id, SessionTurn.status == 'queued')).one()
 
 
 def _detail(session: Session, agent: AgentSession, user: User) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 length, one of your open tabs plays your sound. Audio settings live in the user menu."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from agor import auth, events, preferences
 from agor.models import User
@@ -35,9 +36,11 @@ class Chime:
         ui.context.client.on_delete(events.bus.subscribe(user_topic(user.id), self.on_event))
 
     def on_event(self, event: dict[str, Any]) -> None:
-        if event['type'] != 'run_finished':
-            return
-        user = auth.get_user(self.user_id)
+        if event['type'] == 'run_finished':
+            background_tasks.create(self._maybe_play(event), name='chime')
+
+    async def _maybe_play(self, event: dict[str, Any]) -> None:
+        user = await asyncio.to_thread(auth.get_user, self.user_id)  # settings may have changed in another tab
         if user is None:
             return
         settings = preferences.chime(user)

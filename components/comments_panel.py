@@ -153,8 +153,10 @@ class CommentsPanel:
 
     def _fill(self, container: ui.column, thread: dict[str, Any]) -> None:
         self._drawn[thread['id']] = (self._state(thread), container)
-        container.classes(add='agor-selected') if thread['id'] == self.selected \
-            else container.classes(remove='agor-selected')
+        if thread['id'] == self.selected:
+            container.classes(add='agor-selected')
+        else:
+            container.classes(remove='agor-selected')
         container.clear()
         with container:
             with ui.row().classes('w-full items-center gap-1 text-xs text-slate-500 no-wrap'):

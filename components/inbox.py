@@ -1,15 +1,17 @@
 """The bell in the header: unread badge, the inbox menu, and a desktop notification when the tab is hidden."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from agor import events, notifications
 from agor.models import User
 
 from . import timestamp
+from .act import act
 
 DESKTOP_NOTIFY = '''
 if (document.hidden && window.Notification && Notification.permission === "granted") {
@@ -33,17 +35,21 @@ class Inbox:
         client.on_delete(events.bus.subscribe(notifications.user_topic(user.id), self.on_event))
 
     def on_event(self, event: dict[str, Any]) -> None:
+        background_tasks.create(self._update(event), name='inbox update')
+
+    async def _update(self, event: dict[str, Any]) -> None:
+        count = await asyncio.to_thread(notifications.unread_count, self.user)
         with self.button:
-            self._set_count(notifications.unread_count(self.user))
+            self._set_count(count)
             if event['type'] == 'notification':
                 entry = event['notification']
                 ui.run_javascript(DESKTOP_NOTIFY % tuple(map(json.dumps, (entry['title'], entry['preview'],
                                                                            entry['id'], entry['link']))))
-            if self.menu.value:
-                self.render()
+        if self.menu.value:
+            await self.render()
 
-    def render(self) -> None:
-        entries = notifications.inbox(self.user)
+    async def render(self) -> None:
+        entries = await asyncio.to_thread(notifications.inbox, self.user)
         self.entries.clear()
         with self.entries:
             with ui.row().classes('w-full items-center px-2 py-1'):
@@ -67,8 +73,8 @@ class Inbox:
         self.badge.set_text(str(count) if count < 100 else '99+')
         self.badge.set_visibility(count > 0)
 
-    def mark_all_read(self) -> None:
-        notifications.mark_read(self.user)
+    async def mark_all_read(self) -> None:
+        await act(notifications.mark_read, self.user)
 
     @staticmethod
     def ask_permission() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from . import db, ids
+from . import db, ids, trigger_template
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
 from .events import board_topic
@@ -22,7 +22,9 @@ ZONE_MIN = 80
 ZONE_MAX = 20000
 COORD_MAX = 1_000_000
 COLOR = re.compile(r'^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$')
-ZONE_FIELDS = {'label', 'x', 'y', 'w', 'h', 'border_color', 'background_color', 'locked'}
+ZONE_FIELDS = {'label', 'x', 'y', 'w', 'h', 'border_color', 'background_color', 'locked', 'trigger_template',
+               'trigger_behavior', 'trigger_runtime'}
+TRIGGER_BEHAVIORS = {'always_new': 'Always start a new session', 'show_picker': 'Let me pick a session'}
 
 
 # ---- boards ---------------------------------------------------------------------------------------------------------
@@ -140,7 +142,8 @@ def board_state(user: User, board_id: str) -> dict[str, Any]:
 def zone_view(zone: Zone) -> dict[str, Any]:
     return {'id': zone.id, 'label': zone.label, 'x': zone.x, 'y': zone.y, 'w': zone.w, 'h': zone.h,
             'border': zone.border_color, 'background': zone.background_color, 'locked': zone.locked,
-            'trigger': bool(zone.trigger_template)}
+            'trigger': bool(zone.trigger_template), 'trigger_template': zone.trigger_template or '',
+            'trigger_behavior': zone.trigger_behavior, 'trigger_runtime': zone.trigger_runtime}
 
 
 def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo, comments: int = 0,
@@ -207,7 +210,10 @@ def create_zone(actor: User, board_id: str, label: str = 'Zone', x: float = 0, y
 
 
 def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
-    """Move, resize, relabel, recolour or (un)lock a zone. A locked zone keeps its place and size."""
+    """Move, resize, relabel, recolour, (un)lock a zone or set its trigger. A locked zone keeps its place and size.
+
+    An empty trigger template makes the zone only organizational; a template must parse, use only the four
+    variables and render against the sample worktree (agor.trigger_template)."""
     require(actor, Role.member, 'edit zones')
     unknown = set(changes) - ZONE_FIELDS
     if unknown:
@@ -231,9 +237,30 @@ def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
         if 'background_color' in changes:
             zone.background_color = _clean_color(changes['background_color'])
         zone.locked = locked
+        _set_trigger(zone, changes)
         db.emit_after_commit(session, board_topic(zone.board_id), {'type': 'zone', 'zone': zone_view(zone),
                                                                    'by': actor.name})
         return zone
+
+
+def _set_trigger(zone: Zone, changes: dict[str, Any]) -> None:
+    if 'trigger_template' in changes:
+        source = changes['trigger_template']
+        if source is None or (isinstance(source, str) and not source.strip()):
+            zone.trigger_template = None
+        else:
+            try:
+                trigger_template.render(source, trigger_template.SAMPLE)
+            except trigger_template.TemplateProblem as problem:
+                raise InvalidInput(f'The trigger template cannot be saved: {problem}') from None
+            zone.trigger_template = source.strip()
+    if 'trigger_behavior' in changes:
+        if changes['trigger_behavior'] not in TRIGGER_BEHAVIORS:
+            raise InvalidInput(f'A trigger behaviour is one of {", ".join(TRIGGER_BEHAVIORS)}.')
+        zone.trigger_behavior = changes['trigger_behavior']
+    if 'trigger_runtime' in changes:
+        runtime = changes['trigger_runtime']
+        zone.trigger_runtime = registry.get(runtime).name if runtime else None
 
 
 def delete_zone(actor: User, zone_id: str) -> None:
@@ -288,17 +315,20 @@ def place_card(actor: User, board_id: str, worktree_id: str, x: float, y: float)
         return placement
 
 
-def move_card(actor: User, board_id: str, worktree_id: str, x: float, y: float) -> CardPlacement:
-    """Move a card to an absolute canvas point; it joins the zone under its centre (or none). Last write wins."""
-    require(actor, Role.member, 'move cards')
-    with db.transaction() as session:
-        placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree_id,
-                                                             CardPlacement.board_id == board_id)).first()
-        if placement is None:
-            raise NotFound('That card is no longer on this board.')
-        _set_position(session, placement, x, y, actor)
-        emit_card(session, placement, actor)
-        return placement
+def move_in(session: Session, actor: User, board_id: str, worktree_id: str, x: float,
+            y: float) -> tuple[CardPlacement, Zone | None]:
+    """Move a card to an absolute canvas point; it joins the zone under its centre (or none). Last write wins.
+
+    Returns the placement and, when the card arrived in a zone it was not in, that zone (agor.triggers fires it).
+    The user action is `agor.triggers.drop_card`."""
+    placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree_id,
+                                                         CardPlacement.board_id == board_id)).first()
+    if placement is None:
+        raise NotFound('That card is no longer on this board.')
+    before = placement.zone_id
+    zone = _set_position(session, placement, x, y, actor)
+    emit_card(session, placement, actor)
+    return placement, zone if zone is not None and zone.id != before else None
 
 
 def remove_card(actor: User, board_id: str, worktree_id: str) -> None:
@@ -313,15 +343,19 @@ def remove_card(actor: User, board_id: str, worktree_id: str) -> None:
                                                               'by': actor.name})
 
 
-def _set_position(session: Session, placement: CardPlacement, x: float, y: float, actor: User) -> None:
+def _set_position(session: Session, placement: CardPlacement, x: float, y: float, actor: User) -> Zone | None:
+    """Place the card and return the zone it is now in. Each arrival in a different zone counts one `zone_entry`."""
     x, y = _coord(x), _coord(y)
     zones = list(session.exec(select(Zone).where(Zone.board_id == placement.board_id)).all())
     zone = zone_at(zones, x + CARD_W / 2, y + CARD_H / 2)
+    if zone is not None and zone.id != placement.zone_id:
+        placement.zone_entry += 1
     placement.zone_id = zone.id if zone else None
     placement.x, placement.y = (x - zone.x, y - zone.y) if zone else (x, y)
     placement.updated_at = utcnow()
     placement.updated_by = actor.id
     session.flush()
+    return zone
 
 
 def card_origin(session: Session, placement: CardPlacement) -> tuple[float, float]:

@@ -35,24 +35,10 @@ def create(actor: User, worktree_id: str, runtime: str, prompt: str | None = Non
            permission_mode: str | None = None) -> AgentSession:
     """A new session in the worktree, run as `actor`; with a prompt its first turn is queued at once."""
     require(actor, Role.member, 'start sessions')
-    adapter = registry.get(runtime)
     text = _clean_prompt(prompt) if prompt is not None else None
-    if permission_mode is not None and permission_mode not in adapter.permission_modes:
-        raise InvalidInput(f'{adapter.label} has no permission mode {permission_mode!r}; choose one of '
-                           f'{", ".join(adapter.permission_modes)}.')
     with db.transaction() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
-        if worktree.archived:
-            raise InvalidInput(f'{worktree.name} is archived: restore it to start a session.')
-        agent = AgentSession(worktree_id=worktree.id, created_by=actor.id, runtime=adapter.name,
-                             title=_title(text) if text else f'{adapter.label} session',
-                             model=(model or '').strip()[:120] or None, permission_mode=permission_mode)
-        session.add(agent)
-        session.flush()
-        if text:
-            _queue(session, agent, actor, text)
-        _changed(session, agent, actor)
-        return agent
+        return add(session, actor, worktree, runtime, text, model=model, permission_mode=permission_mode)
 
 
 def prompt(actor: User, session_id: str, text: str) -> SessionTurn:
@@ -60,10 +46,34 @@ def prompt(actor: User, session_id: str, text: str) -> SessionTurn:
     require(actor, Role.member, 'prompt sessions')
     body = _clean_prompt(text)
     with db.transaction() as session:
-        agent = _session(session, session_id)
-        turn = _queue(session, agent, actor, body)
-        _changed(session, agent, actor)
-        return turn
+        return queue_prompt(session, actor, _session(session, session_id), body)
+
+
+def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: str | None, *,
+        model: str | None = None, permission_mode: str | None = None) -> AgentSession:
+    """`create` inside the caller's transaction (a zone trigger starts its session in the drop's transaction)."""
+    adapter = registry.get(runtime)
+    if permission_mode is not None and permission_mode not in adapter.permission_modes:
+        raise InvalidInput(f'{adapter.label} has no permission mode {permission_mode!r}; choose one of '
+                           f'{", ".join(adapter.permission_modes)}.')
+    if worktree.archived:
+        raise InvalidInput(f'{worktree.name} is archived: restore it to start a session.')
+    agent = AgentSession(worktree_id=worktree.id, created_by=actor.id, runtime=adapter.name,
+                         title=_title(text) if text else f'{adapter.label} session',
+                         model=(model or '').strip()[:120] or None, permission_mode=permission_mode)
+    session.add(agent)
+    session.flush()
+    if text:
+        _queue(session, agent, actor, text)
+    _changed(session, agent, actor)
+    return agent
+
+
+def queue_prompt(session: Session, actor: User, agent: AgentSession, text: str) -> SessionTurn:
+    """`prompt` inside the caller's transaction."""
+    turn = _queue(session, agent, actor, text)
+    _changed(session, agent, actor)
+    return turn
 
 
 def drop_queued(actor: User, session_id: str) -> int:

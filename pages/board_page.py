@@ -148,7 +148,7 @@ class BoardView:
     # ---- gestures from this viewer's canvas ---------------------------------------------------------------------------
 
     async def card_moved(self, e: Any) -> None:
-        await act(boards.move_card, self.user, self.board.id, e.args['id'], e.args['x'], e.args['y'])
+        await act(triggers.drop_card, self.user, self.board.id, e.args['id'], e.args['x'], e.args['y'])
 
     async def zone_changed(self, e: Any) -> None:
         changes = {k: e.args[k] for k in ('x', 'y', 'w', 'h') if k in e.args}

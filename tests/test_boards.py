@@ -1,6 +1,6 @@
 import pytest
 
-from agor import boards, db, events, repos
+from agor import boards, db, events, repos, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Board
 
@@ -74,8 +74,9 @@ def test_card_position_is_relative_to_the_zone_it_lands_in(team, worktree):
     boards.update_zone(member, zone.id, x=2000, y=0)  # moving the zone moves the card with it
     card = boards.board_state(member, board.id)['cards'][0]
     assert (card['zone'], card['x'], card['y']) == (zone.id, 100, 100)
-    placement = boards.move_card(member, board.id, worktree.id, 10, 10)  # dragged out again
-    assert (placement.zone_id, placement.x, placement.y) == (None, 10, 10)
+    assert triggers.drop_card(member, board.id, worktree.id, 10, 10) is None  # dragged out again; no trigger
+    card = boards.board_state(member, board.id)['cards'][0]
+    assert (card['zone'], card['x'], card['y']) == (None, 10, 10)
 
 
 def test_the_smallest_zone_under_the_card_centre_wins(team, worktree):
@@ -85,8 +86,9 @@ def test_the_smallest_zone_under_the_card_centre_wins(team, worktree):
     small = boards.create_zone(member, board.id, 'Small', x=100, y=100, w=400, h=300)
     placement = boards.place_card(member, board.id, worktree.id, 120, 120)
     assert placement.zone_id == small.id
-    outside = boards.move_card(member, board.id, worktree.id, 600, 600)
-    assert outside.zone_id != small.id and (outside.x, outside.y) == (600, 600)
+    triggers.drop_card(member, board.id, worktree.id, 600, 600)
+    outside = boards.board_state(member, board.id)['cards'][0]
+    assert outside['zone'] != small.id and (outside['x'], outside['y']) == (600, 600)
 
 
 def test_deleting_a_zone_keeps_its_cards_in_place(team, worktree):
@@ -131,7 +133,7 @@ def test_viewer_cannot_move_cards(team, worktree):
     board = boards.create_board(member, 'B')
     boards.place_card(member, board.id, worktree.id, 0, 0)
     with pytest.raises(Forbidden, match='cannot move cards'):
-        boards.move_card(viewer, board.id, worktree.id, 500, 500)
+        triggers.drop_card(viewer, board.id, worktree.id, 500, 500)
     assert boards.board_state(viewer, board.id)['cards'][0]['x'] == 0
 
 
@@ -152,7 +154,7 @@ def test_changes_are_published_after_commit_only(team, worktree):
     try:
         boards.place_card(member, board.id, worktree.id, 0, 0)
         with pytest.raises(InvalidInput):
-            boards.move_card(member, board.id, worktree.id, float('inf'), 0)
+            triggers.drop_card(member, board.id, worktree.id, float('inf'), 0)
     finally:
         unsubscribe()
     assert [e['type'] for e in received] == ['card']

@@ -2,7 +2,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from agor import boards, comment_text, comments, events, notifications, repos
+from agor import boards, comment_text, comments, events, notifications, repos, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Role
 
@@ -29,7 +29,7 @@ def test_a_worktree_pin_is_stored_relative_to_the_card_and_moves_with_it(team):
     pin = comments.pins(comments.threads(bob, team.board.id))[0]
     assert pin == {**pin, 'anchor': 'card', 'target': team.worktree.id, 'dx': 30, 'dy': 40, 'count': 1}
     # moving the card into the zone keeps the offset: the browser draws it at card origin + offset
-    boards.move_card(bob, team.board.id, team.worktree.id, 700, 50)
+    triggers.drop_card(bob, team.board.id, team.worktree.id, 700, 50)
     assert comments.pins(comments.threads(bob, team.board.id))[0]['dx'] == 30
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
 from .base import new_id, utcnow
@@ -45,5 +46,27 @@ class CardPlacement(SQLModel, table=True):
     zone_id: str | None = Field(default=None, foreign_key='zone.id', ondelete='SET NULL', max_length=36)
     x: float = 0
     y: float = 0
+    zone_entry: int = 0  # counts the card's arrivals in a zone: with the zone id it names one drop
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)
+
+
+class ZoneFiring(SQLModel, table=True):
+    """One drop into a zone with a trigger. `drop_key` (placement, zone, arrival) is unique, so a drop fires once.
+
+    status: started (a session got the prompt), picking (show_picker: waiting for the dropping user to choose),
+    failed (the template could not be rendered: nothing was started), cancelled (the user closed the picker).
+    """
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    drop_key: str = Field(unique=True, max_length=120)
+    zone_id: str = Field(foreign_key='zone.id', ondelete='CASCADE', index=True, max_length=36)
+    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', max_length=36)
+    worktree_id: str = Field(foreign_key='worktree.id', ondelete='CASCADE', max_length=36)
+    user_id: str = Field(foreign_key='user.id', max_length=36)
+    status: str = Field(max_length=16)
+    prompt: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, max_length=1000)
+    session_id: str | None = Field(default=None, foreign_key='agentsession.id', ondelete='SET NULL', max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    settled_at: datetime | None = None

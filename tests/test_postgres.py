@@ -86,3 +86,22 @@ def test_migrations_and_board_round_trip_on_postgres(postgres_url):
         assert boards.board_state(owner, second.id) == {'zones': [], 'cards': []}
     finally:
         db.engine().dispose()
+
+
+def test_racing_drops_fire_once_on_postgres(postgres_url, git_repo):
+    """Eight threads drop the same card into a triggered zone at once: one firing, one session (READ COMMITTED)."""
+    from agor import triggers
+    from agor.config import load_settings
+
+    from .conftest import seed_board
+    from .test_triggers import TEMPLATE, race_drops
+    try:
+        db.init(postgres_url)
+        team = seed_board(load_settings(), git_repo, bob=Role.member)
+        boards.update_zone(team.owner, team.zone.id, trigger_template=TEMPLATE, trigger_runtime='shell')
+        results = race_drops([team.owner, team.users['bob']], team.board.id, team.worktree.id)
+        assert len([r for r in results if r is not None]) == 1
+        assert [h['status'] for h in triggers.history(team.owner, team.zone.id)] == ['started']
+        assert boards.board_state(team.owner, team.board.id)['cards'][0]['sessions'][0]['status'] == 'idle'
+    finally:
+        db.engine().dispose()

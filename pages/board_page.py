@@ -7,7 +7,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import boards, comments, events, notifications, repos, sessions
+from agor import boards, comments, events, notifications, repos, sessions, triggers
 from agor.notifications import user_topic
 from agor.errors import DomainError
 from agor.models import Board, Role, User
@@ -20,14 +20,13 @@ from components.comments_panel import CommentsPanel
 from components.session_panel import SessionPanel
 from components.facepile import Facepile
 from components.presence_layer import PresenceLayer
+from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
 from components.act import FAILED, act
 
 from .frame import header, page, settings
 
 CANVAS_EVENTS = {'zone', 'zone_deleted', 'card', 'card_removed'}
-ZONE_PALETTE = [('Slate', '#64748b', '#f1f5f9'), ('Teal', '#0d9488', '#f0fdfa'), ('Blue', '#2563eb', '#eff6ff'),
-                ('Amber', '#d97706', '#fffbeb'), ('Rose', '#e11d48', '#fff1f2'), ('Violet', '#7c3aed', '#f5f3ff')]
 
 
 def register() -> None:
@@ -60,6 +59,7 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     view.panel.render()
     view.sessions = SessionPanel(user, on_comment=lambda agent: view.comment_dialog(
         f'Comment on session “{agent["title"]}”', 'session', agent['id'], None))
+    view.toasts = Toasts()
 
     with ui.row().classes('absolute left-4 top-[68px] items-center gap-2 bg-white rounded-xl shadow px-3 py-2'):
         view.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
@@ -100,6 +100,8 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
         await view.open_deep_link(comment, worktree)
     if session:
         await view.sessions.open(session)
+    if can_edit:
+        await view.ask_waiting_picks()
 
 
 def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> None:
@@ -126,6 +128,7 @@ class BoardView:
         self.panel: CommentsPanel
         self.sessions: SessionPanel
         self.open_threads: ui.badge | None = None
+        self.toasts: Toasts
         self._attention_pending = False
 
     # ---- events from other viewers (and our own, echoed) -----------------------------------------------------------
@@ -138,6 +141,8 @@ class BoardView:
             self.panel.reload()
         elif kind == 'attention':
             self.attention_changed()
+        elif kind == 'zone_fired':
+            self.zone_fired(event)
         elif kind == 'board' and self.title is not None:
             self.title.set_text(f'{event["board"]["icon"]} {event["board"]["name"]}')
         elif kind == 'board_deleted':
@@ -148,7 +153,15 @@ class BoardView:
     # ---- gestures from this viewer's canvas ---------------------------------------------------------------------------
 
     async def card_moved(self, e: Any) -> None:
-        await act(triggers.drop_card, self.user, self.board.id, e.args['id'], e.args['x'], e.args['y'])
+        """A drop: the server moves the card and, if it arrived in a zone with a trigger, fires it once."""
+        firing = await act(triggers.drop_card, self.user, self.board.id, e.args['id'], e.args['x'], e.args['y'])
+        if firing is FAILED or firing is None:
+            return
+        if firing['status'] == 'failed':
+            ui.notify(f'The trigger of “{firing["zone"]}” did not run: {firing["error"]} The card stays in the zone.',
+                      type='warning', multi_line=True, timeout=10_000)
+        elif firing['status'] == 'picking':
+            picker_dialog(self.user, firing)
 
     async def zone_changed(self, e: Any) -> None:
         changes = {k: e.args[k] for k in ('x', 'y', 'w', 'h') if k in e.args}
@@ -210,35 +223,23 @@ class BoardView:
 
     def zone_clicked(self, e: Any) -> None:
         zone = self.canvas.zone(e.args['id'])
-        if zone is None:
-            return
-        if not self.user.has(Role.member):
-            ui.notify(f'Zone “{zone["label"]}”' + (' (locked)' if zone['locked'] else ''))
-            return
-        with ui.dialog() as dialog, ui.card().classes('w-96').mark('zone-dialog'):
-            ui.label('Zone').classes('text-lg font-semibold')
-            label = ui.input('Label', value=zone['label']).props('outlined').classes('w-full')
-            palette = {name: (border, background) for name, border, background in ZONE_PALETTE}
-            current = next((n for n, (b, _) in palette.items() if b == zone['border']), None)
-            colour = ui.select(list(palette), value=current, label='Colour').props('outlined').classes('w-full')
-            locked = ui.switch('Locked (cannot be moved, resized or deleted)', value=zone['locked'])
+        if zone is not None:
+            zone_dialog(self.user, self.board, zone, self.canvas.props['cards'], self.sessions.open)
 
-            async def save() -> None:
-                changes: dict[str, Any] = {'label': label.value, 'locked': locked.value}
-                if colour.value:
-                    changes['border_color'], changes['background_color'] = palette[colour.value]
-                if await act(boards.update_zone, self.user, zone['id'], **changes) is not FAILED:
-                    dialog.close()
+    # ---- zone triggers ------------------------------------------------------------------------------------------------
 
-            async def delete() -> None:
-                if await act(boards.delete_zone, self.user, zone['id']) is not FAILED:
-                    dialog.close()
-            with ui.row().classes('w-full'):
-                ui.button('Delete', on_click=delete).props('flat color=red')
-                ui.space()
-                ui.button('Cancel', on_click=dialog.close).props('flat')
-                ui.button('Save', on_click=save).props('unelevated color=teal')
-        dialog.open()
+    def zone_fired(self, event: dict[str, Any]) -> None:
+        """Every viewer hears that a trigger started a session; the toast opens it."""
+        who = 'You' if event['by_id'] == self.user.id else event['by']
+        with self.canvas:
+            self.toasts.show(f'{who} sent {event["worktree"]} to {event["zone"]}', 'Open session',
+                             lambda: self.sessions.open(event['session_id']))
+
+    async def ask_waiting_picks(self) -> None:
+        """A picker left unanswered (the tab reloaded or lost its connection) asks again."""
+        waiting = await act(triggers.waiting_picks, self.user, self.board.id)
+        if waiting is not FAILED and waiting:
+            picker_dialog(self.user, waiting[0])
 
     # ---- sessions and attention -----------------------------------------------------------------------------------
 

@@ -1,0 +1,98 @@
+"""Real Chromium, two members: Alice gives the zone a trigger in the zone editor (its preview shows a mistake before
+saving), drops a card into it, and exactly one real shell session starts; Bob sees the toast and the session. Moving
+the card within the zone fires nothing more. A `show_picker` zone asks Alice, and only Alice."""
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from agor import auth, boards, db, triggers
+from agor.config import load_settings
+from agor.models import Role
+
+from .app_server import running_app
+from .conftest import seed_board
+from .test_browser_board import drag, open_board
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def scene(tmp_path: Path, git_repo: Path):
+    with running_app(tmp_path / 'app') as server:
+        db.init(server.database_url)
+        seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member)
+        yield server, seeded
+
+
+def test_a_drop_fires_once_and_everyone_sees_it(browser, scene):
+    server, seeded = scene
+    alice = open_board(browser, server, 'alice@example.com', seeded.board.slug)
+    bob = open_board(browser, server, 'bob@example.com', seeded.board.slug)
+    card = f'.agor-card[data-card-id="{seeded.worktree.id}"]'
+    zone = f'.agor-zone[data-zone-id="{seeded.zone.id}"]'
+
+    alice.locator(f'{zone} .agor-zone-header').click()
+    alice.locator('.q-expansion-item').get_by_text('Trigger', exact=True).click()
+    template = alice.get_by_label('Prompt template (empty: no trigger)')
+    preview = alice.locator('.agor-trigger-preview')
+    template.fill('echo "review {{ worktree.nmae }}"')
+    expect(preview).to_contain_text('worktree.nmae does not exist; worktree has name, branch')
+    template.fill('echo "review {{ worktree.name }} on {{ worktree.branch }} by {{ user.name }}"')
+    expect(preview).to_have_text('echo "review auth-fix on auth-fix by Alice"')  # rendered against the real card
+    alice.get_by_label('Agent').click()
+    alice.get_by_role('option', name='Shell').click()
+    alice.get_by_role('button', name='Save').click()
+    expect(bob.locator(zone)).to_contain_text('⚡')
+
+    expect(alice.locator('.q-dialog')).to_have_count(0)  # the editor closed (and was removed)
+    drag(alice, card, zone)
+    expect(bob.locator('.agor-toast')).to_contain_text('Alice sent auth-fix to Review', timeout=10_000)
+    expect(alice.locator('.agor-toast')).to_contain_text('You sent auth-fix to Review')
+    chips = bob.locator(f'{card} .agor-session-chip')
+    expect(chips).to_have_count(1)
+    expect(chips).to_contain_text('Shell · completed', timeout=15_000)
+    bob.locator('.agor-toast').get_by_role('button', name='Open session').click()
+    expect(bob.locator('.agor-output').last).to_contain_text('review auth-fix on auth-fix by Alice')
+    bob.keyboard.press('Escape')
+
+    # within the zone again, twice: the card moves, nothing fires
+    box = alice.locator(zone).bounding_box()
+    for dx in (40, 80):
+        before, seen = alice.locator(card).bounding_box(), bob.locator(card).get_attribute('style')
+        alice.mouse.move(before['x'] + 30, before['y'] + 20)
+        alice.mouse.down()
+        alice.mouse.move(box['x'] + dx, box['y'] + 60, steps=8)
+        alice.mouse.up()
+        expect(bob.locator(card)).not_to_have_attribute('style', seen)  # Bob saw it move
+        expect(bob.locator(card)).to_have_attribute('data-zone-id', seeded.zone.id)
+    alice.wait_for_timeout(1500)
+    expect(chips).to_have_count(1)
+    expect(bob.locator('.agor-toast')).to_have_count(0)  # Bob's first toast went when he opened it; no new one
+    owner = auth.get_user(seeded.board.created_by)
+    assert [(f['by'], f['status']) for f in triggers.history(owner, seeded.zone.id)] == [('Alice', 'started')]
+
+    # the zone's history shows the firing, for Bob too
+    bob.locator(f'{zone} .agor-zone-header').click()
+    expect(bob.locator('.agor-firing')).to_have_count(1)
+    expect(bob.locator('.agor-firing')).to_contain_text('Alice sent auth-fix')
+
+
+def test_show_picker_asks_only_the_dropping_user(browser, scene):
+    server, seeded = scene
+    boards.update_zone(seeded.owner, seeded.zone.id, trigger_template='echo "picked {{ worktree.name }}"',
+                       trigger_behavior='show_picker', trigger_runtime='shell')
+    alice = open_board(browser, server, 'alice@example.com', seeded.board.slug)
+    bob = open_board(browser, server, 'bob@example.com', seeded.board.slug)
+    card = f'.agor-card[data-card-id="{seeded.worktree.id}"]'
+    drag(bob, card, f'.agor-zone[data-zone-id="{seeded.zone.id}"]')
+
+    picker = bob.locator('.q-dialog').filter(has_text='Zone trigger: Review')
+    expect(picker).to_contain_text('echo "picked auth-fix"')
+    bob.reload()  # an unanswered picker asks again after a reload
+    expect(picker).to_be_visible()
+    expect(alice.locator('.q-dialog')).to_have_count(0)
+    picker.get_by_role('button', name='Run').click()
+    expect(alice.locator('.agor-toast')).to_contain_text('Bob sent auth-fix to Review', timeout=10_000)
+    expect(alice.locator(f'{card} .agor-session-chip')).to_contain_text('Shell', timeout=10_000)
+    assert [f['status'] for f in triggers.history(seeded.owner, seeded.zone.id)] == ['started']

@@ -266,6 +266,7 @@ export default {
         if (!g.moved) return this.$emit("card_click", { id: g.id });
         this.settleCard(g);
         this.$emit("card_move", { id: g.id, x: g.x, y: g.y });
+        this.reportPointer(event);  // peers see the drag end now, not at this viewer's next pointer move
       } else if (g.kind === "move" || g.kind === "resize") {
         if (!g.moved) return this.$emit("zone_click", { id: g.id });
         const zone = this.zoneMap[g.id];

@@ -62,6 +62,18 @@ async def shutdown() -> None:
     events.bus.bind_loop(None)
 
 
+def websocket_compression_without_idle_memory() -> None:
+    """Keep permessage-deflate, but without server context takeover (RFC 7692 7.1.1.1, a server may ask for it on
+    its own): a compressor is made per message and freed after it, instead of ~300 KB of zlib state held for every
+    open page. Browsers accept it; what it costs is compression across messages (docs/benchmarks.md)."""
+    from functools import partial
+
+    from uvicorn.protocols.websockets import wsproto_impl
+    wsproto_impl.PerMessageDeflate = partial(wsproto_impl.PerMessageDeflate, server_no_context_takeover=True,
+                                             client_no_context_takeover=True)
+
+
+websocket_compression_without_idle_memory()
 app.add_static_files('/sounds', Path(__file__).parent / 'components' / 'sounds')
 
 

@@ -128,7 +128,9 @@ class OurViewer(Output):
         assert (await self.ws.recv()).startswith('0')  # engine.io open
         await self.ws.send('40')  # socket.io connect; NiceGUI handshakes implicitly from the query
         assert (await self.ws.recv()).startswith('40')
+        self.next_message_id = 0
         self.reader = asyncio.ensure_future(self._read())
+        self.acker = asyncio.ensure_future(self._ack_every(3.0))
         first_screen = self.expect('$ ')
         self.ready = time.perf_counter()
         self.loaded = self.ready - started
@@ -141,6 +143,18 @@ class OurViewer(Output):
     async def close(self) -> None:
         await self.ws.close()
         self.reader.cancel()
+        self.acker.cancel()
+
+    async def _ack_every(self, seconds: float) -> None:
+        """As NiceGUI's browser client does (nicegui.js `ack`, every 3 s): the server may then drop the messages it
+        keeps for replay after a reconnect."""
+        acked = 0
+        while True:
+            await asyncio.sleep(seconds)
+            if self.next_message_id > acked:
+                acked = self.next_message_id
+                await self.ws.send('42' + json.dumps(['ack', {'client_id': self.client_id,
+                                                              'next_message_id': acked}]))
 
     async def _emit(self, event: str, args) -> None:
         await self.ws.send('42' + json.dumps(['event', {'id': self.element, 'client_id': self.client_id,
@@ -151,8 +165,10 @@ class OurViewer(Output):
         async for message in self.ws:
             if message == '2':
                 await self.ws.send('3')  # engine.io pong
-            elif message.startswith('42["run_javascript"'):
-                match = FEED.match(json.loads(message[2:])[1]['code'])
+            elif message.startswith('42'):
+                kind, data = json.loads(message[2:])
+                self.next_message_id = max(self.next_message_id, data.get('_id', -1) + 1)
+                match = FEED.match(data['code']) if kind == 'run_javascript' else None
                 if match and int(match.group(1)) == self.element:
                     text, size = json.loads(match.group(2))
                     self.feed(text, size, len(message.encode()))
@@ -210,7 +226,9 @@ class TerminadoViewer(Output):
         self.ws = await websockets.connect(f'ws://127.0.0.1:{self.port}/websocket', max_size=None,
                                            origin=f'http://127.0.0.1:{self.port}')
         await self.ws.send(json.dumps(['set_size', ROWS, COLS]))
+        self.next_message_id = 0
         self.reader = asyncio.ensure_future(self._read())
+        self.acker = asyncio.ensure_future(self._ack_every(3.0))
         return started, await asyncio.wait_for(first_screen, 15)
 
     def send(self, data: str) -> None:

@@ -83,11 +83,15 @@ def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: 
         ui.button(label, on_click=on_click).props(f'unelevated color={color}')
 
 
-def header(user: User) -> None:
+def header(user: User, *, focused: bool = False) -> None:
+    """The top bar. A focused page (a terminal in its own tab) keeps only the way back: no inbox, chime or user menu,
+    which the board tab already has; each costs server memory for every open page."""
     ui.colors(primary=PRIMARY)
     with ui.header().classes('items-center gap-4 px-4 py-2 bg-white text-slate-800 border-b border-slate-200'):
         ui.link('◆ Agor', '/').classes('text-lg font-bold text-teal-700 no-underline')
         ui.link('Boards', '/').classes('text-slate-600 no-underline')
+        if focused:
+            return
         ui.link('Repos', '/repos').classes('text-slate-600 no-underline')
         if user.has(Role.admin):
             ui.link('Admin', '/admin').classes('text-slate-600 no-underline')

@@ -16,7 +16,7 @@ def register() -> None:
 
 
 def terminal_page(user: User, worktree_ref: str) -> None:
-    header(user)
+    header(user, focused=True)
     try:
         worktree = terminals.terminal_worktree(user, worktree_ref)
     except DomainError as error:

@@ -1,5 +1,8 @@
-"""The running app over plain HTTP: health, login redirect, and the websocket Origin check."""
+"""The running app over plain HTTP: health, login redirect, the websocket Origin check and its compression."""
+import asyncio
+
 import httpx
+import websockets
 
 from .app_server import running_app
 
@@ -14,3 +17,12 @@ def test_health_redirect_and_origin_check(tmp_path):
         assert httpx.get(handshake, headers={'Origin': server.url}).status_code == 200
         # the owner from the environment (unattended install) can log in: the login page is served, not setup
         assert 'Welcome back' in httpx.get(f'{server.url}/login').text
+        # websockets are compressed, without server context takeover: no zlib state is kept per open page
+        asyncio.run(_check_compression(server.url))
+
+
+async def _check_compression(url: str) -> None:
+    ws_url = url.replace('http://', 'ws://') + '/_nicegui_ws/socket.io/?EIO=4&transport=websocket'
+    async with websockets.connect(ws_url, origin=url) as ws:
+        extensions = ws.response.headers.get('Sec-WebSocket-Extensions', '')
+    assert extensions.startswith('permessage-deflate') and 'server_no_context_takeover' in extensions

@@ -25,6 +25,9 @@ LAYOUT = {
     'Platform': [('perf-cache', 0, 40, 70), ('onboarding-flow', 1, 40, 70), ('ci-speedup', 2, 40, 70)],
 }
 ICONS = {'Sprint 42': '🏃', 'Platform': '🛠️'}
+# the Review zone's trigger: a shell command (no agent account needed) that sums up the branch for its reviewer
+REVIEW_TRIGGER = ('echo "Review of {{ worktree.name }} for {{ user.name }}"; '
+                  'git log --oneline -5; git diff --stat {{ worktree.base }}...HEAD')
 FILES = {
     'README.md': '# acme-api\n\nThe API behind Acme\'s billing and auth.\n',
     'app/auth.py': 'def login(user, password):\n    return user.check(password)\n',
@@ -63,6 +66,7 @@ def seed(settings: Settings) -> None:
                                     icon=ICONS[board_name])
         zone_ids = [boards.create_zone(owner, board.id, label, 620 * i, 0, 560, 420, border, background).id
                     for i, (label, border, background) in enumerate(ZONES)]
+        boards.update_zone(owner, zone_ids[-1], trigger_template=REVIEW_TRIGGER, trigger_runtime='shell')
         for name, zone_index, x, y in cards:
             worktree = repos.create_worktree(settings, owner, repo.id, name)
             offset = 620 * zone_index if zone_index is not None else 0

@@ -226,9 +226,7 @@ class TerminadoViewer(Output):
         self.ws = await websockets.connect(f'ws://127.0.0.1:{self.port}/websocket', max_size=None,
                                            origin=f'http://127.0.0.1:{self.port}')
         await self.ws.send(json.dumps(['set_size', ROWS, COLS]))
-        self.next_message_id = 0
         self.reader = asyncio.ensure_future(self._read())
-        self.acker = asyncio.ensure_future(self._ack_every(3.0))
         return started, await asyncio.wait_for(first_screen, 15)
 
     def send(self, data: str) -> None:

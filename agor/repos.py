@@ -16,6 +16,7 @@ from .events import board_topic
 from .models import AgentSession, CardPlacement, Repo, Role, User, Worktree
 
 NAME = re.compile(r'^[a-z0-9][a-z0-9._-]{0,62}$')
+LINK = re.compile(r'^https?://[^\s<>"]+$')
 
 
 def register_local(settings: Settings, actor: User, path: str, name: str | None = None) -> Repo:
@@ -73,7 +74,29 @@ def worktree_details(worktree_id: str) -> dict[str, Any]:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
         creator = session.get(User, worktree.created_by)
     return {'path': worktree.path, 'created_by': creator.name if creator else 'someone',
-            'created_at': worktree.created_at}
+            'created_at': worktree.created_at, 'notes': worktree.notes, 'issue_url': worktree.issue_url or '',
+            'pr_url': worktree.pr_url or ''}
+
+
+def update_worktree_details(actor: User, worktree_id: str, *, notes: str, issue_url: str, pr_url: str) -> Worktree:
+    """A worktree's notes and its issue and pull request links (zone trigger templates can use them)."""
+    require(actor, Role.member, 'edit worktrees')
+    if not isinstance(notes, str) or len(notes) > 20000:
+        raise InvalidInput('Notes are text of at most 20,000 characters.')
+    links = {what: _clean_link(value, what) for what, value in (('issue', issue_url), ('pull request', pr_url))}
+    with db.transaction() as session:
+        worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        worktree.notes, worktree.issue_url, worktree.pr_url = notes.strip(), links['issue'], links['pull request']
+        return worktree
+
+
+def _clean_link(value: Any, what: str) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    if not LINK.match(value) or len(value) > 1024:
+        raise InvalidInput(f'The {what} link must be an http:// or https:// address.')
+    return value
 
 
 def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, branch: str | None = None, *,

@@ -179,6 +179,7 @@ class BoardView:
             ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
                 .classes('text-xs text-slate-500')
+            self._details_editor(card, details)
             ui.label('Sessions').classes('font-semibold mt-2')
 
             async def open_session(session_id: str) -> None:
@@ -220,6 +221,22 @@ class BoardView:
                     ui.button('Archive', on_click=archive).props('flat no-caps color=orange')
                 ui.button('Close', on_click=dialog.close).props('flat no-caps')
         dialog.open()
+
+    def _details_editor(self, card: dict[str, Any], details: dict[str, Any]) -> None:
+        """Notes and the issue and pull request links: editable by members, read by everyone (and by templates)."""
+        editable = self.user.has(Role.member)
+        with ui.expansion('Notes and links', icon='notes', value=bool(details['notes'])) \
+                .classes('w-full border rounded').mark('worktree-details'):
+            notes = ui.textarea('Notes', value=details['notes']).props('outlined autogrow dense').classes('w-full')
+            issue = ui.input('Issue link', value=details['issue_url']).props('outlined dense').classes('w-full')
+            pr = ui.input('Pull request link', value=details['pr_url']).props('outlined dense').classes('w-full')
+            for field in (notes, issue, pr):
+                field.set_enabled(editable)
+            if editable:
+                ui.button('Save notes and links', on_click=lambda: act(
+                    repos.update_worktree_details, self.user, card['id'], notes=notes.value or '',
+                    issue_url=issue.value or '', pr_url=pr.value or '', success='Saved')) \
+                    .props('flat no-caps color=teal')
 
     def zone_clicked(self, e: Any) -> None:
         zone = self.canvas.zone(e.args['id'])

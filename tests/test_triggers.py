@@ -7,9 +7,9 @@ import threading
 import pytest
 from sqlmodel import select
 
-from agor import boards, db, events, sessions, trigger_template, triggers
+from agor import boards, db, events, repos, sessions, trigger_template, triggers
 from agor.errors import Conflict, Forbidden, InvalidInput
-from agor.models import AgentSession, Role, SessionTurn, ZoneFiring
+from agor.models import AgentSession, Role, SessionTurn, Worktree, ZoneFiring
 
 from .conftest import seed_board
 
@@ -207,7 +207,6 @@ def test_a_template_failing_at_fire_time_leaves_the_card_and_nothing_else(team):
 def test_a_runtime_that_cannot_start_rolls_the_whole_drop_back(team):
     set_trigger(team)
     with db.transaction() as session:  # archived after the card was placed: no session may start in it
-        from agor.models import Worktree
         session.get(Worktree, team.worktree.id).archived = True
     with pytest.raises(InvalidInput, match='archived'):
         triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE)
@@ -278,3 +277,20 @@ def test_racing_picks_start_one_session(team):
         thread.join(60)
     assert sorted(outcomes) == ['conflict'] * 5 + ['started']
     assert len(agent_sessions(team)) == 1
+
+
+def test_worktree_notes_and_links_reach_templates(team):
+    bob, vic = team.users['bob'], team.users['vic']
+    repos.update_worktree_details(bob, team.worktree.id, notes=' Login loops ', issue_url='https://example.com/i/7',
+                                  pr_url='')
+    details = repos.worktree_details(team.worktree.id)
+    assert (details['notes'], details['issue_url'], details['pr_url']) == ('Login loops', 'https://example.com/i/7', '')
+    for bad in ('javascript:alert(1)', 'ftp://example.com/x', 'https://exa mple.com'):
+        with pytest.raises(InvalidInput, match='http:// or https://'):
+            repos.update_worktree_details(bob, team.worktree.id, notes='', issue_url=bad, pr_url='')
+    assert repos.worktree_details(team.worktree.id)['notes'] == 'Login loops'  # a refused edit changes nothing
+    with pytest.raises(Forbidden):
+        repos.update_worktree_details(vic, team.worktree.id, notes='x', issue_url='', pr_url='')
+    set_trigger(team, 'Fix: {{ worktree.notes }} ({{ worktree.issue_url }}) [{{ worktree.pr_url }}]')
+    fired = triggers.drop_card(bob, team.board.id, team.worktree.id, *IN_ZONE)
+    assert fired['prompt'] == 'Fix: Login loops (https://example.com/i/7) []'

@@ -417,7 +417,8 @@ def report(results: dict, args: argparse.Namespace) -> None:
               + ' | '.join(f"{r['bulk'][n][1] / 1e6:.2f} / {r['bulk'][n][2] / 1e6:.2f} MB" for r in (base, ours, peer))
               + ' | – | – |')
     mem = [r['memory'] for r in (base, ours, peer)]
-    print(f'| memory per attached viewer ({IDLE_VIEWERS} idle after {IDLE_VIEWERS} others): serving process RSS + tmux client PSS | '
+    print(f'| memory per attached viewer ({IDLE_VIEWERS} idle after {IDLE_VIEWERS} others): '
+          'serving process RSS + tmux client PSS | '
           + ' | '.join(f'{g / 1024:.2f} + {c / 1024:.2f} MB' for g, c in mem)
           + f' | <= 1 MB | {verdict(sum(mem[1]) / 1024 <= 1)} |')
     first = [med(r['first']) for r in (base, ours, peer)]

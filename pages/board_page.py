@@ -243,7 +243,7 @@ class BoardView:
         if zone is not None:
             zone_dialog(self.user, self.board, zone, self.canvas.props['cards'], self.sessions.open)
 
-    # ---- zone triggers ------------------------------------------------------------------------------------------------
+    # ---- zone triggers -----------------------------------------------------------------------------------------------
 
     def zone_fired(self, event: dict[str, Any]) -> None:
         """Every viewer hears that a trigger started a session; the toast opens it."""

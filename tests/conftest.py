@@ -81,6 +81,15 @@ def seed_board(settings: Settings, git_repo: Path, **team: Role) -> SimpleNamesp
     return SimpleNamespace(owner=owner, users=users, worktree=worktree, board=board, zone=zone)
 
 
+@pytest.fixture
+def board_app(tmp_path: Path, git_repo: Path):
+    """The app running as a subprocess on the seeded board (Alice the owner, Bob a member): (server, seeded)."""
+    from .app_server import running_app
+    with running_app(tmp_path / 'app') as server:
+        db.init(server.database_url)
+        yield server, seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member)
+
+
 @pytest.fixture(scope='module')
 def browser():
     """Debian's Chromium driven by Playwright (the suite's install step puts it at /usr/bin/chromium)."""

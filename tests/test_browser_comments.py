@@ -1,32 +1,18 @@
 """Real Chromium, two users: a pinned comment with a mention, the inbox, a deep link, a live reply, resolve, and a pin
 that travels with its card."""
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from agor import db
-from agor.config import load_settings
-from agor.models import Role
-
 from . import app_server
-from .app_server import running_app
-from .conftest import PASSWORD, seed_board
+from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def scene(tmp_path: Path, git_repo: Path):
-    with running_app(tmp_path / 'app') as server:
-        db.init(server.database_url)
-        seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member)
-        yield server, seeded
-
-
-def test_pin_mention_inbox_deep_link_reply_resolve_and_moving_pin(browser, scene):
-    server, seeded = scene
+def test_pin_mention_inbox_deep_link_reply_resolve_and_moving_pin(browser, board_app):
+    server, seeded = board_app
     alice = app_server.open_board(browser, server, 'alice@example.com', PASSWORD, seeded.board.slug)
     bob = app_server.open_board(browser, server, 'bob@example.com', PASSWORD, seeded.board.slug)
     card = alice.locator(f'.agor-card[data-card-id="{seeded.worktree.id}"]')

@@ -1,32 +1,19 @@
 """Real Chromium, two members: Alice gives the zone a trigger in the zone editor (its preview shows a mistake before
 saving), drops a card into it, and exactly one real shell session starts; Bob sees the toast and the session. Moving
-the card within the zone fires nothing more. A `show_picker` zone asks Alice, and only Alice."""
-from pathlib import Path
-
+the card within the zone fires nothing more. A `show_picker` zone asks only the person who dropped the card, again
+after a reload."""
 import pytest
 from playwright.sync_api import expect
 
-from agor import auth, boards, db, triggers
-from agor.config import load_settings
-from agor.models import Role
+from agor import auth, boards, triggers
 
-from .app_server import running_app
-from .conftest import seed_board
 from .test_browser_board import drag, open_board
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def scene(tmp_path: Path, git_repo: Path):
-    with running_app(tmp_path / 'app') as server:
-        db.init(server.database_url)
-        seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member)
-        yield server, seeded
-
-
-def test_a_drop_fires_once_and_everyone_sees_it(browser, scene):
-    server, seeded = scene
+def test_a_drop_fires_once_and_everyone_sees_it(browser, board_app):
+    server, seeded = board_app
     alice = open_board(browser, server, 'alice@example.com', seeded.board.slug)
     bob = open_board(browser, server, 'bob@example.com', seeded.board.slug)
     card = f'.agor-card[data-card-id="{seeded.worktree.id}"]'
@@ -78,8 +65,8 @@ def test_a_drop_fires_once_and_everyone_sees_it(browser, scene):
     expect(bob.locator('.agor-firing')).to_contain_text('Alice sent auth-fix')
 
 
-def test_show_picker_asks_only_the_dropping_user(browser, scene):
-    server, seeded = scene
+def test_show_picker_asks_only_the_dropping_user(browser, board_app):
+    server, seeded = board_app
     boards.update_zone(seeded.owner, seeded.zone.id, trigger_template='echo "picked {{ worktree.name }}"',
                        trigger_behavior='show_picker', trigger_runtime='shell')
     alice = open_board(browser, server, 'alice@example.com', seeded.board.slug)

@@ -15,7 +15,8 @@ from .conftest import seed_board
 
 IN_ZONE = (700, 100)  # the seeded zone 'Review' is at (600, 0), 500 x 400
 OUTSIDE = (0, 500)
-TEMPLATE = 'Review {{ worktree.name }} ({{ worktree.branch }}) for {{ user.name }} on {{ board.name }} / {{ zone.label }}'
+TEMPLATE = ('Review {{ worktree.name }} ({{ worktree.branch }}) for {{ user.name }} on {{ board.name }} / '
+            '{{ zone.label }}')
 
 
 @pytest.fixture

@@ -17,12 +17,23 @@ class Facepile(ui.row):
         self.me_user = me_user
         self.on_follow = on_follow
         self.following: str | None = None
+        self._shown: tuple = ()
+        self._tips: dict[str, ui.tooltip] = {}
 
     def show(self, snapshot: tuple[dict[str, Any], ...]) -> None:
         people = _one_per_user(snapshot, self.me_user)
         mine = next((p for p in snapshot if p['conn'] == self.me_conn), None)
         following = self.following = mine['following'] if mine else None
         followers = [p['name'] for p in people if p['following'] == self.me_user]
+        shown = (tuple((p['user'], p['name'], p['initials'], p['color'], p['state']) for p in people), following,
+                 tuple(followers))
+        if shown == self._shown:  # only where people point changed: retitle, keep the faces (a click may be landing)
+            for person in people[:MAX_FACES]:
+                if person['user'] in self._tips:
+                    self._tips[person['user']].set_text(self._tip(person))
+            return
+        self._shown = shown
+        self._tips = {}
         self.clear()
         with self:
             with ui.row().classes('items-center gap-0 no-wrap pl-2'):
@@ -41,16 +52,18 @@ class Facepile(ui.row):
             if followers:
                 ui.label(f'👁 {", ".join(followers)} following you').classes('text-xs text-teal-700').mark('followers')
 
-    def _face(self, person: dict[str, Any]) -> None:
-        you = person['user'] == self.me_user
+    def _tip(self, person: dict[str, Any]) -> str:
+        you = ' (you)' if person['user'] == self.me_user else ''
         where = f' · {person["label"]}' if person['label'] else ''
-        tip = f'{person["name"]}{" (you)" if you else ""} · {person["state"]}{where}'
+        return f'{person["name"]}{you} · {person["state"]}{where}'
+
+    def _face(self, person: dict[str, Any]) -> None:
         with ui.element('div').classes('agor-face').props(f'data-face={person["user"]} data-state={person["state"]}') \
                 .on('click', lambda p=person: self._toggle(p)).mark(f'face-{person["user"]}'):
             ui.avatar(person['initials'], color=person['color'], text_color='white', size='30px') \
                 .props('font-size="12px"')
             ui.element('span').classes(f'agor-face-dot agor-face-{person["state"]}')
-            ui.tooltip(tip)
+            self._tips[person['user']] = ui.tooltip(self._tip(person))
 
     def _toggle(self, person: dict[str, Any]) -> None:
         if person['user'] != self.me_user:

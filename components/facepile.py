@@ -19,6 +19,7 @@ class Facepile(ui.row):
         self.following: str | None = None
         self._shown: tuple = ()
         self._tips: dict[str, ui.tooltip] = {}
+        self._people: list[dict[str, Any]] = []
 
     def show(self, snapshot: tuple[dict[str, Any], ...]) -> None:
         people = _one_per_user(snapshot, self.me_user)
@@ -33,6 +34,7 @@ class Facepile(ui.row):
                     self._tips[person['user']].set_text(self._tip(person))
             return
         self._shown = shown
+        self._people = people
         self._tips = {}
         self.clear()
         with self:
@@ -41,16 +43,21 @@ class Facepile(ui.row):
                     self._face(person)
                 if len(people) > MAX_FACES:
                     with ui.button(f'+{len(people) - MAX_FACES}').props('flat dense round size=sm').mark('face-more'):
-                        with ui.menu():
-                            for person in people:
-                                ui.menu_item(f'{person["name"]} · {person["state"]}',
-                                             lambda p=person: self._toggle(p)).props('dense')
+                        menu = ui.menu()  # filled when opened: a board with many people costs every viewer little
+                        menu.on('before-show', lambda: self._fill(menu))
             if following:
                 name = next((p['name'] for p in people if p['user'] == following), 'someone')
                 ui.chip(f'Following {name} · Esc to stop', on_click=lambda: self.on_follow(None)) \
                     .props('dense color=teal text-color=white clickable').mark('following')
             if followers:
                 ui.label(f'👁 {", ".join(followers)} following you').classes('text-xs text-teal-700').mark('followers')
+
+    def _fill(self, menu: ui.menu) -> None:
+        menu.clear()
+        with menu:
+            for person in self._people:
+                ui.menu_item(f'{person["name"]} · {person["state"]}', lambda p=person: self._toggle(p)) \
+                    .props('dense').mark(f'face-menu-{person["user"]}')
 
     def _tip(self, person: dict[str, Any]) -> str:
         you = ' (you)' if person['user'] == self.me_user else ''

@@ -141,3 +141,26 @@ async def test_every_page_needs_a_login(user: TestUser, path: str):
     auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
     await user.open(path)
     await user.should_see('Welcome back', retries=30)
+
+
+async def test_facepile_overflow_menu_lists_everyone_when_opened(user: TestUser):
+    """Five faces, then "+3": its menu is filled when it opens (Quasar's before-show) and follows whoever is picked."""
+    from components.facepile import Facepile
+    followed: list = []
+    people = tuple({'conn': f'c{i}', 'user': f'u{i}', 'name': f'Person {i}', 'initials': f'P{i}', 'color': '#0d9488',
+                    'state': 'active', 'label': '', 'following': None} for i in range(8))
+
+    @ui.page('/facepile-test')
+    def facepile_page() -> None:
+        Facepile('c0', 'u0', followed.append).show(people)
+    await user.open('/facepile-test')
+    more = user.find(marker='face-more')
+    await user.should_not_see(kind=ui.menu_item)  # nothing is built for every viewer until someone opens it
+    more.click()
+    menu = user.find(kind=ui.menu)
+    menu.trigger('beforeShow')  # what Quasar emits as the menu opens (NiceGUI's name for before-show)
+    next(iter(menu.elements)).open()
+    await user.should_see('Person 7 · active')
+    assert len(user.find(kind=ui.menu_item).elements) == 8
+    user.find(marker='face-menu-u7').click()
+    assert followed == ['u7']

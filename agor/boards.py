@@ -260,6 +260,8 @@ def _set_trigger(zone: Zone, changes: dict[str, Any]) -> None:
         zone.trigger_behavior = changes['trigger_behavior']
     if 'trigger_runtime' in changes:
         runtime = changes['trigger_runtime']
+        if runtime is not None and not isinstance(runtime, str):
+            raise InvalidInput('Choose an agent for the trigger.')
         zone.trigger_runtime = registry.get(runtime).name if runtime else None
 
 

@@ -84,4 +84,3 @@ def test_archive_takes_the_card_off_and_delete_removes_the_checkout(settings, ma
     repos.delete_worktree(member, worktree.id)
     assert not (settings.worktrees_dir / repo.slug / 'gone').exists()
     assert 'gone' in branches(git_repo)  # the branch (and its commits) stay
-

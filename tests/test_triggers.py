@@ -115,7 +115,7 @@ def test_saving_a_bad_template_is_refused_and_keeps_the_old_one(team):
     set_trigger(team)
     with pytest.raises(InvalidInput, match='worktree.brnch does not exist'):
         boards.update_zone(team.owner, team.zone.id, trigger_template='{{ worktree.brnch }}')
-    for bad in ({'trigger_behavior': 'sometimes'}, {'trigger_runtime': 'cobol'}):
+    for bad in ({'trigger_behavior': 'sometimes'}, {'trigger_runtime': 'cobol'}, {'trigger_runtime': ['shell']}):
         with pytest.raises(InvalidInput):
             boards.update_zone(team.owner, team.zone.id, **bad)
     zone = boards.board_state(team.owner, team.board.id)['zones'][0]

@@ -381,12 +381,7 @@ def _require_author(actor: User, comment: Comment, action: str) -> None:
 
 
 def _comment(session: Session, comment_id: Any) -> Comment:
-    if not isinstance(comment_id, str) or not comment_id:
-        raise InvalidInput('Which comment?')
-    comment = session.get(Comment, comment_id)
-    if comment is None:
-        raise NotFound('That comment no longer exists.')
-    return comment
+    return ids.load(session, Comment, comment_id, 'comment')
 
 
 def _root(session: Session, comment: Comment) -> Comment:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel, col, select
 
@@ -18,6 +18,16 @@ def short(id_: str) -> str:
 
 def looks_like_id(ref: str) -> bool:
     return bool(PREFIX.match(ref.replace('-', '').lower()))
+
+
+def load(session: Session, model: type[T], key: Any, what: str) -> T:
+    """A row by its exact id (as events and links carry it): 'Which …?' for no id, NotFound when it is gone."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f'Which {what}?')
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(f'That {what} no longer exists.')
+    return row
 
 
 def resolve(session: Session, model: type[T], ref: str, what: str) -> T:

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from . import boards, db, ids
 from .auth import require
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
                      User, Worktree, utcnow)
 from .notifications import user_topic
@@ -352,9 +352,4 @@ def _clean_prompt(text: Any) -> str:
 
 
 def _session(session: Session, session_id: Any) -> AgentSession:
-    if not isinstance(session_id, str) or not session_id:
-        raise InvalidInput('Which session?')
-    agent = session.get(AgentSession, session_id)
-    if agent is None:
-        raise NotFound('That session no longer exists.')
-    return agent
+    return ids.load(session, AgentSession, session_id, 'session')

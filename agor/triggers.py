@@ -18,9 +18,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import boards, db, sessions, trigger_template
+from . import boards, db, ids, sessions, trigger_template
 from .auth import require
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .errors import Conflict, Forbidden, InvalidInput
 from .events import board_topic
 from .models import AgentSession, Board, CardPlacement, Repo, Role, User, Worktree, Zone, ZoneFiring, utcnow
 from .runtimes import registry
@@ -60,7 +60,7 @@ def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone) -
                         board_id=zone.board_id, worktree_id=placement.worktree_id, user_id=actor.id, status='picking')
     session.add(firing)
     session.flush()  # the unique drop key is checked here, before anything else is written
-    worktree = _load(session, Worktree, placement.worktree_id, 'worktree')
+    worktree = ids.load(session, Worktree, placement.worktree_id, 'worktree')
     try:
         firing.prompt = trigger_template.render(zone.trigger_template or '', template_values(session, worktree,
                                                                                              zone, actor))
@@ -68,7 +68,7 @@ def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone) -
         firing.status, firing.error, firing.settled_at = 'failed', str(problem), utcnow()
         return firing_view(session, firing)
     if zone.trigger_behavior == 'always_new':
-        agent = sessions.add(session, actor, worktree, zone.trigger_runtime or DEFAULT_RUNTIME, firing.prompt)
+        agent = sessions.add(session, actor, worktree, _runtime(zone), firing.prompt)
         _started(session, firing, agent, actor, worktree, zone)
         return firing_view(session, firing)
     return {**firing_view(session, firing), **_choices(session, actor, worktree, zone)}
@@ -80,16 +80,15 @@ def pick(actor: User, firing_id: str, session_id: str | None = None, runtime: st
     require(actor, Role.member, 'start sessions')
     with db.transaction() as session:
         firing = _own_picking(session, actor, firing_id)
-        worktree = _load(session, Worktree, firing.worktree_id, 'worktree')
-        zone = _load(session, Zone, firing.zone_id, 'zone')
+        worktree = ids.load(session, Worktree, firing.worktree_id, 'worktree')
+        zone = ids.load(session, Zone, firing.zone_id, 'zone')
         if session_id:
             agent = session.get(AgentSession, session_id)
             if agent is None or agent.worktree_id != worktree.id or agent.created_by != actor.id:
                 raise InvalidInput('Pick one of your sessions of this worktree, or start a new one.')
             sessions.queue_prompt(session, actor, agent, firing.prompt or '')
         else:
-            agent = sessions.add(session, actor, worktree, runtime or zone.trigger_runtime or DEFAULT_RUNTIME,
-                                 firing.prompt)
+            agent = sessions.add(session, actor, worktree, runtime or _runtime(zone), firing.prompt)
         _started(session, firing, agent, actor, worktree, zone)
         return firing_view(session, firing)
 
@@ -103,7 +102,7 @@ def cancel(actor: User, firing_id: str) -> None:
 
 def _own_picking(session: Session, actor: User, firing_id: Any) -> ZoneFiring:
     """Claim a `picking` firing of the actor's: a conditional update, so two answers cannot both win."""
-    firing = _load(session, ZoneFiring, firing_id, 'trigger')
+    firing = ids.load(session, ZoneFiring, firing_id, 'trigger')
     if firing.user_id != actor.id:
         raise Forbidden('Only the person who dropped the card chooses what its trigger does.')
     claimed = session.exec(update(ZoneFiring).where(col(ZoneFiring.id) == firing.id,  # type: ignore[call-overload]
@@ -134,7 +133,11 @@ def _choices(session: Session, actor: User, worktree: Worktree, zone: Zone) -> d
     return {'sessions': [{'id': a.id, 'label': f'{a.title} · {registry.get(a.runtime).label} · '
                                               f'{boards.status_label(a)}'} for a in mine],
             'default_session': default.id if default else None,
-            'runtime': zone.trigger_runtime or DEFAULT_RUNTIME}
+            'runtime': _runtime(zone)}
+
+
+def _runtime(zone: Zone) -> str:
+    return zone.trigger_runtime or DEFAULT_RUNTIME
 
 
 # ---- reads -----------------------------------------------------------------------------------------------------------
@@ -156,11 +159,10 @@ def waiting_picks(user: User, board_id: str) -> list[dict[str, Any]]:
                                                         ZoneFiring.status == 'picking')
                                .order_by(col(ZoneFiring.created_at).desc())).all()
         result = []
-        for firing in firings:
-            worktree = session.get(Worktree, firing.worktree_id)
-            zone = session.get(Zone, firing.zone_id)
-            if worktree is not None and zone is not None:
-                result.append({**firing_view(session, firing), **_choices(session, user, worktree, zone)})
+        for firing in firings:  # a firing goes with its worktree and its zone (ON DELETE CASCADE)
+            worktree = ids.load(session, Worktree, firing.worktree_id, 'worktree')
+            zone = ids.load(session, Zone, firing.zone_id, 'zone')
+            result.append({**firing_view(session, firing), **_choices(session, user, worktree, zone)})
         return result
 
 
@@ -180,7 +182,7 @@ def preview(user: User, board_id: str, zone_id: str | None, source: str,
         if chosen is None:
             values, sample = trigger_template.SAMPLE, 'sample worktree “auth-fix”'
         else:
-            worktree = _load(session, Worktree, chosen.worktree_id, 'worktree')
+            worktree = ids.load(session, Worktree, chosen.worktree_id, 'worktree')
             values, sample = template_values(session, worktree, zone, user), worktree.name
     text, error = trigger_template.preview(source, values)
     return {'text': text, 'error': error, 'sample': sample, 'worktree_id': chosen.worktree_id if chosen else None}
@@ -215,10 +217,3 @@ def template_values(session: Session, worktree: Worktree, zone: Zone | None, use
         'zone': {'label': zone.label} if zone else {},
         'user': {'name': user.name, 'email': user.email},
     }
-
-
-def _load(session: Session, model: type, key: Any, what: str) -> Any:
-    row = session.get(model, key) if isinstance(key, str) and key else None
-    if row is None:
-        raise NotFound(f'That {what} no longer exists.')
-    return row

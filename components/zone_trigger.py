@@ -2,7 +2,6 @@
 picker a `show_picker` drop asks the dropping user, and the toast every viewer sees when a trigger starts a session."""
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -144,9 +143,8 @@ class TriggerEditor:
         if not key[0].strip():
             self._show('No trigger: dropping a card here only moves it.', 'empty')
             return
-        result = await asyncio.to_thread(triggers.preview, self.user, self.board.id, self.zone['id'], key[0],
-                                         key[1])
-        if self._rendered == key:  # still what is in the box
+        result = await act(triggers.preview, self.user, self.board.id, self.zone['id'], key[0], key[1])
+        if result is not FAILED and self._rendered == key:  # still what is in the box
             if result['error']:
                 self._show(result['error'], 'error')
             else:

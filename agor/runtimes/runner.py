@@ -19,7 +19,7 @@ from typing import Any
 from agor.errors import DomainError
 
 from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent
-from .registry import find_binary
+from .registry import find_binary, with_node_on_path
 
 log = logging.getLogger(__name__)
 LINE_LIMIT = 16 * 1024 * 1024  # longer output lines are dropped (with a notice), not fatal
@@ -59,7 +59,7 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         return RunOutcome('failed', request.resume_id, exc.message)
     try:
         process = await asyncio.create_subprocess_exec(
-            binary, *spec.argv[1:], cwd=request.cwd, env=spec.env,
+            binary, *spec.argv[1:], cwd=request.cwd, env=with_node_on_path(dict(spec.env)),
             stdin=asyncio.subprocess.DEVNULL if spec.stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,

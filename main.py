@@ -37,14 +37,15 @@ logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name
 
 
 async def startup() -> None:
-    db.init(settings.database_url)
+    with db.before_serving():  # the only database and git work allowed on the event loop: nothing is served yet
+        db.init(settings.database_url)
+        if settings.owner_email and settings.owner_password and not auth.has_users():
+            auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
+        if settings.demo:
+            if args.demo_reset:
+                demo.reset(settings)
+            demo.ensure_seeded(settings)
     events.bus.bind_loop(asyncio.get_running_loop())
-    if settings.owner_email and settings.owner_password and not auth.has_users():
-        auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
-    if settings.demo:
-        if args.demo_reset:
-            demo.reset(settings)
-        demo.ensure_seeded(settings)
     # websocket connections from other sites are refused: same origin (proxy headers honoured) or the configured list
     core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
     add_assets()

@@ -1,9 +1,11 @@
 """Database engine, one-transaction-per-action helper, and the Alembic migration runner."""
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +68,40 @@ def migrate(target: Engine) -> None:
 _commit_lock = threading.Lock()
 
 
+class OnEventLoop(RuntimeError):
+    """A blocking call was made on a thread that runs an event loop: every page of the process would stall."""
+
+
+_before_serving: ContextVar[bool] = ContextVar('agor_before_serving', default=False)
+
+
+def refuse_on_event_loop(what: str) -> None:
+    """Database and git calls never run on an event loop's thread (they would stall every page of the process): UI
+    code reaches services through `components.act`, other async code through `asyncio.to_thread`."""
+    if _before_serving.get():
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise OnEventLoop(f'{what} on the event loop thread: call it through components.act.act or asyncio.to_thread')
+
+
+@contextmanager
+def before_serving() -> Iterator[None]:
+    """App start-up, which runs on the loop before any page is served, may use the database directly."""
+    token = _before_serving.set(True)
+    try:
+        yield
+    finally:
+        _before_serving.reset(token)
+
+
 @contextmanager
 def transaction() -> Iterator[Session]:
     """One user action = one transaction. Events queued with `emit_after_commit` go out only if it commits,
     in commit order (the lock keeps two racing writers from publishing in the opposite order)."""
+    refuse_on_event_loop('a database transaction')
     with Session(engine(), expire_on_commit=False) as session:
         session.info['events'] = []
         session.begin()
@@ -87,6 +119,7 @@ def transaction() -> Iterator[Session]:
 
 @contextmanager
 def read() -> Iterator[Session]:
+    refuse_on_event_loop('a database read')
     with Session(engine(), expire_on_commit=False) as session:
         yield session
 

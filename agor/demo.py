@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 from . import auth, boards, db, events, gitops, repos
 from .config import Settings
-from .models import Role
+from .models import Role, User
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,12 @@ def reset(settings: Settings) -> None:
     shutil.rmtree(settings.data_dir / 'demo', ignore_errors=True)
     seed(settings)
     events.bus.publish(events.INSTANCE_TOPIC, {'type': 'reset'})
+
+
+def reset_by(actor: User, settings: Settings) -> None:
+    """The admin page's reset button."""
+    auth.require(actor, Role.admin, 'reset the demo')
+    reset(settings)
 
 
 def seed(settings: Settings) -> None:

@@ -27,3 +27,11 @@ class Conflict(DomainError):
 
 class TooManyAttempts(DomainError):
     status = 429
+
+
+class SignedOut(DomainError):
+    """The login this page acts with has ended (logged out, or the account deactivated)."""
+    status = 401
+
+    def __init__(self, message: str = 'You are logged out: log in again.') -> None:
+        super().__init__(message)

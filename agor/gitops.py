@@ -5,6 +5,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from .db import refuse_on_event_loop
 from .errors import InvalidInput
 
 TIMEOUT = 120
@@ -17,6 +18,7 @@ class GitError(InvalidInput):
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    refuse_on_event_loop(f'git {args[0]}')
     try:
         result = subprocess.run(['git', *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
                                 env={**os.environ, **_ENV}, stdin=subprocess.DEVNULL)

@@ -37,11 +37,11 @@ class SessionRunner:
         self.settings = settings
         self.loop = asyncio.get_running_loop()
         self._unsubscribe = events.bus.subscribe('sessions:queue', lambda event: self.kick(event['session_id']))
-        for agent in sessions.running_sessions():
+        for agent in await asyncio.to_thread(sessions.running_sessions):
             if agent.pid and runner.process_group_alive(agent.pid):  # its pipe died with the old process: stop it
                 await runner.stop_process_group(agent.pid, grace=2)
-            sessions.fail_interrupted(agent.id, RESTART_REASON)
-        for session_id in sessions.sessions_with_queue():
+            await asyncio.to_thread(sessions.fail_interrupted, agent.id, RESTART_REASON)
+        for session_id in await asyncio.to_thread(sessions.sessions_with_queue):
             self.kick(session_id)
 
     async def stop_all(self) -> None:

@@ -2,13 +2,12 @@
 length, one of your open tabs plays your sound. Audio settings live in the user menu."""
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import auth, events, preferences
+from agor import events, preferences
 from agor.models import User
 from agor.notifications import user_topic
 
@@ -40,17 +39,16 @@ class Chime:
             background_tasks.create(self._maybe_play(event), name='chime')
 
     async def _maybe_play(self, event: dict[str, Any]) -> None:
-        user = await asyncio.to_thread(auth.get_user, self.user_id)  # settings may have changed in another tab
-        if user is None:
-            return
-        settings = preferences.chime(user)
-        if settings['enabled'] and event['seconds'] >= settings['min_seconds']:
-            with self.anchor:
+        with self.anchor:
+            settings = await act(preferences.chime)  # as stored now: they may have changed in another tab
+            if settings is not FAILED and settings['enabled'] and event['seconds'] >= settings['min_seconds']:
                 play(settings['sound'], settings['volume'], event['turn_id'])
 
 
-def audio_settings_dialog(user: User) -> None:
-    current = preferences.chime(user)
+async def audio_settings_dialog() -> None:
+    current = await act(preferences.chime)
+    if current is FAILED:
+        return
     with ui.dialog() as dialog, ui.card().classes('w-96').mark('audio-settings'):
         ui.label('Audio settings').classes('text-lg font-semibold')
         ui.label('A chime when a run of a session you started or follow finishes.').classes('text-sm text-slate-500')
@@ -69,7 +67,7 @@ def audio_settings_dialog(user: User) -> None:
             ui.button('Cancel', on_click=dialog.close).props('flat')
 
             async def save() -> None:
-                saved = await act(preferences.set_chime, user, enabled=enabled.value, sound=sound.value,
+                saved = await act(preferences.set_chime, enabled=enabled.value, sound=sound.value,
                                   volume=volume.value, min_seconds=minimum.value or 0, success='Audio settings saved')
                 if saved is not FAILED:
                     dialog.close()

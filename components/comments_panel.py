@@ -14,7 +14,9 @@ from agor import comments
 from agor.models import Board, Role, User
 
 from . import timestamp
-from .act import FAILED, act
+from agor.errors import DomainError
+
+from .act import FAILED, act, as_current_user
 from .comment_editor import CommentEditor
 
 FILTER_LABELS = {'active': 'Active', 'resolved': 'Resolved', 'mine': 'Mine', 'mentions': 'Mentions me'}
@@ -22,14 +24,15 @@ TARGET_ICONS = {'board': '🗂️', 'zone': '📍', 'worktree': '🌳', 'session
 
 
 class CommentsPanel:
-    def __init__(self, user: User, board: Board, *, on_threads: Callable[[list[dict[str, Any]]], None],
-                 on_focus: Callable[[dict[str, Any]], None]) -> None:
-        self.user = user
+    def __init__(self, user: User, board: Board, people: list[dict[str, str]], *,
+                 on_threads: Callable[[list[dict[str, Any]]], None], on_focus: Callable[[dict[str, Any]], None]) -> None:
+        self.user_id = user.id
         self.board = board
-        self.can_write = user.has(Role.member)
+        self.can_write = user.has(Role.member)  # what to show; every action is checked as the user is then
+        self.is_admin = user.has(Role.admin)
         self.on_threads = on_threads
         self.on_focus = on_focus
-        self.people = comments.members(user)
+        self.people = people
         self.threads: list[dict[str, Any]] = []
         self.mode = 'active'
         self.query = ''
@@ -72,8 +75,9 @@ class CommentsPanel:
         while True:
             self._again = False
             try:
-                self.threads = await asyncio.to_thread(comments.threads, self.user, self.board.id)
-            except Exception:  # the board went away; the page handles that event
+                with self.drawer:
+                    self.threads = await as_current_user(comments.threads, self.board.id)
+            except DomainError:  # the board went away or the login ended; the page handles those
                 return
             self.on_threads(self.threads)
             self.render()
@@ -97,7 +101,10 @@ class CommentsPanel:
     async def select(self, thread_id: str, *, focus_canvas: bool = True) -> None:
         """Open the drawer on a thread (switching to the filter that shows it) and pan the canvas to it."""
         if not any(t['id'] == thread_id for t in self.threads):
-            self.threads = await asyncio.to_thread(comments.threads, self.user, self.board.id)
+            threads = await act(comments.threads, self.board.id)
+            if threads is FAILED:
+                return
+            self.threads = threads
         thread = next((t for t in self.threads if t['id'] == thread_id), None)
         if thread is None:
             ui.notify('That comment no longer exists.', type='warning')
@@ -117,7 +124,7 @@ class CommentsPanel:
     def render(self) -> None:
         """Redraw what changed. Threads whose content and state are unchanged keep their elements, so someone
         typing a reply keeps focus while others comment elsewhere on the board."""
-        shown = comments.filter_threads(self.threads, self.user.id, self.mode, self.query)
+        shown = comments.filter_threads(self.threads, self.user_id, self.mode, self.query)
         self.count.set_text(str(sum(1 for t in self.threads if not t['resolved'])))
         groups = comments.grouped(shown)
         layout = [(group, label, [t['id'] for t in threads]) for group, label, threads in groups]
@@ -198,7 +205,7 @@ class CommentsPanel:
                 self._reactions(entry)
 
     def _comment_menu(self, thread: dict[str, Any], entry: dict[str, Any]) -> None:
-        mine = entry['author_id'] == self.user.id or self.user.has(Role.admin)
+        mine = entry['author_id'] == self.user_id or self.is_admin
         with ui.button(icon='more_horiz').props('flat round dense size=sm color=grey-7').mark('comment-menu'):
             with ui.menu():
                 ui.menu_item('Copy link', lambda e=entry: self.copy_link(e['id'])).mark('copy-link')
@@ -209,7 +216,7 @@ class CommentsPanel:
     def _reactions(self, entry: dict[str, Any]) -> None:
         with ui.row().classes('items-center gap-1'):
             for reaction in entry['reactions']:
-                mine = self.user.id in reaction['users']
+                mine = self.user_id in reaction['users']
                 pill = ui.button(f'{reaction["emoji"]} {len(reaction["users"])}',
                                  on_click=lambda r=reaction, e=entry: self.react(e['id'], r['emoji'])) \
                     .props('flat dense no-caps size=sm').classes('agor-reaction' + (' mine' if mine else '')) \
@@ -248,12 +255,12 @@ class CommentsPanel:
     # ---- actions -------------------------------------------------------------------------------------------------
 
     async def start_board_thread(self, text: str) -> None:
-        if await act(comments.create, self.user, self.board.id, text) is not FAILED:
+        if await act(comments.create, self.board.id, text) is not FAILED:
             self.new_thread.clear()
 
     async def create(self, text: str, *, target_type: str, target_id: str | None,
                      pin: tuple[float, float] | None) -> bool:
-        created = await act(comments.create, self.user, self.board.id, text, target_type=target_type,
+        created = await act(comments.create, self.board.id, text, target_type=target_type,
                             target_id=target_id, pin=pin)
         if created is FAILED:
             return False
@@ -272,7 +279,7 @@ class CommentsPanel:
         self.render()
 
     async def reply(self, thread_id: str, text: str) -> None:
-        if await act(comments.reply, self.user, thread_id, text) is not FAILED:
+        if await act(comments.reply, thread_id, text) is not FAILED:
             self.replying.discard(thread_id)
             self.drafts.pop(thread_id, None)
 
@@ -285,7 +292,7 @@ class CommentsPanel:
         self.render()
 
     async def save_edit(self, comment_id: str, text: str) -> None:
-        if await act(comments.edit, self.user, comment_id, text) is not FAILED:
+        if await act(comments.edit, comment_id, text) is not FAILED:
             self.editing = None
             self.render()
 
@@ -297,13 +304,13 @@ class CommentsPanel:
                 ui.button('Delete', on_click=lambda: dialog.submit(True)).props('unelevated color=red') \
                     .mark('confirm-delete')
         if await dialog:
-            await act(comments.delete, self.user, comment_id)
+            await act(comments.delete, comment_id)
 
     async def resolve(self, thread_id: str, resolved: bool) -> None:
-        await act(comments.set_resolved, self.user, thread_id, resolved)
+        await act(comments.set_resolved, thread_id, resolved)
 
     async def react(self, comment_id: str, emoji: str) -> None:
-        await act(comments.toggle_reaction, self.user, comment_id, emoji)
+        await act(comments.toggle_reaction, comment_id, emoji)
 
     def copy_link(self, comment_id: str) -> None:
         path = comments.link(self.board.slug, comment_id)

@@ -1,7 +1,6 @@
 """The bell in the header: unread badge, the inbox menu, and a desktop notification when the tab is hidden."""
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -11,7 +10,7 @@ from agor import events, notifications
 from agor.models import User
 
 from . import timestamp
-from .act import act
+from .act import FAILED, act
 
 DESKTOP_NOTIFY = '''
 if (document.hidden && window.Notification && Notification.permission === "granted") {
@@ -22,7 +21,6 @@ if (document.hidden && window.Notification && Notification.permission === "grant
 
 class Inbox:
     def __init__(self, user: User) -> None:
-        self.user = user
         with ui.button(icon='notifications').props('flat round dense color=grey-8 aria-label=Inbox') \
                 .mark('inbox') as self.button:
             self.badge = ui.badge('', color='red').props('floating rounded').mark('inbox-badge')
@@ -30,16 +28,20 @@ class Inbox:
                 self.entries = ui.column().classes('w-96 max-h-[70vh] overflow-auto gap-0 p-1')
         self.menu.on('before-show', self.render)
         self.button.tooltip('Inbox')
-        self._set_count(notifications.unread_count(user))
+        self._set_count(0)
         client = ui.context.client
         client.on_delete(events.bus.subscribe(notifications.user_topic(user.id), self.on_event))
+        background_tasks.create(self._update({'type': 'opened'}), name='inbox count')
 
     def on_event(self, event: dict[str, Any]) -> None:
-        background_tasks.create(self._update(event), name='inbox update')
+        if event['type'] in {'notification', 'inbox_read'}:
+            background_tasks.create(self._update(event), name='inbox update')
 
     async def _update(self, event: dict[str, Any]) -> None:
-        count = await asyncio.to_thread(notifications.unread_count, self.user)
         with self.button:
+            count = await act(notifications.unread_count)
+            if count is FAILED:
+                return
             self._set_count(count)
             if event['type'] == 'notification':
                 entry = event['notification']
@@ -49,7 +51,10 @@ class Inbox:
             await self.render()
 
     async def render(self) -> None:
-        entries = await asyncio.to_thread(notifications.inbox, self.user)
+        with self.button:
+            entries = await act(notifications.inbox)
+        if entries is FAILED:
+            return
         self.entries.clear()
         with self.entries:
             with ui.row().classes('w-full items-center px-2 py-1'):
@@ -74,7 +79,7 @@ class Inbox:
         self.badge.set_visibility(count > 0)
 
     async def mark_all_read(self) -> None:
-        await act(notifications.mark_read, self.user)
+        await act(notifications.mark_read)
 
     @staticmethod
     def ask_permission() -> None:

@@ -2,7 +2,6 @@
 and follow. Opening it acknowledges the session for this viewer only; so does every update while it stays open."""
 from __future__ import annotations
 
-import asyncio
 from html import escape
 from collections.abc import Callable
 from typing import Any
@@ -23,9 +22,8 @@ STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'c
 
 class SessionPanel:
     def __init__(self, user: User, on_comment: Callable[[dict[str, Any]], Any]) -> None:
-        self.user = user
         self.on_comment = on_comment
-        self.can_write = user.has(Role.member)
+        self.can_write = user.has(Role.member)  # what to show; every action is checked as the user is then
         self.session_id: str | None = None
         self.runtime = ''
         self.entries: dict[int, ui.html] = {}
@@ -55,7 +53,7 @@ class SessionPanel:
         early: list[dict[str, Any]] = []
         topic = sessions.session_topic(session_id)
         self._unsubscribe = events.bus.subscribe(topic, early.append)
-        detail = await act(sessions.get, self.user, session_id)
+        detail = await act(sessions.get, session_id)
         if detail is FAILED:
             self._closed()
             return
@@ -65,7 +63,8 @@ class SessionPanel:
         self.transcript.clear()
         self._header(detail)
         self._footer(detail)
-        for entry in await asyncio.to_thread(sessions.transcript, self.user, session_id):
+        transcript = await act(sessions.transcript, session_id)
+        for entry in transcript if transcript is not FAILED else []:
             self._entry(entry)
         self._unsubscribe()
         self._unsubscribe = events.bus.subscribe(topic, self._on_event)
@@ -73,7 +72,7 @@ class SessionPanel:
             self._on_event(event)
         self.dialog.open()
         self._scroll()
-        await act(sessions.acknowledge, self.user, session_id)
+        await act(sessions.acknowledge, session_id)
 
     def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
         """The form that starts a session in a worktree."""
@@ -93,7 +92,7 @@ class SessionPanel:
                 .classes('text-xs text-slate-500')
 
             async def start() -> None:
-                created = await act(sessions.create, self.user, worktree['id'], runtime.value, prompt.value,
+                created = await act(sessions.create, worktree['id'], runtime.value, prompt.value,
                                     model=model.value or None)
                 if created is not FAILED:
                     await self.open(created.id)
@@ -135,12 +134,12 @@ class SessionPanel:
                 .props('outlined autogrow dense').classes('w-full').mark('prompt')
 
             async def send() -> None:
-                if await act(sessions.prompt, self.user, detail['id'], box.value or '') is not FAILED:
+                if await act(sessions.prompt, detail['id'], box.value or '') is not FAILED:
                     box.set_value('')
             box.on('keydown.ctrl.enter', send)
             with ui.row().classes('w-full items-center'):
                 ui.switch('Follow', value=detail['following'],
-                          on_change=lambda e: act(sessions.set_following, self.user, detail['id'], e.value)) \
+                          on_change=lambda e: act(sessions.set_following, detail['id'], e.value)) \
                     .props('dense').tooltip('Chime and notify me when a run ends').mark('follow')
                 ui.space()
                 ui.button('Stop', icon='stop', on_click=lambda: self.stop(detail['id'])) \
@@ -174,11 +173,14 @@ class SessionPanel:
                 detail = {**event['session'], 'following': True}
                 self._header(detail)
                 if self.status.text != 'running' and self.session_id:  # a settled run is seen by whoever has it open
-                    background_tasks.create(asyncio.to_thread(sessions.acknowledge, self.user, self.session_id),
-                                            name='acknowledge session')
+                    background_tasks.create(self._acknowledge(self.session_id), name='acknowledge session')
+
+    async def _acknowledge(self, session_id: str) -> None:
+        with self.transcript:
+            await act(sessions.acknowledge, session_id)
 
     async def stop(self, session_id: str) -> None:
-        if await act(sessions.drop_queued, self.user, session_id) is FAILED:
+        if await act(sessions.drop_queued, session_id) is FAILED:
             return
         if not await session_runner.stop(session_id):
             ui.notify('Nothing is running in this session.')

@@ -14,6 +14,8 @@ from agor.errors import DomainError
 from agor.models import Role, User
 from agor.terminals import Attachment, ShareState
 
+from .act import act, as_current_user
+
 TERMINAL_OPTIONS = {'cursorBlink': True, 'fontSize': 13, 'scrollback': 5000,
                     'fontFamily': 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
                     'theme': {'background': '#0f172a', 'foreground': '#e2e8f0'}}
@@ -29,7 +31,8 @@ class TerminalElement(ui.xterm, component='terminal_view.js'):
 class TerminalView(ui.column):
     def __init__(self, user: User, worktree_id: str) -> None:
         super().__init__()
-        self.user, self.worktree_id = user, worktree_id
+        self.user_id, self.worktree_id = user.id, worktree_id
+        self.may_type = user.has(Role.member)  # what to show; opening and sharing are checked as the user is then
         self.attachment: Attachment | None = None
         self.share: ShareState | None = None
         self.size: tuple[int, int] | None = None  # the browser's latest size ...
@@ -79,7 +82,7 @@ class TerminalView(ui.column):
             self._show_message('Terminals are not running on this server.')
             return
         try:
-            attachment = await terminals.service.open(self.user, self.worktree_id, *self.size, self)
+            attachment = await as_current_user(terminals.service.open, self.worktree_id, *self.size, self)
         except DomainError as error:
             self._show_message(error.message, again=True)
             return
@@ -118,10 +121,10 @@ class TerminalView(ui.column):
     # ---- rendering --------------------------------------------------------------------------------------------------
 
     def _render_header(self) -> None:
-        share, me = self.share, self.user
+        share = self.share
         assert share is not None
-        is_host = share.host_id == me.id
-        can_type = self.attachment.writable if self.attachment else me.has(Role.member)
+        is_host = share.host_id == self.user_id
+        can_type = self.attachment.writable if self.attachment else self.may_type
         self.header.clear()
         with self.header:
             ui.icon('terminal').classes('text-slate-500')
@@ -146,14 +149,14 @@ class TerminalView(ui.column):
                     if person.id == share.host_id:
                         continue
                     ui.switch(f'{person.name} can type', value=not person.readonly,
-                              on_change=lambda e, p=person: self._call(
-                                  service.set_readonly(self.user, share.worktree_id, p.id, not e.value))) \
+                              on_change=lambda e, p=person: act(
+                                  service.set_readonly, share.worktree_id, p.id, not e.value)) \
                         .classes('px-3').props('dense')
                 if share.closed:
-                    ui.menu_item('Share again', lambda: self._call(service.reopen_share(self.user, share.worktree_id)))
+                    ui.menu_item('Share again', lambda: act(service.reopen_share, share.worktree_id))
                 else:
                     ui.menu_item('Close the share (disconnect the others)',
-                                 lambda: self._call(service.close_share(self.user, share.worktree_id)))
+                                 lambda: act(service.close_share, share.worktree_id))
 
     def _show_message(self, text: str, *, again: bool = False) -> None:
         if self.is_deleted:
@@ -164,12 +167,6 @@ class TerminalView(ui.column):
             ui.label(text).classes('text-sm text-slate-700').mark('terminal-message')
             if again:
                 ui.button('Open again', on_click=lambda: self.term.run_method('reopen')).props('flat dense no-caps')
-
-    async def _call(self, action) -> None:
-        try:
-            await action
-        except DomainError as error:
-            ui.notify(error.message, type='warning')
 
 
 def _whose(share: ShareState, is_host: bool) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from nicegui import ui
 
 from agor import boards, trigger_template, triggers
-from agor.models import Board, Role, User
+from agor.models import Board
 from agor.runtimes import registry
 
 from . import timestamp
@@ -31,10 +31,10 @@ def self_deleting_dialog() -> ui.dialog:
     return dialog
 
 
-def zone_dialog(user: User, board: Board, zone: dict[str, Any], cards: list[dict[str, Any]],
+def zone_dialog(can_edit: bool, board: Board, zone: dict[str, Any], cards: list[dict[str, Any]],
                 open_session: OpenSession) -> None:
-    """Edit a zone (members) or look at it (viewers): label, colour, lock, trigger, and its recent firings."""
-    can_edit = user.has(Role.member)
+    """Edit a zone (members: `can_edit`, checked again on save) or look at it (viewers): label, colour, lock, trigger,
+    and its recent firings."""
     with self_deleting_dialog() as dialog, ui.card().classes('w-[34rem] max-w-[96vw]').mark('zone-dialog'):
         ui.label(f'Zone “{zone["label"]}”' if not can_edit else 'Zone').classes('text-lg font-semibold')
         if can_edit:
@@ -43,17 +43,17 @@ def zone_dialog(user: User, board: Board, zone: dict[str, Any], cards: list[dict
             current = next((n for n, (b, _) in palette.items() if b == zone['border']), None)
             colour = ui.select(list(palette), value=current, label='Colour').props('outlined dense').classes('w-full')
             locked = ui.switch('Locked (cannot be moved, resized or deleted)', value=zone['locked'])
-            editor = TriggerEditor(user, board, zone, cards)
+            editor = TriggerEditor(board, zone, cards)
 
             async def save() -> None:
                 changes: dict[str, Any] = {'label': label.value, 'locked': locked.value, **editor.changes()}
                 if colour.value:
                     changes['border_color'], changes['background_color'] = palette[colour.value]
-                if await act(boards.update_zone, user, zone['id'], **changes, success='Zone saved') is not FAILED:
+                if await act(boards.update_zone, zone['id'], **changes, success='Zone saved') is not FAILED:
                     dialog.close()
 
             async def delete() -> None:
-                if await act(boards.delete_zone, user, zone['id']) is not FAILED:
+                if await act(boards.delete_zone, zone['id']) is not FAILED:
                     dialog.close()
         elif zone['trigger']:
             ui.label(f'Trigger: {boards.TRIGGER_BEHAVIORS[zone["trigger_behavior"]].lower()} with '
@@ -73,7 +73,7 @@ def zone_dialog(user: User, board: Board, zone: dict[str, Any], cards: list[dict
     dialog.open()
 
     async def show_history() -> None:
-        firings = await act(triggers.history, user, zone['id'])
+        firings = await act(triggers.history, zone['id'])
         if firings is FAILED:
             return
         with history:
@@ -106,8 +106,8 @@ class TriggerEditor:
     """The trigger part of the zone editor: template, behaviour, agent, and a preview that re-renders as you type
     against one of the board's cards (or the sample worktree), showing errors before anything is saved."""
 
-    def __init__(self, user: User, board: Board, zone: dict[str, Any], cards: list[dict[str, Any]]) -> None:
-        self.user, self.board, self.zone = user, board, zone
+    def __init__(self, board: Board, zone: dict[str, Any], cards: list[dict[str, Any]]) -> None:
+        self.board, self.zone = board, zone
         self._rendered: tuple[str, str | None] | None = None
         with ui.expansion('Trigger', icon='bolt', value=bool(zone['trigger'])).classes('w-full border rounded') \
                 .mark('trigger-section'):
@@ -143,7 +143,7 @@ class TriggerEditor:
         if not key[0].strip():
             self._show('No trigger: dropping a card here only moves it.', 'empty')
             return
-        result = await act(triggers.preview, self.user, self.board.id, self.zone['id'], key[0], key[1])
+        result = await act(triggers.preview, self.board.id, self.zone['id'], key[0], key[1])
         if result is not FAILED and self._rendered == key:  # still what is in the box
             if result['error']:
                 self._show(result['error'], 'error')
@@ -155,7 +155,7 @@ class TriggerEditor:
         self.preview.classes(replace=f'agor-trigger-preview w-full agor-trigger-preview-{state}')
 
 
-def picker_dialog(user: User, firing: dict[str, Any]) -> None:
+def picker_dialog(firing: dict[str, Any]) -> None:
     """`show_picker`: the dropping user prompts one of their sessions of the worktree or starts a new one (the
     toast that follows links to it). Cancel leaves the card in the zone and starts nothing."""
     answered = False
@@ -178,7 +178,7 @@ def picker_dialog(user: User, firing: dict[str, Any]) -> None:
 
         async def run() -> None:
             nonlocal answered
-            result = await act(triggers.pick, user, firing['id'],
+            result = await act(triggers.pick, firing['id'],
                                session_id=existing.value if mode.value == 'existing' else None,
                                runtime=runtime.value if mode.value == 'new' else None)
             if result is not FAILED:
@@ -189,7 +189,7 @@ def picker_dialog(user: User, firing: dict[str, Any]) -> None:
             nonlocal answered
             if not answered:
                 answered = True
-                await act(triggers.cancel, user, firing['id'])
+                await act(triggers.cancel, firing['id'])
             dialog.close()
         with ui.row().classes('w-full justify-end'):
             ui.button('Cancel', on_click=cancel).props('flat')

@@ -16,13 +16,14 @@ def register() -> None:
     page('/admin', role=Role.admin, title='Admin · Agor')(admin_page)
 
 
-def admin_page(user: User) -> None:
+async def admin_page(user: User) -> None:
     header(user)
     grantable = [r.name for r in Role if r <= user.level and (r < Role.owner or user.level == Role.owner)]
 
     @ui.refreshable
-    def people() -> None:
-        for person in auth.list_users():
+    async def people() -> None:
+        persons = await act(auth.list_users, pass_actor=False)
+        for person in persons if persons is not FAILED else []:
             with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-2').mark(f'user-{person.email}'):
                 ui.avatar(person.initials, color=person.avatar_color, text_color='white', size='32px')
                 with ui.column().classes('gap-0 w-64'):
@@ -41,23 +42,23 @@ def admin_page(user: User) -> None:
                           on_click=lambda p=person: set_active(p.id, not p.active)).props('flat dense no-caps')
 
     async def change_role(user_id: str, role: str) -> None:
-        await act(auth.set_role, user, user_id, Role.parse(role), success='Role changed')
-        people.refresh()
+        await act(auth.set_role, user_id, Role.parse(role), success='Role changed')
+        await people.refresh()
 
     async def set_active(user_id: str, active: bool) -> None:
-        await act(auth.set_active, user, user_id, active)
-        people.refresh()
+        await act(auth.set_active, user_id, active)
+        await people.refresh()
 
     async def create_account() -> None:
-        created = await act(auth.create_user, user, email.value, name.value, password.value, Role.parse(role.value),
+        created = await act(auth.create_user, email.value, name.value, password.value, Role.parse(role.value),
                             success='Account created')
         if created is not FAILED:
             for field in (email, name, password):
                 field.set_value('')
-            people.refresh()
+            await people.refresh()
 
     async def invite() -> None:
-        token = await act(auth.create_invite, user, Role.parse(invite_role.value), invite_email.value or None)
+        token = await act(auth.create_invite, Role.parse(invite_role.value), invite_email.value or None)
         if token is not FAILED:
             link = f'{ui.context.client.request.base_url}invite/{token}'
             invite_link.set_value(link)
@@ -67,7 +68,7 @@ def admin_page(user: User) -> None:
         ui.label('Admin').classes('text-2xl font-bold')
         with ui.card().classes('w-full'):
             ui.label('People').classes('text-lg font-semibold')
-            people()
+            await people()
         with ui.row().classes('w-full gap-4 no-wrap items-stretch'):
             with ui.card().classes('w-1/2'):
                 ui.label('Invite by link').classes('text-lg font-semibold')
@@ -96,7 +97,7 @@ def admin_page(user: User) -> None:
             clis = ui.column().classes('w-full gap-1')
 
             async def show_clis() -> None:
-                statuses = await act(registry.installed)
+                statuses = await act(registry.installed, pass_actor=False)
                 if statuses is FAILED:
                     return
                 clis.clear()
@@ -117,5 +118,5 @@ def admin_page(user: User) -> None:
                 ui.label('Resetting restores the demo team, boards and worktrees; everything else is deleted.')
 
                 async def reset() -> None:
-                    await act(demo.reset, settings())
+                    await act(demo.reset_by, settings())
                 ui.button('Reset demo', on_click=reset).props('unelevated color=orange')

@@ -1,8 +1,8 @@
 """A board: the shared canvas of zones and worktree cards, live for everyone viewing it."""
 from __future__ import annotations
 
-import asyncio
 import json
+from functools import partial
 from typing import Any
 
 from nicegui import background_tasks, ui
@@ -22,7 +22,7 @@ from components.facepile import Facepile
 from components.presence_layer import PresenceLayer
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
-from components.act import FAILED, act
+from components.act import FAILED, act, as_current_user
 
 from .frame import header, page, settings
 
@@ -38,7 +38,7 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card; `?session=<id>` opens
     that session."""
     try:
-        board = boards.get_board(user, ref)
+        board, state, threads, people = await as_current_user(_opened, ref)
     except DomainError as error:
         header(user)
         ui.label(error.message).classes('p-8 text-lg')
@@ -47,14 +47,13 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     ui.page_title(f'{board.icon} {board.name} · Agor')
     header(user)
     ui.query('.nicegui-content').classes('p-0')
-    can_edit = user.has(Role.member)
+    can_edit = user.has(Role.member)  # what to show; every action is checked as the user is then
     client = ui.context.client
     conn = client.id
-    threads = comments.threads(user, board.id)
-    canvas = BoardCanvas(boards.board_state(user, board.id), pins=comments.pins(threads), readonly=not can_edit) \
+    canvas = BoardCanvas(state, pins=comments.pins(threads), readonly=not can_edit) \
         .style('height: calc(100vh - 52px)').mark('board-canvas')
     view = BoardView(user, board, canvas)
-    view.panel = CommentsPanel(user, board, on_threads=view.threads_changed, on_focus=view.focus_thread)
+    view.panel = CommentsPanel(user, board, people, on_threads=view.threads_changed, on_focus=view.focus_thread)
     view.panel.threads = threads
     view.panel.render()
     view.sessions = SessionPanel(user, on_comment=lambda agent: view.comment_dialog(
@@ -104,6 +103,12 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
         await view.ask_waiting_picks()
 
 
+def _opened(actor: User, ref: str) -> tuple[Board, dict[str, Any], list[dict[str, Any]], list[dict[str, str]]]:
+    """What a board page starts from, read in one trip off the event loop: the board, its canvas, threads, people."""
+    board = boards.get_board(actor, ref)
+    return board, boards.board_state(actor, board.id), comments.threads(actor, board.id), comments.members(actor)
+
+
 def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> None:
     """On the board while connected: a closed tab leaves at once, a reconnecting one comes back."""
     client = layer.client
@@ -121,7 +126,8 @@ class BoardView:
     """Per-viewer handlers of one open board."""
 
     def __init__(self, user: User, board: Board, canvas: BoardCanvas) -> None:
-        self.user = user
+        self.user_id = user.id  # who this page shows; actions go through `act`, as the user is when they act
+        self.can_edit = user.has(Role.member)
         self.board = board
         self.canvas = canvas
         self.title: ui.label | None = None
@@ -154,28 +160,31 @@ class BoardView:
 
     async def card_moved(self, e: Any) -> None:
         """A drop: the server moves the card and, if it arrived in a zone with a trigger, fires it once."""
-        firing = await act(triggers.drop_card, self.user, self.board.id, e.args['id'], e.args['x'], e.args['y'])
+        firing = await act(triggers.drop_card, self.board.id, e.args['id'], e.args['x'], e.args['y'])
         if firing is FAILED or firing is None:
             return
         if firing['status'] == 'failed':
             ui.notify(f'The trigger of “{firing["zone"]}” did not run: {firing["error"]} The card stays in the zone.',
                       type='warning', multi_line=True, timeout=10_000)
         elif firing['status'] == 'picking':
-            picker_dialog(self.user, firing)
+            picker_dialog(firing)
 
     async def zone_changed(self, e: Any) -> None:
         changes = {k: e.args[k] for k in ('x', 'y', 'w', 'h') if k in e.args}
-        if await act(boards.update_zone, self.user, e.args['id'], **changes) is FAILED:
+        if await act(boards.update_zone, e.args['id'], **changes) is FAILED:
             self._reload_zone(e.args['id'])
 
-    def card_clicked(self, e: Any) -> None:
+    async def card_clicked(self, e: Any) -> None:
         card = self.canvas.card(e.args['id'])
         if card is None:
             return
+        loaded = await act(_card_dialog_data, card['id'])
+        if loaded is FAILED:
+            return
+        details, session_items = loaded
         with ui.dialog() as dialog, ui.card().classes('w-[28rem]').mark('card-dialog'):
             ui.label(card['name']).classes('text-xl font-semibold')
             ui.label(f'⎇ {card["branch"]} · {card["repo"]}').classes('font-mono text-sm text-slate-600')
-            details = repos.worktree_details(card['id'])
             ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
                 .classes('text-xs text-slate-500')
@@ -189,27 +198,27 @@ class BoardView:
             def new_session() -> None:
                 dialog.close()
                 self.sessions.new_session(card)
-            for item in sessions.for_worktree(self.user, card['id']):
+            for item in session_items:
                 with ui.item(on_click=lambda i=item: open_session(i['id'])) \
                         .props('dense clickable').classes('w-full rounded').mark('session-item'):
                     with ui.item_section():
                         ui.item_label(item['title'])
                         ui.item_label(f'{item["runtime_label"]} · {item["status_label"]} · {item["creator"]}') \
                             .props('caption')
-            if self.user.has(Role.member):
+            if self.can_edit:
                 ui.button('New session', icon='smart_toy', on_click=new_session) \
                     .props('flat no-caps color=teal').mark('new-session')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Terminal', icon='terminal',
                           on_click=lambda: ui.navigate.to(f'/w/{card["id"]}/terminal', new_tab=True)) \
                     .props('flat no-caps').mark('open-terminal')
-                if self.user.has(Role.member):
+                if self.can_edit:
                     async def remove() -> None:
-                        if await act(boards.remove_card, self.user, self.board.id, card['id']) is not FAILED:
+                        if await act(boards.remove_card, self.board.id, card['id']) is not FAILED:
                             dialog.close()
 
                     async def archive() -> None:
-                        if await act(repos.set_archived, self.user, card['id'], True,
+                        if await act(repos.set_archived, card['id'], True,
                                      success=f'{card["name"]} archived') is not FAILED:
                             dialog.close()
                     def comment() -> None:
@@ -224,7 +233,7 @@ class BoardView:
 
     def _details_editor(self, card: dict[str, Any], details: dict[str, Any]) -> None:
         """Notes and the issue and pull request links: editable by members, read by everyone (and by templates)."""
-        editable = self.user.has(Role.member)
+        editable = self.can_edit
         with ui.expansion('Notes and links', icon='notes', value=bool(details['notes'])) \
                 .classes('w-full border rounded').mark('worktree-details'):
             notes = ui.textarea('Notes', value=details['notes']).props('outlined autogrow dense').classes('w-full')
@@ -234,29 +243,29 @@ class BoardView:
                 field.set_enabled(editable)
             if editable:
                 ui.button('Save notes and links', on_click=lambda: act(
-                    repos.update_worktree_details, self.user, card['id'], notes=notes.value or '',
+                    repos.update_worktree_details, card['id'], notes=notes.value or '',
                     issue_url=issue.value or '', pr_url=pr.value or '', success='Saved')) \
                     .props('flat no-caps color=teal')
 
     def zone_clicked(self, e: Any) -> None:
         zone = self.canvas.zone(e.args['id'])
         if zone is not None:
-            zone_dialog(self.user, self.board, zone, self.canvas.props['cards'], self.sessions.open)
+            zone_dialog(self.can_edit, self.board, zone, self.canvas.props['cards'], self.sessions.open)
 
     # ---- zone triggers -----------------------------------------------------------------------------------------------
 
     def zone_fired(self, event: dict[str, Any]) -> None:
         """Every viewer hears that a trigger started a session; the toast opens it."""
-        who = 'You' if event['by_id'] == self.user.id else event['by']
+        who = 'You' if event['by_id'] == self.user_id else event['by']
         with self.canvas:
             self.toasts.show(f'{who} sent {event["worktree"]} to {event["zone"]}', 'Open session',
                              lambda: self.sessions.open(event['session_id']))
 
     async def ask_waiting_picks(self) -> None:
         """A picker left unanswered (the tab reloaded or lost its connection) asks again."""
-        waiting = await act(triggers.waiting_picks, self.user, self.board.id)
+        waiting = await act(triggers.waiting_picks, self.board.id)
         if waiting is not FAILED and waiting:
-            picker_dialog(self.user, waiting[0])
+            picker_dialog(waiting[0])
 
     # ---- sessions and attention -----------------------------------------------------------------------------------
 
@@ -273,7 +282,10 @@ class BoardView:
 
     async def refresh_attention(self) -> None:
         self._attention_pending = False
-        state = await asyncio.to_thread(sessions.board_attention, self.user, self.board.id)
+        with self.canvas:
+            state = await act(sessions.board_attention, self.board.id)
+        if state is FAILED:
+            return
         self.canvas.run_method('setAttention', state['cards'])
         status = 'needs' if state['sessions'] else 'running' if state['running'] else 'idle'
         title = f'{self.board.icon} {self.board.name} · Agor'
@@ -303,14 +315,14 @@ class BoardView:
                 ui.notify('That worktree is not on this board.', type='warning')
         if not comment_id:
             return
-        place = await act(comments.locate, self.user, comment_id)
+        place = await act(comments.locate, comment_id)
         if place is FAILED:
             return
         if place['board_id'] != self.board.id:
             ui.navigate.to(comments.link(place['slug'], comment_id))
             return
         await self.panel.select(place['thread'])
-        await act(notifications.mark_read, self.user, comment_id=comment_id)
+        await act(notifications.mark_read, comment_id=comment_id)
 
     def comment_at(self, e: Any) -> None:
         """The comment tool was clicked on the canvas: on a card, a zone, or the canvas itself."""
@@ -342,10 +354,14 @@ class BoardView:
         x, y = await self._view_center()
         count = len(self.canvas.props['zones'])
         name, border, background = ZONE_PALETTE[count % len(ZONE_PALETTE)]
-        await act(boards.create_zone, self.user, self.board.id, f'Zone {count + 1}', x - 240, y - 160,
+        await act(boards.create_zone, self.board.id, f'Zone {count + 1}', x - 240, y - 160,
                   border_color=border, background_color=background)
 
     async def add_worktree_dialog(self) -> None:
+        listed = await act(_worktree_choices, pass_actor=False)
+        if listed is FAILED:
+            return
+        repo_list, worktree_list = listed
         with ui.dialog() as dialog, ui.card().classes('w-[30rem]').mark('worktree-dialog'):
             ui.label('Add a worktree').classes('text-lg font-semibold')
             with ui.tabs().classes('w-full') as tabs:
@@ -353,7 +369,7 @@ class BoardView:
                 existing_tab = ui.tab('Existing')
             with ui.tab_panels(tabs, value=new_tab).classes('w-full'):
                 with ui.tab_panel(new_tab).classes('gap-2 p-0 pt-2'):
-                    repo_options = {r.id: r.name for r in repos.list_repos()}
+                    repo_options = {r.id: r.name for r in repo_list}
                     if not repo_options:
                         ui.label('No repositories yet: an admin registers one under Repos.').classes('text-slate-500')
                     repo = ui.select(repo_options, label='Repository', value=next(iter(repo_options), None)) \
@@ -365,7 +381,7 @@ class BoardView:
                         .classes('w-full').bind_visibility_from(existing_branch, 'value', backward=lambda v: not v)
 
                     async def create() -> None:
-                        worktree = await act(repos.create_worktree, settings(), self.user, repo.value or '',
+                        worktree = await act(partial(repos.create_worktree, settings()), repo.value or '',
                                              name.value, branch.value or None, new_branch=not existing_branch.value,
                                              base=base.value or None)
                         if worktree is not FAILED:
@@ -374,7 +390,7 @@ class BoardView:
                     ui.button('Create worktree', on_click=create).props('unelevated color=teal')
                 with ui.tab_panel(existing_tab).classes('gap-2 p-0 pt-2'):
                     options = {w['id']: f'{w["repo"]} / {w["name"]}' + (' (on another board)' if w['board_id'] else '')
-                               for w in repos.list_worktrees() if w['board_id'] != self.board.id}
+                               for w in worktree_list if w['board_id'] != self.board.id}
                     choice = ui.select(options, label='Worktree').props('outlined').classes('w-full')
 
                     async def place() -> None:
@@ -386,7 +402,7 @@ class BoardView:
 
     async def _place(self, worktree_id: str) -> None:
         x, y = await self._view_center()
-        await act(boards.place_card, self.user, self.board.id, worktree_id, x - boards.CARD_W / 2,
+        await act(boards.place_card, self.board.id, worktree_id, x - boards.CARD_W / 2,
                   y - boards.CARD_H / 2)
 
     async def _view_center(self) -> tuple[float, float]:
@@ -406,3 +422,11 @@ class BoardView:
         zone = self.canvas.zone(zone_id)
         if zone is not None:
             self.canvas.apply({'type': 'zone', 'zone': zone})
+
+
+def _card_dialog_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return repos.worktree_details(worktree_id), sessions.for_worktree(actor, worktree_id)
+
+
+def _worktree_choices() -> tuple[list[Any], list[dict[str, Any]]]:
+    return repos.list_repos(), repos.list_worktrees()

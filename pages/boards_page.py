@@ -15,12 +15,15 @@ def register() -> None:
     page('/', title='Boards · Agor')(boards_page)
 
 
-def boards_page(user: User) -> None:
+async def boards_page(user: User) -> None:
     header(user)
+    can_edit = user.has(Role.member)  # what to show; every action is checked again as the user is then
 
     @ui.refreshable
-    def board_grid() -> None:
-        items = boards.list_boards(user)
+    async def board_grid() -> None:
+        items = await act(boards.list_boards)
+        if items is FAILED:
+            return
         if not items:
             ui.label('No boards yet.').classes('text-slate-500')
         with ui.row().classes('gap-4 flex-wrap'):
@@ -30,7 +33,7 @@ def boards_page(user: User) -> None:
                     with ui.row().classes('w-full items-center no-wrap'):
                         ui.label(item['icon']).classes('text-2xl')
                         ui.label(item['name']).classes('text-lg font-semibold grow truncate')
-                        if user.has(Role.member):
+                        if can_edit:
                             with ui.button(icon='more_vert').props('flat round dense').on('click.stop', lambda: None):
                                 with ui.menu():
                                     ui.menu_item('Rename', lambda i=item: rename_dialog(i)).mark(f'rename-{item["slug"]}')
@@ -39,7 +42,7 @@ def boards_page(user: User) -> None:
                     ui.label(f'{item["cards"]} worktrees · /b/{item["slug"]}').classes('text-xs text-slate-400')
 
     async def create(name: str, description: str, dialog: ui.dialog) -> None:
-        board = await act(boards.create_board, user, name, description)
+        board = await act(boards.create_board, name, description)
         if board is not FAILED:
             dialog.close()
             ui.navigate.to(f'/b/{board.slug}')
@@ -59,10 +62,10 @@ def boards_page(user: User) -> None:
             description = ui.input('Description', value=item['description']).props('outlined').classes('w-full')
 
             async def save() -> None:
-                if await act(boards.update_board, user, item['id'], name=name.value,
+                if await act(boards.update_board, item['id'], name=name.value,
                              description=description.value) is not FAILED:
                     dialog.close()
-                    board_grid.refresh()
+                    await board_grid.refresh()
             dialog_actions(dialog, 'Save', save)
         dialog.open()
 
@@ -72,9 +75,9 @@ def boards_page(user: User) -> None:
             ui.label('Its zones go away; its worktrees stay and can be placed on another board.')
 
             async def delete() -> None:
-                if await act(boards.delete_board, user, item['id'], success='Board deleted') is not FAILED:
+                if await act(boards.delete_board, item['id'], success='Board deleted') is not FAILED:
                     dialog.close()
-                    board_grid.refresh()
+                    await board_grid.refresh()
             dialog_actions(dialog, 'Delete', delete, color='red')
         dialog.open()
 
@@ -82,6 +85,6 @@ def boards_page(user: User) -> None:
         with ui.row().classes('w-full items-center'):
             ui.label('Boards').classes('text-2xl font-bold')
             ui.space()
-            if user.has(Role.member):
+            if can_edit:
                 ui.button('New board', icon='add', on_click=create_dialog).props('unelevated color=teal')
-        board_grid()
+        await board_grid()

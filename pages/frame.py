@@ -1,19 +1,22 @@
 """What every page shares: who is logged in, the role gate, the header, and running service calls safely."""
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import app, ui
+from nicegui import Client, app, ui
 
-from agor import auth, events
+from agor import auth, events, logins
 from agor.config import Settings
 from agor.models import Role, User
+from agor.notifications import user_topic
+from components.act import LOGIN, bind_login, close_page
 from components.chime import Chime, audio_settings_dialog
 from components.inbox import Inbox
 
@@ -31,23 +34,27 @@ def settings() -> Settings:
     return _settings
 
 
-def current_user() -> User | None:
-    return auth.get_user(app.storage.user.get('user_id'))
-
-
 def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callable:
-    """Register a page that needs a logged-in user with at least `role`; the builder receives that user first."""
+    """Register a page that needs a logged-in user with at least `role`. The builder receives that user (as loaded
+    now, off the event loop) to decide what to show; its handlers act through `components.act`, which checks the
+    login again on every action. The page closes when its login ends or its user's account changes."""
     def decorator(builder: Callable) -> Callable:
         params = [p for name, p in inspect.signature(builder).parameters.items() if name != 'user']
 
         @wraps(builder)
         async def wrapper(request: Request, **kwargs: Any) -> Any:
-            if not auth.has_users():
+            token = app.storage.user.get(LOGIN)
+            visitor = await asyncio.to_thread(_visitor, token)
+            if visitor == 'setup':
                 return RedirectResponse('/setup')
-            user = current_user()
-            if user is None:
+            if visitor is None:
                 target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
                 return RedirectResponse(f'/login?next={quote(target, safe="")}')
+            login_id, user = visitor
+            client = ui.context.client
+            bind_login(client, token)
+            _close_when_login_ends(client, login_id, user.id)
+            _reload_on_instance_reset()
             if not user.has(role):
                 header(user)
                 with ui.column().classes('p-8'):
@@ -55,15 +62,28 @@ def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callabl
                     ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
                 return None
             result = builder(user, **kwargs)
-            result = await result if inspect.isawaitable(result) else result
-            _reload_on_instance_reset()
-            return result
+            return await result if inspect.isawaitable(result) else result
 
         wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
         ui.page(path, title=title)(wrapper)
         return builder
     return decorator
+
+
+def _visitor(token: str | None) -> Literal['setup'] | tuple[str, User] | None:
+    """'setup' on a new instance, (login id, user) for a live login, else None."""
+    if not auth.has_users():
+        return 'setup'
+    return logins.current(token)
+
+
+def _close_when_login_ends(client: Client, login_id: str, user_id: str) -> None:
+    """Logging out (in any tab), deactivation and a role change close this user's open pages within a second."""
+    def on_event(event: dict) -> None:
+        if event['type'] == auth.ACCOUNT_CHANGED or (event['type'] == logins.LOGGED_OUT and event['login'] == login_id):
+            close_page(client)
+    client.on_delete(events.bus.subscribe(user_topic(user_id), on_event))
 
 
 def _reload_on_instance_reset() -> None:
@@ -105,7 +125,7 @@ def header(user: User, *, focused: bool = False) -> None:
             ui.label(user.name).classes('ml-2')
             with ui.menu():
                 ui.menu_item(f'{user.email} · {user.role}').props('disable')
-                ui.menu_item('Audio settings', lambda: audio_settings_dialog(user)).mark('audio-menu')
+                ui.menu_item('Audio settings', audio_settings_dialog).mark('audio-menu')
                 ui.menu_item('Log out', lambda: ui.navigate.to('/logout'))
 
 

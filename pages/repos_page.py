@@ -1,6 +1,8 @@
 """Repositories and their worktrees: register, clone, create, archive, restore, delete."""
 from __future__ import annotations
 
+from functools import partial
+
 from nicegui import ui
 
 from agor import boards, repos
@@ -15,15 +17,20 @@ def register() -> None:
     page('/repos', title='Repositories · Agor')(repos_page)
 
 
-def repos_page(user: User) -> None:
+async def repos_page(user: User) -> None:
     header(user)
-    board_options = {b['id']: f'{b["icon"]} {b["name"]}' for b in boards.list_boards(user)}
+    is_member, is_admin = user.has(Role.member), user.has(Role.admin)  # what to show; actions are checked again
+    board_list = await act(boards.list_boards)
+    board_options = {b['id']: f'{b["icon"]} {b["name"]}' for b in board_list} if board_list is not FAILED else {}
 
     @ui.refreshable
-    def repo_list() -> None:
-        items = repos.list_repos()
+    async def repo_list() -> None:
+        listed = await act(_repos_and_worktrees, pass_actor=False)
+        if listed is FAILED:
+            return
+        items, worktrees = listed
         if not items:
-            ui.label('No repositories yet.' + (' Register one above.' if user.has(Role.admin) else '')) \
+            ui.label('No repositories yet.' + (' Register one above.' if is_admin else '')) \
                 .classes('text-slate-500')
         for repo in items:
             with ui.card().classes('w-full'):
@@ -31,13 +38,13 @@ def repos_page(user: User) -> None:
                     ui.label(repo.name).classes('text-lg font-semibold')
                     ui.label(f'{repo.path} · default {repo.default_branch}').classes('text-sm text-slate-500 font-mono')
                     ui.space()
-                    if user.has(Role.member):
+                    if is_member:
                         ui.button('New worktree', icon='add', on_click=lambda r=repo: new_worktree(r.id, r.name)) \
                             .props('flat no-caps')
-                worktree_rows(repo.id)
+                worktree_rows(worktrees[repo.id])
 
-    def worktree_rows(repo_id: str) -> None:
-        for item in repos.list_worktrees(repo_id, archived=None):
+    def worktree_rows(items: list[dict]) -> None:
+        for item in items:
             with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 pt-2'):
                 ui.label(item['name']).classes('font-semibold w-48 truncate')
                 ui.label(f'⎇ {item["branch"]}').classes('font-mono text-sm text-slate-600 w-56 truncate')
@@ -46,7 +53,7 @@ def repos_page(user: User) -> None:
                 elif item['board_id']:
                     ui.label(f'on {board_options.get(item["board_id"], "a board")}').classes('text-sm text-slate-500')
                 ui.space()
-                if not user.has(Role.member):
+                if not is_member:
                     continue
                 if item['archived']:
                     ui.button('Restore', on_click=lambda i=item: archive(i['id'], False)).props('flat dense no-caps')
@@ -59,12 +66,12 @@ def repos_page(user: User) -> None:
                 ui.button('Delete', on_click=lambda i=item: delete(i)).props('flat dense no-caps color=red')
 
     async def archive(worktree_id: str, archived: bool) -> None:
-        if await act(repos.set_archived, user, worktree_id, archived) is not FAILED:
-            repo_list.refresh()
+        if await act(repos.set_archived, worktree_id, archived) is not FAILED:
+            await repo_list.refresh()
 
     async def place(board_id: str, worktree_id: str) -> None:
-        if await act(boards.place_card, user, board_id, worktree_id, 0, 0, success='Placed') is not FAILED:
-            repo_list.refresh()
+        if await act(boards.place_card, board_id, worktree_id, 0, 0, success='Placed') is not FAILED:
+            await repo_list.refresh()
 
     def delete(item: dict) -> None:
         with ui.dialog() as dialog, ui.card():
@@ -73,9 +80,9 @@ def repos_page(user: User) -> None:
                      f'The branch {item["branch"]} stays in the repository.')
 
             async def confirm() -> None:
-                if await act(repos.delete_worktree, user, item['id'], success='Worktree deleted') is not FAILED:
+                if await act(repos.delete_worktree, item['id'], success='Worktree deleted') is not FAILED:
                     dialog.close()
-                    repo_list.refresh()
+                    await repo_list.refresh()
             dialog_actions(dialog, 'Delete', confirm, color='red')
         dialog.open()
 
@@ -89,17 +96,17 @@ def repos_page(user: User) -> None:
                 .bind_visibility_from(existing, 'value', backward=lambda v: not v)
 
             async def create() -> None:
-                if await act(repos.create_worktree, settings(), user, repo_id, name.value, branch.value or None,
+                if await act(partial(repos.create_worktree, settings()), repo_id, name.value, branch.value or None,
                              new_branch=not existing.value, base=base.value or None,
                              success='Worktree created') is not FAILED:
                     dialog.close()
-                    repo_list.refresh()
+                    await repo_list.refresh()
             dialog_actions(dialog, 'Create', create)
         dialog.open()
 
     with ui.column().classes('w-full max-w-6xl mx-auto p-6 gap-4'):
         ui.label('Repositories').classes('text-2xl font-bold')
-        if user.has(Role.admin):
+        if is_admin:
             with ui.card().classes('w-full'):
                 ui.label('Register a repository').classes('font-semibold')
                 with ui.row().classes('w-full items-end gap-2'):
@@ -109,11 +116,16 @@ def repos_page(user: User) -> None:
 
                     async def add() -> None:
                         fn = repos.register_local if mode.value == 'local' else repos.clone
-                        if await act(fn, settings(), user, source.value, success='Repository registered') \
+                        if await act(partial(fn, settings()), source.value, success='Repository registered') \
                                 is not FAILED:
                             source.set_value('')
-                            repo_list.refresh()
+                            await repo_list.refresh()
                     ui.button('Register', on_click=add).props('unelevated color=teal')
                 roots = ', '.join(str(r) for r in settings().allowed_repo_roots())
                 ui.label(f'Local repositories must be below: {roots}').classes('text-xs text-slate-500')
-        repo_list()
+        await repo_list()
+
+
+def _repos_and_worktrees() -> tuple[list, dict[str, list[dict]]]:
+    items = repos.list_repos()
+    return items, {repo.id: repos.list_worktrees(repo.id, archived=None) for repo in items}

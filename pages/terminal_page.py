@@ -6,6 +6,7 @@ from nicegui import ui
 from agor import terminals
 from agor.errors import DomainError
 from agor.models import User
+from components.act import as_current_user
 from components.terminal_view import TerminalView
 
 from .frame import header, page
@@ -15,10 +16,10 @@ def register() -> None:
     page('/w/{worktree_ref}/terminal', title='Terminal · Agor')(terminal_page)
 
 
-def terminal_page(user: User, worktree_ref: str) -> None:
+async def terminal_page(user: User, worktree_ref: str) -> None:
     header(user, focused=True)
     try:
-        worktree = terminals.terminal_worktree(user, worktree_ref)
+        worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
     except DomainError as error:
         ui.label(error.message).classes('p-8 text-lg').mark('terminal-page-error')
         return

@@ -1,4 +1,6 @@
 """The comments drawer through NiceGUI's simulated user: write, react, edit, delete; viewers only read."""
+import asyncio
+
 from nicegui import ui
 from nicegui.testing import User as TestUser
 
@@ -13,12 +15,12 @@ from .test_pages import log_in
 
 async def test_member_writes_reacts_edits_and_deletes(user: TestUser, git_repo):
     await user.open('/')
-    seeded = seed_board(load_settings(), git_repo, bob=Role.member)
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, bob=Role.member)
     await log_in(user, 'bob@example.com')
     await user.open(f'/b/{seeded.board.slug}')
     user.find(marker='new-board-comment').trigger('submit', {'text': 'Ship **today**?'})
     await user.should_see('Ship <strong>today</strong>?', retries=30)  # rendered Markdown
-    thread = comments.threads(seeded.owner, seeded.board.id)[0]
+    thread = (await asyncio.to_thread(comments.threads, seeded.owner, seeded.board.id))[0]
     assert thread['comments'][0]['author'] == 'Bob' and thread['target_type'] == 'board'
 
     user.find(marker='emoji-🎉').click()
@@ -31,7 +33,8 @@ async def test_member_writes_reacts_edits_and_deletes(user: TestUser, git_repo):
     user.find(marker='edit').click()
     user.find(marker='edit-comment').trigger('submit', {'text': '   '})  # refused with a notice, text kept
     await user.should_see('empty comment is not saved', retries=30)
-    assert comments.threads(seeded.owner, seeded.board.id)[0]['comments'][0]['body'] == 'Ship tomorrow?'
+    assert (await asyncio.to_thread(comments.threads, seeded.owner, seeded.board.id))[0]['comments'][0]['body'] \
+        == 'Ship tomorrow?'
 
     user.find(marker='delete').click()
     await user.should_see(marker='confirm-delete', retries=30)
@@ -41,8 +44,8 @@ async def test_member_writes_reacts_edits_and_deletes(user: TestUser, git_repo):
 
 async def test_viewer_reads_threads_but_gets_no_editor(user: TestUser, git_repo):
     await user.open('/')
-    seeded = seed_board(load_settings(), git_repo, vic=Role.viewer)
-    comments.create(seeded.owner, seeded.board.id, 'Board rule: one PR per card')
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, vic=Role.viewer)
+    await asyncio.to_thread(comments.create, seeded.owner, seeded.board.id, 'Board rule: one PR per card')
     await log_in(user, 'vic@example.com')
     await user.open(f'/b/{seeded.board.slug}')
     await user.should_see('Board rule: one PR per card', retries=30)

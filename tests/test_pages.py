@@ -35,14 +35,14 @@ async def test_first_visit_creates_the_owner(user: TestUser):
     user.find('Password (8+ characters)').type(PASSWORD)
     press(user, 'Create owner account')
     await user.should_see('Boards', retries=30)
-    assert auth.list_users()[0].role == 'owner'
+    assert (await asyncio.to_thread(auth.list_users))[0].role == 'owner'
     await user.open('/setup')  # the setup page is gone once an owner exists
     await user.should_see('Log in', retries=30)
 
 
 async def test_login_logout_and_wrong_password(user: TestUser):
     await user.open('/')  # startup has run: the database exists
-    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await asyncio.to_thread(auth.create_first_owner, 'ada@example.com', 'Ada', PASSWORD)
     await log_in(user, 'ada@example.com', 'wrong-password', wait=False)
     await user.should_see('Wrong email or password', retries=30)
     await log_in(user, 'ada@example.com')
@@ -55,9 +55,9 @@ async def test_login_logout_and_wrong_password(user: TestUser):
 
 async def test_roles_gate_pages_and_buttons(user: TestUser):
     await user.open('/')
-    owner = auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
-    auth.create_user(owner, 'vic@example.com', 'Vic Viewer', PASSWORD, Role.viewer)
-    boards.create_board(owner, 'Roadmap')
+    owner = await asyncio.to_thread(auth.create_first_owner, 'ada@example.com', 'Ada', PASSWORD)
+    await asyncio.to_thread(auth.create_user, owner, 'vic@example.com', 'Vic Viewer', PASSWORD, Role.viewer)
+    await asyncio.to_thread(boards.create_board, owner, 'Roadmap')
     await log_in(user, 'vic@example.com')
     await user.should_see('Roadmap', retries=30)
     await user.should_not_see('New board')
@@ -70,14 +70,14 @@ async def test_roles_gate_pages_and_buttons(user: TestUser):
 
 async def test_board_create_rename_delete(user: TestUser):
     await user.open('/')
-    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await asyncio.to_thread(auth.create_first_owner, 'ada@example.com', 'Ada', PASSWORD)
     await log_in(user, 'ada@example.com')
     await user.should_see('New board', retries=30)
     press(user, 'New board')
     user.find('Name').type('Sprint 42')
     press(user, 'Create')
     await user.should_see(marker='board-title', retries=30)
-    board = boards.list_boards(auth.list_users()[0])[0]
+    board = (await asyncio.to_thread(lambda: boards.list_boards(auth.list_users()[0])))[0]
     assert board['slug'] == 'sprint-42'
     await user.open('/')
     user.find(marker='rename-sprint-42').click()
@@ -92,7 +92,7 @@ async def test_board_create_rename_delete(user: TestUser):
 
 async def test_admin_invites_and_sets_roles(user: TestUser):
     await user.open('/')
-    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await asyncio.to_thread(auth.create_first_owner, 'ada@example.com', 'Ada', PASSWORD)
     await log_in(user, 'ada@example.com')
     await user.should_see('New board', retries=30)
     await user.open('/admin')
@@ -101,25 +101,25 @@ async def test_admin_invites_and_sets_roles(user: TestUser):
     link = user.find(marker='invite-link').elements.pop().value
     assert '/invite/' in link
     token = link.rsplit('/', 1)[-1]
-    assert auth.accept_invite(token, 'new@example.com', 'New Person', PASSWORD).role == 'member'
+    assert (await asyncio.to_thread(auth.accept_invite, token, 'new@example.com', 'New Person', PASSWORD)).role == 'member'
 
 
 async def test_viewer_forged_card_move_is_refused(user: TestUser, git_repo):
     await user.open('/')
-    seeded = seed_board(load_settings(), git_repo, vic=Role.viewer)
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, vic=Role.viewer)
     owner, board, worktree = seeded.owner, seeded.board, seeded.worktree
     await log_in(user, 'vic@example.com')
     await user.open(f'/b/{board.slug}')
     canvas = user.find(kind=BoardCanvas)
     canvas.trigger('card_move', {'id': worktree.id, 'x': 900, 'y': 900})
     await user.should_see('cannot move cards', retries=30)
-    assert boards.board_state(owner, board.id)['cards'][0]['x'] == 0
+    assert (await asyncio.to_thread(boards.board_state, owner, board.id))['cards'][0]['x'] == 0
 
 
 async def test_member_move_reaches_another_viewer(create_user, git_repo):
     alice, bob = create_user(), create_user()
     await alice.open('/')
-    seeded = seed_board(load_settings(), git_repo, bob=Role.member)
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, bob=Role.member)
     worktree, zone = seeded.worktree, seeded.zone
     await log_in(alice, 'alice@example.com')
     await log_in(bob, 'bob@example.com')
@@ -138,7 +138,7 @@ async def test_member_move_reaches_another_viewer(create_user, git_repo):
 @pytest.mark.parametrize('path', ['/', '/repos', '/admin', '/b/anything'])
 async def test_every_page_needs_a_login(user: TestUser, path: str):
     await user.open('/')
-    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await asyncio.to_thread(auth.create_first_owner, 'ada@example.com', 'Ada', PASSWORD)
     await user.open(path)
     await user.should_see('Welcome back', retries=30)
 

@@ -4,9 +4,9 @@ from .boards import Board, CardPlacement, Zone, ZoneFiring
 from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
 from .sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
-from .users import Invite, Role, User
+from .users import Invite, Login, Role, User
 
-__all__ = ['AgentSession', 'Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Notification', 'Repo',
+__all__ = ['AgentSession', 'Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Login', 'Notification', 'Repo',
            'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'Worktree', 'Zone',
            'ZoneFiring',
            'new_id', 'utcnow']

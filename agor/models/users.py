@@ -61,3 +61,13 @@ class Invite(SQLModel, table=True):
     expires_at: datetime
     used_at: datetime | None = None
     used_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)
+
+
+class Login(SQLModel, table=True):
+    """One login of one browser: its token lives in that browser's server-side storage, only its hash here. Logging
+    out ends it, and every page load and action checks it, so an ended login is refused in every tab at once."""
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: str = Field(foreign_key='user.id', index=True, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None

@@ -37,14 +37,14 @@ logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name
 
 
 async def startup() -> None:
-    with db.before_serving():  # the only database and git work allowed on the event loop: nothing is served yet
-        db.init(settings.database_url)
-        if settings.owner_email and settings.owner_password and not auth.has_users():
-            auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
-        if settings.demo:
-            if args.demo_reset:
-                demo.reset(settings)
-            demo.ensure_seeded(settings)
+    db.init(settings.database_url)  # before serving: the only database and git work allowed on the event loop
+    if settings.owner_email and settings.owner_password and not auth.has_users():
+        auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
+    if settings.demo:
+        if args.demo_reset:
+            demo.reset(settings)
+        demo.ensure_seeded(settings)
+    db.guard_loop(asyncio.get_running_loop())
     events.bus.bind_loop(asyncio.get_running_loop())
     # websocket connections from other sites are refused: same origin (proxy headers honoured) or the configured list
     core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
@@ -61,6 +61,7 @@ async def shutdown() -> None:
     terminals.stop()
     await session_runner.stop_all()
     events.bus.bind_loop(None)
+    db.guard_loop(None)
 
 
 def websocket_compression_without_idle_memory() -> None:

@@ -5,7 +5,6 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -69,32 +68,31 @@ _commit_lock = threading.Lock()
 
 
 class OnEventLoop(RuntimeError):
-    """A blocking call was made on a thread that runs an event loop: every page of the process would stall."""
+    """A blocking call was made on the thread of the event loop that serves the pages."""
 
 
-_before_serving: ContextVar[bool] = ContextVar('agor_before_serving', default=False)
+_serving_loop: asyncio.AbstractEventLoop | None = None
+
+
+def guard_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """From now on database and git calls made on `loop` (the one serving the pages) raise OnEventLoop; the app arms
+    this once its start-up work is done, before it serves anything."""
+    global _serving_loop
+    _serving_loop = loop
 
 
 def refuse_on_event_loop(what: str) -> None:
-    """Database and git calls never run on an event loop's thread (they would stall every page of the process): UI
-    code reaches services through `components.act`, other async code through `asyncio.to_thread`."""
-    if _before_serving.get():
+    """Database and git calls never run on the serving loop (they would stall every page of the process): UI code
+    reaches services through `components.act`, other async code through `asyncio.to_thread`."""
+    if _serving_loop is None:
         return
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
         return
-    raise OnEventLoop(f'{what} on the event loop thread: call it through components.act.act or asyncio.to_thread')
-
-
-@contextmanager
-def before_serving() -> Iterator[None]:
-    """App start-up, which runs on the loop before any page is served, may use the database directly."""
-    token = _before_serving.set(True)
-    try:
-        yield
-    finally:
-        _before_serving.reset(token)
+    if running is _serving_loop:
+        raise OnEventLoop(f'{what} on the event loop thread: call it through components.act.act or '
+                          'asyncio.to_thread')
 
 
 @contextmanager

@@ -1,0 +1,83 @@
+"""Who acts NOW: server-side logins, the account events that close open pages, and the loop-thread guard."""
+import asyncio
+
+import pytest
+
+from agor import auth, db, events, gitops, logins
+from agor.errors import SignedOut
+from agor.models import Role
+from agor.notifications import user_topic
+
+from .conftest import PASSWORD
+
+
+@pytest.fixture
+def heard():
+    """Events published on the bus, by topic (the bus delivers synchronously while no loop is bound)."""
+    received: dict[str, list[dict]] = {}
+    unsubscribes = []
+
+    def listen(topic: str) -> list[dict]:
+        unsubscribes.append(events.bus.subscribe(topic, received.setdefault(topic, []).append))
+        return received[topic]
+    yield listen
+    for unsubscribe in unsubscribes:
+        unsubscribe()
+
+
+def test_a_login_acts_as_the_account_as_it_is_now(make_user):
+    owner, carol = make_user('owner'), make_user('member', 'Carol')
+    token = logins.open_login(carol.id)
+    assert logins.acting_user(token).role == 'member'
+    auth.set_role(owner, carol.id, Role.viewer)
+    assert logins.acting_user(token).role == 'viewer'  # the role stored now, not the one at login
+    auth.set_active(owner, carol.id, False)
+    with pytest.raises(SignedOut):
+        logins.acting_user(token)
+    auth.set_active(owner, carol.id, True)
+    assert logins.acting_user(token).id == carol.id
+
+
+def test_logging_out_ends_that_login_only_and_is_announced(make_user, heard):
+    bob = make_user('member', 'Bob')
+    laptop, phone = logins.open_login(bob.id), logins.open_login(bob.id)
+    announced = heard(user_topic(bob.id))
+    laptop_id = logins.current(laptop)[0]
+    logins.end(laptop)
+    with pytest.raises(SignedOut):
+        logins.acting_user(laptop)
+    assert logins.acting_user(phone).id == bob.id
+    assert announced == [{'type': logins.LOGGED_OUT, 'login': laptop_id}]
+    for token in (None, '', 'forged-token'):
+        with pytest.raises(SignedOut):
+            logins.acting_user(token)
+
+
+def test_role_and_active_changes_are_announced_to_that_user(make_user, heard):
+    owner, carol = make_user('owner'), make_user('member', 'Carol')
+    announced = heard(user_topic(carol.id))
+    auth.set_role(owner, carol.id, Role.viewer)
+    assert announced == [{'type': auth.ACCOUNT_CHANGED}]
+    auth.set_active(owner, carol.id, False)
+    assert announced == [{'type': auth.ACCOUNT_CHANGED}] * 2
+
+
+def test_database_and_git_refuse_the_serving_loop(make_user, git_repo):
+    owner = make_user('owner')
+
+    async def on_the_loop() -> None:
+        db.guard_loop(asyncio.get_running_loop())
+        try:
+            with pytest.raises(db.OnEventLoop):
+                auth.list_users()  # a read
+            with pytest.raises(db.OnEventLoop):
+                auth.create_user(owner, 'x@example.com', 'X', PASSWORD, Role.member)  # a transaction
+            with pytest.raises(db.OnEventLoop):
+                gitops.default_branch(git_repo)
+            # the same calls off the loop, as components.act makes them
+            assert len(await asyncio.to_thread(auth.list_users)) == 1
+            assert await asyncio.to_thread(gitops.default_branch, git_repo) == 'main'
+        finally:
+            db.guard_loop(None)
+    asyncio.run(on_the_loop())
+    assert [u.email for u in auth.list_users()] == ['owner@example.com']  # the refused transaction stored nothing

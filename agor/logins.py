@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from . import db
 from .errors import SignedOut
@@ -20,24 +20,20 @@ from .notifications import user_topic
 LOGGED_OUT = 'logged_out'
 
 
-def open_login(user_id: str) -> str:
-    """Start a login for an account that just proved who it is; returns the token the browser's storage keeps."""
+def open_login(user_id: str, *, replacing: str | None = None) -> str:
+    """Start a login for an account that just proved who it is; returns the token the browser's storage keeps. The
+    browser's previous login (`replacing`), if any, ends: its open tabs close."""
     token = secrets.token_urlsafe(32)
     with db.transaction() as session:
+        _end(session, replacing)
         session.add(Login(token_hash=_hash(token), user_id=user_id))
     return token
 
 
 def end(token: str | None) -> None:
     """Log out: the login is refused from now on, in every tab, and its open pages hear it."""
-    if not token:
-        return
     with db.transaction() as session:
-        login = session.exec(select(Login).where(Login.token_hash == _hash(token))).first()
-        if login is None or login.ended_at is not None:
-            return
-        login.ended_at = utcnow()
-        db.emit_after_commit(session, user_topic(login.user_id), {'type': LOGGED_OUT, 'login': login.id})
+        _end(session, token)
 
 
 def acting_user(token: str | None) -> User:
@@ -61,6 +57,13 @@ def current(token: str | None) -> tuple[str, User] | None:
     if login.ended_at is not None or not user.active:
         return None
     return login.id, user
+
+
+def _end(session: Session, token: str | None) -> None:
+    login = session.exec(select(Login).where(Login.token_hash == _hash(token))).first() if token else None
+    if login is not None and login.ended_at is None:
+        login.ended_at = utcnow()
+        db.emit_after_commit(session, user_topic(login.user_id), {'type': LOGGED_OUT, 'login': login.id})
 
 
 def _hash(token: str) -> str:

@@ -290,8 +290,8 @@ def main() -> None:
     for label, q, limit in (('p50', 0.5, None), ('p95', 0.95, 150), ('max', 1.0, None)):
         rows.append(row(f'drag -> {args.viewers} viewers latency {label} ({len(loaded)} pairs; baseline 1 viewer)',
                         pct(loaded, q), pct(single, q), 'ms', limit))
-    rows.append(row(f'event loop stall while {args.joiners} viewers open the {args.cards}-card board (slowest /healthz; '
-                    'baseline idle)', max(joined['probe']), max(idle['probe']), 'ms', 1000))
+    rows.append(row(f'event loop stall while {args.joiners} viewers open the {args.cards}-card board '
+                    '(slowest /healthz; baseline idle)', max(joined['probe']), max(idle['probe']), 'ms', 1000))
     rows.append(row(f'scheduler runs missed while {args.joiners} viewers join (baseline: allowed)',
                     len(joined['missed']), 0, 'runs', 0))
     print('| metric | value | baseline | ratio | target | result |')

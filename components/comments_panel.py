@@ -11,11 +11,10 @@ from typing import Any
 from nicegui import background_tasks, ui
 
 from agor import comments
+from agor.errors import DomainError
 from agor.models import Board, Role, User
 
 from . import timestamp
-from agor.errors import DomainError
-
 from .act import FAILED, act, as_current_user
 from .comment_editor import CommentEditor
 
@@ -25,7 +24,8 @@ TARGET_ICONS = {'board': '🗂️', 'zone': '📍', 'worktree': '🌳', 'session
 
 class CommentsPanel:
     def __init__(self, user: User, board: Board, people: list[dict[str, str]], *,
-                 on_threads: Callable[[list[dict[str, Any]]], None], on_focus: Callable[[dict[str, Any]], None]) -> None:
+                 on_threads: Callable[[list[dict[str, Any]]], None],
+                 on_focus: Callable[[dict[str, Any]], None]) -> None:
         self.user_id = user.id
         self.board = board
         self.can_write = user.has(Role.member)  # what to show; every action is checked as the user is then

@@ -96,7 +96,7 @@ async def invite_page(token: str) -> None:
 
 async def _log_in(user: User, target: str) -> None:
     """A new server-side login (`agor.logins`) whose token this browser's storage keeps."""
-    token = await act_signed_out(logins.open_login, user.id)
+    token = await act_signed_out(logins.open_login, user.id, replacing=app.storage.user.get(LOGIN))
     if token is FAILED:
         return
     app.storage.user.clear()

@@ -48,6 +48,10 @@ def test_logging_out_ends_that_login_only_and_is_announced(make_user, heard):
         logins.acting_user(laptop)
     assert logins.acting_user(phone).id == bob.id
     assert announced == [{'type': logins.LOGGED_OUT, 'login': laptop_id}]
+    tablet = logins.open_login(bob.id, replacing=phone)  # a new login in the same browser ends the one before
+    with pytest.raises(SignedOut):
+        logins.acting_user(phone)
+    assert logins.acting_user(tablet).id == bob.id
     for token in (None, '', 'forged-token'):
         with pytest.raises(SignedOut):
             logins.acting_user(token)

@@ -6,7 +6,7 @@ from .repos import Repo, Worktree
 from .sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .users import Invite, Login, Role, User
 
-__all__ = ['AgentSession', 'Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Login', 'Notification', 'Repo',
-           'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'Worktree', 'Zone',
+__all__ = ['AgentSession', 'Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Login', 'Notification',
+           'Repo', 'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'Worktree', 'Zone',
            'ZoneFiring',
            'new_id', 'utcnow']

@@ -64,7 +64,7 @@ def running_app(data_dir: Path, *, log: Path | None = None, **env: str) -> Itera
         log_file.close()
 
 
-def _wait_until_up(server: AppServer, timeout: float = 30) -> None:
+def _wait_until_up(server: AppServer, timeout: float = 60) -> None:  # a loaded CI machine takes 20-30 s
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -23,6 +23,7 @@ from agor.errors import DomainError, SignedOut
 log = logging.getLogger('agor.ui')
 FAILED = object()
 LOGIN = 'agor-login'  # the client's storage key for the login token its page was built with
+CLOSING = 'agor-closing'  # set on a client whose page is being closed
 RELOAD_ACK_SECONDS = 1.0
 
 
@@ -80,9 +81,9 @@ async def act_signed_out(fn: Callable, *args: Any, **kwargs: Any) -> Any:
 def close_page(client: Client) -> None:
     """The page's login ended, or its user's account changed: the browser reloads (to the login page, or to what the
     role allows now) and the server drops the page, so nothing more reaches it or comes from it."""
-    if client.is_deleted or client.storage.get('agor-closing'):
+    if client.is_deleted or client.storage.get(CLOSING):
         return
-    client.storage['agor-closing'] = True
+    client.storage[CLOSING] = True
     background_tasks.create(_reload_and_drop(client), name='close page')
 
 

@@ -96,7 +96,8 @@ class SessionPanel:
                                 if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
                                 label='Agent').props('outlined').classes('w-full').mark('runtime')
             mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
-            mode_help = ui.label().classes('text-xs text-slate-500 -mt-1').mark('permission-help')
+            mode_help = ui.label().classes('agor-permission-help text-xs text-slate-500 -mt-1') \
+                .mark('permission-help')
             model = ui.select([], label='Model', with_input=True, new_value_mode='add-unique', clearable=True) \
                 .props('outlined hide-selected fill-input input-debounce=0 hint="Pick one or type any name"') \
                 .classes('w-full').mark('model')
@@ -146,7 +147,7 @@ class SessionPanel:
             ui.label(f'{detail["runtime_label"]} · runs as {detail["creator"]}')
             if detail['model']:
                 ui.label(f'· {detail["model"]}')
-            self.total = ui.label().mark('session-total')
+            self.total = ui.label().classes('agor-session-total').mark('session-total')
             self._show_total()
             if detail['queued']:
                 ui.label(f'· {detail["queued"]} queued').mark('queued')

@@ -98,11 +98,11 @@ class SessionPanel:
             mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
             mode_help = ui.label().classes('agor-permission-help text-xs text-slate-500 -mt-1') \
                 .mark('permission-help')
-            model = ui.select([], label='Model', with_input=True, new_value_mode='add-unique', clearable=True) \
-                .props('outlined hide-selected fill-input input-debounce=0 hint="Pick one or type any name"') \
-                .classes('w-full').mark('model')
-            typed = {'text': ''}  # what is in the model box, also when it was not confirmed with Enter
-            model.on('input-value', lambda e: typed.update(text=e.args or ''))
+            model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
+                .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
+            with model.add_slot('append'):
+                with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"'):
+                    known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
                 .classes('text-xs text-slate-500')
@@ -115,8 +115,12 @@ class SessionPanel:
                 default = adapter.default_permission_mode
                 mode.set_options({name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == default else '')
                                   for name in adapter.permission_modes}, value=default)
-                model.set_options(list(adapter.models), value=None)
-                typed['text'] = ''
+                model.set_value('')
+                model.set_autocomplete(adapter.models)
+                known.clear()
+                with known:
+                    for name in adapter.models:
+                        ui.menu_item(name, on_click=lambda name=name: model.set_value(name))
                 explain_mode()
             runtime.on_value_change(runtime_chosen)
             mode.on_value_change(explain_mode)
@@ -124,7 +128,7 @@ class SessionPanel:
 
             async def start() -> None:
                 created = await act(sessions.create, self.user, worktree['id'], runtime.value, prompt.value,
-                                    model=model.value or typed['text'].strip() or None, permission_mode=mode.value)
+                                    model=(model.value or '').strip() or None, permission_mode=mode.value)
                 if created is not FAILED:
                     await self.open(created.id)
             ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal') \

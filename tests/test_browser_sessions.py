@@ -46,7 +46,7 @@ def test_streaming_transcript_pulse_favicon_ack_and_chime(browser, scene):
     alice.get_by_label('Agent').click()
     alice.get_by_role('option', name='Gemini').click()
     alice.get_by_role('button', name='Known models').click()
-    alice.locator('.agor-models .q-item', has_text='gemini-2.5-flash').click()
+    alice.locator('.agor-models').get_by_role('listitem').get_by_text('gemini-2.5-flash', exact=True).click()
     expect(alice.get_by_label('Model', exact=True)).to_have_value('gemini-2.5-flash')
     alice.get_by_label('Prompt').fill('[[slow:6]] Summarise the repository')
     alice.get_by_role('button', name='Start session').click()

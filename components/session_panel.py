@@ -101,7 +101,7 @@ class SessionPanel:
             model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
                 .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
             with model.add_slot('append'):
-                with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"'):
+                with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"') as pick:
                     known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
@@ -117,6 +117,7 @@ class SessionPanel:
                                   for name in adapter.permission_modes}, value=default)
                 model.set_value('')
                 model.set_autocomplete(adapter.models)
+                pick.set_visibility(bool(adapter.models))
                 known.clear()
                 with known:
                     for name in adapter.models:

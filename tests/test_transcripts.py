@@ -86,6 +86,7 @@ async def test_an_error_appears_once_with_the_providers_message_and_details_behi
     if any(line.strip() for line in stderr):  # the CLI's last stderr lines: there, but only behind the toggle
         assert '<summary>details</summary>' in error
         assert all(escape(line) in error for line in stderr)
+    assert 'level=INFO' not in error  # OpenCode's log chatter (read for its retries) is not kept
     assert sessions.get(seeded.owner, session_id)['error'] == next(
         entry['text'] for entry in sessions.transcript(seeded.owner, session_id) if entry['kind'] == 'error')
 

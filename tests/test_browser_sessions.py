@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from agor import db, preferences
 from agor.config import load_settings
 from agor.models import Role
+from agor.runtimes import registry
 
 from . import app_server
 from .app_server import running_app

@@ -23,18 +23,15 @@ from agor.errors import Forbidden
 from agor.models import Role
 from agor.terminals import ShareState, TerminalService, TerminalUnavailable
 
-from .conftest import PASSWORD, seed_board
+from .conftest import EXECUTOR, PASSWORD, ensure_account, seed_board
 from .test_pages import log_in
 
 IS_ROOT = os.geteuid() == 0
-EXECUTOR = 'agor-t-exec'
+# secrets whose names do not look secret: none of them may reach a shell or an agent
+LEAKY_ENV = {'MYSQL_PWD': 'pw-in-a-name', 'MY_DB_PASS': 'not-secret-looking', 'GH_PAT': 'pat-value',
+             'REDIS_URL': 'redis://:redis-pass@localhost:6379/0', 'HARMLESS_SETTING': 'not-secret-looking'}
 STRICT_ACCOUNTS = {'alice': 'agor-t-alice', 'bob': 'agor-t-bob'}
 needs_root = pytest.mark.skipif(not IS_ROOT, reason='creating Unix accounts and switching to them needs root')
-
-
-def ensure_account(name: str) -> None:
-    if subprocess.run(['id', name], capture_output=True).returncode != 0:
-        subprocess.run(['useradd', '--create-home', '--shell', '/bin/bash', name], check=True)
 
 
 class Recorder:
@@ -91,6 +88,7 @@ def make_scene(monkeypatch, shared_dir: Path, git_repo: Path, mode: str, **env: 
     settings = load_settings()
     db.init(settings.database_url)
     session_secret(settings.data_dir)
+    unix_accounts.prepare(settings)  # what the app does at start-up
     alice = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
     bob = auth.create_user(alice, 'bob@example.com', 'Bob', PASSWORD, Role.member)
     dan = auth.create_user(alice, 'dan@example.com', 'Dan', PASSWORD, Role.viewer)
@@ -132,12 +130,18 @@ async def run(recorder: Recorder, command: str, marker: str, timeout: float = 5)
     return re.sub(r'\x1b(\[[0-9;?]*[A-Za-z]|\([AB]|[=>])', '', match.group(1)).strip()
 
 
-def tmux(service: TerminalService, *args: str) -> str:
-    return next(iter(service._servers.values())).run(*args)
+def server_of(service: TerminalService, worktree_id: str) -> terminals.TmuxServer:
+    [server] = [server for server in service._servers.values() if server.worktree_id == worktree_id]
+    return server
+
+
+def tmux(s, *args: str) -> str:
+    """A tmux command on the server of the scene's worktree auth-fix."""
+    return server_of(s.service, s.worktree.id).run(*args)
 
 
 def window_size(s) -> str:
-    return tmux(s.service, 'display', '-p', '-t', f'=v-{s.worktree.id}:', '#{window_width}x#{window_height}').strip()
+    return tmux(s, 'display', '-p', '-t', f'=v-{s.worktree.id}:', '#{window_width}x#{window_height}').strip()
 
 
 async def test_one_window_per_worktree_reopened_not_duplicated(scene):
@@ -153,10 +157,10 @@ async def test_one_window_per_worktree_reopened_not_duplicated(scene):
     await again.wait_for('kept-42')  # the same shell: tmux redraws its screen for the new client
     other = await attach(s.service, s.alice, s.other.id)
     await other.wait_for(r'[$#] ')
-    windows = tmux(s.service, 'list-windows', '-t', '=agor', '-F', '#{@agor_worktree}').split()
-    assert sorted(windows) == sorted([s.worktree.id, s.other.id])
-    view = tmux(s.service, 'list-windows', '-t', f'=v-{s.worktree.id}', '-F', '#{@agor_worktree}').split()
-    assert view == [s.worktree.id]  # a viewer's session holds only its worktree's window
+    for worktree in (s.worktree, s.other):  # a tmux server per worktree, holding only that worktree's window
+        server = server_of(s.service, worktree.id)
+        assert server.run('list-windows', '-a', '-F', '#{session_name} #{@agor_worktree}').split() == \
+            [f'v-{worktree.id}', worktree.id]
 
 
 async def test_two_users_share_keystrokes_and_the_smallest_size(scene):
@@ -188,15 +192,20 @@ async def test_resize_follows_the_viewer(scene):
     assert await run(alice, 'stty size', 'DONE-2') == '20 90'
 
 
-async def test_env_has_the_user_and_worktree_and_no_secrets(scene, monkeypatch):
+async def test_env_is_the_allowlist_plus_the_user_and_worktree(scene, monkeypatch):
     s = scene
-    monkeypatch.setenv('SOME_API_TOKEN', 'leak-me')
-    monkeypatch.setenv('HARMLESS_SETTING', 'visible')
+    for name, value in LEAKY_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv('TZ', 'Europe/Berlin')
+    monkeypatch.setenv('AGOR_AGENT_ENV_GREETING', 'granted')
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
-    out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$HARMLESS_SETTING|'
-                           '${SOME_API_TOKEN-none}|${AGOR_DATA_DIR-none}|$TERM"', 'DONE-3')
-    assert out == 'Alice|alice@example.com|auth-fix|auth-fix|visible|none|none|tmux-256color'
+    out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$TZ|$GREETING|'
+                           '${AGOR_DATA_DIR-none}|$TERM|$USER"', 'DONE-3')
+    account = EXECUTOR if IS_ROOT else unix_accounts.current().name
+    assert out == f'Alice|alice@example.com|auth-fix|auth-fix|Europe/Berlin|granted|none|tmux-256color|{account}'
+    leaked = await run(alice, 'env | grep -c -e pw-in-a-name -e not-secret-looking -e pat-value -e redis-pass', 'DONE-3b')
+    assert leaked == '0'
 
 
 async def test_viewer_watches_read_only(scene):
@@ -212,7 +221,7 @@ async def test_viewer_watches_read_only(scene):
     await asyncio.sleep(0.3)
     assert 'typed-by-dan' not in alice.text + dan.text  # ... and nothing he typed reached the shell
     assert {p.name: p.readonly for p in alice.states[-1].people} == {'Alice': False, 'Dan': True}
-    clients = tmux(s.service, 'list-clients', '-F', '#{client_name} #{client_readonly}')
+    clients = tmux(s, 'list-clients', '-F', '#{client_name} #{client_readonly}')
     assert f'{dan.attachment.tty} 1' in clients  # tmux itself also holds Dan's client read-only
 
 
@@ -221,11 +230,12 @@ async def test_deleting_or_archiving_a_worktree_ends_its_terminal(scene):
     alice = await attach(s.service, s.alice, s.worktree.id)
     bob = await attach(s.service, s.bob, s.worktree.id)
     await bob.wait_for(r'[$#] ')
+    server = server_of(s.service, s.worktree.id)
     await asyncio.to_thread(repos.delete_worktree, s.alice, s.worktree.id)
     for viewer in (alice, bob):
         await wait_until(lambda v=viewer: v.endings)
         assert viewer.endings == ['auth-fix was deleted by Alice; its shell has ended.']
-    assert s.worktree.id not in next(iter(s.service._servers.values())).windows()
+    assert not server.succeeds('list-sessions')  # its tmux server is gone
 
     other = await attach(s.service, s.bob, s.other.id)
     await other.wait_for(r'[$#] ')
@@ -285,7 +295,7 @@ async def test_escape_reaches_the_program_quickly(scene):
     s = scene
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
-    assert tmux(s.service, 'show', '-s', 'escape-time').split() == ['escape-time', '10']
+    assert tmux(s, 'show', '-s', 'escape-time').split() == ['escape-time', '10']
     # a program in raw mode (like vim) prints how long after "go" the lone Esc arrived
     alice.attachment.write("python3 -c \"import os,sys,time,tty;tty.setraw(0);print('go',flush=True);"
                            "t=time.monotonic();os.read(0,1);print('\\r\\nESC-after %.0f ms' % ((time.monotonic()-t)*1e3))\"\r")
@@ -344,6 +354,7 @@ def test_root_is_refused_with_a_way_out():
 
 
 def test_admins_are_warned_about_simple_mode(settings):
+    settings.unix_user_mode = 'simple'
     assert 'can read what the app can, including the database' in terminals.mode_warning(settings)
     settings.unix_user_mode = 'insulated'
     assert terminals.mode_warning(settings) is None
@@ -381,7 +392,7 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
     mapping = ','.join(f'{who}@example.com={account}' for who, account in STRICT_ACCOUNTS.items())
     s = make_scene(monkeypatch, shared_dir, git_repo, 'strict', AGOR_UNIX_ACCOUNTS=mapping)
     try:
-        with pytest.raises(TerminalUnavailable, match=r'your account \(dan@example.com\) has no Unix account'):
+        with pytest.raises(unix_accounts.AccountError, match=r'your account \(dan@example.com\) has no Unix account'):
             await attach(s.service, s.dan, s.worktree.id)
         alice = await attach(s.service, s.alice, s.worktree.id)
         bob = await attach(s.service, s.bob, s.worktree.id)
@@ -389,7 +400,7 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
         assert (await run(bob, 'whoami', 'DONE-9')).strip() == 'agor-t-alice'  # Bob types into Alice's shell
         state = bob.states[-1]
         assert (state.host_name, state.account, state.per_user) == ('Alice', 'agor-t-alice', True)
-        server = s.service._servers['agor-t-alice']
+        server = s.service._servers[f'agor-t-alice-{s.worktree.id}']
         clients = server.run('list-clients', '-F', '#{client_name} #{client_uid}')
         assert f'{bob.attachment.tty} {unix_accounts.lookup("agor-t-bob").uid}' in clients  # his client is his
 

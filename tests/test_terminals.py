@@ -6,6 +6,7 @@ never runs as root; otherwise in simple mode. Insulated and strict get their own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -383,6 +384,66 @@ async def test_insulated_shell_runs_as_the_executor_and_cannot_read_the_data_dir
     # ... but can work in its worktree, git included
     out = await run(alice, 'echo new > made-here.txt && git status --short && stat -c %U made-here.txt', 'DONE-8')
     assert out.split() == ['??', 'made-here.txt', EXECUTOR]
+
+
+def tmux_sockets() -> list[str]:
+    """Every listening tmux socket path on the machine, as any account can read them (/proc/net/unix)."""
+    return sorted({line.split()[-1] for line in Path('/proc/net/unix').read_text().splitlines()[1:]
+                   if line.split()[-1].endswith('/tmux')})
+
+
+def escape_attempts(target: str) -> str:
+    """Shell commands that try to type into and read another tmux window: through $TMUX, through the real socket
+    paths and through every path the kernel lists; each prints `reached` if tmux let it in."""
+    sockets = [target, *tmux_sockets()]
+    tries = ['tmux send-keys -t @0 "echo ESCAPED" Enter', 'tmux capture-pane -p -t @0',
+             *(f'tmux -S {sock} send-keys -t @0 "echo ESCAPED" Enter' for sock in sockets),
+             *(f'tmux -S {sock} capture-pane -p -a -t @0' for sock in sockets)]
+    return '; '.join(f'{{ {t}; }} >/dev/null 2>&1 && echo reached' for t in tries) + '; echo tried'
+
+
+@needs_root
+async def test_a_shell_cannot_reach_another_worktrees_window_through_tmux(scene):
+    s = scene
+    alice = await attach(s.service, s.alice, s.worktree.id)
+    await alice.wait_for(r'[$#] ')
+    await run(alice, 'echo alice-secret-screen', 'DONE-11')
+    bob = await attach(s.service, s.bob, s.other.id)  # Bob's own worktree: the same executor account
+    await bob.wait_for(r'[$#] ')
+    target = server_of(s.service, s.worktree.id).socket
+    assert (await run(bob, f'ls {s.service.tmux_dir} 2>&1 | head -1', 'DONE-12')).endswith('Permission denied')
+    assert await run(bob, escape_attempts(str(target)), 'DONE-13', timeout=15) == 'tried'
+    await asyncio.sleep(0.3)
+    assert 'ESCAPED' not in alice.text
+
+
+@needs_root
+async def test_viewers_and_read_only_guests_never_size_the_window(scene):
+    s = scene
+    alice = await attach(s.service, s.alice, s.worktree.id, 100, 30)
+    await alice.wait_for(r'[$#] ')
+    dan = await attach(s.service, s.dan, s.worktree.id, 2, 1)  # a viewer with a tiny browser
+    await dan.wait_for(r'\x1b')
+    dan.attachment.resize(2, 1)
+    bob = await attach(s.service, s.bob, s.worktree.id, 100, 30)
+    await s.service.set_readonly(s.alice, s.worktree.id, s.bob.id, True)
+    bob.attachment.resize(3, 2)
+    await asyncio.sleep(0.5)
+    assert window_size(s) == '100x30'
+    await s.service.set_readonly(s.alice, s.worktree.id, s.bob.id, False)  # a guest who may type sizes it again
+    await wait_until(lambda: window_size(s) == '3x2')
+
+
+async def test_no_env_value_is_on_any_command_line(scene, monkeypatch):
+    s = scene
+    monkeypatch.setenv('AGOR_AGENT_ENV_ANTHROPIC_API_KEY', 'sk-granted-key-value')
+    alice = await attach(s.service, s.alice, s.worktree.id)
+    await alice.wait_for(r'[$#] ')
+    assert await run(alice, 'echo "$ANTHROPIC_API_KEY"', 'DONE-14') == 'sk-granted-key-value'  # it did arrive
+    for cmdline in Path('/proc').glob('[0-9]*/cmdline'):
+        with contextlib.suppress(OSError):
+            text = cmdline.read_bytes().replace(b'\0', b' ')
+            assert b'sk-granted-key-value' not in text and b'alice@example.com' not in text, text
 
 
 @needs_root

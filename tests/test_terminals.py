@@ -473,6 +473,14 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
         assert 'agor-t-bob' not in server.run('server-access', '-l')  # access revoked with the share
         assert bob.endings == ['Alice closed the share of this terminal.']
         assert (await run(alice, 'whoami', 'DONE-10')).strip() == 'agor-t-alice'
+        secret = s.settings.data_dir / 'session_secret'
+        assert 'Permission denied' in await run(alice, f'cat {secret} 2>&1', 'DONE-15')
+
+        own = await attach(s.service, s.bob, s.other.id)  # Bob's own shell, as his own account
+        await own.wait_for(r'[$#] ')
+        assert await run(own, 'whoami', 'DONE-16') == 'agor-t-bob'
+        assert await run(own, escape_attempts(str(server.socket)), 'DONE-17', timeout=15) == 'tried'
+        assert 'ESCAPED' not in alice.text
     finally:
         s.service.close_all()
         s.service.kill_servers()

@@ -2,8 +2,7 @@
 
 A queued prompt (the `sessions:queue` event) wakes the session's worker; the worker claims turns in order, runs the
 real CLI through `agor.runtimes.runner` as the session's creator (the Unix account `unix_user_mode` gives them, their
-merged env and their own agent home), stores
-the transcript as it streams, and settles the turn. `check()` is the scheduler's watchdog: it fails runs whose
+merged env and their own agent home), stores the transcript as it streams, and settles the turn. `check()` is the scheduler's watchdog: it fails runs whose
 process vanished, flags runs that have been silent too long, and restarts workers for queues nobody is serving.
 """
 from __future__ import annotations

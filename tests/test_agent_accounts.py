@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agor import db, sessions, unix_accounts
+from agor import auth, db, sessions, unix_accounts
 from agor.config import load_settings, session_secret
 from agor.models import Role
 from agor.runtimes import registry, runner
@@ -18,7 +18,8 @@ from agor.runtimes.base import RunRequest
 from agor.session_runner import SessionRunner
 
 from .app_server import running_app
-from .conftest import EXECUTOR, ensure_account, seed_board
+from .conftest import EXECUTOR, PASSWORD, ensure_account, seed_board
+from .test_pages import log_in
 from .test_sessions import settle, texts
 from .test_terminals import LEAKY_ENV
 
@@ -153,3 +154,14 @@ async def test_claude_code_runs_as_the_executor(make_request, tmp_path):
     assert outcome.status == 'completed', outcome
     assert [e.text.strip() for e in events if e.kind == 'tool_result'] == [EXECUTOR]
     assert (home / 'claude').owner() == EXECUTOR  # what the adapter wrote is the executor's
+
+
+@needs_root
+async def test_the_admin_page_says_the_app_chose_insulated_mode(user):
+    await user.open('/')  # start-up has run (as root, without AGOR_UNIX_USER_MODE)
+    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await log_in(user, 'ada@example.com')
+    await user.open('/admin')
+    await user.should_see('unix_user_mode: insulated', retries=30)
+    await user.should_see(f'so it uses insulated mode: terminals and agents run as the executor account {EXECUTOR}',
+                          retries=30)

@@ -77,13 +77,31 @@ def refuse_root(account: Account) -> None:
 
 def spawn_as(account: Account) -> dict:
     """subprocess keyword arguments that run a program as `account` (the app must be that account or root)."""
+    if not _must_switch(account):
+        return {}
+    return {'user': account.uid, 'group': account.gid, 'extra_groups': []}
+
+
+def become(account: Account):
+    """The same as a `preexec_fn`, for event loops whose subprocesses take no user/group (uvloop's)."""
+    if not _must_switch(account):
+        return None
+
+    def switch() -> None:  # in the forked child, before exec
+        os.setgroups([])
+        os.setgid(account.gid)
+        os.setuid(account.uid)
+    return switch
+
+
+def _must_switch(account: Account) -> bool:
     refuse_root(account)
     if account.is_current:
-        return {}
+        return False
     if os.geteuid() != 0:
         raise AccountError(f'The app runs as {current().name} and cannot start programs as {account.name}: '
                            'insulated and strict modes need the app to run as root.')
-    return {'user': account.uid, 'group': account.gid, 'extra_groups': []}
+    return True
 
 
 def login_env(account: Account) -> dict[str, str]:
@@ -158,8 +176,8 @@ def protect_data_dir(data_dir: Path) -> None:
     The app's storage dirs are made here first, so that they never exist with looser modes.
     """
     data_dir.chmod(0o711)
-    for name in ('sessions', AGENT_HOMES):
-        (data_dir / name).mkdir(mode=0o700, exist_ok=True)
+    for name in ('sessions', AGENT_HOMES, 'worktrees'):
+        (data_dir / name).mkdir(mode=PASSABLE_DIRS.get(name, 0o700), exist_ok=True)
     for entry in data_dir.iterdir():
         mode = entry.lstat().st_mode
         if stat.S_ISLNK(mode):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agor.errors import DomainError
-from agor.unix_accounts import files_as, spawn_as
+from agor.unix_accounts import become, files_as
 
 from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent
 from .registry import find_binary, with_node_on_path
@@ -55,7 +55,7 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
     if not request.cwd.is_dir():
         return RunOutcome('failed', request.resume_id, f'The working directory {request.cwd} does not exist')
     try:
-        as_account = {} if request.account is None else spawn_as(request.account)
+        switch = None if request.account is None else become(request.account)
         with files_as(request.account):  # synchronous: no other task runs on this thread meanwhile
             request.home.mkdir(parents=True, exist_ok=True)
             spec = runtime.build(request)
@@ -69,7 +69,7 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
             stdin=asyncio.subprocess.DEVNULL if spec.stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
-            start_new_session=True, limit=LINE_LIMIT, **as_account)
+            start_new_session=True, limit=LINE_LIMIT, preexec_fn=switch)
     except OSError as exc:
         return RunOutcome('failed', request.resume_id, f'Could not start {runtime.label}: {exc.strerror or exc}')
     log.info('started %s (pid %s) in %s', runtime.name, process.pid, request.cwd)

@@ -110,15 +110,22 @@ async def test_a_session_starts_from_the_env_allowlist(team, monkeypatch):
 
 
 @needs_root
-def test_the_app_locks_the_data_dir_at_start_up(tmp_path):
-    """The real app in insulated mode, before any terminal or session: the executor cannot read the secret."""
+async def test_the_real_app_locks_the_data_dir_at_start_up_and_runs_sessions_as_the_executor(tmp_path, git_repo):
+    """The real app (uvloop, scheduler) in insulated mode: before any terminal or session the executor cannot read
+    the secret, the database or the listing; then a Shell session runs as the executor and cannot either."""
     with running_app(tmp_path / 'app', AGOR_UNIX_USER_MODE='insulated', AGOR_EXECUTOR_ACCOUNT=EXECUTOR) as server:
-        secret = server.data_dir / 'session_secret'
-        for target in (secret, server.data_dir / 'agor.db', server.data_dir):
+        data = server.data_dir
+        for target in (data / 'session_secret', data / 'agor.db', data):
             done = subprocess.run(['head', '-c', '1', str(target)] if target.is_file() else ['ls', str(target)],
                                   capture_output=True, text=True, user=EXECUTOR)
             assert done.returncode != 0 and 'Permission denied' in done.stderr, target
-        assert subprocess.run(['head', '-c', '1', str(secret)], capture_output=True).returncode == 0  # it is there
+        assert subprocess.run(['head', '-c', '1', str(data / 'session_secret')]).returncode == 0  # it is there
+        db.init(server.database_url)
+        seeded = seed_board(load_settings(data_dir=str(data)), git_repo)
+        agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', f'id -un; cat {data}/session_secret')
+        await settle(agent.id, 'failed', timeout=60)  # the app's watchdog picks the queue up
+        out = ''.join(texts(seeded.owner, agent.id, 'assistant')).split('\n')
+        assert out[0] == EXECUTOR and out[1].endswith('Permission denied'), out
 
 
 @needs_root

@@ -13,12 +13,12 @@ import pytest
 from agor import auth, db, sessions, unix_accounts
 from agor.config import load_settings, session_secret
 from agor.models import Role
-from agor.runtimes import registry, runner
+from agor.runtimes import runner
 from agor.runtimes.base import RunRequest
 from agor.session_runner import SessionRunner
 
 from .app_server import running_app
-from .conftest import EXECUTOR, PASSWORD, ensure_account, seed_board
+from .conftest import EXECUTOR, PASSWORD, ensure_account, require_cli, seed_board
 from .test_pages import log_in
 from .test_sessions import settle, texts
 from .test_terminals import LEAKY_ENV
@@ -146,9 +146,7 @@ def test_as_root_without_a_mode_the_app_is_insulated_and_creates_its_executor(tm
 
 @needs_root
 async def test_claude_code_runs_as_the_executor(make_request, tmp_path):
-    runtime = registry.get('claude-code')
-    if registry.find_binary(runtime) is None:
-        pytest.skip('Claude Code CLI is not installed (scripts/test installs it into AGOR_AGENT_CLI_DIR)')
+    runtime = require_cli('claude-code')
     executor = unix_accounts.lookup(EXECUTOR)
     home = tmp_path / 'state'
     home.mkdir()

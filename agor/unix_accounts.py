@@ -216,6 +216,18 @@ def open_worktree(account: Account, path: Path) -> None:
     common = _git_common_dir(path)
     if common is not None and unreachable_parent(account, common) is None:
         grant_tree(account, common)
+        keep_git_commands_the_apps(common)
+
+
+def keep_git_commands_the_apps(common: Path) -> None:
+    """The account may add objects and refs to the repository, but not change what git runs commands from (`config`:
+    fsmonitor, filters, ...; `hooks`), since the app's own git runs in this repository as the app's account. The git
+    directory is made sticky, so those files cannot be renamed away and replaced either."""
+    common.chmod(stat.S_IMODE(common.stat().st_mode) | stat.S_ISVTX)
+    (common / 'hooks').mkdir(exist_ok=True)  # the app's, so the account cannot make one
+    for name in ('config', 'hooks', 'info'):
+        if (common / name).exists():
+            _each_in_tree(common / name, lambda info, fd: os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~stat.S_IWGRP))
 
 
 @contextlib.contextmanager
@@ -278,7 +290,15 @@ def _chown_tree(root: Path, account: Account) -> None:
 
 
 def _each_in_tree(root: Path, change) -> None:
-    """change(stat, fd) for every directory and regular file of the tree (symlinks and special files skipped)."""
+    """change(stat, fd) for every directory and regular file of the tree (symlinks and special files skipped); a
+    root that is a file is changed itself."""
+    if not root.is_dir():
+        parent = os.open(root.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _change_entry(root.name, parent, change)
+        finally:
+            os.close(parent)
+        return
     for _directory, _dirs, files, dir_fd in os.fwalk(root):
         _change_entry('.', dir_fd, change)
         for name in files:

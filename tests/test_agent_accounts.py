@@ -170,3 +170,17 @@ async def test_the_admin_page_says_the_app_chose_insulated_mode(user):
     await user.should_see('unix_user_mode: insulated', retries=30)
     await user.should_see(f'so it uses insulated mode: terminals and agents run as the executor account {EXECUTOR}',
                           retries=30)
+
+
+@needs_root
+async def test_an_agent_commits_but_cannot_change_what_the_apps_git_runs(team):
+    """The app's own git runs as root in the repository: the executor may add commits, not config or hooks."""
+    seeded = await team('insulated')
+    common = Path(seeded.worktree.path).parent.parent.parent.parent / 'src' / 'shop' / '.git'
+    attack = ('git config core.fsmonitor "touch /tmp/agor-pwned" 2>&1 | grep -c .; '
+              f'mv {common}/config {common}/config.old 2>&1 | grep -c "not permitted"; '
+              f'{{ echo "touch /tmp/agor-pwned" > {common}/hooks/post-checkout; }} 2>&1 | grep -c "Permission denied"; '
+              'git -c user.name=A -c user.email=a@example.com commit -q --allow-empty -m by-agent && git log -1 --format=%s')
+    _, out = await shell(seeded, seeded.owner, attack)
+    assert out.split() == ['1', '1', '1', 'by-agent'], out
+    assert 'fsmonitor' not in (common / 'config').read_text() and not (common / 'hooks' / 'post-checkout').exists()

@@ -34,7 +34,6 @@ from .unix_accounts import Account
 
 log = logging.getLogger('agor.terminals')
 
-BASE_SESSION = 'agor'
 READ_SIZE = 65536
 COALESCE = 0.016  # output is sent at once, then at most every 16 ms while it keeps coming
 HIGH_WATER = 256 * 1024  # stop reading a viewer's PTY when this much output is unsent or not yet shown
@@ -202,10 +201,9 @@ class TmuxServer:
             fd = os.open('tmux.conf', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=directory)
             with os.fdopen(fd, 'w') as conf:
                 conf.write(TMUX_CONF)  # read when this command starts the server
-        view = f'v-{worktree.id}'
-        window_id = self.run('new-session', '-d', '-s', view, '-x', '80', '-y', '24', '-n', worktree.name,
+        window = Window(self, '', worktree.id, host.id, host.name)
+        window.id = self.run('new-session', '-d', '-s', window.view, '-x', '80', '-y', '24', '-n', worktree.name,
                              '-c', worktree.path, '-P', '-F', '#{window_id}', env=env).strip()
-        window = Window(self, window_id, worktree.id, host.id, host.name)
         if self.shared:
             self.socket.chmod(0o666)  # tmux itself refuses every account that server-access has not allowed
         self.run('set-option', '-w', '-t', window.id, '@agor_worktree', worktree.id, ';',

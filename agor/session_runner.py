@@ -127,6 +127,7 @@ class SessionRunner:
         except DomainError as exc:
             await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
             return
+        request.totals_before = await asyncio.to_thread(sessions.cli_totals, agent.id)
 
         async def on_event(event: TranscriptEvent) -> None:
             await asyncio.to_thread(sessions.record_event, agent.id, turn.id, event.kind, event.text, event.data)
@@ -139,11 +140,9 @@ class SessionRunner:
             outcome = await runner.run(adapter, request, on_event, on_start=on_start)
         finally:
             self.handles.pop(agent.id, None)
-        error = outcome.error
-        if outcome.status == 'failed' and outcome.stderr_tail and error not in outcome.stderr_tail:
-            error = '\n'.join([error or 'The agent failed.', *outcome.stderr_tail[-5:]])
-        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
-                                resume_id=outcome.resume_id)
+        details = outcome.stderr_tail if outcome.status == 'failed' else None
+        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=outcome.error,
+                                details=details, resume_id=outcome.resume_id)
 
     def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> RunRequest:
         """The turn as its creator runs it: as the Unix account unix_user_mode gives them (never root), with their

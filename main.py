@@ -28,7 +28,7 @@ os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import auth, db, demo, events, scheduler, terminals  # noqa: E402
+from agor import auth, db, demo, events, scheduler, template_workers, terminals  # noqa: E402
 from agor.session_runner import session_runner  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
@@ -39,6 +39,7 @@ logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name
 async def startup() -> None:
     db.init(settings.database_url)
     events.bus.bind_loop(asyncio.get_running_loop())
+    template_workers.pool.warm()
     if settings.owner_email and settings.owner_password and not auth.has_users():
         auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
     if settings.demo:
@@ -59,6 +60,7 @@ async def shutdown() -> None:
     scheduler.stop()
     terminals.stop()
     await session_runner.stop_all()
+    template_workers.pool.close()
     events.bus.bind_loop(None)
 
 

@@ -12,7 +12,8 @@ the app's process and threads, so a hostile template can only ever cost one work
 - a render can be cancelled (the preview when the template changed again): its worker is killed at once.
 
 Workers start with an empty environment (no secret of the app's is inherited) and speak one JSON line per job over
-stdin/stdout. `python -m agor.template_workers` is the worker side.
+stdin/stdout; `serve` is the worker side. A worker that was killed is replaced in the background, so the next
+render finds one started.
 """
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ WALL_SECONDS = 1.0
 SLOT_SECONDS = 0.5
 CPU_SECONDS = 2
 MEMORY_BYTES = 128 * 1024 * 1024
-MAX_WORKERS = 4
-MAX_IDLE = 2
+MAX_WORKERS = 2  # renders at once: a template is CPU-bound, so more than the cores only queues in the kernel
+MAX_IDLE = MAX_WORKERS  # all kept started: starting one takes a fraction of a second, more on a busy machine
 NICENESS = 10
 START_SECONDS = 20  # a worker starting on a very busy machine
 
@@ -53,7 +54,8 @@ class Cancelled(RenderFailed):
 class _Worker:
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, '-m', 'agor.template_workers'], cwd=ROOT, env={'LANG': 'C.UTF-8'},
+            [sys.executable, '-c', f'import os; os.nice({NICENESS}); from agor import template_workers; '
+                                   'template_workers.serve()'], cwd=ROOT, env={'LANG': 'C.UTF-8'},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
         self._read_line(time.monotonic() + START_SECONDS, None)  # 'ready' once jinja2 is imported and limits set
 
@@ -123,6 +125,9 @@ class WorkerPool:
 
     def _render(self, source: str, values: dict[str, Any], cancel: threading.Event | None, start: float) -> str:
         worker = self._take(start + SLOT_SECONDS, cancel)
+        if cancel is not None and cancel.is_set():  # while it waited for a worker to start: the worker is unused
+            self._give_back(worker, True)
+            raise Cancelled()
         healthy = False
         try:
             reply = worker.run({'source': source, 'values': values}, time.monotonic() + WALL_SECONDS, cancel)
@@ -210,7 +215,6 @@ def serve() -> None:
     from .trigger_template import TemplateProblem, render_here
 
     _limit_memory()
-    os.nice(NICENESS)
     out = sys.stdout.buffer
     out.write(b'"ready"\n')
     out.flush()
@@ -236,6 +240,3 @@ def _limit_memory() -> None:
         in_use = int(statm.read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
     resource.setrlimit(resource.RLIMIT_AS, (in_use + MEMORY_BYTES, in_use + MEMORY_BYTES))
 
-
-if __name__ == '__main__':
-    serve()

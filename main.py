@@ -29,6 +29,7 @@ from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is 
 
 import pages  # noqa: E402
 from agor import auth, db, demo, events, scheduler, template_workers, terminals  # noqa: E402
+from agor.proxies import TrustedProxyHeaders  # noqa: E402
 from agor.session_runner import session_runner  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
@@ -46,7 +47,8 @@ async def startup() -> None:
         if args.demo_reset:
             demo.reset(settings)
         demo.ensure_seeded(settings)
-    # websocket connections from other sites are refused: same origin (proxy headers honoured) or the configured list
+    # websocket connections from other sites are refused: the same origin (X-Forwarded-Host/-Proto only from
+    # AGOR_TRUSTED_PROXIES, see agor.proxies) or one of AGOR_ALLOWED_ORIGINS
     core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
     add_assets()
     pages.register(settings)
@@ -76,6 +78,7 @@ def websocket_compression_without_idle_memory() -> None:
 
 
 websocket_compression_without_idle_memory()
+app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
 app.add_static_files('/sounds', Path(__file__).parent / 'components' / 'sounds')
 
 
@@ -87,4 +90,5 @@ def healthz() -> dict[str, str]:
 app.on_startup(startup)
 app.on_shutdown(shutdown)
 ui.run(host=settings.host, port=settings.port, title='Agor', favicon='◆', reload=False, show=False,
-       storage_secret=session_secret(settings.data_dir), reconnect_timeout=10)
+       storage_secret=session_secret(settings.data_dir), reconnect_timeout=10,
+       proxy_headers=False)  # uvicorn would believe X-Forwarded-For from 127.0.0.1: agor.proxies decides instead

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import resource
 import select
@@ -31,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 WALL_SECONDS = 1.0
 SLOT_SECONDS = 0.5
@@ -54,10 +56,14 @@ class Cancelled(RenderFailed):
 class _Worker:
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, '-c', f'import os; os.nice({NICENESS}); from agor import template_workers; '
-                                   'template_workers.serve()'], cwd=ROOT, env={'LANG': 'C.UTF-8'},
+            [sys.executable, '-c', (f'import os; os.nice({NICENESS}); from agor import template_workers; '
+                                    'template_workers.serve()')], cwd=ROOT, env={'LANG': 'C.UTF-8'},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-        self._read_line(time.monotonic() + START_SECONDS, None)  # 'ready' once jinja2 is imported and limits set
+        try:
+            self._read_line(time.monotonic() + START_SECONDS, None)  # 'ready': jinja2 is imported, limits are set
+        except (TimeoutError, ProcessLookupError):
+            self.kill()
+            raise RenderFailed('The template renderer did not start; try again in a moment.') from None
 
     def run(self, job: dict[str, Any], deadline: float, cancel: threading.Event | None) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -186,8 +192,8 @@ class WorkerPool:
         worker = None
         try:
             worker = _Worker()
-        except Exception:  # noqa: BLE001 (the next render starts one itself and reports what fails)
-            pass
+        except Exception:  # the next render starts one itself (and fails with a message if that fails too)
+            log.exception('could not start a template worker')
         with self._changed:
             self._starting -= 1
             if worker is not None and len(self._idle) < MAX_IDLE:

@@ -3,7 +3,7 @@
 The sandbox (jinja2.sandbox) refuses attribute escapes (`''.__class__`), there is no loader (no include, import or
 extends, so no file access), and size guards refuse what would obviously allocate too much: `range` is capped, the
 size a `*`, `**` or `%` would produce is computed from its operands before it runs (so `'x' * 100000 * 1000` is
-refused at the second `*`), any call, filter or test with a huge integer argument is refused (`center(300000000)`),
+refused at the second `*`), any call or filter with a huge integer argument is refused (`center(300000000)`),
 and the output is limited to the size of a prompt. Everything else a template could do to exhaust the server (nested
 loops, a clever allocation) is bounded by where it runs: `render` sends it to a worker process with CPU-time, memory
 and wall-clock limits (agor.template_workers); `render_here` is the worker's side. Missing values render as empty
@@ -75,7 +75,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.filters = {name: _guarded(f) for name, f in self.filters.items()}
-        self.tests = {name: _guarded(f) for name, f in self.tests.items()}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == '*':
@@ -99,7 +98,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 def _guarded(function: Callable) -> Callable:
-    """A filter or test whose arguments (after the value it applies to) go through the same size guards."""
+    """A filter whose arguments (after the value it applies to) go through the same size guards."""
     skip = 2 if hasattr(function, 'jinja_pass_arg') else 1  # the context/environment, then the value
 
     @functools.wraps(function)  # keeps `jinja_pass_arg`

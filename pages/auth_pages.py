@@ -3,8 +3,8 @@
 Logging in gives the browser a new session id (session fixation): NiceGUI keys `app.storage.user` by an id in a
 signed cookie, which someone could have planted in the victim's browser beforehand. The login handler runs over the
 websocket and cannot set a cookie, so it hands over to `/login/complete` with a one-time token: that request empties
-the old id's storage and the session (NiceGUI's middleware then issues a new id to the next request), and the
-redirect that follows stores the user under the new id.
+the session (NiceGUI's middleware then issues a new id to the next request), and the redirect that follows stores
+the user under the new id.
 """
 from __future__ import annotations
 
@@ -125,14 +125,13 @@ def _log_in(user: User, target: str) -> None:
 
 
 def complete_login(request: Request, token: str = '') -> RedirectResponse:
-    """Step one (from the login page's browser, with its old id): forget that id's storage and the session; step two
+    """Step one (from the login page's browser, with its old id): empty the session, dropping the id; step two
     (the redirect, which NiceGUI has given a new id): log the user in under it. A token works once, for a minute."""
     handoff = _handoffs.pop(token, None)
     if handoff is None or handoff.expires < time.monotonic() \
             or (request.session.get('id') == handoff.old_id) != handoff.leaving:
         return RedirectResponse('/login', status_code=303)
     if handoff.leaving:
-        app.storage.user.clear()
         request.session.clear()
         token = _hand_off(_Handoff(handoff.user_id, handoff.target, handoff.old_id, False, handoff.expires))
         return RedirectResponse(f'/login/complete?token={token}', status_code=303)

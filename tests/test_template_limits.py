@@ -55,6 +55,12 @@ def test_size_guards_multiply_through_expressions_and_cover_filter_arguments(sou
     assert problem == f'Not allowed in a trigger template: {message}' and seconds < 2
 
 
+def test_values_may_be_big_only_arguments_are_limited():
+    """The guards look at what sizes a result (arguments, counts, widths), not at the value a filter applies to."""
+    source = "{{ 123456 | string }} {{ 123456 | attr('real') }} {{ '%8d' % 123456 }}"
+    assert trigger_template.render(source, trigger_template.SAMPLE) == '123456 123456   123456'
+
+
 def test_an_allocation_past_the_guards_hits_the_memory_limit_within_2_s():
     problem, seconds = timed_problem("{{ ('y' * 100000) | replace('y', 'y' * 10000) | length }}")  # 1 GB
     assert problem == 'The template needs more than 128 MB of memory to render.' and seconds < 2

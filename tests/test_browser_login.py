@@ -47,6 +47,8 @@ def test_login_rotates_the_session_so_a_planted_cookie_gets_nothing(browser, dem
     victim = browser.new_context()
     victim.add_cookies([planted])
     page = victim.new_page()
+    handoffs: list[str] = []
+    page.on('request', lambda request: handoffs.append(request.url) if '/login/complete' in request.url else None)
     page.goto(f'{demo_app.url}/login?next=/repos')
     assert session_cookie(victim)['value'] == planted['value']  # the app took the planted session as it was
     page.get_by_label('Email').fill('alice@example.com')
@@ -58,6 +60,9 @@ def test_login_rotates_the_session_so_a_planted_cookie_gets_nothing(browser, dem
 
     attacker_page.goto(f'{demo_app.url}/')
     assert attacker_page.url.startswith(f'{demo_app.url}/login')  # not Alice: the planted id was left behind
-    for stale in ('', '?token=made-up'):  # the handoff needs its one-time token
-        attacker_page.goto(f'{demo_app.url}/login/complete{stale}')
+    assert len(handoffs) == 2  # leaving the old id, then logging in under the new one
+    for stale in [f'{demo_app.url}/login/complete', f'{demo_app.url}/login/complete?token=made-up', *handoffs]:
+        attacker_page.goto(stale)  # no token, a made-up one, or the victim's, already used
         assert attacker_page.url.startswith(f'{demo_app.url}/login')
+    attacker_page.goto(f'{demo_app.url}/')
+    assert attacker_page.url.startswith(f'{demo_app.url}/login')

@@ -144,6 +144,25 @@ async def test_preview_renders_against_a_real_card_or_the_sample(team):
 
 # ---- firing ----------------------------------------------------------------------------------------------------------
 
+def test_a_template_saved_while_a_drop_renders_is_the_one_that_fires(team, monkeypatch):
+    """A drop renders its prompt before its transaction; if someone saves a new template in between, the drop sees
+    the change in its transaction and renders again, so the prompt that starts the session is the zone's template."""
+    set_trigger(team, template='old {{ worktree.name }}')
+    render = trigger_template.render
+    rendered: list[str] = []
+
+    def render_while_alice_saves(source: str, values: dict) -> str:
+        rendered.append(source)
+        if source.startswith('old'):  # the drop is rendering the template it read: Alice saves a new one now
+            boards.update_zone(team.owner, team.zone.id, trigger_template='new {{ worktree.name }}')
+        return render(source, values)
+    monkeypatch.setattr(trigger_template, 'render', render_while_alice_saves)
+    fired = triggers.drop_card(team.users['bob'], team.board.id, team.worktree.id, *IN_ZONE)
+    assert (fired['status'], fired['prompt']) == ('started', 'new auth-fix')
+    assert rendered == ['old {{ worktree.name }}', 'new {{ worktree.name }}', 'new {{ worktree.name }}']
+    assert len(firings(team)) == 1
+
+
 def test_a_drop_fires_once_as_the_dropping_user_and_everyone_hears_of_it(team):
     set_trigger(team)
     bob = team.users['bob']

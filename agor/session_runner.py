@@ -125,6 +125,7 @@ class SessionRunner:
         request = RunRequest(prompt=turn.prompt, cwd=Path(worktree.path), home=self.agent_home(creator.id),
                              env=credentials.merged_env(creator), model=agent.model,
                              permission_mode=agent.permission_mode, resume_id=agent.resume_id)
+        request.totals_before = await asyncio.to_thread(sessions.cli_totals, agent.id)
 
         async def on_event(event: TranscriptEvent) -> None:
             await asyncio.to_thread(sessions.record_event, agent.id, turn.id, event.kind, event.text, event.data)
@@ -137,11 +138,9 @@ class SessionRunner:
             outcome = await runner.run(adapter, request, on_event, on_start=on_start)
         finally:
             self.handles.pop(agent.id, None)
-        error = outcome.error
-        if outcome.status == 'failed' and outcome.stderr_tail and error not in outcome.stderr_tail:
-            error = '\n'.join([error or 'The agent failed.', *outcome.stderr_tail[-5:]])
-        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
-                                resume_id=outcome.resume_id)
+        details = outcome.stderr_tail if outcome.status == 'failed' else None
+        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=outcome.error,
+                                details=details, resume_id=outcome.resume_id)
 
     def agent_home(self, user_id: str) -> Path:
         """Each user's CLI state (configs, conversations to resume) lives apart from everyone else's."""

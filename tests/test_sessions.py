@@ -79,9 +79,11 @@ async def test_prompts_sent_while_running_are_queued_and_run_in_order(scene):
 async def test_stop_ends_the_process_group_drops_the_queue_and_says_who_stopped_it(scene):
     seeded, _ = scene
     bob = seeded.users['bob']
-    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', 'sleep 30 & sleep 30; echo never')
+    started = Path(seeded.worktree.path) / 'started'  # stopped once the command runs (not in the login profile)
+    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', f'touch {started}; sleep 30 & sleep 30; echo never')
     sessions.prompt(bob, agent.id, 'echo queued')
-    pid = await wait_for(lambda: _pid(agent.id))
+    await wait_for(started.exists)
+    pid = _pid(agent.id)
     assert sessions.stop(bob, agent.id) is True
     detail = await settle(agent.id, 'stopped')
     assert detail['queued'] == 0 and 'never' not in '\n'.join(texts(bob, agent.id, 'assistant'))

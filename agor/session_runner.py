@@ -36,12 +36,12 @@ class TranscriptWriter:
 
     def __init__(self, session_id: str, turn_id: str) -> None:
         self.session_id, self.turn_id = session_id, turn_id
-        self.pending: list[TranscriptEvent] = []
+        self.pending = runner.EventLog()
         self._closing = asyncio.Event()
         self._task: asyncio.Task | None = None
 
     def add(self, event: TranscriptEvent) -> None:
-        self.pending.append(event)
+        self.pending.add(event)
         if self._task is None:
             self._task = asyncio.create_task(self._write_batches(), name=f'transcript {self.session_id}')
 
@@ -61,7 +61,7 @@ class TranscriptWriter:
             self._task = None
 
     async def _write(self) -> None:
-        batch, self.pending = self.pending, []
+        batch = self.pending.take()
         if batch:
             await asyncio.to_thread(sessions.record_events, self.session_id, self.turn_id, batch)
 

@@ -219,9 +219,9 @@ def record_start(session_id: str, pid: int) -> str | None:
 
 def record_events(session_id: str, turn_id: str, batch: list[TranscriptEvent]) -> None:
     """Store a batch of a run's transcript events in one transaction, in order. An assistant delta extends the
-    entry it continues (up to ENTRY_TEXT_LIMIT, then a new entry `continued` it). Viewers get `entry` for each new
-    entry (with all its text of this batch) and one `append` per grown entry with only the new text and the offset
-    it goes at, so a viewer that already read part of it from the database can skip what it has."""
+    entry it continues; beyond ENTRY_TEXT_LIMIT (at the end of a line) the text goes on in a new entry marked
+    `continued`. Viewers get `entry` for each new entry (with all its text of this batch) and one `append` per grown
+    entry with only the new text and the offset it goes at, so a viewer that read part of it already can skip that."""
     with db.transaction() as session:
         agent = session.get(AgentSession, session_id)
         if agent is None or not batch:
@@ -233,28 +233,31 @@ def record_events(session_id: str, turn_id: str, batch: list[TranscriptEvent]) -
         last = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id)
                             .order_by(col(TranscriptEntry.id).desc()).limit(1)).first()
         tail = _Tail(last, new=False) if last is not None else None
-        grown: list[_Tail] = []
+        done: list[_Tail] = []
         for event in batch:
-            continues = (event.kind == 'assistant' and event.data.get('delta') and tail is not None
-                         and tail.entry.kind == 'assistant' and tail.entry.turn_id == turn_id)
-            if continues and tail.size < ENTRY_TEXT_LIMIT:
-                tail.parts.append(event.text)
-                tail.size += len(event.text)
-                continue
-            if tail is not None and tail.parts:
-                grown.append(tail)
             data = {k: v for k, v in event.data.items() if k != 'delta'}
-            entry = TranscriptEntry(session_id=agent.id, turn_id=turn_id, kind=event.kind, text='',
-                                    data={**data, 'continued': True} if continues else data)
-            tail = _Tail(entry, new=True)
-            tail.parts.append(event.text)
-            tail.size = len(event.text)
-        if tail is not None and tail.parts:
-            grown.append(tail)
-        for item in grown:
+            if not (event.kind == 'assistant' and event.data.get('delta')):
+                done.append(tail)
+                tail = _Tail(TranscriptEntry(session_id=agent.id, turn_id=turn_id, kind=event.kind, data=data), new=True)
+                tail.add(event.text)
+                continue
+            text = event.text
+            while True:
+                if tail is not None and tail.entry.kind == 'assistant' and tail.entry.turn_id == turn_id:
+                    head, text = _split(text, ENTRY_TEXT_LIMIT - tail.size)
+                    tail.add(head)
+                    if not text:
+                        break
+                    data = {**data, 'continued': True}
+                done.append(tail)
+                tail = _Tail(TranscriptEntry(session_id=agent.id, turn_id=turn_id, kind='assistant', data=data),
+                             new=True)
+        for item in [*done, tail]:
+            if item is None or not (item.new or item.parts):
+                continue
             offset = len(item.entry.text)
             added = ''.join(item.parts)
-            item.entry.text += added
+            item.entry.text = item.entry.text + added
             session.add(item.entry)
             session.flush()
             payload = {'type': 'entry', 'entry': entry_view(item.entry)} if item.new else \
@@ -268,7 +271,22 @@ class _Tail:
     def __init__(self, entry: TranscriptEntry, *, new: bool) -> None:
         self.entry, self.new = entry, new
         self.parts: list[str] = []
-        self.size = len(entry.text)
+        self.size = len(entry.text or '')
+
+    def add(self, text: str) -> None:
+        if text:
+            self.parts.append(text)
+            self.size += len(text)
+
+
+def _split(text: str, room: int) -> tuple[str, str]:
+    """`text` cut after the line that reaches `room` characters: what still fits in an entry, and the rest."""
+    if len(text) <= room:
+        return text, ''
+    if room <= 0:
+        return '', text
+    cut = text.find('\n', room - 1)
+    return (text, '') if cut < 0 else (text[:cut + 1], text[cut + 1:])
 
 
 def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None = None,

@@ -106,7 +106,7 @@ async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_ne
     unsubscribe()
     expected = ''.join(f'{i}\n' for i in range(1, 20001))  # 109 KB: it continues in a second entry
     assert ''.join(texts(alice, agent.id, 'assistant')) == expected  # in order, the last line too
-    assert sum(writes) == 20000 and len(writes) <= 40  # 20,000 events in a few transactions
+    assert len(writes) <= 40  # 20,000 output lines, a few transactions
 
     shown: dict[int, str] = {}  # what a viewer that was there from the start builds from the events alone
     for event in heard:

@@ -24,9 +24,42 @@ from .registry import find_binary, with_node_on_path
 log = logging.getLogger(__name__)
 LINE_LIMIT = 16 * 1024 * 1024  # longer output lines are dropped (with a notice), not fatal
 STDERR_LINES = 20
+LINES_PER_TURN = 200  # lines read before the event loop gets a turn (a few ms of work)
 DRAIN_SECONDS = 2.0  # output still read after the CLI exits (a background child may hold the pipe open)
 STOP_GRACE_SECONDS = 5.0
 PROC = Path('/proc')
+
+
+class EventLog:
+    """Transcript events in order, consecutive plain assistant deltas held as one (joined when taken): a run printing
+    100k lines keeps a few objects instead of 100k, which the garbage collector would walk again and again."""
+
+    def __init__(self) -> None:
+        self._events: list[TranscriptEvent] = []
+        self._parts: list[str] | None = None  # the texts of the deltas at the end
+
+    def add(self, event: TranscriptEvent) -> None:
+        if event.kind == 'assistant' and event.data == {'delta': True}:
+            if self._parts is None:
+                self._parts = []
+            self._parts.append(event.text)
+            return
+        self._close()
+        self._events.append(event)
+
+    def take(self) -> list[TranscriptEvent]:
+        """The events so far (the log is empty afterwards)."""
+        self._close()
+        events, self._events = self._events, []
+        return events
+
+    def __bool__(self) -> bool:
+        return bool(self._events) or self._parts is not None
+
+    def _close(self) -> None:
+        if self._parts is not None:
+            self._events.append(TranscriptEvent('assistant', ''.join(self._parts), {'delta': True}))
+            self._parts = None
 
 
 class RunHandle:
@@ -68,13 +101,13 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         return RunOutcome('failed', request.resume_id, f'Could not start {runtime.label}: {exc.strerror or exc}')
     log.info('started %s (pid %s) in %s', runtime.name, process.pid, request.cwd)
     handle = RunHandle(process.pid)
-    events: list[TranscriptEvent] = []
+    events = EventLog()
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
 
     async def read_stdout() -> None:
         async for line in read_lines(process.stdout):
             for event in runtime.parse_line(line) if line is not None else [_dropped_line()]:
-                events.append(event)
+                events.add(event)
                 await _call(on_event, event)
 
     async def read_stderr() -> None:
@@ -104,7 +137,7 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         readers.cancel()
         readers.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no log noise
     log.info('%s (pid %s) exited with code %s', runtime.name, process.pid, exit_code)
-    outcome = runtime.outcome(exit_code, events, list(stderr_tail))
+    outcome = runtime.outcome(exit_code, events.take(), list(stderr_tail))
     outcome.resume_id = outcome.resume_id or request.resume_id
     if handle.stopped:
         return RunOutcome('stopped', outcome.resume_id, None, outcome.stderr_tail, outcome.reply)
@@ -162,9 +195,15 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 
 async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str | None]:
-    """Decoded lines; None stands for a line longer than LINE_LIMIT, which is skipped."""
+    """Decoded lines; None stands for a line longer than LINE_LIMIT, which is skipped. Every LINES_PER_TURN lines the
+    event loop gets a turn: a buffered flood (up to 2 x LINE_LIMIT) would otherwise be read in one go, stalling
+    every page of the app for as long."""
     skipping = False
+    count = 0
     while True:
+        count += 1
+        if count % LINES_PER_TURN == 0:
+            await asyncio.sleep(0)
         try:
             raw = await stream.readuntil(b'\n')
         except asyncio.IncompleteReadError as exc:  # end of stream
@@ -188,6 +227,6 @@ def _dropped_line() -> TranscriptEvent:
 
 async def _call(callback: Callable[..., Any], *args: Any) -> None:
     result = callback(*args)
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):  # (the None check: once per output line, it counts)
         await result
 

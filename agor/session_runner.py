@@ -62,8 +62,12 @@ class TranscriptWriter:
 
     async def _write(self) -> None:
         batch = self.pending.take()
-        if batch:
+        if not batch:
+            return
+        try:
             await asyncio.to_thread(sessions.record_events, self.session_id, self.turn_id, batch)
+        except Exception:  # the run goes on; the transcript has a gap, which the log names
+            log.exception('session %s: %s transcript events could not be stored', self.session_id, len(batch))
 
 
 class Run:

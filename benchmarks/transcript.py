@@ -160,11 +160,15 @@ async def flood(scene: Scene, http: httpx.AsyncClient, lines: int, viewers: int,
     while (started := await asyncio.to_thread(turn_started, agent.id)) is None:  # the app's watchdog serves it
         await asyncio.sleep(0.01)
     cpu0 = cpu_seconds(pid)
-    side = asyncio.ensure_future(during(asyncio.gather(*done))) if during else None
-    seen = max(await asyncio.wait_for(asyncio.gather(*done), 300))
+    side = asyncio.ensure_future(during(lambda: all(f.done() for f in done))) if during else None
+    await asyncio.wait(done, timeout=180)
+    if not all(f.done() for f in done):
+        raise RuntimeError(f'not every viewer got the end: {[(v.received, f.done()) for v, f in zip(watching, done)]}')
+    seen = max(f.result() for f in done)
     while (await asyncio.to_thread(sessions.get, scene.owner, agent.id))['status'] == 'running':
         await asyncio.sleep(0.02)
     cpu = cpu_seconds(pid) - cpu0
+    print(f'{lines} lines, {viewers} viewers{" to /dev/null" if to_null else ""}: done', file=sys.stderr)
     result = {'wall': seen - started.timestamp(), 'cpu': cpu, 'received': sum(v.received for v in watching) / viewers,
               'side': await side if side else None}
     for viewer in watching:
@@ -229,9 +233,9 @@ async def run(args: argparse.Namespace, scene: Scene) -> dict:
             dragger, observer, card = await drag_pages(browser, scene)
             results['quiet_drags'] = [await drag_once(dragger, observer, card, i) for i in range(10)]
 
-            async def drags_until(finished: asyncio.Future) -> list[float]:
+            async def drags_until(finished) -> list[float]:
                 samples = []
-                while not finished.done() or len(samples) < 5:
+                while not finished() or len(samples) < 5:
                     samples.append(await drag_once(dragger, observer, card, len(samples)))
                 return samples
             results['drag'] = await flood(scene, http, args.lines, args.viewers, during=drags_until)
@@ -277,13 +281,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         (tmp / 'home').mkdir()  # the shell's login profile is an empty one, not this machine's
-        with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home')) as server:
-            scene = seed(server, tmp, args.viewers)
-            results = asyncio.run(run(args, scene))
-        log = (tmp / 'app.log').read_text(errors='replace')
+        try:
+            with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home')) as server:
+                scene = seed(server, tmp, args.viewers)
+                results = asyncio.run(run(args, scene))
+        finally:
+            log = (tmp / 'app.log').read_text(errors='replace')
+            problems = [line for line in log.splitlines() if re.search(r'ERROR|Traceback|WARNING', line)]
+            print(f'app.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
     report(results, args)
-    problems = [line for line in log.splitlines() if re.search(r'ERROR|Traceback|WARNING', line)]
-    print(f'\napp.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
     print(f'\nCommand: {shlex.join([".venv/bin/python", "-m", "benchmarks.transcript", *sys.argv[1:]])}')
 
 

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 LINE_LIMIT = 16 * 1024 * 1024  # longer output lines are dropped (with a notice), not fatal
 STDERR_LINES = 20
 LINES_PER_TURN = 200  # lines read before the event loop gets a turn (a few ms of work)
-DRAIN_SECONDS = 2.0  # output still read after the CLI exits (a background child may hold the pipe open)
+DRAIN_SECONDS = 2.0  # after the CLI exits, output is read until none came for this long (a background child may
+DRAIN_MAX_SECONDS = 60.0  # hold the pipe open), and at most this long: a flood still buffered is read to its end
 STOP_GRACE_SECONDS = 5.0
 PROC = Path('/proc')
 
@@ -103,9 +104,12 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
     handle = RunHandle(process.pid)
     events = EventLog()
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
+    loop = asyncio.get_running_loop()
+    last_output = [loop.time()]
 
     async def read_stdout() -> None:
         async for line in read_lines(process.stdout):
+            last_output[0] = loop.time()
             for event in runtime.parse_line(line) if line is not None else [_dropped_line()]:
                 events.add(event)
                 await _call(on_event, event)
@@ -127,7 +131,10 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         if on_start:
             await _call(on_start, handle)
         exit_code = await _wait_for_exit(process, readers)
-        await asyncio.wait({readers}, timeout=DRAIN_SECONDS)
+        last_output[0] = loop.time()
+        deadline = loop.time() + DRAIN_MAX_SECONDS
+        while not readers.done() and loop.time() - last_output[0] < DRAIN_SECONDS and loop.time() < deadline:
+            await asyncio.wait({readers}, timeout=0.1)
         if readers.done():
             readers.result()
     except BaseException:

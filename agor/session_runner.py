@@ -84,6 +84,7 @@ class SessionRunner:
         self.settings: Settings | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workers: dict[str, asyncio.Task] = {}
+        self.wakeups: set[str] = set()  # sessions whose queue changed since their worker last looked
         self.runs: dict[str, Run] = {}
         self._stopping: set[asyncio.Task] = set()
         self._unsubscribe: list[Any] = []
@@ -145,8 +146,7 @@ class SessionRunner:
                 self.request_stop(session_id, reason)
 
     def is_serving(self, session_id: str) -> bool:
-        task = self.workers.get(session_id)
-        return task is not None and not task.done()
+        return session_id in self.workers
 
     # ---- watchdog (APScheduler, every few seconds) ---------------------------------------------------------------
 
@@ -166,25 +166,36 @@ class SessionRunner:
     # ---- the worker ----------------------------------------------------------------------------------------------
 
     def _ensure_worker(self, session_id: str) -> None:
-        if not self.is_serving(session_id):
+        """On the loop thread. A running worker is told to look again, so a prompt queued while it finds the queue
+        empty is never lost: the worker checks the flag and leaves the registry with no await in between."""
+        self.wakeups.add(session_id)
+        if session_id not in self.workers:
             self.workers[session_id] = asyncio.create_task(self._serve(session_id), name=f'session {session_id}')
 
     async def _serve(self, session_id: str) -> None:
-        while True:
-            claimed = await asyncio.to_thread(sessions.claim_next_turn, session_id)
-            if claimed is None:
-                return
-            agent, turn, worktree, creator = claimed
-            try:
-                await self._run_turn(agent, turn, worktree, creator)
-            except asyncio.CancelledError:
-                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'stopped',
-                                        error='stopped because the app is shutting down')
-                raise
-            except Exception:  # a bug here must not leave the session `running` forever
-                log.exception('session %s: turn %s failed in the runner', agent.id, turn.id)
-                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed',
-                                        error='The run failed inside Agor; see the server log.')
+        try:
+            while True:
+                self.wakeups.discard(session_id)
+                claimed = await asyncio.to_thread(sessions.claim_next_turn, session_id)
+                if claimed is None:
+                    if session_id in self.wakeups:
+                        continue
+                    return
+                await self._run_claimed(*claimed)
+        finally:
+            self.workers.pop(session_id, None)
+
+    async def _run_claimed(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
+        try:
+            await self._run_turn(agent, turn, worktree, creator)
+        except asyncio.CancelledError:
+            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'stopped',
+                                    error='stopped because the app is shutting down')
+            raise
+        except Exception:  # a bug here must not leave the session `running` forever
+            log.exception('session %s: turn %s failed in the runner', agent.id, turn.id)
+            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed',
+                                    error='The run failed inside Agor; see the server log.')
 
     async def _run_turn(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
         assert self.settings is not None
@@ -204,15 +215,15 @@ class SessionRunner:
                 self.request_stop(agent.id, gone)
 
         try:
+            request.totals_before = await asyncio.to_thread(sessions.cli_totals, agent.id)
             outcome = await runner.run(adapter, request, transcript.add, on_start=on_start)
         finally:
             self.runs.pop(agent.id, None)
             await transcript.close()
         error = run.stop_reason if outcome.status == 'stopped' else outcome.error
-        if outcome.status == 'failed' and outcome.stderr_tail and error not in outcome.stderr_tail:
-            error = '\n'.join([error or 'The agent failed.', *outcome.stderr_tail[-5:]])
+        details = outcome.stderr_tail if outcome.status == 'failed' else None
         await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
-                                resume_id=outcome.resume_id)
+                                details=details, resume_id=outcome.resume_id)
 
     def agent_home(self, user_id: str) -> Path:
         """Each user's CLI state (configs, conversations to resume) lives apart from everyone else's."""

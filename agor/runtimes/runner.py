@@ -18,7 +18,7 @@ from typing import Any
 
 from agor.errors import DomainError
 
-from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent
+from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent, Turn
 from .registry import find_binary, with_node_on_path
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,11 @@ class RunHandle:
 
 async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[TranscriptEvent], Any], *,
               on_start: Callable[[RunHandle], Any] | None = None) -> RunOutcome:
-    """Run one turn. `on_event` (sync or async) gets every transcript event as it arrives, `on_start` the handle.
-    A missing CLI or an invalid request ends as a failed outcome with a message for the user, never an exception.
-    Cancelling the calling task stops the CLI's process group and re-raises."""
+    """Run one turn. `on_event` (sync or async) gets every transcript event as it arrives (from stdout, and retries
+    some CLIs only log on stderr), `on_start` the handle. Error events are not passed on: they make the outcome's
+    `error`, which the caller records once (a CLI often reports one error twice). A missing CLI or an invalid request
+    ends as a failed outcome with a message for the user, never an exception. Cancelling the calling task stops the
+    CLI's process group and re-raises."""
     binary = find_binary(runtime)
     if binary is None:
         return RunOutcome('failed', request.resume_id, runtime.missing_message())
@@ -104,20 +106,28 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
     handle = RunHandle(process.pid)
     events = EventLog()
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
+    turn = Turn(totals_before=request.totals_before or {}, mcp_servers=[server.name for server in request.mcp_servers])
     loop = asyncio.get_running_loop()
     last_output = [loop.time()]
+
+    async def forward(new_events: list[TranscriptEvent]) -> None:
+        for event in new_events:
+            events.add(event)
+            if event.kind != 'error':
+                await _call(on_event, event)
 
     async def read_stdout() -> None:
         async for line in read_lines(process.stdout):
             last_output[0] = loop.time()
-            for event in runtime.parse_line(line) if line is not None else [_dropped_line()]:
-                events.add(event)
-                await _call(on_event, event)
+            await forward(runtime.parse_line(line, turn) if line is not None else [_dropped_line()])
 
     async def read_stderr() -> None:
         if process.stderr:
             async for line in read_lines(process.stderr):
-                stderr_tail.append((line or '[an overlong line]').rstrip('\n'))
+                text = (line or '[an overlong line]').rstrip('\n')
+                await forward(runtime.parse_stderr(text, turn))
+                if not (runtime.stderr_noise and runtime.stderr_noise.search(text)):
+                    stderr_tail.append(text)
 
     async def write_stdin() -> None:
         if process.stdin:

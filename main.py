@@ -28,7 +28,7 @@ os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import auth, db, demo, events, scheduler, terminals  # noqa: E402
+from agor import auth, db, demo, events, scheduler, terminals, unix_accounts  # noqa: E402
 from agor.session_runner import session_runner  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
@@ -38,6 +38,7 @@ logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name
 
 async def startup() -> None:
     db.init(settings.database_url)
+    unix_accounts.prepare(settings)  # before any terminal or agent can run: the executor account, the data dir locked
     events.bus.bind_loop(asyncio.get_running_loop())
     if settings.owner_email and settings.owner_password and not auth.has_users():
         auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)

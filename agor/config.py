@@ -19,6 +19,7 @@ class Settings:
     demo_reset_minutes: int = 0
     session_stuck_seconds: int = 600
     unix_user_mode: str = 'simple'
+    unix_user_mode_auto: bool = False  # not configured: insulated as root, simple otherwise
     executor_account: str = 'agor-executor'  # insulated mode: the one account terminals run as
     unix_accounts: dict[str, str] = field(default_factory=dict)  # strict mode: app email -> Unix account
     tmux_dir: Path | None = None  # where the tmux sockets live (default: a private dir under /tmp)
@@ -45,7 +46,7 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
     env = os.environ
     data = Path(data_dir or env.get('AGOR_DATA_DIR', 'data')).expanduser().resolve()
     data.mkdir(parents=True, exist_ok=True)
-    mode = env.get('AGOR_UNIX_USER_MODE', 'simple')
+    mode = env.get('AGOR_UNIX_USER_MODE') or ('insulated' if os.geteuid() == 0 else 'simple')
     if mode not in UNIX_USER_MODES:
         raise SystemExit(f'AGOR_UNIX_USER_MODE must be one of {", ".join(UNIX_USER_MODES)}, not {mode!r}')
     roots = [Path(p).expanduser() for p in env.get('AGOR_REPO_ROOTS', str(Path.home())).split(os.pathsep) if p]
@@ -58,6 +59,7 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
         demo_reset_minutes=int(env.get('AGOR_DEMO_RESET_MINUTES', '0')),
         session_stuck_seconds=int(env.get('AGOR_SESSION_STUCK_SECONDS', '600')),
         unix_user_mode=mode,
+        unix_user_mode_auto=not env.get('AGOR_UNIX_USER_MODE'),
         executor_account=env.get('AGOR_EXECUTOR_ACCOUNT', 'agor-executor'),
         unix_accounts=parse_unix_accounts(env.get('AGOR_UNIX_ACCOUNTS', '')),
         tmux_dir=Path(env['AGOR_TMUX_DIR']) if env.get('AGOR_TMUX_DIR') else None,

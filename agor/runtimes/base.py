@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agor.errors import InvalidInput
+from agor.unix_accounts import Account
 
 EventKind = Literal['assistant', 'tool_call', 'tool_result', 'error', 'usage', 'system']
 Status = Literal['completed', 'failed', 'stopped']
@@ -49,7 +50,8 @@ class RunRequest:
 
     `env` is the complete environment to run with (the caller merges it: PATH, HOME, provider keys and base URLs,
     the creator's variables). `home` is a per-user state directory the adapter keeps the CLI's config and
-    conversations in, so a later turn can resume with `resume_id` (the CLI's own session or thread id).
+    conversations in, so a later turn can resume with `resume_id` (the CLI's own session or thread id). `account`
+    is the Unix account the CLI runs as and `home` belongs to (None: the app's own).
     """
     prompt: str
     cwd: Path
@@ -60,6 +62,7 @@ class RunRequest:
     extra_args: list[str] = field(default_factory=list)
     resume_id: str | None = None
     mcp_servers: list[McpServer] = field(default_factory=list)
+    account: Account | None = None
     totals_before: dict[str, Any] | None = None  # `data['totals']` of the session's last usage event (see Turn)
 
 

@@ -53,7 +53,7 @@ class ClaudeRuntime(JsonRuntime):
                 *self.permission_args(request)]
         env = {'CLAUDE_CODE_MAX_RETRIES': str(max_retries(request)), 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC': '1',
                **request.env, 'CLAUDE_CONFIG_DIR': str(config_dir)}
-        if request.permission_mode == 'bypass' and os.geteuid() == 0:
+        if request.permission_mode == 'bypass' and request.account is None and os.geteuid() == 0:
             env['IS_SANDBOX'] = '1'  # otherwise: "cannot be used with root/sudo privileges"
         files = []
         if request.mcp_servers:

@@ -1,7 +1,8 @@
 """Run one turn of an agent CLI as a subprocess and stream its transcript events.
 
-The CLI runs in its own process group (so a stop reaches the tools it started), with stdin from /dev/null, in the
-request's cwd and with exactly the environment the adapter built. Neither the env nor the prompt is logged.
+The CLI runs as the request's Unix account, in its own process group (so a stop reaches the tools it started), with
+stdin from /dev/null, in the request's cwd and with exactly the environment the adapter built. The files the adapter
+writes into the home are written as that account too. Neither the env nor the prompt is logged.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agor.errors import DomainError
+from agor.unix_accounts import become, files_as
 
 from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent, Turn
 from .registry import find_binary, with_node_on_path
@@ -89,17 +91,21 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
     if not request.cwd.is_dir():
         return RunOutcome('failed', request.resume_id, f'The working directory {request.cwd} does not exist')
     try:
-        request.home.mkdir(parents=True, exist_ok=True)
-        spec = runtime.build(request)
+        switch = None if request.account is None else become(request.account)
+        with files_as(request.account):  # synchronous: no other task runs on this thread meanwhile
+            request.home.mkdir(parents=True, exist_ok=True)
+            spec = runtime.build(request)
     except DomainError as exc:
         return RunOutcome('failed', request.resume_id, exc.message)
+    except OSError as exc:
+        return RunOutcome('failed', request.resume_id, f'Could not prepare {request.home}: {exc.strerror or exc}')
     try:
         process = await asyncio.create_subprocess_exec(
             binary, *spec.argv[1:], cwd=request.cwd, env=with_node_on_path(dict(spec.env)),
             stdin=asyncio.subprocess.DEVNULL if spec.stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
-            start_new_session=True, limit=LINE_LIMIT)
+            start_new_session=True, limit=LINE_LIMIT, preexec_fn=switch)
     except OSError as exc:
         return RunOutcome('failed', request.resume_id, f'Could not start {runtime.label}: {exc.strerror or exc}')
     log.info('started %s (pid %s) in %s', runtime.name, process.pid, request.cwd)

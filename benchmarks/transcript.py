@@ -280,6 +280,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        tmp.chmod(0o711)  # as root the agents run as the executor account, which must reach the worktrees
         (tmp / 'home').mkdir()  # the shell's login profile is an empty one, not this machine's
         try:
             with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home')) as server:

@@ -6,6 +6,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .proxies import Network, parse_networks
+
 UNIX_USER_MODES = ('simple', 'insulated', 'strict')
 
 
@@ -25,6 +27,7 @@ class Settings:
     tmux_dir: Path | None = None  # where the tmux sockets live (default: a private dir under /tmp)
     repo_roots: list[Path] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
+    trusted_proxies: list[Network] = field(default_factory=list)  # whose X-Forwarded-* headers are believed
     owner_email: str | None = None
     owner_password: str | None = None
     owner_name: str | None = None
@@ -65,6 +68,7 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
         tmux_dir=Path(env['AGOR_TMUX_DIR']) if env.get('AGOR_TMUX_DIR') else None,
         repo_roots=roots,
         allowed_origins=[o.strip().rstrip('/') for o in env.get('AGOR_ALLOWED_ORIGINS', '').split(',') if o.strip()],
+        trusted_proxies=parse_networks(env.get('AGOR_TRUSTED_PROXIES', '')),
         owner_email=env.get('AGOR_OWNER_EMAIL') or None,
         owner_password=env.get('AGOR_OWNER_PASSWORD') or None,
         owner_name=env.get('AGOR_OWNER_NAME') or None,

@@ -13,6 +13,7 @@ import pwd
 import re
 import shutil
 import stat
+import struct
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ NAME = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$')
 DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 NO_LOGIN = ('nologin', 'false')
 AGENT_HOMES = 'agent-homes'
+ACL_USER, ACL_MASK = 0x02, 0x10  # tags of POSIX ACL entries (linux/posix_acl_xattr.h)
 PASSABLE_DIRS = {'worktrees': 0o755, 'repos': 0o755, AGENT_HOMES: 0o711}
 notes: list[str] = []  # what prepare() found worth telling an admin
 
@@ -147,10 +149,7 @@ def prepare(settings: Settings) -> None:
     if settings.unix_user_mode != 'simple':
         protect_data_dir(settings.data_dir)
         if settings.unix_user_mode == 'insulated' and _exists(settings.executor_account):
-            blocked = unreachable_parent(lookup(settings.executor_account), settings.worktrees_dir)
-            if blocked is not None:
-                notes.append(f'The executor account cannot reach the worktrees: {blocked} does not let it through. '
-                             f'Make it passable (chmod o+x {blocked}) or move the data dir (AGOR_DATA_DIR).')
+            let_through(lookup(settings.executor_account), settings.worktrees_dir)
     for note in notes:
         log.warning(note)
 
@@ -250,6 +249,22 @@ def files_as(account: Account | None) -> Iterator[None]:
         libc.setfsgid(os.getegid())
 
 
+def let_through(account: Account, path: Path) -> None:
+    """The README's path clones into /root (0700) as root: give the account search permission, and nothing else, on
+    each directory on the way to `path` that stops it, as a POSIX ACL entry (`setfacl -m u:<account>:x`), so that
+    terminals and agents work out of the box. Without setfacl, say what to do instead."""
+    while (blocked := unreachable_parent(account, path)) is not None and blocked.exists():
+        done = subprocess.run(['setfacl', '-m', f'u:{account.name}:x', str(blocked)], capture_output=True, text=True,
+                              check=False) if shutil.which('setfacl') else None
+        if done is None or done.returncode != 0:
+            notes.append(f'The executor account cannot reach the worktrees: {blocked} does not let it through. '
+                         f'Make it passable (setfacl -m u:{account.name}:x {blocked}, or chmod o+x {blocked}) or '
+                         'move the data dir (AGOR_DATA_DIR).')
+            return
+        notes.append(f'Let {account.name} pass through {blocked} (an ACL entry with search permission only) to reach '
+                     'the worktrees.')
+
+
 def unreachable_parent(account: Account, path: Path) -> Path | None:
     """The first directory on the way to path that the account may not pass through, if any."""
     for directory in [*reversed(path.parents), path]:
@@ -257,7 +272,7 @@ def unreachable_parent(account: Account, path: Path) -> Path | None:
             info = directory.stat()
         except FileNotFoundError:
             return directory
-        if not _may_pass(account, info):
+        if not _may_pass(account, info) and not _acl_lets_pass(account, directory):
             return directory
     return None
 
@@ -325,6 +340,18 @@ def _may_pass(account: Account, info: os.stat_result) -> bool:
     if info.st_gid in os.getgrouplist(account.name, account.gid):
         return bool(info.st_mode & stat.S_IXGRP)
     return bool(info.st_mode & stat.S_IXOTH)
+
+
+def _acl_lets_pass(account: Account, directory: Path) -> bool:
+    """A POSIX ACL entry naming the account with search permission (within the ACL's mask), as `let_through` adds.
+    The xattr holds a version word, then (tag, permissions, id) entries."""
+    try:
+        raw = os.getxattr(directory, 'system.posix_acl_access')
+    except OSError:
+        return False
+    entries = [struct.unpack_from('<HHI', raw, offset) for offset in range(4, len(raw) - 7, 8)]
+    mask = next((perm for tag, perm, _ in entries if tag == ACL_MASK), 0o7)
+    return any(tag == ACL_USER and uid == account.uid and perm & mask & 0o1 for tag, perm, uid in entries)
 
 
 def _exists(name: str) -> bool:

@@ -129,6 +129,26 @@ async def test_the_real_app_locks_the_data_dir_at_start_up_and_runs_sessions_as_
 
 
 @needs_root
+def test_a_data_dir_in_roots_home_is_made_passable_for_the_executor_and_nothing_more(tmp_path, monkeypatch):
+    """The README's path as root: a clone in /root (0700). The executor gets search permission on the way to the
+    worktrees (an ACL entry), so terminals and agents work out of the box; it still cannot list what it passes."""
+    home = tmp_path / 'root-like'
+    (home / 'project').mkdir(parents=True)
+    home.chmod(0o700)
+    monkeypatch.setenv('AGOR_UNIX_USER_MODE', 'insulated')
+    monkeypatch.setenv('AGOR_EXECUTOR_ACCOUNT', EXECUTOR)
+    settings = load_settings(data_dir=str(home / 'project' / 'data'))
+    secret = settings.data_dir / 'session_secret'
+    session_secret(settings.data_dir)
+    unix_accounts.prepare(settings)
+    as_executor = {'capture_output': True, 'text': True, 'user': EXECUTOR}
+    assert subprocess.run(['test', '-x', str(settings.worktrees_dir)], **as_executor).returncode == 0
+    assert 'Permission denied' in subprocess.run(['ls', str(home)], **as_executor).stderr
+    assert 'Permission denied' in subprocess.run(['head', '-c1', str(secret)], **as_executor).stderr
+    assert any(f'Let {EXECUTOR} pass through {home}' in note for note in unix_accounts.notes)
+
+
+@needs_root
 def test_as_root_without_a_mode_the_app_is_insulated_and_creates_its_executor(tmp_path, monkeypatch):
     name = 'agor-t-auto'
     subprocess.run(['userdel', '--remove', name], capture_output=True)

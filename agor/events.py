@@ -1,4 +1,5 @@
-"""The event bus: services publish after commit, pages subscribe per topic (`board:<id>`, `user:<id>`, `instance`).
+"""The event bus: services publish after commit, pages subscribe per topic (`board:<id>`, `user:<id>`, `instance`)
+and services too (`worktrees`: `worktree_gone` when a worktree is archived or deleted, which ends its runs and shell).
 
 The in-process bus is the default. A scale-out backend (Redis pub/sub) implements the same two methods and
 delivers to the local subscribers of every process.
@@ -73,3 +74,4 @@ def board_topic(board_id: str) -> str:
 
 
 INSTANCE_TOPIC = 'instance'
+WORKTREES_TOPIC = 'worktrees'

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import boards, comments, db, gitops, ids, terminals
+from . import boards, comments, db, gitops, ids, sessions
 from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .events import board_topic
+from .events import WORKTREES_TOPIC, board_topic
 from .models import AgentSession, CardPlacement, Repo, Role, User, Worktree
 
 NAME = re.compile(r'^[a-z0-9][a-z0-9._-]{0,62}$')
@@ -144,20 +144,21 @@ def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, br
 
 
 def set_archived(actor: User, worktree_id: str, archived: bool) -> Worktree:
-    """Archiving takes the card off its board and hides the worktree; the checkout stays on disk."""
+    """Archiving takes the card off its board, hides the worktree and ends what runs in it (its sessions' runs and
+    queued prompts, its shell); the checkout stays on disk."""
     require(actor, Role.member, 'archive worktrees')
     with db.transaction() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
         worktree.archived = archived
         if archived:
             _take_off_board(session, worktree, actor)
-    if archived:
-        terminals.worktree_gone(worktree.id, f'{worktree.name} was archived by {actor.name}; its shell has ended.')
+            _gone(session, worktree, f'{worktree.name} was archived by {actor.name}')
     return worktree
 
 
 def delete_worktree(actor: User, worktree_id: str) -> None:
-    """Removes the checkout (`git worktree remove --force`) and the record; the branch stays in the repo."""
+    """Removes the checkout (`git worktree remove --force`) and the record; the branch stays in the repo. First the
+    worktree is archived and what runs in it is ended, so if git fails it stays archived and can be deleted again."""
     with db.read() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
         repo = session.get(Repo, worktree.repo_id)
@@ -165,7 +166,11 @@ def delete_worktree(actor: User, worktree_id: str) -> None:
     if worktree.created_by != actor.id:
         require(actor, Role.admin, "delete other people's worktrees")
     require(actor, Role.member, 'delete worktrees')
-    terminals.worktree_gone(worktree.id, f'{worktree.name} was deleted by {actor.name}; its shell has ended.')
+    with db.transaction() as session:
+        fresh = session.get(Worktree, worktree.id)
+        if fresh is not None:
+            fresh.archived = True
+            _gone(session, fresh, f'{fresh.name} was deleted by {actor.name}')
     gitops.worktree_remove(Path(repo.path), Path(worktree.path))
     with db.transaction() as session:
         fresh = session.get(Worktree, worktree.id)
@@ -177,6 +182,14 @@ def delete_worktree(actor: User, worktree_id: str) -> None:
                 comments.detach_targets(session, 'session', agent.id, f'session “{agent.title}”', {})
             _take_off_board(session, fresh, actor)
             session.delete(fresh)
+
+
+def _gone(session: Session, worktree: Worktree, reason: str) -> None:
+    """Its sessions' queued prompts are dropped now; after the commit, `worktree_gone` tells the session runner to
+    stop their runs and the terminal service to close its shell (both say `reason` to whoever is watching)."""
+    sessions.close_worktree(session, worktree)
+    db.emit_after_commit(session, WORKTREES_TOPIC, {'type': 'worktree_gone', 'worktree_id': worktree.id,
+                                                    'reason': reason})
 
 
 def _take_off_board(session: Session, worktree: Worktree, actor: User) -> None:

@@ -2,12 +2,16 @@
 
 A queued prompt (the `sessions:queue` event) wakes the session's worker; the worker claims turns in order, runs the
 real CLI through `agor.runtimes.runner` as the session's creator (the Unix account `unix_user_mode` gives them, their
-merged env and their own agent home), stores the transcript as it streams, and settles the turn. `check()` is the scheduler's watchdog: it fails runs whose
-process vanished, flags runs that have been silent too long, and restarts workers for queues nobody is serving.
+merged env and their own agent home), stores the transcript as it streams (`TranscriptWriter`: one transaction per
+batch of events) and settles the turn. A run stops on `sessions:stop` (a user's Stop) and on `worktree_gone` (its
+worktree archived or deleted), with the reason in the transcript. `check()` is the scheduler's watchdog: it fails
+runs whose process vanished, flags runs that have been silent too long, and restarts workers for queues nobody is
+serving.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +27,58 @@ from .runtimes.base import RunRequest, TranscriptEvent
 log = logging.getLogger('agor.sessions')
 RESTART_REASON = 'interrupted by restart: the app stopped while this run was going'
 VANISHED_REASON = 'the agent process ended without the app seeing it finish'
+SHUTDOWN_REASON = 'Stopped: the app is shutting down.'
+BATCH_SECONDS = 0.15  # transcript events are written (and sent to viewers) together at most this often
+
+
+class TranscriptWriter:
+    """A run's transcript events, written in batches: the first event of a batch starts a BATCH_SECONDS pause, then
+    everything that arrived is stored in one transaction (`sessions.record_events`), in order. `close()` writes what
+    is left at once; a batch whose write is under way finishes first, so nothing is lost or reordered."""
+
+    def __init__(self, session_id: str, turn_id: str) -> None:
+        self.session_id, self.turn_id = session_id, turn_id
+        self.pending = runner.EventLog()
+        self._closing = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def add(self, event: TranscriptEvent) -> None:
+        self.pending.add(event)
+        if self._task is None:
+            self._task = asyncio.create_task(self._write_batches(), name=f'transcript {self.session_id}')
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._task is not None:
+            await asyncio.shield(self._task)  # a shutdown's cancellation must not drop the batch being written
+        await self._write()
+
+    async def _write_batches(self) -> None:
+        try:
+            while self.pending:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), BATCH_SECONDS)
+                await self._write()
+        finally:
+            self._task = None
+
+    async def _write(self) -> None:
+        batch = self.pending.take()
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(sessions.record_events, self.session_id, self.turn_id, batch)
+        except Exception:  # the run goes on; the transcript has a gap, which the log names
+            log.exception('session %s: %s transcript events could not be stored', self.session_id, len(batch))
+
+
+class Run:
+    """A run in progress: its worktree, its process once started, and why it was asked to stop (first reason wins)."""
+
+    def __init__(self, worktree_id: str) -> None:
+        self.worktree_id = worktree_id
+        self.handle: runner.RunHandle | None = None
+        self.stop_reason: str | None = None
 
 
 class SessionRunner:
@@ -31,14 +87,18 @@ class SessionRunner:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workers: dict[str, asyncio.Task] = {}
         self.wakeups: set[str] = set()  # sessions whose queue changed since their worker last looked
-        self.handles: dict[str, runner.RunHandle] = {}
-        self._unsubscribe: Any = None
+        self.runs: dict[str, Run] = {}
+        self._stopping: set[asyncio.Task] = set()
+        self._unsubscribe: list[Any] = []
 
     async def start(self, settings: Settings) -> None:
         """Called on app start (on the event loop): recover runs a previous process left, then serve queues."""
         self.settings = settings
         self.loop = asyncio.get_running_loop()
-        self._unsubscribe = events.bus.subscribe('sessions:queue', lambda event: self.kick(event['session_id']))
+        self._unsubscribe = [
+            events.bus.subscribe(sessions.QUEUE_TOPIC, lambda event: self.kick(event['session_id'])),
+            events.bus.subscribe(sessions.STOP_TOPIC, self._on_stop_event),
+            events.bus.subscribe(events.WORKTREES_TOPIC, self._on_worktree_event)]
         for agent in await asyncio.to_thread(sessions.running_sessions):
             if agent.pid and runner.process_group_alive(agent.pid):  # its pipe died with the old process: stop it
                 await runner.stop_process_group(agent.pid, grace=2)
@@ -47,10 +107,11 @@ class SessionRunner:
             self.kick(session_id)
 
     async def stop_all(self) -> None:
-        if self._unsubscribe:
-            self._unsubscribe()
-        for handle in list(self.handles.values()):
-            await handle.stop(grace=2)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        for session_id in list(self.runs):
+            self.request_stop(session_id, SHUTDOWN_REASON, grace=2)
+        await asyncio.gather(*self._stopping, return_exceptions=True)
         for task in list(self.workers.values()):
             task.cancel()
 
@@ -60,13 +121,31 @@ class SessionRunner:
             return
         self.loop.call_soon_threadsafe(self._ensure_worker, session_id)
 
-    async def stop(self, session_id: str) -> bool:
-        """Stop the current run (its whole process group). False when nothing was running here."""
-        handle = self.handles.get(session_id)
-        if handle is None:
+    def request_stop(self, session_id: str, reason: str, *, grace: float = runner.STOP_GRACE_SECONDS) -> bool:
+        """Stop the session's run (its whole process group; on the event loop); the turn then ends `stopped` with
+        `reason` in the transcript. False when no run of it is going here."""
+        run = self.runs.get(session_id)
+        if run is None:
             return False
-        await handle.stop()
+        run.stop_reason = run.stop_reason or reason
+        if run.handle is not None:  # otherwise it stops as soon as it has started (on_start)
+            task = asyncio.create_task(run.handle.stop(grace), name=f'stop {session_id}')
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         return True
+
+    def _on_stop_event(self, event: dict[str, Any]) -> None:
+        if self.loop is not None and not self.loop.is_closed():  # the bus may deliver on a publishing thread
+            self.loop.call_soon_threadsafe(self.request_stop, event['session_id'], event['reason'])
+
+    def _on_worktree_event(self, event: dict[str, Any]) -> None:
+        if event['type'] == 'worktree_gone' and self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._worktree_gone, event['worktree_id'], f'Stopped: {event["reason"]}.')
+
+    def _worktree_gone(self, worktree_id: str, reason: str) -> None:
+        for session_id, run in list(self.runs.items()):
+            if run.worktree_id == worktree_id:
+                self.request_stop(session_id, reason)
 
     def is_serving(self, session_id: str) -> bool:
         return session_id in self.workers
@@ -122,26 +201,31 @@ class SessionRunner:
 
     async def _run_turn(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
         adapter = registry.get(agent.runtime)
-        try:
-            request = await asyncio.to_thread(self.run_request, agent, turn, worktree, creator)
-        except DomainError as exc:
-            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
-            return
-        request.totals_before = await asyncio.to_thread(sessions.cli_totals, agent.id)
-
-        async def on_event(event: TranscriptEvent) -> None:
-            await asyncio.to_thread(sessions.record_event, agent.id, turn.id, event.kind, event.text, event.data)
+        run = self.runs[agent.id] = Run(worktree.id)  # from here on a stop request reaches this run
+        transcript = TranscriptWriter(agent.id, turn.id)
 
         async def on_start(handle: runner.RunHandle) -> None:
-            self.handles[agent.id] = handle
-            await asyncio.to_thread(sessions.record_start, agent.id, handle.pid)
+            asked_before, run.handle = run.stop_reason, handle
+            if asked_before:  # a stop came while the process was being started
+                self.request_stop(agent.id, asked_before)
+            gone = await asyncio.to_thread(sessions.record_start, agent.id, handle.pid)
+            if gone:  # the worktree went away before this run was there to hear it
+                self.request_stop(agent.id, gone)
 
         try:
-            outcome = await runner.run(adapter, request, on_event, on_start=on_start)
+            try:
+                request = await asyncio.to_thread(self.run_request, agent, turn, worktree, creator)
+            except DomainError as exc:
+                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
+                return
+            request.totals_before = await asyncio.to_thread(sessions.cli_totals, agent.id)
+            outcome = await runner.run(adapter, request, transcript.add, on_start=on_start)
         finally:
-            self.handles.pop(agent.id, None)
+            self.runs.pop(agent.id, None)
+            await transcript.close()
+        error = run.stop_reason if outcome.status == 'stopped' else outcome.error
         details = outcome.stderr_tail if outcome.status == 'failed' else None
-        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=outcome.error,
+        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
                                 details=details, resume_id=outcome.resume_id)
 
     def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> RunRequest:

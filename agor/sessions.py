@@ -1,8 +1,10 @@
 """Agent sessions: create, prompt (queued), stop, read the transcript, and per-viewer attention.
 
 The runs themselves happen in `agor.session_runner`; this module is the state they move through. Every change is
-one transaction followed by events: `session:<id>` for whoever has the session open, the board's `card` event for
-the chips on the worktree card, and `user:<id>` (`run_finished`) for the creator's and followers' chimes.
+one transaction followed by events: `session:<id>` for whoever has the session open (`entry` for a new transcript
+entry, `append` with only the text a streamed entry grew by, `session` for its summary), the board's `card` event
+for the chips on the worktree card, and `user:<id>` (`run_finished`) for the creator's and followers' chimes. The
+runner hears `sessions:queue` (a prompt waits) and `sessions:stop` (stop the run, with who stopped it).
 """
 from __future__ import annotations
 
@@ -20,10 +22,14 @@ from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollo
                      User, Worktree, utcnow)
 from .notifications import user_topic
 from .runtimes import registry
+from .runtimes.base import TranscriptEvent
 
+QUEUE_TOPIC = 'sessions:queue'
+STOP_TOPIC = 'sessions:stop'
 ATTENTION_AFTER = timedelta(seconds=5)  # a finished run at least this long needs a human
 MAX_PROMPT_BYTES = 100 * 1024
 TRANSCRIPT_PAGE = 2000
+ENTRY_TEXT_LIMIT = 64 * 1024  # a streamed entry continues in a new one beyond this, so each write stays bounded
 MODEL_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._:/@\[\]-]{0,119}')
 
 
@@ -77,23 +83,35 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
 
 def queue_prompt(session: Session, actor: User, agent: AgentSession, text: str) -> SessionTurn:
     """`prompt` inside the caller's transaction."""
+    worktree = session.get(Worktree, agent.worktree_id)
+    if worktree is None or worktree.archived:
+        name = worktree.name if worktree else 'Its worktree'
+        raise InvalidInput(f'{name} is archived: restore it to prompt this session.')
     turn = _queue(session, agent, actor, text)
     _changed(session, agent, actor)
     return turn
 
 
-def drop_queued(actor: User, session_id: str) -> int:
-    """Stop means stop: prompts still waiting are dropped too (the run itself is stopped by the runner)."""
+def stop(actor: User, session_id: str) -> bool:
+    """Stop means stop: the prompts still waiting are dropped, and the runner stops the current run (its whole
+    process group), which then ends with "Stopped by <actor>." in the transcript. False when nothing was running."""
     require(actor, Role.member, 'stop sessions')
     with db.transaction() as session:
         agent = _session(session, session_id)
-        queued = session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id,
-                                                        SessionTurn.status == 'queued')).all()
-        for turn in queued:
-            turn.status, turn.finished_at = 'stopped', utcnow()
-        if queued:
+        if _drop_queue(session, agent):
             _changed(session, agent, actor)
-        return len(queued)
+        if agent.status != 'running':
+            return False
+        db.emit_after_commit(session, STOP_TOPIC, {'session_id': agent.id, 'reason': f'Stopped by {actor.name}.'})
+        return True
+
+
+def close_worktree(session: Session, worktree: Worktree) -> None:
+    """The worktree is being archived or deleted (in the caller's transaction): its sessions' queued prompts are
+    dropped; the runner stops their runs when it hears `worktree_gone` after the commit."""
+    for agent in session.exec(select(AgentSession).where(AgentSession.worktree_id == worktree.id)):
+        if _drop_queue(session, agent):
+            _changed(session, agent, None)
 
 
 def acknowledge(user: User, session_id: str) -> None:
@@ -201,6 +219,9 @@ def claim_next_turn(session_id: str) -> tuple[AgentSession, SessionTurn, Worktre
         worktree = session.get(Worktree, agent.worktree_id)
         creator = session.get(User, agent.created_by)
         assert worktree is not None and creator is not None
+        if worktree.archived:  # a prompt that raced the archive
+            close_worktree(session, worktree)
+            return None
         now = utcnow()
         turn.status, turn.started_at = 'running', now
         agent.status, agent.error, agent.stuck, agent.last_output_at = 'running', None, False, now
@@ -219,32 +240,88 @@ def cli_totals(session_id: str) -> dict[str, Any] | None:
     return (data or {}).get('totals')
 
 
-def record_start(session_id: str, pid: int) -> None:
-    with db.transaction() as session:
-        agent = session.get(AgentSession, session_id)
-        if agent is not None:
-            agent.pid = pid
-
-
-def record_event(session_id: str, turn_id: str, kind: str, text: str, data: dict[str, Any]) -> None:
-    """Store a transcript event as it arrives (streamed deltas extend the entry they continue)."""
+def record_start(session_id: str, pid: int) -> str | None:
+    """Note the run's process; returns why it must stop at once (its worktree went away meanwhile), else None."""
     with db.transaction() as session:
         agent = session.get(AgentSession, session_id)
         if agent is None:
+            return 'Stopped: the session was deleted.'
+        agent.pid = pid
+        worktree = session.get(Worktree, agent.worktree_id)
+        return f'Stopped: {worktree.name} is archived.' if worktree is None or worktree.archived else None
+
+
+def record_events(session_id: str, turn_id: str, batch: list[TranscriptEvent]) -> None:
+    """Store a batch of a run's transcript events in one transaction, in order. An assistant delta extends the
+    entry it continues; beyond ENTRY_TEXT_LIMIT (at the end of a line) the text goes on in a new entry marked
+    `continued`. Viewers get `entry` for each new entry (with all its text of this batch) and one `append` per grown
+    entry with only the new text and the offset it goes at, so a viewer that read part of it already can skip that."""
+    with db.transaction() as session:
+        agent = session.get(AgentSession, session_id)
+        if agent is None or not batch:
             return
         agent.last_output_at = utcnow()
         if agent.stuck:
             agent.stuck = False
             _changed(session, agent, None)
-        if kind == 'assistant' and data.get('delta'):
-            last = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id)
-                                .order_by(col(TranscriptEntry.id).desc())).first()
-            if last is not None and last.kind == 'assistant' and last.turn_id == turn_id:
-                last.text += text
-                session.flush()
-                db.emit_after_commit(session, session_topic(session_id), {'type': 'entry', 'entry': entry_view(last)})
-                return
-        _add_entry(session, agent, turn_id, kind, text, {k: v for k, v in data.items() if k != 'delta'})
+        last = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id)
+                            .order_by(col(TranscriptEntry.id).desc()).limit(1)).first()
+        tail = _Tail(last, new=False) if last is not None else None
+        done: list[_Tail] = []
+        for event in batch:
+            data = {k: v for k, v in event.data.items() if k != 'delta'}
+            if not (event.kind == 'assistant' and event.data.get('delta')):
+                done.append(tail)
+                entry = TranscriptEntry(session_id=agent.id, turn_id=turn_id, kind=event.kind, data=data)
+                tail = _Tail(entry, new=True)
+                tail.add(event.text)
+                continue
+            text = event.text
+            while True:
+                if tail is not None and tail.entry.kind == 'assistant' and tail.entry.turn_id == turn_id:
+                    head, text = _split(text, ENTRY_TEXT_LIMIT - tail.size)
+                    tail.add(head)
+                    if not text:
+                        break
+                    data = {**data, 'continued': True}
+                done.append(tail)
+                tail = _Tail(TranscriptEntry(session_id=agent.id, turn_id=turn_id, kind='assistant', data=data),
+                             new=True)
+        for item in [*done, tail]:
+            if item is None or not (item.new or item.parts):
+                continue
+            offset = len(item.entry.text)
+            added = ''.join(item.parts)
+            item.entry.text = item.entry.text + added
+            session.add(item.entry)
+            session.flush()
+            payload = {'type': 'entry', 'entry': entry_view(item.entry)} if item.new else \
+                {'type': 'append', 'entry_id': item.entry.id, 'at': offset, 'text': added}
+            db.emit_after_commit(session, session_topic(session_id), payload)
+
+
+class _Tail:
+    """The entry a batch is writing to: the session's newest one, or one the batch adds."""
+
+    def __init__(self, entry: TranscriptEntry, *, new: bool) -> None:
+        self.entry, self.new = entry, new
+        self.parts: list[str] = []
+        self.size = len(entry.text or '')
+
+    def add(self, text: str) -> None:
+        if text:
+            self.parts.append(text)
+            self.size += len(text)
+
+
+def _split(text: str, room: int) -> tuple[str, str]:
+    """`text` cut after the line that reaches `room` characters: what still fits in an entry, and the rest."""
+    if len(text) <= room:
+        return text, ''
+    if room <= 0:
+        return '', text
+    cut = text.find('\n', room - 1)
+    return (text, '') if cut < 0 else (text[:cut + 1], text[cut + 1:])
 
 
 def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None = None,
@@ -261,8 +338,9 @@ def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None
         turn.status, turn.finished_at, turn.error = status, now, error
         agent.pid = None
         agent.resume_id = resume_id or agent.resume_id
-        if error:
-            _add_entry(session, agent, turn.id, 'error', error, {'details': details} if details else {})
+        if error:  # a stop says who or what stopped it, which is no error of the agent's
+            kind = 'system' if status == 'stopped' else 'error'
+            _add_entry(session, agent, turn.id, kind, error, {'details': details} if details else {})
         if not _queued_count(session, agent.id):
             new_status = status
             if status == 'completed' and agent.runtime != 'shell':  # an agent waits for the next prompt
@@ -319,8 +397,16 @@ def _queue(session: Session, agent: AgentSession, actor: User, text: str) -> Ses
     turn = SessionTurn(session_id=agent.id, created_by=actor.id, prompt=text)
     session.add(turn)
     session.flush()
-    db.emit_after_commit(session, 'sessions:queue', {'session_id': agent.id})
+    db.emit_after_commit(session, QUEUE_TOPIC, {'session_id': agent.id})
     return turn
+
+
+def _drop_queue(session: Session, agent: AgentSession) -> int:
+    queued = session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id,
+                                                    SessionTurn.status == 'queued')).all()
+    for turn in queued:
+        turn.status, turn.finished_at = 'stopped', utcnow()
+    return len(queued)
 
 
 def _add_entry(session: Session, agent: AgentSession, turn_id: str | None, kind: str, text: str,

@@ -22,11 +22,13 @@ import struct
 import subprocess
 import termios
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from . import auth, credentials, db, ids, unix_accounts
+from . import auth, credentials, db, events, ids, unix_accounts
 from .config import Settings
 from .errors import DomainError, Forbidden, NotFound
 from .models import Role, User, Worktree
@@ -630,20 +632,32 @@ def _name(user_id: str) -> str:
 
 
 service: TerminalService | None = None
+_unsubscribe: Callable[[], None] | None = None
 
 
 def start(settings: Settings) -> TerminalService:
-    global service
+    global service, _unsubscribe
     service = TerminalService(settings)
+    if _unsubscribe is None:
+        _unsubscribe = events.bus.subscribe(events.WORKTREES_TOPIC, _on_worktree_event)
     return service
 
 
 def stop() -> None:
+    global _unsubscribe
+    if _unsubscribe is not None:
+        _unsubscribe()
+        _unsubscribe = None
     if service is not None:
         service.close_all()
 
 
-def worktree_gone(worktree_id: str, reason: str) -> None:
-    """Hook for the repos service: a deleted or archived worktree loses its terminal."""
-    if service is not None:
-        service.worktree_gone(worktree_id, reason)
+def _on_worktree_event(event: dict) -> None:
+    """A worktree archived or deleted (published after the commit) loses its terminal; tmux is called off the loop."""
+    if event['type'] != 'worktree_gone' or service is None:
+        return
+    end = partial(service.worktree_gone, event['worktree_id'], f'{event["reason"]}; its shell has ended.')
+    try:
+        asyncio.get_running_loop().run_in_executor(None, end)
+    except RuntimeError:  # delivered on the publishing thread (a bus bound to no loop)
+        end()

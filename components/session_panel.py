@@ -1,8 +1,13 @@
 """A session, open beside the board: its live transcript, the prompt box (prompts queue while a run goes), stop,
-and follow. Opening it acknowledges the session for this viewer only; so does every update while it stays open."""
+and follow. Opening it acknowledges the session for this viewer only; so does every update while it stays open.
+
+Live updates cost what they add: a streamed entry's `append` event is sent to the browser as just the new text
+(`agorAppend` in transcript_stream.js adds it as plain text); a Markdown reply is rendered once when it is complete.
+"""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from html import escape
 from typing import Any
@@ -13,11 +18,11 @@ from agor import comment_text, events, sessions
 from agor.models import Role, User
 from agor.runtimes import registry
 from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
-from agor.session_runner import session_runner
 
 from . import timestamp
 from .act import FAILED, act
 
+log = logging.getLogger('agor.ui')
 STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'completed': 'green', 'failed': 'red',
                  'stopped': 'grey-7'}
 LONG_OUTPUT_LINES = 8  # tool output longer than this is collapsed
@@ -32,6 +37,8 @@ class SessionPanel:
         self.session_id: str | None = None
         self.runtime = ''
         self.entries: dict[int, ui.html] = {}
+        self.tail: dict[str, Any] | None = None  # the newest entry, its text as this viewer has it
+        self.tail_grew = False  # it got appended text since it was drawn
         self.usage: dict[int, dict[str, Any]] = {}  # usage entry id -> its figures, for the session total
         self.total: ui.label | None = None
         self._unsubscribe: Any = None
@@ -66,7 +73,7 @@ class SessionPanel:
             return
         self.session_id = session_id
         self.runtime = detail['runtime']
-        self.entries = {}
+        self.entries, self.tail = {}, None
         usage = await act(sessions.usage, session_id)
         self.usage = usage if usage is not FAILED else {}
         self.transcript.clear()
@@ -74,7 +81,7 @@ class SessionPanel:
         self._footer(detail)
         transcript = await act(sessions.transcript, session_id)
         for entry in transcript if transcript is not FAILED else []:
-            self._entry(entry)
+            self._add(entry)
         self._unsubscribe()
         self._unsubscribe = events.bus.subscribe(topic, self._on_event)
         for event in early:
@@ -210,24 +217,57 @@ class SessionPanel:
     # ---- live ----------------------------------------------------------------------------------------------------
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        """Events may repeat what the transcript read from the database already had (they were collected from before
+        that read): an entry already drawn and text already there are skipped, by id and by offset."""
         with self.transcript:
             if event['type'] == 'entry':
-                self._entry(event['entry'])
-                self._scroll()
+                if event['entry']['id'] not in self.entries:
+                    self._settle_tail()
+                    self._add(event['entry'])
+                    self._scroll()
+            elif event['type'] == 'append':
+                self._append(event['entry_id'], event['at'], event['text'])
             elif event['type'] == 'session':
                 detail = {**event['session'], 'following': True}
                 self._header(detail)
                 if self.status.text != 'running' and self.session_id:  # a settled run is seen by whoever has it open
+                    self._settle_tail()
                     background_tasks.create(self._acknowledge(self.session_id), name='acknowledge session')
 
     async def _acknowledge(self, session_id: str) -> None:
         with self.transcript:
             await act(sessions.acknowledge, session_id)
 
-    async def stop(self, session_id: str) -> None:
-        if await act(sessions.drop_queued, session_id) is FAILED:
+    def _add(self, entry: dict[str, Any]) -> None:
+        self._entry(entry)
+        if entry['data'].get('continued'):  # a long stream goes on in a new entry: drawn as one block
+            self.entries[entry['id']].classes('agor-continued')
+        self.tail, self.tail_grew = dict(entry), False
+
+    def _append(self, entry_id: int, at: int, text: str) -> None:
+        tail = self.tail
+        if tail is None or tail['id'] != entry_id:
+            return  # no longer the newest entry: all it grew by was in the transcript read from the database
+        have = len(tail['text'])
+        if at > have:
+            log.warning('session %s: entry %s missed text %s..%s', self.session_id, entry_id, have, at)
             return
-        if not await session_runner.stop(session_id):
+        new = text[have - at:]
+        if new:
+            tail['text'] += new
+            self.tail_grew = True
+            element = self.entries[entry_id]
+            element.client.run_javascript(f'agorAppend({element.id}, {json.dumps(new)})')
+
+    def _settle_tail(self) -> None:
+        """A grown Markdown reply is drawn once, complete (while it streamed its new text was shown as plain text);
+        preformatted output already shows exactly its text."""
+        if self.tail is not None and self.tail_grew and self.runtime != 'shell':
+            self._entry(self.tail)
+        self.tail_grew = False
+
+    async def stop(self, session_id: str) -> None:
+        if await act(sessions.stop, session_id) is False:
             ui.notify('Nothing is running in this session.')
 
     def _closed(self) -> None:

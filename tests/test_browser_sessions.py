@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from agor import db, preferences
+from agor import db, preferences, sessions
 from agor.config import load_settings
 from agor.models import Role
 from agor.runtimes import registry
@@ -112,3 +112,34 @@ def test_new_session_form_permissions_and_models_and_a_gemini_shell_run(browser,
     expect(alice.locator('.agor-entry-tool_result')).to_contain_text('agor-42')
     expect(alice.locator('.agor-session-total')).to_contain_text('total 24 tokens in, 14 out', timeout=20_000)
     assert {request.model for request in model.requests} == {'fake-model'}
+
+
+def test_output_streams_to_a_late_joiner_exactly_once_and_stop_says_who(browser, board_app):
+    """Shell output appended in two real browsers, one of them opening the session mid-run; Bob's Stop is named."""
+    server, seeded = board_app
+    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell')
+    alice = app_server.open_board(browser, server, 'alice@example.com', PASSWORD, seeded.board.slug)
+    alice.goto(f'{server.url}/b/{seeded.board.slug}?session={agent.id}')
+    script = 'for i in $(seq 1 300); do echo line-$i; sleep 0.01; done; echo all-done'
+    alice.get_by_placeholder('Prompt…').fill(script)
+    alice.get_by_role('button', name='Send').click()
+    expect(alice.locator('.agor-entry-assistant').last).to_contain_text('line-40', timeout=15_000)
+
+    bob = app_server.open_board(browser, server, 'bob@example.com', PASSWORD, seeded.board.slug)
+    bob.goto(f'{server.url}/b/{seeded.board.slug}?session={agent.id}')  # while it streams
+    expected = ''.join(f'line-{i}\n' for i in range(1, 301)) + 'all-done\n'
+    for page in (alice, bob):
+        expect(page.locator('.agor-entry-assistant').last).to_contain_text('all-done', timeout=20_000)
+        assert ''.join(page.locator('.agor-entry-assistant').all_inner_texts()) == expected
+
+    started = Path(seeded.worktree.path) / 'started'
+    alice.get_by_placeholder('Prompt…').fill(f'touch {started}; sleep 60')
+    alice.get_by_role('button', name='Send').click()
+    for _ in range(200):
+        if started.exists():
+            break
+        bob.wait_for_timeout(50)
+    bob.get_by_role('button', name='Stop').click()
+    for page in (alice, bob):
+        expect(page.locator('.agor-entry-system').last).to_have_text('Stopped by Bob.', timeout=10_000)
+        expect(page.locator('.q-badge').filter(has_text='stopped')).to_have_count(1)

@@ -251,3 +251,15 @@ async def test_background_child_holding_stdout_does_not_hang_the_run(make_reques
     assert time.monotonic() - started < runner.DRAIN_SECONDS + 2
     await runner.stop_process_group(handles[0].pid, grace=1)  # what a caller does with a leftover group
     assert group_gone(handles[0].pid)
+
+
+async def test_output_still_buffered_when_the_cli_exits_is_read_to_the_end(make_request) -> None:
+    """The CLI is long gone while a busy app still works through what it printed: none of it is dropped."""
+    seen: list[str] = []
+
+    async def slow(event: TranscriptEvent) -> None:
+        seen.append(event.text)
+        await asyncio.sleep(0.0002)  # 30,000 lines: longer than DRAIN_SECONDS after `seq` has exited
+
+    outcome = await runner.run(SHELL, make_request('seq 1 30000'), slow)
+    assert outcome.status == 'completed' and ''.join(seen) == ''.join(f'{i}\n' for i in range(1, 30001))

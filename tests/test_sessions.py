@@ -4,12 +4,14 @@ import asyncio
 import signal
 import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from agor import db, events, sessions
+from agor import db, events, session_runner, sessions
 from agor.models import AgentSession, Role, SessionTurn, utcnow
 from agor.notifications import user_topic
+from agor.runtimes.base import TranscriptEvent
 from agor.runtimes.runner import process_group_alive
 from agor.session_runner import RESTART_REASON, VANISHED_REASON, SessionRunner
 
@@ -34,12 +36,13 @@ async def settle(session_id: str, *statuses: str, timeout: float = 20) -> dict:
     raise AssertionError(f'session stayed {detail["status"]}')
 
 
-async def wait_for(condition, timeout: float = 20) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError('the condition never held')
+async def wait_for(condition, timeout: float = 20):
+    for _ in range(int(timeout / 0.05)):
+        value = condition()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError('condition not met in time')
 
 
 def _any_user():
@@ -93,25 +96,70 @@ async def test_a_prompt_queued_while_the_worker_finds_the_queue_empty_still_runs
     assert [t.strip() for t in texts(alice, agent.id, 'assistant')] == ['first', 'second']
 
 
-async def test_stop_ends_the_process_group_and_drops_the_queue(scene):
-    seeded, runner = scene
+async def test_stop_ends_the_process_group_drops_the_queue_and_says_who_stopped_it(scene):
+    seeded, _ = scene
     bob = seeded.users['bob']
-    agent = sessions.create(bob, seeded.worktree.id, 'shell', 'sleep 30 & sleep 30; echo never')
+    started = Path(seeded.worktree.path) / 'started'  # stopped once the command runs (not in the login profile)
+    script = f'touch {started}; sleep 30 & sleep 30; echo never'
+    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', script)
     sessions.prompt(bob, agent.id, 'echo queued')
-    for _ in range(100):
-        pid = sessions.get(bob, agent.id) and _pid(agent.id)
-        if pid:
-            break
-        await asyncio.sleep(0.05)
-    assert sessions.drop_queued(bob, agent.id) == 1
-    assert await runner.stop(agent.id) is True
+    await wait_for(started.exists)
+    pid = _pid(agent.id)
+    assert sessions.stop(bob, agent.id) is True
     detail = await settle(agent.id, 'stopped')
     assert detail['queued'] == 0 and 'never' not in '\n'.join(texts(bob, agent.id, 'assistant'))
-    for _ in range(100):  # the background sleep went with its group (a reaped zombie may linger a moment)
-        if not process_group_alive(pid):
-            break
-        await asyncio.sleep(0.05)
-    assert not process_group_alive(pid)
+    assert detail['error'] == 'Stopped by Bob.' and texts(bob, agent.id, 'system') == ['Stopped by Bob.']
+    await wait_for(lambda: not process_group_alive(pid))  # the background sleep went with its group
+    assert sessions.stop(bob, agent.id) is False  # nothing left to stop
+
+
+async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_new_text(scene, monkeypatch):
+    seeded, _ = scene
+    alice = seeded.owner
+    writes = []
+    record_events = sessions.record_events
+    monkeypatch.setattr(sessions, 'record_events', lambda *args: (writes.append(len(args[2])), record_events(*args)))
+    script = 'for i in $(seq 0 19); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.05; done'  # for > 1 s
+    agent = sessions.create(alice, seeded.worktree.id, 'shell', script)
+    heard = []
+    unsubscribe = events.bus.subscribe(sessions.session_topic(agent.id), heard.append)
+    await settle(agent.id, 'completed')
+    unsubscribe()
+    expected = ''.join(f'{i}\n' for i in range(1, 20001))  # 109 KB: it continues in a second entry
+    assert ''.join(texts(alice, agent.id, 'assistant')) == expected  # in order, the last line too
+    assert len(writes) <= 40  # 20,000 output lines, a few transactions
+
+    shown: dict[int, str] = {}  # what a viewer that was there from the start builds from the events alone
+    for event in heard:
+        if event['type'] == 'entry' and event['entry']['kind'] == 'assistant':
+            shown[event['entry']['id']] = event['entry']['text']
+        elif event['type'] == 'append':
+            assert event['at'] == len(shown[event['entry_id']])  # no gap, no overlap
+            shown[event['entry_id']] += event['text']
+    assert ''.join(shown.values()) == expected
+    sent = [e['text'] for e in heard if e['type'] == 'append'] + [e['entry']['text'] for e in heard
+                                                                  if e['type'] == 'entry']
+    assert len(sent) > 3 and sum(len(text) for text in sent) == len(expected) + len(script)  # only new text travels
+    first, second = [e for e in sessions.transcript(alice, agent.id) if e['kind'] == 'assistant']
+    assert sessions.ENTRY_TEXT_LIMIT <= len(first['text']) < sessions.ENTRY_TEXT_LIMIT + 10
+    assert second['data'] == {'continued': True}
+
+
+async def test_nothing_buffered_is_lost_when_a_run_ends_or_is_stopped(scene, monkeypatch):
+    seeded, _ = scene
+    bob = seeded.users['bob']
+    monkeypatch.setattr(session_runner, 'BATCH_SECONDS', 60)  # no batch is written before the run ends
+    agent = sessions.create(bob, seeded.worktree.id, 'shell', 'seq 1 3000')
+    await settle(agent.id, 'completed')
+    assert ''.join(texts(bob, agent.id, 'assistant')) == ''.join(f'{i}\n' for i in range(1, 3001))
+
+    done = Path(seeded.worktree.path) / 'printed'
+    sessions.prompt(bob, agent.id, f'seq 3001 6000; touch {done}; sleep 30')
+    await wait_for(done.exists)
+    assert sessions.stop(bob, agent.id) is True
+    await settle(agent.id, 'stopped')
+    assert ''.join(texts(bob, agent.id, 'assistant')) == ''.join(f'{i}\n' for i in range(1, 6001))
+    assert texts(bob, agent.id)[-1] == 'Stopped by Bob.'
 
 
 async def test_a_crash_is_failed_with_the_last_lines_and_never_a_traceback(scene):
@@ -188,7 +236,7 @@ async def test_restart_fails_the_interrupted_run_keeps_the_transcript_and_serves
     seeded = seed_board(settings, git_repo)
     orphan = subprocess.Popen(['sleep', '60'], start_new_session=True)
     agent_id = _running_row(seeded, pid=orphan.pid)
-    sessions.record_event(agent_id, 'turn-1', 'assistant', 'output before the restart', {})
+    sessions.record_events(agent_id, 'turn-1', [TranscriptEvent('assistant', 'output before the restart')])
     sessions.prompt(seeded.owner, agent_id, 'echo after restart')
     runner = SessionRunner()
     await runner.start(settings)  # what main.py does when the app starts again

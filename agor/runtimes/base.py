@@ -182,8 +182,10 @@ def last_reply(events: list[TranscriptEvent]) -> str:
     """The text of the last assistant message (deltas joined)."""
     parts: list[str] = []
     for event in events:
-        if event.kind == 'assistant':
-            parts = [*parts, event.text] if event.data.get('delta') else [event.text]
+        if event.kind == 'assistant' and event.data.get('delta'):
+            parts.append(event.text)  # in place: a copy per delta made a 100k-line run quadratic
+        elif event.kind == 'assistant':
+            parts = [event.text]
     return ''.join(parts)
 
 

@@ -26,9 +26,43 @@ from .registry import find_binary, with_node_on_path
 log = logging.getLogger(__name__)
 LINE_LIMIT = 16 * 1024 * 1024  # longer output lines are dropped (with a notice), not fatal
 STDERR_LINES = 20
-DRAIN_SECONDS = 2.0  # output still read after the CLI exits (a background child may hold the pipe open)
+LINES_PER_TURN = 200  # lines read before the event loop gets a turn (a few ms of work)
+DRAIN_SECONDS = 2.0  # after the CLI exits, output is read until none came for this long (a background child may
+DRAIN_MAX_SECONDS = 60.0  # hold the pipe open), and at most this long: a flood still buffered is read to its end
 STOP_GRACE_SECONDS = 5.0
 PROC = Path('/proc')
+
+
+class EventLog:
+    """Transcript events in order, consecutive plain assistant deltas held as one (joined when taken): a run printing
+    100k lines keeps a few objects instead of 100k, which the garbage collector would walk again and again."""
+
+    def __init__(self) -> None:
+        self._events: list[TranscriptEvent] = []
+        self._parts: list[str] | None = None  # the texts of the deltas at the end
+
+    def add(self, event: TranscriptEvent) -> None:
+        if event.kind == 'assistant' and event.data == {'delta': True}:
+            if self._parts is None:
+                self._parts = []
+            self._parts.append(event.text)
+            return
+        self._close()
+        self._events.append(event)
+
+    def take(self) -> list[TranscriptEvent]:
+        """The events so far (the log is empty afterwards)."""
+        self._close()
+        events, self._events = self._events, []
+        return events
+
+    def __bool__(self) -> bool:
+        return bool(self._events) or self._parts is not None
+
+    def _close(self) -> None:
+        if self._parts is not None:
+            self._events.append(TranscriptEvent('assistant', ''.join(self._parts), {'delta': True}))
+            self._parts = None
 
 
 class RunHandle:
@@ -76,18 +110,21 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         return RunOutcome('failed', request.resume_id, f'Could not start {runtime.label}: {exc.strerror or exc}')
     log.info('started %s (pid %s) in %s', runtime.name, process.pid, request.cwd)
     handle = RunHandle(process.pid)
-    events: list[TranscriptEvent] = []
+    events = EventLog()
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
     turn = Turn(totals_before=request.totals_before or {}, mcp_servers=[server.name for server in request.mcp_servers])
+    loop = asyncio.get_running_loop()
+    last_output = [loop.time()]
 
     async def forward(new_events: list[TranscriptEvent]) -> None:
         for event in new_events:
-            events.append(event)
+            events.add(event)
             if event.kind != 'error':
                 await _call(on_event, event)
 
     async def read_stdout() -> None:
         async for line in read_lines(process.stdout):
+            last_output[0] = loop.time()
             await forward(runtime.parse_line(line, turn) if line is not None else [_dropped_line()])
 
     async def read_stderr() -> None:
@@ -110,7 +147,10 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         if on_start:
             await _call(on_start, handle)
         exit_code = await _wait_for_exit(process, readers)
-        await asyncio.wait({readers}, timeout=DRAIN_SECONDS)
+        last_output[0] = loop.time()
+        deadline = loop.time() + DRAIN_MAX_SECONDS
+        while not readers.done() and loop.time() - last_output[0] < DRAIN_SECONDS and loop.time() < deadline:
+            await asyncio.wait({readers}, timeout=0.1)
         if readers.done():
             readers.result()
     except BaseException:
@@ -120,7 +160,7 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         readers.cancel()
         readers.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no log noise
     log.info('%s (pid %s) exited with code %s', runtime.name, process.pid, exit_code)
-    outcome = runtime.outcome(exit_code, events, list(stderr_tail))
+    outcome = runtime.outcome(exit_code, events.take(), list(stderr_tail))
     outcome.resume_id = outcome.resume_id or request.resume_id
     if handle.stopped:
         return RunOutcome('stopped', outcome.resume_id, None, outcome.stderr_tail, outcome.reply)
@@ -178,9 +218,15 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 
 async def read_lines(stream: asyncio.StreamReader) -> AsyncIterator[str | None]:
-    """Decoded lines; None stands for a line longer than LINE_LIMIT, which is skipped."""
+    """Decoded lines; None stands for a line longer than LINE_LIMIT, which is skipped. Every LINES_PER_TURN lines the
+    event loop gets a turn: a buffered flood (up to 2 x LINE_LIMIT) would otherwise be read in one go, stalling
+    every page of the app for as long."""
     skipping = False
+    count = 0
     while True:
+        count += 1
+        if count % LINES_PER_TURN == 0:
+            await asyncio.sleep(0)
         try:
             raw = await stream.readuntil(b'\n')
         except asyncio.IncompleteReadError as exc:  # end of stream
@@ -204,6 +250,6 @@ def _dropped_line() -> TranscriptEvent:
 
 async def _call(callback: Callable[..., Any], *args: Any) -> None:
     result = callback(*args)
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):  # (the None check: once per output line, it counts)
         await result
 

@@ -1,0 +1,302 @@
+"""Transcript streaming: a shell session printing 5 MB in 100k lines, watched by 10 viewers of the session.
+
+Run from the project root: `.venv/bin/python -m benchmarks.transcript [--viewers 10] [--lines 100000]`.
+
+The app runs as a subprocess, as in production. Viewers are simulated browsers (NiceGUI's real page load and
+socket.io handshake on `/b/<board>?session=<id>`, which opens the session panel; they acknowledge messages every 3 s
+as NiceGUI's browser client does). Each run is a new session whose prompt is picked up by the app's own worker (the
+watchdog serves a queue another process wrote); wall time counts from the turn's start in the database until every
+viewer has received the output's last line, app CPU (user + system of the app process, not of the shell) over the
+same span until the session has settled. Runs: the same command writing to /dev/null (the baseline), 1 MB and 5 MB
+to 10 viewers, 5 MB to 1 viewer; then 5 MB to 10 viewers while a real Chromium drags a card on the same board and
+another Chromium on the board must see each drag (latency against drags before the flood).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import json
+import math
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import websockets
+from playwright.async_api import Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from sqlmodel import select
+
+from agor import auth, boards, db, repos, sessions
+from agor.config import load_settings
+from agor.models import Role, SessionTurn
+from benchmarks.cursor_fanout import cpu_seconds, session_cookie
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, running_app
+
+PASSWORD = 'correct-horse'
+LINE = '%08g abcdefghijabcdefghijabcdefghijabcdefghij'  # 50 bytes with its newline
+QUERY = re.compile(r'query: (\{.*?\}),\n')
+CARD = '.agor-card[data-card-id="{}"]'
+
+
+@dataclass
+class Scene:
+    server: AppServer
+    owner: object
+    viewers: list  # member users
+    worktree_id: str
+    card_id: str  # a second card to drag
+    slug: str
+
+
+class Viewer:
+    """A simulated browser with the session open: counts what it receives and waits for a string in it."""
+
+    def __init__(self, server: AppServer, user_id: str) -> None:
+        self.server, self.user_id = server, user_id
+        self.received = 0
+        self.next_message_id = 0
+        self.waiting: tuple[str, asyncio.Future] | None = None
+
+    async def open(self, http: httpx.AsyncClient, path: str) -> None:
+        cookie = session_cookie(self.server, self.user_id)
+        page = await http.get(self.server.url + path, cookies={'session': cookie})
+        query = ast.literal_eval(QUERY.search(page.text).group(1))  # a Python dict repr
+        query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id='')
+        query['implicit_handshake'] = str(query['implicit_handshake']).lower()
+        self.client_id = query['client_id']
+        query.update(EIO='4', transport='websocket')
+        url = self.server.url.replace('http://', 'ws://') + '/_nicegui_ws/socket.io/?' + urllib.parse.urlencode(query)
+        self.ws = await websockets.connect(url, origin=self.server.url, max_size=None,
+                                           additional_headers={'Cookie': f'session={cookie}'})
+        assert (await self.ws.recv()).startswith('0')  # engine.io open
+        await self.ws.send('40')  # socket.io connect; NiceGUI handshakes implicitly from the query
+        assert (await self.ws.recv()).startswith('40')
+        self.reader = asyncio.ensure_future(self._read())
+        self.acker = asyncio.ensure_future(self._ack_every(3.0))
+
+    def expect(self, needle: str) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting = (needle, future)
+        return future
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        self.acker.cancel()
+        await self.ws.close()
+
+    async def _ack_every(self, seconds: float) -> None:
+        acked = 0
+        while True:
+            await asyncio.sleep(seconds)
+            if self.next_message_id > acked:
+                acked = self.next_message_id
+                await self.ws.send('42' + json.dumps(['ack', {'client_id': self.client_id,
+                                                              'next_message_id': acked}]))
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            if message == '2':
+                await self.ws.send('3')  # engine.io pong
+            elif message.startswith('42'):
+                self.received += len(message)
+                _, data = json.loads(message[2:])
+                if isinstance(data, dict):
+                    self.next_message_id = max(self.next_message_id, data.get('_id', -1) + 1)
+                if self.waiting and self.waiting[0] in message and not self.waiting[1].done():
+                    self.waiting[1].set_result(time.time())
+
+
+def seed(server: AppServer, tmp: Path, viewers: int) -> Scene:
+    db.init(server.database_url)
+    owner = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
+    members = [auth.create_user(owner, f'viewer{i:02d}@example.com', f'Viewer {i:02d}', PASSWORD, Role.member)
+               for i in range(1, viewers + 2)]
+    settings = load_settings(data_dir=str(server.data_dir))
+    settings.repo_roots.append(tmp)
+    source = tmp / 'src' / 'shop'
+    source.mkdir(parents=True)
+    git = lambda *a: subprocess.run(['git', *a], cwd=source, check=True, capture_output=True)  # noqa: E731
+    git('init', '-q', '-b', 'main')
+    git('-c', 'user.name=x', '-c', 'user.email=x@example.com', 'commit', '-q', '--allow-empty', '-m', 'init')
+    repo = repos.register_local(settings, owner, str(source))
+    flood = repos.create_worktree(settings, owner, repo.id, 'flood')
+    other = repos.create_worktree(settings, owner, repo.id, 'drag-me')
+    board = boards.create_board(owner, 'Flood')
+    boards.place_card(owner, board.id, flood.id, 0, 100)
+    boards.place_card(owner, board.id, other.id, 400, 100)
+    return Scene(server, owner, members, flood.id, other.id, board.slug)
+
+
+def command(lines: int, token: str, *, to_null: bool) -> str:
+    """`lines` lines of 50 bytes, then the end marker (split in the prompt, so only the output has it whole)."""
+    return f"seq -f '{LINE}' 1 {lines}{' > /dev/null' if to_null else ''}; echo \"DO\"\"NE-{token}\""
+
+
+def turn_started(session_id: str) -> datetime | None:
+    with db.read() as session:
+        return session.exec(select(SessionTurn.started_at).where(SessionTurn.session_id == session_id)).first()
+
+
+async def flood(scene: Scene, http: httpx.AsyncClient, lines: int, viewers: int, *, to_null: bool = False,
+                during=None) -> dict:
+    """One run: open `viewers` viewers on a new session, queue the command, measure until all have its end."""
+    agent = sessions.create(scene.owner, scene.worktree_id, 'shell')
+    watching = [Viewer(scene.server, user.id) for user in scene.viewers[:viewers]]
+    await asyncio.gather(*(v.open(http, f'/b/{scene.slug}?session={agent.id}') for v in watching))
+    await asyncio.sleep(1)  # the pages' first messages are out
+    token = uuid.uuid4().hex[:8]
+    done = [v.expect(f'DONE-{token}') for v in watching]
+    pid = scene.server.process.pid
+    sessions.prompt(scene.owner, agent.id, command(lines, token, to_null=to_null))
+    while (started := await asyncio.to_thread(turn_started, agent.id)) is None:  # the app's watchdog serves it
+        await asyncio.sleep(0.01)
+    cpu0 = cpu_seconds(pid)
+    side = asyncio.ensure_future(during(lambda: all(f.done() for f in done))) if during else None
+    await asyncio.wait(done, timeout=180)
+    if not all(f.done() for f in done):
+        raise RuntimeError(f'not every viewer got the end: {[(v.received, f.done()) for v, f in zip(watching, done)]}')
+    seen = max(f.result() for f in done)
+    while (await asyncio.to_thread(sessions.get, scene.owner, agent.id))['status'] == 'running':
+        await asyncio.sleep(0.02)
+    cpu = cpu_seconds(pid) - cpu0
+    print(f'{lines} lines, {viewers} viewers{" to /dev/null" if to_null else ""}: done', file=sys.stderr)
+    result = {'wall': seen - started.timestamp(), 'cpu': cpu, 'received': sum(v.received for v in watching) / viewers,
+              'side': await side if side else None}
+    for viewer in watching:
+        await viewer.close()
+    return result
+
+
+# ---- the drag during a flood ----------------------------------------------------------------------------------------
+
+async def board_page(browser, scene: Scene, user_id: str) -> Page:
+    context = await browser.new_context(viewport={'width': 1300, 'height': 800})
+    await context.add_cookies([{'name': 'session', 'value': session_cookie(scene.server, user_id),
+                                'url': scene.server.url}])
+    page = await context.new_page()
+    await page.goto(f'{scene.server.url}/b/{scene.slug}')
+    await page.wait_for_selector(CARD.format(scene.card_id))
+    return page
+
+
+async def drag_once(dragger: Page, observer: Page, card: str, i: int) -> float:
+    """A real mouse drag by +/-150 px; ms from the dragger's pointerup to the observer's first change of the card."""
+    box = await dragger.locator(card).bounding_box()
+    x, y = box['x'] + box['width'] / 2, box['y'] + box['height'] / 2
+    await dragger.mouse.move(x, y)
+    await dragger.mouse.down()
+    await dragger.mouse.move(x + (150 if i % 2 == 0 else -150), y, steps=5)
+    await dragger.mouse.up()
+    dropped = await dragger.evaluate('window.__dropped.at(-1)')
+    try:
+        seen = await observer.wait_for_function('t => window.__seen.find(s => s >= t)', arg=dropped, timeout=10_000)
+    except PlaywrightTimeout:
+        return 10_000.0  # not seen within 10 s: counted as 10 s (the report's max shows it)
+    return await seen.json_value() - dropped
+
+
+async def drag_pages(browser, scene: Scene) -> tuple[Page, Page, str]:
+    card = CARD.format(scene.card_id)
+    dragger = await board_page(browser, scene, scene.owner.id)
+    await dragger.evaluate("addEventListener('pointerup', () => window.__dropped.push(Date.now()), true);"
+                           'window.__dropped = []')
+    observer = await board_page(browser, scene, scene.viewers[-1].id)
+    await observer.evaluate('''card => {
+        window.__seen = [];
+        new MutationObserver(() => window.__seen.push(Date.now()))
+            .observe(document.querySelector(card), {attributes: true, attributeFilter: ['style', 'data-zone-id']});
+    }''', card)
+    return dragger, observer, card
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+async def run(args: argparse.Namespace, scene: Scene) -> dict:
+    results = {}
+    async with httpx.AsyncClient(timeout=60) as http:
+        await flood(scene, http, 1000, 1)  # warm-up: first shell, first page builds
+        results['null'] = await flood(scene, http, args.lines, args.viewers, to_null=True)
+        results['small'] = await flood(scene, http, args.lines // 5, args.viewers)
+        results['one'] = await flood(scene, http, args.lines, 1)
+        results['big'] = await flood(scene, http, args.lines, args.viewers)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            dragger, observer, card = await drag_pages(browser, scene)
+            results['quiet_drags'] = [await drag_once(dragger, observer, card, i) for i in range(10)]
+
+            async def drags_until(finished) -> list[float]:
+                samples = []
+                while not finished() or len(samples) < 5:
+                    samples.append(await drag_once(dragger, observer, card, len(samples)))
+                return samples
+            results['drag'] = await flood(scene, http, args.lines, args.viewers, during=drags_until)
+            await browser.close()
+    return results
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    mb = args.lines * 50 / 1e6
+    print(f'| run ({args.lines} lines = {mb:g} MB unless said) | wall | app CPU | received per viewer |')
+    print('|---|---|---|---|')
+    for key, label in (('null', f'same command to /dev/null, {args.viewers} viewers (baseline)'),
+                       ('small', f'{mb / 5:g} MB streamed, {args.viewers} viewers'),
+                       ('one', f'{mb:g} MB streamed, 1 viewer'),
+                       ('big', f'{mb:g} MB streamed, {args.viewers} viewers'),
+                       ('drag', f'{mb:g} MB streamed, {args.viewers} viewers, drags on the board meanwhile')):
+        r = results[key]
+        print(f'| {label} | {r["wall"]:.2f} s | {r["cpu"]:.2f} s | {r["received"] / 1e6:.2f} MB |')
+    big, small, one, null = (results[k]['cpu'] for k in ('big', 'small', 'one', 'null'))
+    linear = big / small
+    fan = big / one
+    quiet, busy = results['quiet_drags'], results['drag']['side']
+    print()
+    print('| check | value | target | result |')
+    print('|---|---|---|---|')
+    print(f'| app CPU {mb:g} MB / {mb / 5:g} MB ({args.viewers} viewers) | {linear:.2f}x | <= 5x (linear) '
+          f'| {"pass" if linear <= 5 else "FAIL"} |')
+    print(f'| app CPU {args.viewers} viewers / 1 viewer ({mb:g} MB) | {fan:.2f}x | <= 2x | '
+          f'{"pass" if fan <= 2 else "FAIL"} |')
+    print(f'| app CPU streamed / to /dev/null ({mb:g} MB, {args.viewers} viewers) | {big / null:.1f}x '
+          f'({big:.2f} s / {null:.2f} s) | - | - |')
+    print(f'| drag seen by another viewer during the flood, p50 / p95 / max ({len(busy)} drags) | '
+          f'{pct(busy, .5):.0f} / {pct(busy, .95):.0f} / {max(busy):.0f} ms (quiet board: {pct(quiet, .5):.0f} / '
+          f'{pct(quiet, .95):.0f} / {max(quiet):.0f} ms) | p95 <= 300 ms | '
+          f'{"pass" if pct(busy, .95) <= 300 else "FAIL"} |')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--viewers', type=int, default=10)
+    parser.add_argument('--lines', type=int, default=100_000, help='50-byte lines of the big run (default 100000)')
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        tmp.chmod(0o711)  # as root the agents run as the executor account, which must reach the worktrees
+        (tmp / 'home').mkdir()  # the shell's login profile is an empty one, not this machine's
+        try:
+            with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home')) as server:
+                scene = seed(server, tmp, args.viewers)
+                results = asyncio.run(run(args, scene))
+        finally:
+            log = (tmp / 'app.log').read_text(errors='replace')
+            problems = [line for line in log.splitlines() if re.search(r'ERROR|Traceback|WARNING', line)]
+            print(f'app.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
+    report(results, args)
+    print(f'\nCommand: {shlex.join([".venv/bin/python", "-m", "benchmarks.transcript", *sys.argv[1:]])}')
+
+
+if __name__ == '__main__':
+    main()

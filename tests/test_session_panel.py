@@ -25,9 +25,9 @@ def lines(*numbers: int) -> list[TranscriptEvent]:
 
 async def test_a_late_joiner_gets_the_whole_streaming_transcript_once(user: TestUser, git_repo, monkeypatch):
     await user.open('/')  # startup has run: the database exists
-    seeded = seed_board(load_settings(), git_repo)
-    agent_id, turn_id = _streaming_session(seeded)
-    sessions.record_events(agent_id, turn_id, lines(1))
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo)  # the database is never used on the loop
+    agent_id, turn_id = await asyncio.to_thread(_streaming_session, seeded)
+    await asyncio.to_thread(sessions.record_events, agent_id, turn_id, lines(1))
 
     read = sessions.transcript
 

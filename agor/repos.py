@@ -13,8 +13,8 @@ from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .events import board_topic
-from .permissions import Level
 from .models import AgentSession, CardPlacement, Repo, Role, User, Worktree
+from .permissions import Level
 
 NAME = re.compile(r'^[a-z0-9][a-z0-9._-]{0,62}$')
 LINK = re.compile(r'^https?://[^\s<>"]+$')
@@ -66,10 +66,11 @@ def list_worktrees(user: User, repo_id: str | None = None, *, archived: bool | N
             query = query.where(Worktree.repo_id == repo_id)
         if archived is not None:
             query = query.where(Worktree.archived == archived)
-        rows = [(w, r, board_id) for w, r, board_id in session.exec(query).all()
-                if permissions.worktree_level(session, user, w, hidden) is not None]
+        rows = [(w, r, board_id, permissions.worktree_level(session, user, w, hidden))
+                for w, r, board_id in session.exec(query).all()]
     return [{'id': w.id, 'name': w.name, 'branch': w.branch, 'path': w.path, 'repo': r.name, 'repo_id': r.id,
-             'archived': w.archived, 'board_id': board_id} for w, r, board_id in rows]
+             'archived': w.archived, 'board_id': board_id, 'level': level.name}
+            for w, r, board_id, level in rows if level is not None]
 
 
 def worktree_details(user: User, worktree_id: str) -> dict[str, Any]:

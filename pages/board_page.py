@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import boards, comments, events, notifications, repos, sessions, triggers
+from agor import boards, comments, events, notifications, permissions, repos, sessions, triggers
 from agor.notifications import user_topic
 from agor.errors import DomainError
 from agor.models import Board, Role, User
@@ -23,6 +24,7 @@ from components.presence_layer import PresenceLayer
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
 from components.act import FAILED, act
+from components.board_access import board_access_dialog
 
 from .frame import header, page, settings
 
@@ -72,6 +74,8 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
                 .tooltip('Click a card, a zone or the canvas to pin a comment there')
         else:
             ui.badge('view only', color='grey').props('outline')
+        ui.button(icon='lock' if board.private else 'group', on_click=lambda: board_access_dialog(user, board.id)) \
+            .props('flat dense').tooltip('Sharing and permissions').mark('board-sharing')
         with ui.button(icon='forum', on_click=view.panel.toggle).props('flat dense no-caps').mark('comments-toggle'):
             view.open_threads = ui.badge('', color='teal').props('floating rounded')
         view.threads_changed(threads)
@@ -91,7 +95,7 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'), e.args.get('k')),
               throttle=0.1)
     canvas.on('unfollow', lambda: presence.follow(conn, None))
-    join_presence(board.id, conn, user, layer)
+    view.leave_presence = join_presence(board.id, conn, user, layer)
     client.on_delete(events.bus.subscribe(events.board_topic(board.id), view.on_event))
     client.on_delete(events.bus.subscribe(user_topic(user.id), view.on_user_event))
     await client.connected()
@@ -104,8 +108,9 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
         await view.ask_waiting_picks()
 
 
-def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> None:
-    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back."""
+def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> Callable[[], None]:
+    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back. Returns how to
+    leave for good."""
     client = layer.client
     presence_layer.attach(board_id, conn, layer)
     client.on_disconnect(lambda: presence.leave(conn))
@@ -115,6 +120,7 @@ def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) ->
         presence.leave(conn)
         presence_layer.detach(board_id, conn)
     client.on_delete(gone)
+    return gone
 
 
 class BoardView:
@@ -129,13 +135,19 @@ class BoardView:
         self.sessions: SessionPanel
         self.open_threads: ui.badge | None = None
         self.toasts: Toasts
+        self.leave_presence: Callable[[], None] = lambda: None
+        self.revoked = False
         self._attention_pending = False
 
     # ---- events from other viewers (and our own, echoed) -----------------------------------------------------------
 
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event['type']
-        if kind in CANVAS_EVENTS:
+        if self.revoked:
+            return
+        if kind == 'access':
+            self.access_changed(event)
+        elif kind in CANVAS_EVENTS:
             self.canvas.apply(event)
         elif kind == 'comments':
             self.panel.reload()
@@ -149,6 +161,19 @@ class BoardView:
             with self.canvas:
                 ui.notify(f'{event["by"]} deleted this board.', type='warning')
                 ui.navigate.to('/')
+
+    def access_changed(self, event: dict[str, Any]) -> None:
+        """The board became private or its members changed: someone no longer on it leaves at once, and from this
+        moment nothing more of the board reaches their page (agor.permissions.board_visible)."""
+        self.board.private, self.board.created_by = event['private'], event['created_by']
+        if permissions.board_visible(self.user, self.board, self.user.id in event['members']):
+            return
+        self.revoked = True
+        self.sessions.close()
+        self.leave_presence()
+        with self.canvas:
+            ui.notify('You no longer have access to this board.', type='warning')
+            ui.navigate.to('/')
 
     # ---- gestures from this viewer's canvas ---------------------------------------------------------------------------
 
@@ -175,11 +200,13 @@ class BoardView:
         with ui.dialog() as dialog, ui.card().classes('w-[28rem]').mark('card-dialog'):
             ui.label(card['name']).classes('text-xl font-semibold')
             ui.label(f'⎇ {card["branch"]} · {card["repo"]}').classes('font-mono text-sm text-slate-600')
-            details = repos.worktree_details(card['id'])
+            details = repos.worktree_details(self.user, card['id'])
+            rights = details['rights']
             ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
                 .classes('text-xs text-slate-500')
             self._details_editor(card, details)
+            self._level_editor(card, rights)
             ui.label('Sessions').classes('font-semibold mt-2')
 
             async def open_session(session_id: str) -> None:
@@ -198,7 +225,9 @@ class BoardView:
                             .props('caption')
             if self.user.has(Role.member):
                 ui.button('New session', icon='smart_toy', on_click=new_session) \
-                    .props('flat no-caps color=teal').mark('new-session')
+                    .props('flat no-caps color=teal').mark('new-session').set_enabled(rights['start'] is None)
+                if rights['start']:
+                    ui.label(rights['start']).classes('text-xs text-amber-700').mark('start-reason')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Terminal', icon='terminal',
                           on_click=lambda: ui.navigate.to(f'/w/{card["id"]}/terminal', new_tab=True)) \
@@ -217,14 +246,34 @@ class BoardView:
                         self.comment_dialog(f'Comment on {card["name"]}', 'worktree', card['id'],
                                             self._card_corner(card))
                     ui.button('Comment', icon='add_comment', on_click=comment).props('flat no-caps')
-                    ui.button('Remove from board', on_click=remove).props('flat no-caps')
-                    ui.button('Archive', on_click=archive).props('flat no-caps color=orange')
+                    for label, handler, color in (('Remove from board', remove, ''), ('Archive', archive, 'orange')):
+                        ui.button(label, on_click=handler).props(f'flat no-caps color={color or "primary"}') \
+                            .set_enabled(rights['edit'] is None)
                 ui.button('Close', on_click=dialog.close).props('flat no-caps')
+            if self.user.has(Role.member) and rights['edit']:
+                ui.label(rights['edit']).classes('text-xs text-amber-700').mark('edit-reason')
         dialog.open()
 
+    def _level_editor(self, card: dict[str, Any], rights: dict[str, Any]) -> None:
+        """What others may do with the worktree: its owner and admins choose; everyone sees it and their own level."""
+        with ui.row().classes('w-full items-center gap-2 no-wrap'):
+            level = ui.select(permissions.LEVEL_LABELS, value=rights['others_can'], label='Others may') \
+                .props('outlined dense').classes('grow').mark('worktree-level')
+            ui.badge(f'you: {rights["level"]}', color='teal').props('outline').mark('my-level') \
+                .tooltip(permissions.LEVEL_LABELS[rights['level']])
+        if rights['set_level']:
+            level.disable()
+            ui.label(rights['set_level']).classes('text-xs text-slate-500').mark('level-reason')
+            return
+
+        async def changed(e: Any) -> None:
+            if await act(repos.set_level, self.user, card['id'], e.value, success='Permissions saved') is FAILED:
+                level.set_value(rights['others_can'])
+        level.on_value_change(changed)
+
     def _details_editor(self, card: dict[str, Any], details: dict[str, Any]) -> None:
-        """Notes and the issue and pull request links: editable by members, read by everyone (and by templates)."""
-        editable = self.user.has(Role.member)
+        """Notes and the issue and pull request links: editable with `all`, read by everyone (and by templates)."""
+        editable = details['rights']['edit'] is None
         with ui.expansion('Notes and links', icon='notes', value=bool(details['notes'])) \
                 .classes('w-full border rounded').mark('worktree-details'):
             notes = ui.textarea('Notes', value=details['notes']).props('outlined autogrow dense').classes('w-full')
@@ -367,14 +416,15 @@ class BoardView:
                     async def create() -> None:
                         worktree = await act(repos.create_worktree, settings(), self.user, repo.value or '',
                                              name.value, branch.value or None, new_branch=not existing_branch.value,
-                                             base=base.value or None)
+                                             base=base.value or None, board_id=self.board.id)
                         if worktree is not FAILED:
                             await self._place(worktree.id)
                             dialog.close()
                     ui.button('Create worktree', on_click=create).props('unelevated color=teal')
                 with ui.tab_panel(existing_tab).classes('gap-2 p-0 pt-2'):
                     options = {w['id']: f'{w["repo"]} / {w["name"]}' + (' (on another board)' if w['board_id'] else '')
-                               for w in repos.list_worktrees() if w['board_id'] != self.board.id}
+                               for w in repos.list_worktrees(self.user)
+                               if w['board_id'] != self.board.id and w['level'] == 'all'}
                     choice = ui.select(options, label='Worktree').props('outlined').classes('w-full')
 
                     async def place() -> None:

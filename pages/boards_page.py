@@ -7,6 +7,7 @@ from agor import boards
 from agor.models import Role, User
 
 from components.act import FAILED, act
+from components.board_access import board_access_dialog
 
 from .frame import dialog_actions, header, page
 
@@ -30,10 +31,16 @@ def boards_page(user: User) -> None:
                     with ui.row().classes('w-full items-center no-wrap'):
                         ui.label(item['icon']).classes('text-2xl')
                         ui.label(item['name']).classes('text-lg font-semibold grow truncate')
+                        if item['private']:
+                            ui.icon('lock', color='grey-7').tooltip('Private: only its members see it') \
+                                .mark(f'private-{item["slug"]}')
                         if user.has(Role.member):
                             with ui.button(icon='more_vert').props('flat round dense').on('click.stop', lambda: None):
                                 with ui.menu():
                                     ui.menu_item('Rename', lambda i=item: rename_dialog(i)).mark(f'rename-{item["slug"]}')
+                                    ui.menu_item('Sharing and permissions', lambda i=item: board_access_dialog(
+                                        user, i['id'], board_grid.refresh)) \
+                                        .mark(f'sharing-{item["slug"]}')
                                     ui.menu_item('Delete', lambda i=item: delete_dialog(i)).mark(f'delete-{item["slug"]}')
                     ui.label(item['description'] or ' ').classes('text-sm text-slate-500 truncate w-full')
                     ui.label(f'{item["cards"]} worktrees · /b/{item["slug"]}').classes('text-xs text-slate-400')

@@ -37,7 +37,7 @@ def repos_page(user: User) -> None:
                 worktree_rows(repo.id)
 
     def worktree_rows(repo_id: str) -> None:
-        for item in repos.list_worktrees(repo_id, archived=None):
+        for item in repos.list_worktrees(user, repo_id, archived=None):
             with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 pt-2'):
                 ui.label(item['name']).classes('font-semibold w-48 truncate')
                 ui.label(f'⎇ {item["branch"]}').classes('font-mono text-sm text-slate-600 w-56 truncate')
@@ -47,6 +47,10 @@ def repos_page(user: User) -> None:
                     ui.label(f'on {board_options.get(item["board_id"], "a board")}').classes('text-sm text-slate-500')
                 ui.space()
                 if not user.has(Role.member):
+                    continue
+                if item['level'] != 'all':
+                    ui.label('placing, archiving and deleting it: its owner, an admin, or whom they allow') \
+                        .classes('text-xs text-slate-400')
                     continue
                 if item['archived']:
                     ui.button('Restore', on_click=lambda i=item: archive(i['id'], False)).props('flat dense no-caps')

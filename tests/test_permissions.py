@@ -61,7 +61,7 @@ def test_what_a_teammate_may_do_at_each_level(team, level):
 def test_refusals_say_what_is_missing_and_who_can_grant_it(team):
     alice, carol = team.owner, team.users['carol']
     alices = sessions.create(alice, team.worktree.id, 'shell', 'echo hi')
-    with pytest.raises(Forbidden, match="prompt Alice's session you need “Prompt and stop others' sessions”; Alice"):
+    with pytest.raises(Forbidden, match="To prompt Alice's session you need “Prompt and stop others' sessions”"):
         sessions.prompt(carol, alices.id, 'echo $AGOR_USER')
     with pytest.raises(Forbidden, match="stop Alice's session"):
         sessions.drop_queued(carol, alices.id)
@@ -248,7 +248,7 @@ def test_only_the_board_creator_or_an_admin_changes_its_members(team):
     assert boards.access(bob, board.id)['members'] == []
 
 
-# ---- terminals ---------------------------------------------------------------------------------------------------------
+# ---- terminals -------------------------------------------------------------------------------------------------------
 
 def test_a_terminal_is_read_only_for_a_teammate_at_view(settings, team):
     alice, carol = team.owner, team.users['carol']

@@ -78,7 +78,8 @@ def test_archive_takes_the_card_off_and_delete_removes_the_checkout(settings, ma
     boards.place_card(member, board.id, worktree.id, 0, 0)
     repos.set_archived(member, worktree.id, True)
     assert boards.board_state(member, board.id)['cards'] == []
-    assert repos.list_worktrees(member, repo.id) == [] and len(repos.list_worktrees(member, repo.id, archived=True)) == 1
+    assert repos.list_worktrees(member, repo.id) == []
+    assert len(repos.list_worktrees(member, repo.id, archived=True)) == 1
     with pytest.raises(Forbidden):
         repos.delete_worktree(make_user('member', 'Someone Else'), worktree.id)
     repos.delete_worktree(member, worktree.id)

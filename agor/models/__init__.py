@@ -6,7 +6,8 @@ from .repos import Repo, Worktree
 from .sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .users import Invite, Role, User
 
-__all__ = ['AgentSession', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Notification', 'Repo',
+__all__ = ['AgentSession', 'Board', 'BoardMember',
+           'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Notification', 'Repo',
            'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'Worktree', 'Zone',
            'ZoneFiring',
            'new_id', 'utcnow']

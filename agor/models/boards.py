@@ -15,7 +15,7 @@ class Board(SQLModel, table=True):
     description: str = Field(default='', max_length=2000)
     icon: str = Field(default='🗂️', max_length=16)
     color: str = Field(default='#0d9488', max_length=16)
-    private: bool = Field(default=False, sa_column_kwargs={'server_default': false()})  # only its creator, admins, members
+    private: bool = Field(default=False, sa_column_kwargs={'server_default': false()})  # creator, admins, members only
     others_can: str = Field(default='session', max_length=16,  # the level new worktrees on it start with
                             sa_column_kwargs={'server_default': 'session'})
     created_by: str = Field(foreign_key='user.id', max_length=36)

@@ -506,11 +506,12 @@ class TerminalService:
     async def _apply_rights(self, a: Attachment, visible: bool, writable: bool) -> None:
         if not visible:
             a.close('You no longer have access to this worktree.')
-            return
-        if a.writable != writable:
-            a.writable = writable
+        elif writable and not a.writable:  # its tmux client was started read-only: a new one is needed
+            a.close('You may type in this terminal now: open it again.')
+        elif a.writable and not writable:
+            a.writable = False
             if a.account != a.window.server.account:
-                await asyncio.to_thread(a.window.server.allow, a.account, write=writable)
+                await asyncio.to_thread(a.window.server.allow, a.account, write=False)
             self._broadcast(a.worktree_id)
 
     # ---- sharing ----------------------------------------------------------------------------------------------------

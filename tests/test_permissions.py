@@ -11,6 +11,7 @@ from agor.notifications import user_topic
 from agor.session_runner import SessionRunner
 
 from .conftest import seed_board
+from .test_terminals import Recorder, attach, run, scene, shared_dir  # noqa: F401  (fixtures: a real tmux)
 
 
 @pytest.fixture
@@ -33,7 +34,8 @@ LEVELS = {
     'view': set(),
     'session': {'start', 'prompt own'},
     'prompt': {'start', 'prompt own', "prompt Alice's", "stop Alice's"},
-    'all': {'start', 'prompt own', "prompt Alice's", "stop Alice's", 'edit', 'move to another board', 'archive'},
+    'all': {'start', 'prompt own', "prompt Alice's", "stop Alice's", 'edit', 'take off its board', 'move to another board',
+            'archive', 'delete'},
 }
 
 
@@ -50,12 +52,14 @@ def test_what_a_teammate_may_do_at_each_level(team, level):
         "prompt Alice's": lambda: sessions.prompt(carol, alices.id, 'echo yours'),
         "stop Alice's": lambda: sessions.drop_queued(carol, alices.id),
         'edit': lambda: repos.update_worktree_details(carol, team.worktree.id, notes='n', issue_url='', pr_url=''),
+        'take off its board': lambda: boards.remove_card(carol, team.board.id, team.worktree.id),
         'move to another board': lambda: boards.place_card(carol, elsewhere.id, team.worktree.id, 0, 0),
         'archive': lambda: repos.set_archived(carol, team.worktree.id, True),
+        'delete': lambda: repos.delete_worktree(carol, team.worktree.id),
     }
+    assert repos.worktree_details(carol, team.worktree.id)['rights']['level'] == level
     allowed = {name for name, action in actions.items() if attempt(action)}
     assert allowed == LEVELS[level]
-    assert repos.worktree_details(carol, team.worktree.id)['rights']['level'] == level
 
 
 def test_refusals_say_what_is_missing_and_who_can_grant_it(team):
@@ -258,3 +262,33 @@ def test_a_terminal_is_read_only_for_a_teammate_at_view(settings, team):
     repos.set_level(alice, team.worktree.id, 'view')
     assert not service._may_type(carol, window) and service._may_type(alice, window)
     assert terminals.terminal_worktree(carol, team.worktree.id).id == team.worktree.id  # she may still watch
+
+
+async def until(condition, timeout: float = 5) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError('condition not reached')
+
+
+async def test_an_open_terminal_follows_the_level_and_the_board_of_its_worktree(scene):
+    s = scene
+    board = boards.create_board(s.alice, 'Ops')
+    boards.place_card(s.alice, board.id, s.worktree.id, 0, 0)
+    repos.set_level(s.alice, s.worktree.id, 'view')
+    with pytest.raises(Forbidden, match='start its terminal'):
+        await s.service.open(s.bob, s.worktree.id, 80, 24, Recorder())
+    alice = await attach(s.service, s.alice, s.worktree.id)
+    bob = await attach(s.service, s.bob, s.worktree.id)
+    assert bob.attachment.writable is False and bob.attachment.write('echo typed\r') is False
+    repos.set_level(s.alice, s.worktree.id, 'session')  # Bob may type from now on: his read-only view is renewed
+    await until(lambda: bob.endings == ['You may type in this terminal now: open it again.'])
+    bob = await attach(s.service, s.bob, s.worktree.id)
+    assert await run(bob, 'echo hi', 'MARK1') == 'hi'
+    repos.set_level(s.alice, s.worktree.id, 'view')  # and from now on he only watches, at once
+    await until(lambda: not bob.attachment.writable)
+    assert bob.attachment.write('echo typed\r') is False
+    boards.set_access(s.alice, board.id, private=True, members=[], others_can='session')
+    await until(lambda: bob.endings == ['You no longer have access to this worktree.'])
+    assert alice.endings == [] and await run(alice, 'echo still', 'MARK2') == 'still'

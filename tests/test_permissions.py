@@ -164,15 +164,18 @@ async def settled(runner: SessionRunner, session_id: str) -> None:
 
 # ---- private boards --------------------------------------------------------------------------------------------------
 
-def test_a_private_board_does_not_exist_for_people_it_does_not_list(team):
+def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, team):
     alice, bob, carol, adam = team.owner, team.users['bob'], team.users['carol'], team.users['adam']
     thread = comments.create(alice, team.board.id, 'Plan', target_type='worktree', target_id=team.worktree.id)
     agent = sessions.create(alice, team.worktree.id, 'shell')
+    carols_board = boards.create_board(carol, 'Open')
+    carols = repos.create_worktree(settings, carol, team.worktree.repo_id, 'carols')
+    boards.place_card(carol, carols_board.id, carols.id, 0, 0)
     boards.set_access(alice, team.board.id, private=True, members=[bob.id], others_can='session')
     for insider in (alice, bob, adam):
-        assert [b['name'] for b in boards.list_boards(insider)] == ['Sprint']
+        assert [b['name'] for b in boards.list_boards(insider)] == ['Open', 'Sprint']
         assert boards.get_board(insider, 'sprint').id == team.board.id
-    assert boards.list_boards(carol) == []
+    assert [b['name'] for b in boards.list_boards(carol)] == ['Open']
     nowhere = str(pytest.raises(NotFound, boards.get_board, carol, 'nothing-here').value)
     assert str(pytest.raises(NotFound, boards.get_board, carol, 'sprint').value) == nowhere.replace('nothing-here',
                                                                                                    'sprint')
@@ -202,12 +205,18 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(team):
         lambda: sessions.create(carol, team.worktree.id, 'shell'),
         lambda: repos.worktree_details(carol, team.worktree.id),
         lambda: terminals.terminal_worktree(carol, team.worktree.id),
+        lambda: sessions.acknowledge(carol, agent.id),
+        lambda: boards.delete_board(carol, team.board.id),
+        lambda: boards.place_card(carol, team.board.id, carols.id, 0, 0),
+        lambda: boards.remove_card(carol, team.board.id, team.worktree.id),
     ]
     for call in outsider_calls:
         with pytest.raises(NotFound):
             call()
-    assert repos.list_worktrees(carol) == []
-    assert [w['name'] for w in repos.list_worktrees(bob)] == ['auth-fix']
+    assert [w['name'] for w in repos.list_worktrees(carol)] == ['carols']
+    leak = triggers.preview(carol, carols_board.id, team.zone.id, '[{{ zone.label }}]')  # a zone of the private board
+    assert leak['text'] == '[]'
+    assert [w['name'] for w in repos.list_worktrees(bob)] == ['auth-fix', 'carols']
     assert comments.threads(bob, team.board.id)[0]['id'] == thread.id
 
 

@@ -187,7 +187,7 @@ def session_rights(session: Session, user: User, agent: AgentSession) -> dict[st
     try:
         require_session(session, user, agent, 'prompt or stop')
         return {'prompt': None}
-    except Forbidden as refused:
+    except (Forbidden, NotFound) as refused:  # it describes; the reads that call it decide who may see the session
         return {'prompt': refused.message}
 
 

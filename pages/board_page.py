@@ -95,7 +95,7 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'), e.args.get('k')),
               throttle=0.1)
     canvas.on('unfollow', lambda: presence.follow(conn, None))
-    view.leave_presence = join_presence(board.id, conn, user, layer)
+    view.leave_presence = join_presence(board.id, conn, user, layer, lambda: not view.revoked)
     client.on_delete(events.bus.subscribe(events.board_topic(board.id), view.on_event))
     client.on_delete(events.bus.subscribe(user_topic(user.id), view.on_user_event))
     await client.connected()
@@ -108,13 +108,14 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
         await view.ask_waiting_picks()
 
 
-def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> Callable[[], None]:
-    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back. Returns how to
-    leave for good."""
+def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer,
+                  allowed: Callable[[], bool]) -> Callable[[], None]:
+    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back (while `allowed`).
+    Returns how to leave for good."""
     client = layer.client
     presence_layer.attach(board_id, conn, layer)
     client.on_disconnect(lambda: presence.leave(conn))
-    client.on_connect(lambda: presence.join(board_id, conn, user))
+    client.on_connect(lambda: presence.join(board_id, conn, user) if allowed() else None)
 
     def gone() -> None:
         presence.leave(conn)

@@ -93,6 +93,19 @@ def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
     assert repos.worktree_details(vic, team.worktree.id)['rights']['level'] == 'view'
 
 
+def test_a_members_own_worktree_is_entirely_theirs(settings, team):
+    bob, carol = team.users['bob'], team.users['carol']
+    mine = repos.create_worktree(settings, bob, team.worktree.repo_id, 'bobs')
+    carols = sessions.create(carol, mine.id, 'shell')
+    repos.set_level(bob, mine.id, 'view')
+    sessions.prompt(bob, carols.id, 'echo from Bob')
+    sessions.drop_queued(bob, carols.id)
+    repos.update_worktree_details(bob, mine.id, notes='mine', issue_url='', pr_url='')
+    assert repos.worktree_details(bob, mine.id)['rights']['level'] == 'all'
+    with pytest.raises(Forbidden):
+        sessions.prompt(carol, carols.id, 'echo mine')
+
+
 def test_only_the_owner_or_an_admin_sets_the_level(team):
     alice, carol = team.owner, team.users['carol']
     repos.set_level(alice, team.worktree.id, 'all')
@@ -223,7 +236,10 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
 def test_notifications_of_a_private_board_reach_only_its_people(team):
     alice, bob, carol = team.owner, team.users['bob'], team.users['carol']
     boards.set_access(alice, team.board.id, private=True, members=[bob.id], others_can='session')
+    told = []
+    events.bus.subscribe(user_topic(carol.id), told.append)
     comments.create(alice, team.board.id, 'Look @Bob and @Carol')
+    assert told == []  # not even announced to her open pages
     assert [n['title'] for n in notifications.inbox(bob)] == ['Alice mentioned you on Sprint']
     assert notifications.inbox(carol) == [] and notifications.unread_count(carol) == 0
     boards.set_access(alice, team.board.id, private=True, members=[], others_can='session')

@@ -29,6 +29,7 @@ class SessionRunner:
         self.settings: Settings | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workers: dict[str, asyncio.Task] = {}
+        self.wakeups: set[str] = set()  # sessions whose queue changed since their worker last looked
         self.handles: dict[str, runner.RunHandle] = {}
         self._unsubscribe: Any = None
 
@@ -67,8 +68,7 @@ class SessionRunner:
         return True
 
     def is_serving(self, session_id: str) -> bool:
-        task = self.workers.get(session_id)
-        return task is not None and not task.done()
+        return session_id in self.workers
 
     # ---- watchdog (APScheduler, every few seconds) ---------------------------------------------------------------
 
@@ -88,25 +88,36 @@ class SessionRunner:
     # ---- the worker ----------------------------------------------------------------------------------------------
 
     def _ensure_worker(self, session_id: str) -> None:
-        if not self.is_serving(session_id):
+        """On the loop thread. A running worker is told to look again, so a prompt queued while it finds the queue
+        empty is never lost: the worker checks the flag and leaves the registry with no await in between."""
+        self.wakeups.add(session_id)
+        if session_id not in self.workers:
             self.workers[session_id] = asyncio.create_task(self._serve(session_id), name=f'session {session_id}')
 
     async def _serve(self, session_id: str) -> None:
-        while True:
-            claimed = await asyncio.to_thread(sessions.claim_next_turn, session_id)
-            if claimed is None:
-                return
-            agent, turn, worktree, creator = claimed
-            try:
-                await self._run_turn(agent, turn, worktree, creator)
-            except asyncio.CancelledError:
-                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'stopped',
-                                        error='stopped because the app is shutting down')
-                raise
-            except Exception:  # a bug here must not leave the session `running` forever
-                log.exception('session %s: turn %s failed in the runner', agent.id, turn.id)
-                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed',
-                                        error='The run failed inside Agor; see the server log.')
+        try:
+            while True:
+                self.wakeups.discard(session_id)
+                claimed = await asyncio.to_thread(sessions.claim_next_turn, session_id)
+                if claimed is None:
+                    if session_id in self.wakeups:
+                        continue
+                    return
+                await self._run_claimed(*claimed)
+        finally:
+            self.workers.pop(session_id, None)
+
+    async def _run_claimed(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
+        try:
+            await self._run_turn(agent, turn, worktree, creator)
+        except asyncio.CancelledError:
+            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'stopped',
+                                    error='stopped because the app is shutting down')
+            raise
+        except Exception:  # a bug here must not leave the session `running` forever
+            log.exception('session %s: turn %s failed in the runner', agent.id, turn.id)
+            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed',
+                                    error='The run failed inside Agor; see the server log.')
 
     async def _run_turn(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
         assert self.settings is not None

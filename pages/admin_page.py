@@ -91,7 +91,7 @@ def admin_page(user: User) -> None:
                 ui.label(warning).classes('text-sm')
         with ui.card().classes('w-full').mark('agent-clis'):
             ui.label('Agent CLIs').classes('text-lg font-semibold')
-            ui.label('Sessions run these on the server. Pinned versions; scripts/test installs them into a cache.') \
+            ui.label('Sessions run these on the server, on this Node. Pinned versions; scripts/start installs them.') \
                 .classes('text-sm text-slate-500')
             clis = ui.column().classes('w-full gap-1')
 

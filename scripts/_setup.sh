@@ -46,7 +46,11 @@ install_agent_clis() {  # the pinned agent CLIs and the Node they run on (see do
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing agent CLIs into $dir: ${missing[*]}"
-    PATH="$node_dir:$wheel_bin:$PATH" "$wheel_bin/npm" install --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
+    # The wheel's npm reads its global config from inside the wheel: point it at the system's (a registry mirror or
+    # a proxy's CA configured for Debian's npm in /etc/npmrc applies here too).
+    local npm_config=(); [ -f /etc/npmrc ] && npm_config=(--globalconfig /etc/npmrc)
+    PATH="$node_dir:$PATH" "$node_dir/node" "$wheel_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
+      "${npm_config[@]}" --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
     for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
     chmod -R a+rX "$dir"
   fi

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,6 +10,8 @@ import pytest
 from agor import auth, boards, db, repos
 from agor.config import Settings, load_settings
 from agor.models import Role, User
+from agor.runtimes import registry
+from agor.runtimes.base import Runtime
 
 pytest_plugins = ['tests.runtime_fixtures']
 
@@ -102,3 +105,15 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def require_cli(name: str) -> Runtime:
+    """The runtime whose real CLI a test drives. Missing, it skips on a developer's machine but fails under CI or
+    scripts/test (AGOR_REQUIRE_AGENT_CLIS), where a green run must prove the real CLIs ran."""
+    runtime = registry.get(name)
+    if registry.find_binary(runtime) is None:
+        message = f'{runtime.label} CLI is not installed (scripts/test installs it into AGOR_AGENT_CLI_DIR)'
+        if os.environ.get('CI') or os.environ.get('AGOR_REQUIRE_AGENT_CLIS'):
+            pytest.fail(message)
+        pytest.skip(message)
+    return runtime

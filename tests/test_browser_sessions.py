@@ -9,11 +9,10 @@ from playwright.sync_api import expect
 from agor import db, preferences
 from agor.config import load_settings
 from agor.models import Role
-from agor.runtimes import registry
 
 from . import app_server
 from .app_server import running_app
-from .conftest import PASSWORD, seed_board
+from .conftest import PASSWORD, require_cli, seed_board
 from .fake_model_server import FakeModelServer
 
 pytestmark = pytest.mark.browser
@@ -21,8 +20,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def scene(tmp_path: Path, git_repo: Path):
-    if registry.find_binary(registry.get('gemini')) is None:
-        pytest.skip('Gemini CLI not installed: scripts/test installs the pinned agent CLIs')
+    require_cli('gemini')
     model = FakeModelServer().start()
     try:
         with running_app(tmp_path / 'app', AGOR_AGENT_ENV_GOOGLE_GEMINI_BASE_URL=model.url,

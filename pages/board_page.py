@@ -173,8 +173,7 @@ class BoardView:
         self.sessions.close()
         self.leave_presence()
         with self.canvas:
-            ui.notify('You no longer have access to this board.', type='warning')
-            ui.navigate.to('/')
+            ui.navigate.to('/?left=access')
 
     # ---- gestures from this viewer's canvas ---------------------------------------------------------------------------
 

@@ -16,8 +16,12 @@ def register() -> None:
     page('/', title='Boards · Agor')(boards_page)
 
 
-def boards_page(user: User) -> None:
+def boards_page(user: User, left: str | None = None) -> None:
+    """`?left=access`: the board this user had open was closed to them (which one is not said)."""
     header(user)
+    if left == 'access':
+        ui.label('You no longer have access to the board you had open.') \
+            .classes('w-full text-center bg-amber-50 text-amber-800 py-2').mark('left-board')
 
     @ui.refreshable
     def board_grid() -> None:

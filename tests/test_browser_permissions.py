@@ -57,8 +57,8 @@ def test_a_board_made_private_leaves_an_outsider_at_once_and_never_reaches_them_
     dialog.get_by_role('button', name='Save').click()
     expect(alice.get_by_text('Sharing saved')).to_be_visible()
 
-    expect(carol.get_by_text('You no longer have access to this board.')).to_be_visible()
-    expect(carol).to_have_url(f'{server.url}/')
+    expect(carol.get_by_text('You no longer have access to the board you had open.')).to_be_visible()
+    expect(carol).to_have_url(f'{server.url}/?left=access')
     expect(carol.get_by_text('No boards yet.')).to_be_visible()
     seen_before = len(carol_frames)
 

@@ -28,7 +28,8 @@ os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import auth, db, demo, events, scheduler, terminals  # noqa: E402
+from agor import auth, db, demo, events, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
+from agor.proxies import TrustedProxyHeaders  # noqa: E402
 from agor.session_runner import session_runner  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
@@ -38,14 +39,17 @@ logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name
 
 async def startup() -> None:
     db.init(settings.database_url)
+    unix_accounts.prepare(settings)  # before any terminal or agent can run: the executor account, the data dir locked
     events.bus.bind_loop(asyncio.get_running_loop())
+    template_workers.pool.warm()
     if settings.owner_email and settings.owner_password and not auth.has_users():
         auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
     if settings.demo:
         if args.demo_reset:
             demo.reset(settings)
         demo.ensure_seeded(settings)
-    # websocket connections from other sites are refused: same origin (proxy headers honoured) or the configured list
+    # websocket connections from other sites are refused: the same origin (X-Forwarded-Host/-Proto only from
+    # AGOR_TRUSTED_PROXIES, see agor.proxies) or one of AGOR_ALLOWED_ORIGINS
     core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
     add_assets()
     pages.register(settings)
@@ -59,6 +63,7 @@ async def shutdown() -> None:
     scheduler.stop()
     terminals.stop()
     await session_runner.stop_all()
+    template_workers.pool.close()
     events.bus.bind_loop(None)
 
 
@@ -74,6 +79,7 @@ def websocket_compression_without_idle_memory() -> None:
 
 
 websocket_compression_without_idle_memory()
+app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
 app.add_static_files('/sounds', Path(__file__).parent / 'components' / 'sounds')
 
 
@@ -85,4 +91,5 @@ def healthz() -> dict[str, str]:
 app.on_startup(startup)
 app.on_shutdown(shutdown)
 ui.run(host=settings.host, port=settings.port, title='Agor', favicon='◆', reload=False, show=False,
-       storage_secret=session_secret(settings.data_dir), reconnect_timeout=10)
+       storage_secret=session_secret(settings.data_dir), reconnect_timeout=10,
+       proxy_headers=False)  # uvicorn would believe X-Forwarded-For from 127.0.0.1: agor.proxies decides instead

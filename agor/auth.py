@@ -53,10 +53,10 @@ def create_user(actor: User, email: str, name: str, password: str, role: Role) -
 
 
 def authenticate(email: str, password: str, client_ip: str = '') -> User:
-    """Check a login. Failures are counted per email and per address; past a few, logins wait before retrying."""
+    """Check a login. Failures slow down further attempts (LoginThrottle); a wrong email and a wrong password look
+    the same."""
     email = email.strip().lower()
-    keys = [f'email:{email}', f'ip:{client_ip}']
-    throttle.check(keys)
+    attempt = throttle.start(email, client_ip)
     with db.read() as session:
         user = session.exec(select(User).where(User.email == email)).first()
     try:
@@ -64,9 +64,8 @@ def authenticate(email: str, password: str, client_ip: str = '') -> User:
         if user is None or not user.active:
             raise VerificationError()
     except (VerificationError, InvalidHashError):
-        throttle.fail(keys)
         raise InvalidInput('Wrong email or password.') from None
-    throttle.succeed(keys)
+    throttle.succeed(attempt)
     with db.transaction() as session:
         fresh = session.get(User, user.id)
         assert fresh is not None
@@ -145,9 +144,21 @@ def accept_invite(token: str, email: str, name: str, password: str) -> User:
 
 
 class LoginThrottle:
-    """After FREE failures within WINDOW seconds, each further attempt must wait, doubling up to MAX_WAIT."""
+    """Failed logins are counted under three keys, each with its own allowance within WINDOW seconds; past it, every
+    further attempt under that key must wait, doubling up to MAX_WAIT:
 
-    FREE = 5
+    - one address guessing one account: PER_ADDRESS_AND_ACCOUNT;
+    - one account, from any address (guesses spread over many addresses): PER_ACCOUNT;
+    - one address, any account (one password sprayed over many accounts): PER_ADDRESS, high enough that teammates
+      behind one address (an office, a VPN, a proxy) are not locked out by someone else's failures there.
+
+    An attempt counts as a failure from the moment it is let through (checking and counting happen under one lock),
+    and is taken back when the password was right: parallel attempts cannot all pass the check before any of them is
+    counted. A correct password also forgives its account's failures."""
+
+    PER_ADDRESS_AND_ACCOUNT = 5
+    PER_ACCOUNT = 20
+    PER_ADDRESS = 100
     WINDOW = 15 * 60
     MAX_WAIT = 300
 
@@ -155,29 +166,37 @@ class LoginThrottle:
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, keys: list[str]) -> None:
+    def start(self, email: str, address: str) -> tuple[list[str], float]:
+        """Let an attempt through (counted as a failure until `succeed`) or raise TooManyAttempts."""
+        keys = [f'pair:{address} {email}', f'account:{email}', f'address:{address}']
         now = time.monotonic()
         with self._lock:
-            wait = max((self._wait(key, now) for key in keys), default=0)
+            wait = max(self._wait(key, now) for key in keys)
+            if wait <= 0:
+                for key in keys:
+                    self._failures.setdefault(key, []).append(now)
         if wait > 0:
             raise TooManyAttempts(f'Too many failed logins. Try again in {int(wait) + 1} s.')
+        return keys, now
 
-    def fail(self, keys: list[str]) -> None:
-        now = time.monotonic()
+    def succeed(self, attempt: tuple[list[str], float]) -> None:
+        keys, started = attempt
         with self._lock:
             for key in keys:
-                self._failures.setdefault(key, []).append(now)
-
-    def succeed(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                if key.startswith('email:'):
+                if key.startswith('address:'):
+                    failures = self._failures.get(key, [])
+                    if started in failures:
+                        failures.remove(started)
+                else:
                     self._failures.pop(key, None)
 
     def _wait(self, key: str, now: float) -> float:
-        recent = [t for t in self._failures.get(key, []) if now - t < self.WINDOW]
-        self._failures[key] = recent
-        excess = len(recent) - self.FREE
+        recent = [t for t in self._failures.pop(key, []) if now - t < self.WINDOW]
+        if recent:
+            self._failures[key] = recent
+        allowance = {'pair': self.PER_ADDRESS_AND_ACCOUNT, 'account': self.PER_ACCOUNT,
+                     'address': self.PER_ADDRESS}[key.split(':', 1)[0]]
+        excess = len(recent) - allowance
         if excess < 0:
             return 0
         return recent[-1] + min(2 ** excess, self.MAX_WAIT) - now

@@ -259,6 +259,8 @@ def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
     unknown = set(changes) - ZONE_FIELDS
     if unknown:
         raise InvalidInput(f'Unknown zone fields: {", ".join(sorted(unknown))}.')
+    if 'trigger_template' in changes:  # rendered before the transaction: a render may take up to a second
+        changes['trigger_template'] = _checked_template(changes['trigger_template'])
     with db.transaction() as session:
         zone = _zone(session, actor, zone_id)
         locked = bool(changes.get('locked', zone.locked))
@@ -284,17 +286,20 @@ def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
         return zone
 
 
+def _checked_template(source: Any) -> str | None:
+    """None for an empty template; else the template, if it renders against the sample worktree."""
+    if source is None or (isinstance(source, str) and not source.strip()):
+        return None
+    try:
+        trigger_template.render(source, trigger_template.SAMPLE)
+    except trigger_template.TemplateProblem as problem:
+        raise InvalidInput(f'The trigger template cannot be saved: {problem}') from None
+    return source.strip()
+
+
 def _set_trigger(zone: Zone, changes: dict[str, Any]) -> None:
     if 'trigger_template' in changes:
-        source = changes['trigger_template']
-        if source is None or (isinstance(source, str) and not source.strip()):
-            zone.trigger_template = None
-        else:
-            try:
-                trigger_template.render(source, trigger_template.SAMPLE)
-            except trigger_template.TemplateProblem as problem:
-                raise InvalidInput(f'The trigger template cannot be saved: {problem}') from None
-            zone.trigger_template = source.strip()
+        zone.trigger_template = changes['trigger_template']
     if 'trigger_behavior' in changes:
         if changes['trigger_behavior'] not in TRIGGER_BEHAVIORS:
             raise InvalidInput(f'A trigger behaviour is one of {", ".join(TRIGGER_BEHAVIORS)}.')
@@ -391,11 +396,16 @@ def remove_card(actor: User, board_id: str, worktree_id: str) -> None:
                                                               'by': actor.name})
 
 
+def zone_under_card(session: Session, board_id: str, x: float, y: float) -> Zone | None:
+    """The zone a card placed at the absolute point (x, y) belongs to: the one under its centre."""
+    zones = list(session.exec(select(Zone).where(Zone.board_id == board_id)).all())
+    return zone_at(zones, _coord(x) + CARD_W / 2, _coord(y) + CARD_H / 2)
+
+
 def _set_position(session: Session, placement: CardPlacement, x: float, y: float, actor: User) -> Zone | None:
     """Place the card and return the zone it is now in. Each arrival in a different zone counts one `zone_entry`."""
     x, y = _coord(x), _coord(y)
-    zones = list(session.exec(select(Zone).where(Zone.board_id == placement.board_id)).all())
-    zone = zone_at(zones, x + CARD_W / 2, y + CARD_H / 2)
+    zone = zone_under_card(session, placement.board_id, x, y)
     if zone is not None and zone.id != placement.zone_id:
         placement.zone_entry += 1
     placement.zone_id = zone.id if zone else None

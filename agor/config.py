@@ -6,6 +6,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .proxies import Network, parse_networks
+
 UNIX_USER_MODES = ('simple', 'insulated', 'strict')
 
 
@@ -19,11 +21,13 @@ class Settings:
     demo_reset_minutes: int = 0
     session_stuck_seconds: int = 600
     unix_user_mode: str = 'simple'
+    unix_user_mode_auto: bool = False  # not configured: insulated as root, simple otherwise
     executor_account: str = 'agor-executor'  # insulated mode: the one account terminals run as
     unix_accounts: dict[str, str] = field(default_factory=dict)  # strict mode: app email -> Unix account
     tmux_dir: Path | None = None  # where the tmux sockets live (default: a private dir under /tmp)
     repo_roots: list[Path] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
+    trusted_proxies: list[Network] = field(default_factory=list)  # whose X-Forwarded-* headers are believed
     owner_email: str | None = None
     owner_password: str | None = None
     owner_name: str | None = None
@@ -45,7 +49,7 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
     env = os.environ
     data = Path(data_dir or env.get('AGOR_DATA_DIR', 'data')).expanduser().resolve()
     data.mkdir(parents=True, exist_ok=True)
-    mode = env.get('AGOR_UNIX_USER_MODE', 'simple')
+    mode = env.get('AGOR_UNIX_USER_MODE') or ('insulated' if os.geteuid() == 0 else 'simple')
     if mode not in UNIX_USER_MODES:
         raise SystemExit(f'AGOR_UNIX_USER_MODE must be one of {", ".join(UNIX_USER_MODES)}, not {mode!r}')
     roots = [Path(p).expanduser() for p in env.get('AGOR_REPO_ROOTS', str(Path.home())).split(os.pathsep) if p]
@@ -58,11 +62,13 @@ def load_settings(*, data_dir: str | None = None, port: int | None = None, demo:
         demo_reset_minutes=int(env.get('AGOR_DEMO_RESET_MINUTES', '0')),
         session_stuck_seconds=int(env.get('AGOR_SESSION_STUCK_SECONDS', '600')),
         unix_user_mode=mode,
+        unix_user_mode_auto=not env.get('AGOR_UNIX_USER_MODE'),
         executor_account=env.get('AGOR_EXECUTOR_ACCOUNT', 'agor-executor'),
         unix_accounts=parse_unix_accounts(env.get('AGOR_UNIX_ACCOUNTS', '')),
         tmux_dir=Path(env['AGOR_TMUX_DIR']) if env.get('AGOR_TMUX_DIR') else None,
         repo_roots=roots,
         allowed_origins=[o.strip().rstrip('/') for o in env.get('AGOR_ALLOWED_ORIGINS', '').split(',') if o.strip()],
+        trusted_proxies=parse_networks(env.get('AGOR_TRUSTED_PROXIES', '')),
         owner_email=env.get('AGOR_OWNER_EMAIL') or None,
         owner_password=env.get('AGOR_OWNER_PASSWORD') or None,
         owner_name=env.get('AGOR_OWNER_NAME') or None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidInput
 
@@ -44,9 +45,27 @@ def default_branch(repo: Path) -> str:
     return result.stdout.strip() or 'main'
 
 
-def clone(source: str, target: Path) -> None:
+def clone_source_path(source: str) -> Path | None:
+    """The path on this machine a clone source names, as git reads it, or None for a remote one: a `file://` URL, or
+    anything without `://` that is not scp-like `host:path` (git's rule: no colon, or a slash before the first one).
+    A source that looks like an option is refused."""
     if source.startswith('-'):
         raise InvalidInput('A clone source cannot start with "-".')
+    if source.lower().startswith('file://'):
+        url = urlsplit(source)
+        if url.netloc not in {'', 'localhost'}:
+            raise InvalidInput('A file:// URL names a path on this server: file:///path/to/repo.')
+        return Path(unquote(url.path))
+    if '://' in source:
+        return None
+    colon, slash = source.find(':'), source.find('/')
+    if colon > 0 and (slash < 0 or colon < slash):
+        return None
+    return Path(source)
+
+
+def clone(source: str, target: Path) -> None:
+    """Clone `source` (checked with clone_source_path first) into `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     git('clone', '--quiet', '--', source, str(target))
 

@@ -26,18 +26,20 @@ def register_local(settings: Settings, actor: User, path: str, name: str | None 
     if not path.strip():
         raise InvalidInput('Enter the path of a git repository on the server.')
     top = gitops.toplevel(Path(path.strip()).expanduser().resolve())
-    if not any(top == root or root in top.parents for root in settings.allowed_repo_roots()):
-        allowed = ', '.join(str(r) for r in settings.allowed_repo_roots())
-        raise Forbidden(f'{top} is outside the allowed roots ({allowed}). Set AGOR_REPO_ROOTS to allow it.')
+    _check_inside_roots(settings, top)
     return _add_repo(actor, top, name or top.name, remote=None)
 
 
 def clone(settings: Settings, actor: User, source: str, name: str | None = None) -> Repo:
-    """Clone from a path or URL into the data dir and register the clone."""
+    """Clone from a path or URL into the data dir and register the clone. A path on the server (or a file:// URL)
+    must be below the allowed roots, as for registering one: a clone would copy it into the data dir."""
     require(actor, Role.admin, 'register repositories')
     source = source.strip()
     if not source:
         raise InvalidInput('Enter a path or URL to clone from.')
+    local = gitops.clone_source_path(source)
+    if local is not None:
+        _check_inside_roots(settings, local.resolve())
     base = name or source.rstrip('/').rsplit('/', 1)[-1].removesuffix('.git')
     slug = _slug(base)
     target = settings.repos_dir / slug
@@ -49,6 +51,13 @@ def clone(settings: Settings, actor: User, source: str, name: str | None = None)
     except Exception:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def _check_inside_roots(settings: Settings, path: Path) -> None:
+    """`path` (resolved: no symlink or `..` leads elsewhere) must be one of the allowed roots or below one."""
+    if not any(path == root or root in path.parents for root in settings.allowed_repo_roots()):
+        allowed = ', '.join(str(r) for r in settings.allowed_repo_roots())
+        raise Forbidden(f'{path} is outside the allowed roots ({allowed}). Set AGOR_REPO_ROOTS to allow it.')
 
 
 def list_repos() -> list[Repo]:

@@ -1,8 +1,8 @@
 """Runs queued session turns, one at a time per session, as asyncio tasks of this process.
 
 A queued prompt (the `sessions:queue` event) wakes the session's worker; the worker claims turns in order, runs the
-real CLI through `agor.runtimes.runner` as the session's creator (their merged env and their own agent home), stores
-the transcript as it streams, and settles the turn. `check()` is the scheduler's watchdog: it fails runs whose
+real CLI through `agor.runtimes.runner` as the session's creator (the Unix account `unix_user_mode` gives them, their
+merged env and their own agent home), stores the transcript as it streams, and settles the turn. `check()` is the scheduler's watchdog: it fails runs whose
 process vanished, flags runs that have been silent too long, and restarts workers for queues nobody is serving.
 """
 from __future__ import annotations
@@ -13,8 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import credentials, events, sessions
+from . import credentials, events, sessions, unix_accounts
 from .config import Settings
+from .errors import DomainError
 from .models import utcnow
 from .runtimes import registry, runner
 from .runtimes.base import RunRequest, TranscriptEvent
@@ -120,11 +121,13 @@ class SessionRunner:
                                     error='The run failed inside Agor; see the server log.')
 
     async def _run_turn(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
-        assert self.settings is not None
         adapter = registry.get(agent.runtime)
-        request = RunRequest(prompt=turn.prompt, cwd=Path(worktree.path), home=self.agent_home(creator.id),
-                             env=credentials.merged_env(creator), model=agent.model,
-                             permission_mode=agent.permission_mode, resume_id=agent.resume_id)
+        try:
+            request = await asyncio.to_thread(self.run_request, agent, turn, worktree, creator)
+        except DomainError as exc:
+            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
+            return
+        request.totals_before = await asyncio.to_thread(sessions.cli_totals, agent.id)
 
         async def on_event(event: TranscriptEvent) -> None:
             await asyncio.to_thread(sessions.record_event, agent.id, turn.id, event.kind, event.text, event.data)
@@ -137,18 +140,21 @@ class SessionRunner:
             outcome = await runner.run(adapter, request, on_event, on_start=on_start)
         finally:
             self.handles.pop(agent.id, None)
-        error = outcome.error
-        if outcome.status == 'failed' and outcome.stderr_tail and error not in outcome.stderr_tail:
-            error = '\n'.join([error or 'The agent failed.', *outcome.stderr_tail[-5:]])
-        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
-                                resume_id=outcome.resume_id)
+        details = outcome.stderr_tail if outcome.status == 'failed' else None
+        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=outcome.error,
+                                details=details, resume_id=outcome.resume_id)
 
-    def agent_home(self, user_id: str) -> Path:
-        """Each user's CLI state (configs, conversations to resume) lives apart from everyone else's."""
+    def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> RunRequest:
+        """The turn as its creator runs it: as the Unix account unix_user_mode gives them (never root), with their
+        merged env, in their own agent home (owned by that account), in a worktree that account may write."""
         assert self.settings is not None
-        home = self.settings.data_dir / 'agent-homes' / user_id
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return home
+        account = unix_accounts.account_for(self.settings, creator)
+        cwd = Path(worktree.path)
+        if cwd.is_dir():
+            unix_accounts.open_worktree(account, cwd)
+        return RunRequest(prompt=turn.prompt, cwd=cwd, home=unix_accounts.agent_home(self.settings, creator, account),
+                          env=credentials.merged_env(creator, account), model=agent.model,
+                          permission_mode=agent.permission_mode, resume_id=agent.resume_id, account=account)
 
 
 session_runner = SessionRunner()

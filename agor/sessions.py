@@ -6,6 +6,7 @@ the chips on the worktree card, and `user:<id>` (`run_finished`) for the creator
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from .runtimes import registry
 ATTENTION_AFTER = timedelta(seconds=5)  # a finished run at least this long needs a human
 MAX_PROMPT_BYTES = 100 * 1024
 TRANSCRIPT_PAGE = 2000
+MODEL_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._:/@\[\]-]{0,119}')
 
 
 def session_topic(session_id: str) -> str:
@@ -56,12 +58,16 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
     if permission_mode is not None and permission_mode not in adapter.permission_modes:
         raise InvalidInput(f'{adapter.label} has no permission mode {permission_mode!r}; choose one of '
                            f'{", ".join(adapter.permission_modes)}.')
+    model = (model or '').strip() or None
+    if model is not None and not MODEL_NAME.fullmatch(model):  # it goes on the CLI's command line
+        raise InvalidInput('A model name starts with a letter or digit and has only letters, digits and . _ - : / @ '
+                           '[ ] (at most 120).')
     if worktree.archived:
         raise InvalidInput(f'{worktree.name} is archived: restore it to start a session.')
     permissions.require_worktree(session, actor, worktree, permissions.Level.session, 'start sessions in it')
     agent = AgentSession(worktree_id=worktree.id, created_by=actor.id, runtime=adapter.name,
                          title=_title(text) if text else f'{adapter.label} session',
-                         model=(model or '').strip()[:120] or None, permission_mode=permission_mode)
+                         model=model, permission_mode=permission_mode)
     session.add(agent)
     session.flush()
     if text:
@@ -148,6 +154,25 @@ def transcript(user: User, session_id: str) -> list[dict[str, Any]]:
     return [entry_view(e) for e in reversed(entries)]
 
 
+def usage(user: User, session_id: str) -> dict[int, dict[str, Any]]:
+    """Every usage entry of the session (entry id -> its figures), for the session total."""
+    require(user, Role.viewer, 'read sessions')
+    with db.read() as session:
+        rows = session.exec(select(TranscriptEntry.id, TranscriptEntry.data).where(
+            TranscriptEntry.session_id == session_id, TranscriptEntry.kind == 'usage')).all()
+    return {entry_id: data for entry_id, data in rows}
+
+
+def usage_total(figures: Any) -> dict[str, float]:
+    """The sum of turns' usage figures (`input_tokens`, `output_tokens`, `cost_usd`)."""
+    total = {'input_tokens': 0, 'output_tokens': 0, 'cost_usd': 0.0}
+    for data in figures:
+        for key in total:
+            value = data.get(key)
+            total[key] += value if isinstance(value, (int, float)) else 0
+    return total
+
+
 def board_attention(user: User, board_id: str) -> dict[str, Any]:
     """For one viewer of a board: the cards that need them, and whether anything is running (favicon + title)."""
     with db.read() as session:
@@ -196,6 +221,15 @@ def claim_next_turn(session_id: str) -> tuple[AgentSession, SessionTurn, Worktre
         return agent, turn, worktree, creator
 
 
+def cli_totals(session_id: str) -> dict[str, Any] | None:
+    """The totals the CLI reported with the session's last usage (see `agor.runtimes.base.Turn`)."""
+    with db.read() as session:
+        data = session.exec(select(TranscriptEntry.data).where(
+            TranscriptEntry.session_id == session_id, TranscriptEntry.kind == 'usage')
+            .order_by(col(TranscriptEntry.id).desc())).first()
+    return (data or {}).get('totals')
+
+
 def record_start(session_id: str, pid: int) -> None:
     with db.transaction() as session:
         agent = session.get(AgentSession, session_id)
@@ -225,9 +259,10 @@ def record_event(session_id: str, turn_id: str, kind: str, text: str, data: dict
 
 
 def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None = None,
-                resume_id: str | None = None) -> None:
+                details: list[str] | None = None, resume_id: str | None = None) -> None:
     """Settle a run. With more prompts queued the session stays `running`; otherwise it lands on its new status,
-    and needs a human when it awaits input or a run of 5 s or more finished."""
+    and needs a human when it awaits input or a run of 5 s or more finished. The error is one entry; `details` (the
+    CLI's last stderr lines) go into its data, shown behind a toggle."""
     with db.transaction() as session:
         agent = session.get(AgentSession, session_id)
         turn = session.get(SessionTurn, turn_id)
@@ -238,7 +273,7 @@ def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None
         agent.pid = None
         agent.resume_id = resume_id or agent.resume_id
         if error:
-            _add_entry(session, agent, turn.id, 'error', error, {})
+            _add_entry(session, agent, turn.id, 'error', error, {'details': details} if details else {})
         if not _queued_count(session, agent.id):
             new_status = status
             if status == 'completed' and agent.runtime != 'shell':  # an agent waits for the next prompt

@@ -1,9 +1,9 @@
 """Multiplayer terminals: one tmux window per worktree, one `tmux attach` client on a PTY per browser viewer.
 
-Layout (docs/terminals.md): one tmux server per Unix account (socket `<tmux dir>/<account>/tmux`); its base session
-`agor` holds a window per worktree; per worktree a view session `v-<worktree id>` holds only that window and is what
-viewers attach to, so no viewer can reach another worktree's window. tmux redraws the whole screen for every new
-client and only sends screen differences to slow ones, which bounds floods.
+Layout (docs/terminals.md): one tmux server per worktree and Unix account (`TmuxServer`), holding one session
+`v-<worktree id>` with the worktree's window, which viewers attach to; so neither a viewer nor a shell can reach
+another worktree's window through tmux. tmux redraws the whole screen for every new client and only sends screen
+differences to slow ones, which bounds floods.
 
 No NiceGUI here: a view hands `open()` a `Sink` and gets an `Attachment` to type, resize and acknowledge output.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -33,7 +34,6 @@ from .unix_accounts import Account
 
 log = logging.getLogger('agor.terminals')
 
-BASE_SESSION = 'agor'
 READ_SIZE = 65536
 COALESCE = 0.016  # output is sent at once, then at most every 16 ms while it keeps coming
 HIGH_WATER = 256 * 1024  # stop reading a viewer's PTY when this much output is unsent or not yet shown
@@ -59,8 +59,7 @@ unbind -a -T root
 unbind -a -T copy-mode
 unbind -a -T copy-mode-vi
 '''
-# the app account's identity stays out of a terminal's environment: the shell's account brings its own
-ACCOUNT_VARS = {'HOME', 'USER', 'LOGNAME', 'SHELL', 'MAIL', 'PWD', 'OLDPWD', 'TERM', 'COLORTERM'}
+PROC_FD = Path('/proc/self/fd')
 
 
 class TerminalUnavailable(DomainError):
@@ -71,11 +70,10 @@ class TmuxError(TerminalUnavailable):
     pass
 
 
-def terminal_env(user: User, worktree: Worktree) -> dict[str, str]:
-    """The environment a terminal opened by `user` starts with: the user's merged environment (agor.credentials: the
-    app's without secrets, then the operator's and the user's variables) without the app account's identity, plus
-    where it runs."""
-    env = {name: value for name, value in credentials.merged_env(user).items() if name not in ACCOUNT_VARS}
+def terminal_env(user: User, worktree: Worktree, account: Account) -> dict[str, str]:
+    """The environment a terminal opened by `user` starts with when it runs as `account`: the user's merged
+    environment (agor.credentials), plus where it runs."""
+    env = credentials.merged_env(user, account)
     env.update(AGOR_WORKTREE=worktree.name, AGOR_WORKTREE_PATH=worktree.path, AGOR_BRANCH=worktree.branch)
     return env
 
@@ -149,17 +147,32 @@ class Window:
 
 
 class TmuxServer:
-    """One tmux server, run as one Unix account, reached through its own socket."""
+    """The tmux server of one worktree's shell, run as one Unix account.
 
-    def __init__(self, tmux: str, directory: Path, account: Account, *, shared: bool) -> None:
-        self.tmux, self.account, self.shared = tmux, account, shared  # shared: other accounts' clients may join
-        self.directory = directory
-        self.socket = directory / 'tmux'
-        self.conf = directory / 'tmux.conf'
+    Its socket `<tmux dir>/<account>-<worktree id>/tmux` sits in a directory only that account owns, below a
+    directory only the app can open: no other process finds a way to it by path. The app holds the socket's
+    directory open and hands that descriptor to every tmux process it starts, which reach the socket as
+    `/proc/self/fd/N/tmux`; so `$TMUX` in a shell names nothing that shell can open, and the path the kernel lists
+    for the socket (/proc/net/unix) is useless too.
+    """
+
+    def __init__(self, tmux: str, directory: Path, account: Account, worktree_id: str, *, shared: bool) -> None:
+        self.tmux, self.account, self.worktree_id, self.shared = tmux, account, worktree_id, shared
+        self.directory = directory  # shared: other accounts' clients may join (strict mode, tmux's server-access)
         self.env = unix_accounts.login_env(account)
+        self._fd: int | None = None
 
-    def run(self, *args: str) -> str:
-        result = self._run(args)
+    @property
+    def socket(self) -> Path:
+        """The socket's real path (for the app and tests, which run as root or as the account itself)."""
+        return self.directory / 'tmux'
+
+    def reach(self, name: str) -> str:
+        """How a tmux process the app starts names a file of the server's directory (see the class)."""
+        return f'/proc/self/fd/{self._open()}/{name}' if PROC_FD.is_dir() else str(self.directory / name)
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        result = self._run(args, env)
         if result.returncode != 0:
             raise TmuxError(f'tmux {args[0]} failed: {result.stderr.strip() or result.returncode}')
         return result.stdout
@@ -180,20 +193,22 @@ class TmuxServer:
         return found
 
     def create_window(self, worktree: Worktree, host: User, env: dict[str, str]) -> Window:
-        self.conf.write_text(TMUX_CONF)  # read when this command starts the server
-        self.conf.chmod(0o644)
-        place = ['new-window', '-d', '-t', f'={BASE_SESSION}:'] if self.succeeds('has-session', '-t', f'={BASE_SESSION}') \
-            else ['new-session', '-d', '-s', BASE_SESSION, '-x', '80', '-y', '24']
-        env_args = [arg for name, value in env.items() for arg in ('-e', f'{name}={value}')]
-        window_id = self.run(*place, '-n', worktree.name, '-c', worktree.path, *env_args, '-P', '-F', '#{window_id}')
-        window = Window(self, window_id.strip(), worktree.id, host.id, host.name)
+        """Start the server with the worktree's shell. The shell's environment is this command's own process
+        environment, which tmux copies into the new server (never `-e NAME=value` arguments, which `ps` shows)."""
+        directory = self._open()
+        with unix_accounts.files_as(self.account):  # the account's directory: write as the account
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink('tmux.conf', dir_fd=directory)
+            fd = os.open('tmux.conf', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=directory)
+            with os.fdopen(fd, 'w') as conf:
+                conf.write(TMUX_CONF)  # read when this command starts the server
+        window = Window(self, '', worktree.id, host.id, host.name)
+        window.id = self.run('new-session', '-d', '-s', window.view, '-x', '80', '-y', '24', '-n', worktree.name,
+                             '-c', worktree.path, '-P', '-F', '#{window_id}', env=env).strip()
         if self.shared:
             self.socket.chmod(0o666)  # tmux itself refuses every account that server-access has not allowed
-        # the view session: a placeholder window replaced by a link to the worktree window (link-window -k)
         self.run('set-option', '-w', '-t', window.id, '@agor_worktree', worktree.id, ';',
-                 'set-option', '-w', '-t', window.id, '@agor_host', host.id, ';',
-                 'new-session', '-d', '-s', window.view, 'sleep 60', ';',
-                 'link-window', '-k', '-s', window.id, '-t', f'={window.view}:0')
+                 'set-option', '-w', '-t', window.id, '@agor_host', host.id)
         return window
 
     def allow(self, account: Account, *, write: bool) -> None:
@@ -203,20 +218,43 @@ class TmuxServer:
     def deny(self, account: Account) -> None:
         self._run(('server-access', '-d', account.name))
 
+    def set_client_readonly(self, tty: str, readonly: bool) -> None:
+        """A read-only client neither types nor sizes the window (its size is ignored)."""
+        if self._run(('display-message', '-p', '-c', tty, '#{client_readonly}')).stdout.strip() != str(int(readonly)):
+            self.succeeds('switch-client', '-c', tty, '-r')  # toggles: refresh-client -f cannot clear read-only
+        self.succeeds('refresh-client', '-t', tty, '-f', 'ignore-size' if readonly else '!ignore-size')
+
     def attach_argv(self, window: Window, *, readonly: bool) -> list[str]:
-        flags = ['-f', 'read-only'] if readonly else []
-        return ['setsid', '-c', self.tmux, '-u', '-S', str(self.socket), 'attach-session', '-t', f'={window.view}',
+        flags = ['-f', 'read-only,ignore-size'] if readonly else []
+        return ['setsid', '-c', self.tmux, '-u', '-S', self.reach('tmux'), 'attach-session', '-t', f'={window.view}',
                 *flags]
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self._open(),) if PROC_FD.is_dir() else ()
 
     def kill(self) -> None:
         if self.socket.exists():
             self._run(('kill-server',))
+        self.close()
 
-    def _run(self, args: tuple[str, ...] | list[str]) -> subprocess.CompletedProcess[str]:
-        argv = [self.tmux, '-u', '-f', str(self.conf), '-S', str(self.socket), *args]
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.directory, getattr(os, 'O_PATH', os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._fd
+
+    def _run(self, args: tuple[str, ...] | list[str], env: dict[str, str] | None = None) \
+            -> subprocess.CompletedProcess[str]:
+        argv = [self.tmux, '-u', '-f', self.reach('tmux.conf'), '-S', self.reach('tmux'), *args]
         try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, env=self.env,
-                                  stdin=subprocess.DEVNULL, cwd='/', **unix_accounts.spawn_as(self.account))
+            return subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, env=env or self.env,
+                                  stdin=subprocess.DEVNULL, cwd='/', pass_fds=self.pass_fds,
+                                  **unix_accounts.spawn_as(self.account))
         except subprocess.TimeoutExpired:
             raise TmuxError(f'tmux {args[0]} did not answer within {COMMAND_TIMEOUT} s.') from None
 
@@ -383,34 +421,13 @@ class TerminalService:
         self._broadcast(window.worktree_id)
         return attachment
 
-    def account_for(self, user: User) -> Account:
-        """The Unix account a user's shells (strict) or everyone's shells (simple, insulated) run as."""
-        if self.mode != 'strict':
-            return self._shared_account()
-        name = self.settings.unix_accounts.get(user.email)
-        if not name:
-            raise TerminalUnavailable(f'Strict mode: your account ({user.email}) has no Unix account yet. An admin '
-                                      f'maps it with AGOR_UNIX_ACCOUNTS="{user.email}=<unix name>" (docs/terminals.md).')
-        return unix_accounts.lookup(name)
-
-    def _shared_account(self) -> Account:
-        if self.mode == 'simple':
-            account = unix_accounts.current()
-            unix_accounts.refuse_root(account)
-            return account
-        account = unix_accounts.lookup(self.settings.executor_account)
-        if account.is_current:
-            raise TerminalUnavailable(f"Insulated mode needs an executor account other than the app's own "
-                                      f'({account.name}): set AGOR_EXECUTOR_ACCOUNT.')
-        return account
-
     def _prepare(self, user: User, worktree_ref: str) -> tuple[Window, Account, bool]:
         worktree = terminal_worktree(user, worktree_ref)
         if not shutil.which(self.tmux):
             raise TerminalUnavailable('tmux is not installed on the server. Install it (Debian/Ubuntu: '
                                       '`apt-get install tmux`, Fedora: `dnf install tmux`, macOS: `brew install tmux`) '
                                       'and open the terminal again.')
-        account = self.account_for(user)
+        account = unix_accounts.account_for(self.settings, user)
         with self._lock:
             window = self._find(worktree.id)
             if window is None:
@@ -427,62 +444,52 @@ class TerminalService:
         return window, account, writable
 
     def _create(self, user: User, worktree: Worktree, account: Account) -> Window:
-        env = terminal_env(user, worktree)
-        if not account.is_current:
-            unix_accounts.protect_data_dir(self.settings.data_dir)
-            self._grant(account, Path(worktree.path))
-            # the checkout belongs to the app's account: let git in the shell trust it
-            env.update(GIT_CONFIG_COUNT='1', GIT_CONFIG_KEY_0='safe.directory', GIT_CONFIG_VALUE_0='*')
+        unix_accounts.open_worktree(account, Path(worktree.path))
         self._ended.pop(worktree.id, None)
         self._closed.discard(worktree.id)
-        server = self._server(account)
+        server = self._server(account, worktree.id)
         self._make_socket_dir(server)
-        return server.create_window(worktree, user, env)
+        return server.create_window(worktree, user, terminal_env(user, worktree, account))
 
-    def _grant(self, account: Account, path: Path) -> None:
-        blocked = unix_accounts.unreachable_parent(account, path)
-        if blocked is not None:
-            raise TerminalUnavailable(f'The Unix account {account.name} cannot reach {path}: {blocked} does not let it '
-                                      f'through. Make it passable (chmod o+x {blocked}) or move the data dir '
-                                      '(AGOR_DATA_DIR) somewhere every account can pass through.')
-        unix_accounts.grant_tree(account, path)
-        common = _git_common_dir(path)
-        if common is not None and unix_accounts.unreachable_parent(account, common) is None:
-            unix_accounts.grant_tree(account, common)
-
-    def _server(self, account: Account) -> TmuxServer:
-        server = self._servers.get(account.name)
+    def _server(self, account: Account, worktree_id: str) -> TmuxServer:
+        key = f'{account.name}-{worktree_id}'
+        server = self._servers.get(key)
         if server is None:
-            server = self._servers[account.name] = TmuxServer(self.tmux, self.tmux_dir / account.name, account,
-                                                              shared=self.mode == 'strict')
+            server = self._servers[key] = TmuxServer(self.tmux, self.tmux_dir / key, account, worktree_id,
+                                                     shared=self.mode == 'strict')
         return server
 
     def _make_socket_dir(self, server: TmuxServer) -> None:
+        """`<tmux dir>` (0700, the app's) / `<account>-<worktree id>` (the account's; 0711 in strict mode, where
+        guests' clients look the socket up in it)."""
         base, account = self.tmux_dir, server.account
-        base.mkdir(mode=0o711, exist_ok=True)
+        base.mkdir(mode=0o700, exist_ok=True)
         info = base.lstat()
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
             raise TerminalUnavailable(f'{base} is not a directory owned by the app\'s account: remove it or set '
                                       'AGOR_TMUX_DIR.')
-        base.chmod(0o711)
+        base.chmod(0o700)
         server.directory.mkdir(mode=0o700, exist_ok=True)
         if not account.is_current:
-            os.chown(server.directory, account.uid, account.gid)
+            os.chown(server.directory, account.uid, account.gid, follow_symlinks=False)
         server.directory.chmod(0o711 if server.shared else 0o700)
 
-    def _candidate_servers(self) -> list[TmuxServer]:
-        if self.mode != 'strict':
-            return [self._server(self._shared_account())]
-        servers = []
-        for name in sorted(set(self.settings.unix_accounts.values())):
-            try:
-                servers.append(self._server(unix_accounts.lookup(name)))
-            except DomainError:
-                continue
-        return servers
+    def _candidate_servers(self, worktree_id: str) -> list[TmuxServer]:
+        """The servers that may hold the worktree's shell: the shared account's, or (strict) any mapped account's."""
+        if self.mode == 'simple':
+            accounts = [unix_accounts.current()]
+        else:
+            names = sorted(set(self.settings.unix_accounts.values())) if self.mode == 'strict' else \
+                [self.settings.executor_account]
+            accounts = []
+            for name in names:
+                with contextlib.suppress(DomainError):
+                    accounts.append(unix_accounts.lookup(name))
+        return [self._server(account, worktree_id) for account in accounts
+                if (self.tmux_dir / f'{account.name}-{worktree_id}' / 'tmux').exists()]
 
     def _find(self, worktree_id: str) -> Window | None:
-        for server in self._candidate_servers():
+        for server in self._candidate_servers(worktree_id):
             window = server.windows().get(worktree_id)
             if window is not None:
                 return window
@@ -537,6 +544,7 @@ class TerminalService:
             for a in attachments:
                 if a.user.id == user_id and a.window.host_id == window.host_id:
                     a.writable = self._may_type(a.user, a.window)
+                    await asyncio.to_thread(a.window.server.set_client_readonly, a.tty, not a.writable)
                     if a.account != a.window.server.account:
                         await asyncio.to_thread(a.window.server.allow, a.account, write=a.writable)
         self._broadcast_all()
@@ -564,15 +572,16 @@ class TerminalService:
     # ---- ending -----------------------------------------------------------------------------------------------------
 
     def worktree_gone(self, worktree_id: str, reason: str) -> None:
-        """Kill the worktree's window (its viewers are told why). Safe to call from any thread."""
+        """Kill the worktree's tmux servers (its viewers are told why). Safe to call from any thread."""
         with self._lock:
             self._ended[worktree_id] = reason
             try:
-                window = self._find(worktree_id)
+                servers = self._candidate_servers(worktree_id)
             except DomainError:
                 return
-            if window is not None:
-                window.server.succeeds('kill-window', '-t', window.id)
+            for server in servers:
+                server.kill()
+                self._servers.pop(server.directory.name, None)
 
     def close_all(self) -> None:
         for attachments in list(self._attachments.values()):
@@ -620,7 +629,8 @@ def _spawn(server: TmuxServer, window: Window, account: Account, readonly: bool,
             os.fchown(slave, account.uid, -1)
         env = {**unix_accounts.login_env(account), 'TERM': 'xterm-256color', 'COLORTERM': 'truecolor'}
         process = subprocess.Popen(server.attach_argv(window, readonly=readonly), stdin=slave, stdout=slave,
-                                   stderr=slave, env=env, cwd='/', close_fds=True, **unix_accounts.spawn_as(account))
+                                   stderr=slave, env=env, cwd='/', close_fds=True, pass_fds=server.pass_fds,
+                                   **unix_accounts.spawn_as(account))
         tty = os.ttyname(slave)
     except BaseException:
         os.close(master)
@@ -637,12 +647,6 @@ def _reap(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def _git_common_dir(path: Path) -> Path | None:
-    result = subprocess.run(['git', 'rev-parse', '--path-format=absolute', '--git-common-dir'], cwd=path,
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
 
 
 def _name(user_id: str) -> str:

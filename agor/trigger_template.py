@@ -1,22 +1,34 @@
 """Zone trigger templates: Jinja2 in a sandbox, with `worktree.*`, `board.*`, `zone.*` and `user.*`.
 
 The sandbox (jinja2.sandbox) refuses attribute escapes (`''.__class__`), there is no loader (no include, import or
-extends, so no file access), and a few size guards keep a template from allocating its way out of the process:
-`range` is capped, `*`/`**` and any call with a huge integer argument are refused, and the output is limited to the
-size of a prompt. Missing values render as empty text; an unknown variable is an error that says what exists.
+extends, so no file access), and size guards refuse what would obviously allocate too much: `range` is capped, the
+size a `*`, `**` or `%` would produce is computed from its operands before it runs (so `'x' * 100000 * 1000` is
+refused at the second `*`), any call or filter with a huge integer argument is refused (`center(300000000)`),
+and the output is limited to the size of a prompt. Everything else a template could do to exhaust the server (nested
+loops, a clever allocation) is bounded by where it runs: `render` sends it to a worker process with CPU-time, memory
+and wall-clock limits (agor.template_workers); `render_here` is the worker's side. Missing values render as empty
+text; an unknown variable is an error that says what exists.
 """
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import template_workers
+
 MAX_TEMPLATE_CHARS = 20_000
 MAX_OUTPUT_BYTES = 100 * 1024  # the same limit as a typed prompt
 MAX_RANGE = 1000
 MAX_INT_ARG = 10_000
+MAX_INT_BITS = 4096
+PRINTF_WIDTH = re.compile(r'%[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?')
+FORMAT_WIDTH = re.compile(r'\{[^{}]*:[^{}\d]*(\d+)(?:\.(\d+))?[^{}]*\}')
 ROOTS = ('worktree', 'board', 'zone', 'user')
 FIELDS = {
     'worktree': ('name', 'branch', 'path', 'repo', 'base', 'notes', 'issue_url', 'pr_url', 'created_by'),
@@ -58,21 +70,73 @@ class _Undefined(StrictUndefined):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({'*', '**'})
+    intercepted_binops = frozenset({'*', '**', '%'})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: _guarded(f) for name, f in self.filters.items()}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        numbers = [v for v in (left, right) if isinstance(v, int)]
-        if operator == '**' and (abs(right) > 64 if isinstance(right, (int, float)) else False):
-            raise SecurityError('exponents above 64 are not allowed')
-        if operator == '*' and any(isinstance(v, (str, list, tuple)) for v in (left, right)) \
-                and any(n > MAX_OUTPUT_BYTES for n in numbers):
-            raise SecurityError('repeating text that many times is not allowed')
+        if operator == '*':
+            _check_product(left, right)
+        elif operator == '**':
+            _check_power(left, right)
+        elif isinstance(left, str):
+            _check_format_string(left, PRINTF_WIDTH)
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
-        if any(isinstance(v, int) and abs(v) > MAX_INT_ARG for v in (*args, *kwargs.values())):
-            raise SecurityError(f'numbers above {MAX_INT_ARG} are not allowed as arguments')
+        _check_numbers((*args, *kwargs.values()))
         return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """`'...'.format` is looked up through here (Jinja wraps it as it is accessed): check its widths first."""
+        if getattr(value, '__name__', '') in {'format', 'format_map'} and isinstance(getattr(value, '__self__', None),
+                                                                                    str):
+            _check_format_string(value.__self__, FORMAT_WIDTH)
+        return super().wrap_str_format(value)
+
+
+def _guarded(function: Callable) -> Callable:
+    """A filter whose arguments (after the value it applies to) go through the same size guards."""
+    skip = 2 if hasattr(function, 'jinja_pass_arg') else 1  # the context/environment, then the value
+
+    @functools.wraps(function)  # keeps `jinja_pass_arg`
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _check_numbers((*args[skip:], *kwargs.values()))
+        if function.__name__ == 'do_format' and len(args) >= skip and isinstance(args[skip - 1], str):
+            _check_format_string(args[skip - 1], PRINTF_WIDTH)
+        return function(*args, **kwargs)
+    return guarded
+
+
+def _check_numbers(values: tuple) -> None:
+    if any(isinstance(v, int) and abs(v) > MAX_INT_ARG for v in values):
+        raise SecurityError(f'numbers above {MAX_INT_ARG} are not allowed as arguments')
+
+
+def _check_product(left: Any, right: Any) -> None:
+    """`*` repeats text or a list, or multiplies numbers: refuse it if the result would be too big."""
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, (str, list, tuple)) and isinstance(count, int) \
+                and len(sequence) * count > MAX_OUTPUT_BYTES:
+            raise SecurityError(f'repeating text or a list to over {MAX_OUTPUT_BYTES:,} items is not allowed')
+    if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+        raise SecurityError(f'numbers over {MAX_INT_BITS} bits are not allowed')
+
+
+def _check_power(left: Any, right: Any) -> None:
+    if isinstance(right, (int, float)) and abs(right) > 64:
+        raise SecurityError('exponents above 64 are not allowed')
+    if isinstance(left, int) and isinstance(right, int) and left.bit_length() * abs(right) > MAX_INT_BITS:
+        raise SecurityError(f'numbers over {MAX_INT_BITS} bits are not allowed')
+
+
+def _check_format_string(text: str, width: re.Pattern[str]) -> None:
+    """`'%300000000s' % x`, `'{:>300000000}'.format(x)`: a width or precision is a size too."""
+    for match in width.finditer(text):
+        if any(group and (group == '*' or int(group) > MAX_INT_ARG) for group in match.groups()):
+            raise SecurityError(f'widths above {MAX_INT_ARG} (or taken from an argument) are not allowed in formats')
 
 
 def _range(*args: int) -> range:
@@ -106,7 +170,26 @@ def check(source: Any) -> str:
 
 
 def render(source: str, values: dict[str, dict[str, Any]]) -> str:
-    """Render against `values` ({'worktree': {...}, 'board': {...}, ...}); TemplateProblem says what went wrong."""
+    """Render against `values` ({'worktree': {...}, 'board': {...}, ...}) in a worker process with CPU, memory and
+    wall-clock limits; TemplateProblem says what went wrong."""
+    check(source)
+    try:
+        return template_workers.pool.render(source, values)
+    except template_workers.RenderFailed as failure:
+        raise TemplateProblem(str(failure)) from None
+
+
+async def render_async(source: str, values: dict[str, dict[str, Any]]) -> str:
+    """`render` for the event loop (the preview); cancelling the awaiting task stops the render."""
+    check(source)
+    try:
+        return await template_workers.pool.render_async(source, values)
+    except template_workers.RenderFailed as failure:
+        raise TemplateProblem(str(failure)) from None
+
+
+def render_here(source: str, values: dict[str, dict[str, Any]]) -> str:
+    """Render in this process: only a template worker calls this (MemoryError is its to report)."""
     check(source)
     context = {root: Fields(root, values.get(root, {})) for root in ROOTS}
     try:
@@ -115,6 +198,8 @@ def render(source: str, values: dict[str, dict[str, Any]]) -> str:
         raise TemplateProblem(str(error.message)) from None
     except SecurityError as error:
         raise TemplateProblem(f'Not allowed in a trigger template: {error}') from None
+    except MemoryError:
+        raise
     except Exception as error:  # anything else a template can raise (1/0, a bad filter argument...)
         raise TemplateProblem(f'The template failed: {type(error).__name__}: {str(error)[:200]}') from None
     text = text.strip()
@@ -123,11 +208,3 @@ def render(source: str, values: dict[str, dict[str, Any]]) -> str:
     if len(text.encode()) > MAX_OUTPUT_BYTES:
         raise TemplateProblem('The rendered prompt is over 100 KB.')
     return text
-
-
-def preview(source: str, values: dict[str, dict[str, Any]] | None = None) -> tuple[str | None, str | None]:
-    """(rendered text, None) or (None, error) for the zone editor; against the sample worktree by default."""
-    try:
-        return render(source, values or SAMPLE), None
-    except TemplateProblem as problem:
-        return None, str(problem)

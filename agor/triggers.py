@@ -5,13 +5,17 @@ A drop fires only when the card arrives in a zone it was not in. The arrival is 
 the zone, and the placement's arrival count) that is unique in the database, so a double drop, a reconnect replaying
 an event, or two people dropping the same card into the same zone at once can only ever record one firing: the
 second writer's insert fails, and its retry sees the card already in the zone. The firing, the new session and its
-first prompt commit in the drop's transaction, so nothing is half-created.
+first prompt commit in the drop's transaction, so nothing is half-created. The prompt is rendered just before that
+transaction (a template may take up to a second in its worker process: the database is not held meanwhile); if the
+zone changed in between, the drop starts over.
 
 Behaviours: `always_new` starts a new session with the rendered prompt; `show_picker` records the firing as
 `picking` and the dropping user chooses one of their sessions of that worktree (or a new one) in `pick`.
 """
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
@@ -44,19 +48,52 @@ def drop_card(actor: User, board_id: str, worktree_id: str, x: float, y: float) 
             if 'drop_key' not in str(error.orig):
                 raise
             # Someone else's drop of this card into this zone committed first and fired; moving again sees that.
+        except _ZoneChanged:
+            pass  # the zone's template changed while its prompt was rendered: render again
     raise Conflict('Someone else is moving this card right now; try again.')
 
 
+@dataclass(frozen=True)
+class _Prompt:
+    zone: tuple[str, str]  # the zone's id and the template that was rendered
+    text: str | None
+    problem: str | None
+
+
+class _ZoneChanged(Exception):
+    pass
+
+
 def _drop(actor: User, board_id: str, worktree_id: str, x: float, y: float) -> dict[str, Any] | None:
+    prompt = _render_ahead(actor, board_id, worktree_id, x, y)
     with db.transaction() as session:
         permissions.visible_board(session, actor, board_id)
         placement, arrived = boards.move_in(session, actor, board_id, worktree_id, x, y)
         if arrived is None or not arrived.trigger_template:
             return None
-        return _fire(session, actor, placement, arrived)
+        if prompt is None or prompt.zone != (arrived.id, arrived.trigger_template):
+            raise _ZoneChanged()
+        return _fire(session, actor, placement, arrived, prompt)
 
 
-def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone) -> dict[str, Any]:
+def _render_ahead(actor: User, board_id: str, worktree_id: str, x: float, y: float) -> _Prompt | None:
+    """The prompt of the trigger zone the card would arrive in at (x, y), if any, rendered outside any transaction."""
+    with db.read() as session:
+        placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree_id,
+                                                             CardPlacement.board_id == board_id)).first()
+        zone = boards.zone_under_card(session, board_id, x, y)
+        if placement is None or zone is None or zone.id == placement.zone_id or not zone.trigger_template:
+            return None
+        worktree = ids.load(session, Worktree, worktree_id, 'worktree')
+        values = template_values(session, worktree, zone, actor)
+    key = (zone.id, zone.trigger_template)
+    try:
+        return _Prompt(key, trigger_template.render(zone.trigger_template, values), None)
+    except trigger_template.TemplateProblem as problem:
+        return _Prompt(key, None, str(problem))
+
+
+def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone, prompt: _Prompt) -> dict[str, Any]:
     firing = ZoneFiring(drop_key=f'{placement.id}:{zone.id}:{placement.zone_entry}', zone_id=zone.id,
                         board_id=zone.board_id, worktree_id=placement.worktree_id, user_id=actor.id, status='picking')
     session.add(firing)
@@ -64,11 +101,13 @@ def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone) -
     worktree = ids.load(session, Worktree, placement.worktree_id, 'worktree')
     try:
         permissions.require_worktree(session, actor, worktree, permissions.Level.session, 'start sessions in it')
-        firing.prompt = trigger_template.render(zone.trigger_template or '', template_values(session, worktree,
-                                                                                             zone, actor))
-    except (trigger_template.TemplateProblem, DomainError) as problem:
-        firing.status, firing.error, firing.settled_at = 'failed', getattr(problem, 'message', str(problem)), utcnow()
+    except DomainError as refused:
+        firing.status, firing.error, firing.settled_at = 'failed', refused.message, utcnow()
         return firing_view(session, firing)
+    if prompt.problem is not None:
+        firing.status, firing.error, firing.settled_at = 'failed', prompt.problem, utcnow()
+        return firing_view(session, firing)
+    firing.prompt = prompt.text
     if zone.trigger_behavior == 'always_new':
         agent = sessions.add(session, actor, worktree, _runtime(zone), firing.prompt)
         _started(session, firing, agent, actor, worktree, zone)
@@ -172,10 +211,21 @@ def waiting_picks(user: User, board_id: str) -> list[dict[str, Any]]:
         return result
 
 
-def preview(user: User, board_id: str, zone_id: str | None, source: str,
-            worktree_id: str | None = None) -> dict[str, Any]:
+async def preview(user: User, board_id: str, zone_id: str | None, source: str,
+                  worktree_id: str | None = None) -> dict[str, Any]:
     """Render a template being edited against a real card (the chosen one, else one in the zone, else any on the
-    board) or, on an empty board, the built-in sample worktree."""
+    board) or, on an empty board, the built-in sample worktree. It renders in a template worker, waiting there rather
+    than in a thread of the app; cancelling the awaiting task (a newer preview) stops the render."""
+    values, sample, chosen = await asyncio.to_thread(_preview_values, user, board_id, zone_id, worktree_id)
+    try:
+        text, error = await trigger_template.render_async(source, values), None
+    except trigger_template.TemplateProblem as problem:
+        text, error = None, str(problem)
+    return {'text': text, 'error': error, 'sample': sample, 'worktree_id': chosen}
+
+
+def _preview_values(user: User, board_id: str, zone_id: str | None,
+                    worktree_id: str | None) -> tuple[dict[str, dict[str, Any]], str, str | None]:
     require(user, Role.member, 'edit zones')
     with db.read() as session:
         board = permissions.visible_board(session, user, board_id)
@@ -187,12 +237,9 @@ def preview(user: User, board_id: str, zone_id: str | None, source: str,
         zone = session.get(Zone, zone_id) if zone_id else None
         zone = zone if zone is not None and zone.board_id == board.id else None
         if chosen is None:
-            values, sample = trigger_template.SAMPLE, 'sample worktree “auth-fix”'
-        else:
-            worktree = ids.load(session, Worktree, chosen.worktree_id, 'worktree')
-            values, sample = template_values(session, worktree, zone, user), worktree.name
-    text, error = trigger_template.preview(source, values)
-    return {'text': text, 'error': error, 'sample': sample, 'worktree_id': chosen.worktree_id if chosen else None}
+            return trigger_template.SAMPLE, 'sample worktree “auth-fix”', None
+        worktree = ids.load(session, Worktree, chosen.worktree_id, 'worktree')
+        return template_values(session, worktree, zone, user), worktree.name, chosen.worktree_id
 
 
 def firing_view(session: Session, firing: ZoneFiring) -> dict[str, Any]:

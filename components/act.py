@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,12 +16,16 @@ FAILED = object()
 
 
 async def act(fn: Callable, *args: Any, success: str | None = None, **kwargs: Any) -> Any:
-    """Run a service call in a worker thread; a domain error becomes a notice, anything else a generic one.
+    """Run a service call in a worker thread (an async one on the loop); a domain error becomes a notice, anything
+    else a generic one.
 
     (asyncio.to_thread rather than run.io_bound: the latter returns None when cancelled, which reads as a result.)
     """
     try:
-        result = await asyncio.to_thread(fn, *args, **kwargs)
+        if inspect.iscoroutinefunction(fn):
+            result = await fn(*args, **kwargs)
+        else:
+            result = await asyncio.to_thread(fn, *args, **kwargs)
     except DomainError as error:
         ui.notify(error.message, type='warning')
         return FAILED

@@ -3,8 +3,9 @@ and follow. Opening it acknowledges the session for this viewer only; so does ev
 from __future__ import annotations
 
 import asyncio
-from html import escape
+import json
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 from nicegui import background_tasks, ui
@@ -12,6 +13,7 @@ from nicegui import background_tasks, ui
 from agor import comment_text, events, sessions
 from agor.models import Role, User
 from agor.runtimes import registry
+from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
 from agor.session_runner import session_runner
 
 from . import timestamp
@@ -19,6 +21,9 @@ from .act import FAILED, act
 
 STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'completed': 'green', 'failed': 'red',
                  'stopped': 'grey-7'}
+LONG_OUTPUT_LINES = 8  # tool output longer than this is collapsed
+LONG_OUTPUT_CHARS = 600
+OUTPUT_LIMIT = 20_000
 
 
 class SessionPanel:
@@ -29,6 +34,8 @@ class SessionPanel:
         self.session_id: str | None = None
         self.runtime = ''
         self.entries: dict[int, ui.html] = {}
+        self.usage: dict[int, dict[str, Any]] = {}  # usage entry id -> its figures, for the session total
+        self.total: ui.label | None = None
         self._unsubscribe: Any = None
         with ui.dialog().props('position=right full-height') as self.dialog, \
                 ui.card().classes('h-full p-0 gap-0 no-wrap').style('width: 600px; max-width: 96vw') \
@@ -62,6 +69,7 @@ class SessionPanel:
         self.session_id = session_id
         self.runtime = detail['runtime']
         self.entries = {}
+        self.usage = await asyncio.to_thread(sessions.usage, self.user, session_id)
         self.transcript.clear()
         self._header(detail)
         self._footer(detail)
@@ -87,14 +95,41 @@ class SessionPanel:
             runtime = ui.select({name: r.label for name, r in registry.RUNTIMES.items()}, value='claude-code'
                                 if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
                                 label='Agent').props('outlined').classes('w-full').mark('runtime')
-            model = ui.input('Model (optional)').props('outlined').classes('w-full')
+            mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
+            mode_help = ui.label().classes('agor-permission-help text-xs text-slate-500 -mt-1') \
+                .mark('permission-help')
+            model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
+                .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
+            with model.add_slot('append'):
+                with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"') as pick:
+                    known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
                 .classes('text-xs text-slate-500')
 
+            def explain_mode() -> None:
+                mode_help.set_text(registry.get(runtime.value).permission_help.get(mode.value or '', ''))
+
+            def runtime_chosen() -> None:
+                adapter = registry.get(runtime.value)
+                default = adapter.default_permission_mode
+                mode.set_options({name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == default else '')
+                                  for name in adapter.permission_modes}, value=default)
+                model.set_value('')
+                model.set_autocomplete(adapter.models)
+                pick.set_visibility(bool(adapter.models))
+                known.clear()
+                with known:
+                    for name in adapter.models:
+                        ui.menu_item(name, on_click=lambda name=name: model.set_value(name))
+                explain_mode()
+            runtime.on_value_change(runtime_chosen)
+            mode.on_value_change(explain_mode)
+            runtime_chosen()
+
             async def start() -> None:
                 created = await act(sessions.create, self.user, worktree['id'], runtime.value, prompt.value,
-                                    model=model.value or None)
+                                    model=(model.value or '').strip() or None, permission_mode=mode.value)
                 if created is not FAILED:
                     await self.open(created.id)
             ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal') \
@@ -117,6 +152,8 @@ class SessionPanel:
             ui.label(f'{detail["runtime_label"]} · runs as {detail["creator"]}')
             if detail['model']:
                 ui.label(f'· {detail["model"]}')
+            self.total = ui.label().classes('agor-session-total').mark('session-total')
+            self._show_total()
             if detail['queued']:
                 ui.label(f'· {detail["queued"]} queued').mark('queued')
             ui.space()
@@ -125,9 +162,7 @@ class SessionPanel:
 
     def _footer(self, detail: dict[str, Any]) -> None:
         self.footer.clear()
-        with self.footer:
-            if detail['error']:
-                ui.label(detail['error']).classes('text-sm text-red-700 whitespace-pre-wrap').mark('session-error')
+        with self.footer:  # a failed run's error is its transcript entry (once, with the details)
             if not self.can_write:
                 ui.label('Viewers watch sessions; members prompt them.').classes('text-xs text-slate-500')
                 return
@@ -159,7 +194,16 @@ class SessionPanel:
                 ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal').mark('send') \
                     .set_enabled(not refused)
 
+    def _show_total(self) -> None:
+        """The session's total usage (the sum of its turns' own figures) in the header."""
+        if self.total is not None:
+            self.total.set_text(f'· total {usage_text(sessions.usage_total(self.usage.values()))}'
+                                if self.usage else '')
+
     def _entry(self, entry: dict[str, Any]) -> None:
+        if entry['kind'] == 'usage':
+            self.usage[entry['id']] = entry['data']
+            self._show_total()
         html = _entry_html(entry, preformatted=self.runtime == 'shell')
         element = self.entries.get(entry['id'])
         if element is not None:
@@ -205,7 +249,8 @@ class SessionPanel:
 
 
 def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:
-    """Agent replies are Markdown (sanitized like comments); shell output and tool output stay verbatim."""
+    """Agent replies are Markdown (sanitized like comments); shell output and tool output stay verbatim. A tool call
+    says what ran, long tool output and an error's details are collapsed (<details>)."""
     kind, text, data = entry['kind'], entry['text'], entry['data']
     if kind == 'user':
         runs_as = data.get('runs_as')
@@ -214,9 +259,47 @@ def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:
     if kind == 'assistant':
         return f'<pre class="agor-output">{escape(text)}</pre>' if preformatted else comment_text.render(text)
     if kind == 'tool_call':
-        return f'<div class="agor-tool">🔧 {escape(text)}</div>'
+        return _tool_call_html(text, data)
     if kind == 'tool_result':
-        return f'<pre class="agor-tool-result">{escape(text[:4000])}</pre>'
+        return _output_html(text, 'agor-tool-result agor-failed' if data.get('is_error') else 'agor-tool-result')
     if kind == 'error':
-        return f'<div class="agor-error">⚠ {escape(text)}</div>'
+        details = data.get('details') or []
+        more = (f'<details class="agor-details"><summary>details</summary><pre>{escape(chr(10).join(details))}</pre>'
+                '</details>') if details else ''
+        return f'<div class="agor-error"><div class="agor-headline">⚠ {escape(text)}</div>{more}</div>'
+    if kind == 'usage':
+        return f'<div class="agor-note agor-usage">This turn: {escape(usage_text(data))}</div>'
+    if data.get('retry'):
+        return f'<div class="agor-retry">↻ {escape(text)}</div>'
     return f'<div class="agor-note">{escape(text)}</div>'
+
+
+def _tool_call_html(text: str, data: dict[str, Any]) -> str:
+    if data.get('command') is not None:
+        what, detail = 'Shell', data['command']
+    elif data.get('server'):
+        what, detail = f'MCP {data["server"]} › {data.get("tool", "")}', _arguments(data.get('input'))
+    elif data.get('tool'):
+        what, detail = data['tool'], _arguments(data.get('input'))
+    else:
+        what, detail = 'Tool', text
+    code = f' <code>{escape(shorten(detail, 300))}</code>' if detail else ''
+    return f'<div class="agor-tool">🔧 <b>{escape(what)}</b>{code}</div>'
+
+
+def _arguments(value: Any) -> str:
+    if not value:
+        return ''
+    if isinstance(value, dict):
+        return ', '.join(f'{key}={json.dumps(item, ensure_ascii=False)}' for key, item in value.items())
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _output_html(text: str, classes: str) -> str:
+    """Tool output verbatim; longer than a few lines it is collapsed behind its first line."""
+    body = escape(text[:OUTPUT_LIMIT]) + ('\n…' if len(text) > OUTPUT_LIMIT else '')
+    lines = text.splitlines()
+    if len(lines) <= LONG_OUTPUT_LINES and len(text) <= LONG_OUTPUT_CHARS:
+        return f'<pre class="{classes}">{body}</pre>'
+    summary = f'{shorten(lines[0] if lines else "", 100)} ({len(lines)} lines)'
+    return f'<details class="{classes}"><summary>{escape(summary)}</summary><pre>{body}</pre></details>'

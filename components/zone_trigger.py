@@ -2,10 +2,11 @@
 picker a `show_picker` drop asks the dropping user, and the toast every viewer sees when a trigger starts a session."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from agor import boards, trigger_template, triggers
 from agor.models import Board, Role, User
@@ -44,6 +45,7 @@ def zone_dialog(user: User, board: Board, zone: dict[str, Any], cards: list[dict
             colour = ui.select(list(palette), value=current, label='Colour').props('outlined dense').classes('w-full')
             locked = ui.switch('Locked (cannot be moved, resized or deleted)', value=zone['locked'])
             editor = TriggerEditor(user, board, zone, cards)
+            dialog.on('hide', editor.stop)
 
             async def save() -> None:
                 changes: dict[str, Any] = {'label': label.value, 'locked': locked.value, **editor.changes()}
@@ -104,11 +106,13 @@ def firing_row(firing: dict[str, Any], dialog: ui.dialog, open_session: OpenSess
 
 class TriggerEditor:
     """The trigger part of the zone editor: template, behaviour, agent, and a preview that re-renders as you type
-    against one of the board's cards (or the sample worktree), showing errors before anything is saved."""
+    against one of the board's cards (or the sample worktree), showing errors before anything is saved. A newer
+    preview cancels the one still rendering (its template worker is stopped), as does closing the dialog."""
 
     def __init__(self, user: User, board: Board, zone: dict[str, Any], cards: list[dict[str, Any]]) -> None:
         self.user, self.board, self.zone = user, board, zone
         self._rendered: tuple[str, str | None] | None = None
+        self._rendering: asyncio.Task | None = None
         with ui.expansion('Trigger', icon='bolt', value=bool(zone['trigger'])).classes('w-full border rounded') \
                 .mark('trigger-section'):
             self.template = ui.textarea('Prompt template (empty: no trigger)', value=zone['trigger_template'],
@@ -134,15 +138,23 @@ class TriggerEditor:
         return {'trigger_template': self.template.value or None, 'trigger_behavior': self.behavior.value,
                 'trigger_runtime': self.runtime.value}
 
-    async def _refresh(self) -> None:
+    def stop(self) -> None:
+        if self._rendering is not None:
+            self._rendering.cancel()
+
+    def _refresh(self) -> None:
         """Re-render when the template or the sample changed (at most every 0.3 s while typing)."""
         key = (self.template.value or '', self.sample.value)
         if key == self._rendered:
             return
         self._rendered = key
+        self.stop()
         if not key[0].strip():
             self._show('No trigger: dropping a card here only moves it.', 'empty')
             return
+        self._rendering = background_tasks.create(self._render(key), name='trigger preview', context=self.preview)
+
+    async def _render(self, key: tuple[str, str | None]) -> None:
         result = await act(triggers.preview, self.user, self.board.id, self.zone['id'], key[0], key[1])
         if result is not FAILED and self._rendered == key:  # still what is in the box
             if result['error']:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from agor import auth, demo, terminals
+from agor import auth, demo, terminals, unix_accounts
 from agor.runtimes import registry
 from agor.models import Role, User
 
@@ -84,11 +84,12 @@ def admin_page(user: User) -> None:
                 password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
                 role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
                 ui.button('Create account', on_click=create_account).props('unelevated color=teal')
-        warning = terminals.mode_warning(settings())
-        if warning:
+        warnings = [w for w in (terminals.mode_warning(settings()), *unix_accounts.notes) if w]
+        if warnings:
             with ui.card().classes('w-full bg-amber-50').mark('mode-warning'):
                 ui.label(f'unix_user_mode: {settings().unix_user_mode}').classes('text-lg font-semibold')
-                ui.label(warning).classes('text-sm')
+                for warning in warnings:
+                    ui.label(warning).classes('text-sm')
         with ui.card().classes('w-full').mark('agent-clis'):
             ui.label('Agent CLIs').classes('text-lg font-semibold')
             ui.label('Sessions run these on the server, on this Node. Pinned versions; scripts/start installs them.') \

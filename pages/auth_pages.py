@@ -1,5 +1,16 @@
-"""First-owner setup, login, logout and accepting an invite."""
+"""First-owner setup, login, logout and accepting an invite.
+
+Logging in gives the browser a new session id (session fixation): NiceGUI keys `app.storage.user` by an id in a
+signed cookie, which someone could have planted in the victim's browser beforehand. The login handler runs over the
+websocket and cannot set a cookie, so it hands over to `/login/complete` with a one-time token: that request empties
+the session (NiceGUI's middleware then issues a new id to the next request), and the redirect that follows stores
+the user under the new id.
+"""
 from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -20,6 +31,7 @@ def register() -> None:
     ui.page('/login', title='Log in · Agor')(login_page)
     ui.page('/logout')(logout_page)
     ui.page('/invite/{token}', title='Join · Agor')(invite_page)
+    app.get('/login/complete')(complete_login)
 
 
 def setup_page() -> RedirectResponse | None:
@@ -41,7 +53,7 @@ def setup_page() -> RedirectResponse | None:
 def login_page(request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002 (query name)
     if not auth.has_users():
         return RedirectResponse('/setup')
-    target = next if next.startswith('/') and not next.startswith('//') else '/'
+    target = next if next.startswith('/') and not next.startswith(('//', '/\\')) else '/'
     client_ip = request.client.host if request.client else ''
     with _panel('Log in', 'Welcome back.'):
         email = ui.input('Email').props('outlined type=email autofocus').classes('w-full')
@@ -58,9 +70,11 @@ def login_page(request: Request, next: str = '/') -> RedirectResponse | None:  #
             ui.label('Demo instance: sign in as one of the team').classes('text-sm text-slate-500')
             with ui.row().classes('gap-2 flex-wrap'):
                 for user in auth.list_users():
-                    ui.button(f'{user.name} ({user.role})',
-                              on_click=lambda u=user: (email.set_value(u.email), password.set_value(DEMO_PASSWORD),
-                                                       log_in())) \
+                    async def as_demo_user(user: User = user) -> None:
+                        email.set_value(user.email)
+                        password.set_value(DEMO_PASSWORD)
+                        await log_in()
+                    ui.button(f'{user.name} ({user.role})', on_click=as_demo_user) \
                         .props('outline no-caps size=sm color=teal')
     return None
 
@@ -90,10 +104,48 @@ def invite_page(token: str) -> None:
         ui.button('Create my account', on_click=join).classes('w-full').props('unelevated color=teal')
 
 
+HANDOFF_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class _Handoff:
+    user_id: str
+    target: str
+    old_id: str  # the browser id the login happened under, which is left behind
+    leaving: bool  # step one (from the old id) or step two (from a new one)
+    expires: float
+
+
+_handoffs: dict[str, _Handoff] = {}
+
+
 def _log_in(user: User, target: str) -> None:
-    app.storage.user.clear()
-    app.storage.user['user_id'] = user.id
-    ui.navigate.to(target)
+    token = _hand_off(_Handoff(user.id, target, app.storage.browser['id'], True, time.monotonic() + HANDOFF_SECONDS))
+    ui.navigate.to(f'/login/complete?token={token}')
+
+
+def complete_login(request: Request, token: str = '') -> RedirectResponse:
+    """Step one (from the login page's browser, with its old id): empty the session, dropping the id; step two
+    (the redirect, which NiceGUI has given a new id): log the user in under it. A token works once, for a minute."""
+    handoff = _handoffs.pop(token, None)
+    if handoff is None or handoff.expires < time.monotonic() \
+            or (request.session.get('id') == handoff.old_id) != handoff.leaving:
+        return RedirectResponse('/login', status_code=303)
+    if handoff.leaving:
+        request.session.clear()
+        token = _hand_off(_Handoff(handoff.user_id, handoff.target, handoff.old_id, False, handoff.expires))
+        return RedirectResponse(f'/login/complete?token={token}', status_code=303)
+    app.storage.user['user_id'] = handoff.user_id
+    return RedirectResponse(handoff.target, status_code=303)
+
+
+def _hand_off(handoff: _Handoff) -> str:
+    now = time.monotonic()
+    for stale in [t for t, h in _handoffs.items() if h.expires < now]:
+        del _handoffs[stale]
+    token = secrets.token_urlsafe(32)
+    _handoffs[token] = handoff
+    return token
 
 
 def _panel(title: str, subtitle: str) -> ui.card:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,16 +18,41 @@ from agor.runtimes.base import Runtime
 pytest_plugins = ['tests.runtime_fixtures']
 
 PASSWORD = 'correct-horse'
+EXECUTOR = 'agor-t-exec'  # as root, terminals and agents run as this account (insulated mode, the default as root)
+
+
+def ensure_account(name: str) -> None:
+    if subprocess.run(['id', name], capture_output=True).returncode != 0:
+        subprocess.run(['useradd', '--create-home', '--shell', '/bin/bash', name], check=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, temp dirs live in a base of their own that other accounts may pass through: pytest's shared default
+    (/tmp/pytest-of-root) is reset to 0700 by every pytest run that starts."""
+    if os.geteuid() == 0 and not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix='agor-pytest-', dir='/tmp')
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    base = str(config.option.basetemp or '')
+    if os.geteuid() == 0 and Path(base).name.startswith('agor-pytest-'):
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own data dir (main.py reads it from the environment in user-fixture tests)."""
+    """Every test gets its own data dir (main.py reads it from the environment in user-fixture tests). As root the
+    app runs agents and terminals as an executor account, which must be able to pass through the temp dirs."""
     path = tmp_path / 'data'
     monkeypatch.setenv('AGOR_DATA_DIR', str(path))
     monkeypatch.setenv('AGOR_REPO_ROOTS', str(tmp_path))
-    for name in ('DATABASE_URL', 'AGOR_DEMO', 'AGOR_OWNER_EMAIL', 'AGOR_OWNER_PASSWORD'):
+    for name in ('DATABASE_URL', 'AGOR_DEMO', 'AGOR_OWNER_EMAIL', 'AGOR_OWNER_PASSWORD', 'AGOR_UNIX_USER_MODE'):
         monkeypatch.delenv(name, raising=False)
+    if os.geteuid() == 0:
+        ensure_account(EXECUTOR)
+        monkeypatch.setenv('AGOR_EXECUTOR_ACCOUNT', EXECUTOR)
+        for directory in (tmp_path, tmp_path.parent):  # pytest makes them 0700: let others pass, not list
+            directory.chmod(0o711)
     auth.throttle.__init__()  # type: ignore[misc]
     return path
 

@@ -53,6 +53,7 @@ class Reply:
 class FakeModelServer:
     def __init__(self) -> None:
         self.requests: list[Seen] = []
+        self.streams_done = 0  # agent turn replies sent completely
         self._httpd = ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.fake = self  # type: ignore[attr-defined]
@@ -244,6 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(reply.status, error_body(api, reply.status), {'retry-after-ms': '100'})
         try:
             stream(reply, model)
+            self.server.fake.streams_done += 1  # type: ignore[attr-defined]
         except (BrokenPipeError, ConnectionResetError):
             pass  # the CLI went away (a stop test)
 

@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 
 from agor import auth
@@ -25,11 +27,72 @@ def test_login_is_case_insensitive_and_rejects_wrong_password(make_user):
 
 def test_repeated_bad_logins_are_slowed_down(make_user):
     make_user('owner')
-    for _ in range(auth.LoginThrottle.FREE):
+    for _ in range(auth.LoginThrottle.PER_ADDRESS_AND_ACCOUNT):
         with pytest.raises(InvalidInput):
             auth.authenticate('owner@example.com', 'wrong-password', '10.0.0.1')
     with pytest.raises(TooManyAttempts, match='Try again in'):
         auth.authenticate('owner@example.com', PASSWORD, '10.0.0.1')
+
+
+def parallel_logins(email: str, password: str, address: str, count: int = 12) -> list[str]:
+    """`count` logins released at once from threads (as from that many tabs): what each one was told."""
+    barrier = threading.Barrier(count)
+    outcomes: list[str] = []
+
+    def log_in() -> None:
+        barrier.wait()
+        try:
+            auth.authenticate(email, password, address)
+            outcomes.append('logged in')
+        except TooManyAttempts:
+            outcomes.append('throttled')
+        except InvalidInput:
+            outcomes.append('wrong password')
+    threads = [threading.Thread(target=log_in) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_parallel_wrong_passwords_are_checked_at_most_five_times(make_user):
+    make_user('owner')
+    outcomes = parallel_logins('owner@example.com', 'wrong-password', '10.0.0.1')
+    assert sorted(outcomes) == ['throttled'] * 7 + ['wrong password'] * 5
+
+
+def test_an_attacker_cannot_lock_a_teammate_out_from_the_same_address(make_user):
+    """Same office, same address: the attacker's failures on the owner's account throttle the attacker, while Carol,
+    whose account has not failed, logs in with her password."""
+    make_user('owner')
+    carol = make_user('member', 'Carol')
+    assert 'throttled' in parallel_logins('owner@example.com', 'wrong-password', '10.0.0.1')
+    for email in ('nobody@example.com', 'ghost@example.com'):  # spraying other accounts from there too
+        with pytest.raises(InvalidInput):
+            auth.authenticate(email, 'wrong-password', '10.0.0.1')
+    assert auth.authenticate('carol@example.com', PASSWORD, '10.0.0.1').id == carol.id
+
+
+def test_the_throttles_three_allowances():
+    throttle = auth.LoginThrottle()
+    for i in range(throttle.PER_ACCOUNT):  # one account guessed from many addresses
+        throttle.start('alice@example.com', f'10.0.0.{i}')
+    with pytest.raises(TooManyAttempts):
+        throttle.start('alice@example.com', '10.0.1.1')
+    for i in range(throttle.PER_ADDRESS):  # one address spraying many accounts
+        throttle.start(f'user{i}@example.com', '10.0.1.1')
+    with pytest.raises(TooManyAttempts):
+        throttle.start('new@example.com', '10.0.1.1')
+    for _ in range(throttle.PER_ADDRESS + 1):  # correct passwords are not failures, for the address either
+        throttle.succeed(throttle.start('carol@example.com', '10.0.2.2'))
+    for _ in range(throttle.PER_ADDRESS_AND_ACCOUNT - 1):
+        throttle.start('bob@example.com', '10.0.3.3')
+    throttle.succeed(throttle.start('bob@example.com', '10.0.3.3'))  # Bob remembered: his failures are forgiven
+    for _ in range(throttle.PER_ADDRESS_AND_ACCOUNT):
+        throttle.start('bob@example.com', '10.0.3.3')
+    with pytest.raises(TooManyAttempts):
+        throttle.start('bob@example.com', '10.0.3.3')
 
 
 def test_passwords_are_stored_as_argon2(make_user):

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from agor import db, preferences
 from agor.config import load_settings
 from agor.models import Role
+from agor.runtimes import registry
 
 from . import app_server
 from .app_server import running_app
@@ -43,7 +44,9 @@ def test_streaming_transcript_pulse_favicon_ack_and_chime(browser, scene):
     alice.get_by_role('button', name='New session').click()
     alice.get_by_label('Agent').click()
     alice.get_by_role('option', name='Gemini').click()
-    alice.get_by_label('Model (optional)').fill('gemini-2.5-flash')
+    alice.get_by_role('button', name='Known models').click()
+    alice.locator('.agor-models').get_by_role('listitem').get_by_text('gemini-2.5-flash', exact=True).click()
+    expect(alice.get_by_label('Model', exact=True)).to_have_value('gemini-2.5-flash')
     alice.get_by_label('Prompt').fill('[[slow:6]] Summarise the repository')
     alice.get_by_role('button', name='Start session').click()
     expect(alice.locator('.agor-prompt')).to_contain_text('Summarise the repository', timeout=15_000)
@@ -77,3 +80,35 @@ def test_streaming_transcript_pulse_favicon_ack_and_chime(browser, scene):
     alice.wait_for_function('() => (window.agorChimes || []).length > 0')
     assert alice.evaluate('window.agorChimes') == ['coin']  # played, not blocked
     assert bob.evaluate('window.agorChimes || []') == []  # Bob has chimes off (and did not start it)
+
+
+def test_new_session_form_permissions_and_models_and_a_gemini_shell_run(browser, scene):
+    """The form explains each permission mode, defaults to the runtime's safe one (Gemini's runs the shell), offers
+    the runtime's known models and takes any other name; the transcript shows the command that ran."""
+    server, seeded, model = scene
+    alice = app_server.open_board(browser, server, 'alice@example.com', PASSWORD, seeded.board.slug)
+    alice.locator(f'.agor-card[data-card-id="{seeded.worktree.id}"]').click()
+    alice.get_by_role('button', name='New session').click()
+    explained = alice.locator('.agor-permission-help')
+    expect(explained).to_have_text(registry.get('claude-code').permission_help['auto_edit'])
+    alice.get_by_label('Agent').click()
+    alice.get_by_role('option', name='Gemini').click()
+    expect(alice.locator('.q-field').filter(has_text='Permissions')).to_contain_text('Edit without asking (default)')
+    expect(explained).to_have_text(registry.get('gemini').permission_help['auto_edit'])
+    alice.get_by_label('Permissions').click()
+    alice.get_by_role('option', name='Plan: read only').click()
+    expect(explained).to_have_text(registry.get('gemini').permission_help['plan'])
+    alice.get_by_label('Permissions').click()
+    alice.get_by_role('option', name='Edit without asking (default)').click()
+
+    alice.get_by_role('button', name='Known models').click()
+    expect(alice.locator('.agor-models .q-item')).to_have_text(registry.get('gemini').models)
+    alice.keyboard.press('Escape')
+    alice.get_by_label('Model', exact=True).fill('fake-model')  # not in the list: taken as typed
+    alice.get_by_label('Prompt').fill('Run it [[shell:printf agor-%s 42]]')
+    alice.get_by_role('button', name='Start session').click()
+
+    expect(alice.locator('.agor-entry-tool_call')).to_contain_text('Shell printf agor-%s 42', timeout=30_000)
+    expect(alice.locator('.agor-entry-tool_result')).to_contain_text('agor-42')
+    expect(alice.locator('.agor-session-total')).to_contain_text('total 24 tokens in, 14 out', timeout=20_000)
+    assert {request.model for request in model.requests} == {'fake-model'}

@@ -25,6 +25,9 @@ def test_a_drop_fires_once_and_everyone_sees_it(browser, board_app):
     preview = alice.locator('.agor-trigger-preview')
     template.fill('echo "review {{ worktree.nmae }}"')
     expect(preview).to_contain_text('worktree.nmae does not exist; worktree has name, branch')
+    template.fill('{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}'
+                  '{% endfor %}{% endfor %}x')  # would run for ever: stopped in its worker, with a message
+    expect(preview).to_have_text('The template took longer than 1 s to render and was stopped.')
     template.fill('echo "review {{ worktree.name }} on {{ worktree.branch }} by {{ user.name }}"')
     expect(preview).to_have_text('echo "review auth-fix on auth-fix by Alice"')  # rendered against the real card
     alice.get_by_label('Agent').click()

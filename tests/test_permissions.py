@@ -204,7 +204,7 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
         lambda: boards.access(carol, team.board.id),
         lambda: triggers.drop_card(carol, team.board.id, team.worktree.id, 0, 0),
         lambda: triggers.history(carol, team.zone.id),
-        lambda: triggers.preview(carol, team.board.id, None, '{{ board.name }}'),
+        lambda: asyncio.run(triggers.preview(carol, team.board.id, None, '{{ board.name }}')),
         lambda: comments.threads(carol, team.board.id),
         lambda: comments.create(carol, team.board.id, 'hello'),
         lambda: comments.reply(carol, thread.id, 'hello'),
@@ -227,7 +227,7 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
         with pytest.raises(NotFound):
             call()
     assert [w['name'] for w in repos.list_worktrees(carol)] == ['carols']
-    leak = triggers.preview(carol, carols_board.id, team.zone.id, '[{{ zone.label }}]')  # a zone of the private board
+    leak = asyncio.run(triggers.preview(carol, carols_board.id, team.zone.id, '[{{ zone.label }}]'))  # another board's
     assert leak['text'] == '[]'
     assert [w['name'] for w in repos.list_worktrees(bob)] == ['auth-fix', 'carols']
     assert comments.threads(bob, team.board.id)[0]['id'] == thread.id

@@ -1,3 +1,4 @@
+import os
 import subprocess
 
 import pytest
@@ -69,6 +70,35 @@ def test_clone_from_a_path(settings, make_user, git_repo):
     assert repo.default_branch == 'main' and (settings.repos_dir / 'shop-clone' / 'app.py').exists()
     with pytest.raises(InvalidInput):
         repos.clone(settings, make_user('admin'), '--upload-pack=touch /tmp/pwned')
+
+
+@pytest.fixture
+def outside_repo(tmp_path_factory):
+    """A real repository outside the allowed roots (the tests' AGOR_REPO_ROOTS is their own tmp_path)."""
+    path = tmp_path_factory.mktemp('elsewhere') / 'secret-repo'
+    path.mkdir()
+    subprocess.run(['git', 'init', '-q', '-b', 'main'], cwd=path, check=True)
+    (path / 'keys.txt').write_text('not for the team\n')
+    subprocess.run(['git', 'add', 'keys.txt'], cwd=path, check=True)
+    subprocess.run(['git', '-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-qm', 'k'], cwd=path,
+                   check=True)
+    return path
+
+
+def test_cloning_a_server_path_obeys_the_allowed_roots(settings, make_user, git_repo, outside_repo, tmp_path):
+    """A clone copies a server path into the data dir: the same rule as registering it, for a path, a file:// URL
+    (also with localhost and percent-escapes), a `..` detour and a symlink that leads out."""
+    admin = make_user('admin')
+    (tmp_path / 'link').symlink_to(outside_repo)
+    escaped = str(outside_repo).replace('secret', '%73ecret')
+    for source in (str(outside_repo), f'file://{outside_repo}', f'file://localhost{outside_repo}', f'file://{escaped}',
+                   f'{tmp_path}/{os.path.relpath(outside_repo, tmp_path)}', str(tmp_path / 'link')):
+        with pytest.raises(Forbidden, match='outside the allowed roots'):
+            repos.clone(settings, admin, source, 'stolen')
+        assert not (settings.repos_dir / 'stolen').exists()
+    with pytest.raises(InvalidInput, match='names a path on this server'):
+        repos.clone(settings, admin, f'file://otherhost{outside_repo}', 'stolen')
+    assert repos.clone(settings, admin, f'file://{git_repo}', 'shop-by-url').default_branch == 'main'
 
 
 def test_archive_takes_the_card_off_and_delete_removes_the_checkout(settings, make_user, repo, git_repo):

@@ -109,6 +109,40 @@ async def test_stop_mid_run(name: str, make_request, fake_model: FakeModelServer
     assert group_gone(handles[0].pid)
 
 
+async def test_claude_reply_streams_while_it_is_generated(make_request, fake_model: FakeModelServer) -> None:
+    seen: list[tuple[TranscriptEvent, int]] = []  # each reply event, with the replies the server had finished
+    outcome = await runner.run(agent('claude-code'), make_request('Take your time [[slow:3]]'),
+                               lambda event: seen.append((event, fake_model.streams_done)))
+    texts = [(event, done) for event, done in seen if event.kind == 'assistant']
+    assert outcome.status == 'completed' and len(texts) == 20
+    assert texts[0][1] == 0 and texts[-2][1] == 0  # shown while the model was still sending
+    assert not texts[0][0].data.get('delta') and all(event.data['delta'] for event, _ in texts[1:])
+    assert ''.join(event.text for event, _ in texts) == outcome.reply == ' '.join(f'slow{i}' for i in range(20))
+
+
+@pytest.mark.parametrize('name', AGENTS)
+async def test_retries_show_while_the_cli_retries(name: str, make_request, fake_model: FakeModelServer) -> None:
+    retries: list[int] = []  # the model requests made when each retry was reported
+
+    def on_event(event: TranscriptEvent) -> None:
+        if event.data.get('retry'):
+            retries.append(len(fake_model.requests))
+    outcome = await runner.run(agent(name), make_request('Go [[500]]', env={'AGOR_AGENT_MAX_RETRIES': '1'}),
+                               on_event)
+    assert outcome.status == 'failed'
+    assert retries and retries[0] < len(fake_model.requests)  # reported before the CLI gave up
+
+
+async def test_gemini_runs_shell_commands_in_its_default_permission_mode(make_request) -> None:
+    runtime = agent('gemini')
+    assert runtime.default_permission_mode == 'auto_edit'
+    outcome, events = await run(runtime, make_request('Run it [[shell:printf agor-%s 42]]'))
+    assert outcome.status == 'completed', outcome
+    [call] = [event for event in events if event.kind == 'tool_call']
+    assert call.data['command'] == 'printf agor-%s 42'
+    assert 'agor-42' in next(event.text for event in events if event.kind == 'tool_result')
+
+
 async def test_missing_cli_gives_the_install_command(make_request, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv('PATH', str(tmp_path / 'nothing'))
     monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'nothing'))

@@ -11,21 +11,34 @@ import pytest
 
 from agor.errors import InvalidInput
 from agor.runtimes import registry
-from agor.runtimes.base import McpServer, RunOutcome, RunRequest, TranscriptEvent, last_reply, max_retries
+from agor.runtimes.base import (
+    McpServer,
+    RunOutcome,
+    RunRequest,
+    TranscriptEvent,
+    Turn,
+    headline,
+    last_reply,
+    max_retries,
+)
 from agor.runtimes.codex import toml
 
 RECORDED = Path(__file__).parent / 'fixtures' / 'runtime_output'
-# Exit codes the CLIs gave for the recorded runs (Gemini: 145 for 401, 244 for 500).
-ERROR_EXIT = {('claude-code', '401'): 1, ('claude-code', '500'): 1, ('codex', '401'): 1, ('codex', '500'): 1,
-              ('gemini', '401'): 145, ('gemini', '500'): 244, ('opencode', '401'): 1, ('opencode', '500'): 1}
+EXIT_CODES = json.loads((RECORDED / 'exit_codes.json').read_text())  # as the CLIs gave them (Gemini: 145, 244)
 AGENTS = ['claude-code', 'codex', 'gemini', 'opencode']
 
 
-def replay(name: str, case: str) -> tuple[list[TranscriptEvent], RunOutcome]:
-    runtime = registry.get(name)
-    lines = (RECORDED / f'{name.split("-")[0]}_{case}.jsonl').read_text().splitlines()
-    events = [event for line in lines for event in runtime.parse_line(line)]
-    return events, runtime.outcome(ERROR_EXIT.get((name, case), 0), events, [])
+def recorded(name: str, case: str, suffix: str = '.jsonl') -> list[str]:
+    return (RECORDED / f'{name.split("-")[0]}_{case}{suffix}').read_text().splitlines()
+
+
+def replay(name: str, case: str, turn: Turn | None = None) -> tuple[list[TranscriptEvent], RunOutcome]:
+    """The recorded stdout, then stderr, through the adapter (the runner reads them concurrently)."""
+    runtime, turn = registry.get(name), turn or Turn(mcp_servers=['echo'])
+    events = [event for line in recorded(name, case) for event in runtime.parse_line(line, turn)]
+    stderr = recorded(name, case, '.stderr')
+    events += [event for line in stderr for event in runtime.parse_stderr(line, turn)]
+    return events, runtime.outcome(EXIT_CODES[f'{name}_{case}'], events, stderr)
 
 
 def request(tmp_path: Path, prompt: str = 'Fix the bug', **fields) -> RunRequest:
@@ -89,11 +102,11 @@ def test_server_error_fails(name: str) -> None:
 @pytest.mark.parametrize('name', AGENTS)
 def test_noise_lines_do_not_break_parsing(name: str) -> None:
     runtime = registry.get(name)
-    assert runtime.parse_line('   \n') == []
-    assert runtime.parse_line('Loaded cached credentials.') == [
+    assert runtime.parse_line('   \n', Turn()) == []
+    assert runtime.parse_line('Loaded cached credentials.', Turn()) == [
         TranscriptEvent('system', 'Loaded cached credentials.', {'raw': True})]
-    assert runtime.parse_line('[1, 2]')[0].data == {'raw': True}
-    assert runtime.parse_line('{"type": "something-new"}') == []
+    assert runtime.parse_line('[1, 2]', Turn())[0].data == {'raw': True}
+    assert runtime.parse_line('{"type": "something-new"}', Turn()) == []
 
 
 def test_exit_code_without_error_line_fails_with_stderr() -> None:
@@ -109,12 +122,64 @@ def test_reply_joins_deltas_of_the_last_message() -> None:
     assert last_reply(events) == 'Hello'
 
 
+def test_claude_streams_the_reply_as_deltas_and_does_not_repeat_it() -> None:
+    events, outcome = replay('claude-code', 'plain')
+    texts = [event for event in events if event.kind == 'assistant']
+    assert len(texts) > 3 and not texts[0].data.get('delta') and all(e.data['delta'] for e in texts[1:])
+    assert ''.join(event.text for event in texts) == outcome.reply == 'Fake answer: I saw 1 user turn(s).'
+
+
+@pytest.mark.parametrize('name, figures', [('claude-code', {'cost_usd': 0.000188}),  # the result line says 0.000376
+                                           ('codex', {'input_tokens': 12, 'output_tokens': 7})])  # it says 24 / 14
+def test_a_resumed_turn_reports_its_own_usage(name: str, figures: dict) -> None:
+    first, _ = replay(name, 'plain')
+    [before] = [event.data['totals'] for event in first if event.kind == 'usage']
+    resumed, _ = replay(name, 'resume', Turn(totals_before=before))
+    [usage] = [event for event in resumed if event.kind == 'usage']
+    assert {key: usage.data[key] for key in figures} == pytest.approx(figures)
+    assert usage.data['totals']['resume_id'] == before['resume_id']
+    other_session = Turn(totals_before={**before, 'resume_id': 'another-session'})
+    [unrelated] = [event for event in replay(name, 'resume', other_session)[0] if event.kind == 'usage']
+    assert unrelated.data['totals'] == usage.data['totals']
+    assert any(unrelated.data[key] != usage.data[key] for key in figures)  # totals of another session: not used
+
+
+@pytest.mark.parametrize('name', AGENTS)
+def test_tool_calls_say_what_ran(name: str) -> None:
+    [shell] = [event for event in replay(name, 'shell')[0] if event.kind == 'tool_call']
+    assert shell.data['command'] == 'printf agor-%s 42' and shell.text == '$ printf agor-%s 42'
+    [mcp] = [event for event in replay(name, 'mcp')[0] if event.kind == 'tool_call']
+    assert (mcp.data['server'], mcp.data['tool'], mcp.data['input']) == ('echo', 'fake_echo', {'text': 'hello'})
+
+
+@pytest.mark.parametrize('name', AGENTS)
+def test_retries_become_events(name: str) -> None:
+    events, outcome = replay(name, '500')
+    retries = [event for event in events if event.data.get('retry')]
+    assert retries and all(event.kind == 'system' for event in retries)
+    assert outcome.status == 'failed' and not any(event.text == outcome.error for event in retries)
+
+
+@pytest.mark.parametrize('name', AGENTS)
+def test_the_error_headline_has_no_stack_trace(name: str) -> None:
+    _, outcome = replay(name, '401')
+    assert '401' in outcome.error and 'invalid API key' in outcome.error
+    assert '\n' not in outcome.error and ' at ' not in outcome.error
+
+
+def test_headline_skips_stack_frames_dumps_and_warnings() -> None:
+    tail = ['Error when talking to the API: boom', '    at f (x.js:1:2)', '  status: 500', '}', '',
+            'WARNING: proceeding, even though …']
+    assert headline(tail) == 'Error when talking to the API: boom'
+    assert headline(['    at f (x.js:1:2)']) is None
+
+
 # --- command lines ---------------------------------------------------------------------------------------------
 
 def test_claude_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, 'geteuid', lambda: 1000)
     spec = registry.get('claude-code').build(request(tmp_path, '--not-a-flag', model='opus', resume_id='abc'))
-    assert spec.argv[:5] == ['claude', '-p', '--output-format', 'stream-json', '--verbose']
+    assert spec.argv[:6] == ['claude', '-p', '--output-format', 'stream-json', '--verbose', '--include-partial-messages']
     assert spec.argv[-2:] == ['--', '--not-a-flag']
     assert spec.argv[spec.argv.index('--model') + 1] == 'opus'
     assert spec.argv[spec.argv.index('--resume') + 1] == 'abc'
@@ -202,7 +267,7 @@ def test_gemini_settings_and_command_line(tmp_path: Path) -> None:
     server = McpServer('echo', command='python3', args=['echo.py'], env={'A': '1'})
     spec = registry.get('gemini').build(request(tmp_path, '-p trick', model='gemini-2.5-flash', resume_id='s-1',
                                                 permission_mode='bypass', mcp_servers=[server]))
-    [settings_file] = spec.files_written
+    settings_file, policy_file = spec.files_written
     assert settings_file == tmp_path / 'state' / 'gemini' / '.gemini' / 'settings.json'
     assert stat.S_IMODE(settings_file.stat().st_mode) == 0o600
     settings = json.loads(settings_file.read_text())

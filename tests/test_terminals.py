@@ -6,6 +6,7 @@ never runs as root; otherwise in simple mode. Insulated and strict get their own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -23,18 +24,15 @@ from agor.errors import Forbidden
 from agor.models import Role
 from agor.terminals import ShareState, TerminalService, TerminalUnavailable
 
-from .conftest import PASSWORD, seed_board
+from .conftest import EXECUTOR, PASSWORD, ensure_account, seed_board
 from .test_pages import log_in
 
 IS_ROOT = os.geteuid() == 0
-EXECUTOR = 'agor-t-exec'
+# secrets whose names do not look secret: none of them may reach a shell or an agent
+LEAKY_ENV = {'MYSQL_PWD': 'pw-in-a-name', 'MY_DB_PASS': 'not-secret-looking', 'GH_PAT': 'pat-value',
+             'REDIS_URL': 'redis://:redis-pass@localhost:6379/0', 'HARMLESS_SETTING': 'not-secret-looking'}
 STRICT_ACCOUNTS = {'alice': 'agor-t-alice', 'bob': 'agor-t-bob'}
 needs_root = pytest.mark.skipif(not IS_ROOT, reason='creating Unix accounts and switching to them needs root')
-
-
-def ensure_account(name: str) -> None:
-    if subprocess.run(['id', name], capture_output=True).returncode != 0:
-        subprocess.run(['useradd', '--create-home', '--shell', '/bin/bash', name], check=True)
 
 
 class Recorder:
@@ -91,6 +89,7 @@ def make_scene(monkeypatch, shared_dir: Path, git_repo: Path, mode: str, **env: 
     settings = load_settings()
     db.init(settings.database_url)
     session_secret(settings.data_dir)
+    unix_accounts.prepare(settings)  # what the app does at start-up
     alice = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
     bob = auth.create_user(alice, 'bob@example.com', 'Bob', PASSWORD, Role.member)
     dan = auth.create_user(alice, 'dan@example.com', 'Dan', PASSWORD, Role.viewer)
@@ -132,12 +131,18 @@ async def run(recorder: Recorder, command: str, marker: str, timeout: float = 5)
     return re.sub(r'\x1b(\[[0-9;?]*[A-Za-z]|\([AB]|[=>])', '', match.group(1)).strip()
 
 
-def tmux(service: TerminalService, *args: str) -> str:
-    return next(iter(service._servers.values())).run(*args)
+def server_of(service: TerminalService, worktree_id: str) -> terminals.TmuxServer:
+    [server] = [server for server in service._servers.values() if server.worktree_id == worktree_id]
+    return server
+
+
+def tmux(s, *args: str) -> str:
+    """A tmux command on the server of the scene's worktree auth-fix."""
+    return server_of(s.service, s.worktree.id).run(*args)
 
 
 def window_size(s) -> str:
-    return tmux(s.service, 'display', '-p', '-t', f'=v-{s.worktree.id}:', '#{window_width}x#{window_height}').strip()
+    return tmux(s, 'display', '-p', '-t', f'=v-{s.worktree.id}:', '#{window_width}x#{window_height}').strip()
 
 
 async def test_one_window_per_worktree_reopened_not_duplicated(scene):
@@ -153,10 +158,10 @@ async def test_one_window_per_worktree_reopened_not_duplicated(scene):
     await again.wait_for('kept-42')  # the same shell: tmux redraws its screen for the new client
     other = await attach(s.service, s.alice, s.other.id)
     await other.wait_for(r'[$#] ')
-    windows = tmux(s.service, 'list-windows', '-t', '=agor', '-F', '#{@agor_worktree}').split()
-    assert sorted(windows) == sorted([s.worktree.id, s.other.id])
-    view = tmux(s.service, 'list-windows', '-t', f'=v-{s.worktree.id}', '-F', '#{@agor_worktree}').split()
-    assert view == [s.worktree.id]  # a viewer's session holds only its worktree's window
+    for worktree in (s.worktree, s.other):  # a tmux server per worktree, holding only that worktree's window
+        server = server_of(s.service, worktree.id)
+        assert server.run('list-windows', '-a', '-F', '#{session_name} #{@agor_worktree}').split() == \
+            [f'v-{worktree.id}', worktree.id]
 
 
 async def test_two_users_share_keystrokes_and_the_smallest_size(scene):
@@ -188,15 +193,20 @@ async def test_resize_follows_the_viewer(scene):
     assert await run(alice, 'stty size', 'DONE-2') == '20 90'
 
 
-async def test_env_has_the_user_and_worktree_and_no_secrets(scene, monkeypatch):
+async def test_env_is_the_allowlist_plus_the_user_and_worktree(scene, monkeypatch):
     s = scene
-    monkeypatch.setenv('SOME_API_TOKEN', 'leak-me')
-    monkeypatch.setenv('HARMLESS_SETTING', 'visible')
+    for name, value in LEAKY_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv('TZ', 'Europe/Berlin')
+    monkeypatch.setenv('AGOR_AGENT_ENV_GREETING', 'granted')
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
-    out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$HARMLESS_SETTING|'
-                           '${SOME_API_TOKEN-none}|${AGOR_DATA_DIR-none}|$TERM"', 'DONE-3')
-    assert out == 'Alice|alice@example.com|auth-fix|auth-fix|visible|none|none|tmux-256color'
+    out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$TZ|$GREETING|'
+                           '${AGOR_DATA_DIR-none}|$TERM|$USER"', 'DONE-3')
+    account = EXECUTOR if IS_ROOT else unix_accounts.current().name
+    assert out == f'Alice|alice@example.com|auth-fix|auth-fix|Europe/Berlin|granted|none|tmux-256color|{account}'
+    leaked = await run(alice, 'env | grep -c -e pw-in-a-name -e not-secret-looking -e pat-value -e redis-pass', 'DONE-3b')
+    assert leaked == '0'
 
 
 async def test_viewer_watches_read_only(scene):
@@ -212,7 +222,7 @@ async def test_viewer_watches_read_only(scene):
     await asyncio.sleep(0.3)
     assert 'typed-by-dan' not in alice.text + dan.text  # ... and nothing he typed reached the shell
     assert {p.name: p.readonly for p in alice.states[-1].people} == {'Alice': False, 'Dan': True}
-    clients = tmux(s.service, 'list-clients', '-F', '#{client_name} #{client_readonly}')
+    clients = tmux(s, 'list-clients', '-F', '#{client_name} #{client_readonly}')
     assert f'{dan.attachment.tty} 1' in clients  # tmux itself also holds Dan's client read-only
 
 
@@ -221,11 +231,12 @@ async def test_deleting_or_archiving_a_worktree_ends_its_terminal(scene):
     alice = await attach(s.service, s.alice, s.worktree.id)
     bob = await attach(s.service, s.bob, s.worktree.id)
     await bob.wait_for(r'[$#] ')
+    server = server_of(s.service, s.worktree.id)
     await asyncio.to_thread(repos.delete_worktree, s.alice, s.worktree.id)
     for viewer in (alice, bob):
         await wait_until(lambda v=viewer: v.endings)
         assert viewer.endings == ['auth-fix was deleted by Alice; its shell has ended.']
-    assert s.worktree.id not in next(iter(s.service._servers.values())).windows()
+    assert not server.succeeds('list-sessions')  # its tmux server is gone
 
     other = await attach(s.service, s.bob, s.other.id)
     await other.wait_for(r'[$#] ')
@@ -285,7 +296,7 @@ async def test_escape_reaches_the_program_quickly(scene):
     s = scene
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
-    assert tmux(s.service, 'show', '-s', 'escape-time').split() == ['escape-time', '10']
+    assert tmux(s, 'show', '-s', 'escape-time').split() == ['escape-time', '10']
     # a program in raw mode (like vim) prints how long after "go" the lone Esc arrived
     alice.attachment.write("python3 -c \"import os,sys,time,tty;tty.setraw(0);print('go',flush=True);"
                            "t=time.monotonic();os.read(0,1);print('\\r\\nESC-after %.0f ms' % ((time.monotonic()-t)*1e3))\"\r")
@@ -344,6 +355,7 @@ def test_root_is_refused_with_a_way_out():
 
 
 def test_admins_are_warned_about_simple_mode(settings):
+    settings.unix_user_mode = 'simple'
     assert 'can read what the app can, including the database' in terminals.mode_warning(settings)
     settings.unix_user_mode = 'insulated'
     assert terminals.mode_warning(settings) is None
@@ -374,6 +386,66 @@ async def test_insulated_shell_runs_as_the_executor_and_cannot_read_the_data_dir
     assert out.split() == ['??', 'made-here.txt', EXECUTOR]
 
 
+def tmux_sockets() -> list[str]:
+    """Every listening tmux socket path on the machine, as any account can read them (/proc/net/unix)."""
+    return sorted({line.split()[-1] for line in Path('/proc/net/unix').read_text().splitlines()[1:]
+                   if line.split()[-1].endswith('/tmux')})
+
+
+def escape_attempts(target: str) -> str:
+    """Shell commands that try to type into and read another tmux window: through $TMUX, through the real socket
+    paths and through every path the kernel lists; each prints `reached` if tmux let it in."""
+    sockets = [target, *tmux_sockets()]
+    tries = ['tmux send-keys -t @0 "echo ESCAPED" Enter', 'tmux capture-pane -p -t @0',
+             *(f'tmux -S {sock} send-keys -t @0 "echo ESCAPED" Enter' for sock in sockets),
+             *(f'tmux -S {sock} capture-pane -p -a -t @0' for sock in sockets)]
+    return '; '.join(f'{{ {t}; }} >/dev/null 2>&1 && echo reached' for t in tries) + '; echo tried'
+
+
+@needs_root
+async def test_a_shell_cannot_reach_another_worktrees_window_through_tmux(scene):
+    s = scene
+    alice = await attach(s.service, s.alice, s.worktree.id)
+    await alice.wait_for(r'[$#] ')
+    await run(alice, 'echo alice-secret-screen', 'DONE-11')
+    bob = await attach(s.service, s.bob, s.other.id)  # Bob's own worktree: the same executor account
+    await bob.wait_for(r'[$#] ')
+    target = server_of(s.service, s.worktree.id).socket
+    assert (await run(bob, f'ls {s.service.tmux_dir} 2>&1 | head -1', 'DONE-12')).endswith('Permission denied')
+    assert await run(bob, escape_attempts(str(target)), 'DONE-13', timeout=15) == 'tried'
+    await asyncio.sleep(0.3)
+    assert 'ESCAPED' not in alice.text
+
+
+@needs_root
+async def test_viewers_and_read_only_guests_never_size_the_window(scene):
+    s = scene
+    alice = await attach(s.service, s.alice, s.worktree.id, 100, 30)
+    await alice.wait_for(r'[$#] ')
+    dan = await attach(s.service, s.dan, s.worktree.id, 2, 1)  # a viewer with a tiny browser
+    await dan.wait_for(r'\x1b')
+    dan.attachment.resize(2, 1)
+    bob = await attach(s.service, s.bob, s.worktree.id, 100, 30)
+    await s.service.set_readonly(s.alice, s.worktree.id, s.bob.id, True)
+    bob.attachment.resize(3, 2)
+    await asyncio.sleep(0.5)
+    assert window_size(s) == '100x30'
+    await s.service.set_readonly(s.alice, s.worktree.id, s.bob.id, False)  # a guest who may type sizes it again
+    await wait_until(lambda: window_size(s) == '3x2')
+
+
+async def test_no_env_value_is_on_any_command_line(scene, monkeypatch):
+    s = scene
+    monkeypatch.setenv('AGOR_AGENT_ENV_ANTHROPIC_API_KEY', 'sk-granted-key-value')
+    alice = await attach(s.service, s.alice, s.worktree.id)
+    await alice.wait_for(r'[$#] ')
+    assert await run(alice, 'echo "$ANTHROPIC_API_KEY"', 'DONE-14') == 'sk-granted-key-value'  # it did arrive
+    for cmdline in Path('/proc').glob('[0-9]*/cmdline'):
+        with contextlib.suppress(OSError):
+            text = cmdline.read_bytes().replace(b'\0', b' ')
+            assert b'sk-granted-key-value' not in text and b'alice@example.com' not in text, text
+
+
 @needs_root
 async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, shared_dir, git_repo):
     for account in STRICT_ACCOUNTS.values():
@@ -381,7 +453,7 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
     mapping = ','.join(f'{who}@example.com={account}' for who, account in STRICT_ACCOUNTS.items())
     s = make_scene(monkeypatch, shared_dir, git_repo, 'strict', AGOR_UNIX_ACCOUNTS=mapping)
     try:
-        with pytest.raises(TerminalUnavailable, match=r'your account \(dan@example.com\) has no Unix account'):
+        with pytest.raises(unix_accounts.AccountError, match=r'your account \(dan@example.com\) has no Unix account'):
             await attach(s.service, s.dan, s.worktree.id)
         alice = await attach(s.service, s.alice, s.worktree.id)
         bob = await attach(s.service, s.bob, s.worktree.id)
@@ -389,7 +461,7 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
         assert (await run(bob, 'whoami', 'DONE-9')).strip() == 'agor-t-alice'  # Bob types into Alice's shell
         state = bob.states[-1]
         assert (state.host_name, state.account, state.per_user) == ('Alice', 'agor-t-alice', True)
-        server = s.service._servers['agor-t-alice']
+        server = s.service._servers[f'agor-t-alice-{s.worktree.id}']
         clients = server.run('list-clients', '-F', '#{client_name} #{client_uid}')
         assert f'{bob.attachment.tty} {unix_accounts.lookup("agor-t-bob").uid}' in clients  # his client is his
 
@@ -401,6 +473,14 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
         assert 'agor-t-bob' not in server.run('server-access', '-l')  # access revoked with the share
         assert bob.endings == ['Alice closed the share of this terminal.']
         assert (await run(alice, 'whoami', 'DONE-10')).strip() == 'agor-t-alice'
+        secret = s.settings.data_dir / 'session_secret'
+        assert 'Permission denied' in await run(alice, f'cat {secret} 2>&1', 'DONE-15')
+
+        own = await attach(s.service, s.bob, s.other.id)  # Bob's own shell, as his own account
+        await own.wait_for(r'[$#] ')
+        assert await run(own, 'whoami', 'DONE-16') == 'agor-t-bob'
+        assert await run(own, escape_attempts(str(server.socket)), 'DONE-17', timeout=15) == 'tried'
+        assert 'ESCAPED' not in alice.text
     finally:
         s.service.close_all()
         s.service.kill_servers()

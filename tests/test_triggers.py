@@ -63,6 +63,13 @@ def race_drops(users, board_id: str, worktree_id: str, count: int = 8) -> list:
 
 # ---- the sandbox -----------------------------------------------------------------------------------------------------
 
+def problem(source: str) -> str:
+    """What the author of `source` is told (rendered against the sample worktree)."""
+    with pytest.raises(trigger_template.TemplateProblem) as caught:
+        trigger_template.render(source, trigger_template.SAMPLE)
+    return str(caught.value)
+
+
 @pytest.mark.parametrize('source', [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
     '{{ worktree.__class__.__init__.__globals__ }}',
@@ -74,23 +81,20 @@ def race_drops(users, board_id: str, worktree_id: str, count: int = 8) -> list:
     "{{ '{0.__class__}'.format(worktree) }}",
 ])
 def test_the_sandbox_refuses_attribute_escapes(source):
-    text, error = trigger_template.preview(source)
-    assert text is None and error.startswith('Not allowed in a trigger template')
+    assert problem(source).startswith('Not allowed in a trigger template')
 
 
 @pytest.mark.parametrize('source', ["{% include '/etc/passwd' %}", "{% import '/etc/passwd' as p %}x",
                                     "{% extends '/etc/passwd' %}", "{% from 'x' import y %}x"])
 def test_templates_cannot_reach_files(source):
-    text, error = trigger_template.preview(source)
-    assert text is None and error == 'A trigger template cannot include, import or extend other templates.'
+    assert problem(source) == 'A trigger template cannot include, import or extend other templates.'
 
 
 @pytest.mark.parametrize('source', ["{{ 'a' * 1000000000 }}", '{{ 9 ** 999999 }}', "{{ 'a'.ljust(1000000000) }}",
                                     '{% for i in range(10000000) %}x{% endfor %}',
                                     '{% for i in range(5000) %}{{ worktree.notes }}{% endfor %}'])
 def test_templates_cannot_allocate_their_way_out(source):
-    text, error = trigger_template.preview(source)
-    assert text is None and error
+    assert problem(source)
 
 
 @pytest.mark.parametrize('source, message', [
@@ -102,8 +106,7 @@ def test_templates_cannot_allocate_their_way_out(source):
     ('{{ "" }}  ', 'The template renders to an empty prompt.'),
 ])
 def test_rendering_errors_say_what_is_wrong(source, message):
-    text, error = trigger_template.preview(source)
-    assert text is None and error.startswith(message)
+    assert problem(source).startswith(message)
 
 
 def test_missing_values_render_as_empty_text():
@@ -124,20 +127,41 @@ def test_saving_a_bad_template_is_refused_and_keeps_the_old_one(team):
     assert boards.board_state(team.owner, team.board.id)['zones'][0]['trigger'] is False
 
 
-def test_preview_renders_against_a_real_card_or_the_sample(team):
-    preview = triggers.preview(team.users['bob'], team.board.id, team.zone.id, TEMPLATE)
+async def test_preview_renders_against_a_real_card_or_the_sample(team):
+    preview = await triggers.preview(team.users['bob'], team.board.id, team.zone.id, TEMPLATE)
     assert preview['error'] is None and preview['sample'] == 'auth-fix'
     assert preview['text'] == 'Review auth-fix (auth-fix) for Bob on Sprint / Review'
-    assert triggers.preview(team.owner, team.board.id, team.zone.id, '{{ worktree.path }}')['text'] \
+    assert (await triggers.preview(team.owner, team.board.id, team.zone.id, '{{ worktree.path }}'))['text'] \
         == team.worktree.path
     empty = boards.create_board(team.owner, 'Empty')
-    sample = triggers.preview(team.owner, empty.id, None, '{{ worktree.name }} {{ zone.label }}x')
+    sample = await triggers.preview(team.owner, empty.id, None, '{{ worktree.name }} {{ zone.label }}x')
     assert sample['sample'] == 'sample worktree “auth-fix”' and sample['text'] == 'auth-fix Reviewx'
+    assert (await triggers.preview(team.owner, empty.id, None, '{{ worktree.nmae }}'))['error'] \
+        .startswith('worktree.nmae does not exist')
     with pytest.raises(Forbidden):
-        triggers.preview(team.users['vic'], team.board.id, team.zone.id, TEMPLATE)
+        await triggers.preview(team.users['vic'], team.board.id, team.zone.id, TEMPLATE)
 
 
 # ---- firing ----------------------------------------------------------------------------------------------------------
+
+def test_a_template_saved_while_a_drop_renders_is_the_one_that_fires(team, monkeypatch):
+    """A drop renders its prompt before its transaction; if someone saves a new template in between, the drop sees
+    the change in its transaction and renders again, so the prompt that starts the session is the zone's template."""
+    set_trigger(team, template='old {{ worktree.name }}')
+    render = trigger_template.render
+    rendered: list[str] = []
+
+    def render_while_alice_saves(source: str, values: dict) -> str:
+        rendered.append(source)
+        if source.startswith('old'):  # the drop is rendering the template it read: Alice saves a new one now
+            boards.update_zone(team.owner, team.zone.id, trigger_template='new {{ worktree.name }}')
+        return render(source, values)
+    monkeypatch.setattr(trigger_template, 'render', render_while_alice_saves)
+    fired = triggers.drop_card(team.users['bob'], team.board.id, team.worktree.id, *IN_ZONE)
+    assert (fired['status'], fired['prompt']) == ('started', 'new auth-fix')
+    assert rendered == ['old {{ worktree.name }}', 'new {{ worktree.name }}', 'new {{ worktree.name }}']
+    assert len(firings(team)) == 1
+
 
 def test_a_drop_fires_once_as_the_dropping_user_and_everyone_hears_of_it(team):
     set_trigger(team)

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agor.errors import InvalidInput
+from agor.unix_accounts import Account
 
 EventKind = Literal['assistant', 'tool_call', 'tool_result', 'error', 'usage', 'system']
 Status = Literal['completed', 'failed', 'stopped']
 DEFAULT_MAX_RETRIES = 2
+PERMISSION_LABELS = {'default': 'Ask (the CLI\'s default)', 'auto_edit': 'Edit without asking',
+                     'bypass': 'Bypass: anything goes', 'plan': 'Plan: read only'}
 MCP_NAME = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
 
 
@@ -47,7 +50,8 @@ class RunRequest:
 
     `env` is the complete environment to run with (the caller merges it: PATH, HOME, provider keys and base URLs,
     the creator's variables). `home` is a per-user state directory the adapter keeps the CLI's config and
-    conversations in, so a later turn can resume with `resume_id` (the CLI's own session or thread id).
+    conversations in, so a later turn can resume with `resume_id` (the CLI's own session or thread id). `account`
+    is the Unix account the CLI runs as and `home` belongs to (None: the app's own).
     """
     prompt: str
     cwd: Path
@@ -58,6 +62,8 @@ class RunRequest:
     extra_args: list[str] = field(default_factory=list)
     resume_id: str | None = None
     mcp_servers: list[McpServer] = field(default_factory=list)
+    account: Account | None = None
+    totals_before: dict[str, Any] | None = None  # `data['totals']` of the session's last usage event (see Turn)
 
 
 @dataclass
@@ -67,6 +73,20 @@ class TranscriptEvent:
     kind: EventKind
     text: str = ''
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Turn:
+    """What the parser remembers during one run (an adapter is shared by all runs). `totals_before` are the totals a
+    CLI reported after the previous turn of the same CLI session: Claude Code reports the session's cost so far and
+    Codex the thread's tokens so far, so a turn's own figures are the difference (`own_usage`)."""
+    totals_before: dict[str, Any] = field(default_factory=dict)
+    mcp_servers: list[str] = field(default_factory=list)  # the run's MCP server names (to read tool names)
+    resume_id: str | None = None
+    streamed: set[str] = field(default_factory=set)  # messages whose text arrived as deltas
+    new_text: bool = False  # the next text delta starts a new assistant entry
+    failure: str | None = None  # a failed model request the CLI may still retry
+    attempts: int = 0
 
 
 @dataclass
@@ -93,6 +113,10 @@ class Runtime(ABC):
     binary: str
     package: str | None = None  # the pinned npm package
     permission_modes: dict[str, list[str]] = {'default': []}  # mode -> extra CLI arguments
+    permission_help: dict[str, str] = {'default': 'Runs the command as given.'}  # mode -> one line for the form
+    default_permission_mode = 'default'  # the safe mode a session gets unless its creator picks another
+    models: list[str] = []  # known model names (the form offers them; any other name is passed on as typed)
+    stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
 
     @property
     def install_command(self) -> str | None:
@@ -106,21 +130,26 @@ class Runtime(ABC):
         """The command line and environment for one turn; may write config files under `request.home`."""
 
     @abstractmethod
-    def parse_line(self, line: str) -> list[TranscriptEvent]:
+    def parse_line(self, line: str, turn: Turn) -> list[TranscriptEvent]:
         """Transcript events from one line of the CLI's stdout."""
 
+    def parse_stderr(self, line: str, turn: Turn) -> list[TranscriptEvent]:
+        """Transcript events from one line of the CLI's stderr (retries some CLIs only log there)."""
+        return []
+
     def outcome(self, exit_code: int, events: list[TranscriptEvent], stderr_tail: list[str]) -> RunOutcome:
+        """How the run ended. The error is one sentence: the CLI's own error event, else the last stderr line that
+        says something (no stack frame, no warning), else the exit code; `stderr_tail` keeps the rest."""
         resume_id = next((e.data['resume_id'] for e in reversed(events) if e.data.get('resume_id')), None)
         errors = [event.text for event in events if event.kind == 'error']
         reply = last_reply(events)
         if exit_code == 0 and not errors:
             return RunOutcome('completed', resume_id, reply=reply)
-        last_stderr = next((line for line in reversed(stderr_tail) if line.strip()), None)
-        error = errors[-1] if errors else last_stderr or f'{self.label} exited with code {exit_code}'
+        error = errors[-1] if errors else headline(stderr_tail) or f'{self.label} exited with code {exit_code}'
         return RunOutcome('failed', resume_id, error, stderr_tail, reply)
 
     def permission_args(self, request: RunRequest) -> list[str]:
-        mode = request.permission_mode or 'default'
+        mode = request.permission_mode or self.default_permission_mode
         if mode not in self.permission_modes:
             raise InvalidInput(f'{self.label} has no permission mode {mode!r}; '
                                f'choose one of {", ".join(self.permission_modes)}')
@@ -131,7 +160,7 @@ class Runtime(ABC):
 class JsonRuntime(Runtime):
     """A CLI that prints one JSON object per line."""
 
-    def parse_line(self, line: str) -> list[TranscriptEvent]:
+    def parse_line(self, line: str, turn: Turn) -> list[TranscriptEvent]:
         """Events from one stdout line. Lines that are not JSON objects are kept as raw `system` events."""
         line = line.strip()
         if not line:
@@ -142,10 +171,10 @@ class JsonRuntime(Runtime):
             obj = None
         if not isinstance(obj, dict):
             return [TranscriptEvent('system', line, {'raw': True})]
-        return self.parse_event(obj)
+        return self.parse_event(obj, turn)
 
     @abstractmethod
-    def parse_event(self, obj: dict[str, Any]) -> list[TranscriptEvent]:
+    def parse_event(self, obj: dict[str, Any], turn: Turn) -> list[TranscriptEvent]:
         """Events from one JSON line of the CLI's output."""
 
 
@@ -186,3 +215,58 @@ def text_of(content: Any) -> str:
 def usage_text(data: dict[str, Any]) -> str:
     text = f'{data.get("input_tokens") or 0} tokens in, {data.get("output_tokens") or 0} out'
     return text + (f', ${data["cost_usd"]:.4f}' if data.get('cost_usd') else '')
+
+
+def tool_call(tool: str, args: Any, call_id: str | None, *, command: str | None = None,
+              server: str | None = None) -> TranscriptEvent:
+    """A tool call as the transcript shows it: a shell `command`, or an MCP `server`'s `tool` with its `input`, or
+    another tool with its input. The text says it in one line."""
+    if command is not None:
+        text = f'$ {command}'
+    else:
+        name = f'{server} › {tool}' if server else tool
+        text = f'{name} {shorten(json.dumps(args, ensure_ascii=False))}' if args else name
+    data = {'tool': tool, 'input': args, 'id': call_id, 'command': command, 'server': server}
+    return TranscriptEvent('tool_call', text, {key: value for key, value in data.items() if value is not None})
+
+
+def mcp_tool(name: str, prefix: str, turn: Turn) -> tuple[str | None, str]:
+    """(server, tool) from a CLI's name for an MCP tool, `<prefix><server>_<tool>`; (None, name) for other tools."""
+    if not name.startswith(prefix):
+        return None, name
+    rest = name[len(prefix):]
+    server = max((s for s in turn.mcp_servers if rest.startswith(f'{s}_')), key=len, default=None)
+    return (server, rest[len(server) + 1:]) if server else (None, name)
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + '…'
+
+
+def usage_event(data: dict[str, Any]) -> TranscriptEvent:
+    """The turn's usage: `input_tokens`, `output_tokens`, `cost_usd` (the turn's own), plus what else `data` holds."""
+    return TranscriptEvent('usage', usage_text(data), data)
+
+
+def own_usage(turn: Turn, resume_id: str | None, totals: dict[str, float | None]) -> dict[str, Any]:
+    """The turn's own figures from the session totals a CLI reports: the totals minus those the previous turn of the
+    same CLI session reported. Returns the figures and, under `totals`, what to remember for the next turn."""
+    before = turn.totals_before if resume_id and turn.totals_before.get('resume_id') == resume_id else {}
+    own: dict[str, Any] = {}
+    for key, value in totals.items():
+        previous = before.get(key) or 0
+        own[key] = value - previous if isinstance(value, (int, float)) and value >= previous else value
+        if isinstance(own[key], float):
+            own[key] = round(own[key], 8)
+    return {**own, 'totals': {'resume_id': resume_id, **totals}}
+
+
+STACK_FRAME = re.compile(r'^\s|^[\W_]*$')  # indented (frames, dumps), or no word at all
+WARNING = re.compile(r'^\W*(warn(ing)?\b|deprecat)', re.IGNORECASE)
+
+
+def headline(stderr_tail: list[str]) -> str | None:
+    """The last stderr line that says something: not blank, not part of a stack trace or an indented dump, no
+    warning."""
+    return next((line.strip() for line in reversed(stderr_tail)
+                 if not STACK_FRAME.match(line) and not WARNING.match(line)), None)

@@ -1,5 +1,8 @@
-"""Claude Code: `claude -p --output-format stream-json --verbose -- PROMPT` (endpoint and key from the env:
-ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, which the CLI reads itself)."""
+"""Claude Code: `claude -p --output-format stream-json --verbose --include-partial-messages -- PROMPT` (endpoint and
+key from the env: ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, which the CLI reads itself).
+
+Replies stream: the raw `stream_event` text deltas become assistant deltas, and the complete message that follows
+only contributes its tool calls. The `result` line's cost is the CLI session's total so far (`own_usage`)."""
 from __future__ import annotations
 
 import json
@@ -12,9 +15,12 @@ from .base import (
     McpServer,
     RunRequest,
     TranscriptEvent,
+    Turn,
     max_retries,
+    own_usage,
     text_of,
-    usage_text,
+    tool_call,
+    usage_event,
     write_private,
 )
 
@@ -30,14 +36,24 @@ class ClaudeRuntime(JsonRuntime):
         'bypass': ['--permission-mode', 'bypassPermissions'],
         'plan': ['--permission-mode', 'plan'],
     }
+    permission_help = {
+        'default': 'Asks before edits and most commands; unattended, that means it only reads and runs read-only '
+                   'commands.',
+        'auto_edit': 'Edits files in the worktree without asking; runs read-only commands, refuses the others.',
+        'bypass': 'Edits and runs any command without asking (as you, in the worktree): for trusted tasks only.',
+        'plan': 'Reads and plans only: no edits, no commands that change anything.',
+    }
+    default_permission_mode = 'auto_edit'
+    models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']
 
     def build(self, request: RunRequest) -> LaunchSpec:
         config_dir = request.home / 'claude'
         config_dir.mkdir(parents=True, exist_ok=True)
-        argv = ['claude', '-p', '--output-format', 'stream-json', '--verbose', *self.permission_args(request)]
+        argv = ['claude', '-p', '--output-format', 'stream-json', '--verbose', '--include-partial-messages',
+                *self.permission_args(request)]
         env = {'CLAUDE_CODE_MAX_RETRIES': str(max_retries(request)), 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC': '1',
                **request.env, 'CLAUDE_CONFIG_DIR': str(config_dir)}
-        if request.permission_mode == 'bypass' and os.geteuid() == 0:
+        if request.permission_mode == 'bypass' and request.account is None and os.geteuid() == 0:
             env['IS_SANDBOX'] = '1'  # otherwise: "cannot be used with root/sudo privileges"
         files = []
         if request.mcp_servers:
@@ -52,21 +68,30 @@ class ClaudeRuntime(JsonRuntime):
             argv += ['--resume', request.resume_id]
         return LaunchSpec([*argv, *request.extra_args, '--', request.prompt], env, files)
 
-    def parse_event(self, obj: dict[str, Any]) -> list[TranscriptEvent]:
+    def parse_event(self, obj: dict[str, Any], turn: Turn) -> list[TranscriptEvent]:
         kind, subtype = obj.get('type'), obj.get('subtype')
+        if kind == 'stream_event':
+            return _stream_event(obj, turn)
         if kind == 'system' and subtype == 'init':
+            turn.resume_id = obj.get('session_id')
             failed = [server['name'] for server in obj.get('mcp_servers', []) if server.get('status') == 'failed']
             text = f'Claude Code session started (model {obj.get("model")})'
             text += f'; MCP servers that failed to connect: {", ".join(failed)}' if failed else ''
             return [TranscriptEvent('system', text, {'resume_id': obj.get('session_id'), 'model': obj.get('model'),
                                                      'mcp_servers': obj.get('mcp_servers', [])})]
         if kind == 'system' and subtype == 'api_retry':
-            text = f'API error {obj.get("error_status")} ({obj.get("error")}), retrying'
-            return [TranscriptEvent('system', text, {'retry': True})]
+            delay = f' in {obj["retry_delay_ms"] / 1000:.1f} s' if obj.get('retry_delay_ms') else ''
+            attempt = f' {obj["attempt"]} of {obj["max_retries"]}' if obj.get('attempt') and obj.get('max_retries') \
+                else ''
+            text = f'API error {obj.get("error_status")} ({obj.get("error")}): retry{attempt}{delay}'
+            return [TranscriptEvent('system', text, {'retry': True, 'status': obj.get('error_status')})]
         if kind == 'system' and subtype == 'permission_denied':
             return [TranscriptEvent('system', obj.get('message', ''), {'tool': obj.get('tool_name')})]
         if kind == 'assistant' and not obj.get('error'):  # an API error message repeats in the result line
-            return [event for block in obj['message'].get('content', []) for event in _assistant_block(block)]
+            message = obj['message']
+            streamed = message.get('id') in turn.streamed
+            return [event for block in message.get('content', []) if not (streamed and block.get('type') == 'text')
+                    for event in _assistant_block(block)]
         if kind == 'user':
             return [TranscriptEvent('tool_result', text_of(block.get('content')),
                                     {'id': block.get('tool_use_id'), 'is_error': bool(block.get('is_error'))})
@@ -74,15 +99,30 @@ class ClaudeRuntime(JsonRuntime):
                     and block.get('type') == 'tool_result']
         if kind == 'result':
             usage = obj.get('usage') or {}
+            own = own_usage(turn, obj.get('session_id'), {'cost_usd': obj.get('total_cost_usd')})
             data = {'resume_id': obj.get('session_id'), 'input_tokens': usage.get('input_tokens'),
-                    'output_tokens': usage.get('output_tokens'), 'cost_usd': obj.get('total_cost_usd'),
-                    'duration_ms': obj.get('duration_ms'), 'turns': obj.get('num_turns')}
-            events = [TranscriptEvent('usage', usage_text(data), data)]
+                    'output_tokens': usage.get('output_tokens'), **own, 'duration_ms': obj.get('duration_ms'),
+                    'turns': obj.get('num_turns')}
+            events = [usage_event(data)]
             if obj.get('is_error'):  # `subtype` stays "success" on API errors
                 events.append(TranscriptEvent('error', obj.get('result') or f'Claude Code failed ({subtype})',
                                               {'status': obj.get('api_error_status')}))
             return events
         return []
+
+
+def _stream_event(obj: dict[str, Any], turn: Turn) -> list[TranscriptEvent]:
+    """A raw API stream event: a text block starts a new assistant entry, its deltas extend it."""
+    event = obj.get('event') or {}
+    if event.get('type') == 'content_block_start' and (event.get('content_block') or {}).get('type') == 'text':
+        turn.streamed.add(obj.get('api_message_id') or '')
+        turn.new_text = True
+        return []
+    delta = event.get('delta') or {}
+    if event.get('type') == 'content_block_delta' and delta.get('type') == 'text_delta' and delta.get('text'):
+        first, turn.new_text = turn.new_text, False
+        return [TranscriptEvent('assistant', delta['text'], {} if first else {'delta': True})]
+    return []
 
 
 def _assistant_block(block: dict[str, Any]) -> list[TranscriptEvent]:
@@ -91,8 +131,11 @@ def _assistant_block(block: dict[str, Any]) -> list[TranscriptEvent]:
     if block.get('type') == 'thinking':
         return [TranscriptEvent('system', block.get('thinking', ''), {'thinking': True})]
     if block.get('type') == 'tool_use':
-        return [TranscriptEvent('tool_call', block['name'], {'tool': block['name'], 'input': block.get('input'),
-                                                              'id': block.get('id')})]
+        name, args = block['name'], block.get('input') or {}
+        if name == 'Bash':
+            return [tool_call(name, args, block.get('id'), command=args.get('command'))]
+        server, _, tool = name.removeprefix('mcp__').partition('__') if name.startswith('mcp__') else (None, '', name)
+        return [tool_call(tool, args, block.get('id'), server=server)]
     return []
 
 

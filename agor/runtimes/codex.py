@@ -3,16 +3,35 @@
 OPENAI_BASE_URL does not redirect Codex's built-in `openai` provider, so when it is set the run uses a provider
 of its own, given on the command line (`--ignore-user-config -c model_provider=agor -c model_providers.agor=…`),
 with the key read from OPENAI_API_KEY. Without it Codex uses its built-in provider (OPENAI_API_KEY / CODEX_API_KEY).
+
+`exec --json` prints an agent message once it is complete (no text deltas), and `turn.completed` carries the thread's
+token totals so far (`own_usage` makes them the turn's own).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 from typing import Any
 
 from agor.errors import InvalidInput
 
-from .base import JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, max_retries, text_of, usage_text
+from .base import (
+    JsonRuntime,
+    LaunchSpec,
+    McpServer,
+    RunRequest,
+    TranscriptEvent,
+    Turn,
+    max_retries,
+    own_usage,
+    text_of,
+    tool_call,
+    usage_event,
+)
+
+RECONNECTING = re.compile(r'^Reconnecting\.\.\. (\d+)/(\d+)')
 
 
 def toml(value: Any) -> str:
@@ -33,6 +52,15 @@ class CodexRuntime(JsonRuntime):
         'bypass': ['--dangerously-bypass-approvals-and-sandbox'],
         'plan': ['-s', 'read-only'],
     }
+    permission_help = {
+        'default': 'Codex decides: unattended it runs commands in a read-only sandbox and edits nothing.',
+        'auto_edit': 'Edits files and runs commands without asking, sandboxed: writes only inside the worktree.',
+        'bypass': 'No sandbox, no approvals: any command, any file (as you): for trusted tasks only.',
+        'plan': 'Read-only sandbox: reads and runs read-only commands, changes nothing.',
+    }
+    default_permission_mode = 'auto_edit'
+    models = ['gpt-6.1-sol', 'gpt-6-astra', 'gpt-6-sol', 'gpt-6-luna', 'gpt-5.6-sol', 'gpt-6.1-terra',
+              'gpt-5.6-terra', 'gpt-5.6-luna', 'gpt-5.5']
 
     def build(self, request: RunRequest) -> LaunchSpec:
         codex_home = request.home / 'codex'
@@ -54,21 +82,25 @@ class CodexRuntime(JsonRuntime):
             argv += ['resume', request.resume_id]
         return LaunchSpec([*argv, '--', request.prompt], env)
 
-    def parse_event(self, obj: dict[str, Any]) -> list[TranscriptEvent]:
+    def parse_event(self, obj: dict[str, Any], turn: Turn) -> list[TranscriptEvent]:
         kind = obj.get('type')
         if kind == 'thread.started':
+            turn.resume_id = obj.get('thread_id')
             return [TranscriptEvent('system', 'Codex thread started', {'resume_id': obj.get('thread_id')})]
         if kind in ('item.started', 'item.completed'):
             return _item(obj['item'], kind == 'item.started')
         if kind == 'turn.completed':
             usage = obj.get('usage') or {}
-            data = {'input_tokens': usage.get('input_tokens'), 'output_tokens': usage.get('output_tokens'),
-                    'cached_input_tokens': usage.get('cached_input_tokens')}
-            return [TranscriptEvent('usage', usage_text(data), data)]
+            totals = {'input_tokens': usage.get('input_tokens'), 'output_tokens': usage.get('output_tokens')}
+            return [usage_event({**own_usage(turn, turn.resume_id, totals),
+                                 'cached_input_tokens': usage.get('cached_input_tokens')})]
         if kind == 'turn.failed':
             return [TranscriptEvent('error', (obj.get('error') or {}).get('message', 'Codex turn failed'))]
-        if kind == 'error':  # also reconnect notices; a fatal one is followed by turn.failed
-            return [TranscriptEvent('system', obj.get('message', ''), {'warning': True})]
+        if kind == 'error':
+            message = obj.get('message', '')
+            if RECONNECTING.match(message):  # "Reconnecting... 1/2 (<the provider's message>)"
+                return [TranscriptEvent('system', message, {'retry': True})]
+            return [TranscriptEvent('error', message)]  # turn.failed repeats it: the outcome keeps one
         return []
 
 
@@ -76,15 +108,14 @@ def _item(item: dict[str, Any], started: bool) -> list[TranscriptEvent]:
     kind, item_id = item.get('type'), item.get('id')
     if kind == 'command_execution':
         if started:
-            return [TranscriptEvent('tool_call', item.get('command', ''),
-                                    {'tool': 'shell', 'input': {'command': item.get('command')}, 'id': item_id})]
+            command = item.get('command', '')
+            return [tool_call('shell', {'command': command}, item_id, command=unwrap_shell(command))]
         return [TranscriptEvent('tool_result', item.get('aggregated_output', ''),
                                 {'id': item_id, 'exit_code': item.get('exit_code'),
                                  'is_error': item.get('exit_code') not in (0, None)})]
     if kind == 'mcp_tool_call':
-        tool = f'{item.get("server")}.{item.get("tool")}'
         if started:
-            return [TranscriptEvent('tool_call', tool, {'tool': tool, 'input': item.get('arguments'), 'id': item_id})]
+            return [tool_call(item.get('tool', ''), item.get('arguments'), item_id, server=item.get('server'))]
         error = item.get('error')
         text = (error or {}).get('message', str(error)) if error else text_of((item.get('result') or {}).get('content'))
         return [TranscriptEvent('tool_result', text, {'id': item_id, 'is_error': bool(error)})]
@@ -100,6 +131,17 @@ def _item(item: dict[str, Any], started: bool) -> list[TranscriptEvent]:
     if kind == 'error':  # non-fatal, e.g. "Model metadata for `x` not found"
         return [TranscriptEvent('system', item.get('message', ''), {'warning': True})]
     return []
+
+
+def unwrap_shell(command: str) -> str:
+    """`/bin/bash -lc 'git status'` -> `git status` (Codex wraps every command in a login shell)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return command
+    if len(argv) == 3 and argv[1] in ('-c', '-lc') and os.path.basename(argv[0]) in ('bash', 'sh', 'zsh'):
+        return argv[2]
+    return command
 
 
 def env_name(server: str, what: str, index: int) -> str:

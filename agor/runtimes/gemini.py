@@ -3,6 +3,10 @@
 The key and endpoint come from the env (GEMINI_API_KEY, optionally GOOGLE_GEMINI_BASE_URL), but headless runs also
 need `security.auth.selectedType = gemini-api-key` in the user settings, which this adapter writes to
 `<home>/gemini/.gemini/settings.json` (GEMINI_CLI_HOME) together with the retry limit and the MCP servers.
+
+Headless, Gemini refuses every tool that would ask for a confirmation, the shell included, so `auto_edit` adds a user
+policy (`.gemini/policies/agor.toml`) that allows the shell tool in that mode. Retries are only logged on stderr
+("Attempt 1 failed with status 500. Retrying with backoff... {…}"): `parse_stderr` turns them into events.
 """
 from __future__ import annotations
 
@@ -16,10 +20,22 @@ from .base import (
     McpServer,
     RunRequest,
     TranscriptEvent,
+    Turn,
     max_retries,
-    usage_text,
+    mcp_tool,
+    tool_call,
+    usage_event,
     write_private,
 )
+
+RETRYING = re.compile(r'^Attempt (\d+) failed(?: with status (\d+))?\. Retrying with backoff\.\.\.(.*)$')
+SHELL_POLICY = '''# Written by Agor: in auto_edit mode the shell runs without asking (an unattended run cannot ask).
+[[rule]]
+toolName = "run_shell_command"
+decision = "allow"
+priority = 100
+modes = ["autoEdit"]
+'''
 
 
 class GeminiRuntime(JsonRuntime):
@@ -33,6 +49,15 @@ class GeminiRuntime(JsonRuntime):
         'bypass': ['--approval-mode', 'yolo'],
         'plan': ['--approval-mode', 'plan'],
     }
+    permission_help = {
+        'default': 'Only tools that need no confirmation: reads and searches; no shell, no edits.',
+        'auto_edit': 'Edits files and runs shell commands without asking (as you, in the worktree; no sandbox).',
+        'bypass': 'Every tool without asking (YOLO), web and MCP tools included: for trusted tasks only.',
+        'plan': 'Reads and plans only: no edits, no shell.',
+    }
+    default_permission_mode = 'auto_edit'
+    models = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite', 'gemini-3-pro-preview',
+              'gemini-3-flash-preview']
 
     def build(self, request: RunRequest) -> LaunchSpec:
         gemini_home = request.home / 'gemini'
@@ -44,6 +69,7 @@ class GeminiRuntime(JsonRuntime):
             'mcpServers': {server.name: mcp_entry(server) for server in request.mcp_servers},
         }
         settings_file = write_private(gemini_home / '.gemini' / 'settings.json', json.dumps(settings, indent=2))
+        policy_file = write_private(gemini_home / '.gemini' / 'policies' / 'agor.toml', SHELL_POLICY)
         # TMPDIR: the CLI drops an error report file in the temp dir on every API error.
         env = {**request.env, 'GEMINI_CLI_HOME': str(gemini_home), 'TMPDIR': str(gemini_home / 'tmp')}
         argv = ['gemini', '--output-format', 'stream-json', '--skip-trust', *self.permission_args(request)]
@@ -51,9 +77,18 @@ class GeminiRuntime(JsonRuntime):
             argv += ['--model', request.model]
         if request.resume_id:
             argv += ['--resume', request.resume_id]
-        return LaunchSpec([*argv, *request.extra_args, f'--prompt={request.prompt}'], env, [settings_file])
+        return LaunchSpec([*argv, *request.extra_args, f'--prompt={request.prompt}'], env, [settings_file, policy_file])
 
-    def parse_event(self, obj: dict[str, Any]) -> list[TranscriptEvent]:
+    def parse_stderr(self, line: str, turn: Turn) -> list[TranscriptEvent]:
+        found = RETRYING.match(line.strip())
+        if not found:
+            return []
+        attempt, status, rest = found.groups()
+        reason = api_error(rest) if '{' in rest else f'status {status}' if status else rest.strip() or 'an error'
+        text = f'Attempt {attempt} failed ({reason}); retrying'
+        return [TranscriptEvent('system', text, {'retry': True, 'status': int(status) if status else None})]
+
+    def parse_event(self, obj: dict[str, Any], turn: Turn) -> list[TranscriptEvent]:
         kind = obj.get('type')
         if kind == 'init':
             return [TranscriptEvent('system', f'Gemini session started (model {obj.get("model")})',
@@ -61,8 +96,11 @@ class GeminiRuntime(JsonRuntime):
         if kind == 'message' and obj.get('role') == 'assistant':
             return [TranscriptEvent('assistant', obj.get('content', ''), {'delta': True} if obj.get('delta') else {})]
         if kind == 'tool_use':
-            return [TranscriptEvent('tool_call', obj.get('tool_name', ''), {
-                'tool': obj.get('tool_name'), 'input': obj.get('parameters'), 'id': obj.get('tool_id')})]
+            name, args = obj.get('tool_name', ''), obj.get('parameters') or {}
+            if name == 'run_shell_command':
+                return [tool_call(name, args, obj.get('tool_id'), command=args.get('command'))]
+            server, tool = mcp_tool(name, 'mcp_', turn)
+            return [tool_call(tool, args, obj.get('tool_id'), server=server)]
         if kind == 'tool_result':
             failed = obj.get('status') != 'success'
             text = (obj.get('error') or {}).get('message', '') if failed and obj.get('error') else obj.get('output', '')
@@ -71,7 +109,7 @@ class GeminiRuntime(JsonRuntime):
             stats = obj.get('stats') or {}
             data = {'input_tokens': stats.get('input_tokens'), 'output_tokens': stats.get('output_tokens'),
                     'duration_ms': stats.get('duration_ms')}
-            events = [TranscriptEvent('usage', usage_text(data), data)]
+            events = [usage_event(data)]
             if obj.get('status') == 'error':
                 events.append(TranscriptEvent('error', api_error((obj.get('error') or {}).get('message', ''))))
             return events

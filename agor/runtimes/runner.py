@@ -1,7 +1,8 @@
 """Run one turn of an agent CLI as a subprocess and stream its transcript events.
 
-The CLI runs in its own process group (so a stop reaches the tools it started), with stdin from /dev/null, in the
-request's cwd and with exactly the environment the adapter built. Neither the env nor the prompt is logged.
+The CLI runs as the request's Unix account, in its own process group (so a stop reaches the tools it started), with
+stdin from /dev/null, in the request's cwd and with exactly the environment the adapter built. The files the adapter
+writes into the home are written as that account too. Neither the env nor the prompt is logged.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from agor.errors import DomainError
+from agor.unix_accounts import become, files_as
 
-from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent
+from .base import RunOutcome, RunRequest, Runtime, TranscriptEvent, Turn
 from .registry import find_binary, with_node_on_path
 
 log = logging.getLogger(__name__)
@@ -44,43 +46,57 @@ class RunHandle:
 
 async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[TranscriptEvent], Any], *,
               on_start: Callable[[RunHandle], Any] | None = None) -> RunOutcome:
-    """Run one turn. `on_event` (sync or async) gets every transcript event as it arrives, `on_start` the handle.
-    A missing CLI or an invalid request ends as a failed outcome with a message for the user, never an exception.
-    Cancelling the calling task stops the CLI's process group and re-raises."""
+    """Run one turn. `on_event` (sync or async) gets every transcript event as it arrives (from stdout, and retries
+    some CLIs only log on stderr), `on_start` the handle. Error events are not passed on: they make the outcome's
+    `error`, which the caller records once (a CLI often reports one error twice). A missing CLI or an invalid request
+    ends as a failed outcome with a message for the user, never an exception. Cancelling the calling task stops the
+    CLI's process group and re-raises."""
     binary = find_binary(runtime)
     if binary is None:
         return RunOutcome('failed', request.resume_id, runtime.missing_message())
     if not request.cwd.is_dir():
         return RunOutcome('failed', request.resume_id, f'The working directory {request.cwd} does not exist')
     try:
-        request.home.mkdir(parents=True, exist_ok=True)
-        spec = runtime.build(request)
+        switch = None if request.account is None else become(request.account)
+        with files_as(request.account):  # synchronous: no other task runs on this thread meanwhile
+            request.home.mkdir(parents=True, exist_ok=True)
+            spec = runtime.build(request)
     except DomainError as exc:
         return RunOutcome('failed', request.resume_id, exc.message)
+    except OSError as exc:
+        return RunOutcome('failed', request.resume_id, f'Could not prepare {request.home}: {exc.strerror or exc}')
     try:
         process = await asyncio.create_subprocess_exec(
             binary, *spec.argv[1:], cwd=request.cwd, env=with_node_on_path(dict(spec.env)),
             stdin=asyncio.subprocess.DEVNULL if spec.stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,
-            start_new_session=True, limit=LINE_LIMIT)
+            start_new_session=True, limit=LINE_LIMIT, preexec_fn=switch)
     except OSError as exc:
         return RunOutcome('failed', request.resume_id, f'Could not start {runtime.label}: {exc.strerror or exc}')
     log.info('started %s (pid %s) in %s', runtime.name, process.pid, request.cwd)
     handle = RunHandle(process.pid)
     events: list[TranscriptEvent] = []
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
+    turn = Turn(totals_before=request.totals_before or {}, mcp_servers=[server.name for server in request.mcp_servers])
+
+    async def forward(new_events: list[TranscriptEvent]) -> None:
+        for event in new_events:
+            events.append(event)
+            if event.kind != 'error':
+                await _call(on_event, event)
 
     async def read_stdout() -> None:
         async for line in read_lines(process.stdout):
-            for event in runtime.parse_line(line) if line is not None else [_dropped_line()]:
-                events.append(event)
-                await _call(on_event, event)
+            await forward(runtime.parse_line(line, turn) if line is not None else [_dropped_line()])
 
     async def read_stderr() -> None:
         if process.stderr:
             async for line in read_lines(process.stderr):
-                stderr_tail.append((line or '[an overlong line]').rstrip('\n'))
+                text = (line or '[an overlong line]').rstrip('\n')
+                await forward(runtime.parse_stderr(text, turn))
+                if not (runtime.stderr_noise and runtime.stderr_noise.search(text)):
+                    stderr_tail.append(text)
 
     async def write_stdin() -> None:
         if process.stdin:

@@ -1,13 +1,14 @@
 """The shell runtime: the prompt is a `bash -lc` command run in the worktree. Needs no account (demo mode)."""
 from __future__ import annotations
 
-from .base import LaunchSpec, RunRequest, Runtime, TranscriptEvent
+from .base import LaunchSpec, RunRequest, Runtime, TranscriptEvent, Turn
 
 
 class ShellRuntime(Runtime):
     name = 'shell'
     label = 'Shell'
     binary = 'bash'
+    permission_help = {'default': 'Runs the prompt as a bash command in the worktree (as you).'}
 
     def missing_message(self) -> str:
         return 'bash is not installed on the server'
@@ -15,6 +16,6 @@ class ShellRuntime(Runtime):
     def build(self, request: RunRequest) -> LaunchSpec:
         return LaunchSpec(['bash', '-lc', '--', request.prompt], dict(request.env), merge_stderr=True)
 
-    def parse_line(self, line: str) -> list[TranscriptEvent]:
+    def parse_line(self, line: str, turn: Turn) -> list[TranscriptEvent]:
         """Every output line (stdout and stderr) continues the reply."""
         return [TranscriptEvent('assistant', line if line.endswith('\n') else line + '\n', {'delta': True})]

@@ -34,8 +34,8 @@ LEVELS = {
     'view': set(),
     'session': {'start', 'prompt own'},
     'prompt': {'start', 'prompt own', "prompt Alice's", "stop Alice's"},
-    'all': {'start', 'prompt own', "prompt Alice's", "stop Alice's", 'edit', 'take off its board', 'move to another board',
-            'archive', 'delete'},
+    'all': {'start', 'prompt own', "prompt Alice's", "stop Alice's", 'edit', 'take off its board',
+            'move to another board', 'archive', 'delete'},
 }
 
 

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from . import db, ids, trigger_template
+from . import db, ids, permissions, terminals, trigger_template
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
 from .events import board_topic
-from .models import AgentSession, Board, CardPlacement, Comment, Repo, Role, User, Worktree, Zone, utcnow
+from .models import AgentSession, Board, BoardMember, CardPlacement, Comment, Repo, Role, User, Worktree, Zone, utcnow
+from .permissions import Level
 from .runtimes import registry
 
 CARD_W = 240
@@ -30,26 +31,27 @@ TRIGGER_BEHAVIORS = {'always_new': 'Always start a new session', 'show_picker': 
 # ---- boards ---------------------------------------------------------------------------------------------------------
 
 def list_boards(user: User) -> list[dict[str, Any]]:
+    """The boards the user may see (agor.permissions: private boards only for their creator, admins, members)."""
+    if not user.has(Role.viewer):
+        return []
     with db.read() as session:
-        boards = session.exec(select(Board).order_by(Board.name)).all()
+        hidden = permissions.hidden_board_ids(session, user)
+        boards = [b for b in session.exec(select(Board).order_by(Board.name)).all() if b.id not in hidden]
         counts = dict(session.exec(select(CardPlacement.board_id, func.count()).group_by(CardPlacement.board_id)).all())
-    return [{**board_view(b), 'cards': counts.get(b.id, 0)} for b in boards if can_view(user, b)]
+    return [{**board_view(b), 'cards': counts.get(b.id, 0)} for b in boards]
 
 
 def get_board(user: User, ref: str) -> Board:
-    """A board by slug, full id or id prefix, if the user may see it."""
+    """A board by slug, full id or id prefix, if the user may see it (a private one looks like no board at all)."""
     with db.read() as session:
         board = session.exec(select(Board).where(Board.slug == ref.lower())).first()
-        if board is None:
-            board = ids.resolve(session, Board, ref, 'board')
-    if not can_view(user, board):
-        raise NotFound(f'No board {ref!r}.')
-    return board
-
-
-def can_view(user: User, board: Board) -> bool:
-    """Every active account sees every board today; private boards plug in here."""
-    return user.has(Role.viewer)
+        try:
+            board = board or ids.resolve(session, Board, ref, 'board')
+        except NotFound:
+            board = None
+        if board is None or not permissions.can_view_board(session, user, board):
+            raise NotFound(f'No board {ref!r}.')
+        return board
 
 
 def create_board(actor: User, name: str, description: str = '', icon: str = '🗂️', color: str = '#0d9488') -> Board:
@@ -62,12 +64,53 @@ def create_board(actor: User, name: str, description: str = '', icon: str = '�
         return board
 
 
+def access(user: User, board_id: str) -> dict[str, Any]:
+    """A board's sharing settings as its settings dialog shows them."""
+    with db.read() as session:
+        board = permissions.visible_board(session, user, board_id)
+        manage = permissions.may_manage_board(user, board)
+        return {'private': board.private, 'members': permissions.member_ids(session, board.id),
+                'others_can': board.others_can, 'created_by': board.created_by,
+                'manage': None if manage else 'Only the creator of this board or an admin changes its sharing.'}
+
+
+def set_access(actor: User, board_id: str, *, private: bool, members: list[str], others_can: str) -> Board:
+    """Make a board private to its creator, admins and `members` (or open to everyone), and set the level new
+    worktrees on it start with. Viewers who lose access are sent away at once (the `access` event)."""
+    require(actor, Role.member, 'change who sees boards')
+    level = permissions.parse_level(others_can)
+    if not isinstance(private, bool) or not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise InvalidInput('Choose whether the board is private and who its members are.')
+    with db.transaction() as session:
+        board = permissions.visible_board(session, actor, board_id)
+        permissions.require_manage_board(actor, board)
+        wanted = set(members) - {board.created_by}
+        known = set(session.exec(select(User.id).where(col(User.id).in_(wanted))).all()) if wanted else set()
+        if wanted - known:
+            raise InvalidInput('Some of the chosen members no longer have an account.')
+        for row in session.exec(select(BoardMember).where(BoardMember.board_id == board.id)).all():
+            if row.user_id in wanted:
+                wanted.discard(row.user_id)
+            else:
+                session.delete(row)
+        for user_id in wanted:
+            session.add(BoardMember(board_id=board.id, user_id=user_id))
+        board.private, board.others_can, board.updated_at = private, level.name, utcnow()
+        session.flush()
+        db.emit_after_commit(session, board_topic(board.id), {
+            'type': 'access', 'private': board.private, 'created_by': board.created_by,
+            'members': permissions.member_ids(session, board.id), 'by': actor.name})
+        on_board = session.exec(select(CardPlacement.worktree_id).where(CardPlacement.board_id == board.id)).all()
+    terminals.rights_changed(*on_board)
+    return board
+
+
 def update_board(actor: User, board_id: str, *, name: str | None = None, description: str | None = None,
                  icon: str | None = None, color: str | None = None) -> Board:
     """Renaming keeps the slug, so links people already shared keep working."""
     require(actor, Role.member, 'edit boards')
     with db.transaction() as session:
-        board = load_board(session, board_id)
+        board = permissions.visible_board(session, actor, board_id)
         if name is not None:
             board.name = _clean_name(name, 'board')
         if description is not None:
@@ -86,7 +129,7 @@ def delete_board(actor: User, board_id: str) -> None:
     """The board's cards leave it; the worktrees themselves stay."""
     require(actor, Role.member, 'delete boards')
     with db.transaction() as session:
-        board = load_board(session, board_id)
+        board = permissions.visible_board(session, actor, board_id)
         if board.created_by != actor.id:
             require(actor, Role.admin, "delete other people's boards")
         for placement in session.exec(select(CardPlacement).where(CardPlacement.board_id == board.id)).all():
@@ -117,15 +160,13 @@ def unique_slug(session: Session, base: str) -> str:
 
 def board_view(board: Board) -> dict[str, Any]:
     return {'id': board.id, 'slug': board.slug, 'name': board.name, 'description': board.description,
-            'icon': board.icon, 'color': board.color, 'short_id': ids.short(board.id)}
+            'icon': board.icon, 'color': board.color, 'short_id': ids.short(board.id), 'private': board.private}
 
 
 def board_state(user: User, board_id: str) -> dict[str, Any]:
     """Everything the canvas draws, in the shape the canvas component takes as props."""
     with db.read() as session:
-        board = load_board(session, board_id)
-        if not can_view(user, board):
-            raise NotFound('No such board.')
+        board = permissions.visible_board(session, user, board_id)
         zones = session.exec(select(Zone).where(Zone.board_id == board.id).order_by(Zone.created_at)).all()
         rows = session.exec(
             select(CardPlacement, Worktree, Repo)
@@ -199,7 +240,7 @@ def create_zone(actor: User, board_id: str, label: str = 'Zone', x: float = 0, y
                 background_color: str = '#f1f5f9') -> Zone:
     require(actor, Role.member, 'create zones')
     with db.transaction() as session:
-        board = load_board(session, board_id)
+        board = permissions.visible_board(session, actor, board_id)
         zone = Zone(board_id=board.id, label=_clean_name(label, 'zone'), x=_coord(x), y=_coord(y), w=_size(w),
                     h=_size(h), border_color=_clean_color(border_color),
                     background_color=_clean_color(background_color))
@@ -221,7 +262,7 @@ def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
     if 'trigger_template' in changes:  # rendered before the transaction: a render may take up to a second
         changes['trigger_template'] = _checked_template(changes['trigger_template'])
     with db.transaction() as session:
-        zone = _zone(session, zone_id)
+        zone = _zone(session, actor, zone_id)
         locked = bool(changes.get('locked', zone.locked))
         geometry = {k: v for k, v in changes.items() if k in {'x', 'y', 'w', 'h'} and v != getattr(zone, k)}
         if locked and geometry:
@@ -274,7 +315,7 @@ def delete_zone(actor: User, zone_id: str) -> None:
     """Cards inside stay where they are on the board (their positions become absolute)."""
     require(actor, Role.member, 'delete zones')
     with db.transaction() as session:
-        zone = _zone(session, zone_id)
+        zone = _zone(session, actor, zone_id)
         if zone.locked:
             raise Forbidden(f'Zone “{zone.label}” is locked: unlock it before deleting it.')
         moved = []
@@ -300,14 +341,17 @@ def zone_at(zones: list[Zone], x: float, y: float) -> Zone | None:
 # ---- cards -----------------------------------------------------------------------------------------------------------
 
 def place_card(actor: User, board_id: str, worktree_id: str, x: float, y: float) -> CardPlacement:
-    """Put a worktree's card on a board at an absolute point (taking it off any other board)."""
+    """Put a worktree's card on a board at an absolute point (taking it off any other board). Putting a worktree
+    on a board or moving it to another decides who sees it, so it needs `all` on the worktree."""
     require(actor, Role.member, 'add cards to boards')
     with db.transaction() as session:
-        board = load_board(session, board_id)
+        board = permissions.visible_board(session, actor, board_id)
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
         if worktree.archived:
             raise InvalidInput(f'Worktree {worktree.name} is archived: restore it first.')
         placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id)).first()
+        if placement is None or placement.board_id != board.id:
+            permissions.require_worktree(session, actor, worktree, Level.all, 'put it on a board')
         if placement is not None and placement.board_id != board.id:
             db.emit_after_commit(session, board_topic(placement.board_id),
                                  {'type': 'card_removed', 'id': worktree.id, 'by': actor.name})
@@ -345,6 +389,8 @@ def remove_card(actor: User, board_id: str, worktree_id: str) -> None:
                                                              CardPlacement.board_id == board_id)).first()
         if placement is None:
             raise NotFound('That card is no longer on this board.')
+        worktree = ids.load(session, Worktree, worktree_id, 'worktree')
+        permissions.require_worktree(session, actor, worktree, Level.all, 'take it off the board')
         session.delete(placement)
         db.emit_after_commit(session, board_topic(board_id), {'type': 'card_removed', 'id': worktree_id,
                                                               'by': actor.name})
@@ -395,9 +441,9 @@ def load_board(session: Session, board_id: str) -> Board:
     return board
 
 
-def _zone(session: Session, zone_id: str) -> Zone:
-    zone = session.get(Zone, zone_id)
-    if zone is None:
+def _zone(session: Session, user: User, zone_id: Any) -> Zone:
+    zone = session.get(Zone, zone_id) if isinstance(zone_id, str) else None
+    if zone is None or not permissions.can_view_board(session, user, load_board(session, zone.board_id)):
         raise NotFound('This zone no longer exists.')
     return zone
 

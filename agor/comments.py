@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import auth, boards, comment_text, db, ids, notifications
+from . import auth, boards, comment_text, db, ids, notifications, permissions
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
 from .events import board_topic
@@ -31,7 +31,7 @@ def create(actor: User, board_id: str, body: str, *, target_type: str = 'board',
     if target_type not in TARGETS:
         raise InvalidInput(f'Comments attach to a {", ".join(TARGETS)}; not to {target_type!r}.')
     with db.transaction() as session:
-        board = boards.load_board(session, board_id)
+        board = permissions.visible_board(session, actor, board_id)
         if target_type == 'board':
             target_id = None
             offset = (0.0, 0.0)
@@ -54,7 +54,7 @@ def reply(actor: User, comment_id: str, body: str) -> Comment:
     require(actor, Role.member, 'reply to comments')
     text = _clean(body)
     with db.transaction() as session:
-        root = _comment(session, comment_id)
+        root = _comment(session, actor, comment_id)
         if root.parent_id is not None:
             raise InvalidInput('Reply to the thread, not to a reply: threads have two levels.')
         if root.deleted:
@@ -74,7 +74,7 @@ def edit(actor: User, comment_id: str, body: str) -> Comment:
     require(actor, Role.member, 'edit comments')
     text = _clean(body)
     with db.transaction() as session:
-        comment = _comment(session, comment_id)
+        comment = _comment(session, actor, comment_id)
         _require_author(actor, comment, 'edit')
         if comment.deleted:
             raise InvalidInput('A deleted comment cannot be edited.')
@@ -97,7 +97,7 @@ def delete(actor: User, comment_id: str) -> None:
     Removing the last reply of such a placeholder removes the placeholder too."""
     require(actor, Role.member, 'delete comments')
     with db.transaction() as session:
-        comment = _comment(session, comment_id)
+        comment = _comment(session, actor, comment_id)
         _require_author(actor, comment, 'delete')
         root = _root(session, comment)
         if comment.parent_id is None and _has_replies(session, comment.id):
@@ -116,7 +116,7 @@ def delete(actor: User, comment_id: str) -> None:
 def set_resolved(actor: User, comment_id: str, resolved: bool) -> Comment:
     require(actor, Role.member, 'resolve threads')
     with db.transaction() as session:
-        root = _comment(session, comment_id)
+        root = _comment(session, actor, comment_id)
         if root.parent_id is not None:
             raise InvalidInput('Only a thread (its first comment) is resolved, not a reply.')
         if root.resolved != resolved:
@@ -133,7 +133,7 @@ def toggle_reaction(actor: User, comment_id: str, emoji: str) -> bool:
     if emoji not in EMOJIS:
         raise InvalidInput(f'Pick one of {" ".join(EMOJIS)}.')
     with db.transaction() as session:
-        comment = _comment(session, comment_id)
+        comment = _comment(session, actor, comment_id)
         if comment.deleted:
             raise InvalidInput('This comment was deleted.')
         existing = session.exec(select(CommentReaction).where(
@@ -171,7 +171,7 @@ def threads(user: User, board_id: str) -> list[dict[str, Any]]:
     """Every thread of the board, oldest first, with replies, reactions and where it is pinned."""
     require(user, Role.viewer, 'read comments')
     with db.read() as session:
-        board = boards.load_board(session, board_id)
+        board = permissions.visible_board(session, user, board_id)
         comments = session.exec(select(Comment).where(Comment.board_id == board.id)
                                 .order_by(col(Comment.created_at))).all()
         reactions = session.exec(select(CommentReaction).where(
@@ -259,7 +259,7 @@ def locate(user: User, comment_id: str) -> dict[str, Any]:
     """Where a deep link to a comment leads: its board, its thread, and what to pan to."""
     require(user, Role.viewer, 'read comments')
     with db.read() as session:
-        comment = _comment(session, comment_id)
+        comment = _comment(session, user, comment_id)
         root = _root(session, comment)
         board = boards.load_board(session, root.board_id)
     return {'board_id': board.id, 'slug': board.slug, 'thread': root.id, 'comment': comment.id,
@@ -380,8 +380,14 @@ def _require_author(actor: User, comment: Comment, action: str) -> None:
         raise Forbidden(f'Only its author or an admin can {action} this comment.')
 
 
-def _comment(session: Session, comment_id: Any) -> Comment:
-    return ids.load(session, Comment, comment_id, 'comment')
+def _comment(session: Session, user: User, comment_id: Any) -> Comment:
+    """The comment, if the user may see its board; one on a board they cannot see looks like none at all."""
+    comment = ids.load(session, Comment, comment_id, 'comment')
+    try:
+        permissions.visible_board(session, user, comment.board_id)
+    except NotFound:
+        raise NotFound('That comment no longer exists.') from None
+    return comment
 
 
 def _root(session: Session, comment: Comment) -> Comment:

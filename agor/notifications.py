@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from . import comment_text, db
+from . import comment_text, db, permissions
 from .models import Board, Comment, Notification, User, utcnow
 
 LIMIT = 50
@@ -22,8 +22,8 @@ def user_topic(user_id: str) -> str:
 
 def add(session: Session, user_id: str, kind: str, actor: User, board: Board, comment: Comment, title: str) -> None:
     recipient = session.get(User, user_id)
-    if recipient is None or not recipient.active:
-        return
+    if recipient is None or not permissions.can_view_board(session, recipient, board):
+        return  # nothing of a board reaches someone who cannot see it
     entry = Notification(user_id=user_id, kind=kind, actor_id=actor.id, board_id=board.id, comment_id=comment.id,
                          title=title[:200], preview=comment_text.preview(comment.body, 280),
                          link=f'/b/{board.slug}?comment={comment.id}')
@@ -33,16 +33,24 @@ def add(session: Session, user_id: str, kind: str, actor: User, board: Board, co
 
 
 def inbox(user: User) -> list[dict[str, Any]]:
+    """The user's newest entries, without those of boards they can no longer see."""
     with db.read() as session:
-        entries = session.exec(select(Notification).where(Notification.user_id == user.id)
-                               .order_by(col(Notification.created_at).desc()).limit(LIMIT)).all()
+        entries = session.exec(_mine(session, user).order_by(col(Notification.created_at).desc()).limit(LIMIT)).all()
     return [view(e) for e in entries]
 
 
 def unread_count(user: User) -> int:
     with db.read() as session:
-        return session.exec(select(func.count()).select_from(Notification).where(
-            Notification.user_id == user.id, col(Notification.read_at).is_(None))).one()
+        query = _mine(session, user).where(col(Notification.read_at).is_(None)).subquery()
+        return session.exec(select(func.count()).select_from(query)).one()
+
+
+def _mine(session: Session, user: User) -> Any:
+    hidden = permissions.hidden_board_ids(session, user)
+    query = select(Notification).where(Notification.user_id == user.id)
+    if not hidden:
+        return query
+    return query.where(or_(col(Notification.board_id).is_(None), col(Notification.board_id).not_in(hidden)))
 
 
 def mark_read(user: User, notification_id: str | None = None, *, comment_id: str | None = None) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import boards, comments, db, gitops, ids, sessions
+from . import boards, comments, db, gitops, ids, permissions, sessions, terminals
 from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .events import WORKTREES_TOPIC, board_topic
 from .models import AgentSession, CardPlacement, Repo, Role, User, Worktree
+from .permissions import Level
 
 NAME = re.compile(r'^[a-z0-9][a-z0-9._-]{0,62}$')
 LINK = re.compile(r'^https?://[^\s<>"]+$')
@@ -64,27 +65,46 @@ def list_repos() -> list[Repo]:
         return list(session.exec(select(Repo).order_by(Repo.name)).all())
 
 
-def list_worktrees(repo_id: str | None = None, *, archived: bool | None = False) -> list[dict[str, Any]]:
-    """Worktrees with their repo name and the board they sit on."""
+def list_worktrees(user: User, repo_id: str | None = None, *, archived: bool | None = False) -> list[dict[str, Any]]:
+    """The worktrees that exist for the user (agor.permissions), with their repo name and the board they sit on."""
     with db.read() as session:
+        hidden = permissions.hidden_board_ids(session, user)
         query = select(Worktree, Repo, CardPlacement.board_id).join(Repo).outerjoin(
             CardPlacement, CardPlacement.worktree_id == Worktree.id).order_by(Repo.name, Worktree.name)
         if repo_id:
             query = query.where(Worktree.repo_id == repo_id)
         if archived is not None:
             query = query.where(Worktree.archived == archived)
-        rows = session.exec(query).all()
+        rows = [(w, r, board_id, permissions.worktree_level(session, user, w, hidden))
+                for w, r, board_id in session.exec(query).all()]
     return [{'id': w.id, 'name': w.name, 'branch': w.branch, 'path': w.path, 'repo': r.name, 'repo_id': r.id,
-             'archived': w.archived, 'board_id': board_id} for w, r, board_id in rows]
+             'archived': w.archived, 'board_id': board_id, 'level': level.name}
+            for w, r, board_id, level in rows if level is not None]
 
 
-def worktree_details(worktree_id: str) -> dict[str, Any]:
+def worktree_details(user: User, worktree_id: str) -> dict[str, Any]:
+    """What the card dialog shows, with what this user may do (`rights`, agor.permissions.worktree_rights)."""
     with db.read() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
-        creator = session.get(User, worktree.created_by)
-    return {'path': worktree.path, 'created_by': creator.name if creator else 'someone',
-            'created_at': worktree.created_at, 'notes': worktree.notes, 'issue_url': worktree.issue_url or '',
-            'pr_url': worktree.pr_url or ''}
+        rights = permissions.worktree_rights(session, user, worktree)
+    return {'path': worktree.path, 'created_by': rights['owner'], 'created_at': worktree.created_at,
+            'notes': worktree.notes, 'issue_url': worktree.issue_url or '', 'pr_url': worktree.pr_url or '',
+            'rights': rights}
+
+
+def set_level(actor: User, worktree_id: str, level: str) -> Worktree:
+    """What people other than its owner and admins may do with the worktree (view < session < prompt < all)."""
+    wanted = permissions.parse_level(level)
+    with db.transaction() as session:
+        worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        permissions.require_set_level(session, actor, worktree)
+        worktree.others_can = wanted.name
+        placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id)).first()
+        if placement is not None:
+            db.emit_after_commit(session, board_topic(placement.board_id),
+                                 {'type': 'worktree_level', 'id': worktree.id, 'by': actor.name})
+    terminals.rights_changed(worktree.id)
+    return worktree
 
 
 def update_worktree_details(actor: User, worktree_id: str, *, notes: str, issue_url: str, pr_url: str) -> Worktree:
@@ -95,6 +115,7 @@ def update_worktree_details(actor: User, worktree_id: str, *, notes: str, issue_
     links = {what: _clean_link(value, what) for what, value in (('issue', issue_url), ('pull request', pr_url))}
     with db.transaction() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        permissions.require_worktree(session, actor, worktree, Level.all, 'edit its notes and links')
         worktree.notes, worktree.issue_url, worktree.pr_url = notes.strip(), links['issue'], links['pull request']
         return worktree
 
@@ -109,14 +130,16 @@ def _clean_link(value: Any, what: str) -> str | None:
 
 
 def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, branch: str | None = None, *,
-                    new_branch: bool = True, base: str | None = None) -> Worktree:
-    """`git worktree add` under <data>/worktrees/<repo>/<name> with a new branch (from base) or an existing one."""
+                    new_branch: bool = True, base: str | None = None, board_id: str | None = None) -> Worktree:
+    """`git worktree add` under <data>/worktrees/<repo>/<name> with a new branch (from base) or an existing one.
+    Created for a board (`board_id`), it starts with that board's level for others (agor.permissions)."""
     require(actor, Role.member, 'create worktrees')
     name = name.strip().lower()
     if not NAME.match(name):
         raise InvalidInput('A worktree name uses lower-case letters, digits, ".", "_" and "-" (at most 63).')
     branch = gitops.check_branch_name(branch or name)
     with db.read() as session:
+        others_can = permissions.level_for_new_worktree(session, actor, board_id)
         repo = ids.resolve(session, Repo, repo_id, 'repository')
         if session.exec(select(Worktree).where(Worktree.repo_id == repo.id, Worktree.name == name)).first():
             raise Conflict(f'{repo.name} already has a worktree named {name}.')
@@ -135,7 +158,7 @@ def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, br
     try:
         with db.transaction() as session:
             worktree = Worktree(repo_id=repo.id, name=name, branch=branch, path=str(path),
-                                base_ref=base if new_branch else None, created_by=actor.id)
+                                base_ref=base if new_branch else None, created_by=actor.id, others_can=others_can)
             session.add(worktree)
             return worktree
     except Exception:
@@ -149,6 +172,7 @@ def set_archived(actor: User, worktree_id: str, archived: bool) -> Worktree:
     require(actor, Role.member, 'archive worktrees')
     with db.transaction() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        permissions.require_worktree(session, actor, worktree, Level.all, 'archive or restore it')
         worktree.archived = archived
         if archived:
             _take_off_board(session, worktree, actor)
@@ -159,13 +183,12 @@ def set_archived(actor: User, worktree_id: str, archived: bool) -> Worktree:
 def delete_worktree(actor: User, worktree_id: str) -> None:
     """Removes the checkout (`git worktree remove --force`) and the record; the branch stays in the repo. First the
     worktree is archived and what runs in it is ended, so if git fails it stays archived and can be deleted again."""
+    require(actor, Role.member, 'delete worktrees')
     with db.read() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
+        permissions.require_worktree(session, actor, worktree, Level.all, 'delete it')
         repo = session.get(Repo, worktree.repo_id)
     assert repo is not None
-    if worktree.created_by != actor.id:
-        require(actor, Role.admin, "delete other people's worktrees")
-    require(actor, Role.member, 'delete worktrees')
     with db.transaction() as session:
         fresh = session.get(Worktree, worktree.id)
         if fresh is not None:

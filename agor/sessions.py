@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from . import boards, db, ids
+from . import boards, db, ids, permissions
 from .auth import require
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
                      User, Worktree, utcnow)
 from .notifications import user_topic
@@ -70,6 +70,7 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
                            '[ ] (at most 120).')
     if worktree.archived:
         raise InvalidInput(f'{worktree.name} is archived: restore it to start a session.')
+    permissions.require_worktree(session, actor, worktree, permissions.Level.session, 'start sessions in it')
     agent = AgentSession(worktree_id=worktree.id, created_by=actor.id, runtime=adapter.name,
                          title=_title(text) if text else f'{adapter.label} session',
                          model=model, permission_mode=permission_mode)
@@ -82,7 +83,9 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
 
 
 def queue_prompt(session: Session, actor: User, agent: AgentSession, text: str) -> SessionTurn:
-    """`prompt` inside the caller's transaction."""
+    """`prompt` inside the caller's transaction. Someone else's session needs the `prompt` level; it still runs as
+    its creator, and the transcript shows who prompted it."""
+    permissions.require_session(session, actor, agent, 'prompt')
     worktree = session.get(Worktree, agent.worktree_id)
     if worktree is None or worktree.archived:
         name = worktree.name if worktree else 'Its worktree'
@@ -98,6 +101,7 @@ def stop(actor: User, session_id: str) -> bool:
     require(actor, Role.member, 'stop sessions')
     with db.transaction() as session:
         agent = _session(session, session_id)
+        permissions.require_session(session, actor, agent, 'stop')
         if _drop_queue(session, agent):
             _changed(session, agent, actor)
         if agent.status != 'running':
@@ -117,7 +121,7 @@ def close_worktree(session: Session, worktree: Worktree) -> None:
 def acknowledge(user: User, session_id: str) -> None:
     """The viewer has looked at the session: their pulse for it stops (nobody else's)."""
     with db.transaction() as session:
-        agent = _session(session, session_id)
+        agent = _visible(session, user, session_id)
         ack = session.exec(select(SessionAck).where(SessionAck.user_id == user.id,
                                                     SessionAck.session_id == agent.id)).first()
         if ack is None:
@@ -130,7 +134,7 @@ def acknowledge(user: User, session_id: str) -> None:
 def set_following(user: User, session_id: str, follow: bool) -> None:
     require(user, Role.viewer, 'follow sessions')
     with db.transaction() as session:
-        agent = _session(session, session_id)
+        agent = _visible(session, user, session_id)
         row = session.exec(select(SessionFollow).where(SessionFollow.user_id == user.id,
                                                        SessionFollow.session_id == agent.id)).first()
         if follow and row is None:
@@ -144,14 +148,16 @@ def set_following(user: User, session_id: str, follow: bool) -> None:
 def get(user: User, session_id: str) -> dict[str, Any]:
     require(user, Role.viewer, 'read sessions')
     with db.read() as session:
-        agent = _session(session, session_id)
+        agent = _visible(session, user, session_id)
         return _detail(session, agent, user)
 
 
 def for_worktree(user: User, worktree_id: str) -> list[dict[str, Any]]:
     require(user, Role.viewer, 'read sessions')
     with db.read() as session:
-        agents = session.exec(select(AgentSession).where(AgentSession.worktree_id == worktree_id)
+        worktree = ids.load(session, Worktree, worktree_id, 'worktree')
+        permissions.require_worktree(session, user, worktree, permissions.Level.view, 'see its sessions')
+        agents = session.exec(select(AgentSession).where(AgentSession.worktree_id == worktree.id)
                               .order_by(col(AgentSession.created_at).desc())).all()
         return [_detail(session, a, user) for a in agents]
 
@@ -160,6 +166,7 @@ def transcript(user: User, session_id: str) -> list[dict[str, Any]]:
     """The newest TRANSCRIPT_PAGE entries, oldest first."""
     require(user, Role.viewer, 'read sessions')
     with db.read() as session:
+        _visible(session, user, session_id)
         entries = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == session_id)
                                .order_by(col(TranscriptEntry.id).desc()).limit(TRANSCRIPT_PAGE)).all()
     return [entry_view(e) for e in reversed(entries)]
@@ -187,6 +194,7 @@ def usage_total(figures: Any) -> dict[str, float]:
 def board_attention(user: User, board_id: str) -> dict[str, Any]:
     """For one viewer of a board: the cards that need them, and whether anything is running (favicon + title)."""
     with db.read() as session:
+        permissions.visible_board(session, user, board_id)
         rows = session.exec(
             select(AgentSession, SessionAck.seen_at)
             .join(CardPlacement, col(CardPlacement.worktree_id) == AgentSession.worktree_id)
@@ -226,7 +234,10 @@ def claim_next_turn(session_id: str) -> tuple[AgentSession, SessionTurn, Worktre
         turn.status, turn.started_at = 'running', now
         agent.status, agent.error, agent.stuck, agent.last_output_at = 'running', None, False, now
         agent.attention_since = None
-        _add_entry(session, agent, turn.id, 'user', turn.prompt, {'by': _user_name(session, turn.created_by)})
+        by = {'by': _user_name(session, turn.created_by), 'by_id': turn.created_by}
+        if turn.created_by != agent.created_by:  # a teammate's prompt: shown as theirs, run as the creator
+            by['runs_as'] = creator.name
+        _add_entry(session, agent, turn.id, 'user', turn.prompt, by)
         _changed(session, agent, None)
         return agent, turn, worktree, creator
 
@@ -446,12 +457,17 @@ def _queued_count(session: Session, session_id: str) -> int:
 def _detail(session: Session, agent: AgentSession, user: User) -> dict[str, Any]:
     following = session.exec(select(SessionFollow).where(SessionFollow.user_id == user.id,
                                                          SessionFollow.session_id == agent.id)).first()
-    return {**_summary(session, agent), 'following': following is not None or agent.created_by == user.id}
+    return {**_summary(session, agent), 'following': following is not None or agent.created_by == user.id,
+            'rights': permissions.session_rights(session, user, agent)}
 
 
 def _audience(session: Session, agent: AgentSession) -> list[str]:
+    """The creator and followers who can still see the session's worktree."""
     followers = session.exec(select(SessionFollow.user_id).where(SessionFollow.session_id == agent.id)).all()
-    return list(dict.fromkeys([agent.created_by, *followers]))
+    worktree = session.get(Worktree, agent.worktree_id)
+    people = [session.get(User, user_id) for user_id in dict.fromkeys([agent.created_by, *followers])]
+    return [p.id for p in people if p is not None and worktree is not None
+            and permissions.worktree_level(session, p, worktree) is not None]
 
 
 def _user_name(session: Session, user_id: str) -> str:
@@ -474,3 +490,12 @@ def _clean_prompt(text: Any) -> str:
 
 def _session(session: Session, session_id: Any) -> AgentSession:
     return ids.load(session, AgentSession, session_id, 'session')
+
+
+def _visible(session: Session, user: User, session_id: Any) -> AgentSession:
+    """The session, if its worktree exists for the user (agor.permissions); else as if it did not exist."""
+    agent = _session(session, session_id)
+    worktree = session.get(Worktree, agent.worktree_id)
+    if worktree is None or permissions.worktree_level(session, user, worktree) is None:
+        raise NotFound('That session no longer exists.')
+    return agent

@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from . import auth, credentials, db, events, ids, unix_accounts
+from . import auth, credentials, db, events, ids, permissions, unix_accounts
 from .config import Settings
 from .errors import DomainError, Forbidden, NotFound
 from .models import Role, User, Worktree
@@ -85,6 +85,7 @@ def terminal_worktree(user: User, ref: str) -> Worktree:
     auth.require(user, Role.viewer, 'open terminals')
     with db.read() as session:
         worktree = ids.resolve(session, Worktree, ref, 'worktree')
+        permissions.require_worktree(session, user, worktree, permissions.Level.view, 'open its terminal')
     if worktree.archived:
         raise NotFound(f'{worktree.name} is archived: restore it to open its terminal.')
     if not Path(worktree.path).is_dir():
@@ -433,6 +434,7 @@ class TerminalService:
             window = self._find(worktree.id)
             if window is None:
                 auth.require(user, Role.member, 'start a terminal (a member opens it first, then you can watch)')
+                permissions.require_worktree_id(user, worktree.id, permissions.Level.session, 'start its terminal')
                 window = self._create(user, worktree, account)
             else:
                 window.host_name = _name(window.host_id)
@@ -496,7 +498,30 @@ class TerminalService:
         return None
 
     def _may_type(self, user: User, window: Window) -> bool:
-        return user.has(Role.member) and user.id not in self._readonly.get(window.host_id, set())
+        """Members type unless the host made them read-only or their level on the worktree is only `view`."""
+        level = permissions.level_of(user, window.worktree_id)
+        return (user.has(Role.member) and level is not None and level >= permissions.Level.session
+                and user.id not in self._readonly.get(window.host_id, set()))
+
+    def rights_changed(self, worktree_id: str) -> None:
+        """Who may do what with the worktree changed (its level, its board's members). Safe from any thread: viewers
+        who lost the worktree are detached, the others may type only while their level allows it."""
+        for a in list(self._attachments.get(worktree_id, [])):
+            user = auth.get_user(a.user.id)
+            visible = user is not None and permissions.level_of(user, worktree_id) is not None
+            writable = visible and user is not None and self._may_type(user, a.window)
+            asyncio.run_coroutine_threadsafe(self._apply_rights(a, visible, writable), a._loop)
+
+    async def _apply_rights(self, a: Attachment, visible: bool, writable: bool) -> None:
+        if not visible:
+            a.close('You no longer have access to this worktree.')
+        elif writable and not a.writable:  # its tmux client was started read-only: a new one is needed
+            a.close('You may type in this terminal now: open it again.')
+        elif a.writable and not writable:
+            a.writable = False
+            if a.account != a.window.server.account:
+                await asyncio.to_thread(a.window.server.allow, a.account, write=False)
+            self._broadcast(a.worktree_id)
 
     # ---- sharing ----------------------------------------------------------------------------------------------------
 
@@ -661,3 +686,10 @@ def _on_worktree_event(event: dict) -> None:
         asyncio.get_running_loop().run_in_executor(None, end)
     except RuntimeError:  # delivered on the publishing thread (a bus bound to no loop)
         end()
+
+
+def rights_changed(*worktree_ids: str) -> None:
+    """Hook for agor.permissions' callers: a worktree's level or its board's members changed."""
+    if service is not None:
+        for worktree_id in worktree_ids:
+            service.rights_changed(worktree_id)

@@ -22,9 +22,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import boards, db, ids, sessions, trigger_template
+from . import boards, db, ids, permissions, sessions, trigger_template
 from .auth import require
-from .errors import Conflict, Forbidden, InvalidInput
+from .errors import Conflict, DomainError, Forbidden, InvalidInput
 from .events import board_topic
 from .models import AgentSession, Board, CardPlacement, Repo, Role, User, Worktree, Zone, ZoneFiring, utcnow
 from .runtimes import registry
@@ -67,6 +67,7 @@ class _ZoneChanged(Exception):
 def _drop(actor: User, board_id: str, worktree_id: str, x: float, y: float) -> dict[str, Any] | None:
     prompt = _render_ahead(actor, board_id, worktree_id, x, y)
     with db.transaction() as session:
+        permissions.visible_board(session, actor, board_id)
         placement, arrived = boards.move_in(session, actor, board_id, worktree_id, x, y)
         if arrived is None or not arrived.trigger_template:
             return None
@@ -98,6 +99,11 @@ def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone, p
     session.add(firing)
     session.flush()  # the unique drop key is checked here, before anything else is written
     worktree = ids.load(session, Worktree, placement.worktree_id, 'worktree')
+    try:
+        permissions.require_worktree(session, actor, worktree, permissions.Level.session, 'start sessions in it')
+    except DomainError as refused:
+        firing.status, firing.error, firing.settled_at = 'failed', refused.message, utcnow()
+        return firing_view(session, firing)
     if prompt.problem is not None:
         firing.status, firing.error, firing.settled_at = 'failed', prompt.problem, utcnow()
         return firing_view(session, firing)
@@ -181,7 +187,11 @@ def history(user: User, zone_id: str, limit: int = HISTORY_LENGTH) -> list[dict[
     """The zone's recent firings, newest first: who, which worktree, which session, when, and how it went."""
     require(user, Role.viewer, 'read boards')
     with db.read() as session:
-        firings = session.exec(select(ZoneFiring).where(ZoneFiring.zone_id == zone_id)
+        zone = session.get(Zone, zone_id) if isinstance(zone_id, str) else None
+        if zone is None:
+            return []  # a deleted zone's firings went with it
+        permissions.visible_board(session, user, zone.board_id)
+        firings = session.exec(select(ZoneFiring).where(ZoneFiring.zone_id == zone.id)
                                .order_by(col(ZoneFiring.created_at).desc()).limit(limit)).all()
         return [firing_view(session, f) for f in firings]
 
@@ -218,13 +228,14 @@ def _preview_values(user: User, board_id: str, zone_id: str | None,
                     worktree_id: str | None) -> tuple[dict[str, dict[str, Any]], str, str | None]:
     require(user, Role.member, 'edit zones')
     with db.read() as session:
-        board = boards.load_board(session, board_id)
+        board = permissions.visible_board(session, user, board_id)
         placements = session.exec(select(CardPlacement).where(CardPlacement.board_id == board.id)
                                   .order_by(col(CardPlacement.updated_at))).all()
         chosen = next((p for p in placements if p.worktree_id == worktree_id), None) \
             or next((p for p in placements if zone_id and p.zone_id == zone_id), None) \
             or next(iter(placements), None)
         zone = session.get(Zone, zone_id) if zone_id else None
+        zone = zone if zone is not None and zone.board_id == board.id else None
         if chosen is None:
             return trigger_template.SAMPLE, 'sample worktree “auth-fix”', None
         worktree = ids.load(session, Worktree, chosen.worktree_id, 'worktree')

@@ -173,6 +173,13 @@ class SessionPanel:
             if not self.can_write:
                 ui.label('Viewers watch sessions; members prompt them.').classes('text-xs text-slate-500')
                 return
+            refused = detail['rights']['prompt']
+            if refused:
+                ui.label(refused).classes('text-xs text-amber-700').mark('prompt-reason')
+            elif detail['created_by'] != self.user.id:
+                ui.label(f'This session runs as {detail["creator"]}: your prompts run with {detail["creator"]}’s '
+                         f'environment and keys, and the transcript shows them as yours.') \
+                    .classes('text-xs text-slate-500').mark('runs-as-note')
             box = ui.textarea(placeholder='Prompt… (Ctrl+Enter to send; queued while a run is going)') \
                 .props('outlined autogrow dense').classes('w-full').mark('prompt')
 
@@ -180,6 +187,7 @@ class SessionPanel:
                 if await act(sessions.prompt, detail['id'], box.value or '') is not FAILED:
                     box.set_value('')
             box.on('keydown.ctrl.enter', send)
+            box.set_enabled(not refused)
             with ui.row().classes('w-full items-center'):
                 ui.switch('Follow', value=detail['following'],
                           on_change=lambda e: act(sessions.set_following, detail['id'], e.value)) \
@@ -189,8 +197,9 @@ class SessionPanel:
                     .props('flat no-caps color=red').bind_visibility_from(self.status, 'text',
                                                                           backward=lambda t: t in {'running',
                                                                                                    'stuck?'}) \
-                    .mark('stop')
-                ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal').mark('send')
+                    .mark('stop').set_enabled(not refused)
+                ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal').mark('send') \
+                    .set_enabled(not refused)
 
     def _show_total(self) -> None:
         """The session's total usage (the sum of its turns' own figures) in the header."""
@@ -270,6 +279,11 @@ class SessionPanel:
         if await act(sessions.stop, session_id) is False:
             ui.notify('Nothing is running in this session.')
 
+    def close(self) -> None:
+        """Stop showing the session: its events no longer reach this page."""
+        self._closed()
+        self.dialog.close()
+
     def _closed(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -282,7 +296,9 @@ def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:
     says what ran, long tool output and an error's details are collapsed (<details>)."""
     kind, text, data = entry['kind'], entry['text'], entry['data']
     if kind == 'user':
-        return f'<div class="agor-prompt"><b>{escape(data.get("by", ""))}</b>: {escape(text)}</div>'
+        runs_as = data.get('runs_as')
+        runs_as = f' <span class="agor-runs-as">(runs as {escape(runs_as)})</span>' if runs_as else ''
+        return f'<div class="agor-prompt"><b>{escape(data.get("by", ""))}</b>{runs_as}: {escape(text)}</div>'
     if kind == 'assistant':
         return f'<pre class="agor-output">{escape(text)}</pre>' if preformatted else comment_text.render(text)
     if kind == 'tool_call':

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import boards, comments, events, notifications, repos, sessions, triggers
+from agor import boards, comments, events, notifications, permissions, repos, sessions, triggers
 from agor.notifications import user_topic
 from agor.errors import DomainError
 from agor.models import Board, Role, User
@@ -23,6 +24,7 @@ from components.presence_layer import PresenceLayer
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
 from components.act import FAILED, act, as_current_user
+from components.board_access import board_access_dialog
 
 from .frame import header, page, settings
 
@@ -71,6 +73,8 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
                 .tooltip('Click a card, a zone or the canvas to pin a comment there')
         else:
             ui.badge('view only', color='grey').props('outline')
+        ui.button(icon='lock' if board.private else 'group', on_click=lambda: board_access_dialog(board.id)) \
+            .props('flat dense').tooltip('Sharing and permissions').mark('board-sharing')
         with ui.button(icon='forum', on_click=view.panel.toggle).props('flat dense no-caps').mark('comments-toggle'):
             view.open_threads = ui.badge('', color='teal').props('floating rounded')
         view.threads_changed(threads)
@@ -90,7 +94,7 @@ async def board_page(user: User, ref: str, comment: str | None = None, worktree:
     canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'), e.args.get('k')),
               throttle=0.1)
     canvas.on('unfollow', lambda: presence.follow(conn, None))
-    join_presence(board.id, conn, user, layer)
+    view.leave_presence = join_presence(board.id, conn, user, layer, lambda: not view.revoked)
     client.on_delete(events.bus.subscribe(events.board_topic(board.id), view.on_event))
     client.on_delete(events.bus.subscribe(user_topic(user.id), view.on_user_event))
     await client.connected()
@@ -109,17 +113,20 @@ def _opened(actor: User, ref: str) -> tuple[Board, dict[str, Any], list[dict[str
     return board, boards.board_state(actor, board.id), comments.threads(actor, board.id), comments.members(actor)
 
 
-def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer) -> None:
-    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back."""
+def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer,
+                  allowed: Callable[[], bool]) -> Callable[[], None]:
+    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back (while `allowed`).
+    Returns how to leave for good."""
     client = layer.client
     presence_layer.attach(board_id, conn, layer)
     client.on_disconnect(lambda: presence.leave(conn))
-    client.on_connect(lambda: presence.join(board_id, conn, user))
+    client.on_connect(lambda: presence.join(board_id, conn, user) if allowed() else None)
 
     def gone() -> None:
         presence.leave(conn)
         presence_layer.detach(board_id, conn)
     client.on_delete(gone)
+    return gone
 
 
 class BoardView:
@@ -128,6 +135,7 @@ class BoardView:
     def __init__(self, user: User, board: Board, canvas: BoardCanvas) -> None:
         self.user_id = user.id  # who this page shows; actions go through `act`, as the user is when they act
         self.can_edit = user.has(Role.member)
+        self.viewer = user  # as the page was built, for what it shows; a change of role or login reloads the page
         self.board = board
         self.canvas = canvas
         self.title: ui.label | None = None
@@ -135,13 +143,19 @@ class BoardView:
         self.sessions: SessionPanel
         self.open_threads: ui.badge | None = None
         self.toasts: Toasts
+        self.leave_presence: Callable[[], None] = lambda: None
+        self.revoked = False
         self._attention_pending = False
 
     # ---- events from other viewers (and our own, echoed) -----------------------------------------------------------
 
     def on_event(self, event: dict[str, Any]) -> None:
         kind = event['type']
-        if kind in CANVAS_EVENTS:
+        if self.revoked:
+            return
+        if kind == 'access':
+            self.access_changed(event)
+        elif kind in CANVAS_EVENTS:
             self.canvas.apply(event)
         elif kind == 'comments':
             self.panel.reload()
@@ -155,6 +169,18 @@ class BoardView:
             with self.canvas:
                 ui.notify(f'{event["by"]} deleted this board.', type='warning')
                 ui.navigate.to('/')
+
+    def access_changed(self, event: dict[str, Any]) -> None:
+        """The board became private or its members changed: someone no longer on it leaves at once, and from this
+        moment nothing more of the board reaches their page (agor.permissions.board_visible)."""
+        self.board.private, self.board.created_by = event['private'], event['created_by']
+        if permissions.board_visible(self.viewer, self.board, self.user_id in event['members']):
+            return
+        self.revoked = True
+        self.sessions.close()
+        self.leave_presence()
+        with self.canvas:
+            ui.navigate.to('/?left=access')
 
     # ---- gestures from this viewer's canvas ---------------------------------------------------------------------------
 
@@ -185,10 +211,12 @@ class BoardView:
         with ui.dialog() as dialog, ui.card().classes('w-[28rem]').mark('card-dialog'):
             ui.label(card['name']).classes('text-xl font-semibold')
             ui.label(f'⎇ {card["branch"]} · {card["repo"]}').classes('font-mono text-sm text-slate-600')
+            rights = details['rights']
             ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
                 .classes('text-xs text-slate-500')
             self._details_editor(card, details)
+            self._level_editor(card, rights)
             ui.label('Sessions').classes('font-semibold mt-2')
 
             async def open_session(session_id: str) -> None:
@@ -207,7 +235,9 @@ class BoardView:
                             .props('caption')
             if self.can_edit:
                 ui.button('New session', icon='smart_toy', on_click=new_session) \
-                    .props('flat no-caps color=teal').mark('new-session')
+                    .props('flat no-caps color=teal').mark('new-session').set_enabled(rights['start'] is None)
+                if rights['start']:
+                    ui.label(rights['start']).classes('text-xs text-amber-700').mark('start-reason')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Terminal', icon='terminal',
                           on_click=lambda: ui.navigate.to(f'/w/{card["id"]}/terminal', new_tab=True)) \
@@ -226,14 +256,34 @@ class BoardView:
                         self.comment_dialog(f'Comment on {card["name"]}', 'worktree', card['id'],
                                             self._card_corner(card))
                     ui.button('Comment', icon='add_comment', on_click=comment).props('flat no-caps')
-                    ui.button('Remove from board', on_click=remove).props('flat no-caps')
-                    ui.button('Archive', on_click=archive).props('flat no-caps color=orange')
+                    for label, handler, color in (('Remove from board', remove, ''), ('Archive', archive, 'orange')):
+                        ui.button(label, on_click=handler).props(f'flat no-caps color={color or "primary"}') \
+                            .set_enabled(rights['edit'] is None)
                 ui.button('Close', on_click=dialog.close).props('flat no-caps')
+            if self.can_edit and rights['edit']:
+                ui.label(rights['edit']).classes('text-xs text-amber-700').mark('edit-reason')
         dialog.open()
 
+    def _level_editor(self, card: dict[str, Any], rights: dict[str, Any]) -> None:
+        """What others may do with the worktree: its owner and admins choose; everyone sees it and their own level."""
+        with ui.row().classes('w-full items-center gap-2 no-wrap'):
+            level = ui.select(permissions.LEVEL_LABELS, value=rights['others_can'], label='Others may') \
+                .props('outlined dense').classes('grow').mark('worktree-level')
+            ui.badge(f'you: {rights["level"]}', color='teal').props('outline').mark('my-level') \
+                .tooltip(permissions.LEVEL_LABELS[rights['level']])
+        if rights['set_level']:
+            level.disable()
+            ui.label(rights['set_level']).classes('text-xs text-slate-500').mark('level-reason')
+            return
+
+        async def changed(e: Any) -> None:
+            if await act(repos.set_level, card['id'], e.value, success='Permissions saved') is FAILED:
+                level.set_value(rights['others_can'])
+        level.on_value_change(changed)
+
     def _details_editor(self, card: dict[str, Any], details: dict[str, Any]) -> None:
-        """Notes and the issue and pull request links: editable by members, read by everyone (and by templates)."""
-        editable = self.can_edit
+        """Notes and the issue and pull request links: editable with `all`, read by everyone (and by templates)."""
+        editable = details['rights']['edit'] is None
         with ui.expansion('Notes and links', icon='notes', value=bool(details['notes'])) \
                 .classes('w-full border rounded').mark('worktree-details'):
             notes = ui.textarea('Notes', value=details['notes']).props('outlined autogrow dense').classes('w-full')
@@ -358,7 +408,7 @@ class BoardView:
                   border_color=border, background_color=background)
 
     async def add_worktree_dialog(self) -> None:
-        listed = await act(_worktree_choices, pass_actor=False)
+        listed = await act(_worktree_choices)
         if listed is FAILED:
             return
         repo_list, worktree_list = listed
@@ -383,14 +433,14 @@ class BoardView:
                     async def create() -> None:
                         worktree = await act(partial(repos.create_worktree, settings()), repo.value or '',
                                              name.value, branch.value or None, new_branch=not existing_branch.value,
-                                             base=base.value or None)
+                                             base=base.value or None, board_id=self.board.id)
                         if worktree is not FAILED:
                             await self._place(worktree.id)
                             dialog.close()
                     ui.button('Create worktree', on_click=create).props('unelevated color=teal')
                 with ui.tab_panel(existing_tab).classes('gap-2 p-0 pt-2'):
                     options = {w['id']: f'{w["repo"]} / {w["name"]}' + (' (on another board)' if w['board_id'] else '')
-                               for w in worktree_list if w['board_id'] != self.board.id}
+                               for w in worktree_list if w['board_id'] != self.board.id and w['level'] == 'all'}
                     choice = ui.select(options, label='Worktree').props('outlined').classes('w-full')
 
                     async def place() -> None:
@@ -425,8 +475,8 @@ class BoardView:
 
 
 def _card_dialog_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    return repos.worktree_details(worktree_id), sessions.for_worktree(actor, worktree_id)
+    return repos.worktree_details(actor, worktree_id), sessions.for_worktree(actor, worktree_id)
 
 
-def _worktree_choices() -> tuple[list[Any], list[dict[str, Any]]]:
-    return repos.list_repos(), repos.list_worktrees()
+def _worktree_choices(actor: User) -> tuple[list[Any], list[dict[str, Any]]]:
+    return repos.list_repos(), repos.list_worktrees(actor)

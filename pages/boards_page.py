@@ -7,6 +7,7 @@ from agor import boards
 from agor.models import Role, User
 
 from components.act import FAILED, act
+from components.board_access import board_access_dialog
 
 from .frame import dialog_actions, header, page
 
@@ -15,9 +16,13 @@ def register() -> None:
     page('/', title='Boards · Agor')(boards_page)
 
 
-async def boards_page(user: User) -> None:
+async def boards_page(user: User, left: str | None = None) -> None:
+    """`?left=access`: the board this user had open was closed to them (which one is not said)."""
     header(user)
     can_edit = user.has(Role.member)  # what to show; every action is checked again as the user is then
+    if left == 'access':
+        ui.label('You no longer have access to the board you had open.') \
+            .classes('w-full text-center bg-amber-50 text-amber-800 py-2').mark('left-board')
 
     @ui.refreshable
     async def board_grid() -> None:
@@ -33,10 +38,16 @@ async def boards_page(user: User) -> None:
                     with ui.row().classes('w-full items-center no-wrap'):
                         ui.label(item['icon']).classes('text-2xl')
                         ui.label(item['name']).classes('text-lg font-semibold grow truncate')
+                        if item['private']:
+                            ui.icon('lock', color='grey-7').tooltip('Private: only its members see it') \
+                                .mark(f'private-{item["slug"]}')
                         if can_edit:
                             with ui.button(icon='more_vert').props('flat round dense').on('click.stop', lambda: None):
                                 with ui.menu():
                                     ui.menu_item('Rename', lambda i=item: rename_dialog(i)).mark(f'rename-{item["slug"]}')
+                                    ui.menu_item('Sharing and permissions', lambda i=item: board_access_dialog(
+                                        i['id'], board_grid.refresh)) \
+                                        .mark(f'sharing-{item["slug"]}')
                                     ui.menu_item('Delete', lambda i=item: delete_dialog(i)).mark(f'delete-{item["slug"]}')
                     ui.label(item['description'] or ' ').classes('text-sm text-slate-500 truncate w-full')
                     ui.label(f'{item["cards"]} worktrees · /b/{item["slug"]}').classes('text-xs text-slate-400')

@@ -25,7 +25,7 @@ async def repos_page(user: User) -> None:
 
     @ui.refreshable
     async def repo_list() -> None:
-        listed = await act(_repos_and_worktrees, pass_actor=False)
+        listed = await act(_repos_and_worktrees)
         if listed is FAILED:
             return
         items, worktrees = listed
@@ -54,6 +54,10 @@ async def repos_page(user: User) -> None:
                     ui.label(f'on {board_options.get(item["board_id"], "a board")}').classes('text-sm text-slate-500')
                 ui.space()
                 if not is_member:
+                    continue
+                if item['level'] != 'all':
+                    ui.label('placing, archiving and deleting it: its owner, an admin, or whom they allow') \
+                        .classes('text-xs text-slate-400')
                     continue
                 if item['archived']:
                     ui.button('Restore', on_click=lambda i=item: archive(i['id'], False)).props('flat dense no-caps')
@@ -126,6 +130,6 @@ async def repos_page(user: User) -> None:
         await repo_list()
 
 
-def _repos_and_worktrees() -> tuple[list, dict[str, list[dict]]]:
+def _repos_and_worktrees(actor: User) -> tuple[list, dict[str, list[dict]]]:
     items = repos.list_repos()
-    return items, {repo.id: repos.list_worktrees(repo.id, archived=None) for repo in items}
+    return items, {repo.id: repos.list_worktrees(actor, repo.id, archived=None) for repo in items}

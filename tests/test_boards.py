@@ -12,9 +12,10 @@ def team(make_user):
 
 @pytest.fixture
 def worktree(settings, team, git_repo):
-    owner = team[0]
+    """auth-fix, created by the member (who therefore may put it on boards)."""
+    owner, member = team[0], team[1]
     repo = repos.register_local(settings, owner, str(git_repo))
-    return repos.create_worktree(settings, owner, repo.id, 'auth-fix')
+    return repos.create_worktree(settings, member, repo.id, 'auth-fix')
 
 
 def test_slugs_are_unique_and_readable(team):

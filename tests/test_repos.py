@@ -48,7 +48,7 @@ def test_worktree_errors_are_clear(settings, make_user, repo):
         repos.create_worktree(settings, member, repo.id, 'five', base='no-such-ref')
     with pytest.raises(Forbidden):
         repos.create_worktree(settings, make_user('viewer'), repo.id, 'six')
-    assert [w['name'] for w in repos.list_worktrees(repo.id)] == ['one']
+    assert [w['name'] for w in repos.list_worktrees(member, repo.id)] == ['one']
 
 
 def test_registering_checks_the_path(settings, make_user, tmp_path, git_repo):
@@ -108,7 +108,8 @@ def test_archive_takes_the_card_off_and_delete_removes_the_checkout(settings, ma
     boards.place_card(member, board.id, worktree.id, 0, 0)
     repos.set_archived(member, worktree.id, True)
     assert boards.board_state(member, board.id)['cards'] == []
-    assert repos.list_worktrees(repo.id) == [] and len(repos.list_worktrees(repo.id, archived=True)) == 1
+    assert repos.list_worktrees(member, repo.id) == []
+    assert len(repos.list_worktrees(member, repo.id, archived=True)) == 1
     with pytest.raises(Forbidden):
         repos.delete_worktree(make_user('member', 'Someone Else'), worktree.id)
     repos.delete_worktree(member, worktree.id)

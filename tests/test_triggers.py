@@ -306,14 +306,15 @@ def test_racing_picks_start_one_session(team):
 
 def test_worktree_notes_and_links_reach_templates(team):
     bob, vic = team.users['bob'], team.users['vic']
+    repos.set_level(team.owner, team.worktree.id, 'all')  # Alice lets others edit her worktree
     repos.update_worktree_details(bob, team.worktree.id, notes=' Login loops ', issue_url='https://example.com/i/7',
                                   pr_url='')
-    details = repos.worktree_details(team.worktree.id)
+    details = repos.worktree_details(bob, team.worktree.id)
     assert (details['notes'], details['issue_url'], details['pr_url']) == ('Login loops', 'https://example.com/i/7', '')
     for bad in ('javascript:alert(1)', 'ftp://example.com/x', 'https://exa mple.com'):
         with pytest.raises(InvalidInput, match='http:// or https://'):
             repos.update_worktree_details(bob, team.worktree.id, notes='', issue_url=bad, pr_url='')
-    assert repos.worktree_details(team.worktree.id)['notes'] == 'Login loops'  # a refused edit changes nothing
+    assert repos.worktree_details(bob, team.worktree.id)['notes'] == 'Login loops'  # a refused edit changes nothing
     with pytest.raises(Forbidden):
         repos.update_worktree_details(vic, team.worktree.id, notes='x', issue_url='', pr_url='')
     set_trigger(team, 'Fix: {{ worktree.notes }} ({{ worktree.issue_url }}) [{{ worktree.pr_url }}]')

@@ -1,12 +1,13 @@
 """SQLModel tables, one module per aggregate. Importing this package registers every table."""
 from .base import new_id, utcnow
-from .boards import Board, CardPlacement, Zone, ZoneFiring
+from .boards import Board, BoardMember, CardPlacement, Zone, ZoneFiring
 from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
 from .sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .users import Invite, Login, Role, User
 
-__all__ = ['AgentSession', 'Board', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Login', 'Notification',
-           'Repo', 'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'Worktree', 'Zone',
+__all__ = ['AgentSession', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Login',
+           'Notification', 'Repo', 'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User',
+           'Worktree', 'Zone',
            'ZoneFiring',
            'new_id', 'utcnow']

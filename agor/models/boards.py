@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from .base import new_id, utcnow
@@ -15,9 +15,22 @@ class Board(SQLModel, table=True):
     description: str = Field(default='', max_length=2000)
     icon: str = Field(default='🗂️', max_length=16)
     color: str = Field(default='#0d9488', max_length=16)
+    private: bool = Field(default=False, sa_column_kwargs={'server_default': false()})  # creator, admins, members only
+    others_can: str = Field(default='session', max_length=16,  # the level new worktrees on it start with
+                            sa_column_kwargs={'server_default': 'session'})
     created_by: str = Field(foreign_key='user.id', max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class BoardMember(SQLModel, table=True):
+    """Someone the creator invited to a private board (the creator and admins see it anyway)."""
+
+    __table_args__ = (UniqueConstraint('board_id', 'user_id'),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', index=True, max_length=36)
+    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
 
 
 class Zone(SQLModel, table=True):

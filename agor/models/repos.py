@@ -33,5 +33,7 @@ class Worktree(SQLModel, table=True):
     pr_url: str | None = Field(default=None, max_length=1024)
     needs_attention: bool = False
     archived: bool = False
+    # what people other than its creator and admins may do: view < session < prompt < all (agor.permissions)
+    others_can: str = Field(default='session', max_length=16, sa_column_kwargs={'server_default': 'session'})
     created_by: str = Field(foreign_key='user.id', max_length=36)
     created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,319 @@
+"""Worktree permissions (view < session < prompt < all) and private boards, decided by agor.permissions and checked
+by every service that acts on a worktree or shows a board. Real git worktrees, real shell runs."""
+import asyncio
+
+import pytest
+
+from agor import auth, boards, comments, events, notifications, repos, sessions, terminals, triggers
+from agor.errors import Forbidden, InvalidInput, NotFound
+from agor.models import Role
+from agor.notifications import user_topic
+from agor.session_runner import SessionRunner
+
+from .conftest import seed_board
+from .test_terminals import Recorder, attach, run, scene, shared_dir  # noqa: F401  (fixtures: a real tmux)
+
+
+@pytest.fixture
+def team(settings, git_repo):
+    """Alice (owner) owns auth-fix on board Sprint; Bob and Carol are members, Adam an admin, Vic a viewer."""
+    return seed_board(settings, git_repo, bob=Role.member, carol=Role.member, adam=Role.admin, vic=Role.viewer)
+
+
+def attempt(fn, *args, **kwargs) -> bool:
+    try:
+        fn(*args, **kwargs)
+        return True
+    except (Forbidden, NotFound):
+        return False
+
+
+# ---- levels ----------------------------------------------------------------------------------------------------------
+
+LEVELS = {
+    'view': set(),
+    'session': {'start', 'prompt own'},
+    'prompt': {'start', 'prompt own', "prompt Alice's", "stop Alice's"},
+    'all': {'start', 'prompt own', "prompt Alice's", "stop Alice's", 'edit', 'take off its board',
+            'move to another board', 'archive', 'delete'},
+}
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_what_a_teammate_may_do_at_each_level(team, level):
+    alice, carol = team.owner, team.users['carol']
+    alices = sessions.create(alice, team.worktree.id, 'shell')
+    carols = sessions.create(carol, team.worktree.id, 'shell')  # at the default level, `session`
+    elsewhere = boards.create_board(carol, 'Carol board')
+    repos.set_level(alice, team.worktree.id, level)
+    actions = {
+        'start': lambda: sessions.create(carol, team.worktree.id, 'shell'),
+        'prompt own': lambda: sessions.prompt(carol, carols.id, 'echo mine'),
+        "prompt Alice's": lambda: sessions.prompt(carol, alices.id, 'echo yours'),
+        "stop Alice's": lambda: sessions.drop_queued(carol, alices.id),
+        'edit': lambda: repos.update_worktree_details(carol, team.worktree.id, notes='n', issue_url='', pr_url=''),
+        'take off its board': lambda: boards.remove_card(carol, team.board.id, team.worktree.id),
+        'move to another board': lambda: boards.place_card(carol, elsewhere.id, team.worktree.id, 0, 0),
+        'archive': lambda: repos.set_archived(carol, team.worktree.id, True),
+        'delete': lambda: repos.delete_worktree(carol, team.worktree.id),
+    }
+    assert repos.worktree_details(carol, team.worktree.id)['rights']['level'] == level
+    allowed = {name for name, action in actions.items() if attempt(action)}
+    assert allowed == LEVELS[level]
+
+
+def test_refusals_say_what_is_missing_and_who_can_grant_it(team):
+    alice, carol = team.owner, team.users['carol']
+    alices = sessions.create(alice, team.worktree.id, 'shell', 'echo hi')
+    with pytest.raises(Forbidden, match="To prompt Alice's session you need “Prompt and stop others' sessions”"):
+        sessions.prompt(carol, alices.id, 'echo $AGOR_USER')
+    with pytest.raises(Forbidden, match="stop Alice's session"):
+        sessions.drop_queued(carol, alices.id)
+    assert sessions.get(alice, alices.id)['queued'] == 1  # the refused stop dropped nothing
+    assert sessions.get(carol, alices.id)['rights']['prompt'].startswith('On auth-fix others may')
+    assert sessions.get(alice, alices.id)['rights']['prompt'] is None
+
+
+def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
+    alice, bob, adam, vic = team.owner, team.users['bob'], team.users['adam'], team.users['vic']
+    bobs = sessions.create(bob, team.worktree.id, 'shell')
+    repos.set_level(alice, team.worktree.id, 'view')
+    with pytest.raises(Forbidden):
+        sessions.prompt(bob, bobs.id, 'echo mine')  # at `view` not even your own session
+    for full in (alice, adam):
+        sessions.prompt(full, bobs.id, f'echo {full.name}')
+        sessions.drop_queued(full, bobs.id)
+        repos.update_worktree_details(full, team.worktree.id, notes=full.name, issue_url='', pr_url='')
+    repos.set_level(adam, team.worktree.id, 'all')
+    for attempt_ in (lambda: sessions.create(vic, team.worktree.id, 'shell'),
+                     lambda: sessions.prompt(vic, bobs.id, 'echo hi'),
+                     lambda: repos.update_worktree_details(vic, team.worktree.id, notes='', issue_url='', pr_url='')):
+        with pytest.raises(Forbidden, match='viewer'):
+            attempt_()
+    assert repos.worktree_details(vic, team.worktree.id)['rights']['level'] == 'view'
+
+
+def test_a_members_own_worktree_is_entirely_theirs(settings, team):
+    bob, carol = team.users['bob'], team.users['carol']
+    mine = repos.create_worktree(settings, bob, team.worktree.repo_id, 'bobs')
+    carols = sessions.create(carol, mine.id, 'shell')
+    repos.set_level(bob, mine.id, 'view')
+    sessions.prompt(bob, carols.id, 'echo from Bob')
+    sessions.drop_queued(bob, carols.id)
+    repos.update_worktree_details(bob, mine.id, notes='mine', issue_url='', pr_url='')
+    assert repos.worktree_details(bob, mine.id)['rights']['level'] == 'all'
+    with pytest.raises(Forbidden):
+        sessions.prompt(carol, carols.id, 'echo mine')
+
+
+def test_only_the_owner_or_an_admin_sets_the_level(team):
+    alice, carol = team.owner, team.users['carol']
+    repos.set_level(alice, team.worktree.id, 'all')
+    with pytest.raises(Forbidden, match='Only Alice'):
+        repos.set_level(carol, team.worktree.id, 'prompt')  # `all` lets Carol edit it, not decide who may
+    with pytest.raises(InvalidInput, match='view, session, prompt, all'):
+        repos.set_level(alice, team.worktree.id, 'root')
+    assert repos.worktree_details(carol, team.worktree.id)['rights']['others_can'] == 'all'
+    assert repos.worktree_details(carol, team.worktree.id)['rights']['set_level']
+    assert repos.worktree_details(alice, team.worktree.id)['rights']['set_level'] is None
+
+
+def test_a_trigger_starts_a_session_only_where_the_dropping_user_may(team):
+    carol = team.users['carol']
+    boards.update_zone(team.owner, team.zone.id, trigger_template='Review {{ worktree.name }}',
+                       trigger_runtime='shell')
+    repos.set_level(team.owner, team.worktree.id, 'view')
+    fired = triggers.drop_card(carol, team.board.id, team.worktree.id, 700, 100)
+    assert fired['status'] == 'failed' and 'start sessions in it' in fired['error']
+    assert sessions.for_worktree(carol, team.worktree.id) == []
+
+
+def test_new_worktrees_start_with_their_boards_level(settings, team):
+    alice, carol = team.owner, team.users['carol']
+    with pytest.raises(Forbidden, match='creator of this board'):
+        boards.set_access(carol, team.board.id, private=False, members=[], others_can='all')
+    with pytest.raises(InvalidInput):
+        boards.set_access(alice, team.board.id, private=False, members=[], others_can='everything')
+    boards.set_access(alice, team.board.id, private=False, members=[], others_can='prompt')
+    repo_id = team.worktree.repo_id
+    on_board = repos.create_worktree(settings, alice, repo_id, 'on-board', board_id=team.board.id)
+    loose = repos.create_worktree(settings, alice, repo_id, 'loose')
+    assert (on_board.others_can, loose.others_can) == ('prompt', 'session')
+    assert boards.access(carol, team.board.id)['manage'] and boards.access(alice, team.board.id)['manage'] is None
+
+
+async def test_a_teammates_prompt_is_attributed_and_runs_as_the_creator(settings, team):
+    alice, carol = team.owner, team.users['carol']
+    runner = SessionRunner()
+    await runner.start(settings)
+    try:
+        agent = sessions.create(alice, team.worktree.id, 'shell', 'echo started')
+        await settled(runner, agent.id)
+        repos.set_level(alice, team.worktree.id, 'prompt')
+        sessions.prompt(carol, agent.id, 'echo "as=$AGOR_USER <$AGOR_USER_EMAIL>"')
+        await settled(runner, agent.id)
+    finally:
+        await runner.stop_all()
+    prompts = [e for e in sessions.transcript(alice, agent.id) if e['kind'] == 'user']
+    assert [(p['text'], p['data']['by'], p['data'].get('runs_as')) for p in prompts] == [
+        ('echo started', 'Alice', None), ('echo "as=$AGOR_USER <$AGOR_USER_EMAIL>"', 'Carol', 'Alice')]
+    assert prompts[1]['data']['by_id'] == carol.id
+    entries = sessions.transcript(alice, agent.id)
+    assert 'as=Alice <alice@example.com>' in ''.join(e['text'] for e in entries if e['kind'] == 'assistant'), entries
+
+
+async def settled(runner: SessionRunner, session_id: str) -> None:
+    """Wait for the session's queue to be served; the watchdog runs now and then, as the scheduler would."""
+    owner = auth.list_users()[0]
+    for tick in range(600):
+        detail = sessions.get(owner, session_id)
+        if detail['status'] not in {'running', 'idle'} and not detail['queued']:
+            return
+        if tick % 20 == 19:
+            await runner.check()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f'the session did not settle: {detail}')
+
+
+# ---- private boards --------------------------------------------------------------------------------------------------
+
+def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, team):
+    alice, bob, carol, adam = team.owner, team.users['bob'], team.users['carol'], team.users['adam']
+    thread = comments.create(alice, team.board.id, 'Plan', target_type='worktree', target_id=team.worktree.id)
+    agent = sessions.create(alice, team.worktree.id, 'shell')
+    carols_board = boards.create_board(carol, 'Open')
+    carols = repos.create_worktree(settings, carol, team.worktree.repo_id, 'carols')
+    boards.place_card(carol, carols_board.id, carols.id, 0, 0)
+    boards.set_access(alice, team.board.id, private=True, members=[bob.id], others_can='session')
+    for insider in (alice, bob, adam):
+        assert [b['name'] for b in boards.list_boards(insider)] == ['Open', 'Sprint']
+        assert boards.get_board(insider, 'sprint').id == team.board.id
+    assert [b['name'] for b in boards.list_boards(carol)] == ['Open']
+    nowhere = str(pytest.raises(NotFound, boards.get_board, carol, 'nothing-here').value)
+    assert str(pytest.raises(NotFound, boards.get_board, carol, 'sprint').value) == nowhere.replace('nothing-here',
+                                                                                                   'sprint')
+    short = team.board.id[:8]
+    with pytest.raises(NotFound, match=f"No board '{short}'"):
+        boards.get_board(carol, short)
+    outsider_calls = [
+        lambda: boards.board_state(carol, team.board.id),
+        lambda: boards.create_zone(carol, team.board.id, 'Mine'),
+        lambda: boards.update_zone(carol, team.zone.id, label='Mine'),
+        lambda: boards.delete_zone(carol, team.zone.id),
+        lambda: boards.update_board(carol, team.board.id, name='Mine'),
+        lambda: boards.access(carol, team.board.id),
+        lambda: triggers.drop_card(carol, team.board.id, team.worktree.id, 0, 0),
+        lambda: triggers.history(carol, team.zone.id),
+        lambda: asyncio.run(triggers.preview(carol, team.board.id, None, '{{ board.name }}')),
+        lambda: comments.threads(carol, team.board.id),
+        lambda: comments.create(carol, team.board.id, 'hello'),
+        lambda: comments.reply(carol, thread.id, 'hello'),
+        lambda: comments.toggle_reaction(carol, thread.id, '👍'),
+        lambda: comments.locate(carol, thread.id),
+        lambda: sessions.get(carol, agent.id),
+        lambda: sessions.transcript(carol, agent.id),
+        lambda: sessions.for_worktree(carol, team.worktree.id),
+        lambda: sessions.board_attention(carol, team.board.id),
+        lambda: sessions.set_following(carol, agent.id, True),
+        lambda: sessions.create(carol, team.worktree.id, 'shell'),
+        lambda: repos.worktree_details(carol, team.worktree.id),
+        lambda: terminals.terminal_worktree(carol, team.worktree.id),
+        lambda: sessions.acknowledge(carol, agent.id),
+        lambda: boards.delete_board(carol, team.board.id),
+        lambda: boards.place_card(carol, team.board.id, carols.id, 0, 0),
+        lambda: boards.remove_card(carol, team.board.id, team.worktree.id),
+    ]
+    for call in outsider_calls:
+        with pytest.raises(NotFound):
+            call()
+    assert [w['name'] for w in repos.list_worktrees(carol)] == ['carols']
+    leak = asyncio.run(triggers.preview(carol, carols_board.id, team.zone.id, '[{{ zone.label }}]'))  # another board's
+    assert leak['text'] == '[]'
+    assert [w['name'] for w in repos.list_worktrees(bob)] == ['auth-fix', 'carols']
+    assert comments.threads(bob, team.board.id)[0]['id'] == thread.id
+
+
+def test_notifications_of_a_private_board_reach_only_its_people(team):
+    alice, bob, carol = team.owner, team.users['bob'], team.users['carol']
+    boards.set_access(alice, team.board.id, private=True, members=[bob.id], others_can='session')
+    told = []
+    events.bus.subscribe(user_topic(carol.id), told.append)
+    comments.create(alice, team.board.id, 'Look @Bob and @Carol')
+    assert told == []  # not even announced to her open pages
+    assert [n['title'] for n in notifications.inbox(bob)] == ['Alice mentioned you on Sprint']
+    assert notifications.inbox(carol) == [] and notifications.unread_count(carol) == 0
+    boards.set_access(alice, team.board.id, private=True, members=[], others_can='session')
+    assert notifications.inbox(bob) == [] and notifications.unread_count(bob) == 0  # gone with the access
+
+
+async def test_followers_who_lost_the_board_hear_nothing_of_its_sessions(settings, team):
+    alice, carol = team.owner, team.users['carol']
+    heard = {alice.id: [], carol.id: []}
+    for user_id, got in heard.items():
+        events.bus.subscribe(user_topic(user_id), got.append)
+    agent = sessions.create(alice, team.worktree.id, 'shell')
+    sessions.set_following(carol, agent.id, True)
+    boards.set_access(alice, team.board.id, private=True, members=[], others_can='session')
+    runner = SessionRunner()
+    await runner.start(settings)
+    try:
+        sessions.prompt(alice, agent.id, 'echo secret')
+        await settled(runner, agent.id)
+    finally:
+        await runner.stop_all()
+    assert [e['type'] for e in heard[alice.id]].count('run_finished') == 1
+    assert heard[carol.id] == []
+
+
+def test_only_the_board_creator_or_an_admin_changes_its_members(team):
+    bob, adam = team.users['bob'], team.users['adam']
+    board = boards.create_board(bob, 'Bob private')
+    with pytest.raises(Forbidden):
+        boards.set_access(team.users['carol'], board.id, private=True, members=[], others_can='view')
+    boards.set_access(adam, board.id, private=True, members=[], others_can='view')
+    assert [b['name'] for b in boards.list_boards(bob)] == ['Bob private', 'Sprint']
+    with pytest.raises(InvalidInput, match='no longer have an account'):
+        boards.set_access(bob, board.id, private=True, members=['no-such-user'], others_can='view')
+    assert boards.access(bob, board.id)['members'] == []
+
+
+# ---- terminals -------------------------------------------------------------------------------------------------------
+
+def test_a_terminal_is_read_only_for_a_teammate_at_view(settings, team):
+    alice, carol = team.owner, team.users['carol']
+    service = terminals.TerminalService(settings)
+    window = terminals.Window(server=None, id='@1', worktree_id=team.worktree.id, host_id=alice.id)  # type: ignore
+    assert service._may_type(carol, window) and service._may_type(alice, window)
+    repos.set_level(alice, team.worktree.id, 'view')
+    assert not service._may_type(carol, window) and service._may_type(alice, window)
+    assert terminals.terminal_worktree(carol, team.worktree.id).id == team.worktree.id  # she may still watch
+
+
+async def until(condition, timeout: float = 5) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError('condition not reached')
+
+
+async def test_an_open_terminal_follows_the_level_and_the_board_of_its_worktree(scene):
+    s = scene
+    board = boards.create_board(s.alice, 'Ops')
+    boards.place_card(s.alice, board.id, s.worktree.id, 0, 0)
+    repos.set_level(s.alice, s.worktree.id, 'view')
+    with pytest.raises(Forbidden, match='start its terminal'):
+        await s.service.open(s.bob, s.worktree.id, 80, 24, Recorder())
+    alice = await attach(s.service, s.alice, s.worktree.id)
+    bob = await attach(s.service, s.bob, s.worktree.id)
+    assert bob.attachment.writable is False and bob.attachment.write('echo typed\r') is False
+    repos.set_level(s.alice, s.worktree.id, 'session')  # Bob may type from now on: his read-only view is renewed
+    await until(lambda: bob.endings == ['You may type in this terminal now: open it again.'])
+    bob = await attach(s.service, s.bob, s.worktree.id)
+    assert await run(bob, 'echo hi', 'MARK1') == 'hi'
+    repos.set_level(s.alice, s.worktree.id, 'view')  # and from now on he only watches, at once
+    await until(lambda: not bob.attachment.writable)
+    assert bob.attachment.write('echo typed\r') is False
+    boards.set_access(s.alice, board.id, private=True, members=[], others_can='session')
+    await until(lambda: bob.endings == ['You no longer have access to this worktree.'])
+    assert alice.endings == [] and await run(alice, 'echo still', 'MARK2') == 'still'

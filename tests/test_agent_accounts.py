@@ -3,6 +3,7 @@ the data dir's secrets (locked at start-up, before any terminal), can work in it
 allowlist. As root (CI) every mode is tried for real; the real Claude Code CLI runs as the executor too."""
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import subprocess
@@ -184,7 +185,7 @@ async def test_claude_code_runs_as_the_executor(make_request, tmp_path):
 @needs_root
 async def test_the_admin_page_says_the_app_chose_insulated_mode(user):
     await user.open('/')  # start-up has run (as root, without AGOR_UNIX_USER_MODE)
-    auth.create_first_owner('ada@example.com', 'Ada', PASSWORD)
+    await asyncio.to_thread(auth.create_first_owner, 'ada@example.com', 'Ada', PASSWORD)
     await log_in(user, 'ada@example.com')
     await user.open('/admin')
     await user.should_see('unix_user_mode: insulated', retries=30)

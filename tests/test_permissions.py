@@ -50,7 +50,7 @@ def test_what_a_teammate_may_do_at_each_level(team, level):
         'start': lambda: sessions.create(carol, team.worktree.id, 'shell'),
         'prompt own': lambda: sessions.prompt(carol, carols.id, 'echo mine'),
         "prompt Alice's": lambda: sessions.prompt(carol, alices.id, 'echo yours'),
-        "stop Alice's": lambda: sessions.drop_queued(carol, alices.id),
+        "stop Alice's": lambda: sessions.stop(carol, alices.id),
         'edit': lambda: repos.update_worktree_details(carol, team.worktree.id, notes='n', issue_url='', pr_url=''),
         'take off its board': lambda: boards.remove_card(carol, team.board.id, team.worktree.id),
         'move to another board': lambda: boards.place_card(carol, elsewhere.id, team.worktree.id, 0, 0),
@@ -68,7 +68,7 @@ def test_refusals_say_what_is_missing_and_who_can_grant_it(team):
     with pytest.raises(Forbidden, match="To prompt Alice's session you need “Prompt and stop others' sessions”"):
         sessions.prompt(carol, alices.id, 'echo $AGOR_USER')
     with pytest.raises(Forbidden, match="stop Alice's session"):
-        sessions.drop_queued(carol, alices.id)
+        sessions.stop(carol, alices.id)
     assert sessions.get(alice, alices.id)['queued'] == 1  # the refused stop dropped nothing
     assert sessions.get(carol, alices.id)['rights']['prompt'].startswith('On auth-fix others may')
     assert sessions.get(alice, alices.id)['rights']['prompt'] is None
@@ -82,7 +82,7 @@ def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
         sessions.prompt(bob, bobs.id, 'echo mine')  # at `view` not even your own session
     for full in (alice, adam):
         sessions.prompt(full, bobs.id, f'echo {full.name}')
-        sessions.drop_queued(full, bobs.id)
+        sessions.stop(full, bobs.id)
         repos.update_worktree_details(full, team.worktree.id, notes=full.name, issue_url='', pr_url='')
     repos.set_level(adam, team.worktree.id, 'all')
     for attempt_ in (lambda: sessions.create(vic, team.worktree.id, 'shell'),
@@ -99,7 +99,7 @@ def test_a_members_own_worktree_is_entirely_theirs(settings, team):
     carols = sessions.create(carol, mine.id, 'shell')
     repos.set_level(bob, mine.id, 'view')
     sessions.prompt(bob, carols.id, 'echo from Bob')
-    sessions.drop_queued(bob, carols.id)
+    sessions.stop(bob, carols.id)
     repos.update_worktree_details(bob, mine.id, notes='mine', issue_url='', pr_url='')
     assert repos.worktree_details(bob, mine.id)['rights']['level'] == 'all'
     with pytest.raises(Forbidden):

@@ -33,6 +33,7 @@ OUTPUT_LIMIT = 20_000
 class SessionPanel:
     def __init__(self, user: User, on_comment: Callable[[dict[str, Any]], Any]) -> None:
         self.on_comment = on_comment
+        self.user_id = user.id  # who this panel shows things to; actions go through `act`, as the user is then
         self.can_write = user.has(Role.member)  # what to show; every action is checked as the user is then
         self.session_id: str | None = None
         self.runtime = ''
@@ -176,7 +177,7 @@ class SessionPanel:
             refused = detail['rights']['prompt']
             if refused:
                 ui.label(refused).classes('text-xs text-amber-700').mark('prompt-reason')
-            elif detail['created_by'] != self.user.id:
+            elif detail['created_by'] != self.user_id:
                 ui.label(f'This session runs as {detail["creator"]}: your prompts run with {detail["creator"]}’s '
                          f'environment and keys, and the transcript shows them as yours.') \
                     .classes('text-xs text-slate-500').mark('runs-as-note')

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agor import db, events, session_runner, sessions
+from agor import db, events, repos, session_runner, sessions
 from agor.models import AgentSession, Role, SessionTurn, utcnow
 from agor.notifications import user_topic
 from agor.runtimes.base import TranscriptEvent
@@ -101,6 +101,7 @@ async def test_stop_ends_the_process_group_drops_the_queue_and_says_who_stopped_
     bob = seeded.users['bob']
     started = Path(seeded.worktree.path) / 'started'  # stopped once the command runs (not in the login profile)
     script = f'touch {started}; sleep 30 & sleep 30; echo never'
+    repos.set_level(seeded.owner, seeded.worktree.id, 'prompt')  # Bob may prompt and stop Alice's session
     agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', script)
     sessions.prompt(bob, agent.id, 'echo queued')
     await wait_for(started.exists)

@@ -499,7 +499,7 @@ async def wait_until(condition, timeout: float = 5) -> None:
 async def test_terminal_page_reaches_only_worktrees(user, git_repo):
     """The page route takes a worktree reference, nothing else: anything that is not an open worktree is refused."""
     await user.open('/')  # startup has run: the database exists
-    seeded = seed_board(load_settings(), git_repo, dan=Role.viewer)
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, dan=Role.viewer)
     await user.open(f'/w/{seeded.worktree.id}/terminal')
     await user.should_see('Log in', retries=30)  # anonymous: to the login page
     await log_in(user, 'dan@example.com')

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from agor import db, preferences, sessions
+from agor import db, preferences, repos, sessions
 from agor.config import load_settings
 from agor.models import Role
 from agor.runtimes import registry
@@ -117,6 +117,7 @@ def test_new_session_form_permissions_and_models_and_a_gemini_shell_run(browser,
 def test_output_streams_to_a_late_joiner_exactly_once_and_stop_says_who(browser, board_app):
     """Shell output appended in two real browsers, one of them opening the session mid-run; Bob's Stop is named."""
     server, seeded = board_app
+    repos.set_level(seeded.owner, seeded.worktree.id, 'prompt')  # Bob may stop Alice's session
     agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell')
     alice = app_server.open_board(browser, server, 'alice@example.com', PASSWORD, seeded.board.slug)
     alice.goto(f'{server.url}/b/{seeded.board.slug}?session={agent.id}')

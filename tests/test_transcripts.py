@@ -4,6 +4,7 @@ and database, then rendered as the session panel renders one entry."""
 import asyncio
 import json
 import re
+import shutil
 from html import escape, unescape
 from pathlib import Path
 
@@ -29,8 +30,10 @@ async def scene(settings, git_repo, tmp_path, monkeypatch):
     script = tmp_path / 'replayed-cli'
     monkeypatch.setattr(runner, 'find_binary', lambda runtime: str(script))
 
-    def replay(name: str, case: str) -> None:
-        prefix = RECORDED / f'{name.split("-")[0]}_{case}'
+    def replay(name: str, case: str) -> None:  # the recordings are copied beside the script: as root the CLI runs
+        prefix = tmp_path / f'{name.split("-")[0]}_{case}'  # as the executor, which may not read the checkout
+        for suffix in ('.jsonl', '.stderr'):
+            shutil.copy(RECORDED / f'{prefix.name}{suffix}', f'{prefix}{suffix}')
         script.write_text(f"#!/bin/sh\ncat '{prefix}.jsonl'\ncat '{prefix}.stderr' >&2\n"
                           f'exit {EXIT_CODES[f"{name}_{case}"]}\n')
         script.chmod(0o755)

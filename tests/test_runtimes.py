@@ -244,7 +244,7 @@ def test_codex_mcp_secrets_stay_off_the_command_line(tmp_path: Path) -> None:
                McpServer('docs', transport='http', url='https://mcp.example/mcp', headers={'X-Key': 'secret-2'})]
     spec = registry.get('codex').build(request(tmp_path, mcp_servers=servers))
     servers_config = codex_config(spec.argv)['mcp_servers']
-    assert servers_config['echo'] == {'default_tools_approval_mode': 'approve', 'command': 'python3',
+    assert servers_config['echo'] == {'default_tools_approval_mode': 'approve', 'required': True, 'command': 'python3',
                                       'args': ['echo.py'], 'env_vars': ['ECHO_TOKEN']}
     assert spec.env['ECHO_TOKEN'] == 'secret-1'
     [(header, variable)] = servers_config['docs']['env_http_headers'].items()

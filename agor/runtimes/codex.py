@@ -154,7 +154,9 @@ def mcp_args(server: McpServer, env: dict[str, str]) -> list[str]:
     if server.transport == 'sse':
         raise InvalidInput(f'Codex cannot use the SSE MCP server {server.name}; it speaks stdio and streamable HTTP')
     prefix = f'mcp_servers.{server.name}'
-    args = ['-c', f'{prefix}.default_tools_approval_mode="approve"']  # else refused: approval policy is never
+    # approve: else refused (the approval policy is never); required: the first turn waits for the server's tools (or
+    # fails saying it did not start) instead of starting without them while the server is still loading
+    args = ['-c', f'{prefix}.default_tools_approval_mode="approve"', '-c', f'{prefix}.required=true']
     if server.transport == 'stdio':
         env.update(server.env)
         args += ['-c', f'{prefix}.command={toml(server.command)}', '-c', f'{prefix}.args={toml(server.args)}',

@@ -12,8 +12,8 @@ the app's process and threads, so a hostile template can only ever cost one work
 - a render can be cancelled (the preview when the template changed again): its worker is killed at once.
 
 Workers start with an empty environment (no secret of the app's is inherited) and speak one JSON line per job over
-stdin/stdout; `serve` is the worker side. A worker that was killed is replaced in the background, so the next
-render finds one started.
+stdin/stdout; `agor.trigger_template.serve_jobs` is the worker side. A worker that was killed is replaced in the
+background, so the next render finds one started.
 """
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ class Cancelled(RenderFailed):
 class _Worker:
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, '-c', (f'import os; os.nice({NICENESS}); from agor import template_workers; '
-                                    'template_workers.serve()')], cwd=ROOT, env={'LANG': 'C.UTF-8'},
+            [sys.executable, '-c', (f'import os; os.nice({NICENESS}); from agor import trigger_template; '
+                                    'trigger_template.serve_jobs()')], cwd=ROOT, env={'LANG': 'C.UTF-8'},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             self._read_line(time.monotonic() + START_SECONDS, None)  # 'ready': jinja2 is imported, limits are set
@@ -214,34 +214,9 @@ def _death(worker: _Worker) -> str:
 pool = WorkerPool()
 
 
-# ---- the worker side -------------------------------------------------------------------------------------------------
+# ---- the worker side (its loop is agor.trigger_template.serve_jobs, which renders) ------------------------------
 
-def serve() -> None:
-    """Read jobs from stdin, one JSON line each, and answer each with one line: {'text'} or {'error'}."""
-    from .trigger_template import TemplateProblem, render_here
-
-    _limit_memory()
-    out = sys.stdout.buffer
-    out.write(b'"ready"\n')
-    out.flush()
-    for line in sys.stdin.buffer:
-        used = sum(os.times()[:2])
-        resource.setrlimit(resource.RLIMIT_CPU, (int(used) + 1 + CPU_SECONDS, resource.RLIM_INFINITY))
-        job = json.loads(line)
-        try:
-            reply: dict[str, Any] = {'text': render_here(job['source'], job['values'])}
-        except TemplateProblem as problem:
-            reply = {'error': str(problem)}
-        except MemoryError:
-            reply = {'error': f'The template needs more than {MEMORY_BYTES // 2 ** 20} MB of memory to render.',
-                     'retire': True}
-        out.write(json.dumps(reply).encode() + b'\n')
-        out.flush()
-        if reply.get('retire'):
-            return
-
-
-def _limit_memory() -> None:
+def limit_memory() -> None:
     with open('/proc/self/statm') as statm:
         in_use = int(statm.read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
     resource.setrlimit(resource.RLIMIT_AS, (in_use + MEMORY_BYTES, in_use + MEMORY_BYTES))

@@ -12,7 +12,11 @@ text; an unknown variable is an error that says what exists.
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
+import resource
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -208,3 +212,29 @@ def render_here(source: str, values: dict[str, dict[str, Any]]) -> str:
     if len(text.encode()) > MAX_OUTPUT_BYTES:
         raise TemplateProblem('The rendered prompt is over 100 KB.')
     return text
+
+
+def serve_jobs() -> None:
+    """A template worker process (agor.template_workers starts it): read jobs from stdin, one JSON line each, and
+    answer each with one line: {'text'} or {'error'}."""
+    template_workers.limit_memory()
+    out = sys.stdout.buffer
+    out.write(b'"ready"\n')
+    out.flush()
+    for line in sys.stdin.buffer:
+        used = sum(os.times()[:2])
+        limit = int(used) + 1 + template_workers.CPU_SECONDS
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, resource.RLIM_INFINITY))
+        job = json.loads(line)
+        try:
+            reply: dict[str, Any] = {'text': render_here(job['source'], job['values'])}
+        except TemplateProblem as problem:
+            reply = {'error': str(problem)}
+        except MemoryError:
+            megabytes = template_workers.MEMORY_BYTES // 2 ** 20
+            reply = {'error': f'The template needs more than {megabytes} MB of memory to render.',
+                     'retire': True}
+        out.write(json.dumps(reply).encode() + b'\n')
+        out.flush()
+        if reply.get('retire'):
+            return

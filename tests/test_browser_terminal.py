@@ -149,9 +149,9 @@ def test_flood_ctrl_c_reconnect_and_full_screen_programs(browser, scene):
     expect(screen(alice)).to_contain_text('yyyyyyyyyy', timeout=5000)  # a screen full of `y` rows
     time.sleep(0.5)
     alice.keyboard.press('Control+c')
-    pressed = time.monotonic()
-    alice.wait_for_function("(el) => /\\^C/.test(el.textContent)", arg=screen(alice).element_handle(), timeout=2000)
-    assert time.monotonic() - pressed < 0.3  # the flood stopped and the ^C is on Alice's screen within 300 ms
+    # the flood stopped and the ^C is on Alice's screen (its latency, target 300 ms, is measured by
+    # benchmarks/terminal.py, not asserted here: a loaded CI machine is no stopwatch)
+    alice.wait_for_function("(el) => /\\^C/.test(el.textContent)", arg=screen(alice).element_handle(), timeout=5000)
 
     type_line("printf '\\033[31mred\\033[0m \\303\\251\\346\\274\\242\\360\\237\\231\\202 done\\n'")
     expect(screen(alice)).to_contain_text('é漢🙂 done')

@@ -2,9 +2,8 @@
 form, real Chromium, a simulated NiceGUI browser on a raw websocket, and process figures.
 
 Logging in through the form costs a page load, a websocket and an argon2 hash per browser: for 60 viewers on a
-loaded machine that is minutes of work that no benchmark measures. `login_cookie` gives a browser what the login
-flow leaves it (a live server-side login in `agor.logins`, its token in NiceGUI's user storage under a new browser
-id, the signed session cookie naming that id), so every page and action still checks the login as for a real one.
+loaded machine that is minutes of work that no benchmark measures. `tests.app_server.login_cookie` gives a browser
+what the login flow leaves it, so every page and action still checks the login as for a real one.
 """
 from __future__ import annotations
 
@@ -17,18 +16,15 @@ import re
 import subprocess
 import urllib.parse
 import uuid
-from base64 import b64encode
 from pathlib import Path
 from typing import Any
 
 import httpx
-import itsdangerous
 import websockets
 
-from agor import auth, logins
+from agor import auth
 from agor.models import Role, User
-from components.act import LOGIN
-from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, login_cookie
 
 PASSWORD = 'correct-horse'
 VIEWPORT = {'width': 1300, 'height': 800}
@@ -55,17 +51,6 @@ def git_source(path: Path) -> Path:
 
 
 # ---- logged-in browsers ---------------------------------------------------------------------------------------------
-
-def login_cookie(server: AppServer, user_id: str) -> str:
-    """The signed session cookie of a new browser logged in as `user_id` (call it once per browser)."""
-    token = logins.open_login(user_id)
-    browser_id = str(uuid.uuid4())
-    storage = Path(os.environ.get('NICEGUI_STORAGE_PATH', server.data_dir / 'sessions'))
-    storage.mkdir(parents=True, exist_ok=True)
-    (storage / f'storage-user-{browser_id}.json').write_text(json.dumps({LOGIN: token}))
-    signer = itsdangerous.TimestampSigner((server.data_dir / 'session_secret').read_text().strip())
-    return signer.sign(b64encode(json.dumps({'id': browser_id}).encode())).decode()
-
 
 def browser_cookies(server: AppServer, user_id: str) -> list[dict[str, str]]:
     """For Playwright's `context.add_cookies`: that context is a browser logged in as `user_id`."""

@@ -24,14 +24,14 @@ from agor.models import User
 
 from components.act import FAILED, LOGIN, act_signed_out
 
-from .frame import PRIMARY, settings
+from .frame import PAGE_BUILD_SECONDS, PRIMARY, settings
 
 
 def register() -> None:
-    ui.page('/setup', title='Set up Agor')(setup_page)
-    ui.page('/login', title='Log in · Agor')(login_page)
-    ui.page('/logout')(logout_page)
-    ui.page('/invite/{token}', title='Join · Agor')(invite_page)
+    ui.page('/setup', title='Set up Agor', response_timeout=PAGE_BUILD_SECONDS)(setup_page)
+    ui.page('/login', title='Log in · Agor', response_timeout=PAGE_BUILD_SECONDS)(login_page)
+    ui.page('/logout', response_timeout=PAGE_BUILD_SECONDS)(logout_page)
+    ui.page('/invite/{token}', title='Join · Agor', response_timeout=PAGE_BUILD_SECONDS)(invite_page)
     app.get('/login/complete')(complete_login)
 
 

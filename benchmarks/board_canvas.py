@@ -23,8 +23,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from agor import auth, boards, db, repos
 from agor.config import load_settings
-from benchmarks.harness import (PASSWORD, VIEWPORT, browser_cookies, create_members, git_source, launch_chromium,
-                                load_average, log_problems, pct, rss_mb)
+from benchmarks.harness import (PASSWORD, create_members, git_source, launch_chromium, load_average, log_problems,
+                                logged_in_page, pct, rss_mb)
 from tests.app_server import AppServer, running_app
 
 ZONES = 10
@@ -77,13 +77,6 @@ def seed(server: AppServer, tmp: Path, cards: int, users: int) -> Scene:
     return Scene(big.slug, empty.slug, small.slug, worktrees[-1].id, owner.id, viewers)
 
 
-def open_page(browser: Browser, server: AppServer, user_id: str) -> Page:
-    """A new browser (its own context and cookies) logged in as the user, on a blank page."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.add_cookies(browser_cookies(server, user_id))
-    return context.new_page()
-
-
 def show_board(page: Page, server: AppServer, slug: str, cards: int) -> float:
     """Go to the board and return performance.now() (ms since navigation start) when all cards are in the DOM."""
     page.goto(f'{server.url}/b/{slug}')
@@ -115,7 +108,7 @@ def live(page: Page, cards: int) -> str:
 
 
 def render_times(browser: Browser, server: AppServer, owner: str, slug: str, cards: int) -> list[float]:
-    page = open_page(browser, server, owner)
+    page = logged_in_page(browser, server, owner)
     show_board(page, server, slug, cards)  # warm-up: browser caches and the server's first page build
     times = []
     for _ in range(RENDER_RUNS):
@@ -181,11 +174,11 @@ def drag_latencies(dragger: Page, viewers: list[Page], card: str) -> list[float]
 def drag_benchmark(browser: Browser, server: AppServer, scene: Scene, viewers: int) -> tuple[list, list]:
     """The same pipeline with 1 viewer (baseline), then with `viewers` viewers."""
     card = f'.agor-card[data-card-id="{scene.card_id}"]'
-    dragger = open_page(browser, server, scene.owner)
+    dragger = logged_in_page(browser, server, scene.owner)
     show_board(dragger, server, scene.small, 1)
     dragger.evaluate("addEventListener('pointerup', () => window.__dropped.push(Date.now()), true);"
                      'window.__dropped = []')
-    pages = [open_page(browser, server, user) for user in scene.viewers[:viewers]]
+    pages = [logged_in_page(browser, server, user) for user in scene.viewers[:viewers]]
     open_boards(pages[:1], server, scene.small, 1, at_once=1)
     baseline = drag_latencies(dragger, pages[:1], card)
     timed_out = open_boards(pages[1:], server, scene.small, 1, at_once=OPENING)
@@ -287,9 +280,9 @@ def main() -> None:
                 step(f'drags seen by 1, then {args.viewers} viewers')
                 loaded, single = drag_benchmark(browser, server, scene, args.viewers)
                 step(f'{args.joiners} viewers joining at once')
-                joiners = [open_page(browser, server, user) for user in scene.viewers[:args.joiners]]
+                joiners = [logged_in_page(browser, server, user) for user in scene.viewers[:args.joiners]]
                 joined, idle = join_stall(server, tmp / 'app-main.log', joiners, scene.big, args.cards)
-                pages = [open_page(browser, server, scene.owner), *joiners[:MEMORY_VIEWERS]]
+                pages = [logged_in_page(browser, server, scene.owner), *joiners[:MEMORY_VIEWERS]]
                 for page in pages:
                     page.goto('about:blank')
             memory = {}

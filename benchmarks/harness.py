@@ -57,6 +57,13 @@ def browser_cookies(server: AppServer, user_id: str) -> list[dict[str, str]]:
     return [{'name': 'session', 'value': login_cookie(server, user_id), 'url': server.url}]
 
 
+def logged_in_page(browser: Any, server: AppServer, user_id: str) -> Any:
+    """(Sync API) a new browser context, its own cookies, logged in as the user: a blank page."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_cookies(browser_cookies(server, user_id))
+    return context.new_page()
+
+
 def launch_chromium(playwright: Any) -> Any:
     """Debian's headless Chromium (sync API: the browser; async API: an awaitable of it)."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -23,8 +23,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from agor import auth, boards, db, repos
 from agor.config import load_settings
-from benchmarks.harness import (PASSWORD, create_members, git_source, launch_chromium, load_average, log_problems,
-                                logged_in_page, pct, rss_mb)
+from benchmarks.harness import (PASSWORD, START_SECONDS, create_members, git_source, launch_chromium, load_average,
+                                log_problems, logged_in_page, pct, rss_mb)
 from tests.app_server import AppServer, running_app
 
 ZONES = 10
@@ -272,7 +272,7 @@ def main() -> None:
         data = tmp / 'data'
         browser = launch_chromium(playwright)
         try:
-            with running_app(data, log=tmp / 'app-main.log') as server:
+            with running_app(data, log=tmp / 'app-main.log', start_timeout=START_SECONDS) as server:
                 scene = seed(server, tmp, args.cards, max(args.viewers, args.joiners, MEMORY_VIEWERS))
                 step(f'seeded {args.cards + 1} worktrees; render times')
                 big = render_times(browser, server, scene.owner, scene.big, args.cards)
@@ -288,7 +288,8 @@ def main() -> None:
             memory = {}
             for name, slug, cards in (('empty', scene.empty, 0), ('big', scene.big, args.cards)):
                 step(f'memory per viewer, {name} board')
-                with running_app(data, log=tmp / f'app-memory-{name}.log') as server:  # fresh process per figure
+                log = tmp / f'app-memory-{name}.log'
+                with running_app(data, log=log, start_timeout=START_SECONDS) as server:  # a fresh process per figure
                     memory[name] = memory_per_viewer(server, pages, slug, cards)
             step('done')
         finally:

@@ -22,8 +22,8 @@ import httpx
 import socketio
 
 from agor import auth, boards, db
-from benchmarks.harness import (ELEMENTS, PASSWORD, cpu_seconds, create_members, load_average, log_problems,
-                                login_cookie, socket_query)
+from benchmarks.harness import (ELEMENTS, PASSWORD, START_SECONDS, cpu_seconds, create_members, load_average,
+                                log_problems, login_cookie, socket_query)
 from tests.app_server import AppServer, running_app
 
 TARGETS = {25: (100.0, 25.0), 50: (150.0, 50.0)}  # N: (p95 ms, CPU %)
@@ -180,7 +180,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
     results, load = [], load_average()
-    with tempfile.TemporaryDirectory(prefix="agor-fanout-") as tmp, running_app(Path(tmp) / "data") as server:
+    with tempfile.TemporaryDirectory(prefix='agor-fanout-') as tmp, \
+            running_app(Path(tmp) / 'data', start_timeout=START_SECONDS) as server:
         db.init(server.database_url)
         owner = auth.create_first_owner('o@example.com', 'Owner', PASSWORD)
         user_ids = [user.id for user in create_members(owner, max(sizes))]

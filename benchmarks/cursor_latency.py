@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from agor import auth, boards, db
 from agor.models import Role
-from benchmarks.harness import PASSWORD, launch_chromium, logged_in_page, pct
+from benchmarks.harness import PASSWORD, START_SECONDS, launch_chromium, logged_in_page, pct
 from tests.app_server import AppServer, running_app
 
 QUIET_MS = 400
@@ -83,7 +83,7 @@ def continuous(mover: Page, viewer: Page, mover_id: str) -> tuple[float, float]:
 
 
 def run(browser: Browser, people: int, moves: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / 'data') as server:
+    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / 'data', start_timeout=START_SECONDS) as server:
         slug, users = seed(server, people)
         pages = [logged_in_page(browser, server, user_id) for _, user_id in users]
         for page in pages:

@@ -27,6 +27,7 @@ from agor.models import Role, User
 from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, login_cookie
 
 PASSWORD = 'correct-horse'
+START_SECONDS = 300  # how long the app may take to start: on a shared, loaded machine more than the tests' 60 s
 VIEWPORT = {'width': 1300, 'height': 800}
 ELEMENTS = re.compile(r'parseElements\(String\.raw`(.*?)`\)', re.S)
 QUERY = re.compile(r'query: (\{.*?\}),\n')

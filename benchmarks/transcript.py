@@ -32,8 +32,8 @@ from sqlmodel import select
 from agor import auth, boards, db, repos, sessions
 from agor.config import load_settings
 from agor.models import SessionTurn
-from benchmarks.harness import (PASSWORD, VIEWPORT, SocketTab, browser_cookies, cpu_seconds, create_members,
-                                git_source, launch_chromium, load_average, log_problems, pct)
+from benchmarks.harness import (PASSWORD, START_SECONDS, VIEWPORT, SocketTab, browser_cookies, cpu_seconds,
+                                create_members, git_source, launch_chromium, load_average, log_problems, pct)
 from tests.app_server import AppServer, running_app
 
 LINE = '%08g abcdefghijabcdefghijabcdefghijabcdefghij'  # 50 bytes with its newline
@@ -238,7 +238,8 @@ def main() -> None:
         tmp.chmod(0o711)  # as root the agents run as the executor account, which must reach the worktrees
         (tmp / 'home').mkdir()  # the shell's login profile is an empty one, not this machine's
         try:
-            with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home')) as server:
+            with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home'),
+                             start_timeout=START_SECONDS) as server:
                 scene = seed(server, tmp, args.viewers)
                 results = asyncio.run(run(args, scene))
         finally:

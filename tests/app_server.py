@@ -48,7 +48,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_app(data_dir: Path, *, log: Path | None = None, **env: str) -> Iterator[AppServer]:
+def running_app(data_dir: Path, *, log: Path | None = None, start_timeout: float = 60,
+                **env: str) -> Iterator[AppServer]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_file = open(log or data_dir / 'app.log', 'w')
@@ -57,7 +58,7 @@ def running_app(data_dir: Path, *, log: Path | None = None, **env: str) -> Itera
         env=clean_env(AGOR_DATA_DIR=str(data_dir), AGOR_PORT=str(port), AGOR_HOST='127.0.0.1', **env))
     server = AppServer(url=f'http://127.0.0.1:{port}', data_dir=data_dir, process=process)
     try:
-        _wait_until_up(server)
+        _wait_until_up(server, start_timeout)
         yield server
     finally:
         process.terminate()

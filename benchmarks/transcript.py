@@ -125,9 +125,11 @@ async def flood(scene: Scene, http: httpx.AsyncClient, lines: int, viewers: int,
     while (await asyncio.to_thread(sessions.get, scene.owner, agent.id))['status'] == 'running':
         await asyncio.sleep(0.02)
     cpu = cpu_seconds(pid) - cpu0
-    print(f'{lines} lines, {viewers} viewers{" to /dev/null" if to_null else ""}: done', file=sys.stderr)
     result = {'wall': seen - started.timestamp(), 'cpu': cpu, 'received': sum(v.received for v in watching) / viewers,
               'side': await side if side else None}
+    print(f'{lines} lines, {viewers} viewers{" to /dev/null" if to_null else ""}: wall {result["wall"]:.2f} s, '
+          f'app CPU {cpu:.2f} s, {result["received"] / 1e6:.2f} MB per viewer (load average {load_average()})',
+          file=sys.stderr, flush=True)
     for viewer in watching:
         await viewer.close()
     return result

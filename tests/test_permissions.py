@@ -65,12 +65,16 @@ def test_what_a_teammate_may_do_at_each_level(team, level):
 def test_refusals_say_what_is_missing_and_who_can_grant_it(team):
     alice, carol = team.owner, team.users['carol']
     alices = sessions.create(alice, team.worktree.id, 'shell', 'echo hi')
-    with pytest.raises(Forbidden, match="To prompt Alice's session you need “Prompt and stop others' sessions”"):
+    why = ("On auth-fix others may: start their own sessions. To {} Alice's session you need “Prompt and stop "
+           "others' sessions”; Alice (its owner) or an admin can grant it.")
+    with pytest.raises(Forbidden) as refused:
         sessions.prompt(carol, alices.id, 'echo $AGOR_USER')
-    with pytest.raises(Forbidden, match="stop Alice's session"):
+    assert refused.value.message == why.format('prompt')
+    with pytest.raises(Forbidden) as refused:
         sessions.stop(carol, alices.id)
+    assert refused.value.message == why.format('stop')
     assert sessions.get(alice, alices.id)['queued'] == 1  # the refused stop dropped nothing
-    assert sessions.get(carol, alices.id)['rights']['prompt'].startswith('On auth-fix others may')
+    assert sessions.get(carol, alices.id)['rights']['prompt'] == why.format('prompt or stop')
     assert sessions.get(alice, alices.id)['rights']['prompt'] is None
 
 

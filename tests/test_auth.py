@@ -10,7 +10,9 @@ from .conftest import PASSWORD
 
 
 def test_first_owner_only_once(settings):
+    assert not auth.has_users()  # the first visit offers to create the owner
     owner = auth.create_first_owner('Boss@Example.com', 'Boss', PASSWORD)
+    assert auth.has_users()
     assert owner.role == 'owner' and owner.email == 'boss@example.com'
     with pytest.raises(Conflict):
         auth.create_first_owner('other@example.com', 'Other', PASSWORD)
@@ -113,12 +115,35 @@ def test_roles_are_checked_on_every_action(make_user):
         auth.set_role(owner, owner.id, Role.admin)
 
 
+def test_one_of_two_owners_can_be_demoted_the_last_active_one_cannot(make_user):
+    olivia, other = make_user('owner'), make_user('admin')
+    auth.set_role(olivia, other.id, Role.owner)
+    assert auth.set_role(olivia, other.id, Role.admin).role == 'admin'  # Olivia stays owner
+    auth.set_role(olivia, other.id, Role.owner)
+    auth.set_active(olivia, other.id, False)  # a deactivated owner does not count
+    with pytest.raises(InvalidInput, match='The last owner cannot be demoted'):
+        auth.set_role(olivia, olivia.id, Role.admin)
+    assert auth.get_user(olivia.id).role == 'owner'
+
+
+def test_only_admins_invite_and_an_open_invite_takes_any_email(make_user):
+    admin, member = make_user('admin'), make_user('member')
+    with pytest.raises(Forbidden) as refused:
+        auth.create_invite(member, Role.viewer)
+    assert refused.value.message == 'Your role (member) cannot invite people; it needs admin or higher.'
+    token = auth.create_invite(admin, Role.member)
+    assert auth.invite_for(token).email is None
+    assert auth.accept_invite(token, 'anyone@example.com', 'Anyone', PASSWORD).role == 'member'
+
+
 def test_deactivated_users_cannot_log_in(make_user):
     owner, member = make_user('owner'), make_user('member')
     auth.set_active(owner, member.id, False)
     with pytest.raises(InvalidInput):
         auth.authenticate(member.email, PASSWORD)
     assert auth.get_user(member.id) is None
+    assert auth.get_user(owner.id).id == owner.id and auth.get_user(None) is None and auth.get_user('') is None
+    assert [u.name for u in auth.list_users()] == ['Member 1', 'Olivia Owner']  # by name, the deactivated too
 
 
 def test_invite_link_creates_account_with_its_role_once(make_user):

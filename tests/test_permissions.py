@@ -82,8 +82,10 @@ def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
     alice, bob, adam, vic = team.owner, team.users['bob'], team.users['adam'], team.users['vic']
     bobs = sessions.create(bob, team.worktree.id, 'shell')
     repos.set_level(alice, team.worktree.id, 'view')
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as refused:
         sessions.prompt(bob, bobs.id, 'echo mine')  # at `view` not even your own session
+    assert refused.value.message == ('On auth-fix others may: view only. To prompt your session you need “Start '
+                                     'their own sessions”; Alice (its owner) or an admin can grant it.')
     for full in (alice, adam):
         sessions.prompt(full, bobs.id, f'echo {full.name}')
         sessions.stop(full, bobs.id)
@@ -272,13 +274,19 @@ async def test_followers_who_lost_the_board_hear_nothing_of_its_sessions(setting
 def test_only_the_board_creator_or_an_admin_changes_its_members(team):
     bob, adam = team.users['bob'], team.users['adam']
     board = boards.create_board(bob, 'Bob private')
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as refused:
         boards.set_access(team.users['carol'], board.id, private=True, members=[], others_can='view')
+    assert refused.value.message == ('Only the creator of this board or an admin can change who sees it and its '
+                                     'default level.')
     boards.set_access(adam, board.id, private=True, members=[], others_can='view')
     assert [b['name'] for b in boards.list_boards(bob)] == ['Bob private', 'Sprint']
     with pytest.raises(InvalidInput, match='no longer have an account'):
         boards.set_access(bob, board.id, private=True, members=['no-such-user'], others_can='view')
     assert boards.access(bob, board.id)['members'] == []
+    shared = boards.create_board(bob, 'Bob and Carol')
+    boards.set_access(bob, shared.id, private=True, members=[team.users['carol'].id], others_can='view')
+    assert boards.access(bob, shared.id)['members'] == [team.users['carol'].id]
+    assert boards.access(bob, board.id)['members'] == []  # each board's own list
 
 
 # ---- terminals -------------------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 import threading
+from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
-from agor import auth
+from agor import auth, db
 from agor.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
-from agor.models import Role
+from agor.models import Invite, Role, utcnow
 
 from .conftest import PASSWORD
 
@@ -34,6 +36,22 @@ def test_repeated_bad_logins_are_slowed_down(make_user):
             auth.authenticate('owner@example.com', 'wrong-password', '10.0.0.1')
     with pytest.raises(TooManyAttempts, match='Try again in'):
         auth.authenticate('owner@example.com', PASSWORD, '10.0.0.1')
+    assert auth.authenticate('owner@example.com', PASSWORD, '10.0.0.2').email == 'owner@example.com'  # elsewhere
+
+
+def test_two_tabs_logging_in_at_once_both_get_in(make_user):
+    make_user('owner')
+    assert parallel_logins('owner@example.com', PASSWORD, '10.0.0.5', count=2) == ['logged in'] * 2
+
+
+def test_a_correct_password_takes_back_only_its_own_attempt_at_the_address():
+    throttle = auth.LoginThrottle()
+    for i in range(throttle.PER_ADDRESS - 1):  # a password sprayed from one address
+        throttle.start(f'user{i}@example.com', '10.0.4.4')
+    throttle.succeed(throttle.start('me@example.com', '10.0.4.4'))  # the sprayer's own account, or a teammate's
+    throttle.start('last@example.com', '10.0.4.4')  # the 100th failure there
+    with pytest.raises(TooManyAttempts):
+        throttle.start('more@example.com', '10.0.4.4')
 
 
 def parallel_logins(email: str, password: str, address: str, count: int = 12) -> list[str]:
@@ -153,10 +171,21 @@ def test_invite_link_creates_account_with_its_role_once(make_user):
         auth.accept_invite(token, 'other@example.com', 'Other', PASSWORD)
     user = auth.accept_invite(token, 'new@example.com', 'Newbie', PASSWORD)
     assert user.role == 'viewer'
-    with pytest.raises(InvalidInput, match='already been used'):
+    with pytest.raises(InvalidInput) as refused:
         auth.accept_invite(token, 'new@example.com', 'Again', PASSWORD)
-    with pytest.raises(NotFound):
+    assert refused.value.message == 'This invite link has already been used.'
+    with pytest.raises(NotFound) as refused:
         auth.invite_for('forged-token')
+    assert refused.value.message == 'This invite link is not valid.'
+
+
+def test_an_expired_invite_says_so(make_user):
+    token = auth.create_invite(make_user('admin'), Role.member)
+    with db.transaction() as session:
+        session.exec(select(Invite)).one().expires_at = utcnow() - timedelta(seconds=1)
+    with pytest.raises(InvalidInput) as refused:
+        auth.accept_invite(token, 'late@example.com', 'Late', PASSWORD)
+    assert refused.value.message == 'This invite link has expired. Ask an admin for a new one.'
 
 
 def test_bad_account_input_has_clear_messages(make_user):

@@ -2,11 +2,12 @@ import threading
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from sqlmodel import select
 
 from agor import auth, db
 from agor.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
-from agor.models import Invite, Role, utcnow
+from agor.models import Invite, Role, User, utcnow
 
 from .conftest import PASSWORD
 
@@ -23,8 +24,9 @@ def test_first_owner_only_once(settings):
 def test_login_is_case_insensitive_and_rejects_wrong_password(make_user):
     owner = make_user('owner')
     assert auth.authenticate('OWNER@example.com', PASSWORD).id == owner.id
-    with pytest.raises(InvalidInput, match='Wrong email or password'):
+    with pytest.raises(InvalidInput) as refused:
         auth.authenticate('owner@example.com', 'nope-nope')
+    assert refused.value.message == 'Wrong email or password.'
     with pytest.raises(InvalidInput, match='Wrong email or password'):
         auth.authenticate('ghost@example.com', PASSWORD)
 
@@ -120,10 +122,25 @@ def test_passwords_are_stored_as_argon2(make_user):
     assert user.password_hash.startswith('$argon2id$') and PASSWORD not in user.password_hash
 
 
+def test_a_hash_with_older_parameters_is_upgraded_at_login(make_user):
+    user = make_user('member')
+    with db.transaction() as session:
+        session.get(User, user.id).password_hash = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(
+            PASSWORD)
+    auth.authenticate(user.email, PASSWORD)
+    with db.read() as session:
+        stored = session.get(User, user.id).password_hash
+    assert not auth._hasher.check_needs_rehash(stored) and PASSWORD not in stored
+    assert auth.authenticate(user.email, PASSWORD).id == user.id  # the new hash is of the same password
+
+
 def test_roles_are_checked_on_every_action(make_user):
     owner, admin, member = make_user('owner'), make_user('admin'), make_user('member')
     with pytest.raises(Forbidden, match='cannot create accounts'):
         auth.create_user(member, 'x@example.com', 'X', PASSWORD, Role.viewer)
+    with pytest.raises(Forbidden) as refused:
+        auth.set_active(member, admin.id, False)
+    assert refused.value.message == 'Your role (member) cannot deactivate accounts; it needs admin or higher.'
     with pytest.raises(Forbidden, match='cannot grant the role owner'):
         auth.set_role(admin, member.id, Role.owner)
     with pytest.raises(Forbidden):

@@ -161,6 +161,24 @@ def test_one_of_two_owners_can_be_demoted_the_last_active_one_cannot(make_user):
     assert auth.get_user(olivia.id).role == 'owner'
 
 
+def test_who_may_deactivate_whom(make_user):
+    """Admins deactivate members and viewers, owners anyone but themselves. The last active owner can never be
+    deactivated: only another active owner could, and then that one remains."""
+    olivia, admin, other_admin, member = make_user('owner'), make_user('admin'), make_user('admin'), make_user()
+    with pytest.raises(InvalidInput) as refused:
+        auth.set_active(admin, admin.id, False)
+    assert refused.value.message == 'You cannot deactivate your own account.'
+    for target in (other_admin, olivia):
+        with pytest.raises(Forbidden) as refused:
+            auth.set_active(admin, target.id, False)
+        assert refused.value.message == 'Only an owner can deactivate an admin or owner.'
+    assert not auth.set_active(admin, member.id, False).active
+    second_owner = auth.set_role(olivia, other_admin.id, Role.owner)
+    assert not auth.set_active(olivia, second_owner.id, False).active
+    assert auth.set_active(olivia, second_owner.id, True).active
+    assert [u.active for u in auth.list_users() if u.role == 'owner'] == [True, True]
+
+
 def test_only_admins_invite_and_an_open_invite_takes_any_email(make_user):
     admin, member = make_user('admin'), make_user('member')
     with pytest.raises(Forbidden) as refused:

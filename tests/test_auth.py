@@ -113,8 +113,17 @@ def test_the_throttles_three_allowances():
     throttle.succeed(throttle.start('bob@example.com', '10.0.3.3'))  # Bob remembered: his failures are forgiven
     for _ in range(throttle.PER_ADDRESS_AND_ACCOUNT):
         throttle.start('bob@example.com', '10.0.3.3')
-    with pytest.raises(TooManyAttempts):
+    with pytest.raises(TooManyAttempts) as refused:
         throttle.start('bob@example.com', '10.0.3.3')
+    assert refused.value.message == 'Too many failed logins. Try again in 1 s.'  # the first wait: 1 s
+
+
+def test_ipv6_addresses_are_throttled_like_any_other():
+    throttle = auth.LoginThrottle()
+    for _ in range(throttle.PER_ADDRESS_AND_ACCOUNT):
+        throttle.start('eve@example.com', '2001:db8::1')
+    with pytest.raises(TooManyAttempts):
+        throttle.start('eve@example.com', '2001:db8::1')
 
 
 def test_passwords_are_stored_as_argon2(make_user):

@@ -4,11 +4,14 @@ import asyncio
 
 import pytest
 
-from agor import auth, boards, comments, events, notifications, repos, sessions, terminals, triggers
+from sqlmodel import update
+
+from agor import auth, boards, db, comments, events, notifications, repos, sessions, terminals, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
-from agor.models import Role
+from agor.models import Board, Role
 from agor.notifications import user_topic
 from agor.session_runner import SessionRunner
+from agor.terminals.access import level_lets_type
 
 from .conftest import seed_board
 from .test_terminals import Recorder, attach, run, scene, shared_dir  # noqa: F401  (fixtures: a real tmux)
@@ -201,6 +204,12 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
     short = team.board.id[:8]
     with pytest.raises(NotFound, match=f"No board '{short}'"):
         boards.get_board(carol, short)
+    twin = boards.create_board(alice, 'Twin')  # an open board whose id starts like the private one's
+    with db.transaction() as session:
+        session.exec(update(Board).where(Board.id == twin.id).values(id=short + twin.id[8:]))
+    assert boards.get_board(carol, short).name == 'Twin'  # the private board neither shows nor makes it ambiguous
+    with pytest.raises(InvalidInput, match='ambiguous'):
+        boards.get_board(bob, short)  # Bob sees both
     outsider_calls = [
         lambda: boards.board_state(carol, team.board.id),
         lambda: boards.create_zone(carol, team.board.id, 'Mine'),
@@ -291,13 +300,11 @@ def test_only_the_board_creator_or_an_admin_changes_its_members(team):
 
 # ---- terminals -------------------------------------------------------------------------------------------------------
 
-def test_a_terminal_is_read_only_for_a_teammate_at_view(settings, team):
+def test_a_terminal_is_read_only_for_a_teammate_at_view(team):
     alice, carol = team.owner, team.users['carol']
-    service = terminals.TerminalService(settings)
-    window = terminals.Window(server=None, id='@1', worktree_id=team.worktree.id, host_id=alice.id)  # type: ignore
-    assert service._may_type(carol, window) and service._may_type(alice, window)
+    assert level_lets_type(carol, team.worktree.id) and level_lets_type(alice, team.worktree.id)
     repos.set_level(alice, team.worktree.id, 'view')
-    assert not service._may_type(carol, window) and service._may_type(alice, window)
+    assert not level_lets_type(carol, team.worktree.id) and level_lets_type(alice, team.worktree.id)
     assert terminals.terminal_worktree(carol, team.worktree.id).id == team.worktree.id  # she may still watch
 
 

@@ -31,7 +31,8 @@ def main(group: str, globs: list[str]) -> int:
             bad.append(f'  {status}: {name}')
     print(f'{group}:')
     for module, by_status in sorted(counts.items()):
-        rest = ', '.join(f'{n} {s}' for s, n in sorted(by_status.items()) if s not in {'killed', 'survived', 'equivalent'})
+        rest = ', '.join(f'{n} {s}' for s, n in sorted(by_status.items())
+                         if s not in {'killed', 'survived', 'equivalent'})
         print(f'  {module}: {sum(by_status.values())} mutants, {by_status["killed"]} killed, '
               f'{by_status["survived"]} survived, {by_status["equivalent"]} equivalent' + (f', {rest}' if rest else ''))
     print('\n'.join(bad) if bad else '  no surviving mutant')

@@ -6,6 +6,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -165,14 +166,15 @@ class LoginThrottle:
     WINDOW = 15 * 60
     MAX_WAIT = 300
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def start(self, email: str, address: str) -> tuple[list[str], float]:
         """Let an attempt through (counted as a failure until `succeed`) or raise TooManyAttempts."""
         keys = [f'pair:{address} {email}', f'account:{email}', f'address:{address}']
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             wait = max(self._wait(key, now) for key in keys)
             if wait <= 0:

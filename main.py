@@ -30,11 +30,14 @@ from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is 
 import pages  # noqa: E402
 from agor import auth, db, demo, events, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
 from agor.proxies import TrustedProxyHeaders  # noqa: E402
-from agor.session_runner import session_runner  # noqa: E402
+from agor.session_worker import SessionWorkers  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+
+
+session_workers = SessionWorkers(settings)
 
 
 async def startup() -> None:
@@ -54,8 +57,8 @@ async def startup() -> None:
     core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
     add_assets()
     pages.register(settings)
-    await session_runner.start(settings)
-    scheduler.start(settings)
+    await session_workers.start()
+    scheduler.start(settings, watchdog=session_workers.check)
     presence_layer.start()
     terminals.start(settings)
 
@@ -63,7 +66,7 @@ async def startup() -> None:
 async def shutdown() -> None:
     scheduler.stop()
     terminals.stop()
-    await session_runner.stop_all()
+    await session_workers.stop_all()
     template_workers.pool.close()
     events.bus.bind_loop(None)
     db.guard_loop(None)

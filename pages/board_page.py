@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import boards, comments, events, notifications, permissions, repos, sessions, triggers
+from agor import agent_sessions, boards, comments, events, notifications, permissions, repos, triggers
 from agor.notifications import user_topic
 from agor.errors import DomainError
 from agor.models import Board, Role, User
@@ -333,7 +333,7 @@ class BoardView:
     async def refresh_attention(self) -> None:
         self._attention_pending = False
         with self.canvas:
-            state = await act(sessions.board_attention, self.board.id)
+            state = await act(agent_sessions.board_attention, self.board.id)
         if state is FAILED:
             return
         self.canvas.run_method('setAttention', state['cards'])
@@ -475,7 +475,7 @@ class BoardView:
 
 
 def _card_dialog_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    return repos.worktree_details(actor, worktree_id), sessions.for_worktree(actor, worktree_id)
+    return repos.worktree_details(actor, worktree_id), agent_sessions.for_worktree(actor, worktree_id)
 
 
 def _worktree_choices(actor: User) -> tuple[list[Any], list[dict[str, Any]]]:

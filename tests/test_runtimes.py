@@ -33,7 +33,7 @@ def recorded(name: str, case: str, suffix: str = '.jsonl') -> list[str]:
 
 
 def replay(name: str, case: str, turn: Turn | None = None) -> tuple[list[TranscriptEvent], RunOutcome]:
-    """The recorded stdout, then stderr, through the adapter (the runner reads them concurrently)."""
+    """The recorded stdout, then stderr, through the adapter (cli_process reads them concurrently)."""
     runtime, turn = registry.get(name), turn or Turn(mcp_servers=['echo'])
     events = [event for line in recorded(name, case) for event in runtime.parse_line(line, turn)]
     stderr = recorded(name, case, '.stderr')

@@ -17,12 +17,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from agor import auth, db, repos, sessions, terminals, unix_accounts
+from agor import agent_sessions, auth, db, repos, terminals, unix_accounts
 from agor.config import load_settings, session_secret
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import AgentSession, Role
-from agor.runtimes.runner import process_group_alive
-from agor.session_runner import SessionRunner
+from agor.runtimes.cli_process import process_group_alive
+from agor.session_worker import SessionWorkers
 from agor.terminals import ShareState, TerminalService, TerminalUnavailable
 
 from .conftest import EXECUTOR, PASSWORD, ensure_account, seed_board
@@ -510,18 +510,18 @@ async def test_terminal_page_reaches_only_worktrees(user, git_repo):
 
 
 async def test_archive_and_delete_during_a_run_stop_its_agents_and_close_its_shell(scene):
-    """One event after the commit (`worktree_gone`) reaches the session runner and the terminal service."""
+    """One event after the commit (`worktree_gone`) reaches the session workers and the terminal service."""
     s = scene
-    runner = SessionRunner()
-    await runner.start(s.settings)
+    workers = SessionWorkers(s.settings)
+    await workers.start()
     try:
         runs = {}
         for worktree in (s.worktree, s.other):
             shell = await attach(s.service, s.bob, worktree.id)
             await shell.wait_for(r'[$#] ')
             started = Path(worktree.path) / 'started'
-            agent = sessions.create(s.bob, worktree.id, 'shell', f'touch {started}; sleep 60 & sleep 60')
-            sessions.prompt(s.bob, agent.id, 'echo queued')
+            agent = agent_sessions.create(s.bob, worktree.id, 'shell', f'touch {started}; sleep 60 & sleep 60')
+            agent_sessions.prompt(s.bob, agent.id, 'echo queued')
             await wait_until(started.exists, timeout=20)
             runs[worktree.id] = shell, agent.id, _pid(agent.id)
 
@@ -529,12 +529,12 @@ async def test_archive_and_delete_during_a_run_stop_its_agents_and_close_its_she
         shell, agent_id, pid = runs[s.worktree.id]
         await wait_until(lambda: shell.endings and not process_group_alive(pid), timeout=10)  # the process table
         assert shell.endings == ['auth-fix was archived by Alice; its shell has ended.']
-        await wait_until(lambda: sessions.get(s.bob, agent_id)['status'] == 'stopped')
-        detail = sessions.get(s.bob, agent_id)
+        await wait_until(lambda: agent_sessions.get(s.bob, agent_id)['status'] == 'stopped')
+        detail = agent_sessions.get(s.bob, agent_id)
         assert detail['error'] == 'Stopped: auth-fix was archived by Alice.' and detail['queued'] == 0
-        assert [e['text'] for e in sessions.transcript(s.bob, agent_id)][-1] == detail['error']
+        assert [e['text'] for e in agent_sessions.transcript(s.bob, agent_id)][-1] == detail['error']
         with pytest.raises(InvalidInput, match='auth-fix is archived: restore it to prompt this session.'):
-            sessions.prompt(s.bob, agent_id, 'echo more')
+            agent_sessions.prompt(s.bob, agent_id, 'echo more')
 
         await asyncio.to_thread(repos.delete_worktree, s.alice, s.other.id)
         shell, agent_id, pid = runs[s.other.id]
@@ -542,9 +542,9 @@ async def test_archive_and_delete_during_a_run_stop_its_agents_and_close_its_she
         assert shell.endings == ['other was deleted by Alice; its shell has ended.']
         assert not Path(s.other.path).exists()
         with pytest.raises(NotFound):
-            sessions.get(s.bob, agent_id)  # the session went with its worktree
+            agent_sessions.get(s.bob, agent_id)  # the session went with its worktree
     finally:
-        await runner.stop_all()
+        await workers.stop_all()
 
 
 def _pid(session_id: str) -> int | None:

@@ -1,7 +1,7 @@
 """What every agent runtime adapter speaks: the run request, transcript events, the outcome and the adapter API.
 
 An adapter turns a `RunRequest` into a command line (`build`), reads the CLI's stdout one line at a time
-(`parse_line`) and decides how the run ended (`outcome`). `agor.runtimes.runner.run` drives them.
+(`parse_line`) and decides how the run ended (`outcome`). `agor.runtimes.cli_process.run` drives them.
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ class RunOutcome:
 
 @dataclass
 class LaunchSpec:
-    argv: list[str]  # argv[0] is the binary's name; the runner puts the resolved path there
+    argv: list[str]  # argv[0] is the binary's name; cli_process puts the resolved path there
     env: dict[str, str]
     files_written: list[Path] = field(default_factory=list)
     merge_stderr: bool = False

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from agor.config import load_settings, session_secret
+from agor.config import SettingsError, load_settings, session_secret
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -22,7 +22,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 # under pytest, main.py is run by NiceGUI's test plugin: sys.argv is pytest's, so only the environment counts
 args = parse_args([] if 'PYTEST_CURRENT_TEST' in os.environ else sys.argv[1:])
-settings = load_settings(data_dir=args.data_dir, port=args.port, demo=args.demo)
+try:
+    settings = load_settings(data_dir=args.data_dir, port=args.port, demo=args.demo)  # the one settings object
+except SettingsError as error:  # a bad value: what is expected, one line per variable, no traceback
+    print('\n'.join(f'Agor cannot start: {problem}' for problem in str(error).splitlines()), file=sys.stderr)
+    sys.exit(2)
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'))
 
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)

@@ -72,10 +72,10 @@ class TmuxError(TerminalUnavailable):
     pass
 
 
-def terminal_env(user: User, worktree: Worktree, account: Account) -> dict[str, str]:
+def terminal_env(settings: Settings, user: User, worktree: Worktree, account: Account) -> dict[str, str]:
     """The environment a terminal opened by `user` starts with when it runs as `account`: the user's merged
     environment (agor.credentials), plus where it runs."""
-    env = credentials.merged_env(user, account)
+    env = credentials.merged_env(user, account, settings.agent_env)
     env.update(AGOR_WORKTREE=worktree.name, AGOR_WORKTREE_PATH=worktree.path, AGOR_BRANCH=worktree.branch)
     return env
 
@@ -451,7 +451,7 @@ class TerminalService:
         self._closed.discard(worktree.id)
         server = self._server(account, worktree.id)
         self._make_socket_dir(server)
-        return server.create_window(worktree, user, terminal_env(user, worktree, account))
+        return server.create_window(worktree, user, terminal_env(self.settings, user, worktree, account))
 
     def _server(self, account: Account, worktree_id: str) -> TmuxServer:
         key = f'{account.name}-{worktree_id}'

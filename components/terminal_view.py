@@ -29,7 +29,9 @@ class TerminalElement(ui.xterm, component='terminal_view.js'):
 
 
 class TerminalView(ui.column):
-    def __init__(self, user: User, worktree_id: str) -> None:
+    """A worktree's shared terminal for `user`; `warning` (the unix_user_mode warning) is shown to admins."""
+
+    def __init__(self, user: User, worktree_id: str, *, warning: str | None = None) -> None:
         super().__init__()
         self.user_id, self.worktree_id = user.id, worktree_id
         self.may_type = user.has(Role.member)  # what to show; opening and sharing are checked as the user is then
@@ -39,7 +41,6 @@ class TerminalView(ui.column):
         self.size_seq = -1  # ... by the browser's count (events may arrive out of order before the handshake)
         self.classes('w-full h-full gap-1 no-wrap')
         with self:
-            warning = terminals.mode_warning(terminals.service.settings) if terminals.service else None
             if warning and user.has(Role.admin):
                 ui.label(warning).classes('text-xs text-amber-800 bg-amber-50 rounded px-2 py-1') \
                     .mark('terminal-mode-warning')

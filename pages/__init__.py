@@ -1,11 +1,11 @@
 """NiceGUI pages: thin; they build components, call services and subscribe to board events."""
 from agor.config import Settings
 
-from . import admin_page, auth_pages, board_page, boards_page, frame, repos_page, terminal_page
+from . import admin_page, auth_pages, board_page, boards_page, repos_page, terminal_page
 
 
 def register(settings: Settings) -> None:
-    """Called from app.on_startup, so the pages register again in every test (see docs/architecture.md)."""
-    frame.configure(settings)
+    """Called from app.on_startup, so the pages register again in every test (see docs/architecture.md). Every page
+    gets the settings from here."""
     for module in (auth_pages, boards_page, board_page, repos_page, admin_page, terminal_page):
-        module.register()
+        module.register(settings)

@@ -12,24 +12,26 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 
 from agor import auth, logins
+from agor.config import Settings
 from agor.demo import DEMO_PASSWORD
 from agor.errors import DomainError
 from agor.models import User
 
 from components.act import FAILED, LOGIN, act_signed_out
 
-from .frame import PRIMARY, settings
+from .frame import PRIMARY
 
 
-def register() -> None:
+def register(settings: Settings) -> None:
     ui.page('/setup', title='Set up Agor')(setup_page)
-    ui.page('/login', title='Log in · Agor')(login_page)
+    ui.page('/login', title='Log in · Agor')(partial(login_page, settings))
     ui.page('/logout')(logout_page)
     ui.page('/invite/{token}', title='Join · Agor')(invite_page)
     app.get('/login/complete')(complete_login)
@@ -51,7 +53,7 @@ async def setup_page() -> RedirectResponse | None:
     return None
 
 
-async def login_page(request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002 (query name)
+async def login_page(settings: Settings, request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002
     if not await asyncio.to_thread(auth.has_users):
         return RedirectResponse('/setup')
     target = next if next.startswith('/') and not next.startswith(('//', '/\\')) else '/'
@@ -66,7 +68,7 @@ async def login_page(request: Request, next: str = '/') -> RedirectResponse | No
                 _log_in(user, target)
         password.on('keydown.enter', log_in)
         ui.button('Log in', on_click=log_in).classes('w-full').props('unelevated color=teal')
-        if settings().demo:
+        if settings.demo:
             ui.separator()
             ui.label('Demo instance: sign in as one of the team').classes('text-sm text-slate-500')
             with ui.row().classes('gap-2 flex-wrap'):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from agor import terminals
+from agor.config import Settings
 from agor.errors import DomainError
 from agor.models import User
 from components.act import as_current_user
@@ -12,12 +13,12 @@ from components.terminal_view import TerminalView
 from .frame import header, page
 
 
-def register() -> None:
-    page('/w/{worktree_ref}/terminal', title='Terminal · Agor')(terminal_page)
+def register(settings: Settings) -> None:
+    page('/w/{worktree_ref}/terminal', terminal_page, settings, title='Terminal · Agor')
 
 
-async def terminal_page(user: User, worktree_ref: str) -> None:
-    header(user, focused=True)
+async def terminal_page(user: User, settings: Settings, worktree_ref: str) -> None:
+    header(user, settings, focused=True)
     try:
         worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
     except DomainError as error:
@@ -28,4 +29,4 @@ async def terminal_page(user: User, worktree_ref: str) -> None:
         with ui.row().classes('items-baseline gap-2'):
             ui.label(worktree.name).classes('text-lg font-semibold')
             ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-500')
-        TerminalView(user, worktree.id).classes('grow')
+        TerminalView(user, worktree.id, warning=terminals.mode_warning(settings)).classes('grow')

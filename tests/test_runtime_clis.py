@@ -128,8 +128,7 @@ async def test_retries_show_while_the_cli_retries(name: str, make_request, fake_
     def on_event(event: TranscriptEvent) -> None:
         if event.data.get('retry'):
             retries.append(len(fake_model.requests))
-    outcome = await cli_process.run(agent(name), make_request('Go [[500]]', env={'AGOR_AGENT_MAX_RETRIES': '1'}),
-                                    on_event)
+    outcome = await cli_process.run(agent(name), make_request('Go [[500]]', max_retries=1), on_event)
     assert outcome.status == 'failed'
     assert retries and retries[0] < len(fake_model.requests)  # reported before the CLI gave up
 
@@ -146,8 +145,7 @@ async def test_gemini_runs_shell_commands_in_its_default_permission_mode(make_re
 
 async def test_missing_cli_gives_the_install_command(make_request, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv('PATH', str(tmp_path / 'nothing'))
-    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'nothing'))
-    outcome, events = await run(registry.get('claude-code'), make_request('hi', resume_id='abc'))
+    outcome, events = await run(registry.get('claude-code'), make_request('hi', resume_id='abc', cli_dir=tmp_path))
     assert outcome.status == 'failed' and events == []
     assert outcome.error == ('Claude Code CLI (`claude`) is not installed. '
                              'Install it with: npm i -g @anthropic-ai/claude-code@2.1.331')

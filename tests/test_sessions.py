@@ -174,9 +174,9 @@ async def test_a_crash_is_failed_with_the_last_lines_and_never_a_traceback(scene
 
 
 async def test_a_missing_cli_names_the_command_and_how_to_install_it(scene, monkeypatch, tmp_path):
-    seeded, _ = scene
+    seeded, workers = scene
     monkeypatch.setenv('PATH', '/usr/bin:/bin')
-    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'no-clis'))
+    monkeypatch.setattr(workers.settings, 'agent_cli_dir', tmp_path / 'no-clis')
     agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'codex', 'hello')
     detail = await settle(agent.id, 'failed')
     assert '`codex`' in detail['error'] and 'npm i -g @openai/codex@0.169.0' in detail['error']

@@ -199,7 +199,7 @@ async def test_env_is_the_allowlist_plus_the_user_and_worktree(scene, monkeypatc
     for name, value in LEAKY_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv('TZ', 'Europe/Berlin')
-    monkeypatch.setenv('AGOR_AGENT_ENV_GREETING', 'granted')
+    monkeypatch.setitem(s.settings.agent_env, 'GREETING', 'granted')  # AGOR_AGENT_ENV_GREETING
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$TZ|$GREETING|'
@@ -436,7 +436,7 @@ async def test_viewers_and_read_only_guests_never_size_the_window(scene):
 
 async def test_no_env_value_is_on_any_command_line(scene, monkeypatch):
     s = scene
-    monkeypatch.setenv('AGOR_AGENT_ENV_ANTHROPIC_API_KEY', 'sk-granted-key-value')
+    monkeypatch.setitem(s.settings.agent_env, 'ANTHROPIC_API_KEY', 'sk-granted-key-value')
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     assert await run(alice, 'echo "$ANTHROPIC_API_KEY"', 'DONE-14') == 'sk-granted-key-value'  # it did arrive

@@ -51,7 +51,8 @@ class RunRequest:
     `env` is the complete environment to run with (the caller merges it: PATH, HOME, provider keys and base URLs,
     the creator's variables). `home` is a per-user state directory the adapter keeps the CLI's config and
     conversations in, so a later turn can resume with `resume_id` (the CLI's own session or thread id). `account`
-    is the Unix account the CLI runs as and `home` belongs to (None: the app's own).
+    is the Unix account the CLI runs as and `home` belongs to (None: the app's own). `max_retries` is how often the
+    CLI retries a failed model request; `cli_dir` the npm prefix with the pinned CLIs (None: PATH only).
     """
     prompt: str
     cwd: Path
@@ -64,6 +65,8 @@ class RunRequest:
     mcp_servers: list[McpServer] = field(default_factory=list)
     account: Account | None = None
     totals_before: dict[str, Any] | None = None  # `data['totals']` of the session's last usage event (see Turn)
+    max_retries: int = DEFAULT_MAX_RETRIES
+    cli_dir: Path | None = None
 
 
 @dataclass
@@ -187,12 +190,6 @@ def last_reply(events: list[TranscriptEvent]) -> str:
         elif event.kind == 'assistant':
             parts = [event.text]
     return ''.join(parts)
-
-
-def max_retries(request: RunRequest) -> int:
-    """Retries of a failed model request: AGOR_AGENT_MAX_RETRIES from the run's env, then the app's, else 2."""
-    value = request.env.get('AGOR_AGENT_MAX_RETRIES') or os.environ.get('AGOR_AGENT_MAX_RETRIES')
-    return int(value) if value and value.isdigit() else DEFAULT_MAX_RETRIES
 
 
 def write_private(path: Path, text: str) -> Path:

@@ -12,7 +12,6 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass
-from functools import partial
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -30,8 +29,11 @@ from .frame import PRIMARY
 
 
 def register(settings: Settings) -> None:
+    async def login(request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002 (query name)
+        return await login_page(settings, request, next)
+
     ui.page('/setup', title='Set up Agor')(setup_page)
-    ui.page('/login', title='Log in · Agor')(partial(login_page, settings))
+    ui.page('/login', title='Log in · Agor')(login)
     ui.page('/logout')(logout_page)
     ui.page('/invite/{token}', title='Join · Agor')(invite_page)
     app.get('/login/complete')(complete_login)
@@ -53,7 +55,7 @@ async def setup_page() -> RedirectResponse | None:
     return None
 
 
-async def login_page(settings: Settings, request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002
+async def login_page(settings: Settings, request: Request, next: str) -> RedirectResponse | None:  # noqa: A002
     if not await asyncio.to_thread(auth.has_users):
         return RedirectResponse('/setup')
     target = next if next.startswith('/') and not next.startswith(('//', '/\\')) else '/'

@@ -182,7 +182,7 @@ async def test_shell_failure_and_bad_cwd(make_request, tmp_path) -> None:
 
 
 async def test_invalid_request_fails_without_exception(make_request, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_process, 'find_binary', lambda runtime: '/bin/true')
+    monkeypatch.setattr(cli_process, 'find_binary', lambda runtime, cli_dir: '/bin/true')
     outcome, _ = await run(registry.get('codex'), make_request('hi', permission_mode='nonsense'))
     assert outcome.status == 'failed' and "no permission mode 'nonsense'" in outcome.error
 

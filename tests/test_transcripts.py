@@ -28,7 +28,7 @@ AGENTS = ['claude-code', 'codex', 'gemini', 'opencode']
 async def scene(settings, git_repo, tmp_path, monkeypatch):
     """(seeded board, replay): `replay(name, case)` makes the next run of any CLI print that recorded output."""
     script = tmp_path / 'replayed-cli'
-    monkeypatch.setattr(cli_process, 'find_binary', lambda runtime: str(script))
+    monkeypatch.setattr(cli_process, 'find_binary', lambda runtime, cli_dir: str(script))
 
     def replay(name: str, case: str) -> None:  # the recordings are copied beside the script: as root the CLI runs
         prefix = tmp_path / f'{name.split("-")[0]}_{case}'  # as the executor, which may not read the checkout

@@ -13,13 +13,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from .auth import MIN_PASSWORD
 from .proxies import Network, parse_networks
 
 ENV_PREFIX = 'AGOR_'
 AGENT_ENV_PREFIX = 'AGOR_AGENT_ENV_'
 ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-SECRET_FIELDS = {'database_url', 'owner_password', 'agent_env'}  # a bad value is named, never echoed
+SECRET_FIELDS = {'database_url', 'owner_password'}  # a bad value is named, never echoed (it may hold a password)
 UnixUserMode = Literal['simple', 'insulated', 'strict']
 
 
@@ -58,7 +61,7 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = []
     trusted_proxies: Annotated[list[Network], NoDecode] = []  # whose X-Forwarded-* headers are believed
     owner_email: str | None = None
-    owner_password: str | None = None
+    owner_password: str | None = Field(None, min_length=MIN_PASSWORD)
     owner_name: str | None = None
     agent_env: dict[str, str] = Field({}, validation_alias='AGOR_AGENT_ENV_<NAME>')  # the operator's, for every agent
     agent_cli_dir: Path = Field(default_factory=default_cli_dir)
@@ -102,6 +105,15 @@ class Settings(BaseSettings):
         if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
             raise ValueError('a comma-separated list of email=unix-account pairs')
         return {email.strip().lower(): account.strip() for email, account in pairs}
+
+    @field_validator('database_url')
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        try:
+            url and make_url(url)
+        except ArgumentError:
+            raise ValueError('a database URL such as postgresql://agor@db/agor or sqlite:///path/agor.db') from None
+        return url
 
     @field_validator('agent_env')
     @classmethod
@@ -157,13 +169,13 @@ def env_names() -> dict[str, str]:
             for name, field in Settings.model_fields.items()}
 
 
-FLAGS = {'data_dir': '--data-dir', 'port': '--port', 'demo': '--demo'}
+FLAGS = {'data_dir': '--data-dir', 'port': '--port', 'demo': '--demo'}  # main.py's, over the environment
 
 
 def load_settings(*, data_dir: str | None = None, port: int | None = None, demo: bool | None = None) -> Settings:
     """The settings from the environment, with main.py's flags (when given) over it; the data dir exists after."""
-    flags = {name: value for name, value in (('data_dir', data_dir), ('port', port), ('demo', demo))
-             if value is not None}
+    given = {'data_dir': data_dir, 'port': port, 'demo': demo}
+    flags = {name: value for name, value in given.items() if value is not None}
     try:
         settings = Settings(**flags)
     except ValidationError as error:

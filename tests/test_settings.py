@@ -48,11 +48,15 @@ def test_a_bad_flag_is_named_as_the_flag_and_every_bad_variable_gets_its_line(tm
     assert [line.split(': ')[1] for line in done.stderr.splitlines()] == ["--port=0", "AGOR_DEMO_RESET_MINUTES='-5'"]
 
 
-def test_a_bad_agent_env_name_is_named_but_its_value_never_shown(tmp_path):
-    done = start_main(tmp_path, **{'AGOR_AGENT_ENV_ANTHROPIC-KEY': 'sk-must-not-be-printed'})
+@pytest.mark.parametrize('variable, value, named', [
+    ('AGOR_AGENT_ENV_ANTHROPIC-KEY', 'sk-secret-value', "AGOR_AGENT_ENV_<NAME>: <NAME> is a variable name (letters, "
+                                                        "digits, _), not 'ANTHROPIC-KEY'"),
+    ('DATABASE_URL', 'postgresql//agor:sk-secret-value@db/agor', 'DATABASE_URL: a database URL such as'),
+    ('AGOR_OWNER_PASSWORD', 'sk-secr', 'AGOR_OWNER_PASSWORD: String should have at least 8 characters')])
+def test_a_bad_secret_is_named_but_its_value_never_shown(tmp_path, variable, value, named):
+    done = start_main(tmp_path, **{variable: value})
     assert done.returncode == 2 and 'Traceback' not in done.stderr
-    assert 'AGOR_AGENT_ENV_<NAME>' in done.stderr and "'ANTHROPIC-KEY'" in done.stderr
-    assert 'sk-must-not-be-printed' not in done.stderr
+    assert named in done.stderr and 'sk-secr' not in done.stderr
 
 
 def test_the_readme_table_and_the_settings_name_the_same_variables():

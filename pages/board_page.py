@@ -81,7 +81,7 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
         view.threads_changed(threads)
         facepile = Facepile(conn, user.id, lambda target: presence.follow(conn, target))
     with canvas:
-        layer = PresenceLayer(conn, facepile.show)
+        layer = PresenceLayer(conn, tuple(presence.board_snapshot(board.id)), facepile.show)
 
     canvas.on_card_move(view.card_moved).on_card_click(view.card_clicked) \
         .on_zone_change(view.zone_changed).on_zone_click(view.zone_clicked)
@@ -89,7 +89,7 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
     canvas.on('session_click', lambda e: view.sessions.open(str(e.args.get('id', ''))))
     canvas.on('pin_click', lambda e: view.panel.select(str(e.args.get('id', '')), focus_canvas=False))
     canvas.on('pointer', lambda e: presence.cursor(conn, e.args.get('x'), e.args.get('y'), e.args.get('t'),
-                                                   e.args.get('label', ''), e.args.get('drag')), throttle=0.1)
+                                                   e.args.get('label', ''), e.args.get('drag')))  # paced in the browser
     canvas.on('beat', lambda e: presence.heartbeat(conn, hidden=bool(e.args.get('hidden')),
                                                    active=bool(e.args.get('active'))))
     canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'), e.args.get('k')),

@@ -14,7 +14,7 @@ from .frame import header, page
 
 
 def register(settings: Settings) -> None:
-    page('/admin', admin_page, settings, role=Role.admin, title='Admin · Agor')
+    page('/admin', settings, role=Role.admin, title='Admin · Agor')(admin_page)
 
 
 async def admin_page(user: User, settings: Settings) -> None:

@@ -33,7 +33,7 @@ CANVAS_EVENTS = {'zone', 'zone_deleted', 'card', 'card_removed'}
 
 
 def register(settings: Settings) -> None:
-    page('/b/{ref}', board_page, settings, title='Board · Agor')
+    page('/b/{ref}', settings, title='Board · Agor')(board_page)
 
 
 async def board_page(user: User, settings: Settings, ref: str, comment: str | None = None,

@@ -14,7 +14,7 @@ from .frame import dialog_actions, header, page
 
 
 def register(settings: Settings) -> None:
-    page('/', boards_page, settings, title='Boards · Agor')
+    page('/', settings, title='Boards · Agor')(boards_page)
 
 
 async def boards_page(user: User, settings: Settings, left: str | None = None) -> None:

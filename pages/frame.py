@@ -23,39 +23,42 @@ from components.inbox import Inbox
 PRIMARY = '#0d9488'
 
 
-def page(path: str, builder: Callable, settings: Settings, *, role: Role = Role.viewer, title: str = 'Agor') -> None:
+def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str = 'Agor') -> Callable:
     """Register `builder(user, settings, **path and query parameters)` as the page at `path`, for a logged-in user
     with at least `role`. The builder receives that user (as loaded now, off the event loop) to decide what to show;
     its handlers act through `components.act`, which checks the login again on every action. The page closes when its
     login ends or its user's account changes."""
-    params = [p for name, p in inspect.signature(builder).parameters.items() if name not in ('user', 'settings')]
+    def decorator(builder: Callable) -> Callable:
+        params = [p for name, p in inspect.signature(builder).parameters.items() if name not in ('user', 'settings')]
 
-    @wraps(builder)
-    async def wrapper(request: Request, **kwargs: Any) -> Any:
-        token = app.storage.user.get(LOGIN)
-        visitor = await asyncio.to_thread(_visitor, token)
-        if visitor == 'setup':
-            return RedirectResponse('/setup')
-        if visitor is None:
-            target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
-            return RedirectResponse(f'/login?next={quote(target, safe="")}')
-        login_id, user = visitor
-        client = ui.context.client
-        bind_login(client, token)
-        _close_when_login_ends(client, login_id, user.id)
-        _reload_on_instance_reset()
-        if not user.has(role):
-            header(user, settings)
-            with ui.column().classes('p-8'):
-                ui.label('You do not have access to this page').classes('text-xl font-semibold')
-                ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
-            return None
-        result = builder(user, settings, **kwargs)
-        return await result if inspect.isawaitable(result) else result
+        @wraps(builder)
+        async def wrapper(request: Request, **kwargs: Any) -> Any:
+            token = app.storage.user.get(LOGIN)
+            visitor = await asyncio.to_thread(_visitor, token)
+            if visitor == 'setup':
+                return RedirectResponse('/setup')
+            if visitor is None:
+                target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
+                return RedirectResponse(f'/login?next={quote(target, safe="")}')
+            login_id, user = visitor
+            client = ui.context.client
+            bind_login(client, token)
+            _close_when_login_ends(client, login_id, user.id)
+            _reload_on_instance_reset()
+            if not user.has(role):
+                header(user, settings)
+                with ui.column().classes('p-8'):
+                    ui.label('You do not have access to this page').classes('text-xl font-semibold')
+                    ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
+                return None
+            result = builder(user, settings, **kwargs)
+            return await result if inspect.isawaitable(result) else result
 
-    wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
-    ui.page(path, title=title)(wrapper)
+        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
+        ui.page(path, title=title)(wrapper)
+        return builder
+    return decorator
 
 
 def _visitor(token: str | None) -> Literal['setup'] | tuple[str, User] | None:

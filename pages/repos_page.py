@@ -15,7 +15,7 @@ from .frame import dialog_actions, header, page
 
 
 def register(settings: Settings) -> None:
-    page('/repos', repos_page, settings, title='Repositories · Agor')
+    page('/repos', settings, title='Repositories · Agor')(repos_page)
 
 
 async def repos_page(user: User, settings: Settings) -> None:

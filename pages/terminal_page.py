@@ -14,7 +14,7 @@ from .frame import header, page
 
 
 def register(settings: Settings) -> None:
-    page('/w/{worktree_ref}/terminal', terminal_page, settings, title='Terminal · Agor')
+    page('/w/{worktree_ref}/terminal', settings, title='Terminal · Agor')(terminal_page)
 
 
 async def terminal_page(user: User, settings: Settings, worktree_ref: str) -> None:

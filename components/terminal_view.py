@@ -9,10 +9,9 @@ from __future__ import annotations
 from nicegui import ui
 from nicegui.events import GenericEventArguments, XtermDataEventArguments
 
-from agor import terminals
 from agor.errors import DomainError
 from agor.models import Role, User
-from agor.terminals import Attachment, ShareState
+from agor.terminals import Attachment, ShareState, TerminalService
 
 from .act import act, as_current_user
 
@@ -31,9 +30,9 @@ class TerminalElement(ui.xterm, component='terminal_view.js'):
 class TerminalView(ui.column):
     """A worktree's shared terminal for `user`; `warning` (the unix_user_mode warning) is shown to admins."""
 
-    def __init__(self, user: User, worktree_id: str, *, warning: str | None = None) -> None:
+    def __init__(self, service: TerminalService, user: User, worktree_id: str, *, warning: str | None = None) -> None:
         super().__init__()
-        self.user_id, self.worktree_id = user.id, worktree_id
+        self.service, self.user_id, self.worktree_id = service, user.id, worktree_id
         self.may_type = user.has(Role.member)  # what to show; opening and sharing are checked as the user is then
         self.attachment: Attachment | None = None
         self.share: ShareState | None = None
@@ -56,7 +55,7 @@ class TerminalView(ui.column):
         self.term.on('ack', self._shown)
         self.client.on_connect(self._reconnected)
 
-    # ---- terminals.Sink ---------------------------------------------------------------------------------------------
+    # ---- agor.terminals.Sink -----------------------------------------------------------------------------------------
 
     def output(self, text: str, size: int) -> None:
         self.term.feed(text, size)
@@ -79,11 +78,8 @@ class TerminalView(ui.column):
             await self.attachment.redraw()
             return
         self.message.clear()
-        if terminals.service is None:
-            self._show_message('Terminals are not running on this server.')
-            return
         try:
-            attachment = await as_current_user(terminals.service.open, self.worktree_id, *self.size, self)
+            attachment = await as_current_user(self.service.open, self.worktree_id, *self.size, self)
         except DomainError as error:
             self._show_message(error.message, again=True)
             return
@@ -142,8 +138,7 @@ class TerminalView(ui.column):
             for p in share.people)
 
     def _host_menu(self, share: ShareState) -> None:
-        service = terminals.service
-        assert service is not None
+        service = self.service
         with ui.button('Sharing', icon='group').props('flat dense no-caps size=sm').mark('terminal-sharing'):
             with ui.menu().props('auto-close=false'):
                 for person in share.people:

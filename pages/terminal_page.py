@@ -7,26 +7,25 @@ from agor import terminals
 from agor.config import Settings
 from agor.errors import DomainError
 from agor.models import User
+from agor.terminals import TerminalService
 from components.act import as_current_user
 from components.terminal_view import TerminalView
 
 from .frame import header, page
 
 
-def register(settings: Settings) -> None:
-    page('/w/{worktree_ref}/terminal', settings, title='Terminal · Agor')(terminal_page)
-
-
-async def terminal_page(user: User, settings: Settings, worktree_ref: str) -> None:
-    header(user, settings, focused=True)
-    try:
-        worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
-    except DomainError as error:
-        ui.label(error.message).classes('p-8 text-lg').mark('terminal-page-error')
-        return
-    ui.page_title(f'{worktree.name} · terminal · Agor')
-    with ui.column().classes('w-full h-[calc(100vh-84px)] gap-2'):
-        with ui.row().classes('items-baseline gap-2'):
-            ui.label(worktree.name).classes('text-lg font-semibold')
-            ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-500')
-        TerminalView(user, worktree.id, warning=terminals.mode_warning(settings)).classes('grow')
+def register(settings: Settings, service: TerminalService) -> None:
+    @page('/w/{worktree_ref}/terminal', settings, title='Terminal · Agor')
+    async def terminal_page(user: User, settings: Settings, worktree_ref: str) -> None:
+        header(user, settings, focused=True)
+        try:
+            worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
+        except DomainError as error:
+            ui.label(error.message).classes('p-8 text-lg').mark('terminal-page-error')
+            return
+        ui.page_title(f'{worktree.name} · terminal · Agor')
+        with ui.column().classes('w-full h-[calc(100vh-84px)] gap-2'):
+            with ui.row().classes('items-baseline gap-2'):
+                ui.label(worktree.name).classes('text-lg font-semibold')
+                ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-500')
+            TerminalView(service, user, worktree.id, warning=terminals.mode_warning(settings)).classes('grow')

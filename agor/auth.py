@@ -113,8 +113,6 @@ def set_active(actor: User, user_id: str, active: bool) -> User:
             raise InvalidInput('You cannot deactivate your own account.')
         if target.level >= actor.level and actor.level < Role.owner:
             raise Forbidden('Only an owner can deactivate an admin or owner.')
-        if target.level == Role.owner and not active and _owner_count(session) <= 1:
-            raise InvalidInput('The last owner cannot be deactivated.')
         target.active = active
         db.emit_after_commit(session, user_topic(target.id), {'type': ACCOUNT_CHANGED})
         return target

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from . import db
 from .errors import Forbidden, InvalidInput, NotFound
@@ -208,12 +208,3 @@ def _name(session: Session, user_id: str) -> str:
     person = session.get(User, user_id)
     return person.name if person else 'its former owner'
 
-
-def visible_worktree_ids(session: Session, user: User, worktree_ids: Iterable[str]) -> set[str]:
-    """The worktrees of `worktree_ids` that exist for the user."""
-    ids = list(worktree_ids)
-    if not ids:
-        return set()
-    hidden = hidden_board_ids(session, user)
-    rows = session.exec(select(Worktree).where(col(Worktree.id).in_(ids))).all()
-    return {w.id for w in rows if worktree_level(session, user, w, hidden) is not None}

@@ -11,8 +11,10 @@ the app's process and threads, so a hostile template can only ever cost one work
   CPU; a render that finds every worker busy for SLOT_SECONDS fails with a message instead of queueing up;
 - a render can be cancelled (the preview when the template changed again): its worker is killed at once.
 
-Workers start with an empty environment (no secret of the app's is inherited) and speak one JSON line per job over
-stdin/stdout; `agor.trigger_template.serve_jobs` is the worker side. A worker that was killed is replaced in the
+Workers start with an empty environment (no secret of the app's is inherited). When the app runs as root, a worker
+gives up root for `nobody` (no groups) once it has imported what it renders with and before it reads its first job,
+so a template that escaped the sandbox would hold no privilege and could not read the data dir (its files are 0600
+root's). Workers speak one JSON line per job over stdin/stdout; `agor.trigger_template.serve_jobs` is the worker side. A worker that was killed is replaced in the
 background, so the next render finds one started.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import json
 import logging
 import os
+import pwd
 import resource
 import select
 import signal
@@ -42,6 +45,8 @@ MAX_WORKERS = 2  # renders at once: a template is CPU-bound, so more than the co
 MAX_IDLE = MAX_WORKERS  # all kept started: starting one takes a fraction of a second, more on a busy machine
 NICENESS = 10
 START_SECONDS = 20  # a worker starting on a very busy machine
+UNPRIVILEGED = 'nobody'  # what a worker started as root renders as
+OVERFLOW_ID = 65534  # the kernel's id for nobody, should the system have no such entry
 
 
 class RenderFailed(Exception):
@@ -221,3 +226,16 @@ def limit_memory() -> None:
         in_use = int(statm.read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
     resource.setrlimit(resource.RLIMIT_AS, (in_use + MEMORY_BYTES, in_use + MEMORY_BYTES))
 
+
+def drop_root() -> None:
+    """As root, become UNPRIVILEGED for good (real, effective and saved ids, no supplementary groups)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED)
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except KeyError:
+        uid = gid = OVERFLOW_ID
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)

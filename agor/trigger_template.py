@@ -214,9 +214,26 @@ def render_here(source: str, values: dict[str, dict[str, Any]]) -> str:
     return text
 
 
+WARM_UP = ("{{ 'a\\n%s' | format(worktree.name) | upper }}", '{{ 1 / 0 }}', '{{ missing.value }}', '{% if %}',
+           '{{ worktree.__class__ }}', "{{ 'x' * 10 ** 9 }}")
+
+
+def _load_what_renders_import() -> None:
+    """Render once to each outcome (text, error, undefined, syntax, sandbox), so that the modules jinja2 imports on
+    first use (codecs, its traceback rewriting) are loaded while the worker may still read them: as `nobody` it may
+    not read the Python installation (e.g. one under /root)."""
+    for source in WARM_UP:
+        try:
+            render_here(source, SAMPLE)
+        except TemplateProblem:
+            pass
+
+
 def serve_jobs() -> None:
     """A template worker process (agor.template_workers starts it): read jobs from stdin, one JSON line each, and
     answer each with one line: {'text'} or {'error'}."""
+    _load_what_renders_import()
+    template_workers.drop_root()
     template_workers.limit_memory()
     out = sys.stdout.buffer
     out.write(b'"ready"\n')

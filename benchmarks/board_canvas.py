@@ -10,7 +10,6 @@ import math
 import re
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -20,23 +19,27 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from agor import auth, boards, db, repos
 from agor.config import load_settings
-from agor.models import Role
-from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, log_in, running_app
+from benchmarks.harness import (PASSWORD, START_SECONDS, create_members, git_source, launch_chromium, load_average,
+                                log_problems, logged_in_page, pct, rss_mb)
+from tests.app_server import AppServer, running_app
 
-PASSWORD = 'correct-horse'
-OWNER = 'alice@example.com'
 ZONES = 10
 RENDER_RUNS = 5
 MEMORY_VIEWERS = 30  # the owner and 14 open first, then the growth over 15 more
 DRAGS = 20
 PROBE_SECONDS = 0.05  # how often the loop probe asks /healthz while viewers join
 MISSED = re.compile(r'Run time of job "(?P<job>[^"]+)".* was missed by (?P<by>[0-9:.]+)')
-VIEWPORT = {'width': 1300, 'height': 800}
+OPENING = 5  # viewer pages that load at the same time while the drag viewers open
+UNSEEN_MS = 10_000.0  # a drag a viewer did not see within this long counts as this long
 RENDERED = '''n => document.querySelector('.agor-canvas') && document.querySelectorAll('.agor-card').length >= n
     ? performance.now() : 0'''
+# a page that is up: every card and a connected socket; or NiceGUI's page for a build that took too long
+LIVE = '''n => document.body && document.body.innerText.includes('response_timeout') ? 'timed out'
+    : document.querySelectorAll('.agor-card').length >= n && window.socket && window.socket.connected ? 'live' : 0'''
 
 
 @dataclass
@@ -45,24 +48,17 @@ class Scene:
     empty: str
     small: str
     card_id: str  # the one card on the small board
-    viewers: list[str]  # member emails
+    owner: str  # user ids
+    viewers: list[str]
 
 
 def seed(server: AppServer, tmp: Path, cards: int, users: int) -> Scene:
     db.init(server.database_url)
-    owner = auth.create_first_owner(OWNER, 'Alice', PASSWORD)
-    viewers = [auth.create_user(owner, f'viewer{i:02d}@example.com', f'Viewer {i:02d}', PASSWORD, Role.member).email
-               for i in range(1, users + 1)]
+    owner = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
+    viewers = [user.id for user in create_members(owner, users)]
     settings = load_settings(data_dir=str(server.data_dir))
     settings.repo_roots.append(tmp)
-    source = tmp / 'src' / 'shop'
-    source.mkdir(parents=True)
-    git = lambda *a: subprocess.run(['git', *a], cwd=source, check=True, capture_output=True)  # noqa: E731
-    git('init', '-q', '-b', 'main')
-    (source / 'README.md').write_text('shop\n')
-    git('add', 'README.md')
-    git('-c', 'user.name=x', '-c', 'user.email=x@example.com', 'commit', '-qm', 'init')
-    repo = repos.register_local(settings, owner, str(source))
+    repo = repos.register_local(settings, owner, str(git_source(tmp / 'src' / 'shop')))
     worktrees = [repos.create_worktree(settings, owner, repo.id, f'wt-{i:03d}') for i in range(cards + 1)]
 
     big = boards.create_board(owner, 'Big')
@@ -78,13 +74,7 @@ def seed(server: AppServer, tmp: Path, cards: int, users: int) -> Scene:
     small = boards.create_board(owner, 'Small')
     boards.create_zone(owner, small.id, 'Review', x=600, y=0, w=500, h=400)
     boards.place_card(owner, small.id, worktrees[-1].id, 0, 100)
-    return Scene(big.slug, empty.slug, small.slug, worktrees[-1].id, viewers)
-
-
-def open_page(browser: Browser, server: AppServer, email: str) -> Page:
-    page = browser.new_context(viewport=VIEWPORT).new_page()
-    log_in(page, server, email, PASSWORD)
-    return page
+    return Scene(big.slug, empty.slug, small.slug, worktrees[-1].id, owner.id, viewers)
 
 
 def show_board(page: Page, server: AppServer, slug: str, cards: int) -> float:
@@ -93,8 +83,32 @@ def show_board(page: Page, server: AppServer, slug: str, cards: int) -> float:
     return page.wait_for_function(RENDERED, arg=cards, polling='raf', timeout=120_000).json_value()
 
 
-def render_times(browser: Browser, server: AppServer, slug: str, cards: int) -> list[float]:
-    page = open_page(browser, server, OWNER)
+def open_boards(pages: list[Page], server: AppServer, slug: str, cards: int, *, at_once: int) -> int:
+    """The pages go to the board, `at_once` loading at the same time; returns when each shows every card and is
+    connected (the cards are in the page's HTML before its socket is up, and only a connected page gets moves). A
+    page that got NiceGUI's "took longer than the response_timeout" page loads again; returns how many did."""
+    timed_out = 0
+    for start in range(0, len(pages), at_once):
+        batch = pages[start:start + at_once]
+        for page in batch:
+            page.goto(f'{server.url}/b/{slug}', wait_until='commit')
+        for page in batch:
+            while live(page, cards) == 'timed out':
+                timed_out += 1
+                page.goto(f'{server.url}/b/{slug}', wait_until='commit')
+    return timed_out
+
+
+def live(page: Page, cards: int) -> str:
+    try:
+        return page.wait_for_function(LIVE, arg=cards, polling=100, timeout=300_000).json_value()
+    except PlaywrightTimeout:
+        text = page.evaluate('document.body ? document.body.innerText.slice(0, 300) : ""')
+        raise RuntimeError(f'{page.url} not up after 300 s: {text!r}') from None
+
+
+def render_times(browser: Browser, server: AppServer, owner: str, slug: str, cards: int) -> list[float]:
+    page = logged_in_page(browser, server, owner)
     show_board(page, server, slug, cards)  # warm-up: browser caches and the server's first page build
     times = []
     for _ in range(RENDER_RUNS):
@@ -102,13 +116,6 @@ def render_times(browser: Browser, server: AppServer, slug: str, cards: int) -> 
         times.append(page.wait_for_function(RENDERED, arg=cards, polling='raf', timeout=120_000).json_value() / 1000)
     page.context.close()
     return times
-
-
-def rss_mb(server: AppServer) -> float:
-    for line in Path(f'/proc/{server.process.pid}/status').read_text().splitlines():
-        if line.startswith('VmRSS:'):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError('no VmRSS')
 
 
 def memory_per_viewer(server: AppServer, pages: list[Page], slug: str, cards: int) -> float:
@@ -120,11 +127,11 @@ def memory_per_viewer(server: AppServer, pages: list[Page], slug: str, cards: in
     for page in warm:
         show_board(page, server, slug, cards)
     time.sleep(4)
-    before = rss_mb(server)
+    before = rss_mb(server.process.pid)
     for page in measured:
         show_board(page, server, slug, cards)
     time.sleep(4)
-    after = rss_mb(server)
+    after = rss_mb(server.process.pid)
     for page in pages:
         page.goto('about:blank')
     return (after - before) / len(measured)
@@ -139,7 +146,8 @@ def watch(page: Page, card: str) -> None:
 
 
 def drag_latencies(dragger: Page, viewers: list[Page], card: str) -> list[float]:
-    """DRAGS real mouse drags of the card by +/-150 px; per (drag, viewer): first change seen minus the drop (ms)."""
+    """DRAGS real mouse drags of the card by +/-150 px; per (drag, viewer): first change seen minus the drop (ms),
+    UNSEEN_MS for a viewer that did not see it within that long."""
     for viewer in viewers:
         watch(viewer, card)
     latencies = []
@@ -152,7 +160,13 @@ def drag_latencies(dragger: Page, viewers: list[Page], card: str) -> list[float]
         dragger.mouse.up()
         dropped = dragger.evaluate('window.__dropped.at(-1)')
         for viewer in viewers:
-            seen = viewer.wait_for_function('t => window.__seen.find(s => s >= t)', arg=dropped, timeout=10_000)
+            try:  # a page that reloaded has no __seen: it counts as not seeing the drag
+                seen = viewer.wait_for_function('t => (window.__seen || []).find(s => s >= t)', arg=dropped,
+                                                polling=20, timeout=UNSEEN_MS)
+            except PlaywrightTimeout:
+                latencies.append(UNSEEN_MS)
+                print(f'drag {i}: not seen by {viewer.url} within {UNSEEN_MS / 1000:g} s', file=sys.stderr)
+                continue
             latencies.append(seen.json_value() - dropped)
     return latencies
 
@@ -160,16 +174,16 @@ def drag_latencies(dragger: Page, viewers: list[Page], card: str) -> list[float]
 def drag_benchmark(browser: Browser, server: AppServer, scene: Scene, viewers: int) -> tuple[list, list]:
     """The same pipeline with 1 viewer (baseline), then with `viewers` viewers."""
     card = f'.agor-card[data-card-id="{scene.card_id}"]'
-    dragger = open_page(browser, server, OWNER)
+    dragger = logged_in_page(browser, server, scene.owner)
     show_board(dragger, server, scene.small, 1)
     dragger.evaluate("addEventListener('pointerup', () => window.__dropped.push(Date.now()), true);"
                      'window.__dropped = []')
-    pages = []
-    for email in scene.viewers[:viewers]:
-        pages.append(open_page(browser, server, email))
-        show_board(pages[-1], server, scene.small, 1)
-        if len(pages) == 1:
-            baseline = drag_latencies(dragger, pages, card)
+    pages = [logged_in_page(browser, server, user) for user in scene.viewers[:viewers]]
+    open_boards(pages[:1], server, scene.small, 1, at_once=1)
+    baseline = drag_latencies(dragger, pages[:1], card)
+    timed_out = open_boards(pages[1:], server, scene.small, 1, at_once=OPENING)
+    if timed_out:
+        print(f'{timed_out} drag viewer page loads got NiceGUI\'s response-timeout page', file=sys.stderr)
     loaded = drag_latencies(dragger, pages, card)
     for page in [dragger, *pages]:
         page.context.close()
@@ -224,20 +238,14 @@ def join_stall(server: AppServer, log: Path, pages: list[Page], slug: str, cards
     with LoopProbe(server) as busy:
         for page in pages:
             page.goto(f'{server.url}/b/{slug}', wait_until='commit')
-        for page in pages:
-            page.wait_for_function(RENDERED, arg=cards, polling='raf', timeout=300_000)
+        failed = sum(live(page, cards) == 'timed out' for page in pages)
         joined = time.monotonic() - started
         time.sleep(4)  # a watchdog run due just after the last page would still be seen late
     missed = missed_runs(log, offset)
     for page in pages:
         page.goto('about:blank')
-    return ({'probe': busy.samples, 'missed': missed, 'seconds': joined},
+    return ({'probe': busy.samples, 'missed': missed, 'seconds': joined, 'failed': failed},
             {'probe': idle.samples})
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 def row(metric: str, value: float, baseline: float, unit: str, limit: float | None) -> str:
@@ -247,41 +255,48 @@ def row(metric: str, value: float, baseline: float, unit: str, limit: float | No
     return f'| {metric} | {value:.3f} {unit} | {baseline:.3f} {unit} | {ratio} | {target} | {verdict} |'
 
 
-def log_problems(log: Path) -> list[str]:
-    lines = log.read_text(errors='replace').splitlines() if log.exists() else []
-    return [f'{log.name}: {line}' for line in lines if any(w in line for w in ('ERROR', 'Traceback', 'WARNING'))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--viewers', type=int, default=50, help='viewers watching the drags (default 50)')
     parser.add_argument('--joiners', type=int, default=60, help='viewers opening the big board at once (default 60)')
     parser.add_argument('--cards', type=int, default=200, help='cards on the big board (default 200)')
     args = parser.parse_args()
-    rows, problems = [], []
+    rows, problems, loads = [], [], [load_average()]
+
+    def step(name: str) -> None:
+        loads.append(load_average())
+        print(f'{time.strftime("%H:%M:%S")} {name} (load average {loads[-1]})', file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory() as tmp_name, sync_playwright() as playwright:
         tmp = Path(tmp_name)
         data = tmp / 'data'
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        with running_app(data, log=tmp / 'app-main.log') as server:
-            started = time.monotonic()
-            scene = seed(server, tmp, args.cards, max(args.viewers, args.joiners, MEMORY_VIEWERS))
-            print(f'seeded {args.cards + 1} worktrees in {time.monotonic() - started:.1f} s', file=sys.stderr)
-            big = render_times(browser, server, scene.big, args.cards)
-            empty = render_times(browser, server, scene.empty, 0)
-            loaded, single = drag_benchmark(browser, server, scene, args.viewers)
-            joiners = [open_page(browser, server, email) for email in scene.viewers[:args.joiners]]
-            joined, idle = join_stall(server, tmp / 'app-main.log', joiners, scene.big, args.cards)
-            pages = [open_page(browser, server, OWNER), *joiners[:MEMORY_VIEWERS]]
-            for page in pages:
-                page.goto('about:blank')
-        memory = {}
-        for name, slug, cards in (('empty', scene.empty, 0), ('big', scene.big, args.cards)):
-            with running_app(data, log=tmp / f'app-memory-{name}.log') as server:  # fresh process per figure
-                memory[name] = memory_per_viewer(server, pages, slug, cards)
-        browser.close()
-        for log in sorted(tmp.glob('app-*.log')):
-            problems += log_problems(log)
+        browser = launch_chromium(playwright)
+        try:
+            with running_app(data, log=tmp / 'app-main.log', start_timeout=START_SECONDS) as server:
+                scene = seed(server, tmp, args.cards, max(args.viewers, args.joiners, MEMORY_VIEWERS))
+                step(f'seeded {args.cards + 1} worktrees; render times')
+                big = render_times(browser, server, scene.owner, scene.big, args.cards)
+                empty = render_times(browser, server, scene.owner, scene.empty, 0)
+                step(f'drags seen by 1, then {args.viewers} viewers')
+                loaded, single = drag_benchmark(browser, server, scene, args.viewers)
+                step(f'{args.joiners} viewers joining at once')
+                joiners = [logged_in_page(browser, server, user) for user in scene.viewers[:args.joiners]]
+                joined, idle = join_stall(server, tmp / 'app-main.log', joiners, scene.big, args.cards)
+                pages = [logged_in_page(browser, server, scene.owner), *joiners[:MEMORY_VIEWERS]]
+                for page in pages:
+                    page.goto('about:blank')
+            memory = {}
+            for name, slug, cards in (('empty', scene.empty, 0), ('big', scene.big, args.cards)):
+                step(f'memory per viewer, {name} board')
+                log = tmp / f'app-memory-{name}.log'
+                with running_app(data, log=log, start_timeout=START_SECONDS) as server:  # a fresh process per figure
+                    memory[name] = memory_per_viewer(server, pages, slug, cards)
+            step('done')
+        finally:
+            browser.close()
+            for log in sorted(tmp.glob('app-*.log')):
+                problems += [f'{log.name}: {line}' for line in log_problems(log)]
+            print('\n'.join(problems[-30:]), file=sys.stderr)
 
     rows.append(row(f'first render, {args.cards} cards + {ZONES} zones, median of {RENDER_RUNS}',
                     statistics.median(big), statistics.median(empty), 's', 1.5))
@@ -294,6 +309,8 @@ def main() -> None:
                     '(slowest /healthz; baseline idle)', max(joined['probe']), max(idle['probe']), 'ms', 1000))
     rows.append(row(f'scheduler runs missed while {args.joiners} viewers join (baseline: allowed)',
                     len(joined['missed']), 0, 'runs', 0))
+    rows.append(row('joiners served NiceGUI\'s response-timeout page instead of the board', joined['failed'], 0,
+                    'pages', 0))
     print('| metric | value | baseline | ratio | target | result |')
     print('|---|---|---|---|---|---|')
     print('\n'.join(rows))
@@ -303,7 +320,10 @@ def main() -> None:
     print(f'app log warnings/errors: {len(problems)}')
     for line in problems[:20]:
         print(f'  {line}')
+    unseen = sum(1 for latency in loaded if latency >= UNSEEN_MS)
+    print(f'drag pairs not seen within {UNSEEN_MS / 1000:g} s: {unseen} of {len(loaded)}')
     print(f'\ncommand: {shlex.join(sys.orig_argv)}')
+    print(f'load average (1, 5, 15 min) at the start and after each step: {"; ".join(loads)}')
 
 
 if __name__ == '__main__':

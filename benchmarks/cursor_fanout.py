@@ -7,48 +7,26 @@ send-to-receipt latency at the other clients, server CPU (% of one core) and byt
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import json
 import os
-import re
 import shlex
 import statistics
 import sys
 import tempfile
 import time
 import urllib.parse
-import uuid
-from base64 import b64encode
 from pathlib import Path
 
 import httpx
-import itsdangerous
 import socketio
 
-from agor import auth, boards, db, logins
-from agor.models import Role
-from components.act import LOGIN
+from agor import auth, boards, db
+from benchmarks.harness import (ELEMENTS, PASSWORD, START_SECONDS, cpu_seconds, create_members, load_average,
+                                log_problems, login_cookie, socket_query)
 from tests.app_server import AppServer, running_app
 
-PASSWORD = 'correct-horse'
 TARGETS = {25: (100.0, 25.0), 50: (150.0, 50.0)}  # N: (p95 ms, CPU %)
-ELEMENTS = re.compile(r'parseElements\(String\.raw`(.*?)`\)', re.S)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')  # utime + stime
-
-
-def session_cookie(server: AppServer, user_id: str) -> str:
-    """A signed Starlette session whose NiceGUI user storage already holds a login of `user_id` (agor.logins)."""
-    browser_id = str(uuid.uuid4())
-    sessions = Path(os.environ.get('NICEGUI_STORAGE_PATH', server.data_dir / 'sessions'))
-    sessions.mkdir(parents=True, exist_ok=True)
-    (sessions / f'storage-user-{browser_id}.json').write_text(json.dumps({LOGIN: logins.open_login(user_id)}))
-    signer = itsdangerous.TimestampSigner((server.data_dir / 'session_secret').read_text().strip())
-    return signer.sign(b64encode(json.dumps({'id': browser_id}).encode())).decode()
 
 
 class Sim:
@@ -65,7 +43,7 @@ class Sim:
         self.bench.disconnects.append((round(time.perf_counter() - self.bench.t0, 1), self.index, str(reason)))
 
     async def open(self, http: httpx.AsyncClient, url: str, user_id: str) -> None:
-        self.cookie = session_cookie(self.bench.server, user_id)
+        self.cookie = login_cookie(self.bench.server, user_id)
         response = await http.get(url, cookies={'session': self.cookie})
         if response.status_code != 200:
             raise RuntimeError(f'board page: HTTP {response.status_code} {response.headers.get("location")}')
@@ -74,10 +52,8 @@ class Sim:
                                          for e in el.get('events', []) if e['type'] == 'pointer')
         self.beat = next(e['listener_id'] for e in elements[self.canvas]['events'] if e['type'] == 'beat')
         self.layer = next(id_ for id_, el in elements.items() if 'peers' in el.get('props', {}))
-        query = ast.literal_eval(re.search(r'query: (\{.*?\}),\n', response.text).group(1))  # a Python dict repr
+        query = socket_query(response.text)
         self.conn = query['client_id']
-        query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id='')
-        query['implicit_handshake'] = str(query['implicit_handshake']).lower()
         base = self.bench.server.url
         await self.sio.connect(f'{base}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
                                transports=['websocket'], headers={'Cookie': f'session={self.cookie}', 'Origin': base},
@@ -203,12 +179,12 @@ def main() -> None:
     parser.add_argument('--seconds', type=float, default=8)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
-    results = []
-    with tempfile.TemporaryDirectory(prefix="agor-fanout-") as tmp, running_app(Path(tmp) / "data") as server:
+    results, load = [], load_average()
+    with tempfile.TemporaryDirectory(prefix='agor-fanout-') as tmp, \
+            running_app(Path(tmp) / 'data', start_timeout=START_SECONDS) as server:
         db.init(server.database_url)
         owner = auth.create_first_owner('o@example.com', 'Owner', PASSWORD)
-        user_ids = [auth.create_user(owner, f'u{i}@example.com', f'User {i}', PASSWORD, Role.member).id
-                    for i in range(max(sizes))]
+        user_ids = [user.id for user in create_members(owner, max(sizes))]
         board = boards.create_board(owner, 'Bench')
         url = f'{server.url}/b/{board.slug}'
         for n in sizes:
@@ -223,9 +199,9 @@ def main() -> None:
                   file=sys.stderr, flush=True)
             results.append(r)
             time.sleep(12)  # let NiceGUI delete the disconnected clients (reconnect_timeout=10) before the next N
-        log = (server.data_dir / 'app.log').read_text()
+        problems = log_problems(server.data_dir / 'app.log')
         if os.environ.get('KEEP_LOG'):
-            Path(os.environ['KEEP_LOG']).write_text(log)
+            Path(os.environ['KEEP_LOG']).write_text((server.data_dir / 'app.log').read_text())
     print('\n| N | p50 ms | p95 ms | server CPU % (moving) | server CPU % (idle baseline) | rx KiB/s per client '
           '| samples | bench-process CPU % | dropped sockets | target |')
     print('|---|---|---|---|---|---|---|---|---|---|')
@@ -235,11 +211,12 @@ def main() -> None:
             continue
         print(f"| {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['cpu']:.1f} | {r['idle_cpu']:.1f} | "
               f"{r['rx'] / 1024:.1f} | {r['samples']} | {r['client_cpu']:.0f} | {r['dropped']} | {verdict(r)} |")
-    problems = [line for line in log.splitlines() if re.search(r'ERROR|WARNING|Traceback|Exception', line)]
     print(f'\napp.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
-    command = ['.venv/bin/python', '-m', 'benchmarks.cursor_fanout', '--sizes', args.sizes, '--seconds', str(args.seconds)]
+    command = ['.venv/bin/python', '-m', 'benchmarks.cursor_fanout', '--sizes', args.sizes, '--seconds',
+               str(args.seconds)]
     print(f'\nCommand: {shlex.join(command)}')
-    print(f'Machine: {os.cpu_count()} CPUs; clients and server share them.')
+    print(f'Machine: {os.cpu_count()} CPUs; clients and server share them; load average {load} at the start, '
+          f'{load_average()} at the end.')
 
 
 if __name__ == '__main__':

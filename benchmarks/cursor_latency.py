@@ -23,9 +23,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from agor import auth, boards, db
 from agor.models import Role
-from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, open_board, running_app
+from benchmarks.harness import PASSWORD, START_SECONDS, launch_chromium, logged_in_page, pct
+from tests.app_server import AppServer, running_app
 
-PASSWORD = 'correct-horse'
 QUIET_MS = 400
 CONTINUOUS_MS = 3000
 NOW = 'performance.timeOrigin + performance.now()'
@@ -82,15 +82,13 @@ def continuous(mover: Page, viewer: Page, mover_id: str) -> tuple[float, float]:
     return (len(seen) - 1) / span * 1000, max(gaps, default=float('inf'))
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-
 def run(browser: Browser, people: int, moves: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / 'data') as server:
+    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / 'data', start_timeout=START_SECONDS) as server:
         slug, users = seed(server, people)
-        pages = [open_board(browser, server, email, PASSWORD, slug) for email, _ in users]
+        pages = [logged_in_page(browser, server, user_id) for _, user_id in users]
+        for page in pages:
+            page.goto(f'{server.url}/b/{slug}')
+            page.wait_for_selector('.agor-canvas')
         mover, mover_id = pages[0], users[0][1]
         mover.mouse.move(100, 100)
         baseline = isolated_moves(mover, pages[1:2], mover_id, moves)
@@ -107,7 +105,7 @@ def main() -> None:
     parser.add_argument('--moves', type=int, default=30, help='isolated moves (default 30)')
     args = parser.parse_args()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         result = run(browser, args.people, args.moves)
         browser.close()
     loaded, baseline = result['loaded'], result['baseline']

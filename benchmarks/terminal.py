@@ -17,7 +17,6 @@ screen.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import fcntl
 import json
@@ -33,7 +32,6 @@ import tempfile
 import termios
 import textwrap
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -42,10 +40,9 @@ import websockets
 
 from agor import auth, db, repos
 from agor.config import load_settings
-from benchmarks.cursor_fanout import ELEMENTS, session_cookie
+from benchmarks.harness import ELEMENTS, PASSWORD, SocketTab, git_source
 from tests.app_server import AppServer, clean_env, free_port, running_app
 
-PASSWORD = 'correct-horse'
 EXECUTOR = 'agor-bench-exec'
 COLS, ROWS = 120, 40
 BIG_LINES = 400_000  # 100-byte lines: 40 MB
@@ -105,38 +102,25 @@ class Output:
         return future
 
 
-class OurViewer(Output):
+class OurViewer(Output, SocketTab):
     """A simulated browser on /w/<worktree>/terminal, speaking socket.io (EIO 4) on a raw websocket like the browser
     does, so the client's own cost stays as small as the websocket clients of the other paths."""
 
     def __init__(self, server: AppServer, user_id: str, worktree_id: str) -> None:
-        super().__init__()
-        self.server, self.user_id, self.worktree_id = server, user_id, worktree_id
+        Output.__init__(self)
+        SocketTab.__init__(self, server, user_id)
+        self.worktree_id = worktree_id
 
     async def open(self, http: httpx.AsyncClient) -> tuple[float, float]:
         """Load the page and connect; returns (time of the page request, time the terminal's first screen arrived)."""
         started = time.perf_counter()
-        cookie = session_cookie(self.server, self.user_id)
-        page = await http.get(f'{self.server.url}/w/{self.worktree_id}/terminal', cookies={'session': cookie})
+        page = await self.load(http, f'/w/{self.worktree_id}/terminal')
         self.page_time = time.perf_counter() - started
         elements = json.loads(ELEMENTS.search(page.text).group(1))
         self.element, self.listeners = next((int(id_), {e['type']: e['listener_id'] for e in el['events']})
                                             for id_, el in elements.items()
                                             if any(e['type'] == 'ready' for e in el.get('events', [])))
-        query = ast.literal_eval(re.search(r'query: (\{.*?\}),\n', page.text).group(1))  # a Python dict repr
-        query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id='')
-        query['implicit_handshake'] = str(query['implicit_handshake']).lower()
-        self.client_id = query['client_id']
-        query.update(EIO='4', transport='websocket')
-        url = self.server.url.replace('http://', 'ws://') + '/_nicegui_ws/socket.io/?' + urllib.parse.urlencode(query)
-        self.ws = await websockets.connect(url, origin=self.server.url, max_size=None,
-                                           additional_headers={'Cookie': f'session={cookie}'})
-        assert (await self.ws.recv()).startswith('0')  # engine.io open
-        await self.ws.send('40')  # socket.io connect; NiceGUI handshakes implicitly from the query
-        assert (await self.ws.recv()).startswith('40')
-        self.next_message_id = 0
-        self.reader = asyncio.ensure_future(self._read())
-        self.acker = asyncio.ensure_future(self._ack_every(3.0))
+        await self.connect(page.text)
         first_screen = self.expect('$ ')
         self.ready = time.perf_counter()
         self.loaded = self.ready - started
@@ -146,39 +130,16 @@ class OurViewer(Output):
     def send(self, data: str) -> None:
         asyncio.ensure_future(self._emit('data', data))
 
-    async def close(self) -> None:
-        await self.ws.close()
-        self.reader.cancel()
-        self.acker.cancel()
-
-    async def _ack_every(self, seconds: float) -> None:
-        """As NiceGUI's browser client does (nicegui.js `ack`, every 3 s): the server may then drop the messages it
-        keeps for replay after a reconnect."""
-        acked = 0
-        while True:
-            await asyncio.sleep(seconds)
-            if self.next_message_id > acked:
-                acked = self.next_message_id
-                await self.ws.send('42' + json.dumps(['ack', {'client_id': self.client_id,
-                                                              'next_message_id': acked}]))
-
     async def _emit(self, event: str, args) -> None:
-        await self.ws.send('42' + json.dumps(['event', {'id': self.element, 'client_id': self.client_id,
-                                                        'listener_id': self.listeners[event],
-                                                        'args': [json.dumps(args)]}]))
+        await self.emit('event', {'id': self.element, 'client_id': self.client_id,
+                                  'listener_id': self.listeners[event], 'args': [json.dumps(args)]})
 
-    async def _read(self) -> None:
-        async for message in self.ws:
-            if message == '2':
-                await self.ws.send('3')  # engine.io pong
-            elif message.startswith('42'):
-                kind, data = json.loads(message[2:])
-                self.next_message_id = max(self.next_message_id, data.get('_id', -1) + 1)
-                match = FEED.match(data['code']) if kind == 'run_javascript' else None
-                if match and int(match.group(1)) == self.element:
-                    text, size = json.loads(match.group(2))
-                    self.feed(text, size, len(message.encode()))
-                    await self._emit('ack', size)
+    async def on_message(self, kind: str, data, message: str) -> None:
+        match = FEED.match(data['code']) if kind == 'run_javascript' else None
+        if match and int(match.group(1)) == self.element:
+            text, size = json.loads(match.group(2))
+            self.feed(text, size, len(message.encode()))
+            await self._emit('ack', size)
 
 
 class PtyViewer(Output):
@@ -475,11 +436,7 @@ def main() -> None:
             subprocess.run(['useradd', '--create-home', '--shell', '/bin/bash', EXECUTOR], check=True)
         env.update(AGOR_UNIX_USER_MODE='insulated', AGOR_EXECUTOR_ACCOUNT=EXECUTOR)
     os.environ['AGOR_REPO_ROOTS'] = str(shared)
-    source = shared / 'shop'
-    source.mkdir()
-    for command in (['init', '-q', '-b', 'main'], ['-c', 'user.name=B', '-c', 'user.email=b@example.com', 'commit',
-                                                   '-q', '--allow-empty', '-m', 'start']):
-        subprocess.run(['git', *command], cwd=source, check=True)
+    source = git_source(shared / 'shop')
     terminado = None
     try:
         with running_app(shared / 'data', **env) as server:

@@ -14,37 +14,29 @@ another Chromium on the board must see each drag (latency against drags before t
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
-import json
-import math
-import re
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import httpx
-import websockets
 from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from sqlmodel import select
 
 from agor import agent_sessions, auth, boards, db, repos
 from agor.config import load_settings
-from agor.models import Role, SessionTurn
-from benchmarks.cursor_fanout import cpu_seconds, session_cookie
-from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, running_app
+from agor.models import SessionTurn
+from benchmarks.harness import (PASSWORD, START_SECONDS, VIEWPORT, SocketTab, browser_cookies, cpu_seconds,
+                                create_members, git_source, launch_chromium, load_average, log_problems, pct)
+from tests.app_server import AppServer, running_app
 
-PASSWORD = 'correct-horse'
 LINE = '%08g abcdefghijabcdefghijabcdefghijabcdefghij'  # 50 bytes with its newline
-QUERY = re.compile(r'query: (\{.*?\}),\n')
 CARD = '.agor-card[data-card-id="{}"]'
 
 
@@ -58,77 +50,41 @@ class Scene:
     slug: str
 
 
-class Viewer:
-    """A simulated browser with the session open: counts what it receives and waits for a string in it."""
+class Viewer(SocketTab):
+    """A simulated browser with the session open: counts what it receives and waits for a string in it. A batch of
+    streamed text may end in the middle of a line, so the string is looked for in the appended text across messages
+    (as a JSON literal: the marker has no character JSON escapes)."""
 
     def __init__(self, server: AppServer, user_id: str) -> None:
-        self.server, self.user_id = server, user_id
+        super().__init__(server, user_id)
         self.received = 0
-        self.next_message_id = 0
+        self.tail = ''
         self.waiting: tuple[str, asyncio.Future] | None = None
-
-    async def open(self, http: httpx.AsyncClient, path: str) -> None:
-        cookie = session_cookie(self.server, self.user_id)
-        page = await http.get(self.server.url + path, cookies={'session': cookie})
-        query = ast.literal_eval(QUERY.search(page.text).group(1))  # a Python dict repr
-        query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id='')
-        query['implicit_handshake'] = str(query['implicit_handshake']).lower()
-        self.client_id = query['client_id']
-        query.update(EIO='4', transport='websocket')
-        url = self.server.url.replace('http://', 'ws://') + '/_nicegui_ws/socket.io/?' + urllib.parse.urlencode(query)
-        self.ws = await websockets.connect(url, origin=self.server.url, max_size=None,
-                                           additional_headers={'Cookie': f'session={cookie}'})
-        assert (await self.ws.recv()).startswith('0')  # engine.io open
-        await self.ws.send('40')  # socket.io connect; NiceGUI handshakes implicitly from the query
-        assert (await self.ws.recv()).startswith('40')
-        self.reader = asyncio.ensure_future(self._read())
-        self.acker = asyncio.ensure_future(self._ack_every(3.0))
 
     def expect(self, needle: str) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.waiting = (needle, future)
         return future
 
-    async def close(self) -> None:
-        self.reader.cancel()
-        self.acker.cancel()
-        await self.ws.close()
-
-    async def _ack_every(self, seconds: float) -> None:
-        acked = 0
-        while True:
-            await asyncio.sleep(seconds)
-            if self.next_message_id > acked:
-                acked = self.next_message_id
-                await self.ws.send('42' + json.dumps(['ack', {'client_id': self.client_id,
-                                                              'next_message_id': acked}]))
-
-    async def _read(self) -> None:
-        async for message in self.ws:
-            if message == '2':
-                await self.ws.send('3')  # engine.io pong
-            elif message.startswith('42'):
-                self.received += len(message)
-                _, data = json.loads(message[2:])
-                if isinstance(data, dict):
-                    self.next_message_id = max(self.next_message_id, data.get('_id', -1) + 1)
-                if self.waiting and self.waiting[0] in message and not self.waiting[1].done():
-                    self.waiting[1].set_result(time.time())
+    async def on_message(self, kind: str, data: dict, message: str) -> None:
+        self.received += len(message)
+        code = data.get('code', '') if kind == 'run_javascript' else ''
+        if code.startswith('agorAppend('):  # agorAppend(<element id>, "<text>")
+            self.tail = self.tail[-64:] + code[code.index('"') + 1:-2]
+            text = self.tail
+        else:  # a new entry starts at a line end
+            text = message
+        if self.waiting and self.waiting[0] in text and not self.waiting[1].done():
+            self.waiting[1].set_result(time.time())
 
 
 def seed(server: AppServer, tmp: Path, viewers: int) -> Scene:
     db.init(server.database_url)
     owner = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
-    members = [auth.create_user(owner, f'viewer{i:02d}@example.com', f'Viewer {i:02d}', PASSWORD, Role.member)
-               for i in range(1, viewers + 2)]
+    members = create_members(owner, viewers + 1)
     settings = load_settings(data_dir=str(server.data_dir))
     settings.repo_roots.append(tmp)
-    source = tmp / 'src' / 'shop'
-    source.mkdir(parents=True)
-    git = lambda *a: subprocess.run(['git', *a], cwd=source, check=True, capture_output=True)  # noqa: E731
-    git('init', '-q', '-b', 'main')
-    git('-c', 'user.name=x', '-c', 'user.email=x@example.com', 'commit', '-q', '--allow-empty', '-m', 'init')
-    repo = repos.register_local(settings, owner, str(source))
+    repo = repos.register_local(settings, owner, str(git_source(tmp / 'src' / 'shop')))
     flood = repos.create_worktree(settings, owner, repo.id, 'flood')
     other = repos.create_worktree(settings, owner, repo.id, 'drag-me')
     board = boards.create_board(owner, 'Flood')
@@ -169,9 +125,11 @@ async def flood(scene: Scene, http: httpx.AsyncClient, lines: int, viewers: int,
     while (await asyncio.to_thread(agent_sessions.get, scene.owner, agent.id))['status'] == 'running':
         await asyncio.sleep(0.02)
     cpu = cpu_seconds(pid) - cpu0
-    print(f'{lines} lines, {viewers} viewers{" to /dev/null" if to_null else ""}: done', file=sys.stderr)
     result = {'wall': seen - started.timestamp(), 'cpu': cpu, 'received': sum(v.received for v in watching) / viewers,
               'side': await side if side else None}
+    print(f'{lines} lines, {viewers} viewers{" to /dev/null" if to_null else ""}: wall {result["wall"]:.2f} s, '
+          f'app CPU {cpu:.2f} s, {result["received"] / 1e6:.2f} MB per viewer (load average {load_average()})',
+          file=sys.stderr, flush=True)
     for viewer in watching:
         await viewer.close()
     return result
@@ -180,9 +138,8 @@ async def flood(scene: Scene, http: httpx.AsyncClient, lines: int, viewers: int,
 # ---- the drag during a flood ----------------------------------------------------------------------------------------
 
 async def board_page(browser, scene: Scene, user_id: str) -> Page:
-    context = await browser.new_context(viewport={'width': 1300, 'height': 800})
-    await context.add_cookies([{'name': 'session', 'value': session_cookie(scene.server, user_id),
-                                'url': scene.server.url}])
+    context = await browser.new_context(viewport=VIEWPORT)
+    await context.add_cookies(browser_cookies(scene.server, user_id))
     page = await context.new_page()
     await page.goto(f'{scene.server.url}/b/{scene.slug}')
     await page.wait_for_selector(CARD.format(scene.card_id))
@@ -219,11 +176,6 @@ async def drag_pages(browser, scene: Scene) -> tuple[Page, Page, str]:
     return dragger, observer, card
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-
 async def run(args: argparse.Namespace, scene: Scene) -> dict:
     results = {}
     async with httpx.AsyncClient(timeout=60) as http:
@@ -233,7 +185,7 @@ async def run(args: argparse.Namespace, scene: Scene) -> dict:
         results['one'] = await flood(scene, http, args.lines, 1)
         results['big'] = await flood(scene, http, args.lines, args.viewers)
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await launch_chromium(playwright)
             dragger, observer, card = await drag_pages(browser, scene)
             results['quiet_drags'] = [await drag_once(dragger, observer, card, i) for i in range(10)]
 
@@ -282,20 +234,22 @@ def main() -> None:
     parser.add_argument('--viewers', type=int, default=10)
     parser.add_argument('--lines', type=int, default=100_000, help='50-byte lines of the big run (default 100000)')
     args = parser.parse_args()
+    load = load_average()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         tmp.chmod(0o711)  # as root the agents run as the executor account, which must reach the worktrees
         (tmp / 'home').mkdir()  # the shell's login profile is an empty one, not this machine's
         try:
-            with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home')) as server:
+            with running_app(tmp / 'data', log=tmp / 'app.log', HOME=str(tmp / 'home'),
+                             start_timeout=START_SECONDS) as server:
                 scene = seed(server, tmp, args.viewers)
                 results = asyncio.run(run(args, scene))
         finally:
-            log = (tmp / 'app.log').read_text(errors='replace')
-            problems = [line for line in log.splitlines() if re.search(r'ERROR|Traceback|WARNING', line)]
+            problems = log_problems(tmp / 'app.log')
             print(f'app.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
     report(results, args)
     print(f'\nCommand: {shlex.join([".venv/bin/python", "-m", "benchmarks.transcript", *sys.argv[1:]])}')
+    print(f'Load average (1, 5, 15 min): {load} at the start, {load_average()} at the end.')
 
 
 if __name__ == '__main__':

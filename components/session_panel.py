@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -267,7 +268,7 @@ class SessionPanel:
             tail['text'] += new
             self.tail_grew = True
             element = self.entries[entry_id]
-            element.client.run_javascript(f'agorAppend({element.id}, {json.dumps(new)})')
+            element.client.run_javascript(f'agorAppend({element.id}, {_js_string(new)})')
 
     def _settle_tail(self) -> None:
         """A grown Markdown reply is drawn once, complete (while it streamed its new text was shown as plain text);
@@ -290,6 +291,14 @@ class SessionPanel:
             self._unsubscribe()
             self._unsubscribe = None
         self.session_id = None
+
+
+@lru_cache(maxsize=1)
+def _js_string(text: str) -> str:
+    """The text as a JavaScript string literal, made once for all the viewers an `append` event reaches: the bus hands
+    them the event one after the other, and they share its string, whose hash Python keeps, so a repeat costs no pass
+    over the text."""
+    return json.dumps(text)
 
 
 def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:

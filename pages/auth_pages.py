@@ -25,17 +25,17 @@ from agor.models import User
 
 from components.act import FAILED, LOGIN, act_signed_out
 
-from .frame import PRIMARY
+from .frame import PAGE_BUILD_SECONDS, PRIMARY
 
 
 def register(settings: Settings) -> None:
     async def login(request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002 (query name)
         return await login_page(settings, request, next)
 
-    ui.page('/setup', title='Set up Agor')(setup_page)
-    ui.page('/login', title='Log in · Agor')(login)
-    ui.page('/logout')(logout_page)
-    ui.page('/invite/{token}', title='Join · Agor')(invite_page)
+    ui.page('/setup', title='Set up Agor', response_timeout=PAGE_BUILD_SECONDS)(setup_page)
+    ui.page('/login', title='Log in · Agor', response_timeout=PAGE_BUILD_SECONDS)(login)
+    ui.page('/logout', response_timeout=PAGE_BUILD_SECONDS)(logout_page)
+    ui.page('/invite/{token}', title='Join · Agor', response_timeout=PAGE_BUILD_SECONDS)(invite_page)
     app.get('/login/complete')(complete_login)
 
 

@@ -21,6 +21,11 @@ from components.chime import Chime, audio_settings_dialog
 from components.inbox import Inbox
 
 PRIMARY = '#0d9488'
+# How long a page may take to build before NiceGUI gives up and serves its error page (its default is 3 s). A build
+# waits for worker threads and the database like every action, so under a burst (ten viewers opening a session at
+# once, a long write holding the database) it is served late rather than not at all; 30 s is the database's own
+# busy timeout.
+PAGE_BUILD_SECONDS = 30.0
 
 
 def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str = 'Agor') -> Callable:
@@ -56,7 +61,7 @@ def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str 
 
         wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
-        ui.page(path, title=title)(wrapper)
+        ui.page(path, title=title, response_timeout=PAGE_BUILD_SECONDS)(wrapper)
         return builder
     return decorator
 

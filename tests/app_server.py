@@ -1,17 +1,21 @@
 """Start the real app (`python main.py`) as a subprocess on a free loopback port, for browser tests and benchmarks."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from base64 import b64encode
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import itsdangerous
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = '/usr/bin/chromium'
@@ -44,7 +48,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_app(data_dir: Path, *, log: Path | None = None, **env: str) -> Iterator[AppServer]:
+def running_app(data_dir: Path, *, log: Path | None = None, start_timeout: float = 60,
+                **env: str) -> Iterator[AppServer]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_file = open(log or data_dir / 'app.log', 'w')
@@ -53,7 +58,7 @@ def running_app(data_dir: Path, *, log: Path | None = None, **env: str) -> Itera
         env=clean_env(AGOR_DATA_DIR=str(data_dir), AGOR_PORT=str(port), AGOR_HOST='127.0.0.1', **env))
     server = AppServer(url=f'http://127.0.0.1:{port}', data_dir=data_dir, process=process)
     try:
-        _wait_until_up(server)
+        _wait_until_up(server, start_timeout)
         yield server
     finally:
         process.terminate()
@@ -76,6 +81,21 @@ def _wait_until_up(server: AppServer, timeout: float = 60) -> None:  # a loaded 
             pass
         time.sleep(0.1)
     raise RuntimeError('the app did not come up in time')
+
+
+def login_cookie(server: AppServer, user_id: str) -> str:
+    """The signed session cookie of a new browser logged in as `user_id`, without the login form: what the login flow
+    leaves (a live server-side login in `agor.logins`, its token in NiceGUI's user storage under a new browser id,
+    the cookie naming that id), so every page and action checks it as a real login. Needs `db.init` first."""
+    from agor import logins
+    from components.act import LOGIN
+    token = logins.open_login(user_id)
+    browser_id = str(uuid.uuid4())
+    storage = server.data_dir / 'sessions'  # main.py's NICEGUI_STORAGE_PATH
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / f'storage-user-{browser_id}.json').write_text(json.dumps({LOGIN: token}))
+    signer = itsdangerous.TimestampSigner((server.data_dir / 'session_secret').read_text().strip())
+    return signer.sign(b64encode(json.dumps({'id': browser_id}).encode())).decode()
 
 
 def log_in(page, server: AppServer, email: str, password: str) -> None:

@@ -144,8 +144,10 @@ def test_empty_and_oversized_comments_are_refused_and_nothing_changes(team):
     bob = team.users['bob']
     root = comments.create(bob, team.board.id, 'keep me')
     for body in ('', '   \n ', None, 'x' * (20 * 1024 + 1)):
-        with pytest.raises(InvalidInput):
+        with pytest.raises(InvalidInput) as refused:
             comments.edit(bob, root.id, body)
+        assert refused.value.message == ('A comment is limited to 20 KB; this one is 20 KB.' if body and body.strip()
+                                         else 'Write something first: an empty comment is not saved.')
     assert thread_of(bob, team.board.id, root.id)['comments'][0]['body'] == 'keep me'
     assert comments.create(bob, team.board.id, 'é' * 10240).body  # 20 KB exactly is fine
 

@@ -68,12 +68,16 @@ def test_what_a_teammate_may_do_at_each_level(team, level):
 def test_refusals_say_what_is_missing_and_who_can_grant_it(team):
     alice, carol = team.owner, team.users['carol']
     alices = agent_sessions.create(alice, team.worktree.id, 'shell', 'echo hi')
-    with pytest.raises(Forbidden, match="To prompt Alice's session you need “Prompt and stop others' sessions”"):
+    why = ("On auth-fix others may: start their own sessions. To {} Alice's session you need “Prompt and stop "
+           "others' sessions”; Alice (its owner) or an admin can grant it.")
+    with pytest.raises(Forbidden) as refused:
         agent_sessions.prompt(carol, alices.id, 'echo $AGOR_USER')
-    with pytest.raises(Forbidden, match="stop Alice's session"):
+    assert refused.value.message == why.format('prompt')
+    with pytest.raises(Forbidden) as refused:
         agent_sessions.stop(carol, alices.id)
+    assert refused.value.message == why.format('stop')
     assert agent_sessions.get(alice, alices.id)['queued'] == 1  # the refused stop dropped nothing
-    assert agent_sessions.get(carol, alices.id)['rights']['prompt'].startswith('On auth-fix others may')
+    assert agent_sessions.get(carol, alices.id)['rights']['prompt'] == why.format('prompt or stop')
     assert agent_sessions.get(alice, alices.id)['rights']['prompt'] is None
 
 
@@ -81,8 +85,10 @@ def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
     alice, bob, adam, vic = team.owner, team.users['bob'], team.users['adam'], team.users['vic']
     bobs = agent_sessions.create(bob, team.worktree.id, 'shell')
     repos.set_level(alice, team.worktree.id, 'view')
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as refused:
         agent_sessions.prompt(bob, bobs.id, 'echo mine')  # at `view` not even your own session
+    assert refused.value.message == ('On auth-fix others may: view only. To prompt your session you need “Start '
+                                     'their own sessions”; Alice (its owner) or an admin can grant it.')
     for full in (alice, adam):
         agent_sessions.prompt(full, bobs.id, f'echo {full.name}')
         agent_sessions.stop(full, bobs.id)
@@ -277,13 +283,19 @@ async def test_followers_who_lost_the_board_hear_nothing_of_its_sessions(setting
 def test_only_the_board_creator_or_an_admin_changes_its_members(team):
     bob, adam = team.users['bob'], team.users['adam']
     board = boards.create_board(bob, 'Bob private')
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as refused:
         boards.set_access(team.users['carol'], board.id, private=True, members=[], others_can='view')
+    assert refused.value.message == ('Only the creator of this board or an admin can change who sees it and its '
+                                     'default level.')
     boards.set_access(adam, board.id, private=True, members=[], others_can='view')
     assert [b['name'] for b in boards.list_boards(bob)] == ['Bob private', 'Sprint']
     with pytest.raises(InvalidInput, match='no longer have an account'):
         boards.set_access(bob, board.id, private=True, members=['no-such-user'], others_can='view')
     assert boards.access(bob, board.id)['members'] == []
+    shared = boards.create_board(bob, 'Bob and Carol')
+    boards.set_access(bob, shared.id, private=True, members=[team.users['carol'].id], others_can='view')
+    assert boards.access(bob, shared.id)['members'] == [team.users['carol'].id]
+    assert boards.access(bob, board.id)['members'] == []  # each board's own list
 
 
 # ---- terminals -------------------------------------------------------------------------------------------------------

@@ -72,3 +72,27 @@ async def test_the_client_address_comes_from_forwarded_headers_only_via_trusted_
     transport = httpx.ASGITransport(app=app, client=('127.0.0.1', 40000))
     async with httpx.AsyncClient(transport=transport, base_url='http://agor.internal') as client:
         assert (await client.get('/who', headers=headers)).json() == expected
+
+
+@pytest.mark.parametrize('kind', ['http', 'websocket'])
+@pytest.mark.parametrize('peer', [('203.0.113.9', 5000), None, ('not-an-address', 0)])
+async def test_what_the_app_receives_from_a_peer_that_is_not_a_proxy(kind, peer):
+    """The app behind the middleware gets the request without any forwarded header, its own client and host, and
+    the same body, whether the peer is an address, none (a unix socket) or something unparsable."""
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append((scope, await receive()))
+    forged = [(b'x-forwarded-for', b'10.0.0.1'), (b'x-forwarded-host', b'evil.example'), (b'forwarded', b'for=x'),
+              (b'x-forwarded-proto', b'https'), (b'x-forwarded-port', b'443')]
+    own = [(b'host', b'agor.internal'), (b'origin', b'http://evil.example')]
+
+    async def receive():
+        return {'type': f'{kind}.request' if kind == 'http' else 'websocket.connect', 'body': b'form'}
+    await TrustedProxyHeaders(app, parse_networks('127.0.0.1, ::1'))(
+        {'type': kind, 'client': peer, 'scheme': 'http' if kind == 'http' else 'ws', 'headers': own + forged},
+        receive, None)
+    (scope, message), = seen
+    assert scope['headers'] == own and scope['client'] == peer and scope['scheme'] in {'http', 'ws'}
+    assert message == await receive()
+

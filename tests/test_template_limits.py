@@ -3,11 +3,15 @@ wall-clock limits, while another user's login goes through at once (the app's th
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from agor import auth, boards, repos, template_workers, trigger_template, triggers
+from agor.config import session_secret
 from agor.models import Role
 
 from .conftest import PASSWORD, seed_board
@@ -114,6 +118,45 @@ async def test_a_superseded_preview_stops_its_worker_at_once(team):
         task.cancel()
     result = await triggers.preview(bob, team.board.id, team.zone.id, ok)
     assert result == {'text': 'Review auth-fix', 'error': None, 'sample': 'auth-fix', 'worktree_id': team.worktree.id}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='the app gives up root only when it has it')
+def test_as_root_templates_render_as_nobody_who_cannot_read_the_session_secret(data_dir):
+    """A template that escaped the sandbox would run as its worker: not root, no groups, and unable to read the
+    data dir's secret (which signs every browser session)."""
+    data_dir.mkdir(parents=True)
+    session_secret(data_dir)
+    secret = data_dir / 'session_secret'
+    assert trigger_template.render('Review {{ worktree.name }}', trigger_template.SAMPLE) == 'Review auth-fix'
+    workers = [status for status in map(_status, _template_workers()) if status]
+    assert workers, 'no template worker is running'
+    for status in workers:
+        uids, gids = status['Uid'].split(), status['Gid'].split()
+        assert set(uids) == {str(template_workers.pwd.getpwnam('nobody').pw_uid)} and len(set(gids)) == 1
+        assert status['Groups'] == ''
+        read = subprocess.run(['cat', str(secret)], user=int(uids[0]), group=int(gids[0]), extra_groups=[],
+                              capture_output=True, text=True)
+        assert read.returncode != 0 and 'Permission denied' in read.stderr and read.stdout == ''
+
+
+def _template_workers() -> list[int]:
+    """This process's children that serve template jobs (as `ps` shows them)."""
+    found = []
+    for entry in Path('/proc').iterdir():
+        try:
+            if entry.name.isdigit() and b'serve_jobs' in (entry / 'cmdline').read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if _status(pid).get('PPid') == str(os.getpid())]
+
+
+def _status(pid: int) -> dict[str, str]:
+    try:
+        lines = Path(f'/proc/{pid}/status').read_text().splitlines()
+    except OSError:
+        return {}
+    return {name: value.strip() for name, _, value in (line.partition(':') for line in lines)}
 
 
 async def _timed(awaitable) -> tuple:

@@ -1,0 +1,169 @@
+"""What the benchmarks share: the app's users and a repository to seed from, logged-in browsers without the login
+form, real Chromium, a simulated NiceGUI browser on a raw websocket, and process figures.
+
+Logging in through the form costs a page load, a websocket and an argon2 hash per browser: for 60 viewers on a
+loaded machine that is minutes of work that no benchmark measures. `tests.app_server.login_cookie` gives a browser
+what the login flow leaves it, so every page and action still checks the login as for a real one.
+"""
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import math
+import os
+import re
+import subprocess
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from agor import auth
+from agor.models import Role, User
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, login_cookie
+
+PASSWORD = 'correct-horse'
+START_SECONDS = 300  # how long the app may take to start: on a shared, loaded machine more than the tests' 60 s
+VIEWPORT = {'width': 1300, 'height': 800}
+ELEMENTS = re.compile(r'parseElements\(String\.raw`(.*?)`\)', re.S)
+QUERY = re.compile(r'query: (\{.*?\}),\n')
+ACK_SECONDS = 3.0  # how often NiceGUI's browser client acknowledges what it received (nicegui.js `ack`)
+
+
+# ---- seeding --------------------------------------------------------------------------------------------------------
+
+def create_members(owner: User, count: int, prefix: str = 'viewer') -> list[User]:
+    """`count` members, <prefix>01@example.com on, all with PASSWORD."""
+    return [auth.create_user(owner, f'{prefix}{i:02d}@example.com', f'{prefix.title()} {i:02d}', PASSWORD,
+                             Role.member) for i in range(1, count + 1)]
+
+
+def git_source(path: Path) -> Path:
+    """A git repository at `path` on branch main with one (empty) commit, to register and make worktrees of."""
+    path.mkdir(parents=True)
+    for command in (['init', '-q', '-b', 'main'], ['-c', 'user.name=B', '-c', 'user.email=b@example.com', 'commit',
+                                                   '-q', '--allow-empty', '-m', 'start']):
+        subprocess.run(['git', *command], cwd=path, check=True, capture_output=True)
+    return path
+
+
+# ---- logged-in browsers ---------------------------------------------------------------------------------------------
+
+def browser_cookies(server: AppServer, user_id: str) -> list[dict[str, str]]:
+    """For Playwright's `context.add_cookies`: that context is a browser logged in as `user_id`."""
+    return [{'name': 'session', 'value': login_cookie(server, user_id), 'url': server.url}]
+
+
+def logged_in_page(browser: Any, server: AppServer, user_id: str) -> Any:
+    """(Sync API) a new browser context, its own cookies, logged in as the user: a blank page."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_cookies(browser_cookies(server, user_id))
+    return context.new_page()
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's headless Chromium (sync API: the browser; async API: an awaitable of it)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+# ---- a simulated browser tab ----------------------------------------------------------------------------------------
+
+def socket_query(html: str) -> dict[str, str]:
+    """The socket.io query a page's own script would connect with, for a new tab."""
+    query = ast.literal_eval(QUERY.search(html).group(1))  # a Python dict repr in the page
+    query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id='')
+    query['implicit_handshake'] = str(query['implicit_handshake']).lower()
+    return query
+
+
+class SocketTab:
+    """A browser tab without a browser: NiceGUI's real page load and socket.io handshake (engine.io 4) on a raw
+    websocket, so the client costs little next to the server. It answers pings and acknowledges what it received
+    every ACK_SECONDS as NiceGUI's browser client does (until then the server keeps messages for replay after a
+    reconnect). Subclasses read the messages in `on_message`."""
+
+    def __init__(self, server: AppServer, user_id: str) -> None:
+        self.server, self.user_id = server, user_id
+        self.cookie = login_cookie(server, user_id)  # a browser logged in as the user
+        self.next_message_id = 0
+
+    async def load(self, http: httpx.AsyncClient, path: str) -> httpx.Response:
+        """The page request."""
+        return await http.get(self.server.url + path, cookies={'session': self.cookie})
+
+    async def connect(self, html: str) -> None:
+        query = socket_query(html)
+        self.client_id = query['client_id']
+        query.update(EIO='4', transport='websocket')
+        url = self.server.url.replace('http://', 'ws://') + '/_nicegui_ws/socket.io/?' + urllib.parse.urlencode(query)
+        self.ws = await websockets.connect(url, origin=self.server.url, max_size=None,
+                                           additional_headers={'Cookie': f'session={self.cookie}'})
+        assert (await self.ws.recv()).startswith('0')  # engine.io open
+        await self.ws.send('40')  # socket.io connect; NiceGUI handshakes implicitly from the query
+        assert (await self.ws.recv()).startswith('40')
+        self.reader = asyncio.ensure_future(self._read())
+        self.acker = asyncio.ensure_future(self._ack_every(ACK_SECONDS))
+
+    async def open(self, http: httpx.AsyncClient, path: str) -> None:
+        await self.connect((await self.load(http, path)).text)
+
+    async def emit(self, event: str, data: Any) -> None:
+        await self.ws.send('42' + json.dumps([event, data]))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.reader.cancel()
+        self.acker.cancel()
+
+    async def on_message(self, kind: str, data: Any, message: str) -> None:
+        """A socket.io event from the server: its name, its data, and the message as it came."""
+
+    async def _ack_every(self, seconds: float) -> None:
+        acked = 0
+        while True:
+            await asyncio.sleep(seconds)
+            if self.next_message_id > acked:
+                acked = self.next_message_id
+                await self.emit('ack', {'client_id': self.client_id, 'next_message_id': acked})
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            if message == '2':
+                await self.ws.send('3')  # engine.io pong
+            elif message.startswith('42'):
+                kind, data = json.loads(message[2:])
+                if isinstance(data, dict):
+                    self.next_message_id = max(self.next_message_id, data.get('_id', -1) + 1)
+                await self.on_message(kind, data, message)
+
+
+# ---- figures --------------------------------------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def rss_mb(pid: int) -> float:
+    return int(re.search(r'VmRSS:\s+(\d+)', Path(f'/proc/{pid}/status').read_text()).group(1)) / 1024
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0 < q <= 1) by the nearest-rank method."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def load_average() -> str:
+    return ' '.join(Path('/proc/loadavg').read_text().split()[:3])
+
+
+def log_problems(log: Path) -> list[str]:
+    """The app log's warning, error and traceback lines."""
+    lines = log.read_text(errors='replace').splitlines() if log.exists() else []
+    return [line for line in lines if re.search(r'ERROR|WARNING|Traceback|Exception', line)]

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from agor.config import load_settings, session_secret
+from agor.config import SettingsError, load_settings, session_secret
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -22,7 +22,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 # under pytest, main.py is run by NiceGUI's test plugin: sys.argv is pytest's, so only the environment counts
 args = parse_args([] if 'PYTEST_CURRENT_TEST' in os.environ else sys.argv[1:])
-settings = load_settings(data_dir=args.data_dir, port=args.port, demo=args.demo)
+try:
+    settings = load_settings(data_dir=args.data_dir, port=args.port, demo=args.demo)  # the one settings object
+except SettingsError as error:  # a bad value: what is expected, one line per variable, no traceback
+    print('\n'.join(f'Agor cannot start: {problem}' for problem in str(error).splitlines()), file=sys.stderr)
+    sys.exit(2)
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'))
 
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
@@ -30,11 +34,14 @@ from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is 
 import pages  # noqa: E402
 from agor import auth, db, demo, events, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
-from agor.session_runner import session_runner  # noqa: E402
+from agor.session_worker import SessionWorkers  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+
+
+session_workers = SessionWorkers(settings)
 
 
 async def startup() -> None:
@@ -54,15 +61,15 @@ async def startup() -> None:
     core.sio.eio.cors_allowed_origins = origin_check(settings.allowed_origins)
     add_assets()
     pages.register(settings, terminals.start(settings))
-    await session_runner.start(settings)
-    scheduler.start(settings)
+    await session_workers.start()
+    scheduler.start(settings, watchdog=session_workers.check)
     presence_layer.start()
 
 
 async def shutdown() -> None:
     scheduler.stop()
     terminals.stop()
-    await session_runner.stop_all()
+    await session_workers.stop_all()
     template_workers.pool.close()
     events.bus.bind_loop(None)
     db.guard_loop(None)

@@ -190,7 +190,7 @@ def zone_view(zone: Zone) -> dict[str, Any]:
 
 def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo, comments: int = 0,
               sessions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A card as every viewer sees it (whether it pulses is per viewer: see agor.sessions.board_attention)."""
+    """A card as every viewer sees it (whether it pulses is per viewer: see agor.agent_sessions.board_attention)."""
     return {'id': worktree.id, 'name': worktree.name, 'branch': worktree.branch, 'repo': repo.name,
             'x': placement.x, 'y': placement.y, 'zone': placement.zone_id, 'sessions': sessions or [],
             'comments': comments}

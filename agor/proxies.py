@@ -17,11 +17,11 @@ FORWARDED = {b'x-forwarded-for', b'x-forwarded-proto', b'x-forwarded-host', b'x-
 
 
 def parse_networks(text: str) -> list[Network]:
-    """`127.0.0.1, 10.0.0.0/8` -> networks; a clear error for anything else."""
+    """`127.0.0.1, 10.0.0.0/8` -> networks; a ValueError that says what is expected for anything else."""
     try:
         return [ipaddress.ip_network(item.strip(), strict=False) for item in text.split(',') if item.strip()]
     except ValueError as error:
-        raise SystemExit(f'AGOR_TRUSTED_PROXIES is a comma-separated list of addresses or networks: {error}') from None
+        raise ValueError(f'a comma-separated list of addresses or networks ({error})') from None
 
 
 def is_trusted(address: str | None, trusted: list[Network]) -> bool:

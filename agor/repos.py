@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import boards, comments, db, gitops, ids, permissions, sessions, terminals
+from . import agent_sessions, boards, comments, db, gitops, ids, permissions, terminals
 from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -208,9 +208,9 @@ def delete_worktree(actor: User, worktree_id: str) -> None:
 
 
 def _gone(session: Session, worktree: Worktree, reason: str) -> None:
-    """Its sessions' queued prompts are dropped now; after the commit, `worktree_gone` tells the session runner to
+    """Its sessions' queued prompts are dropped now; after the commit, `worktree_gone` tells the session workers to
     stop their runs and the terminal service to close its shell (both say `reason` to whoever is watching)."""
-    sessions.close_worktree(session, worktree)
+    agent_sessions.close_worktree(session, worktree)
     db.emit_after_commit(session, WORKTREES_TOPIC, {'type': 'worktree_gone', 'worktree_id': worktree.id,
                                                     'reason': reason})
 

@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import boards, db, ids, permissions, sessions, trigger_template
+from . import agent_sessions, boards, db, ids, permissions, trigger_template
 from .auth import require
 from .errors import Conflict, DomainError, Forbidden, InvalidInput
 from .events import board_topic
@@ -109,7 +109,7 @@ def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone, p
         return firing_view(session, firing)
     firing.prompt = prompt.text
     if zone.trigger_behavior == 'always_new':
-        agent = sessions.add(session, actor, worktree, _runtime(zone), firing.prompt)
+        agent = agent_sessions.add(session, actor, worktree, _runtime(zone), firing.prompt)
         _started(session, firing, agent, actor, worktree, zone)
         return firing_view(session, firing)
     return {**firing_view(session, firing), **_choices(session, actor, worktree, zone)}
@@ -127,9 +127,9 @@ def pick(actor: User, firing_id: str, session_id: str | None = None, runtime: st
             agent = session.get(AgentSession, session_id)
             if agent is None or agent.worktree_id != worktree.id or agent.created_by != actor.id:
                 raise InvalidInput('Pick one of your sessions of this worktree, or start a new one.')
-            sessions.queue_prompt(session, actor, agent, firing.prompt or '')
+            agent_sessions.queue_prompt(session, actor, agent, firing.prompt or '')
         else:
-            agent = sessions.add(session, actor, worktree, runtime or _runtime(zone), firing.prompt)
+            agent = agent_sessions.add(session, actor, worktree, runtime or _runtime(zone), firing.prompt)
         _started(session, firing, agent, actor, worktree, zone)
         return firing_view(session, firing)
 

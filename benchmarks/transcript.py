@@ -29,7 +29,7 @@ from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from sqlmodel import select
 
-from agor import auth, boards, db, repos, sessions
+from agor import agent_sessions, auth, boards, db, repos
 from agor.config import load_settings
 from agor.models import SessionTurn
 from benchmarks.harness import (PASSWORD, START_SECONDS, VIEWPORT, SocketTab, browser_cookies, cpu_seconds,
@@ -106,14 +106,14 @@ def turn_started(session_id: str) -> datetime | None:
 async def flood(scene: Scene, http: httpx.AsyncClient, lines: int, viewers: int, *, to_null: bool = False,
                 during=None) -> dict:
     """One run: open `viewers` viewers on a new session, queue the command, measure until all have its end."""
-    agent = sessions.create(scene.owner, scene.worktree_id, 'shell')
+    agent = agent_sessions.create(scene.owner, scene.worktree_id, 'shell')
     watching = [Viewer(scene.server, user.id) for user in scene.viewers[:viewers]]
     await asyncio.gather(*(v.open(http, f'/b/{scene.slug}?session={agent.id}') for v in watching))
     await asyncio.sleep(1)  # the pages' first messages are out
     token = uuid.uuid4().hex[:8]
     done = [v.expect(f'DONE-{token}') for v in watching]
     pid = scene.server.process.pid
-    sessions.prompt(scene.owner, agent.id, command(lines, token, to_null=to_null))
+    agent_sessions.prompt(scene.owner, agent.id, command(lines, token, to_null=to_null))
     while (started := await asyncio.to_thread(turn_started, agent.id)) is None:  # the app's watchdog serves it
         await asyncio.sleep(0.01)
     cpu0 = cpu_seconds(pid)
@@ -122,7 +122,7 @@ async def flood(scene: Scene, http: httpx.AsyncClient, lines: int, viewers: int,
     if not all(f.done() for f in done):
         raise RuntimeError(f'not every viewer got the end: {[(v.received, f.done()) for v, f in zip(watching, done)]}')
     seen = max(f.result() for f in done)
-    while (await asyncio.to_thread(sessions.get, scene.owner, agent.id))['status'] == 'running':
+    while (await asyncio.to_thread(agent_sessions.get, scene.owner, agent.id))['status'] == 'running':
         await asyncio.sleep(0.02)
     cpu = cpu_seconds(pid) - cpu0
     result = {'wall': seen - started.timestamp(), 'cpu': cpu, 'received': sum(v.received for v in watching) / viewers,

@@ -15,7 +15,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import comment_text, events, sessions
+from agor import agent_sessions, comment_text, events
 from agor.models import Role, User
 from agor.runtimes import registry
 from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
@@ -67,21 +67,21 @@ class SessionPanel:
         """Show the session; updates that arrive while its transcript loads are kept and applied after it."""
         self._closed()
         early: list[dict[str, Any]] = []
-        topic = sessions.session_topic(session_id)
+        topic = agent_sessions.session_topic(session_id)
         self._unsubscribe = events.bus.subscribe(topic, early.append)
-        detail = await act(sessions.get, session_id)
+        detail = await act(agent_sessions.get, session_id)
         if detail is FAILED:
             self._closed()
             return
         self.session_id = session_id
         self.runtime = detail['runtime']
         self.entries, self.tail = {}, None
-        usage = await act(sessions.usage, session_id)
+        usage = await act(agent_sessions.usage, session_id)
         self.usage = usage if usage is not FAILED else {}
         self.transcript.clear()
         self._header(detail)
         self._footer(detail)
-        transcript = await act(sessions.transcript, session_id)
+        transcript = await act(agent_sessions.transcript, session_id)
         for entry in transcript if transcript is not FAILED else []:
             self._add(entry)
         self._unsubscribe()
@@ -90,7 +90,7 @@ class SessionPanel:
             self._on_event(event)
         self.dialog.open()
         self._scroll()
-        await act(sessions.acknowledge, session_id)
+        await act(agent_sessions.acknowledge, session_id)
 
     def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
         """The form that starts a session in a worktree."""
@@ -137,7 +137,7 @@ class SessionPanel:
             runtime_chosen()
 
             async def start() -> None:
-                created = await act(sessions.create, worktree['id'], runtime.value, prompt.value,
+                created = await act(agent_sessions.create, worktree['id'], runtime.value, prompt.value,
                                     model=(model.value or '').strip() or None, permission_mode=mode.value)
                 if created is not FAILED:
                     await self.open(created.id)
@@ -186,13 +186,13 @@ class SessionPanel:
                 .props('outlined autogrow dense').classes('w-full').mark('prompt')
 
             async def send() -> None:
-                if await act(sessions.prompt, detail['id'], box.value or '') is not FAILED:
+                if await act(agent_sessions.prompt, detail['id'], box.value or '') is not FAILED:
                     box.set_value('')
             box.on('keydown.ctrl.enter', send)
             box.set_enabled(not refused)
             with ui.row().classes('w-full items-center'):
                 ui.switch('Follow', value=detail['following'],
-                          on_change=lambda e: act(sessions.set_following, detail['id'], e.value)) \
+                          on_change=lambda e: act(agent_sessions.set_following, detail['id'], e.value)) \
                     .props('dense').tooltip('Chime and notify me when a run ends').mark('follow')
                 ui.space()
                 ui.button('Stop', icon='stop', on_click=lambda: self.stop(detail['id'])) \
@@ -206,7 +206,7 @@ class SessionPanel:
     def _show_total(self) -> None:
         """The session's total usage (the sum of its turns' own figures) in the header."""
         if self.total is not None:
-            self.total.set_text(f'· total {usage_text(sessions.usage_total(self.usage.values()))}'
+            self.total.set_text(f'· total {usage_text(agent_sessions.usage_total(self.usage.values()))}'
                                 if self.usage else '')
 
     def _entry(self, entry: dict[str, Any]) -> None:
@@ -247,7 +247,7 @@ class SessionPanel:
 
     async def _acknowledge(self, session_id: str) -> None:
         with self.transcript:
-            await act(sessions.acknowledge, session_id)
+            await act(agent_sessions.acknowledge, session_id)
 
     def _add(self, entry: dict[str, Any]) -> None:
         self._entry(entry)
@@ -278,7 +278,7 @@ class SessionPanel:
         self.tail_grew = False
 
     async def stop(self, session_id: str) -> None:
-        if await act(sessions.stop, session_id) is False:
+        if await act(agent_sessions.stop, session_id) is False:
             ui.notify('Nothing is running in this session.')
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from nicegui.events import GenericEventArguments, XtermDataEventArguments
 
 from agor.errors import DomainError
 from agor.models import Role, User
-from agor.terminals import Attachment, ShareState, TerminalService, mode_warning
+from agor.terminals import Attachment, ShareState, TerminalService
 
 from .act import act, as_current_user
 
@@ -28,7 +28,9 @@ class TerminalElement(ui.xterm, component='terminal_view.js'):
 
 
 class TerminalView(ui.column):
-    def __init__(self, service: TerminalService, user: User, worktree_id: str) -> None:
+    """A worktree's shared terminal for `user`; `warning` (the unix_user_mode warning) is shown to admins."""
+
+    def __init__(self, service: TerminalService, user: User, worktree_id: str, *, warning: str | None = None) -> None:
         super().__init__()
         self.service, self.user_id, self.worktree_id = service, user.id, worktree_id
         self.may_type = user.has(Role.member)  # what to show; opening and sharing are checked as the user is then
@@ -38,7 +40,6 @@ class TerminalView(ui.column):
         self.size_seq = -1  # ... by the browser's count (events may arrive out of order before the handshake)
         self.classes('w-full h-full gap-1 no-wrap')
         with self:
-            warning = mode_warning(service.settings)
             if warning and user.has(Role.admin):
                 ui.label(warning).classes('text-xs text-amber-800 bg-amber-50 rounded px-2 py-1') \
                     .mark('terminal-mode-warning')

@@ -4,20 +4,21 @@ from __future__ import annotations
 from nicegui import ui
 
 from agor import auth, demo, terminals, unix_accounts
+from agor.config import Settings
 from agor.runtimes import registry
 from agor.models import Role, User
 
 from components.act import FAILED, act
 
-from .frame import header, page, settings
+from .frame import header, page
 
 
-def register() -> None:
-    page('/admin', role=Role.admin, title='Admin · Agor')(admin_page)
+def register(settings: Settings) -> None:
+    page('/admin', settings, role=Role.admin, title='Admin · Agor')(admin_page)
 
 
-async def admin_page(user: User) -> None:
-    header(user)
+async def admin_page(user: User, settings: Settings) -> None:
+    header(user, settings)
     grantable = [r.name for r in Role if r <= user.level and (r < Role.owner or user.level == Role.owner)]
 
     @ui.refreshable
@@ -85,10 +86,10 @@ async def admin_page(user: User) -> None:
                 password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
                 role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
                 ui.button('Create account', on_click=create_account).props('unelevated color=teal')
-        warnings = [w for w in (terminals.mode_warning(settings()), *unix_accounts.notes) if w]
+        warnings = [w for w in (terminals.mode_warning(settings), *unix_accounts.notes) if w]
         if warnings:
             with ui.card().classes('w-full bg-amber-50').mark('mode-warning'):
-                ui.label(f'unix_user_mode: {settings().unix_user_mode}').classes('text-lg font-semibold')
+                ui.label(f'unix_user_mode: {settings.unix_user_mode}').classes('text-lg font-semibold')
                 for warning in warnings:
                     ui.label(warning).classes('text-sm')
         with ui.card().classes('w-full').mark('agent-clis'):
@@ -98,7 +99,7 @@ async def admin_page(user: User) -> None:
             clis = ui.column().classes('w-full gap-1')
 
             async def show_clis() -> None:
-                statuses = await act(registry.installed, pass_actor=False)
+                statuses = await act(registry.installed, settings.agent_cli_dir, pass_actor=False)
                 if statuses is FAILED:
                     return
                 clis.clear()
@@ -113,11 +114,11 @@ async def admin_page(user: User) -> None:
                                 ui.badge('not installed', color='orange').props('outline')
                                 ui.label(cli.install_command or '').classes('font-mono text-xs')
             ui.timer(0.1, show_clis, once=True)
-        if settings().demo:
+        if settings.demo:
             with ui.card().classes('w-full'):
                 ui.label('Demo data').classes('text-lg font-semibold')
                 ui.label('Resetting restores the demo team, boards and worktrees; everything else is deleted.')
 
                 async def reset() -> None:
-                    await act(demo.reset_by, settings())
+                    await act(demo.reset_by, settings)
                 ui.button('Reset demo', on_click=reset).props('unelevated color=orange')

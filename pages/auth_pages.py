@@ -18,18 +18,22 @@ from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 
 from agor import auth, logins
+from agor.config import Settings
 from agor.demo import DEMO_PASSWORD
 from agor.errors import DomainError
 from agor.models import User
 
 from components.act import FAILED, LOGIN, act_signed_out
 
-from .frame import PAGE_BUILD_SECONDS, PRIMARY, settings
+from .frame import PAGE_BUILD_SECONDS, PRIMARY
 
 
-def register() -> None:
+def register(settings: Settings) -> None:
+    async def login(request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002 (query name)
+        return await login_page(settings, request, next)
+
     ui.page('/setup', title='Set up Agor', response_timeout=PAGE_BUILD_SECONDS)(setup_page)
-    ui.page('/login', title='Log in · Agor', response_timeout=PAGE_BUILD_SECONDS)(login_page)
+    ui.page('/login', title='Log in · Agor', response_timeout=PAGE_BUILD_SECONDS)(login)
     ui.page('/logout', response_timeout=PAGE_BUILD_SECONDS)(logout_page)
     ui.page('/invite/{token}', title='Join · Agor', response_timeout=PAGE_BUILD_SECONDS)(invite_page)
     app.get('/login/complete')(complete_login)
@@ -51,7 +55,7 @@ async def setup_page() -> RedirectResponse | None:
     return None
 
 
-async def login_page(request: Request, next: str = '/') -> RedirectResponse | None:  # noqa: A002 (query name)
+async def login_page(settings: Settings, request: Request, next: str) -> RedirectResponse | None:  # noqa: A002
     if not await asyncio.to_thread(auth.has_users):
         return RedirectResponse('/setup')
     target = next if next.startswith('/') and not next.startswith(('//', '/\\')) else '/'
@@ -66,7 +70,7 @@ async def login_page(request: Request, next: str = '/') -> RedirectResponse | No
                 _log_in(user, target)
         password.on('keydown.enter', log_in)
         ui.button('Log in', on_click=log_in).classes('w-full').props('unelevated color=teal')
-        if settings().demo:
+        if settings.demo:
             ui.separator()
             ui.label('Demo instance: sign in as one of the team').classes('text-sm text-slate-500')
             with ui.row().classes('gap-2 flex-wrap'):

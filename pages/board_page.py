@@ -8,9 +8,10 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import boards, comments, events, notifications, permissions, repos, sessions, triggers
-from agor.notifications import user_topic
+from agor import agent_sessions, boards, comments, events, notifications, permissions, repos, triggers
+from agor.config import Settings
 from agor.errors import DomainError
+from agor.notifications import user_topic
 from agor.models import Board, Role, User
 
 from agor.presence import presence
@@ -26,35 +27,35 @@ from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_di
 from components.act import FAILED, act, as_current_user
 from components.board_access import board_access_dialog
 
-from .frame import header, page, settings
+from .frame import header, page
 
 CANVAS_EVENTS = {'zone', 'zone_deleted', 'card', 'card_removed'}
 
 
-def register() -> None:
-    page('/b/{ref}', title='Board · Agor')(board_page)
+def register(settings: Settings) -> None:
+    page('/b/{ref}', settings, title='Board · Agor')(board_page)
 
 
-async def board_page(user: User, ref: str, comment: str | None = None, worktree: str | None = None,
-                     session: str | None = None) -> None:
+async def board_page(user: User, settings: Settings, ref: str, comment: str | None = None,
+                     worktree: str | None = None, session: str | None = None) -> None:
     """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card; `?session=<id>` opens
     that session."""
     try:
         board, state, threads, people = await as_current_user(_opened, ref)
     except DomainError as error:
-        header(user)
+        header(user, settings)
         ui.label(error.message).classes('p-8 text-lg')
         ui.link('Back to boards', '/').classes('px-8')
         return
     ui.page_title(f'{board.icon} {board.name} · Agor')
-    header(user)
+    header(user, settings)
     ui.query('.nicegui-content').classes('p-0')
     can_edit = user.has(Role.member)  # what to show; every action is checked as the user is then
     client = ui.context.client
     conn = client.id
     canvas = BoardCanvas(state, pins=comments.pins(threads), readonly=not can_edit) \
         .style('height: calc(100vh - 52px)').mark('board-canvas')
-    view = BoardView(user, board, canvas)
+    view = BoardView(user, board, canvas, settings)
     view.panel = CommentsPanel(user, board, people, on_threads=view.threads_changed, on_focus=view.focus_thread)
     view.panel.threads = threads
     view.panel.render()
@@ -132,7 +133,8 @@ def join_presence(board_id: str, conn: str, user: User, layer: PresenceLayer,
 class BoardView:
     """Per-viewer handlers of one open board."""
 
-    def __init__(self, user: User, board: Board, canvas: BoardCanvas) -> None:
+    def __init__(self, user: User, board: Board, canvas: BoardCanvas, settings: Settings) -> None:
+        self.settings = settings
         self.user_id = user.id  # who this page shows; actions go through `act`, as the user is when they act
         self.can_edit = user.has(Role.member)
         self.viewer = user  # as the page was built, for what it shows; a change of role or login reloads the page
@@ -333,7 +335,7 @@ class BoardView:
     async def refresh_attention(self) -> None:
         self._attention_pending = False
         with self.canvas:
-            state = await act(sessions.board_attention, self.board.id)
+            state = await act(agent_sessions.board_attention, self.board.id)
         if state is FAILED:
             return
         self.canvas.run_method('setAttention', state['cards'])
@@ -431,7 +433,7 @@ class BoardView:
                         .classes('w-full').bind_visibility_from(existing_branch, 'value', backward=lambda v: not v)
 
                     async def create() -> None:
-                        worktree = await act(partial(repos.create_worktree, settings()), repo.value or '',
+                        worktree = await act(partial(repos.create_worktree, self.settings), repo.value or '',
                                              name.value, branch.value or None, new_branch=not existing_branch.value,
                                              base=base.value or None, board_id=self.board.id)
                         if worktree is not FAILED:
@@ -475,7 +477,7 @@ class BoardView:
 
 
 def _card_dialog_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    return repos.worktree_details(actor, worktree_id), sessions.for_worktree(actor, worktree_id)
+    return repos.worktree_details(actor, worktree_id), agent_sessions.for_worktree(actor, worktree_id)
 
 
 def _worktree_choices(actor: User) -> tuple[list[Any], list[dict[str, Any]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from agor import boards
+from agor.config import Settings
 from agor.models import Role, User
 
 from components.act import FAILED, act
@@ -12,13 +13,13 @@ from components.board_access import board_access_dialog
 from .frame import dialog_actions, header, page
 
 
-def register() -> None:
-    page('/', title='Boards · Agor')(boards_page)
+def register(settings: Settings) -> None:
+    page('/', settings, title='Boards · Agor')(boards_page)
 
 
-async def boards_page(user: User, left: str | None = None) -> None:
+async def boards_page(user: User, settings: Settings, left: str | None = None) -> None:
     """`?left=access`: the board this user had open was closed to them (which one is not said)."""
-    header(user)
+    header(user, settings)
     can_edit = user.has(Role.member)  # what to show; every action is checked again as the user is then
     if left == 'access':
         ui.label('You no longer have access to the board you had open.') \

@@ -26,25 +26,15 @@ PRIMARY = '#0d9488'
 # once, a long write holding the database) it is served late rather than not at all; 30 s is the database's own
 # busy timeout.
 PAGE_BUILD_SECONDS = 30.0
-_settings: Settings | None = None
 
 
-def configure(settings: Settings) -> None:
-    global _settings
-    _settings = settings
-
-
-def settings() -> Settings:
-    assert _settings is not None
-    return _settings
-
-
-def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callable:
-    """Register a page that needs a logged-in user with at least `role`. The builder receives that user (as loaded
-    now, off the event loop) to decide what to show; its handlers act through `components.act`, which checks the
-    login again on every action. The page closes when its login ends or its user's account changes."""
+def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str = 'Agor') -> Callable:
+    """Register `builder(user, settings, **path and query parameters)` as the page at `path`, for a logged-in user
+    with at least `role`. The builder receives that user (as loaded now, off the event loop) to decide what to show;
+    its handlers act through `components.act`, which checks the login again on every action. The page closes when its
+    login ends or its user's account changes."""
     def decorator(builder: Callable) -> Callable:
-        params = [p for name, p in inspect.signature(builder).parameters.items() if name != 'user']
+        params = [p for name, p in inspect.signature(builder).parameters.items() if name not in ('user', 'settings')]
 
         @wraps(builder)
         async def wrapper(request: Request, **kwargs: Any) -> Any:
@@ -61,12 +51,12 @@ def page(path: str, *, role: Role = Role.viewer, title: str = 'Agor') -> Callabl
             _close_when_login_ends(client, login_id, user.id)
             _reload_on_instance_reset()
             if not user.has(role):
-                header(user)
+                header(user, settings)
                 with ui.column().classes('p-8'):
                     ui.label('You do not have access to this page').classes('text-xl font-semibold')
                     ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
                 return None
-            result = builder(user, **kwargs)
+            result = builder(user, settings, **kwargs)
             return await result if inspect.isawaitable(result) else result
 
         wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -108,7 +98,7 @@ def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: 
         ui.button(label, on_click=on_click).props(f'unelevated color={color}')
 
 
-def header(user: User, *, focused: bool = False) -> None:
+def header(user: User, settings: Settings, *, focused: bool = False) -> None:
     """The top bar. A focused page (a terminal in its own tab) keeps only the way back: no inbox, chime or user menu,
     which the board tab already has; each costs server memory for every open page."""
     ui.colors(primary=PRIMARY)
@@ -121,7 +111,7 @@ def header(user: User, *, focused: bool = False) -> None:
         if user.has(Role.admin):
             ui.link('Admin', '/admin').classes('text-slate-600 no-underline')
         ui.space()
-        if settings().demo:
+        if settings.demo:
             ui.badge('demo', color='amber').props('outline')
         inbox = Inbox(user)
         Chime(user, inbox.button)

@@ -6,19 +6,20 @@ from functools import partial
 from nicegui import ui
 
 from agor import boards, repos
+from agor.config import Settings
 from agor.models import Role, User
 
 from components.act import FAILED, act
 
-from .frame import dialog_actions, header, page, settings
+from .frame import dialog_actions, header, page
 
 
-def register() -> None:
-    page('/repos', title='Repositories · Agor')(repos_page)
+def register(settings: Settings) -> None:
+    page('/repos', settings, title='Repositories · Agor')(repos_page)
 
 
-async def repos_page(user: User) -> None:
-    header(user)
+async def repos_page(user: User, settings: Settings) -> None:
+    header(user, settings)
     is_member, is_admin = user.has(Role.member), user.has(Role.admin)  # what to show; actions are checked again
     board_list = await act(boards.list_boards)
     board_options = {b['id']: f'{b["icon"]} {b["name"]}' for b in board_list} if board_list is not FAILED else {}
@@ -100,7 +101,7 @@ async def repos_page(user: User) -> None:
                 .bind_visibility_from(existing, 'value', backward=lambda v: not v)
 
             async def create() -> None:
-                if await act(partial(repos.create_worktree, settings()), repo_id, name.value, branch.value or None,
+                if await act(partial(repos.create_worktree, settings), repo_id, name.value, branch.value or None,
                              new_branch=not existing.value, base=base.value or None,
                              success='Worktree created') is not FAILED:
                     dialog.close()
@@ -120,12 +121,12 @@ async def repos_page(user: User) -> None:
 
                     async def add() -> None:
                         fn = repos.register_local if mode.value == 'local' else repos.clone
-                        if await act(partial(fn, settings()), source.value, success='Repository registered') \
+                        if await act(partial(fn, settings), source.value, success='Repository registered') \
                                 is not FAILED:
                             source.set_value('')
                             await repo_list.refresh()
                     ui.button('Register', on_click=add).props('unelevated color=teal')
-                roots = ', '.join(str(r) for r in settings().allowed_repo_roots())
+                roots = ', '.join(str(r) for r in settings.allowed_repo_roots())
                 ui.label(f'Local repositories must be below: {roots}').classes('text-xs text-slate-500')
         await repo_list()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from agor import terminals
+from agor.config import Settings
 from agor.errors import DomainError
 from agor.models import User
 from agor.terminals import TerminalService
@@ -13,10 +14,10 @@ from components.terminal_view import TerminalView
 from .frame import header, page
 
 
-def register(service: TerminalService) -> None:
-    @page('/w/{worktree_ref}/terminal', title='Terminal · Agor')
-    async def terminal_page(user: User, worktree_ref: str) -> None:
-        header(user, focused=True)
+def register(settings: Settings, service: TerminalService) -> None:
+    @page('/w/{worktree_ref}/terminal', settings, title='Terminal · Agor')
+    async def terminal_page(user: User, settings: Settings, worktree_ref: str) -> None:
+        header(user, settings, focused=True)
         try:
             worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
         except DomainError as error:
@@ -27,4 +28,4 @@ def register(service: TerminalService) -> None:
             with ui.row().classes('items-baseline gap-2'):
                 ui.label(worktree.name).classes('text-lg font-semibold')
                 ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-500')
-            TerminalView(service, user, worktree.id).classes('grow')
+            TerminalView(service, user, worktree.id, warning=terminals.mode_warning(settings)).classes('grow')

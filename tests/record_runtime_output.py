@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from agor.config import Settings
 from agor.runtimes import registry
 from agor.runtimes.base import McpServer, RunRequest, Turn
 
@@ -30,7 +31,8 @@ async def record(name: str, case: str, request: RunRequest) -> tuple[int, str]:
     runtime = registry.get(name)
     spec = runtime.build(request)
     process = await asyncio.create_subprocess_exec(
-        registry.find_binary(runtime), *spec.argv[1:], cwd=request.cwd, env=registry.with_node_on_path(dict(spec.env)),
+        registry.find_binary(runtime, request.cli_dir), *spec.argv[1:], cwd=request.cwd,
+        env=registry.with_node_on_path(dict(spec.env), request.cli_dir),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         start_new_session=True)
     stdout, stderr = await process.communicate((spec.stdin or '').encode())
@@ -55,13 +57,13 @@ async def main(names: list[str]) -> None:
                'ANTHROPIC_BASE_URL': fake.url, 'ANTHROPIC_API_KEY': 'test-key-anthropic',
                'OPENAI_BASE_URL': f'{fake.url}/v1', 'OPENAI_API_KEY': 'test-key-openai',
                'GEMINI_API_KEY': 'test-key-gemini', 'GOOGLE_GEMINI_BASE_URL': fake.url,
-               'AGOR_AGENT_MAX_RETRIES': '0', 'npm_config_offline': 'true'}
+               'npm_config_offline': 'true'}
         echo = McpServer('echo', command=sys.executable, args=[str(ECHO_SERVER)], env={'ECHO_TAG': 'tagged'})
         for name in names:
             resume_id = None
             for case, (prompt, fields) in CASES.items():
-                case_env = {**env, 'AGOR_AGENT_MAX_RETRIES': '1'} if case == '500' else env
-                request = RunRequest(prompt, root / 'repo', root / 'state', case_env, model='fake-model',
+                request = RunRequest(prompt, root / 'repo', root / 'state', env, model='fake-model',
+                                     max_retries=1 if case == '500' else 0, cli_dir=Settings().agent_cli_dir,
                                      resume_id=resume_id if case == 'resume' else None,
                                      mcp_servers=[echo] if case == 'mcp' else [], **fields)
                 code, session = await record(name, case, request)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agor.config import Settings
 from agor.runtimes.base import McpServer, RunRequest
 
 from .fake_model_server import FakeModelServer
@@ -33,7 +34,6 @@ def agent_env(fake_model: FakeModelServer, tmp_path: Path) -> dict[str, str]:
         'ANTHROPIC_BASE_URL': fake_model.url, 'ANTHROPIC_API_KEY': 'test-key-anthropic',
         'OPENAI_BASE_URL': f'{fake_model.url}/v1', 'OPENAI_API_KEY': 'test-key-openai',
         'GEMINI_API_KEY': 'test-key-gemini', 'GOOGLE_GEMINI_BASE_URL': fake_model.url,
-        'AGOR_AGENT_MAX_RETRIES': '0',
         'npm_config_offline': 'true',  # OpenCode would fetch its plugin package into a new config dir
     }
 
@@ -41,14 +41,15 @@ def agent_env(fake_model: FakeModelServer, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def make_request(agent_env: dict[str, str], tmp_path: Path) -> Callable[..., RunRequest]:
     """make_request(prompt, env={extra}, **fields) -> a RunRequest in a fresh `git init` repo with a per-test state
-    dir."""
+    dir, the CLIs of AGOR_AGENT_CLI_DIR and no retries."""
     cwd = tmp_path / 'repo'
     cwd.mkdir()
     subprocess.run(['git', 'init', '-q'], cwd=cwd, check=True)
 
     def make(prompt: str, **fields) -> RunRequest:
         env = {**agent_env, **fields.pop('env', {})}
-        return RunRequest(prompt, cwd, tmp_path / 'state', env, **{'model': 'fake-model', **fields})
+        defaults = {'model': 'fake-model', 'max_retries': 0, 'cli_dir': Settings().agent_cli_dir}
+        return RunRequest(prompt, cwd, tmp_path / 'state', env, **{**defaults, **fields})
     return make
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from agor import auth, db, sessions, unix_accounts
+from agor import agent_sessions, auth, db, unix_accounts
 from agor.config import load_settings, session_secret
 from agor.models import Role
-from agor.runtimes import runner
+from agor.runtimes import cli_process
 from agor.runtimes.base import RunRequest
-from agor.session_runner import SessionRunner
+from agor.session_worker import SessionWorkers
 
 from .app_server import running_app
 from .conftest import EXECUTOR, PASSWORD, ensure_account, require_cli, seed_board
@@ -32,8 +32,8 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason='creating Unix accounts and 
 @pytest.fixture
 async def team(monkeypatch, git_repo):
     """make(mode): the app's state as main.py leaves it at start-up in that mode (data dir prepared), Alice (owner),
-    Bob (member) and Dan (viewer) on a board with worktree auth-fix, and a session runner serving queues."""
-    runners = []
+    Bob (member) and Dan (viewer) on a board with worktree auth-fix, and session workers serving queues."""
+    workers = []
 
     async def make(mode: str):
         monkeypatch.setenv('AGOR_UNIX_USER_MODE', mode)
@@ -47,17 +47,17 @@ async def team(monkeypatch, git_repo):
         session_secret(settings.data_dir)
         unix_accounts.prepare(settings)
         seeded = seed_board(settings, git_repo, bob=Role.member)
-        runners.append(SessionRunner())
-        await runners[-1].start(settings)
+        workers.append(SessionWorkers(settings))
+        await workers[-1].start()
         seeded.settings = settings
         return seeded
     yield make
-    for r in runners:
+    for r in workers:
         await r.stop_all()
 
 
 async def shell(seeded, user, command: str, *statuses: str) -> str:
-    agent = sessions.create(user, seeded.worktree.id, 'shell', command)
+    agent = agent_sessions.create(user, seeded.worktree.id, 'shell', command)
     detail = await settle(agent.id, *(statuses or ('completed',)))
     return detail, ''.join(texts(user, agent.id, 'assistant'))
 
@@ -123,7 +123,7 @@ async def test_the_real_app_locks_the_data_dir_at_start_up_and_runs_sessions_as_
         assert subprocess.run(['head', '-c', '1', str(data / 'session_secret')]).returncode == 0  # it is there
         db.init(server.database_url)
         seeded = seed_board(load_settings(data_dir=str(data)), git_repo)
-        agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', f'id -un; cat {data}/session_secret')
+        agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell', f'id -un; cat {data}/session_secret')
         await settle(agent.id, 'failed', timeout=60)  # the app's watchdog picks the queue up
         out = ''.join(texts(seeded.owner, agent.id, 'assistant')).split('\n')
         assert out[0] == EXECUTOR and out[1].endswith('Permission denied'), out
@@ -176,7 +176,7 @@ async def test_claude_code_runs_as_the_executor(make_request, tmp_path):
     request = RunRequest(base.prompt, base.cwd, home, base.env, model=base.model, permission_mode='bypass',
                          account=executor)
     events = []
-    outcome = await runner.run(runtime, request, events.append)
+    outcome = await cli_process.run(runtime, request, events.append)
     assert outcome.status == 'completed', outcome
     assert [e.text.strip() for e in events if e.kind == 'tool_result'] == [EXECUTOR]
     assert (home / 'claude').owner() == EXECUTOR  # what the adapter wrote is the executor's

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from agor import db, sessions
+from agor import agent_sessions, db
 from agor.config import load_settings
 from agor.models import Role
 
@@ -26,7 +26,7 @@ def scene(tmp_path: Path, git_repo: Path):
         db.init(server.database_url)
         seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member,
                             carol=Role.member)
-        seeded.session = sessions.create(seeded.owner, seeded.worktree.id, 'shell')
+        seeded.session = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell')
         yield server, seeded
 
 

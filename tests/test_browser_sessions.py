@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from agor import db, preferences, repos, sessions
+from agor import agent_sessions, db, preferences, repos
 from agor.config import load_settings
 from agor.models import Role
 from agor.runtimes import registry
@@ -118,7 +118,7 @@ def test_output_streams_to_a_late_joiner_exactly_once_and_stop_says_who(browser,
     """Shell output appended in two real browsers, one of them opening the session mid-run; Bob's Stop is named."""
     server, seeded = board_app
     repos.set_level(seeded.owner, seeded.worktree.id, 'prompt')  # Bob may stop Alice's session
-    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell')
+    agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell')
     alice = app_server.open_board(browser, server, 'alice@example.com', PASSWORD, seeded.board.slug)
     alice.goto(f'{server.url}/b/{seeded.board.slug}?session={agent.id}')
     script = 'for i in $(seq 1 300); do echo line-$i; sleep 0.01; done; echo all-done'

@@ -321,9 +321,9 @@ def test_markdown_renders_and_links_open_safely():
 
 
 def test_session_threads_are_grouped_under_sessions_and_survive_the_worktree(team):
-    from agor import sessions
+    from agor import agent_sessions
     bob = team.users['bob']
-    agent = sessions.create(bob, team.worktree.id, 'shell')
+    agent = agent_sessions.create(bob, team.worktree.id, 'shell')
     note = comments.create(bob, team.board.id, 'this run looks off', target_type='session', target_id=agent.id,
                            pin=(5, 5))
     thread = thread_of(bob, team.board.id, note.id)

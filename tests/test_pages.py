@@ -164,3 +164,26 @@ async def test_facepile_overflow_menu_lists_everyone_when_opened(user: TestUser)
     assert len(user.find(kind=ui.menu_item).elements) == 8
     user.find(marker='face-menu-u7').click()
     assert followed == ['u7']
+
+
+@pytest.fixture
+def simple_mode_without_clis(monkeypatch, tmp_path):
+    """Settings main.py reads when the `user` fixture starts it (so this fixture comes first)."""
+    monkeypatch.setenv('AGOR_UNIX_USER_MODE', 'simple')
+    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'no-clis'))
+
+
+async def test_the_settings_reach_the_admin_and_terminal_pages(simple_mode_without_clis, user: TestUser, git_repo):
+    await user.open('/')
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, bob=Role.member)
+    await log_in(user, 'alice@example.com')
+    await user.open('/admin')
+    await user.should_see('unix_user_mode: simple', retries=30)
+    await user.should_see('npm i -g @anthropic-ai/claude-code@2.1.331', retries=50)  # not in AGOR_AGENT_CLI_DIR
+    await user.open(f'/w/{seeded.worktree.id}/terminal')
+    await user.should_see(marker='terminal-mode-warning', retries=30)  # an admin is told what simple mode means
+    await user.open('/logout')
+    await log_in(user, 'bob@example.com')
+    await user.open(f'/w/{seeded.worktree.id}/terminal')
+    await user.should_see(marker='terminal', retries=30)
+    await user.should_not_see(marker='terminal-mode-warning')

@@ -6,11 +6,11 @@ import pytest
 
 from sqlmodel import update
 
-from agor import auth, boards, db, comments, events, notifications, repos, sessions, terminals, triggers
+from agor import agent_sessions, auth, boards, comments, db, events, notifications, repos, terminals, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Board, Role
 from agor.notifications import user_topic
-from agor.session_runner import SessionRunner
+from agor.session_worker import SessionWorkers
 from agor.terminals.access import level_lets_type
 
 from .conftest import seed_board
@@ -45,15 +45,15 @@ LEVELS = {
 @pytest.mark.parametrize('level', LEVELS)
 def test_what_a_teammate_may_do_at_each_level(team, level):
     alice, carol = team.owner, team.users['carol']
-    alices = sessions.create(alice, team.worktree.id, 'shell')
-    carols = sessions.create(carol, team.worktree.id, 'shell')  # at the default level, `session`
+    alices = agent_sessions.create(alice, team.worktree.id, 'shell')
+    carols = agent_sessions.create(carol, team.worktree.id, 'shell')  # at the default level, `session`
     elsewhere = boards.create_board(carol, 'Carol board')
     repos.set_level(alice, team.worktree.id, level)
     actions = {
-        'start': lambda: sessions.create(carol, team.worktree.id, 'shell'),
-        'prompt own': lambda: sessions.prompt(carol, carols.id, 'echo mine'),
-        "prompt Alice's": lambda: sessions.prompt(carol, alices.id, 'echo yours'),
-        "stop Alice's": lambda: sessions.stop(carol, alices.id),
+        'start': lambda: agent_sessions.create(carol, team.worktree.id, 'shell'),
+        'prompt own': lambda: agent_sessions.prompt(carol, carols.id, 'echo mine'),
+        "prompt Alice's": lambda: agent_sessions.prompt(carol, alices.id, 'echo yours'),
+        "stop Alice's": lambda: agent_sessions.stop(carol, alices.id),
         'edit': lambda: repos.update_worktree_details(carol, team.worktree.id, notes='n', issue_url='', pr_url=''),
         'take off its board': lambda: boards.remove_card(carol, team.board.id, team.worktree.id),
         'move to another board': lambda: boards.place_card(carol, elsewhere.id, team.worktree.id, 0, 0),
@@ -67,35 +67,35 @@ def test_what_a_teammate_may_do_at_each_level(team, level):
 
 def test_refusals_say_what_is_missing_and_who_can_grant_it(team):
     alice, carol = team.owner, team.users['carol']
-    alices = sessions.create(alice, team.worktree.id, 'shell', 'echo hi')
+    alices = agent_sessions.create(alice, team.worktree.id, 'shell', 'echo hi')
     why = ("On auth-fix others may: start their own sessions. To {} Alice's session you need “Prompt and stop "
            "others' sessions”; Alice (its owner) or an admin can grant it.")
     with pytest.raises(Forbidden) as refused:
-        sessions.prompt(carol, alices.id, 'echo $AGOR_USER')
+        agent_sessions.prompt(carol, alices.id, 'echo $AGOR_USER')
     assert refused.value.message == why.format('prompt')
     with pytest.raises(Forbidden) as refused:
-        sessions.stop(carol, alices.id)
+        agent_sessions.stop(carol, alices.id)
     assert refused.value.message == why.format('stop')
-    assert sessions.get(alice, alices.id)['queued'] == 1  # the refused stop dropped nothing
-    assert sessions.get(carol, alices.id)['rights']['prompt'] == why.format('prompt or stop')
-    assert sessions.get(alice, alices.id)['rights']['prompt'] is None
+    assert agent_sessions.get(alice, alices.id)['queued'] == 1  # the refused stop dropped nothing
+    assert agent_sessions.get(carol, alices.id)['rights']['prompt'] == why.format('prompt or stop')
+    assert agent_sessions.get(alice, alices.id)['rights']['prompt'] is None
 
 
 def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
     alice, bob, adam, vic = team.owner, team.users['bob'], team.users['adam'], team.users['vic']
-    bobs = sessions.create(bob, team.worktree.id, 'shell')
+    bobs = agent_sessions.create(bob, team.worktree.id, 'shell')
     repos.set_level(alice, team.worktree.id, 'view')
     with pytest.raises(Forbidden) as refused:
-        sessions.prompt(bob, bobs.id, 'echo mine')  # at `view` not even your own session
+        agent_sessions.prompt(bob, bobs.id, 'echo mine')  # at `view` not even your own session
     assert refused.value.message == ('On auth-fix others may: view only. To prompt your session you need “Start '
                                      'their own sessions”; Alice (its owner) or an admin can grant it.')
     for full in (alice, adam):
-        sessions.prompt(full, bobs.id, f'echo {full.name}')
-        sessions.stop(full, bobs.id)
+        agent_sessions.prompt(full, bobs.id, f'echo {full.name}')
+        agent_sessions.stop(full, bobs.id)
         repos.update_worktree_details(full, team.worktree.id, notes=full.name, issue_url='', pr_url='')
     repos.set_level(adam, team.worktree.id, 'all')
-    for attempt_ in (lambda: sessions.create(vic, team.worktree.id, 'shell'),
-                     lambda: sessions.prompt(vic, bobs.id, 'echo hi'),
+    for attempt_ in (lambda: agent_sessions.create(vic, team.worktree.id, 'shell'),
+                     lambda: agent_sessions.prompt(vic, bobs.id, 'echo hi'),
                      lambda: repos.update_worktree_details(vic, team.worktree.id, notes='', issue_url='', pr_url='')):
         with pytest.raises(Forbidden, match='viewer'):
             attempt_()
@@ -105,14 +105,14 @@ def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
 def test_a_members_own_worktree_is_entirely_theirs(settings, team):
     bob, carol = team.users['bob'], team.users['carol']
     mine = repos.create_worktree(settings, bob, team.worktree.repo_id, 'bobs')
-    carols = sessions.create(carol, mine.id, 'shell')
+    carols = agent_sessions.create(carol, mine.id, 'shell')
     repos.set_level(bob, mine.id, 'view')
-    sessions.prompt(bob, carols.id, 'echo from Bob')
-    sessions.stop(bob, carols.id)
+    agent_sessions.prompt(bob, carols.id, 'echo from Bob')
+    agent_sessions.stop(bob, carols.id)
     repos.update_worktree_details(bob, mine.id, notes='mine', issue_url='', pr_url='')
     assert repos.worktree_details(bob, mine.id)['rights']['level'] == 'all'
     with pytest.raises(Forbidden):
-        sessions.prompt(carol, carols.id, 'echo mine')
+        agent_sessions.prompt(carol, carols.id, 'echo mine')
 
 
 def test_only_the_owner_or_an_admin_sets_the_level(team):
@@ -134,7 +134,7 @@ def test_a_trigger_starts_a_session_only_where_the_dropping_user_may(team):
     repos.set_level(team.owner, team.worktree.id, 'view')
     fired = triggers.drop_card(carol, team.board.id, team.worktree.id, 700, 100)
     assert fired['status'] == 'failed' and 'start sessions in it' in fired['error']
-    assert sessions.for_worktree(carol, team.worktree.id) == []
+    assert agent_sessions.for_worktree(carol, team.worktree.id) == []
 
 
 def test_new_worktrees_start_with_their_boards_level(settings, team):
@@ -153,33 +153,33 @@ def test_new_worktrees_start_with_their_boards_level(settings, team):
 
 async def test_a_teammates_prompt_is_attributed_and_runs_as_the_creator(settings, team):
     alice, carol = team.owner, team.users['carol']
-    runner = SessionRunner()
-    await runner.start(settings)
+    workers = SessionWorkers(settings)
+    await workers.start()
     try:
-        agent = sessions.create(alice, team.worktree.id, 'shell', 'echo started')
-        await settled(runner, agent.id)
+        agent = agent_sessions.create(alice, team.worktree.id, 'shell', 'echo started')
+        await settled(workers, agent.id)
         repos.set_level(alice, team.worktree.id, 'prompt')
-        sessions.prompt(carol, agent.id, 'echo "as=$AGOR_USER <$AGOR_USER_EMAIL>"')
-        await settled(runner, agent.id)
+        agent_sessions.prompt(carol, agent.id, 'echo "as=$AGOR_USER <$AGOR_USER_EMAIL>"')
+        await settled(workers, agent.id)
     finally:
-        await runner.stop_all()
-    prompts = [e for e in sessions.transcript(alice, agent.id) if e['kind'] == 'user']
+        await workers.stop_all()
+    prompts = [e for e in agent_sessions.transcript(alice, agent.id) if e['kind'] == 'user']
     assert [(p['text'], p['data']['by'], p['data'].get('runs_as')) for p in prompts] == [
         ('echo started', 'Alice', None), ('echo "as=$AGOR_USER <$AGOR_USER_EMAIL>"', 'Carol', 'Alice')]
     assert prompts[1]['data']['by_id'] == carol.id
-    entries = sessions.transcript(alice, agent.id)
+    entries = agent_sessions.transcript(alice, agent.id)
     assert 'as=Alice <alice@example.com>' in ''.join(e['text'] for e in entries if e['kind'] == 'assistant'), entries
 
 
-async def settled(runner: SessionRunner, session_id: str) -> None:
+async def settled(workers: SessionWorkers, session_id: str) -> None:
     """Wait for the session's queue to be served; the watchdog runs now and then, as the scheduler would."""
     owner = auth.list_users()[0]
     for tick in range(600):
-        detail = sessions.get(owner, session_id)
+        detail = agent_sessions.get(owner, session_id)
         if detail['status'] not in {'running', 'idle'} and not detail['queued']:
             return
         if tick % 20 == 19:
-            await runner.check()
+            await workers.check()
         await asyncio.sleep(0.05)
     raise AssertionError(f'the session did not settle: {detail}')
 
@@ -189,7 +189,7 @@ async def settled(runner: SessionRunner, session_id: str) -> None:
 def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, team):
     alice, bob, carol, adam = team.owner, team.users['bob'], team.users['carol'], team.users['adam']
     thread = comments.create(alice, team.board.id, 'Plan', target_type='worktree', target_id=team.worktree.id)
-    agent = sessions.create(alice, team.worktree.id, 'shell')
+    agent = agent_sessions.create(alice, team.worktree.id, 'shell')
     carols_board = boards.create_board(carol, 'Open')
     carols = repos.create_worktree(settings, carol, team.worktree.repo_id, 'carols')
     boards.place_card(carol, carols_board.id, carols.id, 0, 0)
@@ -225,15 +225,15 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
         lambda: comments.reply(carol, thread.id, 'hello'),
         lambda: comments.toggle_reaction(carol, thread.id, '👍'),
         lambda: comments.locate(carol, thread.id),
-        lambda: sessions.get(carol, agent.id),
-        lambda: sessions.transcript(carol, agent.id),
-        lambda: sessions.for_worktree(carol, team.worktree.id),
-        lambda: sessions.board_attention(carol, team.board.id),
-        lambda: sessions.set_following(carol, agent.id, True),
-        lambda: sessions.create(carol, team.worktree.id, 'shell'),
+        lambda: agent_sessions.get(carol, agent.id),
+        lambda: agent_sessions.transcript(carol, agent.id),
+        lambda: agent_sessions.for_worktree(carol, team.worktree.id),
+        lambda: agent_sessions.board_attention(carol, team.board.id),
+        lambda: agent_sessions.set_following(carol, agent.id, True),
+        lambda: agent_sessions.create(carol, team.worktree.id, 'shell'),
         lambda: repos.worktree_details(carol, team.worktree.id),
         lambda: terminals.terminal_worktree(carol, team.worktree.id),
-        lambda: sessions.acknowledge(carol, agent.id),
+        lambda: agent_sessions.acknowledge(carol, agent.id),
         lambda: boards.delete_board(carol, team.board.id),
         lambda: boards.place_card(carol, team.board.id, carols.id, 0, 0),
         lambda: boards.remove_card(carol, team.board.id, team.worktree.id),
@@ -266,16 +266,16 @@ async def test_followers_who_lost_the_board_hear_nothing_of_its_sessions(setting
     heard = {alice.id: [], carol.id: []}
     for user_id, got in heard.items():
         events.bus.subscribe(user_topic(user_id), got.append)
-    agent = sessions.create(alice, team.worktree.id, 'shell')
-    sessions.set_following(carol, agent.id, True)
+    agent = agent_sessions.create(alice, team.worktree.id, 'shell')
+    agent_sessions.set_following(carol, agent.id, True)
     boards.set_access(alice, team.board.id, private=True, members=[], others_can='session')
-    runner = SessionRunner()
-    await runner.start(settings)
+    workers = SessionWorkers(settings)
+    await workers.start()
     try:
-        sessions.prompt(alice, agent.id, 'echo secret')
-        await settled(runner, agent.id)
+        agent_sessions.prompt(alice, agent.id, 'echo secret')
+        await settled(workers, agent.id)
     finally:
-        await runner.stop_all()
+        await workers.stop_all()
     assert [e['type'] for e in heard[alice.id]].count('run_finished') == 1
     assert heard[carol.id] == []
 

@@ -1,4 +1,5 @@
-"""The runner with real processes: the four agent CLIs against the fake model server, and the shell runtime.
+"""`agor.runtimes.cli_process` with real processes: the four agent CLIs against the fake model server, and the
+shell runtime.
 
 The CLIs come from scripts/test (pinned, in AGOR_AGENT_CLI_DIR); a missing CLI fails the run there and under CI.
 """
@@ -10,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from agor.runtimes import registry, runner
+from agor.runtimes import cli_process, registry
 from agor.runtimes.base import McpServer, RunRequest, Runtime, TranscriptEvent
 
 from .conftest import require_cli
@@ -25,9 +26,9 @@ def agent(name: str) -> Runtime:
     return require_cli(name)
 
 
-async def run(runtime: Runtime, request: RunRequest) -> tuple[runner.RunOutcome, list[TranscriptEvent]]:
+async def run(runtime: Runtime, request: RunRequest) -> tuple[cli_process.RunOutcome, list[TranscriptEvent]]:
     events: list[TranscriptEvent] = []
-    outcome = await runner.run(runtime, request, events.append)
+    outcome = await cli_process.run(runtime, request, events.append)
     return outcome, events
 
 
@@ -39,7 +40,7 @@ async def wait_for(condition: Callable[[], object], timeout: float = 30) -> None
 
 
 def group_gone(pid: int) -> bool:
-    return not runner.process_group_alive(pid)
+    return not cli_process.process_group_alive(pid)
 
 
 # --- the agent CLIs ----------------------------------------------------------------------------------------------
@@ -97,10 +98,10 @@ async def test_server_error_fails_fast(name: str, make_request, fake_model: Fake
 
 @pytest.mark.parametrize('name', AGENTS)
 async def test_stop_mid_run(name: str, make_request, fake_model: FakeModelServer) -> None:
-    handles: list[runner.RunHandle] = []
+    handles: list[cli_process.RunHandle] = []
     started = time.monotonic()
-    task = asyncio.create_task(runner.run(agent(name), make_request('Take your time [[slow:30]]'), lambda e: None,
-                                          on_start=handles.append))
+    task = asyncio.create_task(cli_process.run(agent(name), make_request('Take your time [[slow:30]]'), lambda e: None,
+                                               on_start=handles.append))
     await wait_for(lambda: fake_model.requests)  # the model is streaming its answer
     await handles[0].stop()
     outcome = await task
@@ -111,8 +112,8 @@ async def test_stop_mid_run(name: str, make_request, fake_model: FakeModelServer
 
 async def test_claude_reply_streams_while_it_is_generated(make_request, fake_model: FakeModelServer) -> None:
     seen: list[tuple[TranscriptEvent, int]] = []  # each reply event, with the replies the server had finished
-    outcome = await runner.run(agent('claude-code'), make_request('Take your time [[slow:3]]'),
-                               lambda event: seen.append((event, fake_model.streams_done)))
+    outcome = await cli_process.run(agent('claude-code'), make_request('Take your time [[slow:3]]'),
+                                    lambda event: seen.append((event, fake_model.streams_done)))
     texts = [(event, done) for event, done in seen if event.kind == 'assistant']
     assert outcome.status == 'completed' and len(texts) == 20
     assert texts[0][1] == 0 and texts[-2][1] == 0  # shown while the model was still sending
@@ -127,8 +128,7 @@ async def test_retries_show_while_the_cli_retries(name: str, make_request, fake_
     def on_event(event: TranscriptEvent) -> None:
         if event.data.get('retry'):
             retries.append(len(fake_model.requests))
-    outcome = await runner.run(agent(name), make_request('Go [[500]]', env={'AGOR_AGENT_MAX_RETRIES': '1'}),
-                               on_event)
+    outcome = await cli_process.run(agent(name), make_request('Go [[500]]', max_retries=1), on_event)
     assert outcome.status == 'failed'
     assert retries and retries[0] < len(fake_model.requests)  # reported before the CLI gave up
 
@@ -145,15 +145,14 @@ async def test_gemini_runs_shell_commands_in_its_default_permission_mode(make_re
 
 async def test_missing_cli_gives_the_install_command(make_request, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv('PATH', str(tmp_path / 'nothing'))
-    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'nothing'))
-    outcome, events = await run(registry.get('claude-code'), make_request('hi', resume_id='abc'))
+    outcome, events = await run(registry.get('claude-code'), make_request('hi', resume_id='abc', cli_dir=tmp_path))
     assert outcome.status == 'failed' and events == []
     assert outcome.error == ('Claude Code CLI (`claude`) is not installed. '
                              'Install it with: npm i -g @anthropic-ai/claude-code@2.1.331')
     assert outcome.resume_id == 'abc'
 
 
-# --- the runner, through the shell runtime -------------------------------------------------------------------------
+# --- cli_process, through the shell runtime ---------------------------------------------------------------------------
 
 SHELL = registry.get('shell')
 
@@ -165,7 +164,7 @@ async def test_shell_output_lines_become_the_reply(make_request) -> None:
         seen.append(event)
 
     request = make_request('pwd; echo two >&2; echo "$FOO"', env={'FOO': 'bar'})
-    outcome = await runner.run(SHELL, request, on_event)
+    outcome = await cli_process.run(SHELL, request, on_event)
     assert outcome.status == 'completed'
     assert outcome.reply.splitlines()[1:] == ['two', 'bar']
     assert outcome.reply.splitlines()[0].endswith('/repo')  # ran in the request's cwd
@@ -183,15 +182,15 @@ async def test_shell_failure_and_bad_cwd(make_request, tmp_path) -> None:
 
 
 async def test_invalid_request_fails_without_exception(make_request, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, 'find_binary', lambda runtime: '/bin/true')
+    monkeypatch.setattr(cli_process, 'find_binary', lambda runtime, cli_dir: '/bin/true')
     outcome, _ = await run(registry.get('codex'), make_request('hi', permission_mode='nonsense'))
     assert outcome.status == 'failed' and "no permission mode 'nonsense'" in outcome.error
 
 
 async def test_stop_kills_the_whole_process_group(make_request) -> None:
-    handles: list[runner.RunHandle] = []
-    task = asyncio.create_task(runner.run(SHELL, make_request('sleep 60 & sleep 60; echo never'), lambda e: None,
-                                          on_start=handles.append))
+    handles: list[cli_process.RunHandle] = []
+    task = asyncio.create_task(cli_process.run(SHELL, make_request('sleep 60 & sleep 60; echo never'), lambda e: None,
+                                               on_start=handles.append))
     await wait_for(lambda: handles)
     started = time.monotonic()
     await handles[0].stop(grace=2)
@@ -202,9 +201,9 @@ async def test_stop_kills_the_whole_process_group(make_request) -> None:
 
 
 async def test_stop_escalates_to_sigkill(make_request) -> None:
-    handles: list[runner.RunHandle] = []
-    task = asyncio.create_task(runner.run(SHELL, make_request("trap '' TERM; echo ready; sleep 60"),
-                                          lambda e: None, on_start=handles.append))
+    handles: list[cli_process.RunHandle] = []
+    task = asyncio.create_task(cli_process.run(SHELL, make_request("trap '' TERM; echo ready; sleep 60"),
+                                               lambda e: None, on_start=handles.append))
     await wait_for(lambda: handles)
     await asyncio.sleep(0.3)  # let bash install its trap
     started = time.monotonic()
@@ -215,8 +214,9 @@ async def test_stop_escalates_to_sigkill(make_request) -> None:
 
 
 async def test_cancelling_the_run_stops_the_process(make_request) -> None:
-    handles: list[runner.RunHandle] = []
-    task = asyncio.create_task(runner.run(SHELL, make_request('sleep 60'), lambda e: None, on_start=handles.append))
+    handles: list[cli_process.RunHandle] = []
+    task = asyncio.create_task(cli_process.run(SHELL, make_request('sleep 60'), lambda e: None,
+                                               on_start=handles.append))
     await wait_for(lambda: handles)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -225,18 +225,18 @@ async def test_cancelling_the_run_stops_the_process(make_request) -> None:
 
 
 async def test_failing_event_handler_ends_the_run(make_request) -> None:
-    handles: list[runner.RunHandle] = []
+    handles: list[cli_process.RunHandle] = []
 
     def on_event(event: TranscriptEvent) -> None:
         raise RuntimeError('database is down')
 
     with pytest.raises(RuntimeError, match='database is down'):
-        await runner.run(SHELL, make_request('echo hi; sleep 60'), on_event, on_start=handles.append)
+        await cli_process.run(SHELL, make_request('echo hi; sleep 60'), on_event, on_start=handles.append)
     assert group_gone(handles[0].pid)
 
 
 async def test_overlong_line_is_skipped(make_request) -> None:
-    big = runner.LINE_LIMIT + 1000
+    big = cli_process.LINE_LIMIT + 1000
     outcome, events = await run(SHELL, make_request(f"head -c {big} /dev/zero | tr '\\0' x; echo; echo after"))
     assert outcome.status == 'completed'
     assert [event.kind for event in events] == ['system', 'assistant']
@@ -245,11 +245,12 @@ async def test_overlong_line_is_skipped(make_request) -> None:
 
 async def test_background_child_holding_stdout_does_not_hang_the_run(make_request) -> None:
     started = time.monotonic()
-    handles: list[runner.RunHandle] = []
-    outcome = await runner.run(SHELL, make_request('sleep 30 & echo done'), lambda e: None, on_start=handles.append)
+    handles: list[cli_process.RunHandle] = []
+    outcome = await cli_process.run(SHELL, make_request('sleep 30 & echo done'), lambda e: None,
+                                    on_start=handles.append)
     assert outcome.status == 'completed' and outcome.reply == 'done\n'
-    assert time.monotonic() - started < runner.DRAIN_SECONDS + 2
-    await runner.stop_process_group(handles[0].pid, grace=1)  # what a caller does with a leftover group
+    assert time.monotonic() - started < cli_process.DRAIN_SECONDS + 2
+    await cli_process.stop_process_group(handles[0].pid, grace=1)  # what a caller does with a leftover group
     assert group_gone(handles[0].pid)
 
 
@@ -261,5 +262,5 @@ async def test_output_still_buffered_when_the_cli_exits_is_read_to_the_end(make_
         seen.append(event.text)
         await asyncio.sleep(0.0002)  # 30,000 lines: longer than DRAIN_SECONDS after `seq` has exited
 
-    outcome = await runner.run(SHELL, make_request('seq 1 30000'), slow)
+    outcome = await cli_process.run(SHELL, make_request('seq 1 30000'), slow)
     assert outcome.status == 'completed' and ''.join(seen) == ''.join(f'{i}\n' for i in range(1, 30001))

@@ -19,7 +19,6 @@ from agor.runtimes.base import (
     Turn,
     headline,
     last_reply,
-    max_retries,
 )
 from agor.runtimes.codex import toml
 
@@ -33,7 +32,7 @@ def recorded(name: str, case: str, suffix: str = '.jsonl') -> list[str]:
 
 
 def replay(name: str, case: str, turn: Turn | None = None) -> tuple[list[TranscriptEvent], RunOutcome]:
-    """The recorded stdout, then stderr, through the adapter (the runner reads them concurrently)."""
+    """The recorded stdout, then stderr, through the adapter (cli_process reads them concurrently)."""
     runtime, turn = registry.get(name), turn or Turn(mcp_servers=['echo'])
     events = [event for line in recorded(name, case) for event in runtime.parse_line(line, turn)]
     stderr = recorded(name, case, '.stderr')
@@ -43,8 +42,8 @@ def replay(name: str, case: str, turn: Turn | None = None) -> tuple[list[Transcr
 
 def request(tmp_path: Path, prompt: str = 'Fix the bug', **fields) -> RunRequest:
     env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path), 'OPENAI_BASE_URL': 'http://127.0.0.1:9/v1',
-           'OPENAI_API_KEY': 'sk-test', 'AGOR_AGENT_MAX_RETRIES': '1', **fields.pop('env', {})}
-    return RunRequest(prompt, tmp_path, tmp_path / 'state', env, **fields)
+           'OPENAI_API_KEY': 'sk-test', **fields.pop('env', {})}
+    return RunRequest(prompt, tmp_path, tmp_path / 'state', env, **{'max_retries': 1, **fields})
 
 
 # --- parsing recorded output -------------------------------------------------------------------------------------
@@ -326,14 +325,6 @@ def test_unknown_permission_mode_is_refused(tmp_path: Path) -> None:
         registry.get('opencode').build(request(tmp_path, permission_mode='auto_edit'))
 
 
-def test_max_retries_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv('AGOR_AGENT_MAX_RETRIES', raising=False)
-    assert max_retries(request(tmp_path, env={'AGOR_AGENT_MAX_RETRIES': ''})) == 2
-    monkeypatch.setenv('AGOR_AGENT_MAX_RETRIES', '5')
-    assert max_retries(request(tmp_path, env={'AGOR_AGENT_MAX_RETRIES': ''})) == 5
-    assert max_retries(request(tmp_path, env={'AGOR_AGENT_MAX_RETRIES': '0'})) == 0
-
-
 @pytest.mark.parametrize('fields, message', [
     ({'name': 'bad name'}, 'letters, digits'), ({'name': 'x'}, 'needs a command'),
     ({'name': 'x', 'transport': 'http'}, 'needs a URL')])
@@ -356,10 +347,10 @@ def test_find_binary_and_versions_from_the_cli_dir(tmp_path: Path, monkeypatch: 
     fake.write_text('#!/bin/sh\necho "codex-cli 9.9.9"\n')
     fake.chmod(0o755)
     monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
-    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'clis'))
-    assert registry.find_binary(registry.get('codex')) == str(fake)
-    assert registry.find_binary(registry.get('claude-code')) is None
-    statuses = {status.name: status for status in registry.installed()}
+    clis = tmp_path / 'clis'
+    assert registry.find_binary(registry.get('codex'), clis) == str(fake)
+    assert registry.find_binary(registry.get('claude-code'), clis) is None
+    statuses = {status.name: status for status in registry.installed(clis)}
     assert statuses['codex'].path == str(fake) and statuses['codex'].version == 'codex-cli 9.9.9'
     assert statuses['claude-code'].path is None and statuses['claude-code'].version is None
     assert statuses['claude-code'].install_command == 'npm i -g @anthropic-ai/claude-code@2.1.331'
@@ -377,9 +368,9 @@ def test_the_pinned_cli_wins_over_path_and_runs_on_the_projects_node(tmp_path: P
         (directory / 'codex').write_text(f'#!/usr/bin/env node\n{body}\n')
         (directory / 'codex').chmod(0o755)
     monkeypatch.setenv('PATH', str(stray))
-    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'clis'))
-    assert registry.find_binary(registry.get('codex')) == str(pinned / 'codex')
-    statuses = {status.name: status for status in registry.installed()}
+    clis = tmp_path / 'clis'
+    assert registry.find_binary(registry.get('codex'), clis) == str(pinned / 'codex')
+    statuses = {status.name: status for status in registry.installed(clis)}
     node = statuses['node']
     assert node.path and int(node.version.lstrip('v').split('.')[0]) >= 20
     assert statuses['codex'].version == f'codex on node {node.version}'

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from agor import db, events, repos, session_runner, sessions
+from agor import agent_sessions, db, events, repos, session_worker
 from agor.models import AgentSession, Role, SessionTurn, utcnow
 from agor.notifications import user_topic
 from agor.runtimes.base import TranscriptEvent
-from agor.runtimes.runner import process_group_alive
-from agor.session_runner import RESTART_REASON, VANISHED_REASON, SessionRunner
+from agor.runtimes.cli_process import process_group_alive
+from agor.session_worker import RESTART_REASON, VANISHED_REASON, SessionWorkers
 
 from .conftest import seed_board
 
@@ -21,15 +21,15 @@ from .conftest import seed_board
 @pytest.fixture
 async def scene(settings, git_repo):
     seeded = seed_board(settings, git_repo, bob=Role.member, dan=Role.viewer)
-    runner = SessionRunner()
-    await runner.start(settings)
-    yield seeded, runner
-    await runner.stop_all()
+    workers = SessionWorkers(settings)
+    await workers.start()
+    yield seeded, workers
+    await workers.stop_all()
 
 
 async def settle(session_id: str, *statuses: str, timeout: float = 20) -> dict:
     for _ in range(int(timeout / 0.05)):
-        detail = sessions.get(_any_user(), session_id)
+        detail = agent_sessions.get(_any_user(), session_id)
         if detail['status'] in statuses and not detail['queued']:
             return detail
         await asyncio.sleep(0.05)
@@ -51,13 +51,13 @@ def _any_user():
 
 
 def texts(user, session_id, kind=None):
-    return [e['text'] for e in sessions.transcript(user, session_id) if kind is None or e['kind'] == kind]
+    return [e['text'] for e in agent_sessions.transcript(user, session_id) if kind is None or e['kind'] == kind]
 
 
 async def test_shell_session_runs_in_the_worktree_and_streams_its_output(scene):
     seeded, _ = scene
     alice = seeded.owner
-    agent = sessions.create(alice, seeded.worktree.id, 'shell', 'pwd; echo "hi $AGOR_USER"')
+    agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'pwd; echo "hi $AGOR_USER"')
     detail = await settle(agent.id, 'completed')
     assert detail['title'] == 'pwd; echo "hi $AGOR_USER"' and detail['creator'] == 'Alice'
     assert texts(alice, agent.id, 'user') == ['pwd; echo "hi $AGOR_USER"']
@@ -68,10 +68,10 @@ async def test_shell_session_runs_in_the_worktree_and_streams_its_output(scene):
 async def test_prompts_sent_while_running_are_queued_and_run_in_order(scene):
     seeded, _ = scene
     bob = seeded.users['bob']
-    agent = sessions.create(bob, seeded.worktree.id, 'shell', 'sleep 0.5; echo first')
-    sessions.prompt(bob, agent.id, 'echo second')
-    sessions.prompt(seeded.owner, agent.id, 'echo third')
-    assert sessions.get(bob, agent.id)['queued'] >= 2
+    agent = agent_sessions.create(bob, seeded.worktree.id, 'shell', 'sleep 0.5; echo first')
+    agent_sessions.prompt(bob, agent.id, 'echo second')
+    agent_sessions.prompt(seeded.owner, agent.id, 'echo third')
+    assert agent_sessions.get(bob, agent.id)['queued'] >= 2
     await settle(agent.id, 'completed')
     assert [t.strip() for t in texts(bob, agent.id, 'assistant') if t.strip()] == ['first', 'second', 'third']
 
@@ -81,16 +81,16 @@ async def test_a_prompt_queued_while_the_worker_finds_the_queue_empty_still_runs
     before the worker has left; without the watchdog it must still run."""
     seeded, _ = scene
     alice = seeded.owner
-    real_claim, injected = sessions.claim_next_turn, []
+    real_claim, injected = agent_sessions.claim_next_turn, []
 
     def claim_then_queue(session_id: str):
         claimed = real_claim(session_id)
         if claimed is None and not injected:  # the event of this prompt reaches the loop before the claim's result
-            injected.append(sessions.prompt(alice, session_id, 'echo second'))
+            injected.append(agent_sessions.prompt(alice, session_id, 'echo second'))
         return claimed
 
-    monkeypatch.setattr(sessions, 'claim_next_turn', claim_then_queue)
-    agent = sessions.create(alice, seeded.worktree.id, 'shell', 'echo first')
+    monkeypatch.setattr(agent_sessions, 'claim_next_turn', claim_then_queue)
+    agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'echo first')
     await wait_for(lambda: injected)
     await settle(agent.id, 'completed', timeout=10)
     assert [t.strip() for t in texts(alice, agent.id, 'assistant')] == ['first', 'second']
@@ -102,28 +102,29 @@ async def test_stop_ends_the_process_group_drops_the_queue_and_says_who_stopped_
     started = Path(seeded.worktree.path) / 'started'  # stopped once the command runs (not in the login profile)
     script = f'touch {started}; sleep 30 & sleep 30; echo never'
     repos.set_level(seeded.owner, seeded.worktree.id, 'prompt')  # Bob may prompt and stop Alice's session
-    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', script)
-    sessions.prompt(bob, agent.id, 'echo queued')
+    agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell', script)
+    agent_sessions.prompt(bob, agent.id, 'echo queued')
     await wait_for(started.exists)
     pid = _pid(agent.id)
-    assert sessions.stop(bob, agent.id) is True
+    assert agent_sessions.stop(bob, agent.id) is True
     detail = await settle(agent.id, 'stopped')
     assert detail['queued'] == 0 and 'never' not in '\n'.join(texts(bob, agent.id, 'assistant'))
     assert detail['error'] == 'Stopped by Bob.' and texts(bob, agent.id, 'system') == ['Stopped by Bob.']
     await wait_for(lambda: not process_group_alive(pid))  # the background sleep went with its group
-    assert sessions.stop(bob, agent.id) is False  # nothing left to stop
+    assert agent_sessions.stop(bob, agent.id) is False  # nothing left to stop
 
 
 async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_new_text(scene, monkeypatch):
     seeded, _ = scene
     alice = seeded.owner
     writes = []
-    record_events = sessions.record_events
-    monkeypatch.setattr(sessions, 'record_events', lambda *args: (writes.append(len(args[2])), record_events(*args)))
+    record_events = agent_sessions.record_events
+    monkeypatch.setattr(agent_sessions, 'record_events',
+                        lambda *args: (writes.append(len(args[2])), record_events(*args)))
     script = 'for i in $(seq 0 19); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.05; done'  # for > 1 s
-    agent = sessions.create(alice, seeded.worktree.id, 'shell', script)
+    agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', script)
     heard = []
-    unsubscribe = events.bus.subscribe(sessions.session_topic(agent.id), heard.append)
+    unsubscribe = events.bus.subscribe(agent_sessions.session_topic(agent.id), heard.append)
     await settle(agent.id, 'completed')
     unsubscribe()
     expected = ''.join(f'{i}\n' for i in range(1, 20001))  # 109 KB: it continues in a second entry
@@ -141,23 +142,23 @@ async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_ne
     sent = [e['text'] for e in heard if e['type'] == 'append'] + [e['entry']['text'] for e in heard
                                                                   if e['type'] == 'entry']
     assert len(sent) > 3 and sum(len(text) for text in sent) == len(expected) + len(script)  # only new text travels
-    first, second = [e for e in sessions.transcript(alice, agent.id) if e['kind'] == 'assistant']
-    assert sessions.ENTRY_TEXT_LIMIT <= len(first['text']) < sessions.ENTRY_TEXT_LIMIT + 10
+    first, second = [e for e in agent_sessions.transcript(alice, agent.id) if e['kind'] == 'assistant']
+    assert agent_sessions.ENTRY_TEXT_LIMIT <= len(first['text']) < agent_sessions.ENTRY_TEXT_LIMIT + 10
     assert second['data'] == {'continued': True}
 
 
 async def test_nothing_buffered_is_lost_when_a_run_ends_or_is_stopped(scene, monkeypatch):
     seeded, _ = scene
     bob = seeded.users['bob']
-    monkeypatch.setattr(session_runner, 'BATCH_SECONDS', 60)  # no batch is written before the run ends
-    agent = sessions.create(bob, seeded.worktree.id, 'shell', 'seq 1 3000')
+    monkeypatch.setattr(session_worker, 'BATCH_SECONDS', 60)  # no batch is written before the run ends
+    agent = agent_sessions.create(bob, seeded.worktree.id, 'shell', 'seq 1 3000')
     await settle(agent.id, 'completed')
     assert ''.join(texts(bob, agent.id, 'assistant')) == ''.join(f'{i}\n' for i in range(1, 3001))
 
     done = Path(seeded.worktree.path) / 'printed'
-    sessions.prompt(bob, agent.id, f'seq 3001 6000; touch {done}; sleep 30')
+    agent_sessions.prompt(bob, agent.id, f'seq 3001 6000; touch {done}; sleep 30')
     await wait_for(done.exists)
-    assert sessions.stop(bob, agent.id) is True
+    assert agent_sessions.stop(bob, agent.id) is True
     await settle(agent.id, 'stopped')
     assert ''.join(texts(bob, agent.id, 'assistant')) == ''.join(f'{i}\n' for i in range(1, 6001))
     assert texts(bob, agent.id)[-1] == 'Stopped by Bob.'
@@ -165,7 +166,7 @@ async def test_nothing_buffered_is_lost_when_a_run_ends_or_is_stopped(scene, mon
 
 async def test_a_crash_is_failed_with_the_last_lines_and_never_a_traceback(scene):
     seeded, _ = scene
-    agent = sessions.create(seeded.owner, seeded.worktree.id, 'shell', 'echo oops >&2; exit 3')
+    agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell', 'echo oops >&2; exit 3')
     detail = await settle(agent.id, 'failed')
     assert detail['error'] == 'Shell exited with code 3'  # the shell's stderr is in its transcript
     assert 'oops' in ''.join(texts(seeded.owner, agent.id, 'assistant'))
@@ -173,10 +174,10 @@ async def test_a_crash_is_failed_with_the_last_lines_and_never_a_traceback(scene
 
 
 async def test_a_missing_cli_names_the_command_and_how_to_install_it(scene, monkeypatch, tmp_path):
-    seeded, _ = scene
+    seeded, workers = scene
     monkeypatch.setenv('PATH', '/usr/bin:/bin')
-    monkeypatch.setenv('AGOR_AGENT_CLI_DIR', str(tmp_path / 'no-clis'))
-    agent = sessions.create(seeded.owner, seeded.worktree.id, 'codex', 'hello')
+    monkeypatch.setattr(workers.settings, 'agent_cli_dir', tmp_path / 'no-clis')
+    agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'codex', 'hello')
     detail = await settle(agent.id, 'failed')
     assert '`codex`' in detail['error'] and 'npm i -g @openai/codex@0.169.0' in detail['error']
 
@@ -184,28 +185,29 @@ async def test_a_missing_cli_names_the_command_and_how_to_install_it(scene, monk
 async def test_attention_is_per_viewer_and_long_runs_chime_for_the_creator_only(scene, monkeypatch):
     seeded, _ = scene
     alice, bob = seeded.owner, seeded.users['bob']
-    monkeypatch.setattr(sessions, 'ATTENTION_AFTER', timedelta(seconds=60))  # however slow the machine, this is short
+    # however slow the machine, this is short
+    monkeypatch.setattr(agent_sessions, 'ATTENTION_AFTER', timedelta(seconds=60))
     chimes = {alice.id: [], bob.id: []}
     for user_id, got in chimes.items():
         events.bus.subscribe(user_topic(user_id), got.append)
-    quick = sessions.create(alice, seeded.worktree.id, 'shell', 'echo quick')
+    quick = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'echo quick')
     await settle(quick.id, 'completed')
-    assert sessions.board_attention(alice, seeded.board.id)['cards'] == []  # a short shell run needs nobody
+    assert agent_sessions.board_attention(alice, seeded.board.id)['cards'] == []  # a short shell run needs nobody
 
-    monkeypatch.setattr(sessions, 'ATTENTION_AFTER', timedelta(seconds=0.3))  # and a 0.5 s run is long
-    agent = sessions.create(alice, seeded.worktree.id, 'shell', 'sleep 0.5; echo done')
-    await wait_for(lambda: sessions.board_attention(bob, seeded.board.id)['running'])
+    monkeypatch.setattr(agent_sessions, 'ATTENTION_AFTER', timedelta(seconds=0.3))  # and a 0.5 s run is long
+    agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'sleep 0.5; echo done')
+    await wait_for(lambda: agent_sessions.board_attention(bob, seeded.board.id)['running'])
     await settle(agent.id, 'completed')
     for viewer in (alice, bob):
-        assert sessions.board_attention(viewer, seeded.board.id)['cards'] == [seeded.worktree.id]
-    sessions.acknowledge(bob, agent.id)
-    assert sessions.board_attention(bob, seeded.board.id)['cards'] == []
-    assert sessions.board_attention(alice, seeded.board.id)['cards'] == [seeded.worktree.id]
+        assert agent_sessions.board_attention(viewer, seeded.board.id)['cards'] == [seeded.worktree.id]
+    agent_sessions.acknowledge(bob, agent.id)
+    assert agent_sessions.board_attention(bob, seeded.board.id)['cards'] == []
+    assert agent_sessions.board_attention(alice, seeded.board.id)['cards'] == [seeded.worktree.id]
     finished = [e for e in chimes[alice.id] if e['type'] == 'run_finished']
     assert [e['outcome'] for e in finished] == ['completed', 'completed'] and finished[-1]['seconds'] >= 0.5
     assert not [e for e in chimes[bob.id] if e['type'] == 'run_finished']  # Bob neither created nor follows it
-    sessions.set_following(bob, agent.id, True)
-    sessions.prompt(alice, agent.id, 'echo again')
+    agent_sessions.set_following(bob, agent.id, True)
+    agent_sessions.prompt(alice, agent.id, 'echo again')
     await settle(agent.id, 'completed')
     assert [e for e in chimes[bob.id] if e['type'] == 'run_finished']
 
@@ -215,20 +217,20 @@ async def test_viewers_cannot_start_or_prompt_sessions(scene):
     dan = seeded.users['dan']
     from agor.errors import Forbidden
     with pytest.raises(Forbidden):
-        sessions.create(dan, seeded.worktree.id, 'shell', 'echo hi')
+        agent_sessions.create(dan, seeded.worktree.id, 'shell', 'echo hi')
 
 
 async def test_watchdog_fails_vanished_runs_and_flags_silent_ones(scene, settings):
-    seeded, runner = scene
+    seeded, workers = scene
     gone = subprocess.Popen(['true'])
     gone.wait()
     ghost = _running_row(seeded, pid=gone.pid)
     settings.session_stuck_seconds = 1
-    quiet = sessions.create(seeded.owner, seeded.worktree.id, 'shell', 'sleep 3')
+    quiet = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell', 'sleep 3')
     await asyncio.sleep(1.5)
-    await runner.check()
-    assert sessions.get(seeded.owner, ghost)['error'] == VANISHED_REASON
-    detail = sessions.get(seeded.owner, quiet.id)
+    await workers.check()
+    assert agent_sessions.get(seeded.owner, ghost)['error'] == VANISHED_REASON
+    detail = agent_sessions.get(seeded.owner, quiet.id)
     assert detail['stuck'] is True and detail['status_label'] == 'stuck?'
     await settle(quiet.id, 'completed')
 
@@ -237,10 +239,10 @@ async def test_restart_fails_the_interrupted_run_keeps_the_transcript_and_serves
     seeded = seed_board(settings, git_repo)
     orphan = subprocess.Popen(['sleep', '60'], start_new_session=True)
     agent_id = _running_row(seeded, pid=orphan.pid)
-    sessions.record_events(agent_id, 'turn-1', [TranscriptEvent('assistant', 'output before the restart')])
-    sessions.prompt(seeded.owner, agent_id, 'echo after restart')
-    runner = SessionRunner()
-    await runner.start(settings)  # what main.py does when the app starts again
+    agent_sessions.record_events(agent_id, 'turn-1', [TranscriptEvent('assistant', 'output before the restart')])
+    agent_sessions.prompt(seeded.owner, agent_id, 'echo after restart')
+    workers = SessionWorkers(settings)
+    await workers.start()  # what main.py does when the app starts again
     try:
         assert orphan.wait(timeout=5) == -signal.SIGTERM
         await settle(agent_id, 'completed')
@@ -248,7 +250,7 @@ async def test_restart_fails_the_interrupted_run_keeps_the_transcript_and_serves
         assert 'output before the restart' in transcript and RESTART_REASON in transcript
         assert 'after restart\n' in transcript
     finally:
-        await runner.stop_all()
+        await workers.stop_all()
 
 
 def _running_row(seeded, *, pid: int) -> str:

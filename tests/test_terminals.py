@@ -17,12 +17,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from agor import auth, db, repos, sessions, terminals, unix_accounts
+from agor import agent_sessions, auth, db, repos, terminals, unix_accounts
 from agor.config import load_settings, session_secret
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import AgentSession, Role
-from agor.runtimes.runner import process_group_alive
-from agor.session_runner import SessionRunner
+from agor.runtimes.cli_process import process_group_alive
+from agor.session_worker import SessionWorkers
 from agor.terminals import ShareState, TerminalService, TerminalUnavailable
 from agor.terminals.pty import HIGH_WATER, READ_SIZE
 from agor.terminals.tmux import TmuxServer
@@ -201,7 +201,7 @@ async def test_env_is_the_allowlist_plus_the_user_and_worktree(scene, monkeypatc
     for name, value in LEAKY_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv('TZ', 'Europe/Berlin')
-    monkeypatch.setenv('AGOR_AGENT_ENV_GREETING', 'granted')
+    monkeypatch.setitem(s.settings.agent_env, 'GREETING', 'granted')  # AGOR_AGENT_ENV_GREETING
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$TZ|$GREETING|'
@@ -438,7 +438,7 @@ async def test_viewers_and_read_only_guests_never_size_the_window(scene):
 
 async def test_no_env_value_is_on_any_command_line(scene, monkeypatch):
     s = scene
-    monkeypatch.setenv('AGOR_AGENT_ENV_ANTHROPIC_API_KEY', 'sk-granted-key-value')
+    monkeypatch.setitem(s.settings.agent_env, 'ANTHROPIC_API_KEY', 'sk-granted-key-value')
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     assert await run(alice, 'echo "$ANTHROPIC_API_KEY"', 'DONE-14') == 'sk-granted-key-value'  # it did arrive
@@ -511,18 +511,18 @@ async def test_terminal_page_reaches_only_worktrees(user, git_repo):
 
 
 async def test_archive_and_delete_during_a_run_stop_its_agents_and_close_its_shell(scene):
-    """One event after the commit (`worktree_gone`) reaches the session runner and the terminal service."""
+    """One event after the commit (`worktree_gone`) reaches the session workers and the terminal service."""
     s = scene
-    runner = SessionRunner()
-    await runner.start(s.settings)
+    workers = SessionWorkers(s.settings)
+    await workers.start()
     try:
         runs = {}
         for worktree in (s.worktree, s.other):
             shell = await attach(s.service, s.bob, worktree.id)
             await shell.wait_for(r'[$#] ')
             started = Path(worktree.path) / 'started'
-            agent = sessions.create(s.bob, worktree.id, 'shell', f'touch {started}; sleep 60 & sleep 60')
-            sessions.prompt(s.bob, agent.id, 'echo queued')
+            agent = agent_sessions.create(s.bob, worktree.id, 'shell', f'touch {started}; sleep 60 & sleep 60')
+            agent_sessions.prompt(s.bob, agent.id, 'echo queued')
             await wait_until(started.exists, timeout=20)
             runs[worktree.id] = shell, agent.id, _pid(agent.id)
 
@@ -530,12 +530,12 @@ async def test_archive_and_delete_during_a_run_stop_its_agents_and_close_its_she
         shell, agent_id, pid = runs[s.worktree.id]
         await wait_until(lambda: shell.endings and not process_group_alive(pid), timeout=10)  # the process table
         assert shell.endings == ['auth-fix was archived by Alice; its shell has ended.']
-        await wait_until(lambda: sessions.get(s.bob, agent_id)['status'] == 'stopped')
-        detail = sessions.get(s.bob, agent_id)
+        await wait_until(lambda: agent_sessions.get(s.bob, agent_id)['status'] == 'stopped')
+        detail = agent_sessions.get(s.bob, agent_id)
         assert detail['error'] == 'Stopped: auth-fix was archived by Alice.' and detail['queued'] == 0
-        assert [e['text'] for e in sessions.transcript(s.bob, agent_id)][-1] == detail['error']
+        assert [e['text'] for e in agent_sessions.transcript(s.bob, agent_id)][-1] == detail['error']
         with pytest.raises(InvalidInput, match='auth-fix is archived: restore it to prompt this session.'):
-            sessions.prompt(s.bob, agent_id, 'echo more')
+            agent_sessions.prompt(s.bob, agent_id, 'echo more')
 
         await asyncio.to_thread(repos.delete_worktree, s.alice, s.other.id)
         shell, agent_id, pid = runs[s.other.id]
@@ -543,9 +543,9 @@ async def test_archive_and_delete_during_a_run_stop_its_agents_and_close_its_she
         assert shell.endings == ['other was deleted by Alice; its shell has ended.']
         assert not Path(s.other.path).exists()
         with pytest.raises(NotFound):
-            sessions.get(s.bob, agent_id)  # the session went with its worktree
+            agent_sessions.get(s.bob, agent_id)  # the session went with its worktree
     finally:
-        await runner.stop_all()
+        await workers.stop_all()
 
 
 def _pid(session_id: str) -> int | None:

@@ -1,5 +1,5 @@
 """What a session's transcript shows, for each agent CLI: its recorded real output (tests/fixtures/runtime_output, made
-by tests/record_runtime_output.py) replayed as the CLI's stdout, stderr and exit code through the real session runner
+by tests/record_runtime_output.py) replayed as the CLI's stdout, stderr and exit code through the real session workers
 and database, then rendered as the session panel renders one entry."""
 import asyncio
 import json
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agor import sessions
+from agor import agent_sessions
 from agor.errors import InvalidInput
 from agor.models import Role
-from agor.runtimes import registry, runner
-from agor.session_runner import SessionRunner
+from agor.runtimes import cli_process, registry
+from agor.session_worker import SessionWorkers
 from components.session_panel import _entry_html
 
 from .conftest import seed_board
@@ -28,7 +28,7 @@ AGENTS = ['claude-code', 'codex', 'gemini', 'opencode']
 async def scene(settings, git_repo, tmp_path, monkeypatch):
     """(seeded board, replay): `replay(name, case)` makes the next run of any CLI print that recorded output."""
     script = tmp_path / 'replayed-cli'
-    monkeypatch.setattr(runner, 'find_binary', lambda runtime: str(script))
+    monkeypatch.setattr(cli_process, 'find_binary', lambda runtime, cli_dir: str(script))
 
     def replay(name: str, case: str) -> None:  # the recordings are copied beside the script: as root the CLI runs
         prefix = tmp_path / f'{name.split("-")[0]}_{case}'  # as the executor, which may not read the checkout
@@ -39,20 +39,20 @@ async def scene(settings, git_repo, tmp_path, monkeypatch):
         script.chmod(0o755)
 
     seeded = seed_board(settings, git_repo, bob=Role.member)
-    session_runner = SessionRunner()
-    await session_runner.start(settings)
+    workers = SessionWorkers(settings)
+    await workers.start()
     yield seeded, replay
-    await session_runner.stop_all()
+    await workers.stop_all()
 
 
 async def run(seeded, name: str, prompt: str = 'Go', session_id: str | None = None) -> str:
     """Start (or prompt) a session and wait until the run settled; its id."""
     if session_id is None:
-        session_id = sessions.create(seeded.owner, seeded.worktree.id, name, prompt).id
+        session_id = agent_sessions.create(seeded.owner, seeded.worktree.id, name, prompt).id
     else:
-        sessions.prompt(seeded.owner, session_id, prompt)
+        agent_sessions.prompt(seeded.owner, session_id, prompt)
     for _ in range(400):
-        detail = sessions.get(seeded.owner, session_id)
+        detail = agent_sessions.get(seeded.owner, session_id)
         if detail['status'] not in ('running', 'idle') and not detail['queued']:
             return session_id
         await asyncio.sleep(0.05)
@@ -62,7 +62,7 @@ async def run(seeded, name: str, prompt: str = 'Go', session_id: str | None = No
 def shown(seeded, session_id: str) -> list[tuple[str, str]]:
     """(kind, rendered HTML) of every transcript entry."""
     return [(entry['kind'], _entry_html(entry, preformatted=False))
-            for entry in sessions.transcript(seeded.owner, session_id)]
+            for entry in agent_sessions.transcript(seeded.owner, session_id)]
 
 
 def visible(html: str) -> str:
@@ -85,13 +85,13 @@ async def test_an_error_appears_once_with_the_providers_message_and_details_behi
     assert ' at ' not in headline and 'WARNING' not in headline and 'Full report' not in headline
     noise = registry.get(name).stderr_noise
     stderr = [line for line in (RECORDED / f'{name.split("-")[0]}_401.stderr').read_text().splitlines()
-              if not (noise and noise.search(line))][-runner.STDERR_LINES:]
+              if not (noise and noise.search(line))][-cli_process.STDERR_LINES:]
     if any(line.strip() for line in stderr):  # the CLI's last stderr lines: there, but only behind the toggle
         assert '<summary>details</summary>' in error
         assert all(escape(line) in error for line in stderr)
     assert 'level=INFO' not in error  # OpenCode's log chatter (read for its retries) is not kept
-    assert sessions.get(seeded.owner, session_id)['error'] == next(
-        entry['text'] for entry in sessions.transcript(seeded.owner, session_id) if entry['kind'] == 'error')
+    assert agent_sessions.get(seeded.owner, session_id)['error'] == next(
+        entry['text'] for entry in agent_sessions.transcript(seeded.owner, session_id) if entry['kind'] == 'error')
 
 
 @pytest.mark.parametrize('name', AGENTS)
@@ -131,15 +131,15 @@ async def test_a_resumed_claude_turn_shows_its_own_cost_and_the_header_the_total
     await run(seeded, 'claude-code', 'Again', session_id)
     usages = [visible(html) for kind, html in shown(seeded, session_id) if kind == 'usage']
     assert usages == ['This turn: 12 tokens in, 7 out, $0.0002'] * 2
-    figures = sessions.usage(seeded.owner, session_id).values()
-    assert sessions.usage_total(figures) == pytest.approx({'input_tokens': 24, 'output_tokens': 14,
-                                                           'cost_usd': 0.000376})
+    figures = agent_sessions.usage(seeded.owner, session_id).values()
+    assert agent_sessions.usage_total(figures) == pytest.approx({'input_tokens': 24, 'output_tokens': 14,
+                                                                 'cost_usd': 0.000376})
 
 
 async def test_a_streamed_claude_reply_is_one_entry(scene):
     seeded, replay = scene
     replay('claude-code', 'plain')  # text deltas, then the complete message
-    entries = sessions.transcript(seeded.owner, await run(seeded, 'claude-code'))
+    entries = agent_sessions.transcript(seeded.owner, await run(seeded, 'claude-code'))
     assert [entry['text'] for entry in entries if entry['kind'] == 'assistant'] == [
         'Fake answer: I saw 1 user turn(s).']
 
@@ -158,5 +158,5 @@ async def test_long_tool_output_is_collapsed():
 def test_the_server_refuses_a_bad_permission_mode_or_model(settings, git_repo, fields, message):
     seeded = seed_board(settings, git_repo)
     with pytest.raises(InvalidInput, match=message):
-        sessions.create(seeded.owner, seeded.worktree.id, 'gemini', 'hi', **fields)
-    assert sessions.for_worktree(seeded.owner, seeded.worktree.id) == []
+        agent_sessions.create(seeded.owner, seeded.worktree.id, 'gemini', 'hi', **fields)
+    assert agent_sessions.for_worktree(seeded.owner, seeded.worktree.id) == []

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlmodel import select
 
-from agor import boards, db, events, repos, sessions, trigger_template, triggers
+from agor import agent_sessions, boards, db, events, repos, trigger_template, triggers
 from agor.errors import Conflict, Forbidden, InvalidInput
 from agor.models import AgentSession, Role, SessionTurn, Worktree, ZoneFiring
 
@@ -29,7 +29,7 @@ def set_trigger(team, template=TEMPLATE, behavior='always_new', runtime='shell')
                        trigger_runtime=runtime)
 
 
-def agent_sessions(team) -> list[AgentSession]:
+def worktree_sessions(team) -> list[AgentSession]:
     with db.read() as session:
         return list(session.exec(select(AgentSession).where(AgentSession.worktree_id == team.worktree.id)))
 
@@ -173,7 +173,7 @@ def test_a_drop_fires_once_as_the_dropping_user_and_everyone_hears_of_it(team):
     finally:
         unsubscribe()
     assert fired['status'] == 'started' and fired['by'] == 'Bob'
-    [agent] = agent_sessions(team)
+    [agent] = worktree_sessions(team)
     assert (agent.id, agent.created_by, agent.runtime) == (fired['session_id'], bob.id, 'shell')
     with db.read() as session:
         [turn] = session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id)).all()
@@ -187,27 +187,27 @@ def test_a_drop_fires_once_as_the_dropping_user_and_everyone_hears_of_it(team):
     # moving within the zone, dropping again on the same spot: nothing more fires
     assert triggers.drop_card(bob, team.board.id, team.worktree.id, IN_ZONE[0] + 50, IN_ZONE[1] + 40) is None
     assert triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE) is None
-    assert len(agent_sessions(team)) == 1 and len(firings(team)) == 1
+    assert len(worktree_sessions(team)) == 1 and len(firings(team)) == 1
 
     # out and back in is a new drop
     assert triggers.drop_card(bob, team.board.id, team.worktree.id, *OUTSIDE) is None
     again = triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE)
     assert again['status'] == 'started' and again['by'] == 'Alice'
-    assert len(agent_sessions(team)) == 2
+    assert len(worktree_sessions(team)) == 2
     assert [(h['by'], h['worktree'], h['status']) for h in triggers.history(team.users['vic'], team.zone.id)] == [
         ('Alice', 'auth-fix', 'started'), ('Bob', 'auth-fix', 'started')]
 
 
 def test_a_zone_without_a_template_only_organizes(team):
     assert triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE) is None
-    assert agent_sessions(team) == [] and firings(team) == []
+    assert worktree_sessions(team) == [] and firings(team) == []
 
 
 def test_racing_drops_of_the_same_card_fire_once(team):
     set_trigger(team)
     results = race_drops([team.owner, team.users['bob']], team.board.id, team.worktree.id)
     assert len([r for r in results if r is not None]) == 1
-    assert len(agent_sessions(team)) == 1 and len(firings(team)) == 1
+    assert len(worktree_sessions(team)) == 1 and len(firings(team)) == 1
     card = boards.board_state(team.owner, team.board.id)['cards'][0]
     assert card['zone'] == team.zone.id  # every drop still moved the card (last write wins)
 
@@ -224,7 +224,7 @@ def test_a_template_failing_at_fire_time_leaves_the_card_and_nothing_else(team):
     set_trigger(team, '{% if not worktree.notes %}{{ worktree.nope }}{% endif %}Fix {{ worktree.name }}')
     failed = triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE)
     assert failed['status'] == 'failed' and failed['error'].startswith('worktree.nope does not exist')
-    assert agent_sessions(team) == []
+    assert worktree_sessions(team) == []
     assert boards.board_state(team.owner, team.board.id)['cards'][0]['zone'] == team.zone.id
     assert triggers.history(team.owner, team.zone.id)[0]['status'] == 'failed'
 
@@ -235,7 +235,7 @@ def test_a_runtime_that_cannot_start_rolls_the_whole_drop_back(team):
         session.get(Worktree, team.worktree.id).archived = True
     with pytest.raises(InvalidInput, match='archived'):
         triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE)
-    assert firings(team) == [] and agent_sessions(team) == []
+    assert firings(team) == [] and worktree_sessions(team) == []
     assert boards.board_state(team.owner, team.board.id)['cards'][0]['zone'] is None
 
 
@@ -244,8 +244,8 @@ def test_a_runtime_that_cannot_start_rolls_the_whole_drop_back(team):
 def test_show_picker_asks_the_dropping_user_and_answers_once(team):
     set_trigger(team, behavior='show_picker')
     bob = team.users['bob']
-    earlier = sessions.create(bob, team.worktree.id, 'shell')
-    alices = sessions.create(team.owner, team.worktree.id, 'shell')  # not Bob's to prompt
+    earlier = agent_sessions.create(bob, team.worktree.id, 'shell')
+    alices = agent_sessions.create(team.owner, team.worktree.id, 'shell')  # not Bob's to prompt
     asked = triggers.drop_card(bob, team.board.id, team.worktree.id, *IN_ZONE)
     assert asked['status'] == 'picking' and asked['prompt'].startswith('Review auth-fix')
     assert [s['id'] for s in asked['sessions']] == [earlier.id] and asked['default_session'] == earlier.id
@@ -263,7 +263,7 @@ def test_show_picker_asks_the_dropping_user_and_answers_once(team):
     assert [t.prompt for t in turns] == [asked['prompt']]
     with pytest.raises(Conflict):
         triggers.pick(bob, asked['id'])  # a second answer (another tab, a double click)
-    assert len(agent_sessions(team)) == 2 and triggers.waiting_picks(bob, team.board.id) == []
+    assert len(worktree_sessions(team)) == 2 and triggers.waiting_picks(bob, team.board.id) == []
 
 
 def test_show_picker_can_start_a_new_session_or_be_cancelled(team):
@@ -271,7 +271,7 @@ def test_show_picker_can_start_a_new_session_or_be_cancelled(team):
     asked = triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE)
     assert asked['sessions'] == [] and asked['default_session'] is None and asked['runtime'] == 'shell'
     started = triggers.pick(team.owner, asked['id'], runtime='gemini')
-    [agent] = agent_sessions(team)
+    [agent] = worktree_sessions(team)
     assert started['session_id'] == agent.id and agent.runtime == 'gemini'
 
     triggers.drop_card(team.owner, team.board.id, team.worktree.id, *OUTSIDE)
@@ -279,7 +279,7 @@ def test_show_picker_can_start_a_new_session_or_be_cancelled(team):
     triggers.cancel(team.owner, asked['id'])
     with pytest.raises(Conflict):
         triggers.pick(team.owner, asked['id'])
-    assert len(agent_sessions(team)) == 1
+    assert len(worktree_sessions(team)) == 1
     assert [h['status'] for h in triggers.history(team.owner, team.zone.id)] == ['cancelled', 'started']
 
 
@@ -301,7 +301,7 @@ def test_racing_picks_start_one_session(team):
     for thread in threads:
         thread.join(60)
     assert sorted(outcomes) == ['conflict'] * 5 + ['started']
-    assert len(agent_sessions(team)) == 1
+    assert len(worktree_sessions(team)) == 1
 
 
 def test_worktree_notes_and_links_reach_templates(team):

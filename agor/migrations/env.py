@@ -1,10 +1,10 @@
-"""Alembic environment: the app passes its own connection in (see agor.db.migrate); the CLI uses DATABASE_URL."""
-import os
-
+"""Alembic environment: the app passes its own connection in (see agor.db.migrate); the CLI uses the settings'
+database (DATABASE_URL, else SQLite in AGOR_DATA_DIR)."""
 from alembic import context
 from sqlmodel import SQLModel
 
 from agor import models  # noqa: F401  (registers the tables)
+from agor.config import load_settings
 from agor.db import make_engine
 
 target_metadata = SQLModel.metadata
@@ -15,7 +15,7 @@ def run() -> None:
     if connection is not None:
         _run_with(connection)
         return
-    engine = make_engine(os.environ.get('DATABASE_URL', 'sqlite:///data/agor.db'))
+    engine = make_engine(load_settings().database_url)
     with engine.begin() as conn:
         _run_with(conn)
 

@@ -3,7 +3,7 @@ from .base import new_id, utcnow
 from .boards import Board, BoardMember, CardPlacement, Zone, ZoneFiring
 from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
-from .sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
+from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .users import Invite, Login, Role, User
 
 __all__ = ['AgentSession', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Login',

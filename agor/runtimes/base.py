@@ -1,7 +1,7 @@
 """What every agent runtime adapter speaks: the run request, transcript events, the outcome and the adapter API.
 
 An adapter turns a `RunRequest` into a command line (`build`), reads the CLI's stdout one line at a time
-(`parse_line`) and decides how the run ended (`outcome`). `agor.runtimes.runner.run` drives them.
+(`parse_line`) and decides how the run ended (`outcome`). `agor.runtimes.cli_process.run` drives them.
 """
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ class RunRequest:
     `env` is the complete environment to run with (the caller merges it: PATH, HOME, provider keys and base URLs,
     the creator's variables). `home` is a per-user state directory the adapter keeps the CLI's config and
     conversations in, so a later turn can resume with `resume_id` (the CLI's own session or thread id). `account`
-    is the Unix account the CLI runs as and `home` belongs to (None: the app's own).
+    is the Unix account the CLI runs as and `home` belongs to (None: the app's own). `max_retries` is how often the
+    CLI retries a failed model request; `cli_dir` the npm prefix with the pinned CLIs (None: PATH only).
     """
     prompt: str
     cwd: Path
@@ -64,6 +65,8 @@ class RunRequest:
     mcp_servers: list[McpServer] = field(default_factory=list)
     account: Account | None = None
     totals_before: dict[str, Any] | None = None  # `data['totals']` of the session's last usage event (see Turn)
+    max_retries: int = DEFAULT_MAX_RETRIES
+    cli_dir: Path | None = None
 
 
 @dataclass
@@ -100,7 +103,7 @@ class RunOutcome:
 
 @dataclass
 class LaunchSpec:
-    argv: list[str]  # argv[0] is the binary's name; the runner puts the resolved path there
+    argv: list[str]  # argv[0] is the binary's name; cli_process puts the resolved path there
     env: dict[str, str]
     files_written: list[Path] = field(default_factory=list)
     merge_stderr: bool = False
@@ -187,12 +190,6 @@ def last_reply(events: list[TranscriptEvent]) -> str:
         elif event.kind == 'assistant':
             parts = [event.text]
     return ''.join(parts)
-
-
-def max_retries(request: RunRequest) -> int:
-    """Retries of a failed model request: AGOR_AGENT_MAX_RETRIES from the run's env, then the app's, else 2."""
-    value = request.env.get('AGOR_AGENT_MAX_RETRIES') or os.environ.get('AGOR_AGENT_MAX_RETRIES')
-    return int(value) if value and value.isdigit() else DEFAULT_MAX_RETRIES
 
 
 def write_private(path: Path, text: str) -> Path:

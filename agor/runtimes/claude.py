@@ -16,7 +16,6 @@ from .base import (
     RunRequest,
     TranscriptEvent,
     Turn,
-    max_retries,
     own_usage,
     text_of,
     tool_call,
@@ -51,7 +50,7 @@ class ClaudeRuntime(JsonRuntime):
         config_dir.mkdir(parents=True, exist_ok=True)
         argv = ['claude', '-p', '--output-format', 'stream-json', '--verbose', '--include-partial-messages',
                 *self.permission_args(request)]
-        env = {'CLAUDE_CODE_MAX_RETRIES': str(max_retries(request)), 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC': '1',
+        env = {'CLAUDE_CODE_MAX_RETRIES': str(request.max_retries), 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC': '1',
                **request.env, 'CLAUDE_CONFIG_DIR': str(config_dir)}
         if request.permission_mode == 'bypass' and request.account is None and os.geteuid() == 0:
             env['IS_SANDBOX'] = '1'  # otherwise: "cannot be used with root/sudo privileges"

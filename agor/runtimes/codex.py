@@ -24,7 +24,6 @@ from .base import (
     RunRequest,
     TranscriptEvent,
     Turn,
-    max_retries,
     own_usage,
     text_of,
     tool_call,
@@ -68,7 +67,7 @@ class CodexRuntime(JsonRuntime):
         env = {**request.env, 'CODEX_HOME': str(codex_home)}
         argv = ['codex', 'exec', '--json', '--skip-git-repo-check', *self.permission_args(request)]
         if request.env.get('OPENAI_BASE_URL'):
-            retries = max_retries(request)
+            retries = request.max_retries
             provider = {'name': 'Agor', 'base_url': request.env['OPENAI_BASE_URL'], 'env_key': 'OPENAI_API_KEY',
                         'wire_api': 'responses', 'request_max_retries': retries, 'stream_max_retries': retries}
             argv += ['--ignore-user-config', '-c', 'model_provider="agor"',

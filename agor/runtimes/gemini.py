@@ -21,7 +21,6 @@ from .base import (
     RunRequest,
     TranscriptEvent,
     Turn,
-    max_retries,
     mcp_tool,
     tool_call,
     usage_event,
@@ -65,7 +64,7 @@ class GeminiRuntime(JsonRuntime):
         settings = {
             'security': {'auth': {'selectedType': 'gemini-api-key'}},
             'privacy': {'usageStatisticsEnabled': False},
-            'general': {'maxAttempts': max_retries(request) + 1},
+            'general': {'maxAttempts': request.max_retries + 1},
             'mcpServers': {server.name: mcp_entry(server) for server in request.mcp_servers},
         }
         settings_file = write_private(gemini_home / '.gemini' / 'settings.json', json.dumps(settings, indent=2))

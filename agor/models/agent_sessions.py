@@ -63,22 +63,22 @@ class TranscriptEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class SessionAck(SQLModel, table=True):
+class _UserOnSession(SQLModel):
+    """A row of one user about one session (at most one per pair: each table adds the UniqueConstraint)."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', max_length=36)
+    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', index=True, max_length=36)
+
+
+class SessionAck(_UserOnSession, table=True):
     """A viewer has seen the session since it last needed attention (so their pulse stops, not anyone else's)."""
 
     __table_args__ = (UniqueConstraint('user_id', 'session_id'),)
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', max_length=36)
-    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', index=True, max_length=36)
     seen_at: datetime = Field(default_factory=utcnow)
 
 
-class SessionFollow(SQLModel, table=True):
+class SessionFollow(_UserOnSession, table=True):
     """Someone besides the creator who wants the chime and inbox entry when a run ends."""
 
     __table_args__ = (UniqueConstraint('user_id', 'session_id'),)
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', max_length=36)
-    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', index=True, max_length=36)

@@ -1,10 +1,10 @@
 """Agent sessions: create, prompt (queued), stop, read the transcript, and per-viewer attention.
 
-The runs themselves happen in `agor.session_runner`; this module is the state they move through. Every change is
+The runs themselves happen in `agor.session_worker`; this module is the state they move through. Every change is
 one transaction followed by events: `session:<id>` for whoever has the session open (`entry` for a new transcript
 entry, `append` with only the text a streamed entry grew by, `session` for its summary), the board's `card` event
 for the chips on the worktree card, and `user:<id>` (`run_finished`) for the creator's and followers' chimes. The
-runner hears `sessions:queue` (a prompt waits) and `sessions:stop` (stop the run, with who stopped it).
+worker hears `sessions:queue` (a prompt waits) and `sessions:stop` (stop the run, with who stopped it).
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def queue_prompt(session: Session, actor: User, agent: AgentSession, text: str) 
 
 
 def stop(actor: User, session_id: str) -> bool:
-    """Stop means stop: the prompts still waiting are dropped, and the runner stops the current run (its whole
+    """Stop means stop: the prompts still waiting are dropped, and its worker stops the current run (its whole
     process group), which then ends with "Stopped by <actor>." in the transcript. False when nothing was running."""
     require(actor, Role.member, 'stop sessions')
     with db.transaction() as session:
@@ -112,7 +112,7 @@ def stop(actor: User, session_id: str) -> bool:
 
 def close_worktree(session: Session, worktree: Worktree) -> None:
     """The worktree is being archived or deleted (in the caller's transaction): its sessions' queued prompts are
-    dropped; the runner stops their runs when it hears `worktree_gone` after the commit."""
+    dropped; their workers stop their runs when it hears `worktree_gone` after the commit."""
     for agent in session.exec(select(AgentSession).where(AgentSession.worktree_id == worktree.id)):
         if _drop_queue(session, agent):
             _changed(session, agent, None)
@@ -211,7 +211,7 @@ def entry_view(entry: TranscriptEntry) -> dict[str, Any]:
             'created_at': entry.created_at.isoformat()}
 
 
-# ---- what the runner records -----------------------------------------------------------------------------------------
+# ---- what the worker records -----------------------------------------------------------------------------------------
 
 def claim_next_turn(session_id: str) -> tuple[AgentSession, SessionTurn, Worktree, User] | None:
     """Mark the oldest queued turn running (and the session with it); None when nothing waits."""
@@ -379,7 +379,7 @@ def mark_stuck(session_id: str) -> None:
 
 
 def fail_interrupted(session_id: str, reason: str) -> None:
-    """A run whose process is gone without the runner seeing it end (a crash, or the app restarted)."""
+    """A run whose process is gone without its worker seeing it end (a crash, or the app restarted)."""
     with db.transaction() as session:
         agent = session.get(AgentSession, session_id)
         if agent is None or agent.status != 'running':

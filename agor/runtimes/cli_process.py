@@ -85,7 +85,7 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
     `error`, which the caller records once (a CLI often reports one error twice). A missing CLI or an invalid request
     ends as a failed outcome with a message for the user, never an exception. Cancelling the calling task stops the
     CLI's process group and re-raises."""
-    binary = find_binary(runtime)
+    binary = find_binary(runtime, request.cli_dir)
     if binary is None:
         return RunOutcome('failed', request.resume_id, runtime.missing_message())
     if not request.cwd.is_dir():
@@ -101,7 +101,7 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         return RunOutcome('failed', request.resume_id, f'Could not prepare {request.home}: {exc.strerror or exc}')
     try:
         process = await asyncio.create_subprocess_exec(
-            binary, *spec.argv[1:], cwd=request.cwd, env=with_node_on_path(dict(spec.env)),
+            binary, *spec.argv[1:], cwd=request.cwd, env=with_node_on_path(dict(spec.env), request.cli_dir),
             stdin=asyncio.subprocess.DEVNULL if spec.stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if spec.merge_stderr else asyncio.subprocess.PIPE,

@@ -92,7 +92,7 @@ async def test_server_error_fails_fast(name: str, make_request, fake_model: Fake
     started = time.monotonic()
     outcome, _ = await run(agent(name), make_request('Go [[500]]'))
     assert outcome.status == 'failed' and outcome.error
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 60  # not minutes of the CLI's own retries (the count below is the sharp check)
     assert len(fake_model.requests) <= 6  # OpenCode's own retry loop: 5 retries, 100 ms apart (retry-after-ms)
 
 
@@ -106,7 +106,7 @@ async def test_stop_mid_run(name: str, make_request, fake_model: FakeModelServer
     await handles[0].stop()
     outcome = await task
     assert outcome.status == 'stopped' and outcome.error is None
-    assert time.monotonic() - started < 25
+    assert time.monotonic() - started < 60  # a stop that was ignored would have ended 'completed', not in time
     assert group_gone(handles[0].pid)
 
 

@@ -22,15 +22,24 @@ import httpx
 import socketio
 
 from agor import auth, boards, db
-from benchmarks.harness import (ELEMENTS, PASSWORD, START_SECONDS, cpu_seconds, create_members, load_average,
-                                log_problems, login_cookie, socket_query)
+from benchmarks.harness import (
+    PASSWORD,
+    START_SECONDS,
+    cpu_seconds,
+    create_members,
+    load_average,
+    log_problems,
+    login_cookie,
+    socket_query,
+)
 from tests.app_server import AppServer, running_app
+from tests.ws_client import ELEMENTS
 
 TARGETS = {25: (100.0, 25.0), 50: (150.0, 50.0)}  # N: (p95 ms, CPU %)
 
 
 class Sim:
-    def __init__(self, index: int, bench: 'Bench') -> None:
+    def __init__(self, index: int, bench: Bench) -> None:
         self.index, self.bench = index, bench
         self.sio = socketio.AsyncClient(reconnection=False)
         self.bytes = 0

@@ -7,7 +7,6 @@ what the login flow leaves it, so every page and action still checks the login a
 """
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import math
@@ -15,7 +14,6 @@ import os
 import re
 import subprocess
 import urllib.parse
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +23,11 @@ import websockets
 from agor import auth
 from agor.models import Role, User
 from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, login_cookie
+from tests.ws_client import socket_query
 
 PASSWORD = 'correct-horse'
 START_SECONDS = 300  # how long the app may take to start: on a shared, loaded machine more than the tests' 60 s
 VIEWPORT = {'width': 1300, 'height': 800}
-ELEMENTS = re.compile(r'parseElements\(String\.raw`(.*?)`\)', re.S)
-QUERY = re.compile(r'query: (\{.*?\}),\n')
 ACK_SECONDS = 3.0  # how often NiceGUI's browser client acknowledges what it received (nicegui.js `ack`)
 
 
@@ -71,14 +68,6 @@ def launch_chromium(playwright: Any) -> Any:
 
 
 # ---- a simulated browser tab ----------------------------------------------------------------------------------------
-
-def socket_query(html: str) -> dict[str, str]:
-    """The socket.io query a page's own script would connect with, for a new tab."""
-    query = ast.literal_eval(QUERY.search(html).group(1))  # a Python dict repr in the page
-    query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()), old_tab_id='')
-    query['implicit_handshake'] = str(query['implicit_handshake']).lower()
-    return query
-
 
 class SocketTab:
     """A browser tab without a browser: NiceGUI's real page load and socket.io handshake (engine.io 4) on a raw

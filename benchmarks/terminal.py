@@ -40,8 +40,9 @@ import websockets
 
 from agor import auth, db, repos
 from agor.config import load_settings
-from benchmarks.harness import ELEMENTS, PASSWORD, SocketTab, git_source
+from benchmarks.harness import PASSWORD, SocketTab, git_source
 from tests.app_server import AppServer, clean_env, free_port, running_app
+from tests.ws_client import ELEMENTS
 
 EXECUTOR = 'agor-bench-exec'
 COLS, ROWS = 120, 40
@@ -50,7 +51,7 @@ IDLE_VIEWERS = 30
 CTRL_C_SAMPLES = 5  # per run and path
 YES_FLOWING = re.compile(r'y(\x1b\[K)?\r\ny(\x1b\[K)?\r\ny')
 PROMPT_AFTER_CTRL_C = re.compile(r'\^C.*\$ ', re.DOTALL)
-FEED = re.compile(r'^return runMethod\((\d+), "feed", (.*)\)$', re.S)
+FEED = re.compile(r'^return runMethod\((\d+), "feed", (.*)\)$', re.DOTALL)
 TERMINADO = textwrap.dedent('''
     import sys, tornado.ioloop, tornado.web
     from terminado import TermSocket, UniqueTermManager

@@ -83,17 +83,18 @@ def _wait_until_up(server: AppServer, timeout: float = 60) -> None:  # a loaded 
     raise RuntimeError('the app did not come up in time')
 
 
-def login_cookie(server: AppServer, user_id: str) -> str:
-    """The signed session cookie of a new browser logged in as `user_id`, without the login form: what the login flow
-    leaves (a live server-side login in `agor.logins`, its token in NiceGUI's user storage under a new browser id,
-    the cookie naming that id), so every page and action checks it as a real login. Needs `db.init` first."""
+def login_cookie(server: AppServer, user_id: str | None) -> str:
+    """The signed session cookie of a new browser logged in as `user_id` (None: a browser logged in as nobody),
+    without the login form: what the login flow leaves (a live server-side login in `agor.logins`, its token in
+    NiceGUI's user storage under a new browser id, the cookie naming that id), so every page and action checks it as
+    a real login. Needs `db.init` first."""
     from agor import logins
     from components.act import LOGIN
-    token = logins.open_login(user_id)
     browser_id = str(uuid.uuid4())
     storage = server.data_dir / 'sessions'  # main.py's NICEGUI_STORAGE_PATH
     storage.mkdir(parents=True, exist_ok=True)
-    (storage / f'storage-user-{browser_id}.json').write_text(json.dumps({LOGIN: token}))
+    stored = {LOGIN: logins.open_login(user_id)} if user_id else {}
+    (storage / f'storage-user-{browser_id}.json').write_text(json.dumps(stored))
     signer = itsdangerous.TimestampSigner((server.data_dir / 'session_secret').read_text().strip())
     return signer.sign(b64encode(json.dumps({'id': browser_id}).encode())).decode()
 

@@ -1,0 +1,775 @@
+"""The authorization matrix (issue 14): every page route and every server-side handler a page registers, as each kind
+of actor, through one real app process and real websocket clients (tests/ws_client.py: NiceGUI's page load and
+socket.io handshake, then the element's event message as the browser sends it). Asserts the allowed set EXACTLY.
+
+Actors (each has a board, a zone, a worktree card and a spare worktree of its own, so all run at once):
+
+    viewer        role viewer (its worktree lets others do `all`: what refuses it is the role)
+    m_view ...    a member on a worktree Bob owns whose level (`others_can`) is view / session / prompt / all
+    owner         Bob, a member, on his own worktree (at level `view`: what lets him is owning it)
+    admin         role admin, on Bob's worktree at level `view`
+    deactivated   an admin with an open tab whose account is then deactivated
+    anonymous     no login: every page redirects to /login, so no page (and no handler) is ever built for it
+
+How a handler is driven, for every actor alike: the actor's page is opened, and the dialog the handler lives in is
+opened, while the account can do everything (admin, active, its worktrees at `all`), so the control exists and is
+enabled on the page whatever the actor's real role shows. Then the actor's real state (role, active, its worktrees'
+level) is written to the database behind the app's back (no event tells the page), and the event is sent. So every
+row is also a forged event from a stale tab, and what decides is only the server's check of the user as they are
+now (`components.act.act` + `agor.permissions`). The outcome is what a user observes: the database row changed (or
+the dialog with the data opened, for reads), or a notice saying why not and nothing stored.
+
+The inventory (page · handler → service call · target · allowed):
+
+    /b/<slug> canvas        card_move (drop)               → triggers.drop_card        own card           MEMBERS
+    /b/<slug> canvas        zone_change (move, resize)     → boards.update_zone        own zone           MEMBERS
+    /b/<slug> canvas        card_click (card dialog)       → repos.worktree_details... worktree           READERS
+    /b/<slug> card dialog   Others may (select)            → repos.set_level           worktree           OWNER_ADMIN
+    /b/<slug> card dialog   Save notes and links           → repos.update_worktree_... worktree           LEVEL_ALL
+    /b/<slug> card dialog   New session → Start session    → sessions.create           worktree           LEVEL_SESSION
+    /b/<slug> card dialog   Comment → submit               → comments.create           worktree           MEMBERS
+    /b/<slug> card dialog   Remove from board              → boards.remove_card        worktree           LEVEL_ALL
+    /b/<slug> card dialog   Archive                        → repos.set_archived        worktree           LEVEL_ALL
+    /b/<slug> canvas        comment_at → submit            → comments.create           board              MEMBERS
+    /b/<slug> canvas        session_click (session panel)  → sessions.get/transcript   Alice's session    READERS
+    /b/<slug> session panel Send (someone else's session)  → sessions.prompt           Alice's session    LEVEL_PROMPT
+    /b/<slug> session panel Send (own session)             → sessions.prompt           own session        LEVEL_SESSION
+    /b/<slug> session panel Stop (someone else's session)  → sessions.stop             Alice's session    LEVEL_PROMPT
+    /b/<slug> session panel Follow                         → sessions.set_following    Alice's session    READERS
+    /b/<slug> zone dialog   Save                           → boards.update_zone        own zone           MEMBERS
+    /b/<slug> zone dialog   Delete                         → boards.delete_zone        own zone           MEMBERS
+    /b/<slug> toolbar       Zone                           → boards.create_zone        board              MEMBERS
+    /b/<slug> toolbar       Worktree → Create worktree     → repos.create_worktree     repository         MEMBERS
+    /b/<slug> sharing       Save                           → boards.set_access         board (Alice's)    ADMIN
+    /b/<slug> comments      Reply → submit                 → comments.reply            Alice's thread     MEMBERS
+    /b/<slug> comments      Resolve                        → comments.set_resolved     Alice's thread     MEMBERS
+    /b/<slug> comments      reaction 👍                    → comments.toggle_reaction  Alice's comment    MEMBERS
+    /b/<slug> comments      Edit → submit                  → comments.edit             Alice's comment    ADMIN
+    /b/<slug> comments      Delete → confirm               → comments.delete           Alice's comment    ADMIN
+    header (every page)     Audio settings → Save          → preferences.set_chime     own settings       READERS
+    /                       New board → Create             → boards.create_board       -                  MEMBERS
+    /                       board menu Rename → Save       → boards.update_board       spare board        MEMBERS
+    /                       board menu Delete → Delete     → boards.delete_board       spare board        ADMIN
+    /repos                  Register                       → repos.register_local      a local repository ADMIN
+    /repos                  Place on board                 → boards.place_card         spare worktree     LEVEL_ALL
+    /repos                  Archive                        → repos.set_archived        spare worktree     LEVEL_ALL
+    /repos                  Delete → Delete                → repos.delete_worktree     spare worktree     LEVEL_ALL
+    /admin                  role select                    → auth.set_role             a teammate         ADMIN
+    /admin                  Deactivate                     → auth.set_active           a teammate         ADMIN
+    /admin                  Create account                 → auth.create_user          -                  ADMIN
+    /admin                  Create invite link             → auth.create_invite        -                  ADMIN
+
+Handlers that call the same service with the same arguments as a row above are that row (the boards list's and the
+board's "Sharing and permissions" open one component; the repos page's "New worktree" and "Restore" are the board's
+"Create worktree" and "Archive"). Presence messages (pointer, beat, viewport, follow, unfollow) store nothing and
+reach only the board's other viewers; they end with the page. Terminal open, input, resize and share are checked by
+tests/test_terminals.py, tests/test_permissions.py and tests/test_browser_terminal.py (a real tmux). The routes are
+`test_routes`, below.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from agor import auth, boards, comments, db, repos, sessions
+from agor.config import load_settings
+from agor.models import (
+    AgentSession,
+    Board,
+    CardPlacement,
+    Comment,
+    CommentReaction,
+    Invite,
+    Repo,
+    Role,
+    SessionFollow,
+    SessionTurn,
+    User,
+    Worktree,
+    Zone,
+)
+
+from .app_server import login_cookie, running_app
+from .conftest import EXECUTOR, PASSWORD, ensure_account
+from .ws_client import WsPage
+
+ACTORS = ('viewer', 'm_view', 'm_session', 'm_prompt', 'm_all', 'owner', 'admin', 'deactivated')
+READERS = frozenset({'viewer', 'm_view', 'm_session', 'm_prompt', 'm_all', 'owner', 'admin'})
+MEMBERS = READERS - {'viewer'}
+LEVEL_SESSION = MEMBERS - {'m_view'}
+LEVEL_PROMPT = LEVEL_SESSION - {'m_session'}
+LEVEL_ALL = LEVEL_PROMPT - {'m_prompt'}
+OWNER_ADMIN = frozenset({'owner', 'admin'})
+ADMIN = frozenset({'admin'})
+# the actor's real state: (role, active, the level of its worktrees)
+STATE = {'viewer': ('viewer', True, 'all'), 'm_view': ('member', True, 'view'),
+         'm_session': ('member', True, 'session'), 'm_prompt': ('member', True, 'prompt'),
+         'm_all': ('member', True, 'all'), 'owner': ('member', True, 'view'), 'admin': ('admin', True, 'view'),
+         'deactivated': ('admin', False, 'all')}
+PROMPT_BOX = 'Prompt… (Ctrl+Enter to send; queued while a run is going)'
+
+
+# ---- the world -------------------------------------------------------------------------------------------------------
+
+def git_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    run = lambda *a: subprocess.run(['git', *a], cwd=path, check=True, capture_output=True)
+    run('init', '-q', '-b', 'main')
+    (path / 'README.md').write_text('hi\n')
+    run('add', 'README.md')
+    run('-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-qm', 'first')
+    return path
+
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    """One app process; Alice the instance owner; Bob (the `owner` actor) owns every actor's worktrees."""
+    root = tmp_path_factory.mktemp('matrix')
+    env = {'AGOR_REPO_ROOTS': str(root)}
+    if os.geteuid() == 0:  # agents run as the executor account, which must pass through the temp dirs
+        ensure_account(EXECUTOR)
+        env['AGOR_EXECUTOR_ACCOUNT'] = EXECUTOR
+        for directory in (root, root.parent):
+            directory.chmod(0o711)
+    source = git_repo(root / 'src' / 'shop')
+    with running_app(root / 'app', **env) as server:
+        db.init(server.database_url)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv('AGOR_REPO_ROOTS', str(root))
+            settings = load_settings(data_dir=str(server.data_dir))
+        alice = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
+        bob = auth.create_user(alice, 'bob@example.com', 'Bob', PASSWORD, Role.member)
+        repo = repos.register_local(settings, alice, str(source))
+        targets = {}
+        for actor in ACTORS:
+            user = bob if actor == 'owner' else auth.create_user(
+                alice, f'{actor}@example.com', actor.replace('_', ' ').title(), PASSWORD, Role.admin)
+            board = boards.create_board(alice, f'Board {actor}')
+            zone = boards.create_zone(alice, board.id, 'Review', x=600, y=0, w=500, h=400)
+            worktree = repos.create_worktree(settings, bob, repo.id, f'wt-{actor}'.replace('_', '-'))
+            spare = repos.create_worktree(settings, bob, repo.id, f'spare-{actor}'.replace('_', '-'))
+            repos.set_level(bob, worktree.id, 'all')
+            repos.set_level(bob, spare.id, 'all')
+            boards.place_card(alice, board.id, worktree.id, 0, 100)
+            thread = comments.create(alice, board.id, 'Thread of Alice')
+            comments.reply(alice, thread.id, 'Reply of Alice')  # so deleting the thread's first comment keeps it
+            targets[actor] = SimpleNamespace(
+                actor=actor, user_id=user.id, board=board.id, slug=board.slug, zone=zone.id, worktree=worktree.id,
+                spare=spare.id, spare_name=spare.name, thread=thread.id,
+                spare_board=boards.create_board(alice, f'Spare {actor}').id,
+                alice=alice.id, alices=sessions.create(alice, worktree.id, 'shell').id,
+                alices_idle=sessions.create(alice, worktree.id, 'shell').id,
+                own=sessions.create(user, worktree.id, 'shell').id,
+                teammate=auth.create_user(alice, f'mate-{actor}@example.com', f'Mate {actor}', PASSWORD,
+                                          Role.member).id,
+                repo=repo.id, new_repo=git_repo(root / 'src' / f'new-{actor}'),
+                cookie=login_cookie(server, user.id))
+        yield SimpleNamespace(server=server, alice=alice, bob=bob, targets=targets)
+
+
+def set_state(t: SimpleNamespace, role: str, active: bool, level: str) -> None:
+    """The actor's account and its worktrees' level, written behind the app's back (no event reaches its pages)."""
+    with db.transaction() as session:
+        user = session.get(User, t.user_id)
+        user.role, user.active = role, active
+        for worktree_id in (t.worktree, t.spare):
+            worktree = session.get(Worktree, worktree_id)
+            if worktree is not None:
+                worktree.others_can = level
+
+
+def can_do_everything(t: SimpleNamespace) -> None:
+    set_state(t, 'admin', True, 'all')
+
+
+def as_it_really_is(t: SimpleNamespace) -> None:
+    set_state(t, *STATE[t.actor])
+
+
+def read(fn: Callable[[Any], Any]) -> Any:
+    with db.read() as session:
+        return fn(session)
+
+
+def write(fn: Callable[[Any], Any]) -> None:
+    with db.transaction() as session:
+        fn(session)
+
+
+# ---- driving a page --------------------------------------------------------------------------------------------------
+
+Send = Callable[[], Awaitable[None]]
+Prepare = Callable[[WsPage, SimpleNamespace], Awaitable[Send]]
+
+
+def parent(page: WsPage, child: str) -> str:
+    return next(id_ for id_, e in page.elements.items() if int(child) in e.get('children', []))
+
+
+def after(page: WsPage, anchor: str, **conditions: Any) -> str:
+    """The first element matching `conditions` built after `anchor` (the controls of one row of a list)."""
+    return next(id_ for id_ in page.find(**conditions) if int(id_) > int(anchor))
+
+
+def menu_item(page: WsPage, text: str, anchor: str = '-1') -> str:
+    return parent(page, after(page, anchor, text=text, tag='q-item-section'))
+
+
+def click(page: WsPage, element: str) -> Send:
+    return lambda: page.fire(element, 'click')
+
+
+def button(page: WsPage, label: str) -> str:
+    return page.one(label=label, tag='q-btn')
+
+
+async def type_into(page: WsPage, label: str, text: str) -> None:
+    await page.fire(page.one(label=label, event='update:value'), 'update:value', text)
+
+
+def canvas(page: WsPage, event: str, args: dict[str, Any]) -> Send:
+    return lambda: page.fire(page.one(event=event), event, args)
+
+
+async def card_dialog(page: WsPage, t: SimpleNamespace) -> None:
+    await page.opened(canvas(page, 'card_click', {'id': t.worktree}), label='Others may')
+
+
+async def session_panel(page: WsPage, session_id: str) -> None:
+    await page.opened(canvas(page, 'session_click', {'id': session_id}), prop=('placeholder', PROMPT_BOX))
+
+
+async def editor_of(page: WsPage, t: SimpleNamespace, action: Send) -> Send:
+    editor = await page.opened(action, tag='nicegui-comment_editor')
+    return lambda: page.fire(editor, 'submit', {'text': f'said by {t.actor}'})
+
+
+async def dialog_button(page: WsPage, action: Send, label: str) -> Send:
+    """Open a dialog; sending is clicking its button `label`."""
+    return click(page, await page.opened(action, label=label, tag='q-btn'))
+
+
+def built(page: WsPage, t: SimpleNamespace, **conditions: Any) -> bool:
+    """The event made the server build this for the page (a dialog showing what was read)."""
+    return any(int(i) > t.sent_at for i in page.find(**conditions))
+
+
+def send_now(send: Callable[[WsPage, SimpleNamespace], Send]) -> Prepare:
+    async def prepare(page: WsPage, t: SimpleNamespace) -> Send:
+        return send(page, t)
+    return prepare
+
+
+# ---- the rows --------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    name: str
+    path: str  # '{slug}' is the actor's board
+    prepare: Prepare  # opens what the handler lives in; returns how to send the event
+    done: Callable[[WsPage, SimpleNamespace], bool]  # what a user observes when it was allowed
+    allowed: frozenset[str]
+    reset: Callable[[SimpleNamespace], None] = lambda t: None
+
+
+def placement(t: SimpleNamespace, worktree: str | None = None) -> CardPlacement | None:
+    return read(lambda s: s.exec(select(CardPlacement).where(CardPlacement.worktree_id == (worktree or t.worktree),
+                                                             CardPlacement.board_id == t.board)).first())
+
+
+def get(model: Any, id_: str) -> Any:
+    return read(lambda s: s.get(model, id_))
+
+
+def count(model: Any, *where: Any) -> int:
+    return len(read(lambda s: s.exec(select(model).where(*where)).all()))
+
+
+def restore_card(t: SimpleNamespace) -> None:
+    def put_back(session: Any) -> None:
+        worktree = session.get(Worktree, t.worktree)
+        worktree.archived = False
+        found = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == t.worktree)).first()
+        if found is None:
+            session.add(CardPlacement(board_id=t.board, worktree_id=t.worktree, x=0, y=100,
+                                      updated_by=t.user_id))
+    write(put_back)
+
+
+def move_card_back(t: SimpleNamespace) -> None:
+    def back(session: Any) -> None:
+        found = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == t.worktree)).one()
+        found.x, found.zone_id = 0, None
+    write(back)
+
+
+def restore_zone(t: SimpleNamespace) -> None:
+    def back(session: Any) -> None:
+        zone = session.get(Zone, t.zone)
+        if zone is None:
+            session.add(Zone(id=t.zone, board_id=t.board, label='Review', x=600, y=0, w=500, h=400))
+        else:
+            zone.x, zone.label = 600, 'Review'
+    write(back)
+
+
+def set_attr(model: Any, id_attr: str, **values: Any) -> Callable[[SimpleNamespace], None]:
+    def reset(t: SimpleNamespace) -> None:
+        def apply(session: Any) -> None:
+            row = session.get(model, getattr(t, id_attr))
+            for name, value in values.items():
+                setattr(row, name, value)
+        write(apply)
+    return reset
+
+
+def other_level(t: SimpleNamespace) -> str:
+    return 'prompt' if STATE[t.actor][2] == 'session' else 'session'
+
+
+async def pick_level(page: WsPage, t: SimpleNamespace) -> Send:
+    await card_dialog(page, t)
+    select_ = page.one(label='Others may')
+    index = ['view', 'session', 'prompt', 'all'].index(other_level(t))
+    return lambda: page.fire(select_, 'update:modelValue', {'value': index, 'label': other_level(t)})
+
+
+async def notes(page: WsPage, t: SimpleNamespace) -> Send:
+    await card_dialog(page, t)
+    await type_into(page, 'Notes', f'notes by {t.actor}')
+    return click(page, button(page, 'Save notes and links'))
+
+
+def in_card(label: str) -> Prepare:
+    async def prepare(page: WsPage, t: SimpleNamespace) -> Send:
+        await card_dialog(page, t)
+        return click(page, button(page, label))
+    return prepare
+
+
+async def new_session(page: WsPage, t: SimpleNamespace) -> Send:
+    await card_dialog(page, t)
+    agent = await page.opened(click(page, button(page, 'New session')), label='Agent', tag='nicegui-select')
+    shell = next(o for o in page.elements[agent]['props']['options'] if o['label'] == 'Shell')
+    await page.fire(agent, 'update:modelValue', shell)
+    await type_into(page, 'Prompt', 'true')
+    return click(page, button(page, 'Start session'))
+
+
+async def card_comment(page: WsPage, t: SimpleNamespace) -> Send:
+    await card_dialog(page, t)
+    return await editor_of(page, t, click(page, button(page, 'Comment')))  # the dialog's (the toolbar's is older)
+
+
+async def canvas_comment(page: WsPage, t: SimpleNamespace) -> Send:
+    return await editor_of(page, t, canvas(page, 'comment_at', {'x': -300, 'y': -300}))
+
+
+def prompt_session(which: str) -> Prepare:
+    async def prepare(page: WsPage, t: SimpleNamespace) -> Send:
+        await session_panel(page, getattr(t, which))
+        await page.fire(page.one(prop=('placeholder', PROMPT_BOX)), 'update:value', f'true prompted-by-{t.actor}')
+        return click(page, button(page, 'Send'))
+    return prepare
+
+
+def prompted(which: str) -> Callable[[WsPage, SimpleNamespace], bool]:
+    return lambda page, t: count(SessionTurn, SessionTurn.session_id == getattr(t, which),
+                                 SessionTurn.prompt == f'true prompted-by-{t.actor}') > 0
+
+
+def a_running_session_with_a_queued_prompt(t: SimpleNamespace) -> None:
+    """Alice's other session, marked running (behind the app's back: nothing runs) with a prompt waiting."""
+    def mark(session: Any) -> None:
+        session.get(AgentSession, t.alices_idle).status = 'running'
+        session.add(SessionTurn(session_id=t.alices_idle, created_by=t.alice, prompt=f'waiting-{t.actor}'))
+    write(mark)
+
+
+async def stop_session(page: WsPage, t: SimpleNamespace) -> Send:
+    await asyncio.to_thread(a_running_session_with_a_queued_prompt, t)
+    await session_panel(page, t.alices_idle)
+    stop = button(page, 'Stop')  # shown (and so taking clicks) once the panel's status says running
+    await page.wait_for(lambda: 'hidden' not in page.elements[stop].get('class', []))
+    return click(page, stop)
+
+
+async def follow(page: WsPage, t: SimpleNamespace) -> Send:
+    await session_panel(page, t.alices)
+    switch = page.one(text='Follow')
+    return lambda: page.fire(switch, 'update:modelValue', True)
+
+
+async def zone_dialog(page: WsPage, t: SimpleNamespace) -> None:
+    await page.opened(canvas(page, 'zone_click', {'id': t.zone}), label='Save', tag='q-btn')
+
+
+async def zone_save(page: WsPage, t: SimpleNamespace) -> Send:
+    await zone_dialog(page, t)
+    await type_into(page, 'Label', f'Zone of {t.actor}')
+    return click(page, button(page, 'Save'))
+
+
+async def zone_delete(page: WsPage, t: SimpleNamespace) -> Send:
+    await zone_dialog(page, t)
+    return click(page, button(page, 'Delete'))
+
+
+async def new_worktree(page: WsPage, t: SimpleNamespace) -> Send:
+    create = await page.opened(click(page, button(page, 'Worktree')), label='Create worktree', tag='q-btn')
+    await type_into(page, 'Name (e.g. auth-fix)', f'new-{t.actor}'.replace('_', '-'))
+    return click(page, create)
+
+
+async def sharing(page: WsPage, t: SimpleNamespace) -> Send:
+    sharing_button = page.one(prop=('icon', 'group'), tag='q-btn')
+    save = await page.opened(click(page, sharing_button), label='Save', tag='q-btn')
+    await page.fire(page.one(text='Private board'), 'update:modelValue', True)
+    return click(page, save)
+
+
+async def reply(page: WsPage, t: SimpleNamespace) -> Send:
+    return await editor_of(page, t, click(page, page.one(label='Reply', tag='q-btn')))
+
+
+async def edit(page: WsPage, t: SimpleNamespace) -> Send:
+    return await editor_of(page, t, click(page, menu_item(page, 'Edit')))
+
+
+async def delete_comment(page: WsPage, t: SimpleNamespace) -> Send:
+    return await dialog_button(page, click(page, menu_item(page, 'Delete')), 'Delete')
+
+
+async def audio(page: WsPage, t: SimpleNamespace) -> Send:
+    save = await page.opened(click(page, menu_item(page, 'Audio settings')), label='Save', tag='q-btn')
+    await page.fire(page.one(text='Play chimes'), 'update:modelValue', True)
+    return click(page, save)
+
+
+def restore_spare_board(t: SimpleNamespace) -> None:
+    def back(session: Any) -> None:
+        board = session.get(Board, t.spare_board)
+        if board is None:
+            session.add(Board(id=t.spare_board, name=f'Spare {t.actor}', slug=f'spare-{t.actor}-again',
+                              created_by=t.alice))
+        else:
+            board.name = f'Spare {t.actor}'
+    write(back)
+
+
+def chime_on(page: WsPage, t: SimpleNamespace) -> bool:
+    return bool(((get(User, t.user_id).preferences or {}).get('chime') or {}).get('enabled'))
+
+
+async def new_board(page: WsPage, t: SimpleNamespace) -> Send:
+    create = await page.opened(click(page, button(page, 'New board')), label='Create', tag='q-btn')
+    await type_into(page, 'Name', f'Fresh board of {t.actor}')
+    return click(page, create)
+
+
+async def rename_board(page: WsPage, t: SimpleNamespace) -> Send:
+    item = menu_item(page, 'Rename', page.one(text=f'Spare {t.actor}'))
+    save = await page.opened(click(page, item), label='Save', tag='q-btn')
+    await type_into(page, 'Name', f'Renamed by {t.actor}')
+    return click(page, save)
+
+
+async def delete_board(page: WsPage, t: SimpleNamespace) -> Send:
+    item = menu_item(page, 'Delete', page.one(text=f'Spare {t.actor}'))
+    return await dialog_button(page, click(page, item), 'Delete')
+
+
+async def register(page: WsPage, t: SimpleNamespace) -> Send:
+    await type_into(page, 'Local path on the server, or a path/URL to clone', str(t.new_repo))
+    return click(page, button(page, 'Register'))
+
+
+async def spare(page: WsPage, t: SimpleNamespace) -> str:
+    """The spare worktree's row on the repos page (its name label), once the list has loaded."""
+    return await page.wait_element(text=t.spare_name)
+
+
+async def place_spare(page: WsPage, t: SimpleNamespace) -> Send:
+    return click(page, menu_item(page, f'🗂️ Board {t.actor}', await spare(page, t)))
+
+
+async def archive_spare(page: WsPage, t: SimpleNamespace) -> Send:
+    return click(page, after(page, await spare(page, t), label='Archive', tag='q-btn'))
+
+
+async def delete_spare(page: WsPage, t: SimpleNamespace) -> Send:
+    row_button = after(page, await spare(page, t), label='Delete', tag='q-btn')
+    return await dialog_button(page, click(page, row_button), 'Delete')
+
+
+async def teammate(page: WsPage, t: SimpleNamespace) -> str:
+    return await page.wait_element(text=f'mate-{t.actor}@example.com')
+
+
+async def change_role(page: WsPage, t: SimpleNamespace) -> Send:
+    role = after(page, await teammate(page, t), event='update:modelValue', tag='nicegui-select')
+    viewer = next(o for o in page.elements[role]['props']['options'] if o['label'] == 'viewer')
+    return lambda: page.fire(role, 'update:modelValue', viewer)
+
+
+async def deactivate(page: WsPage, t: SimpleNamespace) -> Send:
+    return click(page, after(page, await teammate(page, t), label='Deactivate', tag='q-btn'))
+
+
+async def create_account(page: WsPage, t: SimpleNamespace) -> Send:
+    await type_into(page, 'Name', f'Made by {t.actor}')
+    await type_into(page, 'Email', f'made-by-{t.actor}@example.com')
+    await type_into(page, 'Initial password', PASSWORD)
+    return click(page, button(page, 'Create account'))
+
+
+BOARD = '/b/{slug}'
+ROWS = [
+    Row('drop a card (canvas card_move)', BOARD,
+        send_now(lambda page, t: canvas(page, 'card_move', {'id': t.worktree, 'x': 40, 'y': 140})),
+        lambda page, t: placement(t).x == 40, MEMBERS, move_card_back),
+    Row('move a zone (canvas zone_change)', BOARD,
+        send_now(lambda page, t: canvas(page, 'zone_change', {'id': t.zone, 'x': 650})),
+        lambda page, t: get(Zone, t.zone).x == 650, MEMBERS, restore_zone),
+    Row('open a card (canvas card_click)', BOARD,
+        send_now(lambda page, t: canvas(page, 'card_click', {'id': t.worktree})),
+        lambda page, t: built(page, t, label='Others may'), READERS),
+    Row('card: Others may', BOARD, pick_level,
+        lambda page, t: get(Worktree, t.worktree).others_can == other_level(t), OWNER_ADMIN),
+    Row('card: Save notes and links', BOARD, notes,
+        lambda page, t: get(Worktree, t.worktree).notes == f'notes by {t.actor}', LEVEL_ALL,
+        set_attr(Worktree, 'worktree', notes='')),
+    Row('card: New session → Start session', BOARD, new_session,
+        lambda page, t: count(AgentSession, AgentSession.worktree_id == t.worktree,
+                              AgentSession.created_by == t.user_id) > 1, LEVEL_SESSION),
+    Row('card: Comment → submit', BOARD, card_comment,
+        lambda page, t: count(Comment, Comment.author_id == t.user_id, Comment.target_type == 'worktree') > 0,
+        MEMBERS, lambda t: write(lambda s: [s.delete(c) for c in s.exec(select(Comment).where(
+            Comment.author_id == t.user_id))])),
+    Row('card: Remove from board', BOARD, in_card('Remove from board'),
+        lambda page, t: placement(t) is None, LEVEL_ALL, restore_card),
+    Row('card: Archive', BOARD, in_card('Archive'),
+        lambda page, t: get(Worktree, t.worktree).archived, LEVEL_ALL, restore_card),
+    Row('comment on the canvas (comment_at → submit)', BOARD, canvas_comment,
+        lambda page, t: count(Comment, Comment.author_id == t.user_id, Comment.target_type == 'board') > 0,
+        MEMBERS, lambda t: write(lambda s: [s.delete(c) for c in s.exec(select(Comment).where(
+            Comment.author_id == t.user_id))])),
+    Row("open Alice's session (canvas session_click)", BOARD,
+        send_now(lambda page, t: canvas(page, 'session_click', {'id': t.alices})),
+        lambda page, t: built(page, t, prop=('placeholder', PROMPT_BOX)), READERS),
+    Row("session: Send to Alice's session", BOARD, prompt_session('alices'), prompted('alices'), LEVEL_PROMPT),
+    Row('session: Send to your own session', BOARD, prompt_session('own'), prompted('own'), LEVEL_SESSION),
+    Row("session: Stop Alice's session", BOARD, stop_session,
+        lambda page, t: count(SessionTurn, SessionTurn.prompt == f'waiting-{t.actor}',
+                              SessionTurn.status == 'stopped') > 0, LEVEL_PROMPT,
+        lambda t: write(lambda s: setattr(s.get(AgentSession, t.alices_idle), 'status', 'idle'))),
+    Row("session: Follow Alice's session", BOARD, follow,
+        lambda page, t: count(SessionFollow, SessionFollow.user_id == t.user_id,
+                              SessionFollow.session_id == t.alices) > 0, READERS,
+        lambda t: write(lambda s: [s.delete(f) for f in s.exec(select(SessionFollow).where(
+            SessionFollow.user_id == t.user_id))])),
+    Row('zone dialog: Save', BOARD, zone_save,
+        lambda page, t: get(Zone, t.zone).label == f'Zone of {t.actor}', MEMBERS, restore_zone),
+    Row('zone dialog: Delete', BOARD, zone_delete,
+        lambda page, t: get(Zone, t.zone) is None, MEMBERS, restore_zone),
+    Row('toolbar: Zone', BOARD, send_now(lambda page, t: click(page, button(page, 'Zone'))),
+        lambda page, t: count(Zone, Zone.board_id == t.board) > 1, MEMBERS,
+        lambda t: write(lambda s: [s.delete(z) for z in s.exec(select(Zone).where(Zone.board_id == t.board,
+                                                                                   Zone.id != t.zone))])),
+    Row('toolbar: Worktree → Create worktree', BOARD, new_worktree,
+        lambda page, t: count(Worktree, Worktree.name == f'new-{t.actor}'.replace('_', '-')) > 0, MEMBERS),
+    Row('board: Sharing and permissions → Save', BOARD, sharing,
+        lambda page, t: get(Board, t.board).private, ADMIN, set_attr(Board, 'board', private=False)),
+    Row("comments: Reply to Alice's thread", BOARD, reply,
+        lambda page, t: count(Comment, Comment.author_id == t.user_id, Comment.parent_id == t.thread) > 0,
+        MEMBERS, lambda t: write(lambda s: [s.delete(c) for c in s.exec(select(Comment).where(
+            Comment.author_id == t.user_id))])),
+    Row("comments: Resolve Alice's thread", BOARD, send_now(lambda page, t: click(page, button(page, 'Resolve'))),
+        lambda page, t: get(Comment, t.thread).resolved, MEMBERS, set_attr(Comment, 'thread', resolved=False)),
+    Row("comments: react to Alice's comment", BOARD, send_now(lambda page, t: click(page, button(page, '👍'))),
+        lambda page, t: count(CommentReaction, CommentReaction.user_id == t.user_id) > 0, MEMBERS,
+        lambda t: write(lambda s: [s.delete(r) for r in s.exec(select(CommentReaction).where(
+            CommentReaction.user_id == t.user_id))])),
+    Row("comments: Edit Alice's comment", BOARD, edit,
+        lambda page, t: get(Comment, t.thread).body == f'said by {t.actor}', ADMIN,
+        set_attr(Comment, 'thread', body='Thread of Alice', edited=False)),
+    Row("comments: Delete Alice's comment", BOARD, delete_comment,
+        lambda page, t: get(Comment, t.thread).deleted, ADMIN, set_attr(Comment, 'thread', deleted=False)),
+    Row('header: Audio settings → Save', BOARD, audio, chime_on, READERS,
+        set_attr(User, 'user_id', preferences={})),
+    Row('boards: New board → Create', '/', new_board,
+        lambda page, t: count(Board, Board.name == f'Fresh board of {t.actor}') > 0, MEMBERS),
+    Row('boards: Rename → Save', '/', rename_board,
+        lambda page, t: get(Board, t.spare_board).name == f'Renamed by {t.actor}', MEMBERS, restore_spare_board),
+    Row('boards: Delete → Delete', '/', delete_board,
+        lambda page, t: get(Board, t.spare_board) is None, ADMIN, restore_spare_board),
+    Row('repos: Register', '/repos', register,
+        lambda page, t: count(Repo, Repo.path == str(t.new_repo)) > 0, ADMIN),
+    Row('repos: Place on board', '/repos', place_spare,
+        lambda page, t: placement(t, t.spare) is not None, LEVEL_ALL),
+    Row('repos: Archive', '/repos', archive_spare,
+        lambda page, t: get(Worktree, t.spare).archived, LEVEL_ALL, set_attr(Worktree, 'spare', archived=False)),
+    Row('repos: Delete → Delete', '/repos', delete_spare,
+        lambda page, t: get(Worktree, t.spare) is None, LEVEL_ALL),
+    Row('admin: change a role', '/admin', change_role,
+        lambda page, t: get(User, t.teammate).role == 'viewer', ADMIN, set_attr(User, 'teammate', role='member')),
+    Row('admin: Deactivate', '/admin', deactivate,
+        lambda page, t: not get(User, t.teammate).active, ADMIN, set_attr(User, 'teammate', active=True)),
+    Row('admin: Create account', '/admin', create_account,
+        lambda page, t: count(User, User.email == f'made-by-{t.actor}@example.com') > 0, ADMIN),
+    Row('admin: Create invite link', '/admin', send_now(lambda page, t: click(page, button(page, 'Create invite link'))),
+        lambda page, t: count(Invite, Invite.created_by == t.user_id) > 0, ADMIN),
+]
+
+
+# ---- running the matrix ----------------------------------------------------------------------------------------------
+
+async def outcome(page: WsPage, row: Row, t: SimpleNamespace, seen: int, timeout: float = 20) -> bool:
+    """Done (the row's observation holds), or refused (a warning came and it does not hold). The database is read
+    in a thread: this loop answers the pages' JavaScript requests meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(row.done, page, t):
+        if len(page.warnings) > seen:
+            return await asyncio.to_thread(row.done, page, t)
+        if time.monotonic() > deadline:
+            raise TimeoutError('neither done nor refused')
+        await page.changed(0.25)
+    return True
+
+
+async def open_tab(page: WsPage, http: httpx.AsyncClient, path: str, attempts: int = 3) -> None:
+    """A loaded machine can take longer than NiceGUI's response timeout to build a page (HTTP 500): try again."""
+    for attempt in range(attempts):
+        try:
+            await page.open(http, path)
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+
+
+async def attempt_row(world: SimpleNamespace, t: SimpleNamespace, row: Row, http: httpx.AsyncClient,
+                      said: dict[str, list[str]]) -> Any:
+    await asyncio.to_thread(can_do_everything, t)
+    page = WsPage(world.server, t.cookie)
+    try:
+        await open_tab(page, http, row.path.format(slug=t.slug))
+        send = await row.prepare(page, t)
+        await asyncio.to_thread(as_it_really_is, t)
+        seen, t.sent_at = len(page.warnings), max(map(int, page.elements))
+        await send()
+        result: Any = await outcome(page, row, t, seen)
+        if not result:
+            said[row.name] = page.warnings[seen:]
+    except Exception as error:  # noqa: BLE001 (reported in the matrix, with the row and actor)
+        result = f'{type(error).__name__}: {error}'
+    await page.close()
+    try:
+        await asyncio.to_thread(row.reset, t)
+    except Exception as error:  # noqa: BLE001
+        result = f'reset failed: {type(error).__name__}: {error}'
+    return result
+
+
+async def drive(world: SimpleNamespace, t: SimpleNamespace, rows: list[Row],
+                http: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Every row as this actor, each in a fresh tab: the outcome is True (done), False (refused: a notice, and
+    nothing stored) or what went wrong; and what the refusals said."""
+    outcomes: dict[str, Any] = {}
+    said: dict[str, list[str]] = {}
+    for row in rows:
+        for _ in range(2):  # once more when the row got no outcome at all (a loaded machine's timeouts)
+            outcomes[row.name] = await attempt_row(world, t, row, http, said)
+            if isinstance(outcomes[row.name], bool):
+                break
+    as_it_really_is(t)
+    return outcomes, said
+
+
+def test_every_handler_as_every_actor(world):
+    """MATRIX_ROWS='<part of a row's name>|<another>' runs only those rows (to check a mutation quickly)."""
+    parts = os.environ.get('MATRIX_ROWS', '').split('|')
+    rows = [r for r in ROWS if any(part in r.name for part in parts)]
+
+    async def everyone() -> list[tuple[dict[str, Any], dict[str, list[str]]]]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(*(drive(world, world.targets[a], rows, http) for a in ACTORS))
+    results = dict(zip(ACTORS, asyncio.run(everyone())))
+    outcomes = {actor: result[0] for actor, result in results.items()}
+    said = {actor: result[1] for actor, result in results.items()}
+    wrong = []
+    for row in rows:
+        for actor in ACTORS:
+            outcome = outcomes[actor][row.name]
+            if outcome is not (actor in row.allowed):
+                expected = 'allowed' if actor in row.allowed else 'refused'
+                wrong.append(f'{row.name:50} {actor:12} expected {expected}, got {outcome} '
+                             f'{said[actor].get(row.name, "")}')
+    assert wrong == [], '\n' + '\n'.join(wrong)
+
+
+# ---- routes ----------------------------------------------------------------------------------------------------------
+
+EVERYONE = frozenset({'anonymous', *ACTORS})
+# path, what a visitor it serves sees in the page, who it serves; everyone else is sent to /login (anonymous and the
+# deactivated account) or gets the page without it (a role or a private board they lack)
+ROUTES = [
+    ('/', 'New board', MEMBERS),  # readers see the list; members also the button
+    ('/', 'Board viewer', READERS),
+    ('/b/board-viewer', 'Board viewer', READERS),
+    ('/b/secret', 'Secret', OWNER_ADMIN),  # private: its creator (Alice), admins and its member Bob
+    ('/repos', 'Repositories', READERS),
+    ('/admin', 'Invite by link', ADMIN),
+    ('/w/{viewer_worktree}/terminal', 'wt-viewer', READERS),
+    ('/w/{secret_worktree}/terminal', 'secret-wt', OWNER_ADMIN),
+    ('/login', 'Welcome back.', EVERYONE),
+    ('/invite/not-a-token', 'Invite link', EVERYONE),
+    ('/healthz', 'ok', EVERYONE),
+    ('/sounds/bell.wav', 'RIFF', EVERYONE),
+]
+REDIRECTS = [('/setup', '/login'), ('/login/complete?token=forged', '/login'), ('/logout', '/login')]
+
+
+def test_routes(world):
+    for t in world.targets.values():
+        as_it_really_is(t)
+    secret = boards.create_board(world.alice, 'Secret')
+    boards.set_access(world.alice, secret.id, private=True, members=[world.bob.id], others_can='session')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('AGOR_REPO_ROOTS', str(Path(world.targets['viewer'].new_repo).parent))
+        settings = load_settings(data_dir=str(world.server.data_dir))
+    worktree = repos.create_worktree(settings, world.alice, world.targets['viewer'].repo, 'secret-wt')
+    boards.place_card(world.alice, secret.id, worktree.id, 0, 0)
+    cookies = {actor: t.cookie for actor, t in world.targets.items()}
+    cookies['anonymous'] = login_cookie(world.server, None)
+    ids = {'viewer_worktree': world.targets['viewer'].worktree, 'secret_worktree': worktree.id}
+    served: dict[tuple[str, str], set[str]] = {}
+    with httpx.Client(base_url=world.server.url, timeout=30) as http:
+        for path, shows, _ in ROUTES:
+            for actor, cookie in cookies.items():
+                response = http.get(path.format(**ids), cookies={'session': cookie}, follow_redirects=False)
+                if response.status_code in {302, 303, 307}:
+                    assert response.headers['location'].startswith('/login'), (path, actor)
+                    continue
+                assert response.status_code == 200, (path, actor, response.status_code)
+                if shows in response.text:
+                    served.setdefault((path, shows), set()).add(actor)
+        for path, target in REDIRECTS:  # the same for everyone (a logout with a login of its own)
+            for actor in cookies:
+                cookie = login_cookie(world.server, world.targets[actor].user_id if actor in world.targets else None)
+                response = http.get(path, cookies={'session': cookie}, follow_redirects=False)
+                assert (response.status_code, response.headers.get('location', '').split('?')[0]) \
+                    in {(303, target), (307, target)}, (path, actor)
+    assert {key: served.get(key[:2], set()) for key in [(p, s) for p, s, _ in ROUTES]} \
+        == {(p, s): set(allowed) for p, s, allowed in ROUTES}

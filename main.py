@@ -29,7 +29,7 @@ from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is 
 
 import pages  # noqa: E402
 from agor import auth, db, demo, events, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
-from agor.proxies import TrustedProxyHeaders  # noqa: E402
+from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_runner import session_runner  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
@@ -50,8 +50,8 @@ async def startup() -> None:
         demo.ensure_seeded(settings)
     db.guard_loop(asyncio.get_running_loop())  # from now on, no database or git call on the loop
     # websocket connections from other sites are refused: the same origin (X-Forwarded-Host/-Proto only from
-    # AGOR_TRUSTED_PROXIES, see agor.proxies) or one of AGOR_ALLOWED_ORIGINS
-    core.sio.eio.cors_allowed_origins = settings.allowed_origins or None
+    # AGOR_TRUSTED_PROXIES) or one of AGOR_ALLOWED_ORIGINS
+    core.sio.eio.cors_allowed_origins = origin_check(settings.allowed_origins)
     add_assets()
     pages.register(settings)
     await session_runner.start(settings)

@@ -37,15 +37,16 @@ def list_boards(user: User) -> list[dict[str, Any]]:
 
 
 def get_board(user: User, ref: str) -> Board:
-    """A board by slug, full id or id prefix, if the user may see it (a private one looks like no board at all)."""
+    """A board by slug, full id or id prefix, if the user may see it (a private one looks like no board at all, and
+    never makes a prefix ambiguous)."""
     with db.read() as session:
+        hidden = permissions.hidden_board_ids(session, user)
         board = session.exec(select(Board).where(Board.slug == ref.lower())).first()
-        try:
-            board = board or ids.resolve(session, Board, ref, 'board')
-        except NotFound:
-            board = None
-        if board is None or not permissions.can_view_board(session, user, board):
-            raise NotFound(f'No board {ref!r}.')
+        if board is None or board.id in hidden:
+            try:
+                board = ids.resolve(session, Board, ref, 'board', hidden)
+            except NotFound:
+                raise NotFound(f'No board {ref!r}.') from None
         return board
 
 

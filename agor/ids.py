@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel, col, select
@@ -30,18 +31,22 @@ def load(session: Session, model: type[T], key: Any, what: str) -> T:
     return row
 
 
-def resolve(session: Session, model: type[T], ref: str, what: str) -> T:
-    """Find a row by full id or unique id prefix; a clear error for none or several."""
+def resolve(session: Session, model: type[T], ref: str, what: str, hidden: Collection[str] = ()) -> T:
+    """Find a row by full id or unique id prefix; a clear error for none or several. Rows whose ids are `hidden`
+    (for example private boards the user may not see) count as absent, so an ambiguity never betrays them."""
     ref = ref.strip().lower()
     found = session.get(model, ref)
-    if found is not None:
+    if found is not None and found.id not in hidden:  # type: ignore[attr-defined]
         return found
     compact = ref.replace('-', '')
     if not PREFIX.match(compact):
         raise NotFound(f'No {what} with id {ref!r}.')
     # hyphens sit at fixed places in a UUID: rebuild the canonical prefix
     canonical = '-'.join(filter(None, (compact[0:8], compact[8:12], compact[12:16], compact[16:20], compact[20:32])))
-    rows = session.exec(select(model).where(col(model.id).startswith(canonical)).limit(6)).all()  # type: ignore[attr-defined]
+    query = select(model).where(col(model.id).startswith(canonical))  # type: ignore[attr-defined]
+    if hidden:
+        query = query.where(col(model.id).not_in(hidden))  # type: ignore[attr-defined]
+    rows = session.exec(query.limit(6)).all()
     if not rows:
         raise NotFound(f'No {what} with id {ref!r}.')
     if len(rows) > 1:

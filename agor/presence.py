@@ -1,8 +1,10 @@
 """Who is on which board, where their cursor is and what they are doing: ephemeral, never in the database.
 
-Handlers only record the latest state and mark the board dirty; one timer per process (see
-components/presence_layer.py) takes the dirty boards and pushes one snapshot per board per tick. A Redis backend
-implements the same methods for several processes.
+Handlers only record the latest state and mark the board dirty, in O(1). A board that has not pushed within the last
+PUSH_INTERVAL is pushed at once (its push is scheduled with no wait); one that has waits for the rest of the interval,
+so a board pushes at most once per interval however many people move on it, and an isolated move is never held back.
+`schedule` is how the pushes get run (components/presence_layer.py sets it to the event loop's call_later); `take`
+gives what changed since the board's last push, which is all a viewer's browser is sent.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from .models import User
 IDLE_AFTER = 60.0  # s without input: idle
 CURSOR_FADE_AFTER = 5.0  # s without cursor movement: the cursor fades
 GONE_AFTER = 10.0  # s without any heartbeat: the viewer is removed (crashed tab, lost network)
+PUSH_INTERVAL = 0.1  # s: at most one push per board in this time
 COORD_MAX = 1_000_000
 LABEL_MAX = 120
 
@@ -43,11 +46,27 @@ class Viewer:
     following: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BoardPush:
+    """One board's push: everyone on it now (for the facepile), and what a browser that has the previous push needs."""
+    snapshot: tuple[dict[str, Any], ...]
+    changed: tuple[dict[str, Any], ...]  # entries new or different since the board's last push
+    gone: tuple[str, ...]  # connections that left since then
+
+
+def _not_scheduled(board_id: str, wait: float) -> None:
+    """Until a layer sets `Presence.schedule`, pushes are only taken by whoever calls `take`."""
+
+
 @dataclass
 class Presence:
     clock: Callable[[], float] = time.monotonic
+    schedule: Callable[[str, float], None] = _not_scheduled  # run take(board) after `wait` seconds
     viewers: dict[str, Viewer] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
+    _scheduled: set[str] = field(default_factory=set)
+    _pushed_at: dict[str, float] = field(default_factory=dict)
+    _sent: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def join(self, board_id: str, conn: str, user: User) -> None:
         now = self.clock()
@@ -55,12 +74,12 @@ class Presence:
         self.viewers[conn] = Viewer(conn=conn, board_id=board_id, user_id=user.id, name=user.name,
                                     initials=user.initials, color=user.avatar_color, joined_at=now, seen_at=now,
                                     input_at=now)
-        self._dirty.add(board_id)
+        self._mark(board_id)
 
     def leave(self, conn: str) -> None:
         viewer = self.viewers.pop(conn, None)
         if viewer is not None:
-            self._dirty.add(viewer.board_id)
+            self._mark(viewer.board_id)
 
     def cursor(self, conn: str, x: Any, y: Any, seq: Any, label: Any = '', drag: Any = None) -> bool:
         """Record a cursor update; stale (out-of-order) or malformed updates are dropped and return False."""
@@ -81,7 +100,7 @@ class Presence:
         viewer.drag = _clean_drag(drag)
         viewer.moved_at = viewer.input_at = viewer.seen_at = now
         viewer.hidden = False
-        self._dirty.add(viewer.board_id)
+        self._mark(viewer.board_id)
         return True
 
     def heartbeat(self, conn: str, *, hidden: bool, active: bool) -> None:
@@ -96,7 +115,7 @@ class Presence:
         if active:
             viewer.input_at = now
         if self.state(viewer, now) != before:
-            self._dirty.add(viewer.board_id)
+            self._mark(viewer.board_id)
 
     def set_viewport(self, conn: str, x: Any, y: Any, k: Any) -> None:
         viewer = self.viewers.get(conn)
@@ -108,7 +127,7 @@ class Presence:
             return
         viewer.viewport = values
         if viewer.conn in self._followed_conns(viewer.board_id):
-            self._dirty.add(viewer.board_id)
+            self._mark(viewer.board_id)
 
     def follow(self, conn: str, target_user_id: str | None) -> None:
         viewer = self.viewers.get(conn)
@@ -116,7 +135,7 @@ class Presence:
             return
         targets = {v.user_id for v in self.viewers.values() if v.board_id == viewer.board_id}
         viewer.following = target_user_id if target_user_id in targets and target_user_id != viewer.user_id else None
-        self._dirty.add(viewer.board_id)
+        self._mark(viewer.board_id)
 
     def sweep(self) -> None:
         """Remove viewers not heard from in GONE_AFTER seconds; mark boards whose faces or cursors changed state."""
@@ -125,11 +144,32 @@ class Presence:
             if now - viewer.seen_at > GONE_AFTER:
                 self.leave(viewer.conn)
             elif _crossed(now, viewer.moved_at, CURSOR_FADE_AFTER) or _crossed(now, viewer.input_at, IDLE_AFTER):
-                self._dirty.add(viewer.board_id)
+                self._mark(viewer.board_id)
 
-    def take_dirty(self) -> set[str]:
-        dirty, self._dirty = self._dirty, set()
-        return dirty
+    def take(self, board_id: str) -> BoardPush | None:
+        """The board's push, if anything changed since its last one; called when a scheduled push runs."""
+        self._scheduled.discard(board_id)
+        if board_id not in self._dirty:
+            return None
+        self._dirty.discard(board_id)
+        snapshot = tuple(self.board_snapshot(board_id))
+        before = self._sent.pop(board_id, {})
+        current = {entry['conn']: entry for entry in snapshot}
+        if current:
+            self._sent[board_id] = current
+            self._pushed_at[board_id] = self.clock()
+        else:
+            self._pushed_at.pop(board_id, None)
+        changed = tuple(entry for entry in snapshot if before.get(entry['conn']) != entry)
+        gone = tuple(conn for conn in before if conn not in current)
+        return BoardPush(snapshot, changed, gone) if changed or gone else None
+
+    def _mark(self, board_id: str) -> None:
+        self._dirty.add(board_id)
+        if board_id in self._scheduled:
+            return
+        self._scheduled.add(board_id)
+        self.schedule(board_id, max(0.0, self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()))
 
     def board_snapshot(self, board_id: str) -> list[dict[str, Any]]:
         """Everyone on one board, in join order, in the compact shape the browser draws from."""

@@ -71,3 +71,18 @@ def _values(headers: list[tuple[bytes, bytes]]) -> dict[bytes, list[str]]:
         if name in FORWARDED:
             values.setdefault(name, []).extend(v.strip() for v in value.decode('latin-1').split(',') if v.strip())
     return values
+
+
+def origin_check(extra_origins: list[str]) -> Callable[[str | None, dict[str, Any]], bool]:
+    """engine.io's Origin check for the websocket: the app's own origin (its Host header and scheme, as
+    `TrustedProxyHeaders` left them) or one of `extra_origins` (AGOR_ALLOWED_ORIGINS adds to the own origin; a plain
+    list given to engine.io would replace it)."""
+    extra = {origin.rstrip('/') for origin in extra_origins}
+
+    def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
+        if not origin:
+            return False
+        host = environ.get('HTTP_HOST')
+        scheme = environ.get('HTTP_X_FORWARDED_PROTO', environ.get('wsgi.url_scheme', 'http'))
+        return origin in extra or (host is not None and origin == f'{scheme}://{host}')
+    return allowed

@@ -4,6 +4,30 @@
 const MIN_ZOOM = 0.1;
 const MAX_ZOOM = 4;
 const DRAG_THRESHOLD = 4;
+const POINTER_INTERVAL_MS = 100;
+
+// Paces calls to `send`: the first call of a quiet window goes at once, later ones at most one per `interval` ms, and
+// the latest call is always sent, at the end of its window. `paced(...).now(...)` sends at once and drops the waiting
+// call (a drag's end). `later` is injectable for tests (tests/test_browser_presence.py drives it with a fake clock).
+export function paced(send, interval, later = (fn, ms) => setTimeout(fn, ms)) {
+  let pending = null; // the latest call not sent yet
+  let open = false; // a window is open: calls wait for its end
+  const close = () => {
+    if (pending === null) { open = false; return; }
+    const args = pending;
+    pending = null;
+    send(...args);
+    later(close, interval);
+  };
+  const call = (...args) => {
+    if (open) { pending = args; return; }
+    open = true;
+    send(...args);
+    later(close, interval);
+  };
+  call.now = (...args) => { pending = null; send(...args); };
+  return call;
+}
 
 export default {
   template: `
@@ -95,6 +119,7 @@ export default {
     view: { handler() { this.$emit("viewport", { ...this.viewCenter(), k: this.view.k }); }, deep: true },
   },
   created() {
+    this.sendPointer = paced((report) => this.$emit("pointer", report), POINTER_INTERVAL_MS);
     this.load();
     this.pinList = [...(this.pins || [])];
   },
@@ -266,7 +291,7 @@ export default {
         if (!g.moved) return this.$emit("card_click", { id: g.id });
         this.settleCard(g);
         this.$emit("card_move", { id: g.id, x: g.x, y: g.y });
-        this.reportPointer(event);  // peers see the drag end now, not at this viewer's next pointer move
+        this.reportPointer(event, true);  // peers see the drag end now, not at the end of the pointer's window
       } else if (g.kind === "move" || g.kind === "resize") {
         if (!g.moved) return this.$emit("zone_click", { id: g.id });
         const zone = this.zoneMap[g.id];
@@ -323,8 +348,8 @@ export default {
       try { this.$refs.root.setPointerCapture(event.pointerId); } catch (e) { /* pointer already gone */ }
     },
     // ---- presence -------------------------------------------------------------------------------------------------
-    reportPointer(event) {
-      // throttled to 10 Hz by the Python listener; the timestamp lets the server drop out-of-order updates
+    reportPointer(event, immediately = false) {
+      // paced to 10 Hz here (`paced`); the timestamp lets the server drop out-of-order updates
       const p = this.toWorld(event);
       const g = this.gesture;
       let label = "";
@@ -340,7 +365,9 @@ export default {
         const zone = hit && !hit.dataset.cardId && this.zoneMap[hit.dataset.zoneId];
         label = card ? `hovering ${card.name}` : zone ? `hovering ${zone.label}` : "";
       }
-      this.$emit("pointer", { x: Math.round(p.x), y: Math.round(p.y), t: performance.timeOrigin + performance.now(), label, drag });
+      const report = { x: Math.round(p.x), y: Math.round(p.y), t: performance.timeOrigin + performance.now(), label, drag };
+      if (immediately) this.sendPointer.now(report);
+      else this.sendPointer(report);
     },
     onPeers(event) {
       // a drag that just ended keeps its last position until the server's card patch lands (no jump back)

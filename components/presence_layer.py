@@ -1,30 +1,36 @@
-"""Cursors and faces of everyone on a board, pushed by one timer per process (never per event)."""
+"""Cursors and faces of everyone on a board. A board's changes are pushed as soon as they may be (see agor.presence):
+each open page gets only the entries that changed since the board's last push, through one method call."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from nicegui import app, ui
 
 from agor.models import User
-from agor.presence import presence
+from agor.presence import BoardPush, presence
 
-FAN_OUT_INTERVAL = 0.1
 Snapshot = tuple[dict[str, Any], ...]
 
 
 class PresenceLayer(ui.element, component='presence_layer.js'):
-    """Lives inside the BoardCanvas (its slot sits in the canvas's world layer)."""
+    """Lives inside the BoardCanvas (its slot sits in the canvas's world layer). Its `peers` prop is the board as it
+    was when the page was built; pushes patch the browser's copy from there."""
 
-    def __init__(self, me: str, on_faces: Callable[[Snapshot], None]) -> None:
+    def __init__(self, me: str, snapshot: Snapshot, on_faces: Callable[[Snapshot], None]) -> None:
         super().__init__()
         self._props['me'] = me
-        self._props['peers'] = ()
+        self._props['peers'] = snapshot
         self.on_faces = on_faces
         self.faces_key: tuple = ()
+        self._faces(snapshot)
 
-    def show(self, snapshot: Snapshot) -> None:
-        self.props['peers'] = snapshot
+    def show(self, push: BoardPush) -> None:
+        self.run_method('patch', push.changed, push.gone)
+        self._faces(push.snapshot)
+
+    def _faces(self, snapshot: Snapshot) -> None:
         key = tuple((p['conn'], p['state'], p['following'], p['label']) for p in snapshot)
         if key != self.faces_key:
             self.faces_key = key
@@ -56,15 +62,17 @@ def _detach(board_id: str, conn: str) -> None:
         _layers.pop(board_id, None)
 
 
-def fan_out() -> None:
-    """One snapshot per changed board, one prop update per viewer of it."""
-    for board_id in presence.take_dirty():
-        snapshot = tuple(presence.board_snapshot(board_id))
-        for layer in list(_layers.get(board_id, {}).values()):
-            if not layer.is_deleted:
-                layer.show(snapshot)
+def push(board_id: str) -> None:
+    """One board's changes to each page open on it."""
+    change = presence.take(board_id)
+    if change is None:
+        return
+    for layer in list(_layers.get(board_id, {}).values()):
+        if not layer.is_deleted:
+            layer.show(change)
 
 
 def start() -> None:
-    app.timer(FAN_OUT_INTERVAL, fan_out)
+    loop = asyncio.get_running_loop()
+    presence.schedule = lambda board_id, wait: loop.call_later(wait, push, board_id)
     app.timer(1.0, presence.sweep)

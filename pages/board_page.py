@@ -85,7 +85,7 @@ class BoardView:
         self.toasts = Toasts()
         facepile = self._toolbar(conn)
         with self.canvas:
-            layer = PresenceLayer(conn, facepile.show)
+            layer = PresenceLayer(conn, tuple(presence.board_snapshot(board.id)), facepile.show)
         self._wire_canvas(conn)
         self.leave_presence = presence_layer.join(board.id, conn, user, layer, lambda: not self.revoked)
         self.threads_changed(threads)
@@ -122,7 +122,7 @@ class BoardView:
         board_canvas.on('session_click', lambda e: self.sessions.open(str(e.args.get('id', ''))))
         board_canvas.on('pin_click', lambda e: self.panel.select(str(e.args.get('id', '')), focus_canvas=False))
         board_canvas.on('pointer', lambda e: presence.cursor(conn, e.args.get('x'), e.args.get('y'), e.args.get('t'),
-                                                             e.args.get('label', ''), e.args.get('drag')), throttle=0.1)
+                                                             e.args.get('label', ''), e.args.get('drag')))  # JS paces
         board_canvas.on('beat', lambda e: presence.heartbeat(conn, hidden=bool(e.args.get('hidden')),
                                                              active=bool(e.args.get('active'))))
         board_canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'),

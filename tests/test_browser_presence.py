@@ -72,3 +72,42 @@ def test_cursors_drags_facepile_and_follow(browser, scene):
     alice.context.close()  # Alice closes her tab
     expect(bob.locator(f'[data-face="{users["alice"].id}"]')).to_have_count(0, timeout=10_000)
     expect(bob.locator(alice_cursor)).to_have_count(0)
+
+
+PACED_DRIVE = '''async (source) => {
+    const { paced } = await import('data:text/javascript,' + encodeURIComponent(source));
+    let now = 0;
+    const timers = [];
+    const sent = [];
+    const later = (fn, ms) => timers.push({ at: now + ms, fn });
+    const tick = (ms) => {  // the fake clock advances; due timers run in order
+        const end = now + ms;
+        for (;;) {
+            timers.sort((a, b) => a.at - b.at);
+            if (!timers.length || timers[0].at > end) break;
+            const timer = timers.shift();
+            now = timer.at;
+            timer.fn();
+        }
+        now = end;
+    };
+    const send = paced((p) => sent.push([now, p]), 100, later);
+    send('first');  // a quiet window: at once
+    tick(10); send('b'); tick(10); send('c'); tick(10); send('burst-last');
+    tick(200);  // the burst's latest is delivered at the end of the window, nothing else
+    send('after-quiet');  // quiet again: at once
+    tick(50); send('x'); send.now('drag-end');  // sent at once, and the waiting call is dropped
+    tick(500);
+    return sent;
+}'''
+
+
+def test_pointer_pacing_sends_the_first_move_at_once_and_always_the_latest(browser):
+    """Unit test of components/board_canvas.js `paced` in Chromium, with a fake clock."""
+    source = (Path(__file__).parent.parent / 'components' / 'board_canvas.js').read_text()
+    page = browser.new_page()
+    try:
+        sent = page.evaluate(PACED_DRIVE, source)
+    finally:
+        page.close()
+    assert sent == [[0, 'first'], [100, 'burst-last'], [230, 'after-quiet'], [280, 'drag-end']]

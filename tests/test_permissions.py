@@ -4,10 +4,12 @@ import asyncio
 
 import pytest
 
-from agor import auth, boards, comments, events, notifications, repos, sessions, terminals, triggers
+from sqlmodel import update
+
+from agor import auth, boards, db, comments, events, notifications, repos, sessions, terminals, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
-from agor.models import Role
 from agor.events import topic
+from agor.models import Board, Role
 from agor.session_runner import SessionRunner
 
 from .conftest import seed_board
@@ -195,6 +197,12 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
     short = team.board.id[:8]
     with pytest.raises(NotFound, match=f"No board '{short}'"):
         boards.get_board(carol, short)
+    twin = boards.create_board(alice, 'Twin')  # an open board whose id starts like the private one's
+    with db.transaction() as session:
+        session.exec(update(Board).where(Board.id == twin.id).values(id=short + twin.id[8:]))
+    assert boards.get_board(carol, short).name == 'Twin'  # the private board neither shows nor makes it ambiguous
+    with pytest.raises(InvalidInput, match='ambiguous'):
+        boards.get_board(bob, short)  # Bob sees both
     outsider_calls = [
         lambda: boards.board_state(carol, team.board.id),
         lambda: boards.create_zone(carol, team.board.id, 'Mine'),

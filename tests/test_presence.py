@@ -2,7 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agor.presence import CURSOR_FADE_AFTER, GONE_AFTER, IDLE_AFTER, Presence
+from agor.presence import CURSOR_FADE_AFTER, GONE_AFTER, IDLE_AFTER, PUSH_INTERVAL, Presence
 
 
 class Clock:
@@ -17,14 +17,34 @@ def person(uid: str, name: str):
     return SimpleNamespace(id=uid, name=name, initials=name[:1], avatar_color='#0d9488')
 
 
+class Pushes:
+    """Plays the event loop: records each push `Presence.schedule` asks for, runs the due ones on `run_due`."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.asked: list[tuple[str, float]] = []
+        self.due: list[tuple[float, str]] = []
+
+    def __call__(self, board_id: str, wait: float) -> None:
+        self.asked.append((board_id, round(wait, 3)))
+        self.due.append((self.clock.now + wait, board_id))
+
+    def run_due(self, hub: Presence) -> dict:
+        ready = [board for at, board in self.due if at <= self.clock.now]
+        self.due = [(at, board) for at, board in self.due if at > self.clock.now]
+        return {board: hub.take(board) for board in ready}
+
+
 @pytest.fixture
 def hub():
     clock = Clock()
     hub = Presence(clock=clock)
+    hub.schedule = Pushes(clock)
     hub.join('board-1', 'a1', person('alice', 'Alice'))
     hub.join('board-1', 'b1', person('bob', 'Bob'))
     hub.join('board-2', 'c1', person('carol', 'Carol'))
-    hub.take_dirty()
+    hub.schedule.run_due(hub)
+    hub.schedule.asked.clear()
     return hub, clock
 
 
@@ -45,11 +65,38 @@ def test_out_of_order_and_malformed_updates_are_dropped(hub):
     assert (alice['x'], alice['y'], alice['label']) == (10, 20, 'hovering auth-fix')
 
 
-def test_only_changed_boards_are_pushed(hub):
-    hub, _ = hub
+def test_an_isolated_move_is_pushed_at_once_then_at_most_once_per_interval(hub):
+    hub, clock = hub
+    clock.now += 5  # the board has been quiet
     hub.cursor('a1', 1, 1, seq=1)
-    assert hub.take_dirty() == {'board-1'}
-    assert hub.take_dirty() == set()
+    assert hub.schedule.asked == [('board-1', 0)]  # at once
+    assert list(hub.schedule.run_due(hub)) == ['board-1']
+    clock.now += 0.03
+    for seq in range(2, 12):  # a burst within the interval: one push, at the end of the interval
+        hub.cursor('a1', seq, seq, seq=seq)
+        hub.cursor('b1', seq, seq, seq=seq)
+    assert hub.schedule.asked[1:] == [('board-1', round(PUSH_INTERVAL - 0.03, 3))]
+    assert hub.schedule.run_due(hub) == {}
+    clock.now += PUSH_INTERVAL - 0.03
+    push = hub.schedule.run_due(hub)['board-1']
+    assert {p['conn']: (p['x'], p['y']) for p in push.changed} == {'a1': (11, 11), 'b1': (11, 11)}  # the latest
+
+
+def test_a_push_carries_only_what_changed_and_only_to_its_board(hub):
+    hub, clock = hub
+    clock.now += 1
+    hub.cursor('a1', 1, 1, seq=1)
+    push = hub.schedule.run_due(hub)['board-1']
+    assert [p['conn'] for p in push.changed] == ['a1'] and push.gone == ()
+    assert [p['conn'] for p in push.snapshot] == ['a1', 'b1']  # the facepile still gets everyone
+    clock.now += 1
+    hub.leave('b1')
+    push = hub.schedule.run_due(hub)['board-1']
+    assert push.changed == () and push.gone == ('b1',)
+    assert [board for board, _ in hub.schedule.asked] == ['board-1', 'board-1']  # board-2 never pushed
+    clock.now += 1
+    hub.cursor('a1', 1, 1, seq=2)  # the same place again: nothing to send
+    assert hub.schedule.run_due(hub) == {'board-1': None}
 
 
 def test_presence_is_per_board(hub):
@@ -79,7 +126,7 @@ def test_hidden_tab_is_away(hub):
     hub, _ = hub
     hub.heartbeat('b1', hidden=True, active=False)
     assert by_conn(hub, 'board-1')['b1']['state'] == 'away'
-    assert hub.take_dirty() == {'board-1'}
+    assert [board for board, _ in hub.schedule.asked] == ['board-1']
 
 
 def test_leaving_is_immediate_and_silence_removes_within_10s(hub):

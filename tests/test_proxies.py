@@ -36,6 +36,14 @@ def test_a_forged_forwarded_host_from_a_non_proxy_is_refused_on_the_websocket(tm
         assert asyncio.run(_websocket_status(server.url, server.url)) == 101
 
 
+def test_allowed_origins_add_to_the_apps_own(tmp_path):
+    with running_app(tmp_path / 'app', AGOR_ALLOWED_ORIGINS='https://portal.example.com/') as server:
+        assert asyncio.run(_websocket_status(server.url, 'https://portal.example.com')) == 101
+        assert asyncio.run(_websocket_status(server.url, server.url)) == 101  # still its own origin
+        assert asyncio.run(_websocket_status(server.url, 'http://evil.example')) == 403
+        assert asyncio.run(_websocket_status(server.url, 'null')) == 403
+
+
 def test_a_trusted_proxy_forwards_the_public_origin(tmp_path):
     """Behind a proxy at 127.0.0.1 (the test plays it) serving https://agor.example.com."""
     with running_app(tmp_path / 'app', AGOR_TRUSTED_PROXIES='127.0.0.1') as server:

@@ -1,0 +1,129 @@
+"""Live cursors in real browsers: how soon a teammate sees a move, and how smooth continuous movement looks.
+
+Run from the project root: `.venv/bin/python -m benchmarks.cursor_latency [--people 10] [--moves 30]`.
+
+The app runs as a subprocess; every person is a real Chromium context logged in as a different user on one board.
+Isolated moves: the mover's mouse jumps to a new point after a quiet 400 ms; latency is, per (move, viewer), the
+mover's `pointermove` to the first DOM change of the mover's cursor on the viewer's page, both on one clock
+(`performance.timeOrigin + performance.now()` of pages of one browser). The baseline is the same with 2 people on
+the board. Continuous movement: the mover's mouse moves every 16 ms for 3 s; one viewer counts how often the cursor
+changes position per second and the longest gap between two changes.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from agor import auth, boards, db
+from agor.models import Role
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, open_board, running_app
+
+PASSWORD = 'correct-horse'
+QUIET_MS = 400
+CONTINUOUS_MS = 3000
+NOW = 'performance.timeOrigin + performance.now()'
+WATCH = '''userId => {
+    window.__seen = [];
+    const layer = document.querySelector('.agor-presence');
+    let last = null;
+    new MutationObserver(() => {
+        const cursor = layer.querySelector(`.agor-cursor[data-user-id="${userId}"]`);
+        const transform = cursor && cursor.style.transform;
+        if (transform && transform !== last) { last = transform; window.__seen.push(%s); }
+    }).observe(layer, {subtree: true, childList: true, attributes: true, attributeFilter: ['style']});
+}''' % NOW
+
+
+def seed(server: AppServer, people: int) -> tuple[str, list[tuple[str, str]]]:
+    db.init(server.database_url)
+    owner = auth.create_first_owner('p00@example.com', 'Person 00', PASSWORD)
+    users = [owner] + [auth.create_user(owner, f'p{i:02d}@example.com', f'Person {i:02d}', PASSWORD, Role.member)
+                       for i in range(1, people)]
+    board = boards.create_board(owner, 'Cursors')
+    return board.slug, [(u.email, u.id) for u in users]
+
+
+def isolated_moves(mover: Page, viewers: list[Page], mover_id: str, moves: int) -> list[float]:
+    for viewer in viewers:
+        viewer.evaluate(WATCH, mover_id)
+    mover.evaluate(f"addEventListener('pointermove', () => window.__moved.push({NOW}), true); window.__moved = []")
+    latencies = []
+    for i in range(moves):
+        mover.wait_for_timeout(QUIET_MS)
+        mover.mouse.move(300 + (i % 5) * 60, 250 + (i % 3) * 50)
+        moved = mover.evaluate('window.__moved.at(-1)')
+        for viewer in viewers:
+            seen = viewer.wait_for_function('t => window.__seen.find(s => s >= t)', arg=moved, timeout=10_000)
+            latencies.append(seen.json_value() - moved)
+    return latencies
+
+
+def continuous(mover: Page, viewer: Page, mover_id: str) -> tuple[float, float]:
+    """(position changes per second, longest gap in ms) seen by one viewer while the mover moves for 3 s."""
+    viewer.evaluate(WATCH, mover_id)
+    mover.mouse.move(200, 200)
+    viewer.wait_for_function('window.__seen.length > 0')
+    viewer.evaluate('window.__seen = []')
+    steps = CONTINUOUS_MS // 16
+    for step in range(steps):
+        mover.mouse.move(550 + 350 * math.sin(step / 30), 330 + 150 * math.cos(step / 45))
+        mover.wait_for_timeout(16)
+    mover.wait_for_timeout(300)
+    seen = viewer.evaluate('window.__seen')
+    gaps = [b - a for a, b in zip(seen, seen[1:])]
+    span = seen[-1] - seen[0] if len(seen) > 1 else float('inf')
+    return (len(seen) - 1) / span * 1000, max(gaps, default=float('inf'))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def run(browser: Browser, people: int, moves: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp, running_app(Path(tmp) / 'data') as server:
+        slug, users = seed(server, people)
+        pages = [open_board(browser, server, email, PASSWORD, slug) for email, _ in users]
+        mover, mover_id = pages[0], users[0][1]
+        mover.mouse.move(100, 100)
+        baseline = isolated_moves(mover, pages[1:2], mover_id, moves)
+        loaded = isolated_moves(mover, pages[1:], mover_id, moves)
+        rate, gap = continuous(mover, pages[-1], mover_id)
+        for page in pages:
+            page.context.close()
+    return {'baseline': baseline, 'loaded': loaded, 'rate': rate, 'gap': gap}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--people', type=int, default=10, help='people on the board, the mover included (default 10)')
+    parser.add_argument('--moves', type=int, default=30, help='isolated moves (default 30)')
+    args = parser.parse_args()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        result = run(browser, args.people, args.moves)
+        browser.close()
+    loaded, baseline = result['loaded'], result['baseline']
+    print('| metric | value | baseline (2 people) | ratio | target | result |')
+    print('|---|---|---|---|---|---|')
+    for label, q, limit in (('p50', 0.5, None), ('p95', 0.95, 25.0), ('max', 1.0, None)):
+        value, base = pct(loaded, q), pct(baseline, q)
+        verdict = '-' if limit is None else 'pass' if value <= limit else 'FAIL'
+        print(f'| isolated move -> {args.people - 1} viewers, {label} ({len(loaded)} pairs) | {value:.1f} ms '
+              f'| {base:.1f} ms | {value / base:.2f}x | {"-" if limit is None else f"<= {limit:g} ms"} | {verdict} |')
+    print(f'| continuous movement seen by a viewer | {result["rate"]:.1f} updates/s | – | – | >= 10/s '
+          f'| {"pass" if result["rate"] >= 10 else "FAIL"} |')
+    print(f'| continuous movement, longest gap | {result["gap"]:.0f} ms | – | – | <= 150 ms '
+          f'| {"pass" if result["gap"] <= 150 else "FAIL"} |')
+    print(f'\nmean {statistics.mean(loaded):.1f} ms; command: {shlex.join(sys.orig_argv)}')
+
+
+if __name__ == '__main__':
+    main()

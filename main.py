@@ -53,11 +53,10 @@ async def startup() -> None:
     # AGOR_TRUSTED_PROXIES) or one of AGOR_ALLOWED_ORIGINS
     core.sio.eio.cors_allowed_origins = origin_check(settings.allowed_origins)
     add_assets()
-    pages.register(settings)
+    pages.register(settings, terminals.start(settings))
     await session_runner.start(settings)
     scheduler.start(settings)
     presence_layer.start()
-    terminals.start(settings)
 
 
 async def shutdown() -> None:

@@ -26,8 +26,9 @@ import httpx
 import itsdangerous
 import socketio
 
-from agor import auth, boards, db
+from agor import auth, boards, db, logins
 from agor.models import Role
+from components.act import LOGIN
 from tests.app_server import AppServer, running_app
 
 PASSWORD = 'correct-horse'
@@ -41,11 +42,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def session_cookie(server: AppServer, user_id: str) -> str:
-    """A signed Starlette session whose NiceGUI user storage already says who is logged in."""
+    """A signed Starlette session whose NiceGUI user storage already holds a login of `user_id` (agor.logins)."""
     browser_id = str(uuid.uuid4())
     sessions = Path(os.environ.get('NICEGUI_STORAGE_PATH', server.data_dir / 'sessions'))
     sessions.mkdir(parents=True, exist_ok=True)
-    (sessions / f'storage-user-{browser_id}.json').write_text(json.dumps({'user_id': user_id}))
+    (sessions / f'storage-user-{browser_id}.json').write_text(json.dumps({LOGIN: logins.open_login(user_id)}))
     signer = itsdangerous.TimestampSigner((server.data_dir / 'session_secret').read_text().strip())
     return signer.sign(b64encode(json.dumps({'id': browser_id}).encode())).decode()
 

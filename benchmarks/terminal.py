@@ -9,9 +9,10 @@ at a time. As root the app runs in insulated mode with an executor account creat
 otherwise in simple mode.
 
 Measured: keystroke echo (send -> first output back, one key every 20 ms), Esc against a plain key through our path
-(tmux escape-time), 40 MB `cat` to 1 and N viewers (until every viewer has the end marker; bytes each received),
-memory per attached viewer (measured first: process RSS growth over 30 idle viewers opened after 30 others + PSS of
-the tmux clients), open -> first screen.
+(tmux escape-time), Ctrl-C on `yes` flooding the one viewer (sent -> the shell prompt back on its screen), 40 MB `cat`
+to 1 and N viewers (until every viewer has the end marker; bytes each received), memory per attached viewer (measured
+first: process RSS growth over 30 idle viewers opened after 30 others + PSS of the tmux clients), open -> first
+screen.
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ EXECUTOR = 'agor-bench-exec'
 COLS, ROWS = 120, 40
 BIG_LINES = 400_000  # 100-byte lines: 40 MB
 IDLE_VIEWERS = 30
+CTRL_C_SAMPLES = 5  # per run and path
+YES_FLOWING = re.compile(r'y(\x1b\[K)?\r\ny(\x1b\[K)?\r\ny')
+PROMPT_AFTER_CTRL_C = re.compile(r'\^C.*\$ ', re.DOTALL)
 FEED = re.compile(r'^return runMethod\((\d+), "feed", (.*)\)$', re.S)
 TERMINADO = textwrap.dedent('''
     import sys, tornado.ioloop, tornado.web
@@ -77,7 +81,7 @@ class Output:
         self.received = 0  # terminal bytes
         self.wire = 0  # bytes on the socket (what a browser downloads)
         self.tail = ''
-        self._waiters: list[tuple[str | None, asyncio.Future]] = []
+        self._waiters: list[tuple[re.Pattern | None, asyncio.Future]] = []
 
     def feed(self, text: str, size: int, wire: int) -> None:
         now = time.perf_counter()
@@ -88,15 +92,16 @@ class Output:
             needle, future = waiter
             if future.done():
                 self._waiters.remove(waiter)
-            elif needle is None or needle in self.tail:
+            elif needle is None or needle.search(self.tail):
                 future.set_result(now)
                 self._waiters.remove(waiter)
 
-    def expect(self, needle: str | None) -> asyncio.Future:
-        """A future for the perf_counter() time at which `needle` (or any output, for None) arrives from now on."""
+    def expect(self, needle: str | re.Pattern | None) -> asyncio.Future:
+        """A future for the perf_counter() time at which `needle` (a string or a pattern; any output, for None) arrives
+        from now on."""
         self.tail = ''
         future = asyncio.get_running_loop().create_future()
-        self._waiters.append((needle, future))
+        self._waiters.append((re.compile(re.escape(needle)) if isinstance(needle, str) else needle, future))
         return future
 
 
@@ -277,6 +282,24 @@ async def esc_latency(viewer: Output, samples: int = 30) -> tuple[list[float], l
     return esc, plain
 
 
+async def ctrl_c_latency(viewer: Output, samples: int) -> list[float]:
+    """`yes` floods the viewer; ms from sending Ctrl-C until the shell's prompt is back on the viewer's screen."""
+    latencies = []
+    for _ in range(samples):
+        flowing = viewer.expect(YES_FLOWING)
+        viewer.send('yes\r')
+        await asyncio.wait_for(flowing, 10)
+        await asyncio.sleep(0.5)
+        prompt = viewer.expect(PROMPT_AFTER_CTRL_C)
+        sent = time.perf_counter()
+        viewer.send('\x03')
+        latencies.append((await asyncio.wait_for(prompt, 10) - sent) * 1000)
+        cleared = viewer.expect('$ ')
+        viewer.send('clear\r')
+        await asyncio.wait_for(cleared, 5)
+    return latencies
+
+
 async def bulk(viewers: list[Output], n: int) -> tuple[float, float, float]:
     """40 MB `cat` typed by the first viewer; returns (seconds until all have the marker, mean terminal bytes and
     mean socket bytes per viewer)."""
@@ -360,7 +383,7 @@ class Bench:
 
 async def run(args: argparse.Namespace, bench: Bench) -> dict:
     paths = ('baseline', 'ours', 'terminado')
-    results: dict = {path: {'echo50': [], 'echo95': [], 'first': [], 'bulk': {}} for path in paths}
+    results: dict = {path: {'echo50': [], 'echo95': [], 'first': [], 'ctrl_c': [], 'bulk': {}} for path in paths}
     for path in paths:
         print(f'{path}: memory', file=sys.stderr, flush=True)
         results[path]['memory'] = await bench.memory(path)
@@ -379,6 +402,8 @@ async def run(args: argparse.Namespace, bench: Bench) -> dict:
             results[path]['echo95'].append(q[94])
             if path == 'ours' and 'esc' not in results:
                 results['esc'] = await esc_latency(viewer)
+            print(f'{path}: Ctrl-C on a flood', file=sys.stderr, flush=True)
+            results[path]['ctrl_c'] += await ctrl_c_latency(viewer, CTRL_C_SAMPLES)
             await viewer.close()
             await bench.quiet()
     for n in args.viewers:
@@ -424,6 +449,10 @@ def report(results: dict, args: argparse.Namespace) -> None:
     first = [med(r['first']) for r in (base, ours, peer)]
     print('| open -> first full screen (ours: page request, socket.io handshake, attach) | '
           + ' | '.join(f'{f:.0f} ms' for f in first) + f' | <= 300 ms | {verdict(first[1] <= 300)} |')
+    ctrl_c = [statistics.quantiles(r['ctrl_c'], n=20) for r in (base, ours, peer)]
+    print(f"| Ctrl-C on `yes` flooding the viewer -> prompt back on its screen, p50 / p95 of "
+          f"{len(ours['ctrl_c'])} | " + ' | '.join(f'{q[9]:.0f} / {q[18]:.0f} ms' for q in ctrl_c)
+          + f' | <= 300 ms | {verdict(ctrl_c[1][18] <= 300)} |')
     esc, plain = results['esc']
     eq = statistics.quantiles(esc, n=20)
     pq = statistics.quantiles(plain, n=20)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from nicegui import ui
 from nicegui.events import GenericEventArguments, XtermDataEventArguments
 
-from agor import terminals
 from agor.errors import DomainError
 from agor.models import Role, User
-from agor.terminals import Attachment, ShareState
+from agor.terminals import Attachment, ShareState, TerminalService, mode_warning
 
 from .act import act, as_current_user
 
@@ -29,9 +28,9 @@ class TerminalElement(ui.xterm, component='terminal_view.js'):
 
 
 class TerminalView(ui.column):
-    def __init__(self, user: User, worktree_id: str) -> None:
+    def __init__(self, service: TerminalService, user: User, worktree_id: str) -> None:
         super().__init__()
-        self.user_id, self.worktree_id = user.id, worktree_id
+        self.service, self.user_id, self.worktree_id = service, user.id, worktree_id
         self.may_type = user.has(Role.member)  # what to show; opening and sharing are checked as the user is then
         self.attachment: Attachment | None = None
         self.share: ShareState | None = None
@@ -39,7 +38,7 @@ class TerminalView(ui.column):
         self.size_seq = -1  # ... by the browser's count (events may arrive out of order before the handshake)
         self.classes('w-full h-full gap-1 no-wrap')
         with self:
-            warning = terminals.mode_warning(terminals.service.settings) if terminals.service else None
+            warning = mode_warning(service.settings)
             if warning and user.has(Role.admin):
                 ui.label(warning).classes('text-xs text-amber-800 bg-amber-50 rounded px-2 py-1') \
                     .mark('terminal-mode-warning')
@@ -55,7 +54,7 @@ class TerminalView(ui.column):
         self.term.on('ack', self._shown)
         self.client.on_connect(self._reconnected)
 
-    # ---- terminals.Sink ---------------------------------------------------------------------------------------------
+    # ---- agor.terminals.Sink -----------------------------------------------------------------------------------------
 
     def output(self, text: str, size: int) -> None:
         self.term.feed(text, size)
@@ -78,11 +77,8 @@ class TerminalView(ui.column):
             await self.attachment.redraw()
             return
         self.message.clear()
-        if terminals.service is None:
-            self._show_message('Terminals are not running on this server.')
-            return
         try:
-            attachment = await as_current_user(terminals.service.open, self.worktree_id, *self.size, self)
+            attachment = await as_current_user(self.service.open, self.worktree_id, *self.size, self)
         except DomainError as error:
             self._show_message(error.message, again=True)
             return
@@ -141,8 +137,7 @@ class TerminalView(ui.column):
             for p in share.people)
 
     def _host_menu(self, share: ShareState) -> None:
-        service = terminals.service
-        assert service is not None
+        service = self.service
         with ui.button('Sharing', icon='group').props('flat dense no-caps size=sm').mark('terminal-sharing'):
             with ui.menu().props('auto-close=false'):
                 for person in share.people:

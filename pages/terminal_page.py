@@ -6,26 +6,25 @@ from nicegui import ui
 from agor import terminals
 from agor.errors import DomainError
 from agor.models import User
+from agor.terminals import TerminalService
 from components.act import as_current_user
 from components.terminal_view import TerminalView
 
 from .frame import header, page
 
 
-def register() -> None:
-    page('/w/{worktree_ref}/terminal', title='Terminal · Agor')(terminal_page)
-
-
-async def terminal_page(user: User, worktree_ref: str) -> None:
-    header(user, focused=True)
-    try:
-        worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
-    except DomainError as error:
-        ui.label(error.message).classes('p-8 text-lg').mark('terminal-page-error')
-        return
-    ui.page_title(f'{worktree.name} · terminal · Agor')
-    with ui.column().classes('w-full h-[calc(100vh-84px)] gap-2'):
-        with ui.row().classes('items-baseline gap-2'):
-            ui.label(worktree.name).classes('text-lg font-semibold')
-            ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-500')
-        TerminalView(user, worktree.id).classes('grow')
+def register(service: TerminalService) -> None:
+    @page('/w/{worktree_ref}/terminal', title='Terminal · Agor')
+    async def terminal_page(user: User, worktree_ref: str) -> None:
+        header(user, focused=True)
+        try:
+            worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
+        except DomainError as error:
+            ui.label(error.message).classes('p-8 text-lg').mark('terminal-page-error')
+            return
+        ui.page_title(f'{worktree.name} · terminal · Agor')
+        with ui.column().classes('w-full h-[calc(100vh-84px)] gap-2'):
+            with ui.row().classes('items-baseline gap-2'):
+                ui.label(worktree.name).classes('text-lg font-semibold')
+                ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-500')
+            TerminalView(service, user, worktree.id).classes('grow')

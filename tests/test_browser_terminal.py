@@ -14,9 +14,10 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import Page, expect
 
-from agor import db
+from agor import db, unix_accounts
 from agor.config import load_settings
 from agor.models import Role
+from agor.terminals.tmux import TmuxServer
 
 from .app_server import log_in, running_app
 from .conftest import PASSWORD, seed_board
@@ -73,18 +74,23 @@ def visible_lines(page: Page) -> list[str]:
     return page.evaluate(VISIBLE_LINES)
 
 
-def tmux_lines(scene, page: Page) -> list[str]:
-    """What tmux has on the worktree's window, sized like the page's terminal."""
-    socket = next(scene.tmux_dir.glob('*/tmux'))
-    out = subprocess.run(['tmux', '-S', str(socket), 'capture-pane', '-p', '-t', f'=v-{scene.worktree.id}:'],
-                         capture_output=True, text=True, check=True).stdout.split('\n')[:-1]
-    return [line.rstrip() for line in out]
+def tmux_lines(scene) -> list[str]:
+    """What tmux has on the worktree's window (sized like the page's terminal), read as the app does: through
+    agor.terminals.tmux, as the shell's account; without trailing blank lines."""
+    account = unix_accounts.lookup(EXECUTOR) if IS_ROOT else unix_accounts.current()
+    server = TmuxServer('tmux', scene.tmux_dir / f'{account.name}-{scene.worktree.id}', account, scene.worktree.id,
+                        shared=False)
+    try:
+        return [line.rstrip() for line in server.shell().screen().split('\n')]
+    finally:
+        server.close()
 
 
 def same_screen(scene, page: Page, timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
-    while (shown := [line.rstrip() for line in visible_lines(page)]) != tmux_lines(scene, page):
-        assert time.monotonic() < deadline, f'the browser shows {shown} but tmux has {tmux_lines(scene, page)}'
+    while (shown := '\n'.join(line.rstrip() for line in visible_lines(page)).rstrip('\n').split('\n')) != \
+            tmux_lines(scene):
+        assert time.monotonic() < deadline, f'the browser shows {shown} but tmux has {tmux_lines(scene)}'
         time.sleep(0.1)
 
 

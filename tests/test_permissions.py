@@ -11,6 +11,7 @@ from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.events import topic
 from agor.models import Board, Role
 from agor.session_runner import SessionRunner
+from agor.terminals.access import level_lets_type
 
 from .conftest import seed_board
 from .test_terminals import Recorder, attach, run, scene, shared_dir  # noqa: F401  (fixtures: a real tmux)
@@ -287,13 +288,11 @@ def test_only_the_board_creator_or_an_admin_changes_its_members(team):
 
 # ---- terminals -------------------------------------------------------------------------------------------------------
 
-def test_a_terminal_is_read_only_for_a_teammate_at_view(settings, team):
+def test_a_terminal_is_read_only_for_a_teammate_at_view(team):
     alice, carol = team.owner, team.users['carol']
-    service = terminals.TerminalService(settings)
-    window = terminals.Window(server=None, id='@1', worktree_id=team.worktree.id, host_id=alice.id)  # type: ignore
-    assert service._may_type(carol, window) and service._may_type(alice, window)
+    assert level_lets_type(carol, team.worktree.id) and level_lets_type(alice, team.worktree.id)
     repos.set_level(alice, team.worktree.id, 'view')
-    assert not service._may_type(carol, window) and service._may_type(alice, window)
+    assert not level_lets_type(carol, team.worktree.id) and level_lets_type(alice, team.worktree.id)
     assert terminals.terminal_worktree(carol, team.worktree.id).id == team.worktree.id  # she may still watch
 
 

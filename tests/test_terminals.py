@@ -24,6 +24,8 @@ from agor.models import AgentSession, Role
 from agor.runtimes.runner import process_group_alive
 from agor.session_runner import SessionRunner
 from agor.terminals import ShareState, TerminalService, TerminalUnavailable
+from agor.terminals.pty import HIGH_WATER, READ_SIZE
+from agor.terminals.tmux import TmuxServer
 
 from .conftest import EXECUTOR, PASSWORD, ensure_account, seed_board
 from .test_pages import log_in
@@ -111,9 +113,8 @@ async def scene(monkeypatch, shared_dir, git_repo):
     else:
         s = make_scene(monkeypatch, shared_dir, git_repo, 'simple')
     yield s
-    s.service.close_all()
+    terminals.stop()
     s.service.kill_servers()
-    terminals.service = None
 
 
 async def attach(service: TerminalService, user, worktree_id: str, cols: int = 100, rows: int = 30,
@@ -132,14 +133,14 @@ async def run(recorder: Recorder, command: str, marker: str, timeout: float = 5)
     return re.sub(r'\x1b(\[[0-9;?]*[A-Za-z]|\([AB]|[=>])', '', match.group(1)).strip()
 
 
-def server_of(service: TerminalService, worktree_id: str) -> terminals.TmuxServer:
+def server_of(service: TerminalService, worktree_id: str) -> TmuxServer:
     [server] = [server for server in service._servers.values() if server.worktree_id == worktree_id]
     return server
 
 
 def tmux(s, *args: str) -> str:
-    """A tmux command on the server of the scene's worktree auth-fix."""
-    return server_of(s.service, s.worktree.id).run(*args)
+    """A tmux command on the server of the scene's worktree auth-fix; its output."""
+    return '\n'.join(server_of(s.service, s.worktree.id).run(*args))
 
 
 def window_size(s) -> str:
@@ -157,12 +158,13 @@ async def test_one_window_per_worktree_reopened_not_duplicated(scene):
 
     again = await attach(s.service, s.alice, s.worktree.id)
     await again.wait_for('kept-42')  # the same shell: tmux redraws its screen for the new client
+    assert 'kept-42' in server_of(s.service, s.worktree.id).shell().screen()  # what tmux itself shows
     other = await attach(s.service, s.alice, s.other.id)
     await other.wait_for(r'[$#] ')
     for worktree in (s.worktree, s.other):  # a tmux server per worktree, holding only that worktree's window
         server = server_of(s.service, worktree.id)
-        assert server.run('list-windows', '-a', '-F', '#{session_name} #{@agor_worktree}').split() == \
-            [f'v-{worktree.id}', worktree.id]
+        assert server.run('list-windows', '-a', '-F', '#{session_name} #{@agor_worktree}') == \
+            [f'v-{worktree.id} {worktree.id}']
 
 
 async def test_two_users_share_keystrokes_and_the_smallest_size(scene):
@@ -237,7 +239,7 @@ async def test_deleting_or_archiving_a_worktree_ends_its_terminal(scene):
     for viewer in (alice, bob):
         await wait_until(lambda v=viewer: v.endings)
         assert viewer.endings == ['auth-fix was deleted by Alice; its shell has ended.']
-    assert not server.succeeds('list-sessions')  # its tmux server is gone
+    assert not server.is_alive()  # its tmux server is gone
 
     other = await attach(s.service, s.bob, s.other.id)
     await other.wait_for(r'[$#] ')
@@ -316,7 +318,7 @@ async def test_flood_is_bounded_and_ctrl_c_stops_it(scene):
     await fast.wait_for(r'[$#] ')
     fast.attachment.write('cat big.txt; echo END-$((1+1))\r')
     await fast.wait_for('END-2', timeout=30)
-    assert sum(slow.unacked) <= terminals.HIGH_WATER + terminals.READ_SIZE  # the slow one was not flooded
+    assert sum(slow.unacked) <= HIGH_WATER + READ_SIZE  # the slow one was not flooded
     assert fast.received < 20_000_000  # tmux sent screen updates, not all 40 MB
     for size in slow.unacked:  # the slow browser catches up and ends on the same final screen
         slow.attachment.ack(size)
@@ -368,7 +370,7 @@ async def test_simple_mode_as_root_is_refused(monkeypatch, shared_dir, git_repo)
         with pytest.raises(unix_accounts.AccountError, match='AGOR_UNIX_USER_MODE=insulated'):
             await attach(s.service, s.alice, s.worktree.id)
     finally:
-        terminals.service = None
+        terminals.stop()
 
 
 @needs_root
@@ -466,11 +468,11 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
         assert f'{bob.attachment.tty} {unix_accounts.lookup("agor-t-bob").uid}' in clients  # his client is his
 
         await s.service.set_readonly(s.alice, s.worktree.id, s.bob.id, True)
-        assert 'agor-t-bob (R)' in server.run('server-access', '-l')
+        assert 'agor-t-bob (R)' in '\n'.join(server.run('server-access', '-l'))
         assert bob.attachment.write('echo nope\r') is False
         await s.service.close_share(s.alice, s.worktree.id)
         await asyncio.sleep(0.3)
-        assert 'agor-t-bob' not in server.run('server-access', '-l')  # access revoked with the share
+        assert 'agor-t-bob' not in '\n'.join(server.run('server-access', '-l'))  # access revoked with the share
         assert bob.endings == ['Alice closed the share of this terminal.']
         assert (await run(alice, 'whoami', 'DONE-10')).strip() == 'agor-t-alice'
         secret = s.settings.data_dir / 'session_secret'
@@ -482,9 +484,8 @@ async def test_strict_shell_is_the_hosts_and_joiners_are_guests(monkeypatch, sha
         assert await run(own, escape_attempts(str(server.socket)), 'DONE-17', timeout=15) == 'tried'
         assert 'ESCAPED' not in alice.text
     finally:
-        s.service.close_all()
+        terminals.stop()
         s.service.kill_servers()
-        terminals.service = None
 
 
 async def wait_until(condition, timeout: float = 5) -> None:

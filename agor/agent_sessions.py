@@ -4,7 +4,8 @@ The runs themselves happen in `agor.session_worker`; this module is the state th
 one transaction followed by events: `session:<id>` for whoever has the session open (`entry` for a new transcript
 entry, `append` with only the text a streamed entry grew by, `session` for its summary), the board's `card` event
 for the chips on the worktree card, and `user:<id>` (`run_finished`) for the creator's and followers' chimes. The
-worker hears `sessions:queue` (a prompt waits) and `sessions:stop` (stop the run, with who stopped it).
+runner hears `runs` (`prompt_queued`: a prompt waits; `stop`: stop the run, with who stopped it). The payloads are
+the typed dicts of `agor.events`.
 """
 from __future__ import annotations
 
@@ -15,26 +16,21 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from . import boards, db, ids, permissions
+from . import canvas, db, ids, permissions
 from .auth import require
 from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
                      User, Worktree, utcnow)
-from .notifications import user_topic
+from .events import (RUNS_TOPIC, AttentionChanged, EntryAdded, EntryAppended, PromptQueued, RunFinished,
+                     SessionChanged, StopRequested, topic)
 from .runtimes import registry
 from .runtimes.base import TranscriptEvent
 
-QUEUE_TOPIC = 'sessions:queue'
-STOP_TOPIC = 'sessions:stop'
 ATTENTION_AFTER = timedelta(seconds=5)  # a finished run at least this long needs a human
 MAX_PROMPT_BYTES = 100 * 1024
 TRANSCRIPT_PAGE = 2000
 ENTRY_TEXT_LIMIT = 64 * 1024  # a streamed entry continues in a new one beyond this, so each write stays bounded
 MODEL_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._:/@\[\]-]{0,119}')
-
-
-def session_topic(session_id: str) -> str:
-    return f'session:{session_id}'
 
 
 # ---- what users do ---------------------------------------------------------------------------------------------------
@@ -106,7 +102,8 @@ def stop(actor: User, session_id: str) -> bool:
             _changed(session, agent, actor)
         if agent.status != 'running':
             return False
-        db.emit_after_commit(session, STOP_TOPIC, {'session_id': agent.id, 'reason': f'Stopped by {actor.name}.'})
+        db.emit_after_commit(session, RUNS_TOPIC, StopRequested(type='stop', session_id=agent.id,
+                                                                reason=f'Stopped by {actor.name}.'))
         return True
 
 
@@ -128,7 +125,7 @@ def acknowledge(user: User, session_id: str) -> None:
             session.add(SessionAck(user_id=user.id, session_id=agent.id))
         else:
             ack.seen_at = utcnow()
-        db.emit_after_commit(session, user_topic(user.id), {'type': 'attention', 'session_id': agent.id})
+        db.emit_after_commit(session, topic('user', user.id), AttentionChanged(type='attention', session_id=agent.id))
 
 
 def set_following(user: User, session_id: str, follow: bool) -> None:
@@ -306,9 +303,9 @@ def record_events(session_id: str, turn_id: str, batch: list[TranscriptEvent]) -
             item.entry.text = item.entry.text + added
             session.add(item.entry)
             session.flush()
-            payload = {'type': 'entry', 'entry': entry_view(item.entry)} if item.new else \
-                {'type': 'append', 'entry_id': item.entry.id, 'at': offset, 'text': added}
-            db.emit_after_commit(session, session_topic(session_id), payload)
+            payload = EntryAdded(type='entry', entry=entry_view(item.entry)) if item.new else \
+                EntryAppended(type='append', entry_id=item.entry.id, at=offset, text=added)
+            db.emit_after_commit(session, topic('session', session_id), payload)
 
 
 class _Tail:
@@ -363,10 +360,10 @@ def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None
         _changed(session, agent, None)
         if status in {'completed', 'failed'} and turn.started_at is not None:
             seconds = (now - turn.started_at).total_seconds()
-            payload = {'type': 'run_finished', 'session_id': agent.id, 'turn_id': turn.id, 'outcome': status,
-                       'seconds': round(seconds, 1), 'title': agent.title}
+            finished = RunFinished(type='run_finished', session_id=agent.id, turn_id=turn.id, outcome=status,
+                                   seconds=round(seconds, 1), title=agent.title)
             for user_id in _audience(session, agent):
-                db.emit_after_commit(session, user_topic(user_id), payload)
+                db.emit_after_commit(session, topic('user', user_id), finished)
 
 
 def mark_stuck(session_id: str) -> None:
@@ -408,7 +405,7 @@ def _queue(session: Session, agent: AgentSession, actor: User, text: str) -> Ses
     turn = SessionTurn(session_id=agent.id, created_by=actor.id, prompt=text)
     session.add(turn)
     session.flush()
-    db.emit_after_commit(session, QUEUE_TOPIC, {'session_id': agent.id})
+    db.emit_after_commit(session, RUNS_TOPIC, PromptQueued(type='prompt_queued', session_id=agent.id))
     return turn
 
 
@@ -425,26 +422,27 @@ def _add_entry(session: Session, agent: AgentSession, turn_id: str | None, kind:
     entry = TranscriptEntry(session_id=agent.id, turn_id=turn_id, kind=kind, text=text, data=data)
     session.add(entry)
     session.flush()
-    db.emit_after_commit(session, session_topic(agent.id), {'type': 'entry', 'entry': entry_view(entry)})
+    db.emit_after_commit(session, topic('session', agent.id), EntryAdded(type='entry', entry=entry_view(entry)))
 
 
 def _changed(session: Session, agent: AgentSession, actor: User | None) -> None:
     agent.updated_at = utcnow()
     session.flush()
-    db.emit_after_commit(session, session_topic(agent.id), {'type': 'session', 'session': _summary(session, agent)})
+    db.emit_after_commit(session, topic('session', agent.id),
+                         SessionChanged(type='session', session=_summary(session, agent)))
     placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == agent.worktree_id)).first()
     if placement is not None:
-        boards.emit_card(session, placement, actor)
-        db.emit_after_commit(session, boards.board_topic(placement.board_id),
-                             {'type': 'attention', 'session_id': agent.id})
+        canvas.emit_card(session, placement, actor)
+        db.emit_after_commit(session, topic('board', placement.board_id),
+                             AttentionChanged(type='attention', session_id=agent.id))
 
 
 def _summary(session: Session, agent: AgentSession) -> dict[str, Any]:
     queued = _queued_count(session, agent.id)
     adapter = registry.get(agent.runtime)
     return {'id': agent.id, 'worktree_id': agent.worktree_id, 'runtime': agent.runtime, 'runtime_label': adapter.label,
-            'title': agent.title, 'status': agent.status, 'status_label': boards.status_label(agent), 'error': agent.error,
-            'stuck': agent.stuck, 'queued': queued, 'created_by': agent.created_by,
+            'title': agent.title, 'status': agent.status, 'status_label': canvas.status_label(agent),
+            'error': agent.error, 'stuck': agent.stuck, 'queued': queued, 'created_by': agent.created_by,
             'creator': _user_name(session, agent.created_by), 'model': agent.model,
             'created_at': agent.created_at.isoformat(), 'updated_at': agent.updated_at.isoformat()}
 

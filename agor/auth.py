@@ -17,14 +17,12 @@ from sqlmodel import Session, select
 from . import db
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
 from .models import Invite, Role, User, utcnow
-from .notifications import user_topic
+from .events import AccountChanged, topic
 
 AVATAR_COLORS = ('#0d9488', '#2563eb', '#7c3aed', '#db2777', '#ea580c', '#16a34a', '#ca8a04', '#0891b2', '#9333ea')
 EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
 MIN_PASSWORD = 8
 INVITE_DAYS = 7
-
-ACCOUNT_CHANGED = 'account_changed'  # on `user:<id>` after a role or active change: that user's open pages close
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash('not-a-real-password')
@@ -102,7 +100,7 @@ def set_role(actor: User, user_id: str, role: Role) -> User:
         if target.level == Role.owner and role < Role.owner and _owner_count(session) <= 1:
             raise InvalidInput('The last owner cannot be demoted: make someone else owner first.')
         target.role = role.name
-        db.emit_after_commit(session, user_topic(target.id), {'type': ACCOUNT_CHANGED})
+        db.emit_after_commit(session, topic('user', target.id), AccountChanged(type='account_changed'))
         return target
 
 
@@ -115,7 +113,7 @@ def set_active(actor: User, user_id: str, active: bool) -> User:
         if target.level >= actor.level and actor.level < Role.owner:
             raise Forbidden('Only an owner can deactivate an admin or owner.')
         target.active = active
-        db.emit_after_commit(session, user_topic(target.id), {'type': ACCOUNT_CHANGED})
+        db.emit_after_commit(session, topic('user', target.id), AccountChanged(type='account_changed'))
         return target
 
 

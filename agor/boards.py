@@ -1,7 +1,9 @@
-"""Boards, zones and worktree cards: every write is one transaction followed by one event on `board:<id>`."""
+"""Boards, zones and worktree cards: every write is one transaction followed by one event on `board:<id>`.
+
+What the canvas shows of them (the views, the geometry) is `agor.canvas`; a drop that may fire a zone's trigger is
+`agor.triggers.drop_card`, which moves the card with `move_in`."""
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from typing import Any
@@ -9,23 +11,16 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from . import db, ids, permissions, terminals, trigger_template
+from . import canvas, comments, db, ids, permissions, terminals
 from .auth import require
+from .canvas import coord, zone_size
 from .errors import Forbidden, InvalidInput, NotFound
-from .events import board_topic
-from .models import AgentSession, Board, BoardMember, CardPlacement, Comment, Repo, Role, User, Worktree, Zone, utcnow
+from .events import AccessChanged, BoardChanged, BoardDeleted, CardRemoved, ZoneChanged, ZoneDeleted, topic
+from .models import Board, BoardMember, CardPlacement, Role, User, Worktree, Zone, utcnow
 from .permissions import Level
-from .runtimes import registry
 
-CARD_W = 240
-CARD_H = 96
-ZONE_MIN = 80
-ZONE_MAX = 20000
-COORD_MAX = 1_000_000
 COLOR = re.compile(r'^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$')
-ZONE_FIELDS = {'label', 'x', 'y', 'w', 'h', 'border_color', 'background_color', 'locked', 'trigger_template',
-               'trigger_behavior', 'trigger_runtime'}
-TRIGGER_BEHAVIORS = {'always_new': 'Always start a new session', 'show_picker': 'Let me pick a session'}
+ZONE_FIELDS = {'label', 'x', 'y', 'w', 'h', 'border_color', 'background_color', 'locked', *canvas.TRIGGER_FIELDS}
 
 
 # ---- boards ---------------------------------------------------------------------------------------------------------
@@ -38,7 +33,7 @@ def list_boards(user: User) -> list[dict[str, Any]]:
         hidden = permissions.hidden_board_ids(session, user)
         boards = [b for b in session.exec(select(Board).order_by(Board.name)).all() if b.id not in hidden]
         counts = dict(session.exec(select(CardPlacement.board_id, func.count()).group_by(CardPlacement.board_id)).all())
-    return [{**board_view(b), 'cards': counts.get(b.id, 0)} for b in boards]
+    return [{**canvas.board_view(b), 'cards': counts.get(b.id, 0)} for b in boards]
 
 
 def get_board(user: User, ref: str) -> Board:
@@ -98,9 +93,9 @@ def set_access(actor: User, board_id: str, *, private: bool, members: list[str],
             session.add(BoardMember(board_id=board.id, user_id=user_id))
         board.private, board.others_can, board.updated_at = private, level.name, utcnow()
         session.flush()
-        db.emit_after_commit(session, board_topic(board.id), {
-            'type': 'access', 'private': board.private, 'created_by': board.created_by,
-            'members': permissions.member_ids(session, board.id), 'by': actor.name})
+        db.emit_after_commit(session, topic('board', board.id), AccessChanged(
+            type='access', private=board.private, created_by=board.created_by,
+            members=permissions.member_ids(session, board.id), by=actor.name))
         on_board = session.exec(select(CardPlacement.worktree_id).where(CardPlacement.board_id == board.id)).all()
     terminals.rights_changed(*on_board)
     return board
@@ -121,8 +116,8 @@ def update_board(actor: User, board_id: str, *, name: str | None = None, descrip
         if color is not None:
             board.color = _clean_color(color)
         board.updated_at = utcnow()
-        db.emit_after_commit(session, board_topic(board.id), {'type': 'board', 'board': board_view(board),
-                                                              'by': actor.name})
+        db.emit_after_commit(session, topic('board', board.id),
+                             BoardChanged(type='board', board=canvas.board_view(board), by=actor.name))
         return board
 
 
@@ -138,7 +133,7 @@ def delete_board(actor: User, board_id: str) -> None:
         for zone in session.exec(select(Zone).where(Zone.board_id == board.id)).all():
             session.delete(zone)
         session.delete(board)
-        db.emit_after_commit(session, board_topic(board.id), {'type': 'board_deleted', 'by': actor.name})
+        db.emit_after_commit(session, topic('board', board.id), BoardDeleted(type='board_deleted', by=actor.name))
 
 
 def slugify(text: str) -> str:
@@ -159,79 +154,10 @@ def unique_slug(session: Session, base: str) -> str:
 
 # ---- what the canvas shows -------------------------------------------------------------------------------------------
 
-def board_view(board: Board) -> dict[str, Any]:
-    return {'id': board.id, 'slug': board.slug, 'name': board.name, 'description': board.description,
-            'icon': board.icon, 'color': board.color, 'short_id': ids.short(board.id), 'private': board.private}
-
-
 def board_state(user: User, board_id: str) -> dict[str, Any]:
-    """Everything the canvas draws, in the shape the canvas component takes as props."""
+    """The canvas of a board the user may see (agor.canvas.state)."""
     with db.read() as session:
-        board = permissions.visible_board(session, user, board_id)
-        zones = session.exec(select(Zone).where(Zone.board_id == board.id).order_by(Zone.created_at)).all()
-        rows = session.exec(
-            select(CardPlacement, Worktree, Repo)
-            .join(Worktree, col(Worktree.id) == CardPlacement.worktree_id)
-            .join(Repo, col(Repo.id) == Worktree.repo_id)
-            .where(CardPlacement.board_id == board.id)
-            .order_by(CardPlacement.updated_at)).all()
-        counts = open_comment_counts(session, board.id)
-        chips = session_chips(session, [w.id for _, w, _ in rows])
-    return {'zones': [zone_view(z) for z in zones],
-            'cards': [card_view(p, w, r, counts.get(w.id, 0), chips.get(w.id, [])) for p, w, r in rows]}
-
-
-def zone_view(zone: Zone) -> dict[str, Any]:
-    return {'id': zone.id, 'label': zone.label, 'x': zone.x, 'y': zone.y, 'w': zone.w, 'h': zone.h,
-            'border': zone.border_color, 'background': zone.background_color, 'locked': zone.locked,
-            'trigger': bool(zone.trigger_template), 'trigger_template': zone.trigger_template or '',
-            'trigger_behavior': zone.trigger_behavior, 'trigger_runtime': zone.trigger_runtime}
-
-
-def card_view(placement: CardPlacement, worktree: Worktree, repo: Repo, comments: int = 0,
-              sessions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A card as every viewer sees it (whether it pulses is per viewer: see agor.agent_sessions.board_attention)."""
-    return {'id': worktree.id, 'name': worktree.name, 'branch': worktree.branch, 'repo': repo.name,
-            'x': placement.x, 'y': placement.y, 'zone': placement.zone_id, 'sessions': sessions or [],
-            'comments': comments}
-
-
-def session_chips(session: Session, worktree_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The newest four sessions of each worktree, for the status chips on its card."""
-    if not worktree_ids:
-        return {}
-    agents = session.exec(select(AgentSession).where(col(AgentSession.worktree_id).in_(worktree_ids))
-                          .order_by(col(AgentSession.created_at).desc())).all()
-    chips: dict[str, list[dict[str, Any]]] = {}
-    for agent in agents:
-        mine = chips.setdefault(agent.worktree_id, [])
-        if len(mine) < 4:
-            mine.append({'id': agent.id, 'status': 'stuck' if agent.stuck else agent.status,
-                         'label': f'{registry.get(agent.runtime).label} · {status_label(agent)}'})
-    return chips
-
-
-def status_label(agent: AgentSession) -> str:
-    if agent.stuck:
-        return 'stuck?'
-    return {'awaiting_input': 'ready', 'idle': 'new'}.get(agent.status, agent.status)
-
-
-def open_comment_counts(session: Session, board_id: str, worktree_id: str | None = None) -> dict[str, int]:
-    """Open (unresolved, not deleted) threads on this board per worktree."""
-    query = (select(Comment.target_id, func.count())
-             .where(Comment.board_id == board_id, Comment.target_type == 'worktree', col(Comment.parent_id).is_(None),
-                    Comment.resolved == False, Comment.deleted == False)  # noqa: E712
-             .group_by(Comment.target_id))
-    if worktree_id is not None:
-        query = query.where(Comment.target_id == worktree_id)
-    return {target: count for target, count in session.exec(query).all() if target}
-
-
-def emit_card(session: Session, placement: CardPlacement, actor: User | None) -> None:
-    """Queue the card's current state for every viewer of its board (sent after commit)."""
-    db.emit_after_commit(session, board_topic(placement.board_id),
-                         {'type': 'card', 'card': _card_of(session, placement), 'by': actor.name if actor else ''})
+        return canvas.state(session, permissions.visible_board(session, user, board_id))
 
 
 # ---- zones -----------------------------------------------------------------------------------------------------------
@@ -242,12 +168,11 @@ def create_zone(actor: User, board_id: str, label: str = 'Zone', x: float = 0, y
     require(actor, Role.member, 'create zones')
     with db.transaction() as session:
         board = permissions.visible_board(session, actor, board_id)
-        zone = Zone(board_id=board.id, label=_clean_name(label, 'zone'), x=_coord(x), y=_coord(y), w=_size(w),
-                    h=_size(h), border_color=_clean_color(border_color),
+        zone = Zone(board_id=board.id, label=_clean_name(label, 'zone'), x=coord(x), y=coord(y), w=zone_size(w),
+                    h=zone_size(h), border_color=_clean_color(border_color),
                     background_color=_clean_color(background_color))
         session.add(zone)
-        db.emit_after_commit(session, board_topic(board.id), {'type': 'zone', 'zone': zone_view(zone),
-                                                              'by': actor.name})
+        _emit_zone(session, zone, actor)
         return zone
 
 
@@ -260,8 +185,7 @@ def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
     unknown = set(changes) - ZONE_FIELDS
     if unknown:
         raise InvalidInput(f'Unknown zone fields: {", ".join(sorted(unknown))}.')
-    if 'trigger_template' in changes:  # rendered before the transaction: a render may take up to a second
-        changes['trigger_template'] = _checked_template(changes['trigger_template'])
+    trigger = canvas.trigger_settings(changes)  # before the transaction: a render may take up to a second
     with db.transaction() as session:
         zone = _zone(session, actor, zone_id)
         locked = bool(changes.get('locked', zone.locked))
@@ -270,10 +194,10 @@ def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
             raise Forbidden(f'Zone “{zone.label}” is locked: unlock it to move or resize it.')
         for key in ('x', 'y'):
             if key in geometry:
-                setattr(zone, key, _coord(geometry[key]))
+                setattr(zone, key, coord(geometry[key]))
         for key in ('w', 'h'):
             if key in geometry:
-                setattr(zone, key, _size(geometry[key]))
+                setattr(zone, key, zone_size(geometry[key]))
         if 'label' in changes:
             zone.label = _clean_name(changes['label'], 'zone')
         if 'border_color' in changes:
@@ -281,35 +205,15 @@ def update_zone(actor: User, zone_id: str, **changes: Any) -> Zone:
         if 'background_color' in changes:
             zone.background_color = _clean_color(changes['background_color'])
         zone.locked = locked
-        _set_trigger(zone, changes)
-        db.emit_after_commit(session, board_topic(zone.board_id), {'type': 'zone', 'zone': zone_view(zone),
-                                                                   'by': actor.name})
+        for key, value in trigger.items():
+            setattr(zone, key, value)
+        _emit_zone(session, zone, actor)
         return zone
 
 
-def _checked_template(source: Any) -> str | None:
-    """None for an empty template; else the template, if it renders against the sample worktree."""
-    if source is None or (isinstance(source, str) and not source.strip()):
-        return None
-    try:
-        trigger_template.render(source, trigger_template.SAMPLE)
-    except trigger_template.TemplateProblem as problem:
-        raise InvalidInput(f'The trigger template cannot be saved: {problem}') from None
-    return source.strip()
-
-
-def _set_trigger(zone: Zone, changes: dict[str, Any]) -> None:
-    if 'trigger_template' in changes:
-        zone.trigger_template = changes['trigger_template']
-    if 'trigger_behavior' in changes:
-        if changes['trigger_behavior'] not in TRIGGER_BEHAVIORS:
-            raise InvalidInput(f'A trigger behaviour is one of {", ".join(TRIGGER_BEHAVIORS)}.')
-        zone.trigger_behavior = changes['trigger_behavior']
-    if 'trigger_runtime' in changes:
-        runtime = changes['trigger_runtime']
-        if runtime is not None and not isinstance(runtime, str):
-            raise InvalidInput('Choose an agent for the trigger.')
-        zone.trigger_runtime = registry.get(runtime).name if runtime else None
+def _emit_zone(session: Session, zone: Zone, actor: User) -> None:
+    db.emit_after_commit(session, topic('board', zone.board_id),
+                         ZoneChanged(type='zone', zone=canvas.zone_view(zone), by=actor.name))
 
 
 def delete_zone(actor: User, zone_id: str) -> None:
@@ -323,20 +227,13 @@ def delete_zone(actor: User, zone_id: str) -> None:
         for placement in session.exec(select(CardPlacement).where(CardPlacement.zone_id == zone.id)).all():
             placement.x, placement.y, placement.zone_id = placement.x + zone.x, placement.y + zone.y, None
             moved.append(placement)
-        from .comments import detach_targets  # comments build on boards, so import at call time
-        detach_targets(session, 'zone', zone.id, f'zone “{zone.label}”', {zone.board_id: (zone.x, zone.y)})
+        comments.detach_targets(session, 'zone', zone.id, f'zone “{zone.label}”', {zone.board_id: (zone.x, zone.y)})
         session.delete(zone)
         session.flush()
-        topic = board_topic(zone.board_id)
-        db.emit_after_commit(session, topic, {'type': 'zone_deleted', 'id': zone.id, 'by': actor.name})
+        db.emit_after_commit(session, topic('board', zone.board_id),
+                             ZoneDeleted(type='zone_deleted', id=zone.id, by=actor.name))
         for placement in moved:
-            emit_card(session, placement, actor)
-
-
-def zone_at(zones: list[Zone], x: float, y: float) -> Zone | None:
-    """The most specific (smallest) zone containing the point, if any."""
-    containing = [z for z in zones if z.x <= x <= z.x + z.w and z.y <= y <= z.y + z.h]
-    return min(containing, key=lambda z: (z.w * z.h, -z.created_at.timestamp()), default=None)
+            canvas.emit_card(session, placement, actor)
 
 
 # ---- cards -----------------------------------------------------------------------------------------------------------
@@ -354,8 +251,7 @@ def place_card(actor: User, board_id: str, worktree_id: str, x: float, y: float)
         if placement is None or placement.board_id != board.id:
             permissions.require_worktree(session, actor, worktree, Level.all, 'put it on a board')
         if placement is not None and placement.board_id != board.id:
-            db.emit_after_commit(session, board_topic(placement.board_id),
-                                 {'type': 'card_removed', 'id': worktree.id, 'by': actor.name})
+            emit_card_removed(session, placement.board_id, worktree.id, actor)
             session.delete(placement)
             session.flush()
             placement = None
@@ -363,7 +259,7 @@ def place_card(actor: User, board_id: str, worktree_id: str, x: float, y: float)
             placement = CardPlacement(board_id=board.id, worktree_id=worktree.id)
             session.add(placement)
         _set_position(session, placement, x, y, actor)
-        emit_card(session, placement, actor)
+        canvas.emit_card(session, placement, actor)
         return placement
 
 
@@ -379,7 +275,7 @@ def move_in(session: Session, actor: User, board_id: str, worktree_id: str, x: f
         raise NotFound('That card is no longer on this board.')
     before = placement.zone_id
     zone = _set_position(session, placement, x, y, actor)
-    emit_card(session, placement, actor)
+    canvas.emit_card(session, placement, actor)
     return placement, zone if zone is not None and zone.id != before else None
 
 
@@ -393,20 +289,18 @@ def remove_card(actor: User, board_id: str, worktree_id: str) -> None:
         worktree = ids.load(session, Worktree, worktree_id, 'worktree')
         permissions.require_worktree(session, actor, worktree, Level.all, 'take it off the board')
         session.delete(placement)
-        db.emit_after_commit(session, board_topic(board_id), {'type': 'card_removed', 'id': worktree_id,
-                                                              'by': actor.name})
+        emit_card_removed(session, board_id, worktree_id, actor)
 
 
-def zone_under_card(session: Session, board_id: str, x: float, y: float) -> Zone | None:
-    """The zone a card placed at the absolute point (x, y) belongs to: the one under its centre."""
-    zones = list(session.exec(select(Zone).where(Zone.board_id == board_id)).all())
-    return zone_at(zones, _coord(x) + CARD_W / 2, _coord(y) + CARD_H / 2)
+def emit_card_removed(session: Session, board_id: str, worktree_id: str, actor: User) -> None:
+    db.emit_after_commit(session, topic('board', board_id),
+                         CardRemoved(type='card_removed', id=worktree_id, by=actor.name))
 
 
 def _set_position(session: Session, placement: CardPlacement, x: float, y: float, actor: User) -> Zone | None:
     """Place the card and return the zone it is now in. Each arrival in a different zone counts one `zone_entry`."""
-    x, y = _coord(x), _coord(y)
-    zone = zone_under_card(session, placement.board_id, x, y)
+    x, y = coord(x), coord(y)
+    zone = canvas.zone_under_card(session, placement.board_id, x, y)
     if zone is not None and zone.id != placement.zone_id:
         placement.zone_entry += 1
     placement.zone_id = zone.id if zone else None
@@ -417,34 +311,11 @@ def _set_position(session: Session, placement: CardPlacement, x: float, y: float
     return zone
 
 
-def card_origin(session: Session, placement: CardPlacement) -> tuple[float, float]:
-    """The card's absolute top-left on its board."""
-    zone = session.get(Zone, placement.zone_id) if placement.zone_id else None
-    return placement.x + (zone.x if zone else 0), placement.y + (zone.y if zone else 0)
-
-
-def _card_of(session: Session, placement: CardPlacement) -> dict[str, Any]:
-    worktree = session.get(Worktree, placement.worktree_id)
-    assert worktree is not None
-    repo = session.get(Repo, worktree.repo_id)
-    assert repo is not None
-    counts = open_comment_counts(session, placement.board_id, worktree.id)
-    chips = session_chips(session, [worktree.id])
-    return card_view(placement, worktree, repo, counts.get(worktree.id, 0), chips.get(worktree.id, []))
-
-
 # ---- validation helpers ----------------------------------------------------------------------------------------------
-
-def load_board(session: Session, board_id: str) -> Board:
-    board = session.get(Board, board_id)
-    if board is None:
-        raise NotFound('This board no longer exists.')
-    return board
-
 
 def _zone(session: Session, user: User, zone_id: Any) -> Zone:
     zone = session.get(Zone, zone_id) if isinstance(zone_id, str) else None
-    if zone is None or not permissions.can_view_board(session, user, load_board(session, zone.board_id)):
+    if zone is None or not permissions.can_view_board(session, user, ids.load(session, Board, zone.board_id, 'board')):
         raise NotFound('This zone no longer exists.')
     return zone
 
@@ -468,24 +339,3 @@ def _clean_icon(icon: Any) -> str:
     if not isinstance(icon, str) or not 0 < len(icon.strip()) <= 8:
         raise InvalidInput('The icon is one emoji.')
     return icon.strip()
-
-
-def clean_point(x: Any, y: Any) -> tuple[float, float]:
-    return _coord(x), _coord(y)
-
-
-def _coord(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f'{value!r} is not a number.') from None
-    if not math.isfinite(number) or abs(number) > COORD_MAX:
-        raise InvalidInput('That position is off the canvas.')
-    return round(number, 1)
-
-
-def _size(value: Any) -> float:
-    number = _coord(value)
-    if not ZONE_MIN <= number <= ZONE_MAX:
-        raise InvalidInput(f'A zone is between {ZONE_MIN} and {ZONE_MAX} pixels wide and high.')
-    return number

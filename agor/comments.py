@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import auth, boards, comment_text, db, ids, notifications, permissions
+from . import auth, canvas, comment_text, db, ids, notifications, permissions
 from .auth import require
 from .errors import Forbidden, InvalidInput, NotFound
-from .events import board_topic
+from .events import CommentsChanged, topic
 from .models import AgentSession, Board, CardPlacement, Comment, CommentReaction, Role, User, Worktree, Zone, utcnow
 
 TARGETS = ('board', 'zone', 'worktree', 'session')
@@ -42,7 +42,7 @@ def create(actor: User, board_id: str, body: str, *, target_type: str = 'board',
         comment = Comment(board_id=board.id, author_id=actor.id, body=text, target_type=target_type,
                           target_id=target_id, mentions=_mentions(session, text))
         if pin is not None:
-            comment.pin_x, comment.pin_y = boards.clean_point(pin[0] - offset[0], pin[1] - offset[1])
+            comment.pin_x, comment.pin_y = canvas.clean_point(pin[0] - offset[0], pin[1] - offset[1])
         session.add(comment)
         session.flush()
         _notify_new(session, actor, board, comment, root=comment)
@@ -64,7 +64,7 @@ def reply(actor: User, comment_id: str, body: str) -> Comment:
         session.add(comment)
         root.updated_at = utcnow()
         session.flush()
-        _notify_new(session, actor, boards.load_board(session, root.board_id), comment, root=root)
+        _notify_new(session, actor, ids.load(session, Board, root.board_id, 'board'), comment, root=root)
         _changed(session, actor, root)
         return comment
 
@@ -83,7 +83,7 @@ def edit(actor: User, comment_id: str, body: str) -> Comment:
             comment.body, comment.edited, comment.updated_at = text, True, utcnow()
             comment.mentions = _mentions(session, text)
             root = _root(session, comment)
-            board = boards.load_board(session, comment.board_id)
+            board = ids.load(session, Board, comment.board_id, 'board')
             for user_id in comment.mentions:
                 if user_id not in before and user_id != actor.id:
                     notifications.add(session, user_id, 'mention', actor, board, comment,
@@ -161,8 +161,7 @@ def detach_targets(session: Session, target_type: str, target_id: str, label: st
             comment.pin_x = comment.pin_y = None
         comment.target_type, comment.target_id, comment.detached_from = 'board', None, label[:120]
         if comment.parent_id is None:
-            db.emit_after_commit(session, board_topic(comment.board_id), {'type': 'comments', 'thread': comment.id,
-                                                                          'by': ''})
+            _emit_thread(session, comment, '')
 
 
 # ---- reads -----------------------------------------------------------------------------------------------------------
@@ -261,7 +260,7 @@ def locate(user: User, comment_id: str) -> dict[str, Any]:
     with db.read() as session:
         comment = _comment(session, user, comment_id)
         root = _root(session, comment)
-        board = boards.load_board(session, root.board_id)
+        board = ids.load(session, Board, root.board_id, 'board')
     return {'board_id': board.id, 'slug': board.slug, 'thread': root.id, 'comment': comment.id,
             'target_type': root.target_type, 'target_id': root.target_id}
 
@@ -312,13 +311,17 @@ def _notify_new(session: Session, actor: User, board: Board, comment: Comment, *
 
 
 def _changed(session: Session, actor: User, root: Comment) -> None:
-    db.emit_after_commit(session, board_topic(root.board_id), {'type': 'comments', 'thread': root.id,
-                                                               'by': actor.name})
+    _emit_thread(session, root, actor.name)
     if root.target_type == 'worktree':
         placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == root.target_id,
                                                              CardPlacement.board_id == root.board_id)).first()
         if placement is not None:
-            boards.emit_card(session, placement, actor)
+            canvas.emit_card(session, placement, actor)
+
+
+def _emit_thread(session: Session, root: Comment, by: str) -> None:
+    db.emit_after_commit(session, topic('board', root.board_id),
+                         CommentsChanged(type='comments', thread=root.id, by=by))
 
 
 def _anchor(session: Session, board_id: str, target_type: str, target_id: str) -> tuple[float, float]:
@@ -332,7 +335,7 @@ def _anchor(session: Session, board_id: str, target_type: str, target_id: str) -
         worktree = ids.resolve(session, Worktree, target_id, 'worktree')
         placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id,
                                                              CardPlacement.board_id == board_id)).first()
-        return boards.card_origin(session, placement) if placement else (0.0, 0.0)
+        return canvas.card_origin(session, placement) if placement else (0.0, 0.0)
     agent = session.get(AgentSession, target_id)
     if agent is None:
         raise NotFound('That session no longer exists.')

@@ -50,7 +50,7 @@ def reset(settings: Settings) -> None:
     shutil.rmtree(settings.repos_dir, ignore_errors=True)
     shutil.rmtree(settings.data_dir / 'demo', ignore_errors=True)
     seed(settings)
-    events.bus.publish(events.INSTANCE_TOPIC, {'type': 'reset'})
+    events.bus.publish(events.INSTANCE_TOPIC, events.InstanceReset(type='reset'))
 
 
 def reset_by(actor: User, settings: Settings) -> None:

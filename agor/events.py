@@ -1,5 +1,11 @@
-"""The event bus: services publish after commit, pages subscribe per topic (`board:<id>`, `user:<id>`, `instance`)
-and services too (`worktrees`: `worktree_gone` when a worktree is archived or deleted, which ends its runs and shell).
+"""The event bus, its topics and the payloads it carries.
+
+Services publish after commit (`agor.db.emit_after_commit`); pages subscribe through `components.listen` and
+services through `bus.subscribe`. Every topic name is made by `topic`: per object `board:<id>` (what viewers of a
+board see change), `user:<id>` (one person's open tabs), `session:<id>` (a session's transcript), and process-wide
+`INSTANCE_TOPIC` (a demo reset), `WORKTREES_TOPIC` (`worktree_gone`: its runs and shell end) and `RUNS_TOPIC` (the
+session workers: a prompt waits, a run must stop). Every payload is one of the typed dicts below, told apart by its
+`type`; the board canvas sends canvas payloads to the browser as they are.
 
 The in-process bus is the default. A scale-out backend (Redis pub/sub) implements the same two methods and
 delivers to the local subscribers of every process.
@@ -11,15 +17,191 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict, Union
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[[dict[str, Any]], Any]
+Scope = Literal['board', 'user', 'session', 'instance', 'worktrees', 'runs']
+PROCESS_WIDE = ('instance', 'worktrees', 'runs')
 
+
+def topic(scope: Scope, key: str | None = None) -> str:
+    """The one place topic names are made: `<scope>:<key>` for one object's viewers, `<scope>` process-wide."""
+    if (key is None) != (scope in PROCESS_WIDE) or key == '':
+        raise ValueError(f'topic {scope!r} {"takes no key" if scope in PROCESS_WIDE else "needs a key"}')
+    return scope if key is None else f'{scope}:{key}'
+
+
+INSTANCE_TOPIC = topic('instance')
+WORKTREES_TOPIC = topic('worktrees')
+RUNS_TOPIC = topic('runs')
+
+
+# ---- board:<id> ------------------------------------------------------------------------------------------------------
+
+class CardChanged(TypedDict):
+    type: Literal['card']
+    card: dict[str, Any]  # agor.canvas.card_view
+    by: str
+
+
+class CardRemoved(TypedDict):
+    type: Literal['card_removed']
+    id: str
+    by: str
+
+
+class ZoneChanged(TypedDict):
+    type: Literal['zone']
+    zone: dict[str, Any]  # agor.canvas.zone_view
+    by: str
+
+
+class ZoneDeleted(TypedDict):
+    type: Literal['zone_deleted']
+    id: str
+    by: str
+
+
+class BoardChanged(TypedDict):
+    type: Literal['board']
+    board: dict[str, Any]  # agor.canvas.board_view
+    by: str
+
+
+class BoardDeleted(TypedDict):
+    type: Literal['board_deleted']
+    by: str
+
+
+class AccessChanged(TypedDict):
+    """The board's privacy or members changed: who is no longer on it leaves."""
+    type: Literal['access']
+    private: bool
+    created_by: str
+    members: list[str]
+    by: str
+
+
+class CommentsChanged(TypedDict):
+    type: Literal['comments']
+    thread: str
+    by: str
+
+
+class AttentionChanged(TypedDict):
+    """On the board: a session on it changed state. On `user:<id>`: that user acknowledged a session."""
+    type: Literal['attention']
+    session_id: str
+
+
+class ZoneFired(TypedDict):
+    type: Literal['zone_fired']
+    firing_id: str
+    by: str
+    by_id: str
+    worktree: str
+    worktree_id: str
+    zone: str
+    zone_id: str
+    session_id: str
+
+
+CanvasEvent = Union[CardChanged, CardRemoved, ZoneChanged, ZoneDeleted]
+BoardEvent = Union[CanvasEvent, BoardChanged, BoardDeleted, AccessChanged, CommentsChanged, AttentionChanged,
+                   ZoneFired]
+
+
+# ---- user:<id> -------------------------------------------------------------------------------------------------------
+
+class RunFinished(TypedDict):
+    """A run the user started or follows completed or failed (their chime)."""
+    type: Literal['run_finished']
+    session_id: str
+    turn_id: str
+    outcome: str
+    seconds: float
+    title: str
+
+
+class NotificationAdded(TypedDict):
+    type: Literal['notification']
+    notification: dict[str, Any]  # agor.notifications.view
+
+
+class InboxRead(TypedDict):
+    type: Literal['inbox_read']
+
+
+class AccountChanged(TypedDict):
+    """The user's role or active flag changed: their open pages close."""
+    type: Literal['account_changed']
+
+
+class LoggedOut(TypedDict):
+    """One login of the user ended: the pages of that login close."""
+    type: Literal['logged_out']
+    login: str
+
+
+UserEvent = Union[RunFinished, NotificationAdded, InboxRead, AccountChanged, LoggedOut, AttentionChanged]
+
+
+# ---- session:<id> ----------------------------------------------------------------------------------------------------
+
+class EntryAdded(TypedDict):
+    type: Literal['entry']
+    entry: dict[str, Any]  # agor.agent_sessions.entry_view
+
+
+class EntryAppended(TypedDict):
+    """A streamed entry grew by `text`, which goes at offset `at` of its text."""
+    type: Literal['append']
+    entry_id: int
+    at: int
+    text: str
+
+
+class SessionChanged(TypedDict):
+    type: Literal['session']
+    session: dict[str, Any]  # the session's summary (agor.agent_sessions)
+
+
+SessionEvent = Union[EntryAdded, EntryAppended, SessionChanged]
+
+
+# ---- process-wide ----------------------------------------------------------------------------------------------------
+
+class InstanceReset(TypedDict):
+    type: Literal['reset']
+
+
+class WorktreeGone(TypedDict):
+    type: Literal['worktree_gone']
+    worktree_id: str
+    reason: str
+
+
+class PromptQueued(TypedDict):
+    type: Literal['prompt_queued']
+    session_id: str
+
+
+class StopRequested(TypedDict):
+    type: Literal['stop']
+    session_id: str
+    reason: str
+
+
+RunEvent = Union[PromptQueued, StopRequested]
+Event = Union[BoardEvent, UserEvent, SessionEvent, InstanceReset, WorktreeGone, RunEvent]
+Callback = Callable[[Any], Any]  # called with the topic's payloads (e.g. BoardEvent for `board:<id>`)
+
+
+# ---- the bus ---------------------------------------------------------------------------------------------------------
 
 class EventBus(Protocol):
-    def publish(self, topic: str, payload: dict[str, Any]) -> None: ...
+    def publish(self, topic: str, payload: Event) -> None: ...
 
     def subscribe(self, topic: str, callback: Callback) -> Callable[[], None]: ...
 
@@ -36,7 +218,7 @@ class LocalEventBus:
         self._loop = loop
         self._loop_thread = threading.get_ident() if loop else None
 
-    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+    def publish(self, topic: str, payload: Event) -> None:
         if self._loop is None or self._loop.is_closed():
             self._deliver(topic, payload)
         elif threading.get_ident() == self._loop_thread:
@@ -58,7 +240,7 @@ class LocalEventBus:
     def subscriber_count(self, topic: str) -> int:
         return len(self._subscribers.get(topic, ()))
 
-    def _deliver(self, topic: str, payload: dict[str, Any]) -> None:
+    def _deliver(self, topic: str, payload: Event) -> None:
         for callback in list(self._subscribers.get(topic, ())):
             try:
                 callback(payload)
@@ -67,11 +249,3 @@ class LocalEventBus:
 
 
 bus: EventBus = LocalEventBus()
-
-
-def board_topic(board_id: str) -> str:
-    return f'board:{board_id}'
-
-
-INSTANCE_TOPIC = 'instance'
-WORKTREES_TOPIC = 'worktrees'

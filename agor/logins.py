@@ -3,7 +3,7 @@
 A browser keeps its login token in NiceGUI's server-side user storage; only the token's hash is stored here.
 `acting_user` is how every action learns who acts NOW: the login must not have ended and the account must be active;
 the role is the one stored now. Logging out ends the login, and `user:<id>` hears it after the commit so the open
-pages of that login close (as they do when the account is deactivated or its role changes: `auth.ACCOUNT_CHANGED`).
+pages of that login close (as they do when the account is deactivated or its role changes: `account_changed`).
 """
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from sqlmodel import Session, select
 from . import db
 from .errors import SignedOut
 from .models import Login, User, utcnow
-from .notifications import user_topic
+from .events import LoggedOut, topic
 
-LOGGED_OUT = 'logged_out'
 
 
 def open_login(user_id: str, *, replacing: str | None = None) -> str:
@@ -63,7 +62,7 @@ def _end(session: Session, token: str | None) -> None:
     login = session.exec(select(Login).where(Login.token_hash == _hash(token))).first() if token else None
     if login is not None and login.ended_at is None:
         login.ended_at = utcnow()
-        db.emit_after_commit(session, user_topic(login.user_id), {'type': LOGGED_OUT, 'login': login.id})
+        db.emit_after_commit(session, topic('user', login.user_id), LoggedOut(type='logged_out', login=login.id))
 
 
 def _hash(token: str) -> str:

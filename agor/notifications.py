@@ -11,13 +11,10 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from . import comment_text, db, permissions
+from .events import InboxRead, NotificationAdded, topic
 from .models import Board, Comment, Notification, User, utcnow
 
 LIMIT = 50
-
-
-def user_topic(user_id: str) -> str:
-    return f'user:{user_id}'
 
 
 def add(session: Session, user_id: str, kind: str, actor: User, board: Board, comment: Comment, title: str) -> None:
@@ -29,7 +26,8 @@ def add(session: Session, user_id: str, kind: str, actor: User, board: Board, co
                          link=f'/b/{board.slug}?comment={comment.id}')
     session.add(entry)
     session.flush()
-    db.emit_after_commit(session, user_topic(user_id), {'type': 'notification', 'notification': view(entry)})
+    db.emit_after_commit(session, topic('user', user_id),
+                         NotificationAdded(type='notification', notification=view(entry)))
 
 
 def inbox(user: User) -> list[dict[str, Any]]:
@@ -65,7 +63,7 @@ def mark_read(user: User, notification_id: str | None = None, *, comment_id: str
         for entry in entries:
             entry.read_at = utcnow()
         if entries:
-            db.emit_after_commit(session, user_topic(user.id), {'type': 'inbox_read'})
+            db.emit_after_commit(session, topic('user', user.id), InboxRead(type='inbox_read'))
 
 
 def view(entry: Notification) -> dict[str, Any]:

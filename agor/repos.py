@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import agent_sessions, boards, comments, db, gitops, ids, permissions, terminals
+from . import agent_sessions, boards, canvas, comments, db, gitops, ids, permissions, terminals
 from .auth import require
 from .config import Settings
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .events import WORKTREES_TOPIC, board_topic
+from .events import WORKTREES_TOPIC, WorktreeGone
 from .models import AgentSession, CardPlacement, Repo, Role, User, Worktree
 from .permissions import Level
 
@@ -99,10 +99,6 @@ def set_level(actor: User, worktree_id: str, level: str) -> Worktree:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
         permissions.require_set_level(session, actor, worktree)
         worktree.others_can = wanted.name
-        placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id)).first()
-        if placement is not None:
-            db.emit_after_commit(session, board_topic(placement.board_id),
-                                 {'type': 'worktree_level', 'id': worktree.id, 'by': actor.name})
     terminals.rights_changed(worktree.id)
     return worktree
 
@@ -200,7 +196,7 @@ def delete_worktree(actor: User, worktree_id: str) -> None:
         if fresh is not None:
             placements = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == fresh.id)).all()
             comments.detach_targets(session, 'worktree', fresh.id, f'worktree {fresh.name}',
-                                    {p.board_id: boards.card_origin(session, p) for p in placements})
+                                    {p.board_id: canvas.card_origin(session, p) for p in placements})
             for agent in session.exec(select(AgentSession).where(AgentSession.worktree_id == fresh.id)):
                 comments.detach_targets(session, 'session', agent.id, f'session “{agent.title}”', {})
             _take_off_board(session, fresh, actor)
@@ -211,16 +207,15 @@ def _gone(session: Session, worktree: Worktree, reason: str) -> None:
     """Its sessions' queued prompts are dropped now; after the commit, `worktree_gone` tells the session workers to
     stop their runs and the terminal service to close its shell (both say `reason` to whoever is watching)."""
     agent_sessions.close_worktree(session, worktree)
-    db.emit_after_commit(session, WORKTREES_TOPIC, {'type': 'worktree_gone', 'worktree_id': worktree.id,
-                                                    'reason': reason})
+    db.emit_after_commit(session, WORKTREES_TOPIC, WorktreeGone(type='worktree_gone', worktree_id=worktree.id,
+                                                                reason=reason))
 
 
 def _take_off_board(session: Session, worktree: Worktree, actor: User) -> None:
     placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree.id)).first()
     if placement is not None:
         session.delete(placement)
-        db.emit_after_commit(session, board_topic(placement.board_id),
-                             {'type': 'card_removed', 'id': worktree.id, 'by': actor.name})
+        boards.emit_card_removed(session, placement.board_id, worktree.id, actor)
 
 
 def _add_repo(actor: User, path: Path, name: str, remote: str | None) -> Repo:

@@ -1,9 +1,9 @@
 """The per-session workers: queued turns of an agent session run one at a time, as an asyncio task of this process.
 
-A queued prompt (the `sessions:queue` event) wakes the session's worker; the worker claims turns in order, runs the
-real CLI through `agor.runtimes.cli_process` as the session's creator (the Unix account `unix_user_mode` gives them,
-their merged env and their own agent home), stores the transcript as it streams (`TranscriptWriter`: one transaction per
-batch of events) and settles the turn. A run stops on `sessions:stop` (a user's Stop) and on `worktree_gone` (its
+A queued prompt (`prompt_queued` on `events.RUNS_TOPIC`) wakes the session's worker; the worker claims turns in order, runs the
+real CLI through `agor.runtimes.cli_process` as the session's creator (the Unix account `unix_user_mode` gives them, their
+merged env and their own agent home), stores the transcript as it streams (`TranscriptWriter`: one transaction per
+batch of events) and settles the turn. A run stops on `stop` (a user's Stop) and on `worktree_gone` (its
 worktree archived or deleted), with the reason in the transcript. `check()` is the scheduler's watchdog: it fails
 runs whose process vanished, flags runs that have been silent too long, and restarts workers for queues nobody is
 serving.
@@ -97,8 +97,7 @@ class SessionWorkers:
         """Called on app start (on the event loop): recover runs a previous process left, then serve queues."""
         self.loop = asyncio.get_running_loop()
         self._unsubscribe = [
-            events.bus.subscribe(agent_sessions.QUEUE_TOPIC, lambda event: self.kick(event['session_id'])),
-            events.bus.subscribe(agent_sessions.STOP_TOPIC, self._on_stop_event),
+            events.bus.subscribe(events.RUNS_TOPIC, self._on_run_event),
             events.bus.subscribe(events.WORKTREES_TOPIC, self._on_worktree_event)]
         for agent in await asyncio.to_thread(agent_sessions.running_sessions):
             if agent.pid and cli_process.process_group_alive(agent.pid):  # its pipe died with the old process: stop it
@@ -135,11 +134,13 @@ class SessionWorkers:
             task.add_done_callback(self._stopping.discard)
         return True
 
-    def _on_stop_event(self, event: dict[str, Any]) -> None:
-        if self.loop is not None and not self.loop.is_closed():  # the bus may deliver on a publishing thread
+    def _on_run_event(self, event: events.RunEvent) -> None:
+        if event['type'] == 'prompt_queued':
+            self.kick(event['session_id'])
+        elif self.loop is not None and not self.loop.is_closed():  # the bus may deliver on a publishing thread
             self.loop.call_soon_threadsafe(self.request_stop, event['session_id'], event['reason'])
 
-    def _on_worktree_event(self, event: dict[str, Any]) -> None:
+    def _on_worktree_event(self, event: events.WorktreeGone) -> None:
         if event['type'] == 'worktree_gone' and self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._worktree_gone, event['worktree_id'], f'Stopped: {event["reason"]}.')
 

@@ -22,14 +22,12 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import agent_sessions, boards, db, ids, permissions, trigger_template
+from . import agent_sessions, boards, canvas, db, ids, permissions, trigger_template
 from .auth import require
 from .errors import Conflict, DomainError, Forbidden, InvalidInput
-from .events import board_topic
+from .events import ZoneFired, topic
 from .models import AgentSession, Board, CardPlacement, Repo, Role, User, Worktree, Zone, ZoneFiring, utcnow
-from .runtimes import registry
 
-DEFAULT_RUNTIME = 'claude-code'
 HISTORY_LENGTH = 10
 
 
@@ -81,7 +79,7 @@ def _render_ahead(actor: User, board_id: str, worktree_id: str, x: float, y: flo
     with db.read() as session:
         placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == worktree_id,
                                                              CardPlacement.board_id == board_id)).first()
-        zone = boards.zone_under_card(session, board_id, x, y)
+        zone = canvas.zone_under_card(session, board_id, x, y)
         if placement is None or zone is None or zone.id == placement.zone_id or not zone.trigger_template:
             return None
         worktree = ids.load(session, Worktree, worktree_id, 'worktree')
@@ -109,7 +107,7 @@ def _fire(session: Session, actor: User, placement: CardPlacement, zone: Zone, p
         return firing_view(session, firing)
     firing.prompt = prompt.text
     if zone.trigger_behavior == 'always_new':
-        agent = agent_sessions.add(session, actor, worktree, _runtime(zone), firing.prompt)
+        agent = agent_sessions.add(session, actor, worktree, canvas.trigger_runtime(zone), firing.prompt)
         _started(session, firing, agent, actor, worktree, zone)
         return firing_view(session, firing)
     return {**firing_view(session, firing), **_choices(session, actor, worktree, zone)}
@@ -129,7 +127,7 @@ def pick(actor: User, firing_id: str, session_id: str | None = None, runtime: st
                 raise InvalidInput('Pick one of your sessions of this worktree, or start a new one.')
             agent_sessions.queue_prompt(session, actor, agent, firing.prompt or '')
         else:
-            agent = agent_sessions.add(session, actor, worktree, runtime or _runtime(zone), firing.prompt)
+            agent = agent_sessions.add(session, actor, worktree, runtime or canvas.trigger_runtime(zone), firing.prompt)
         _started(session, firing, agent, actor, worktree, zone)
         return firing_view(session, firing)
 
@@ -158,9 +156,9 @@ def _started(session: Session, firing: ZoneFiring, agent: AgentSession, actor: U
              zone: Zone) -> None:
     firing.status, firing.session_id, firing.settled_at = 'started', agent.id, utcnow()
     session.flush()
-    db.emit_after_commit(session, board_topic(zone.board_id), {
-        'type': 'zone_fired', 'firing_id': firing.id, 'by': actor.name, 'by_id': actor.id, 'worktree': worktree.name,
-        'worktree_id': worktree.id, 'zone': zone.label, 'zone_id': zone.id, 'session_id': agent.id})
+    db.emit_after_commit(session, topic('board', zone.board_id), ZoneFired(
+        type='zone_fired', firing_id=firing.id, by=actor.name, by_id=actor.id, worktree=worktree.name,
+        worktree_id=worktree.id, zone=zone.label, zone_id=zone.id, session_id=agent.id))
 
 
 def _choices(session: Session, actor: User, worktree: Worktree, zone: Zone) -> dict[str, Any]:
@@ -171,14 +169,9 @@ def _choices(session: Session, actor: User, worktree: Worktree, zone: Zone) -> d
                         .order_by(col(AgentSession.updated_at).desc())).all()
     running = next((a for a in mine if a.status == 'running'), None)
     default = running or (mine[0] if mine else None)
-    return {'sessions': [{'id': a.id, 'label': f'{a.title} · {registry.get(a.runtime).label} · '
-                                              f'{boards.status_label(a)}'} for a in mine],
+    return {'sessions': [{'id': a.id, 'label': f'{a.title} · {canvas.session_label(a)}'} for a in mine],
             'default_session': default.id if default else None,
-            'runtime': _runtime(zone)}
-
-
-def _runtime(zone: Zone) -> str:
-    return zone.trigger_runtime or DEFAULT_RUNTIME
+            'runtime': canvas.trigger_runtime(zone)}
 
 
 # ---- reads -----------------------------------------------------------------------------------------------------------

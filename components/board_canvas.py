@@ -5,17 +5,20 @@ from typing import Any
 from nicegui import ui
 from nicegui.events import GenericEventArguments, Handler
 
-from agor import boards
+from agor import canvas
+from agor.events import BoardEvent, topic
+
+from .listen import listen
 
 
 class BoardCanvas(ui.element, component='board_canvas.js'):
     """Pan/zoom canvas of zones and worktree cards, drawn in the browser from props.
 
-    Board events go to `apply`, which updates the props quietly and sends the browser a small patch, so a move
-    costs one small message per viewer however many cards the board has.
+    It hears its board's events itself: `apply` updates the props quietly and sends the browser a small patch, so a
+    move costs one small message per viewer however many cards the board has. Deleting it stops that.
     """
 
-    def __init__(self, state: dict[str, Any], *, pins: list[dict[str, Any]], readonly: bool) -> None:
+    def __init__(self, board_id: str, state: dict[str, Any], *, pins: list[dict[str, Any]], readonly: bool) -> None:
         super().__init__()
         # tuples: NiceGUI wraps lists and dicts in props into observable copies; these stay plain (and shared with
         # every other viewer when they come from the same event)
@@ -23,23 +26,31 @@ class BoardCanvas(ui.element, component='board_canvas.js'):
         self._props['cards'] = tuple(state['cards'])
         self._props['pins'] = tuple(pins)
         self._props['readonly'] = readonly
-        self._props['geometry'] = {'card_w': boards.CARD_W, 'card_h': boards.CARD_H, 'zone_min': boards.ZONE_MIN}
+        self._props['geometry'] = {'card_w': canvas.CARD_W, 'card_h': canvas.CARD_H, 'zone_min': canvas.ZONE_MIN}
         self.classes('w-full h-full')
+        listen(self, topic('board', board_id), self.apply)
 
-    def apply(self, event: dict[str, Any]) -> None:
-        """Apply a board event (`zone`, `zone_deleted`, `card`, `card_removed`) to props and the browser."""
-        kind = event['type']
+    def apply(self, event: BoardEvent) -> None:
+        """Apply a canvas event (`zone`, `zone_deleted`, `card`, `card_removed`) to props and the browser; the board's
+        other events are not the canvas's."""
         with self.props.suspend_updates():
-            if kind in {'zone', 'card'}:
-                key = kind + 's'
-                item = event[kind]
-                self.props[key] = (*(x for x in self.props[key] if x['id'] != item['id']), item)
-            elif kind in {'zone_deleted', 'card_removed'}:
-                key = 'zones' if kind == 'zone_deleted' else 'cards'
-                self.props[key] = tuple(x for x in self.props[key] if x['id'] != event['id'])
+            if event['type'] == 'card':
+                self._put('cards', event['card'])
+            elif event['type'] == 'zone':
+                self._put('zones', event['zone'])
+            elif event['type'] == 'card_removed':
+                self._drop('cards', event['id'])
+            elif event['type'] == 'zone_deleted':
+                self._drop('zones', event['id'])
             else:
                 return
         self.run_method('apply', event)
+
+    def _put(self, key: str, item: dict[str, Any]) -> None:
+        self.props[key] = (*(x for x in self.props[key] if x['id'] != item['id']), item)
+
+    def _drop(self, key: str, item_id: str) -> None:
+        self.props[key] = tuple(x for x in self.props[key] if x['id'] != item_id)
 
     def set_pins(self, pins: list[dict[str, Any]]) -> None:
         """Replace the comment pins (a small list: open pinned threads only)."""

@@ -3,15 +3,15 @@ length, one of your open tabs plays your sound. Audio settings live in the user 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from nicegui import background_tasks, ui
+from nicegui import ui
 
-from agor import events, preferences
+from agor import preferences
+from agor.events import UserEvent, topic
 from agor.models import User
-from agor.notifications import user_topic
 
 from .act import FAILED, act
+from .listen import listen
 
 PLAY = '''(() => {
   const key = "agor-chime-" + %(turn)s;  // one chime per run, however many tabs are open
@@ -30,19 +30,14 @@ def play(sound: str, volume: float, key: str) -> None:
 
 class Chime:
     def __init__(self, user: User, anchor: ui.element) -> None:
-        self.user_id = user.id
-        self.anchor = anchor
-        ui.context.client.on_delete(events.bus.subscribe(user_topic(user.id), self.on_event))
+        listen(anchor, topic('user', user.id), self.on_event)
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        if event['type'] == 'run_finished':
-            background_tasks.create(self._maybe_play(event), name='chime')
-
-    async def _maybe_play(self, event: dict[str, Any]) -> None:
-        with self.anchor:
-            settings = await act(preferences.chime)  # as stored now: they may have changed in another tab
-            if settings is not FAILED and settings['enabled'] and event['seconds'] >= settings['min_seconds']:
-                play(settings['sound'], settings['volume'], event['turn_id'])
+    async def on_event(self, event: UserEvent) -> None:
+        if event['type'] != 'run_finished':
+            return
+        settings = await act(preferences.chime)  # as stored now: they may have changed in another tab
+        if settings is not FAILED and settings['enabled'] and event['seconds'] >= settings['min_seconds']:
+            play(settings['sound'], settings['volume'], event['turn_id'])
 
 
 async def audio_settings_dialog() -> None:

@@ -12,18 +12,20 @@ from nicegui import background_tasks, ui
 
 from agor import comments
 from agor.errors import DomainError
+from agor.events import BoardEvent, topic
 from agor.models import Board, Role, User
 
 from . import timestamp
 from .act import FAILED, act, as_current_user
 from .comment_editor import CommentEditor
+from .listen import listen
 
 FILTER_LABELS = {'active': 'Active', 'resolved': 'Resolved', 'mine': 'Mine', 'mentions': 'Mentions me'}
 TARGET_ICONS = {'board': '🗂️', 'zone': '📍', 'worktree': '🌳', 'session': '💬'}
 
 
 class CommentsPanel:
-    def __init__(self, user: User, board: Board, people: list[dict[str, str]], *,
+    def __init__(self, user: User, board: Board, people: list[dict[str, str]], threads: list[dict[str, Any]], *,
                  on_threads: Callable[[list[dict[str, Any]]], None],
                  on_focus: Callable[[dict[str, Any]], None]) -> None:
         self.user_id = user.id
@@ -33,7 +35,7 @@ class CommentsPanel:
         self.on_threads = on_threads
         self.on_focus = on_focus
         self.people = people
-        self.threads: list[dict[str, Any]] = []
+        self.threads = threads
         self.mode = 'active'
         self.query = ''
         self.selected: str | None = None
@@ -61,8 +63,14 @@ class CommentsPanel:
             if self.can_write:
                 self.new_thread = CommentEditor(self.people, self.start_board_thread,
                                                 placeholder='Comment on the board…').mark('new-board-comment')
+        listen(self.drawer, topic('board', board.id), self._on_board_event)
+        self.render()
 
     # ---- data ----------------------------------------------------------------------------------------------------
+
+    def _on_board_event(self, event: BoardEvent) -> None:
+        if event['type'] == 'comments':
+            self.reload()
 
     def reload(self) -> None:
         """Re-read the threads (coalesced: a burst of events costs at most two reads)."""
@@ -257,6 +265,19 @@ class CommentsPanel:
     async def start_board_thread(self, text: str) -> None:
         if await act(comments.create, self.board.id, text) is not FAILED:
             self.new_thread.clear()
+
+    def compose(self, title: str, target_type: str, target_id: str | None, pin: tuple[Any, Any] | None) -> None:
+        """A dialog that starts a thread on a target (pinned at `pin`, an absolute canvas point, if given)."""
+        with ui.dialog() as dialog, ui.card().classes('w-[28rem]').mark('comment-dialog'):
+            ui.label(title).classes('text-lg font-semibold')
+
+            async def send(text: str) -> None:
+                if await self.create(text, target_type=target_type, target_id=target_id, pin=pin):
+                    dialog.close()
+            editor = CommentEditor(self.people, send, placeholder='Write a comment… (@ to mention)',
+                                   submit_label='Comment', on_cancel=dialog.close).mark('comment-editor')
+        dialog.on('show', editor.focus)
+        dialog.open()
 
     async def create(self, text: str, *, target_type: str, target_id: str | None,
                      pin: tuple[float, float] | None) -> bool:

@@ -6,11 +6,13 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import events, notifications
+from agor import notifications
+from agor.events import UserEvent, topic
 from agor.models import User
 
 from . import timestamp
 from .act import FAILED, act
+from .listen import listen
 
 DESKTOP_NOTIFY = '''
 if (document.hidden && window.Notification && Notification.permission === "granted") {
@@ -29,24 +31,24 @@ class Inbox:
         self.menu.on('before-show', self.render)
         self.button.tooltip('Inbox')
         self._set_count(0)
-        client = ui.context.client
-        client.on_delete(events.bus.subscribe(notifications.user_topic(user.id), self.on_event))
-        background_tasks.create(self._update({'type': 'opened'}), name='inbox count')
+        listen(self.button, topic('user', user.id), self.on_event)
+        background_tasks.create(self._update(), name='inbox count', context=self.button)
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        if event['type'] in {'notification', 'inbox_read'}:
-            background_tasks.create(self._update(event), name='inbox update')
+    async def on_event(self, event: UserEvent) -> None:
+        if event['type'] == 'notification':
+            await self._update(event['notification'])
+        elif event['type'] == 'inbox_read':
+            await self._update()
 
-    async def _update(self, event: dict[str, Any]) -> None:
-        with self.button:
-            count = await act(notifications.unread_count)
-            if count is FAILED:
-                return
-            self._set_count(count)
-            if event['type'] == 'notification':
-                entry = event['notification']
-                ui.run_javascript(DESKTOP_NOTIFY % tuple(map(json.dumps, (entry['title'], entry['preview'],
-                                                                           entry['id'], entry['link']))))
+    async def _update(self, new: dict[str, Any] | None = None) -> None:
+        """Re-count the unread entries; a `new` one also shows as a desktop notification (in a hidden tab)."""
+        count = await act(notifications.unread_count)
+        if count is FAILED:
+            return
+        self._set_count(count)
+        if new is not None:
+            ui.run_javascript(DESKTOP_NOTIFY % tuple(map(json.dumps, (new['title'], new['preview'], new['id'],
+                                                                       new['link']))))
         if self.menu.value:
             await self.render()
 

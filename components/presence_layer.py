@@ -8,6 +8,7 @@ from typing import Any
 
 from nicegui import app, ui
 
+from agor.models import User
 from agor.presence import BoardPush, presence
 
 Snapshot = tuple[dict[str, Any], ...]
@@ -39,11 +40,22 @@ class PresenceLayer(ui.element, component='presence_layer.js'):
 _layers: dict[str, dict[str, PresenceLayer]] = {}
 
 
-def attach(board_id: str, conn: str, layer: PresenceLayer) -> None:
+def join(board_id: str, conn: str, user: User, layer: PresenceLayer, allowed: Callable[[], bool]) -> Callable[[], None]:
+    """On the board while connected: a closed tab leaves at once, a reconnecting one comes back (while `allowed`).
+    Returns how to leave for good."""
+    client = layer.client
     _layers.setdefault(board_id, {})[conn] = layer
+    client.on_disconnect(lambda: presence.leave(conn))
+    client.on_connect(lambda: presence.join(board_id, conn, user) if allowed() else None)
+
+    def gone() -> None:
+        presence.leave(conn)
+        _detach(board_id, conn)
+    client.on_delete(gone)
+    return gone
 
 
-def detach(board_id: str, conn: str) -> None:
+def _detach(board_id: str, conn: str) -> None:
     layers = _layers.get(board_id, {})
     layers.pop(conn, None)
     if not layers:

@@ -15,13 +15,15 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import agent_sessions, comment_text, events
+from agor import agent_sessions, comment_text
+from agor.events import SessionEvent, topic
 from agor.models import Role, User
 from agor.runtimes import registry
 from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
 
 from . import timestamp
 from .act import FAILED, act
+from .listen import listen
 
 log = logging.getLogger('agor.ui')
 STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'completed': 'green', 'failed': 'red',
@@ -43,7 +45,7 @@ class SessionPanel:
         self.tail_grew = False  # it got appended text since it was drawn
         self.usage: dict[int, dict[str, Any]] = {}  # usage entry id -> its figures, for the session total
         self.total: ui.label | None = None
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
         with ui.dialog().props('position=right full-height') as self.dialog, \
                 ui.card().classes('h-full p-0 gap-0 no-wrap').style('width: 600px; max-width: 96vw') \
                 .mark('session-panel'):
@@ -59,16 +61,14 @@ class SessionPanel:
                 .mark('transcript')
             self.footer = ui.column().classes('w-full gap-2 px-4 py-3 border-t')
         self.dialog.on_value_change(lambda e: None if e.value else self._closed())
-        ui.context.client.on_delete(self._closed)
 
     # ---- opening -------------------------------------------------------------------------------------------------
 
     async def open(self, session_id: str) -> None:
         """Show the session; updates that arrive while its transcript loads are kept and applied after it."""
         self._closed()
-        early: list[dict[str, Any]] = []
-        topic = agent_sessions.session_topic(session_id)
-        self._unsubscribe = events.bus.subscribe(topic, early.append)
+        early: list[SessionEvent] = []
+        self._hear(session_id, early.append)
         detail = await act(agent_sessions.get, session_id)
         if detail is FAILED:
             self._closed()
@@ -84,13 +84,17 @@ class SessionPanel:
         transcript = await act(agent_sessions.transcript, session_id)
         for entry in transcript if transcript is not FAILED else []:
             self._add(entry)
-        self._unsubscribe()
-        self._unsubscribe = events.bus.subscribe(topic, self._on_event)
+        self._hear(session_id, self._on_event)
         for event in early:
             self._on_event(event)
         self.dialog.open()
         self._scroll()
         await act(agent_sessions.acknowledge, session_id)
+
+    def _hear(self, session_id: str, handler: Callable[[SessionEvent], None]) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._unsubscribe = listen(self.dialog, topic('session', session_id), handler)
 
     def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
         """The form that starts a session in a worktree."""
@@ -227,7 +231,7 @@ class SessionPanel:
 
     # ---- live ----------------------------------------------------------------------------------------------------
 
-    def _on_event(self, event: dict[str, Any]) -> None:
+    def _on_event(self, event: SessionEvent) -> None:
         """Events may repeat what the transcript read from the database already had (they were collected from before
         that read): an entry already drawn and text already there are skipped, by id and by offset."""
         with self.transcript:

@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import boards, trigger_template, triggers
+from agor import boards, canvas, trigger_template, triggers
 from agor.models import Board
 from agor.runtimes import registry
 
@@ -58,8 +58,8 @@ def zone_dialog(can_edit: bool, board: Board, zone: dict[str, Any], cards: list[
                 if await act(boards.delete_zone, zone['id']) is not FAILED:
                     dialog.close()
         elif zone['trigger']:
-            ui.label(f'Trigger: {boards.TRIGGER_BEHAVIORS[zone["trigger_behavior"]].lower()} with '
-                     f'{runtime_options().get(zone["trigger_runtime"] or triggers.DEFAULT_RUNTIME)}') \
+            ui.label(f'Trigger: {canvas.TRIGGER_BEHAVIORS[zone["trigger_behavior"]].lower()} with '
+                     f'{runtime_options().get(zone["trigger_runtime"])}') \
                 .classes('text-sm text-slate-600')
             ui.label(zone['trigger_template']).classes('agor-trigger-preview w-full')
         else:
@@ -120,11 +120,10 @@ class TriggerEditor:
                 .props('outlined autogrow input-class="font-mono text-sm"').classes('w-full').mark('trigger-template')
             ui.label(f'Variables: {VARIABLES}').classes('text-xs text-slate-500')
             with ui.row().classes('w-full gap-2 no-wrap'):
-                self.behavior = ui.select(boards.TRIGGER_BEHAVIORS, value=zone['trigger_behavior'],
+                self.behavior = ui.select(canvas.TRIGGER_BEHAVIORS, value=zone['trigger_behavior'],
                                           label='When a card is dropped').props('outlined dense').classes('flex-1') \
                     .mark('trigger-behavior')
-                self.runtime = ui.select(runtime_options(), label='Agent',
-                                         value=zone['trigger_runtime'] or triggers.DEFAULT_RUNTIME) \
+                self.runtime = ui.select(runtime_options(), label='Agent', value=zone['trigger_runtime']) \
                     .props('outlined dense').classes('flex-1').mark('trigger-runtime')
             options = {c['id']: c['name'] for c in cards}
             self.sample = ui.select(options, label='Preview with', value=next(

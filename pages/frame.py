@@ -13,12 +13,13 @@ from fastapi.responses import RedirectResponse
 from nicegui import Client, app, ui
 
 from agor import auth, events, logins
+from agor.events import UserEvent, topic
 from agor.config import Settings
 from agor.models import Role, User
-from agor.notifications import user_topic
 from components.act import LOGIN, bind_login, close_page
 from components.chime import Chime, audio_settings_dialog
 from components.inbox import Inbox
+from components.listen import listen
 
 PRIMARY = '#0d9488'
 # How long a page may take to build before NiceGUI gives up and serves its error page (its default is 3 s). A build
@@ -75,20 +76,15 @@ def _visitor(token: str | None) -> Literal['setup'] | tuple[str, User] | None:
 
 def _close_when_login_ends(client: Client, login_id: str, user_id: str) -> None:
     """Logging out (in any tab), deactivation and a role change close this user's open pages within a second."""
-    def on_event(event: dict) -> None:
-        if event['type'] == auth.ACCOUNT_CHANGED or (event['type'] == logins.LOGGED_OUT and event['login'] == login_id):
+    def on_event(event: UserEvent) -> None:
+        if event['type'] == 'account_changed' or (event['type'] == 'logged_out' and event['login'] == login_id):
             close_page(client)
-    client.on_delete(events.bus.subscribe(user_topic(user_id), on_event))
+    listen(client.layout, topic('user', user_id), on_event)
 
 
 def _reload_on_instance_reset() -> None:
     """A demo reset replaces every account and board: open pages start over."""
-    client = ui.context.client
-
-    def reload(_: dict) -> None:
-        with client:
-            ui.navigate.reload()
-    client.on_delete(events.bus.subscribe(events.INSTANCE_TOPIC, reload))
+    listen(ui.context.client.layout, events.INSTANCE_TOPIC, lambda _: ui.navigate.reload())
 
 
 def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: str = 'teal') -> None:

@@ -4,9 +4,9 @@ import asyncio
 import pytest
 
 from agor import auth, db, events, gitops, logins
+from agor.events import AccountChanged, LoggedOut, topic
 from agor.errors import SignedOut
 from agor.models import Role
-from agor.notifications import user_topic
 
 from .conftest import PASSWORD
 
@@ -41,13 +41,13 @@ def test_a_login_acts_as_the_account_as_it_is_now(make_user):
 def test_logging_out_ends_that_login_only_and_is_announced(make_user, heard):
     bob = make_user('member', 'Bob')
     laptop, phone = logins.open_login(bob.id), logins.open_login(bob.id)
-    announced = heard(user_topic(bob.id))
+    announced = heard(topic('user', bob.id))
     laptop_id = logins.current(laptop)[0]
     logins.end(laptop)
     with pytest.raises(SignedOut):
         logins.acting_user(laptop)
     assert logins.acting_user(phone).id == bob.id
-    assert announced == [{'type': logins.LOGGED_OUT, 'login': laptop_id}]
+    assert announced == [LoggedOut(type='logged_out', login=laptop_id)]
     tablet = logins.open_login(bob.id, replacing=phone)  # a new login in the same browser ends the one before
     with pytest.raises(SignedOut):
         logins.acting_user(phone)
@@ -59,11 +59,11 @@ def test_logging_out_ends_that_login_only_and_is_announced(make_user, heard):
 
 def test_role_and_active_changes_are_announced_to_that_user(make_user, heard):
     owner, carol = make_user('owner'), make_user('member', 'Carol')
-    announced = heard(user_topic(carol.id))
+    announced = heard(topic('user', carol.id))
     auth.set_role(owner, carol.id, Role.viewer)
-    assert announced == [{'type': auth.ACCOUNT_CHANGED}]
+    assert announced == [AccountChanged(type='account_changed')]
     auth.set_active(owner, carol.id, False)
-    assert announced == [{'type': auth.ACCOUNT_CHANGED}] * 2
+    assert announced == [AccountChanged(type='account_changed')] * 2
 
 
 def test_database_and_git_refuse_the_serving_loop(make_user, git_repo):

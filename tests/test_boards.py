@@ -1,6 +1,6 @@
 import pytest
 
-from agor import boards, db, events, repos, triggers
+from agor import boards, canvas, db, events, repos, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Board
 
@@ -126,7 +126,7 @@ def test_bad_zone_input_is_refused_and_nothing_changes(team, changes, message):
     zone = boards.create_zone(member, board.id, 'Keep', x=5, y=5)
     with pytest.raises(InvalidInput, match=message):
         boards.update_zone(member, zone.id, **changes)
-    assert boards.board_state(member, board.id)['zones'][0] == boards.zone_view(zone)
+    assert boards.board_state(member, board.id)['zones'][0] == canvas.zone_view(zone)
 
 
 def test_viewer_cannot_move_cards(team, worktree):
@@ -151,7 +151,7 @@ def test_changes_are_published_after_commit_only(team, worktree):
     member = team[1]
     board = boards.create_board(member, 'B')
     received = []
-    unsubscribe = events.bus.subscribe(events.board_topic(board.id), received.append)
+    unsubscribe = events.bus.subscribe(events.topic('board', board.id), received.append)
     try:
         boards.place_card(member, board.id, worktree.id, 0, 0)
         with pytest.raises(InvalidInput):

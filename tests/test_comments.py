@@ -77,7 +77,7 @@ def test_targets_must_be_on_this_board(team):
 def test_open_thread_count_shows_on_the_card_and_follows_resolve(team):
     bob = team.users['bob']
     seen = []
-    events.bus.subscribe(events.board_topic(team.board.id), seen.append)
+    events.bus.subscribe(events.topic('board', team.board.id), seen.append)
     root = comments.create(bob, team.board.id, 'first', target_type='worktree', target_id=team.worktree.id)
     cards = [e['card'] for e in seen if e['type'] == 'card']
     assert cards[-1]['comments'] == 1

@@ -5,7 +5,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User as TestUser
 
-from agor import auth, boards
+from agor import auth, boards, events
 from agor.config import load_settings
 from agor.models import Role
 from components.board_canvas import BoardCanvas
@@ -133,6 +133,33 @@ async def test_member_move_reaches_another_viewer(create_user, git_repo):
             break
         await asyncio.sleep(0.02)
     assert bob_canvas.card(worktree.id)['zone'] == zone.id
+
+
+async def test_a_page_the_board_was_closed_to_hears_nothing_more_of_it(user: TestUser, git_repo):
+    """The simulated browser follows the navigation away in a new page and leaves the old one open, as a browser that
+    lags or ignores the navigation would: nothing of the board may reach that old page any more."""
+    await user.open('/')
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, carol=Role.member)
+    owner, board = seeded.owner, seeded.board
+    await log_in(user, 'carol@example.com')
+    old_page = await user.open(f'/b/{board.slug}')
+    await user.should_see(marker='board-title', retries=30)
+    await asyncio.to_thread(boards.set_access, owner, board.id, private=True, members=[], others_can='view')
+    await user.should_see('You no longer have access to the board you had open.', retries=50)
+    heard: list[dict] = []
+    unsubscribe = events.bus.subscribe(events.topic('board', board.id), heard.append)  # after every page's listener
+    try:
+        await asyncio.to_thread(boards.create_zone, owner, board.id, 'Secret plans')
+        for _ in range(100):  # the event crosses a worker thread and the event loop
+            if heard:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        unsubscribe()
+    assert [e['type'] for e in heard] == ['zone']
+    shown = [z['label'] for c in old_page.elements.values() if isinstance(c, BoardCanvas) for z in c.props['zones']]
+    assert 'Secret plans' not in shown
+    assert not any(isinstance(e, (BoardCanvas, ui.right_drawer)) for e in old_page.elements.values())
 
 
 @pytest.mark.parametrize('path', ['/', '/repos', '/admin', '/b/anything'])

@@ -8,8 +8,8 @@ from sqlmodel import update
 
 from agor import agent_sessions, auth, boards, comments, db, events, notifications, repos, terminals, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
+from agor.events import topic
 from agor.models import Board, Role
-from agor.notifications import user_topic
 from agor.session_worker import SessionWorkers
 from agor.terminals.access import level_lets_type
 
@@ -252,7 +252,7 @@ def test_notifications_of_a_private_board_reach_only_its_people(team):
     alice, bob, carol = team.owner, team.users['bob'], team.users['carol']
     boards.set_access(alice, team.board.id, private=True, members=[bob.id], others_can='session')
     told = []
-    events.bus.subscribe(user_topic(carol.id), told.append)
+    events.bus.subscribe(topic('user', carol.id), told.append)
     comments.create(alice, team.board.id, 'Look @Bob and @Carol')
     assert told == []  # not even announced to her open pages
     assert [n['title'] for n in notifications.inbox(bob)] == ['Alice mentioned you on Sprint']
@@ -265,7 +265,7 @@ async def test_followers_who_lost_the_board_hear_nothing_of_its_sessions(setting
     alice, carol = team.owner, team.users['carol']
     heard = {alice.id: [], carol.id: []}
     for user_id, got in heard.items():
-        events.bus.subscribe(user_topic(user_id), got.append)
+        events.bus.subscribe(topic('user', user_id), got.append)
     agent = agent_sessions.create(alice, team.worktree.id, 'shell')
     agent_sessions.set_following(carol, agent.id, True)
     boards.set_access(alice, team.board.id, private=True, members=[], others_can='session')

@@ -10,7 +10,7 @@ import pytest
 
 from agor import agent_sessions, db, events, repos, session_worker
 from agor.models import AgentSession, Role, SessionTurn, utcnow
-from agor.notifications import user_topic
+from agor.events import topic
 from agor.runtimes.base import TranscriptEvent
 from agor.runtimes.cli_process import process_group_alive
 from agor.session_worker import RESTART_REASON, VANISHED_REASON, SessionWorkers
@@ -124,7 +124,7 @@ async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_ne
     script = 'for i in $(seq 0 19); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.05; done'  # for > 1 s
     agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', script)
     heard = []
-    unsubscribe = events.bus.subscribe(agent_sessions.session_topic(agent.id), heard.append)
+    unsubscribe = events.bus.subscribe(topic('session', agent.id), heard.append)
     await settle(agent.id, 'completed')
     unsubscribe()
     expected = ''.join(f'{i}\n' for i in range(1, 20001))  # 109 KB: it continues in a second entry
@@ -189,7 +189,7 @@ async def test_attention_is_per_viewer_and_long_runs_chime_for_the_creator_only(
     monkeypatch.setattr(agent_sessions, 'ATTENTION_AFTER', timedelta(seconds=60))
     chimes = {alice.id: [], bob.id: []}
     for user_id, got in chimes.items():
-        events.bus.subscribe(user_topic(user_id), got.append)
+        events.bus.subscribe(topic('user', user_id), got.append)
     quick = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'echo quick')
     await settle(quick.id, 'completed')
     assert agent_sessions.board_attention(alice, seeded.board.id)['cards'] == []  # a short shell run needs nobody

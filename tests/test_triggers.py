@@ -167,7 +167,7 @@ def test_a_drop_fires_once_as_the_dropping_user_and_everyone_hears_of_it(team):
     set_trigger(team)
     bob = team.users['bob']
     heard: list[dict] = []
-    unsubscribe = events.bus.subscribe(events.board_topic(team.board.id), heard.append)
+    unsubscribe = events.bus.subscribe(events.topic('board', team.board.id), heard.append)
     try:
         fired = triggers.drop_card(bob, team.board.id, team.worktree.id, *IN_ZONE)
     finally:

@@ -26,16 +26,16 @@ The inventory (page · handler → service call · target · allowed):
     /b/<slug> canvas        card_click (card dialog)       → repos.worktree_details... worktree           READERS
     /b/<slug> card dialog   Others may (select)            → repos.set_level           worktree           OWNER_ADMIN
     /b/<slug> card dialog   Save notes and links           → repos.update_worktree_... worktree           LEVEL_ALL
-    /b/<slug> card dialog   New session → Start session    → sessions.create           worktree           LEVEL_SESSION
+    /b/<slug> card dialog   New session → Start session    → agent_sessions.create           worktree           LEVEL_SESSION
     /b/<slug> card dialog   Comment → submit               → comments.create           worktree           MEMBERS
     /b/<slug> card dialog   Remove from board              → boards.remove_card        worktree           LEVEL_ALL
     /b/<slug> card dialog   Archive                        → repos.set_archived        worktree           LEVEL_ALL
     /b/<slug> canvas        comment_at → submit            → comments.create           board              MEMBERS
-    /b/<slug> canvas        session_click (session panel)  → sessions.get/transcript   Alice's session    READERS
-    /b/<slug> session panel Send (someone else's session)  → sessions.prompt           Alice's session    LEVEL_PROMPT
-    /b/<slug> session panel Send (own session)             → sessions.prompt           own session        LEVEL_SESSION
-    /b/<slug> session panel Stop (someone else's session)  → sessions.stop             Alice's session    LEVEL_PROMPT
-    /b/<slug> session panel Follow                         → sessions.set_following    Alice's session    READERS
+    /b/<slug> canvas        session_click (session panel)  → agent_sessions.get/transcript   Alice's session    READERS
+    /b/<slug> session panel Send (someone else's session)  → agent_sessions.prompt           Alice's session    LEVEL_PROMPT
+    /b/<slug> session panel Send (own session)             → agent_sessions.prompt           own session        LEVEL_SESSION
+    /b/<slug> session panel Stop (someone else's session)  → agent_sessions.stop             Alice's session    LEVEL_PROMPT
+    /b/<slug> session panel Follow                         → agent_sessions.set_following    Alice's session    READERS
     /b/<slug> zone dialog   Save                           → boards.update_zone        own zone           MEMBERS
     /b/<slug> zone dialog   Delete                         → boards.delete_zone        own zone           MEMBERS
     /b/<slug> toolbar       Zone                           → boards.create_zone        board              MEMBERS
@@ -82,7 +82,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import auth, boards, comments, db, repos, sessions
+from agor import agent_sessions, auth, boards, comments, db, repos
 from agor.config import load_settings
 from agor.models import (
     AgentSession,
@@ -168,9 +168,9 @@ def world(tmp_path_factory):
                 actor=actor, user_id=user.id, board=board.id, slug=board.slug, zone=zone.id, worktree=worktree.id,
                 spare=spare.id, spare_name=spare.name, thread=thread.id,
                 spare_board=boards.create_board(alice, f'Spare {actor}').id,
-                alice=alice.id, alices=sessions.create(alice, worktree.id, 'shell').id,
-                alices_idle=sessions.create(alice, worktree.id, 'shell').id,
-                own=sessions.create(user, worktree.id, 'shell').id,
+                alice=alice.id, alices=agent_sessions.create(alice, worktree.id, 'shell').id,
+                alices_idle=agent_sessions.create(alice, worktree.id, 'shell').id,
+                own=agent_sessions.create(user, worktree.id, 'shell').id,
                 teammate=auth.create_user(alice, f'mate-{actor}@example.com', f'Mate {actor}', PASSWORD,
                                           Role.member).id,
                 repo=repo.id, new_repo=git_repo(root / 'src' / f'new-{actor}'),

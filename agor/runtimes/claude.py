@@ -10,17 +10,8 @@ import os
 from typing import Any
 
 from .base import (
-    JsonRuntime,
-    LaunchSpec,
-    McpServer,
-    RunRequest,
-    TranscriptEvent,
-    Turn,
-    own_usage,
-    text_of,
-    tool_call,
-    usage_event,
-    write_private,
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, own_usage, text_of, tool_call,
+    usage_event, write_private
 )
 
 

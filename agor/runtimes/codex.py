@@ -18,16 +18,8 @@ from typing import Any
 from agor.errors import InvalidInput
 
 from .base import (
-    JsonRuntime,
-    LaunchSpec,
-    McpServer,
-    RunRequest,
-    TranscriptEvent,
-    Turn,
-    own_usage,
-    text_of,
-    tool_call,
-    usage_event,
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, own_usage, text_of, tool_call,
+    usage_event
 )
 
 RECONNECTING = re.compile(r'^Reconnecting\.\.\. (\d+)/(\d+)')

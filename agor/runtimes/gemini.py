@@ -15,16 +15,8 @@ import re
 from typing import Any
 
 from .base import (
-    JsonRuntime,
-    LaunchSpec,
-    McpServer,
-    RunRequest,
-    TranscriptEvent,
-    Turn,
-    mcp_tool,
-    tool_call,
-    usage_event,
-    write_private,
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, mcp_tool, tool_call, usage_event,
+    write_private
 )
 
 RETRYING = re.compile(r'^Attempt (\d+) failed(?: with status (\d+))?\. Retrying with backoff\.\.\.(.*)$')

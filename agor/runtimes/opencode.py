@@ -16,16 +16,7 @@ import re
 from typing import Any
 
 from .base import (
-    JsonRuntime,
-    LaunchSpec,
-    McpServer,
-    RunRequest,
-    TranscriptEvent,
-    Turn,
-    mcp_tool,
-    text_of,
-    tool_call,
-    usage_event,
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, mcp_tool, text_of, tool_call, usage_event
 )
 
 DEFAULT_MODEL = 'gpt-5.5'  # for the `agor` provider when the session names no model

@@ -4,6 +4,7 @@ allowlist. As root (CI) every mode is tried for real; the real Claude Code CLI r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import pwd
 import subprocess
@@ -173,8 +174,7 @@ async def test_claude_code_runs_as_the_executor(make_request, tmp_path):
     home.mkdir()
     os.chown(home, executor.uid, executor.gid)
     base = make_request('Run it [[shell:id -un]]', permission_mode='bypass', env={'HOME': executor.home})
-    request = RunRequest(base.prompt, base.cwd, home, base.env, model=base.model, permission_mode='bypass',
-                         account=executor)
+    request = dataclasses.replace(base, home=home, account=executor)
     events = []
     outcome = await cli_process.run(runtime, request, events.append)
     assert outcome.status == 'completed', outcome

@@ -138,11 +138,17 @@ def test_as_root_templates_render_as_nobody_who_cannot_read_the_session_secret(d
     session_secret(data_dir)
     secret = data_dir / 'session_secret'
     assert trigger_template.render('Review {{ worktree.name }}', trigger_template.SAMPLE) == 'Review auth-fix'
-    workers = [status for status in map(_status, _template_workers()) if status]
+    nobody = str(template_workers.pwd.getpwnam('nobody').pw_uid)
+    deadline = time.monotonic() + template_workers.START_SECONDS
+    while True:  # a worker an earlier test had killed may be starting again: root until it has loaded what it needs
+        workers = [status for status in map(_status, _template_workers()) if status]
+        if all(set(status['Uid'].split()) == {nobody} for status in workers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert workers, 'no template worker is running'
     for status in workers:
         uids, gids = status['Uid'].split(), status['Gid'].split()
-        assert set(uids) == {str(template_workers.pwd.getpwnam('nobody').pw_uid)} and len(set(gids)) == 1
+        assert set(uids) == {nobody} and len(set(gids)) == 1
         assert status['Groups'] == ''
         read = subprocess.run(['cat', str(secret)], user=int(uids[0]), group=int(gids[0]), extra_groups=[],
                               capture_output=True, text=True)

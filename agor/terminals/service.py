@@ -21,7 +21,8 @@ from ..config import Settings
 from ..errors import DomainError, Forbidden
 from ..models import User, Worktree
 from ..unix_accounts import Account
-from . import access, pty
+from .access import level_lets_type, may_see, may_start, terminal_env, terminal_worktree
+from .pty import Client, Pump, spawn
 from .tmux import Shell, TmuxServer, require_tmux
 
 
@@ -59,12 +60,12 @@ class ShareState:
 class Attachment:
     """One browser viewer of a worktree's shell: its own tmux client (agor.terminals.pty), as `account`."""
 
-    def __init__(self, shell: Shell, user: User, account: Account, writable: bool, sink: Sink, client: pty.Client,
+    def __init__(self, shell: Shell, user: User, account: Account, writable: bool, sink: Sink, client: Client,
                  *, on_detach: Callable[[Attachment], None], end_reason: Callable[[str], str]) -> None:
         self.shell, self.user, self.account, self.writable, self.sink = shell, user, account, writable, sink
         self.tty = client.tty
         self._on_detach, self._end_reason = on_detach, end_reason
-        self.pump = pty.Pump(client, on_output=sink.output, on_hangup=self._hung_up)
+        self.pump = Pump(client, on_output=sink.output, on_hangup=self._hung_up)
 
     @property
     def worktree_id(self) -> str:
@@ -130,7 +131,7 @@ class TerminalService:
         """Attach a viewer to the worktree's shell, starting it on first open."""
         shell, account, writable = await asyncio.to_thread(self._prepare, user, worktree_ref)
         server = shell.server
-        client = await asyncio.to_thread(pty.spawn, server.attach_argv(readonly=not writable), account,
+        client = await asyncio.to_thread(spawn, server.attach_argv(readonly=not writable), account,
                                          server.pass_fds, cols, rows)
         attachment = Attachment(shell, user, account, writable, sink, client, on_detach=self._detached,
                                 end_reason=self._end_reason)
@@ -139,13 +140,13 @@ class TerminalService:
         return attachment
 
     def _prepare(self, user: User, worktree_ref: str) -> tuple[Shell, Account, bool]:
-        worktree = access.terminal_worktree(user, worktree_ref)
+        worktree = terminal_worktree(user, worktree_ref)
         require_tmux(self.tmux)
         account = unix_accounts.account_for(self.settings, user)
         with self._lock:
             shell = self._find(worktree.id)
             if shell is None:
-                access.may_start(user, worktree)
+                may_start(user, worktree)
                 shell = self._start(user, worktree, account)
             elif shell.worktree_id in self._closed and shell.host_id != user.id:
                 raise Forbidden(f'{shell.host_name} has closed the share of this terminal.')
@@ -159,7 +160,7 @@ class TerminalService:
         self._ended.pop(worktree.id, None)
         self._closed.discard(worktree.id)
         shell = self._server(account, worktree.id).start(worktree, user.id,
-                                                         access.terminal_env(self.settings, user, worktree, account))
+                                                         terminal_env(self.settings, user, worktree, account))
         shell.host_name = user.name
         return shell
 
@@ -195,7 +196,7 @@ class TerminalService:
 
     def _may_type(self, user: User, shell: Shell) -> bool:
         """Members type unless the host made them read-only or their level on the worktree is only `view`."""
-        return access.level_lets_type(user, shell.worktree_id) and \
+        return level_lets_type(user, shell.worktree_id) and \
             user.id not in self._readonly.get(shell.host_id, set())
 
     def rights_changed(self, worktree_id: str) -> None:
@@ -203,7 +204,7 @@ class TerminalService:
         who lost the worktree are detached, the others may type only while their level allows it."""
         for a in list(self._attachments.get(worktree_id, [])):
             user = auth.get_user(a.user.id)
-            visible = access.may_see(user, worktree_id)
+            visible = may_see(user, worktree_id)
             writable = visible and user is not None and self._may_type(user, a.shell)
             asyncio.run_coroutine_threadsafe(self._apply_rights(a, visible, writable), a.pump.loop)
 

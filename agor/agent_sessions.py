@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from . import canvas, db, ids, permissions
@@ -119,12 +119,8 @@ def acknowledge(user: User, session_id: str) -> None:
     """The viewer has looked at the session: their pulse for it stops (nobody else's)."""
     with db.transaction() as session:
         agent = _visible(session, user, session_id)
-        ack = session.exec(select(SessionAck).where(SessionAck.user_id == user.id,
-                                                    SessionAck.session_id == agent.id)).first()
-        if ack is None:
-            session.add(SessionAck(user_id=user.id, session_id=agent.id))
-        else:
-            ack.seen_at = utcnow()
+        db.put(session, SessionAck(user_id=user.id, session_id=agent.id), unique=('user_id', 'session_id'),
+               update=('seen_at',))
         db.emit_after_commit(session, topic('user', user.id), AttentionChanged(type='attention', session_id=agent.id))
 
 
@@ -132,12 +128,11 @@ def set_following(user: User, session_id: str, follow: bool) -> None:
     require(user, Role.viewer, 'follow sessions')
     with db.transaction() as session:
         agent = _visible(session, user, session_id)
-        row = session.exec(select(SessionFollow).where(SessionFollow.user_id == user.id,
-                                                       SessionFollow.session_id == agent.id)).first()
-        if follow and row is None:
-            session.add(SessionFollow(user_id=user.id, session_id=agent.id))
-        elif not follow and row is not None:
-            session.delete(row)
+        if follow:
+            db.put(session, SessionFollow(user_id=user.id, session_id=agent.id), unique=('user_id', 'session_id'))
+        else:
+            session.execute(delete(SessionFollow).where(col(SessionFollow.user_id) == user.id,
+                                                        col(SessionFollow.session_id) == agent.id))
 
 
 # ---- reads -----------------------------------------------------------------------------------------------------------

@@ -142,7 +142,8 @@ def toggle_reaction(actor: User, comment_id: str, emoji: str) -> bool:
         if existing is not None:
             session.delete(existing)
         else:
-            session.add(CommentReaction(comment_id=comment.id, user_id=actor.id, emoji=emoji))
+            db.put(session, CommentReaction(comment_id=comment.id, user_id=actor.id, emoji=emoji),
+                   unique=('comment_id', 'user_id', 'emoji'))
         session.flush()
         _changed(session, actor, _root(session, comment))
         return existing is None

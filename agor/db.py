@@ -11,6 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -124,3 +125,17 @@ def read() -> Iterator[Session]:
 
 def emit_after_commit(session: Session, topic: str, payload: dict) -> None:
     session.info['events'].append((topic, payload))
+
+
+def put(session: Session, row: Any, *, unique: tuple[str, ...], update: tuple[str, ...] = ()) -> None:
+    """Insert `row`, or, when a row with the same `unique` columns exists, set its `update` columns from `row` (none:
+    leave it). One statement, so two racing writers (a panel acknowledged twice at once) both succeed."""
+    insert = {'sqlite': sqlite.insert, 'postgresql': postgresql.insert}[session.get_bind().dialect.name]
+    values = row.model_dump()
+    statement = insert(type(row)).values(**values)
+    if update:
+        statement = statement.on_conflict_do_update(index_elements=list(unique),
+                                                    set_={name: values[name] for name in update})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(unique))
+    session.execute(statement)

@@ -4,8 +4,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -94,6 +97,27 @@ def git_repo(tmp_path: Path) -> Path:
         run('-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-qm', f'add {name}')
     run('branch', 'feature')
     return path
+
+
+def at_once(count: int, action: Callable[[int], Any]) -> list:
+    """`action(i)` in `count` threads released at once; what they returned (any exception fails the test)."""
+    barrier = threading.Barrier(count)
+    results: list = []
+    errors: list = []
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            results.append(action(i))
+        except Exception as error:  # noqa: BLE001 (collected for the assertion below)
+            errors.append(error)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    return results
 
 
 def seed_board(settings: Settings, git_repo: Path, **team: Role) -> SimpleNamespace:

@@ -69,7 +69,9 @@ tests/test_terminals.py, tests/test_permissions.py and tests/test_browser_termin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -390,11 +392,30 @@ def prompted(which: str) -> Callable[[WsPage, SimpleNamespace], bool]:
 
 
 def a_running_session_with_a_queued_prompt(t: SimpleNamespace) -> None:
-    """Alice's other session, marked running (behind the app's back: nothing runs) with a prompt waiting."""
-    def mark(session: Any) -> None:
-        session.get(AgentSession, t.alices_idle).status = 'running'
-        session.add(SessionTurn(session_id=t.alices_idle, created_by=t.alice, prompt=f'waiting-{t.actor}'))
-    write(mark)
+    """Alice's other session really running (a long `sleep`, started by the app's watchdog within seconds: the
+    prompt is queued behind the app's back) with a second prompt waiting behind it."""
+    write(lambda s: s.add(SessionTurn(session_id=t.alices_idle, created_by=t.alice, prompt='sleep 600')))
+    wait_until(lambda: get(AgentSession, t.alices_idle).status == 'running', 'the sleep started')
+    write(lambda s: s.add(SessionTurn(session_id=t.alices_idle, created_by=t.alice, prompt=f'waiting-{t.actor}')))
+
+
+def no_run_left(t: SimpleNamespace) -> None:
+    """Whatever the row did, Alice's session ends idle with nothing queued: its run's process group is killed."""
+    write(lambda s: [setattr(turn, 'status', 'stopped') for turn in s.exec(select(SessionTurn).where(
+        SessionTurn.session_id == t.alices_idle, SessionTurn.status == 'queued'))])
+    pid = get(AgentSession, t.alices_idle).pid
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: get(AgentSession, t.alices_idle).status != 'running', 'the sleep ended')
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'waited {timeout:.0f} s for: {what}')
+        time.sleep(0.2)
 
 
 async def stop_session(page: WsPage, t: SimpleNamespace) -> Send:
@@ -572,8 +593,7 @@ ROWS = [
     Row('session: Send to your own session', BOARD, prompt_session('own'), prompted('own'), LEVEL_SESSION),
     Row("session: Stop Alice's session", BOARD, stop_session,
         lambda page, t: count(SessionTurn, SessionTurn.prompt == f'waiting-{t.actor}',
-                              SessionTurn.status == 'stopped') > 0, LEVEL_PROMPT,
-        lambda t: write(lambda s: setattr(s.get(AgentSession, t.alices_idle), 'status', 'idle'))),
+                              SessionTurn.status == 'stopped') > 0, LEVEL_PROMPT, no_run_left),
     Row("session: Follow Alice's session", BOARD, follow,
         lambda page, t: count(SessionFollow, SessionFollow.user_id == t.user_id,
                               SessionFollow.session_id == t.alices) > 0, READERS,

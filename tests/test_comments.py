@@ -6,7 +6,7 @@ from agor import boards, comment_text, comments, events, notifications, repos, t
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Role
 
-from .conftest import seed_board
+from .conftest import at_once, seed_board
 
 
 @pytest.fixture
@@ -165,6 +165,14 @@ def test_reactions_toggle_per_user_with_counts_and_names(team):
     assert [(r['emoji'], len(r['users'])) for r in reactions] == [('👍', 1), ('🎉', 1)]
     with pytest.raises(InvalidInput):
         comments.toggle_reaction(bob, root.id, '<b>')
+
+
+def test_racing_reactions_from_two_tabs_never_fail(team):
+    bob = team.users['bob']
+    root = comments.create(bob, team.board.id, 'ship it?')
+    at_once(8, lambda _: comments.toggle_reaction(bob, root.id, '👍'))
+    reactions = thread_of(bob, team.board.id, root.id)['comments'][0]['reactions']
+    assert [len(r['users']) for r in reactions] in ([], [1])
 
 
 def test_filters_and_search(team):

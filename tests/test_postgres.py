@@ -105,3 +105,14 @@ def test_racing_drops_fire_once_on_postgres(postgres_url, git_repo):
         assert boards.board_state(team.owner, team.board.id)['cards'][0]['sessions'][0]['status'] == 'idle'
     finally:
         db.engine().dispose()
+
+
+def test_racing_looks_and_follows_on_postgres(postgres_url, git_repo):
+    from agor.config import load_settings
+
+    from .test_sessions import racing_looks_and_follows
+    try:
+        db.init(postgres_url)
+        racing_looks_and_follows(load_settings(), git_repo)
+    finally:
+        db.engine().dispose()

@@ -15,7 +15,7 @@ from agor.runtimes.base import TranscriptEvent
 from agor.runtimes.cli_process import process_group_alive
 from agor.session_worker import RESTART_REASON, VANISHED_REASON, SessionWorkers
 
-from .conftest import seed_board
+from .conftest import at_once, seed_board
 
 
 @pytest.fixture
@@ -268,3 +268,20 @@ def _running_row(seeded, *, pid: int) -> str:
 def _pid(session_id: str) -> int | None:
     with db.read() as session:
         return session.get(AgentSession, session_id).pid
+
+
+def racing_looks_and_follows(settings, git_repo) -> None:
+    """Eight tabs of Bob's acknowledge Alice's session at once (the panel opening, a status change), and follow it:
+    each succeeds, and Bob is following it once."""
+    team = seed_board(settings, git_repo, bob=Role.member)
+    bob = team.users['bob']
+    agent = agent_sessions.create(team.owner, team.worktree.id, 'shell')
+    at_once(8, lambda _: agent_sessions.acknowledge(bob, agent.id))
+    at_once(8, lambda _: agent_sessions.set_following(bob, agent.id, True))
+    assert agent_sessions.get(bob, agent.id)['following']
+    agent_sessions.set_following(bob, agent.id, False)
+    assert not agent_sessions.get(bob, agent.id)['following']
+
+
+def test_racing_looks_and_follows(settings, git_repo):
+    racing_looks_and_follows(settings, git_repo)

@@ -2,8 +2,6 @@
 picker flow, failures that leave nothing behind, and the zone's history."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlmodel import select
 
@@ -11,7 +9,7 @@ from agor import agent_sessions, boards, db, events, repos, trigger_template, tr
 from agor.errors import Conflict, Forbidden, InvalidInput
 from agor.models import AgentSession, Role, SessionTurn, Worktree, ZoneFiring
 
-from .conftest import seed_board
+from .conftest import at_once, seed_board
 
 IN_ZONE = (700, 100)  # the seeded zone 'Review' is at (600, 0), 500 x 400
 OUTSIDE = (0, 500)
@@ -41,24 +39,8 @@ def firings(team) -> list[ZoneFiring]:
 
 def race_drops(users, board_id: str, worktree_id: str, count: int = 8) -> list:
     """`count` threads released at once, each dropping the card at a slightly different spot in the zone."""
-    barrier = threading.Barrier(count)
-    results: list = []
-    errors: list = []
-
-    def drop(i: int) -> None:
-        barrier.wait()
-        try:
-            results.append(triggers.drop_card(users[i % len(users)], board_id, worktree_id, IN_ZONE[0] + i,
-                                              IN_ZONE[1] + i))
-        except Exception as error:  # noqa: BLE001 (collected for the assertion below)
-            errors.append(error)
-    threads = [threading.Thread(target=drop, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-    return results
+    return at_once(count, lambda i: triggers.drop_card(users[i % len(users)], board_id, worktree_id,
+                                                       IN_ZONE[0] + i, IN_ZONE[1] + i))
 
 
 # ---- the sandbox -----------------------------------------------------------------------------------------------------
@@ -286,20 +268,13 @@ def test_show_picker_can_start_a_new_session_or_be_cancelled(team):
 def test_racing_picks_start_one_session(team):
     set_trigger(team, behavior='show_picker')
     asked = triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE)
-    barrier = threading.Barrier(6)
-    outcomes: list = []
 
-    def answer() -> None:
-        barrier.wait()
+    def answer(_: int) -> str:
         try:
-            outcomes.append(triggers.pick(team.owner, asked['id'])['status'])
+            return triggers.pick(team.owner, asked['id'])['status']
         except Conflict:
-            outcomes.append('conflict')
-    threads = [threading.Thread(target=answer) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+            return 'conflict'
+    outcomes = at_once(6, answer)
     assert sorted(outcomes) == ['conflict'] * 5 + ['started']
     assert len(worktree_sessions(team)) == 1
 

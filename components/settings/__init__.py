@@ -1,0 +1,1 @@
+"""The Settings dialog's pages (opened from the avatar menu, or a deep link `?settings=<key>`)."""

@@ -82,7 +82,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from agor import agent_sessions, auth, boards, comments, db, repos
 from agor.config import load_settings
@@ -93,6 +93,7 @@ from agor.models import (
     Comment,
     CommentReaction,
     Invite,
+    Notification,
     Repo,
     Role,
     SessionFollow,
@@ -100,6 +101,7 @@ from agor.models import (
     User,
     Worktree,
     Zone,
+    ZoneFiring,
 )
 
 from .app_server import login_cookie, running_app
@@ -120,6 +122,8 @@ STATE = {'viewer': ('viewer', True, 'all'), 'm_view': ('member', True, 'view'),
          'm_all': ('member', True, 'all'), 'owner': ('member', True, 'view'), 'admin': ('admin', True, 'view'),
          'deactivated': ('admin', False, 'all')}
 PROMPT_BOX = 'Prompt… (Ctrl+Enter to send; queued while a run is going)'
+TEMPLATE_BOX = 'Prompt template (empty: no trigger)'
+ALICES_ENTRY = 'For Alice only'
 
 
 # ---- the world -------------------------------------------------------------------------------------------------------
@@ -159,6 +163,9 @@ def world(tmp_path_factory):
                 alice, f'{actor}@example.com', actor.replace('_', ' ').title(), PASSWORD, Role.admin)
             board = boards.create_board(alice, f'Board {actor}')
             zone = boards.create_zone(alice, board.id, 'Review', x=600, y=0, w=500, h=400)
+            trigger_zone = boards.create_zone(alice, board.id, 'Trigger', x=1300, y=0, w=500, h=400)
+            boards.update_zone(alice, trigger_zone.id, trigger_template=f'true picked-by-{actor}',
+                               trigger_behavior='show_picker', trigger_runtime='shell')
             worktree = repos.create_worktree(settings, bob, repo.id, f'wt-{actor}'.replace('_', '-'))
             spare = repos.create_worktree(settings, bob, repo.id, f'spare-{actor}'.replace('_', '-'))
             repos.set_level(bob, worktree.id, 'all')
@@ -167,7 +174,8 @@ def world(tmp_path_factory):
             thread = comments.create(alice, board.id, 'Thread of Alice')
             comments.reply(alice, thread.id, 'Reply of Alice')  # so deleting the thread's first comment keeps it
             targets[actor] = SimpleNamespace(
-                actor=actor, user_id=user.id, board=board.id, slug=board.slug, zone=zone.id, worktree=worktree.id,
+                actor=actor, user_id=user.id, board=board.id, slug=board.slug, zone=zone.id,
+                trigger_zone=trigger_zone.id, worktree=worktree.id,
                 spare=spare.id, spare_name=spare.name, thread=thread.id,
                 spare_board=boards.create_board(alice, f'Spare {actor}').id,
                 alice=alice.id, alices=agent_sessions.create(alice, worktree.id, 'shell').id,
@@ -177,7 +185,21 @@ def world(tmp_path_factory):
                                           Role.member).id,
                 repo=repo.id, new_repo=git_repo(root / 'src' / f'new-{actor}'),
                 cookie=login_cookie(server, user.id))
+            targets[actor].inbox = inbox_entry(user.id, alice.id, board.id, thread.id, f'For {actor}')
+        alices_entry = inbox_entry(alice.id, bob.id, targets['owner'].board, targets['owner'].thread, ALICES_ENTRY)
+        for t in targets.values():
+            t.alices_entry = alices_entry
         yield SimpleNamespace(server=server, alice=alice, bob=bob, targets=targets)
+
+
+def inbox_entry(user_id: str, actor_id: str, board_id: str, comment_id: str, title: str) -> str:
+    """An unread inbox entry of `user_id` (as a mention by `actor_id` leaves it)."""
+    entry = Notification(user_id=user_id, kind='mention', actor_id=actor_id, board_id=board_id,
+                         comment_id=comment_id, title=title, link=f'/b/x?comment={comment_id}')
+    with db.transaction() as session:
+        session.add(entry)
+        session.flush()
+        return entry.id
 
 
 def set_state(t: SimpleNamespace, role: str, active: bool, level: str) -> None:
@@ -555,6 +577,56 @@ async def create_account(page: WsPage, t: SimpleNamespace) -> Send:
     return click(page, button(page, 'Create account'))
 
 
+async def trigger_preview(page: WsPage, t: SimpleNamespace) -> Send:
+    await zone_dialog(page, t)
+    return lambda: type_into(page, TEMPLATE_BOX, f'Preview of {{{{ worktree.name }}}} for {t.actor}')
+
+
+def previewed(page: WsPage, t: SimpleNamespace) -> bool:
+    return bool(page.find(text=f'Preview of {get(Worktree, t.worktree).name} for {t.actor}'))
+
+
+async def picker(page: WsPage, t: SimpleNamespace) -> Send:
+    """Drop the card into the trigger zone (`show_picker`): the picker asks; sending is answering it (a new session)."""
+    run = await page.opened(canvas(page, 'card_move', {'id': t.worktree, 'x': 1400, 'y': 100}),
+                            label='Run', tag='q-btn')
+    return click(page, run)
+
+
+def no_picker_left(t: SimpleNamespace) -> None:
+    """The card back out of the zone, and an unanswered picker cancelled (it would ask again on the next page)."""
+    move_card_back(t)
+    write(lambda s: [setattr(f, 'status', 'cancelled') for f in s.exec(select(ZoneFiring).where(
+        ZoneFiring.user_id == t.user_id, ZoneFiring.status == 'picking'))])
+
+
+def history_shown(page: WsPage, t: SimpleNamespace) -> bool:
+    return built(page, t, text='Recent firings')
+
+
+def inbox_menu(page: WsPage) -> Send:
+    return lambda: page.fire(page.one(event='beforeShow'), 'beforeShow')
+
+
+def inbox_shown(page: WsPage, t: SimpleNamespace) -> bool:
+    """The actor's own entry is listed; Alice's never is, for anyone (an error in the matrix if it is)."""
+    if page.find(text=ALICES_ENTRY):
+        raise AssertionError("Alice's inbox entry reached this page")
+    return built(page, t, text=f'For {t.actor}')
+
+
+async def mark_all_read(page: WsPage, t: SimpleNamespace) -> Send:
+    await page.opened(inbox_menu(page), text=f'For {t.actor}')
+    return click(page, page.one(label='Mark all read', tag='q-btn'))
+
+
+def marked_read(page: WsPage, t: SimpleNamespace) -> bool:
+    """The actor's own entry is read; Alice's stays unread whoever marks all read."""
+    if get(Notification, t.alices_entry).read_at is not None:
+        raise AssertionError("Alice's inbox entry was marked read")
+    return get(Notification, t.inbox).read_at is not None
+
+
 BOARD = '/b/{slug}'
 ROWS = [
     Row('drop a card (canvas card_move)', BOARD,
@@ -604,9 +676,9 @@ ROWS = [
     Row('zone dialog: Delete', BOARD, zone_delete,
         lambda page, t: get(Zone, t.zone) is None, MEMBERS, restore_zone),
     Row('toolbar: Zone', BOARD, send_now(lambda page, t: click(page, button(page, 'Zone'))),
-        lambda page, t: count(Zone, Zone.board_id == t.board) > 1, MEMBERS,
-        lambda t: write(lambda s: [s.delete(z) for z in s.exec(select(Zone).where(Zone.board_id == t.board,
-                                                                                   Zone.id != t.zone))])),
+        lambda page, t: count(Zone, Zone.board_id == t.board) > 2, MEMBERS,
+        lambda t: write(lambda s: [s.delete(z) for z in s.exec(select(Zone).where(
+            Zone.board_id == t.board, col(Zone.id).not_in([t.zone, t.trigger_zone])))])),
     Row('toolbar: Worktree → Create worktree', BOARD, new_worktree,
         lambda page, t: count(Worktree, Worktree.name == f'new-{t.actor}'.replace('_', '-')) > 0, MEMBERS),
     Row('board: Sharing and permissions → Save', BOARD, sharing,
@@ -650,6 +722,15 @@ ROWS = [
         lambda page, t: count(User, User.email == f'made-by-{t.actor}@example.com') > 0, ADMIN),
     Row('admin: Create invite link', '/admin', send_now(lambda page, t: click(page, button(page, 'Create invite link'))),
         lambda page, t: count(Invite, Invite.created_by == t.user_id) > 0, ADMIN),
+    Row('zone dialog: trigger preview', BOARD, trigger_preview, previewed, MEMBERS),
+    Row('zone trigger: answer the picker (new session)', BOARD, picker,
+        lambda page, t: count(ZoneFiring, ZoneFiring.user_id == t.user_id, ZoneFiring.status == 'started') > 0,
+        LEVEL_SESSION, no_picker_left),  # after 'New session' (it counts the actor's sessions)
+    Row('zone dialog: recent firings (history)', BOARD,
+        send_now(lambda page, t: canvas(page, 'zone_click', {'id': t.trigger_zone})), history_shown, READERS),
+    Row('header: open the inbox', '/', send_now(lambda page, t: inbox_menu(page)), inbox_shown, READERS),
+    Row('inbox: Mark all read', '/', mark_all_read, marked_read, READERS,
+        set_attr(Notification, 'inbox', read_at=None)),
 ]
 
 

@@ -108,6 +108,10 @@ async def test_a_session_starts_from_the_env_allowlist(team, monkeypatch):
     assert not set(env.values()) & set(LEAKY_ENV.values()) and not set(env) & set(LEAKY_ENV)
     assert env['LC_TIME'] == 'C.UTF-8' and env['GH_TOKEN'] == 'granted-by-the-operator'
     assert env['AGOR_USER'] == 'Alice' and env['HOME'] == pwd.getpwnam(env['USER']).pw_dir
+    assert env['AGOR_USER_EMAIL'] == 'alice@example.com'
+    # git in the checkout the app's account owns works for another account (root: the executor), and only then
+    trusts = {'GIT_CONFIG_COUNT': '1', 'GIT_CONFIG_KEY_0': 'safe.directory', 'GIT_CONFIG_VALUE_0': '*'}
+    assert {name: env.get(name) for name in trusts} == (trusts if IS_ROOT else dict.fromkeys(trusts))
     assert not any(name.startswith(('AGOR_DATA', 'AGOR_REPO', 'AGOR_EXECUTOR', 'PYTEST')) for name in env)
 
 

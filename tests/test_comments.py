@@ -321,6 +321,33 @@ def test_the_sanitizer_allows_nothing_beyond_the_fixed_list():
     assert all(names <= ALLOWED_ATTRIBUTES[tag] for tag, names in comment_text.ATTRIBUTES.items())
 
 
+# Markdown in, exactly what the browser gets out (the extras on, only listed tags, attributes and link schemes).
+RENDERED = [
+    ('| a | b |\n|:--|--:|\n| 1 | 2 |',
+     '<table>\n<thead>\n<tr>\n  <th>a</th>\n  <th>b</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n  <td>1</td>\n'
+     '  <td>2</td>\n</tr>\n</tbody>\n</table>\n'),
+    ('3. c\n4. d', '<ol>\n<li>c</li>\n<li>d</li>\n</ol>\n'),  # no `start`: not on the list
+    ('one\ntwo', '<p>one<br>\ntwo</p>\n'),
+    ('[h](http://a.example "T") [m](mailto:a@b.example) [f](ftp://f.example/x) [j](javascript:alert(1))',
+     '<p><a href="http://a.example" title="T" target="_blank" rel="noopener noreferrer nofollow">h</a> '
+     '<a href="mailto:a@b.example" target="_blank" rel="noopener noreferrer nofollow">m</a> '
+     '<a target="_blank" rel="noopener noreferrer nofollow">f</a> '
+     '<a href="#" target="_blank" rel="noopener noreferrer nofollow">j</a></p>\n'),
+    ("@Ann Lee, @ann, @O'Neil and @A&B but not x@Ann",
+     '<p><span class="agor-mention">@Ann Lee</span>, <span class="agor-mention">@ann</span>, '
+     '<span class="agor-mention">@O\'Neil</span> and <span class="agor-mention">@A&amp;B</span> but not x@Ann</p>\n'),
+]
+
+
+@pytest.mark.parametrize('body, html', RENDERED, ids=['table', 'list', 'break', 'links', 'mentions'])
+def test_markdown_renders_exactly_this(body, html):
+    """Mentions: the longest name wins (`ann` and `Ann Lee` are two people), any case, names with quotes and `&`."""
+    rendered = comment_text.render(body, ['ann', 'Ann Lee', "O'Neil", 'A&B'])
+    assert rendered == html
+    for tag, attrs in Elements(rendered).found:
+        assert tag in ALLOWED_TAGS and set(attrs) <= ALLOWED_ATTRIBUTES.get(tag, set())
+
+
 def test_markdown_renders_and_links_open_safely():
     html = comment_text.render('**bold** and [docs](https://example.com/a) for @Bob', ['Bob'])
     assert '<strong>bold</strong>' in html

@@ -3,6 +3,7 @@ and for the client address the login throttle counts (the middleware in front of
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agor.proxies import TrustedProxyHeaders, parse_networks
+from agor.proxies import TrustedProxyHeaders, origin_check, parse_networks
 
 from .app_server import running_app
 
@@ -96,3 +97,68 @@ async def test_what_the_app_receives_from_a_peer_that_is_not_a_proxy(kind, peer)
     assert scope['headers'] == own and scope['client'] == peer and scope['scheme'] in {'http', 'ws'}
     assert message == await receive()
 
+
+
+async def _through(trusted: str, kind: str, headers: list[tuple[bytes, bytes]]) -> dict:
+    """The scope the app behind the middleware receives from the peer 127.0.0.1."""
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+    scheme = 'http' if kind == 'http' else 'ws'
+    await TrustedProxyHeaders(app, parse_networks(trusted))(
+        {'type': kind, 'client': ('127.0.0.1', 5000), 'scheme': scheme, 'headers': [(b'host', b'agor.internal')] +
+         headers}, None, None)
+    return seen[0]
+
+
+@pytest.mark.parametrize('kind, proto, scheme, forwarded_proto', [
+    ('websocket', b'WSS', 'wss', b'https'), ('websocket', b'https', 'wss', b'https'),
+    ('websocket', b'http', 'ws', b'http'), ('http', b'https', 'https', b'https'), ('http', b'ws', 'http', b'http')])
+async def test_what_the_app_receives_via_a_proxy(kind, proto, scheme, forwarded_proto):
+    """From a trusted proxy: the client is the nearest untrusted X-Forwarded-For entry, the Host is the forwarded
+    one, the scheme follows X-Forwarded-Proto (ws/wss on a websocket), and exactly one X-Forwarded-Proto is left (what
+    engine.io reads); every other forwarded header is dropped."""
+    scope = await _through('127.0.0.1, 10.0.0.0/8', kind, [
+        (b'x-forwarded-for', b'198.51.100.1'), (b'x-forwarded-for', b'203.0.113.7, 10.1.2.3'),
+        (b'x-forwarded-host', b'evil.example, agor.example.com'), (b'x-forwarded-proto', b'http, ' + proto),
+        (b'x-forwarded-port', b'443')])
+    assert scope['client'][0] == '203.0.113.7' and scope['scheme'] == scheme
+    assert scope['headers'] == [(b'host', b'agor.example.com'), (b'x-forwarded-proto', forwarded_proto)]
+
+
+@pytest.mark.parametrize('headers, client', [
+    ([(b'x-forwarded-for', b'10.0.0.5, 10.0.0.6')], '10.0.0.5'),  # all proxies: the farthest one is the client
+    ([(b'x-forwarded-proto', b'https')], '127.0.0.1'),  # no X-Forwarded-For: the peer itself
+])
+async def test_the_client_via_a_proxy_chain_of_trusted_addresses_only(headers, client):
+    scope = await _through('127.0.0.1, 10.0.0.0/8', 'http', headers)
+    assert scope['client'][0] == client and (b'host', b'agor.internal') in scope['headers']
+
+
+def test_trusted_proxy_list_takes_networks_with_host_bits_and_explains_bad_entries():
+    assert parse_networks(' 10.1.2.3/8 , ::1,') == [ipaddress.ip_network('10.0.0.0/8'), ipaddress.ip_network('::1')]
+    with pytest.raises(ValueError) as refused:
+        parse_networks('10.0.0.0/8, proxy.example')
+    assert str(refused.value).startswith('a comma-separated list of addresses or networks (')
+
+
+@pytest.mark.parametrize('origin, environ, allowed', [
+    ('http://agor.internal', {'HTTP_HOST': 'agor.internal', 'wsgi.url_scheme': 'http'}, True),
+    ('https://agor.internal', {'HTTP_HOST': 'agor.internal', 'wsgi.url_scheme': 'http'}, False),
+    ('http://agor.internal', {'HTTP_HOST': 'agor.internal'}, True),  # no scheme given: http
+    ('https://agor.example.com', {'HTTP_HOST': 'agor.example.com', 'HTTP_X_FORWARDED_PROTO': 'https',
+                                  'wsgi.url_scheme': 'http'}, True),  # what the middleware left from a proxy
+    ('http://agor.example.com', {'HTTP_HOST': 'agor.example.com', 'HTTP_X_FORWARDED_PROTO': 'https',
+                                 'wsgi.url_scheme': 'http'}, False),
+    ('http://evil.example', {'HTTP_HOST': 'agor.internal', 'wsgi.url_scheme': 'http'}, False),
+    ('https://portal.example.com', {'HTTP_HOST': 'agor.internal', 'wsgi.url_scheme': 'http'}, True),  # listed
+    ('https://portal.example.com', {}, True),
+    ('http://None', {}, False),  # no Host header: only the listed origins
+    ('null', {'HTTP_HOST': 'agor.internal'}, False),
+    ('', {'HTTP_HOST': 'agor.internal'}, False),
+    (None, {'HTTP_HOST': 'agor.internal'}, False),
+])
+def test_the_websocket_origin_check(origin, environ, allowed):
+    """engine.io's check: the app's own origin (Host and scheme as the middleware left them) or a listed one."""
+    assert origin_check(['https://portal.example.com/'])(origin, environ) is allowed

@@ -11,7 +11,7 @@ from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.events import topic
 from agor.models import Board, Role
 from agor.session_worker import SessionWorkers
-from agor.terminals.access import level_lets_type
+from agor.terminals.access import level_lets_type, may_see, may_start
 
 from .conftest import seed_board
 from .test_terminals import Recorder, attach, run, scene, shared_dir  # noqa: F401  (fixtures: a real tmux)
@@ -306,6 +306,18 @@ def test_a_terminal_is_read_only_for_a_teammate_at_view(team):
     repos.set_level(alice, team.worktree.id, 'view')
     assert not level_lets_type(carol, team.worktree.id) and level_lets_type(alice, team.worktree.id)
     assert terminals.terminal_worktree(carol, team.worktree.id).id == team.worktree.id  # she may still watch
+
+
+def test_a_terminal_of_a_worktree_deleted_meanwhile_is_refused_and_seen_by_nobody(team):
+    """Deleted between the terminal's open check and its start (another tab, the repos page): the member opening it
+    reads why, and the rights hook (run when a board's access changes) finds nobody may see or type in it."""
+    alice = team.owner
+    worktree = team.worktree
+    repos.delete_worktree(alice, worktree.id)
+    with pytest.raises(NotFound) as refused:
+        may_start(alice, worktree)
+    assert refused.value.message == 'That worktree no longer exists.'
+    assert not may_see(alice, worktree.id) and not level_lets_type(alice, worktree.id)
 
 
 async def until(condition, timeout: float = 5) -> None:

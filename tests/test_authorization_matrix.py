@@ -74,7 +74,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -142,14 +142,14 @@ def git_repo(path: Path) -> Path:
 def world(tmp_path_factory):
     """One app process; Alice the instance owner; Bob (the `owner` actor) owns every actor's worktrees."""
     root = tmp_path_factory.mktemp('matrix')
-    env = {'AGOR_REPO_ROOTS': str(root)}
-    if os.geteuid() == 0:  # agents run as the executor account, which must pass through the temp dirs
+    env = {'AGOR_REPO_ROOTS': str(root), 'AGOR_TMUX_DIR': str(root / 'tmux')}
+    if os.geteuid() == 0:  # agents and terminals run as the executor account, which must pass through the temp dirs
         ensure_account(EXECUTOR)
         env['AGOR_EXECUTOR_ACCOUNT'] = EXECUTOR
         for directory in (root, root.parent):
             directory.chmod(0o711)
     source = git_repo(root / 'src' / 'shop')
-    with running_app(root / 'app', **env) as server:
+    with running_app(root / 'app', **env) as server, tmux_servers_killed(root / 'tmux'):
         db.init(server.database_url)
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv('AGOR_REPO_ROOTS', str(root))
@@ -174,7 +174,7 @@ def world(tmp_path_factory):
             thread = comments.create(alice, board.id, 'Thread of Alice')
             comments.reply(alice, thread.id, 'Reply of Alice')  # so deleting the thread's first comment keeps it
             targets[actor] = SimpleNamespace(
-                actor=actor, user_id=user.id, board=board.id, slug=board.slug, zone=zone.id,
+                actor=actor, name=user.name, user_id=user.id, board=board.id, slug=board.slug, zone=zone.id,
                 trigger_zone=trigger_zone.id, worktree=worktree.id,
                 spare=spare.id, spare_name=spare.name, thread=thread.id,
                 spare_board=boards.create_board(alice, f'Spare {actor}').id,
@@ -189,7 +189,17 @@ def world(tmp_path_factory):
         alices_entry = inbox_entry(alice.id, bob.id, targets['owner'].board, targets['owner'].thread, ALICES_ENTRY)
         for t in targets.values():
             t.alices_entry = alices_entry
-        yield SimpleNamespace(server=server, alice=alice, bob=bob, targets=targets)
+        yield SimpleNamespace(server=server, alice=alice, bob=bob, targets=targets, tmux_dir=root / 'tmux')
+
+
+@contextlib.contextmanager
+def tmux_servers_killed(tmux_dir: Path) -> Iterator[None]:
+    """The shells the terminal rows start live on after the app (by design): they end with the test."""
+    try:
+        yield
+    finally:
+        for socket in tmux_dir.glob('*/tmux'):
+            subprocess.run(['tmux', '-S', str(socket), 'kill-server'], capture_output=True)
 
 
 def inbox_entry(user_id: str, actor_id: str, board_id: str, comment_id: str, title: str) -> str:
@@ -874,3 +884,93 @@ def test_routes(world):
                     in {(303, target), (307, target)}, (path, actor)
     assert {key: served.get(key[:2], set()) for key in [(p, s) for p, s, _ in ROUTES]} \
         == {(p, s): set(allowed) for p, s, allowed in ROUTES}
+
+
+# ---- terminals -------------------------------------------------------------------------------------------------------
+# A terminal's messages act on an attachment made when the xterm says `ready`: that open is checked as the user is
+# then (stale tab: the page was built while the actor could do everything), and fixes whether this tmux client may
+# type and size the window (a later change of level or role reaches it through `terminals.rights_changed` or the
+# page's closing, tested in test_permissions.py and test_acting_user.py).
+
+TERMINAL = {'open': READERS, 'type': LEVEL_SESSION, 'size the window': LEVEL_SESSION}
+
+
+class Xterm:
+    """The xterm of a terminal page, sending what xterm.js sends."""
+
+    def __init__(self, page: WsPage) -> None:
+        self.page, self.id = page, page.one(event='ready')
+        self.seq = 0
+
+    async def ready(self, cols: int, rows: int) -> None:
+        self.seq += 1
+        await self.page.fire(self.id, 'ready', {'cols': cols, 'rows': rows, 'seq': self.seq})
+
+    async def resize(self, cols: int, rows: int) -> None:
+        self.seq += 1
+        await self.page.fire(self.id, 'resize', {'cols': cols, 'rows': rows, 'seq': self.seq})
+
+    async def type(self, text: str) -> None:
+        await self.page.fire(self.id, 'data', text)
+
+    def attached(self, name: str) -> bool:
+        return any(e.get('text', '').startswith('Attached: ') and name in e['text'] for e in self.page.elements.values())
+
+    def refused(self) -> bool:
+        return bool(self.page.find(label='Open again', tag='q-btn'))
+
+
+def window_size(world: SimpleNamespace, worktree_id: str) -> str:
+    socket = next(world.tmux_dir.glob(f'*-{worktree_id}/tmux'))
+    done = subprocess.run(['tmux', '-S', str(socket), 'display', '-p', '-t', f'=v-{worktree_id}:',
+                           '#{window_width}x#{window_height}'], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+async def terminal_as(world: SimpleNamespace, t: SimpleNamespace, http: httpx.AsyncClient) -> dict[str, Any]:
+    """Bob (who owns the worktree) has its shell open at 100x30; the actor's stale tab opens it at 100x30, types a
+    command, and makes its browser 30x8. Then Bob types a command and widens his to 101x30: once his command ran,
+    the actor's (sent first) ran too if it was let through; the window is 30x8 (the smallest writer) if the actor's
+    size counted, 101x30 if only Bob's did."""
+    path, checkout = f'/w/{t.worktree}/terminal', Path(get(Worktree, t.worktree).path)
+    host = WsPage(world.server, world.targets['owner'].cookie)
+    page = WsPage(world.server, t.cookie)
+    try:
+        await open_tab(host, http, path)
+        bobs = Xterm(host)
+        await bobs.ready(100, 30)
+        await host.wait_for(lambda: bobs.attached('Bob'), timeout=30)
+        await asyncio.to_thread(can_do_everything, t)
+        await open_tab(page, http, path)
+        await asyncio.to_thread(as_it_really_is, t)
+        xterm = Xterm(page)
+        await xterm.ready(100, 30)
+        await page.wait_for(lambda: xterm.attached(t.name) or xterm.refused(), timeout=30)
+        outcome: dict[str, Any] = {'open': xterm.attached(t.name)}
+        await xterm.type(f'touch typed-by-{t.actor}\r')
+        await xterm.resize(30, 8)
+        await bobs.type(f'touch after-{t.actor}\r')
+        await bobs.resize(101, 30)
+        await asyncio.to_thread(wait_until, lambda: (checkout / f'after-{t.actor}').exists(), 'Bob typed')
+        outcome['type'] = (checkout / f'typed-by-{t.actor}').exists()
+        await asyncio.to_thread(wait_until, lambda: window_size(world, t.worktree) in {'30x8', '101x30'},
+                                'the window took a size')
+        outcome['size the window'] = window_size(world, t.worktree) == '30x8'
+        return outcome
+    except Exception as error:  # noqa: BLE001 (reported in the matrix, with the actor)
+        return dict.fromkeys(TERMINAL, f'{type(error).__name__}: {error}')
+    finally:
+        await page.close()
+        await host.close()
+        await asyncio.to_thread(as_it_really_is, t)
+
+
+def test_terminal_messages_as_every_actor(world):
+    """Open (`ready`), input (`data`) and `resize` of a worktree's terminal page, through the real websocket and a
+    real tmux: watching takes a reader, typing and sizing the shared window take a member at `session` or more."""
+    async def everyone() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(*(terminal_as(world, world.targets[a], http) for a in ACTORS))
+    outcomes = dict(zip(ACTORS, asyncio.run(everyone())))
+    assert {message: {a for a in ACTORS if outcomes[a][message] is True} for message in TERMINAL} == TERMINAL, \
+        outcomes

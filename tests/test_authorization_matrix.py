@@ -974,3 +974,64 @@ def test_terminal_messages_as_every_actor(world):
     outcomes = dict(zip(ACTORS, asyncio.run(everyone())))
     assert {message: {a for a in ACTORS if outcomes[a][message] is True} for message in TERMINAL} == TERMINAL, \
         outcomes
+
+
+# ---- presence --------------------------------------------------------------------------------------------------------
+# Cursors (`pointer`) store nothing: they reach the other pages on the board through presence pushes. Alice makes the
+# actor's board private (members: nobody) through her own page; from then on a viewer who no longer sees the board
+# neither puts a cursor on it nor gets the cursors of those who do. (A deactivated account's pages close on the
+# account change, test_acting_user.py; presence has no page of it to check.)
+
+PRESENCE = {'cursor reaches the board': ADMIN, "sees Alice's cursor": ADMIN}
+
+
+def cursor_shown(page: WsPage, x: float) -> bool:
+    """A presence push carried a cursor at `x` to this page."""
+    return any('"patch"' in code and f'"x":{x},' in code for code in page.scripts)
+
+
+async def presence_as(world: SimpleNamespace, t: SimpleNamespace, http: httpx.AsyncClient) -> dict[str, Any]:
+    """The actor's cursor before (it arrives: the pipe works), then after the board went private; Alice's cursor
+    after it (sent last: once Alice's own page has it, the push that would carry the actor's has gone out)."""
+    alices_cookie = await asyncio.to_thread(login_cookie, world.server, world.alice.id)
+    alice, page = WsPage(world.server, alices_cookie), WsPage(world.server, t.cookie)
+    path = BOARD.format(slug=t.slug)
+    try:
+        await open_tab(alice, http, path)
+        await open_tab(page, http, path)
+        await page.fire(page.one(event='pointer'), 'pointer', {'x': -7001.5, 'y': 0, 't': 1})
+        await alice.wait_for(lambda: cursor_shown(alice, -7001.5))
+        await (await sharing(alice, t))()
+        await alice.wait_for(lambda: get(Board, t.board).private)
+        await page.fire(page.one(event='pointer'), 'pointer', {'x': -7002.5, 'y': 0, 't': 2})
+        await alice.fire(alice.one(event='pointer'), 'pointer', {'x': 7003.5, 'y': 0, 't': 1})
+        await alice.wait_for(lambda: cursor_shown(alice, 7003.5))
+        return {'cursor reaches the board': cursor_shown(alice, -7002.5),
+                "sees Alice's cursor": await _eventually(page, lambda: cursor_shown(page, 7003.5))}
+    except Exception as error:  # noqa: BLE001 (reported in the matrix, with the actor)
+        return dict.fromkeys(PRESENCE, f'{type(error).__name__}: {error}')
+    finally:
+        await page.close()
+        await alice.close()
+        await asyncio.to_thread(set_attr(Board, 'board', private=False), t)
+
+
+async def _eventually(page: WsPage, check: Callable[[], bool]) -> bool:
+    """`check()` once the page has heard from the server since Alice's cursor went out (a push, or the navigation
+    away of a page that lost the board)."""
+    try:
+        return bool(await page.wait_for(lambda: check() or page.navigations, timeout=10)) and check()
+    except TimeoutError:
+        return False
+
+
+def test_presence_on_a_board_that_became_private_as_every_actor(world):
+    actors = sorted(READERS)
+    for t in world.targets.values():
+        as_it_really_is(t)
+
+    async def everyone() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(*(presence_as(world, world.targets[a], http) for a in actors))
+    outcomes = dict(zip(actors, asyncio.run(everyone())))
+    assert {what: {a for a in actors if outcomes[a][what] is True} for what in PRESENCE} == PRESENCE, outcomes

@@ -58,13 +58,19 @@ The inventory (page · handler → service call · target · allowed):
     /admin                  Deactivate                     → auth.set_active           a teammate         ADMIN
     /admin                  Create account                 → auth.create_user          -                  ADMIN
     /admin                  Create invite link             → auth.create_invite        -                  ADMIN
+    /b/<slug> zone dialog   trigger template (preview)     → triggers.preview          own zone           MEMBERS
+    /b/<slug> picker        Run (after a drop, stale tab)  → triggers.pick             own firing         LEVEL_SESSION
+    /b/<slug> zone dialog   Recent firings                 → triggers.history          trigger zone       READERS
+    header (every page)     Inbox (open)                   → notifications.inbox       own entries        READERS
+    header (every page)     Inbox → Mark all read          → notifications.mark_read   own entries        READERS
 
 Handlers that call the same service with the same arguments as a row above are that row (the boards list's and the
 board's "Sharing and permissions" open one component; the repos page's "New worktree" and "Restore" are the board's
-"Create worktree" and "Archive"). Presence messages (pointer, beat, viewport, follow, unfollow) store nothing and
-reach only the board's other viewers; they end with the page. Terminal open, input, resize and share are checked by
-tests/test_terminals.py, tests/test_permissions.py and tests/test_browser_terminal.py (a real tmux). The routes are
-`test_routes`, below.
+"Create worktree" and "Archive"). Alice's inbox entry must never be listed or marked read by anyone. Two shapes
+differ and have tests of their own below, over the same world: terminal messages (`ready` opens, `data`, `resize`;
+`test_terminal_messages_as_every_actor`, a real tmux) and presence (cursors on a board that became private;
+`test_presence_on_a_board_that_became_private_as_every_actor`). The terminal share's host menu is checked by
+tests/test_terminals.py. The routes are `test_routes`, below.
 """
 from __future__ import annotations
 

@@ -333,8 +333,8 @@ RENDERED = [
      '<a href="mailto:a@b.example" target="_blank" rel="noopener noreferrer nofollow">m</a> '
      '<a target="_blank" rel="noopener noreferrer nofollow">f</a> '
      '<a href="#" target="_blank" rel="noopener noreferrer nofollow">j</a></p>\n'),
-    ("@Ann Lee, @ann, @O'Neil and @A&B but not x@Ann",
-     '<p><span class="agor-mention">@Ann Lee</span>, <span class="agor-mention">@ann</span>, '
+    ("@Ann Lee, @ANN, @O'Neil and @A&B but not x@Ann",
+     '<p><span class="agor-mention">@Ann Lee</span>, <span class="agor-mention">@ANN</span>, '
      '<span class="agor-mention">@O\'Neil</span> and <span class="agor-mention">@A&amp;B</span> but not x@Ann</p>\n'),
 ]
 

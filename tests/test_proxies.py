@@ -147,6 +147,7 @@ def test_trusted_proxy_list_takes_networks_with_host_bits_and_explains_bad_entri
     ('http://agor.internal', {'HTTP_HOST': 'agor.internal', 'wsgi.url_scheme': 'http'}, True),
     ('https://agor.internal', {'HTTP_HOST': 'agor.internal', 'wsgi.url_scheme': 'http'}, False),
     ('http://agor.internal', {'HTTP_HOST': 'agor.internal'}, True),  # no scheme given: http
+    ('https://agor.internal', {'HTTP_HOST': 'agor.internal', 'wsgi.url_scheme': 'https'}, True),  # served over TLS
     ('https://agor.example.com', {'HTTP_HOST': 'agor.example.com', 'HTTP_X_FORWARDED_PROTO': 'https',
                                   'wsgi.url_scheme': 'http'}, True),  # what the middleware left from a proxy
     ('http://agor.example.com', {'HTTP_HOST': 'agor.example.com', 'HTTP_X_FORWARDED_PROTO': 'https',

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agor import agent_sessions, auth, db, unix_accounts
+from agor import agent_sessions, auth, credentials, db, unix_accounts
 from agor.config import load_settings, session_secret
-from agor.models import Role
+from agor.models import Role, User
 from agor.runtimes import cli_process
 from agor.runtimes.base import RunRequest
 from agor.session_worker import SessionWorkers
@@ -95,6 +95,18 @@ async def test_simple_mode_as_root_runs_no_agent(team):
     seeded = await team('simple')
     detail, out = await shell(seeded, seeded.owner, 'id -un', 'failed')
     assert 'never run as root' in detail['error'] and out == ''
+
+
+def test_the_env_allowlist_as_merged_for_a_user(monkeypatch):
+    """What credentials.merged_env gives an agent or terminal of Alice running as the app's own account: the allowed
+    names and LC_* of the app's environment, the account's identity, the operator's variables, Alice; nothing else."""
+    monkeypatch.setattr(os, 'environ', {'PATH': '/usr/bin', 'LC_TIME': 'C.UTF-8', 'LC_': 'x', 'XLC_ALL': 'x',
+                                        **LEAKY_ENV})
+    alice = User(name='Alice', email='alice@example.com')
+    account = unix_accounts.current()
+    env = credentials.merged_env(alice, account, {'GH_TOKEN': 'granted'})
+    assert env == {**unix_accounts.login_env(account), 'PATH': '/usr/bin', 'LC_TIME': 'C.UTF-8', 'GH_TOKEN': 'granted',
+                   'AGOR_USER': 'Alice', 'AGOR_USER_EMAIL': 'alice@example.com'}
 
 
 async def test_a_session_starts_from_the_env_allowlist(team, monkeypatch):

@@ -153,8 +153,14 @@ def test_roles_are_checked_on_every_action(make_user):
     assert refused.value.message == 'Your role (member) cannot deactivate accounts; it needs admin or higher.'
     with pytest.raises(Forbidden, match='cannot grant the role owner'):
         auth.set_role(admin, member.id, Role.owner)
-    with pytest.raises(Forbidden):
-        auth.set_role(admin, owner.id, Role.viewer)
+    with pytest.raises(Forbidden) as refused:
+        auth.set_role(member, admin.id, Role.viewer)
+    assert refused.value.message == 'Your role (member) cannot change roles; it needs admin or higher.'
+    for target in (owner, make_user('admin')):  # an admin changes neither an owner's role nor another admin's
+        with pytest.raises(Forbidden) as refused:
+            auth.set_role(admin, target.id, Role.viewer)
+        assert refused.value.message == 'Only an owner can change the role of an admin or owner.'
+        assert auth.get_user(target.id).role == target.role
     assert auth.set_role(admin, member.id, Role.viewer).role == 'viewer'
     with pytest.raises(InvalidInput, match='last owner'):
         auth.set_role(owner, owner.id, Role.admin)

@@ -172,9 +172,11 @@ def test_one_of_two_owners_can_be_demoted_the_last_active_one_cannot(make_user):
     assert auth.set_role(olivia, other.id, Role.admin).role == 'admin'  # Olivia stays owner
     auth.set_role(olivia, other.id, Role.owner)
     auth.set_active(olivia, other.id, False)  # a deactivated owner does not count
-    with pytest.raises(InvalidInput, match='The last owner cannot be demoted'):
+    with pytest.raises(InvalidInput) as refused:
         auth.set_role(olivia, olivia.id, Role.admin)
+    assert refused.value.message == 'The last owner cannot be demoted: make someone else owner first.'
     assert auth.get_user(olivia.id).role == 'owner'
+    assert auth.set_role(olivia, olivia.id, Role.owner).role == 'owner'  # choosing the role she has is no demotion
 
 
 def test_who_may_deactivate_whom(make_user):

@@ -5,6 +5,7 @@ message or page carries it again (the server keeps only its HMAC: agor.api_keys)
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from nicegui import ui
@@ -42,7 +43,7 @@ class PersonalApiKeys:
         self.listing = ui.column().classes('w-full gap-1').mark('api-keys')
 
     async def create(self) -> None:
-        made = await act(api_keys.create, self.settings, self.name.value, self.expiry.value or None)
+        made = await act(partial(api_keys.create, self.settings), self.name.value, self.expiry.value or None)
         if made is FAILED:
             return
         _, token = made

@@ -33,7 +33,7 @@ def state(cli: dict) -> None:
 
 async def build(settings: Settings, runtime: str, user_id: str) -> None:
     current = await act(runtime_settings.get, runtime)
-    cli = await act(runtime_settings.cli_state, settings, runtime)
+    cli = await act(partial(runtime_settings.cli_state, settings), runtime)
     if current is FAILED or cli is FAILED:
         return
     adapter = registry.get(runtime)

@@ -92,6 +92,14 @@ def save(actor: User, runtime: str, *, model: str | None, permission_mode: str |
     return get(actor, adapter.name)
 
 
+def form_defaults(actor: User) -> dict[str, dict[str, str | None]]:
+    """`actor`'s model and permission mode per runtime they set them for: what the new-session form starts with."""
+    require(actor, Role.viewer, 'read settings')
+    with db.read() as session:
+        rows = session.exec(select(RuntimeSetting).where(RuntimeSetting.user_id == actor.id)).all()
+    return {row.runtime: {'model': row.model, 'permission_mode': row.permission_mode} for row in rows}
+
+
 def defaults(session: Session, user_id: str, runtime: str) -> Defaults:
     """What a new session of this user's on this runtime starts with (nothing set: the runtime's own defaults)."""
     row = session.exec(select(RuntimeSetting).where(RuntimeSetting.user_id == user_id,

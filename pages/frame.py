@@ -62,7 +62,7 @@ def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str 
                 return None
             result = builder(user, settings, **kwargs)
             result = await result if inspect.isawaitable(result) else result
-            if 'settings' in request.query_params:  # a deep link to a page of the Settings dialog
+            if result is None and 'settings' in request.query_params:  # a deep link to a page of the Settings dialog
                 await open_settings(settings, user.id, request.query_params['settings'])
             return result
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,7 +19,7 @@ from agor.config import load_settings
 from agor.models import Role, User
 
 from .app_server import login_cookie, running_app
-from .conftest import PASSWORD
+from .conftest import seed_board
 from .ws_client import WsPage
 
 PNG = b'\x89PNG\r\n\x1a\n' + b'\x00' * 64  # what the check reads; browsers get it with the type it was stored as
@@ -25,12 +27,23 @@ PNG = b'\x89PNG\r\n\x1a\n' + b'\x00' * 64  # what the check reads; browsers get 
 
 @pytest.fixture(scope='module')
 def app(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp('settings') / 'app') as server:
+    root = tmp_path_factory.mktemp('settings')
+    if os.geteuid() == 0:  # agents run as the executor account, which must pass through the temp dirs
+        for directory in (root, root.parent):
+            directory.chmod(0o711)
+    repo = root / 'src' / 'shop'
+    repo.mkdir(parents=True)
+    for command in (['init', '-q', '-b', 'main'], ['-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit',
+                                                   '-q', '--allow-empty', '-m', 'first']):
+        subprocess.run(['git', *command], cwd=repo, check=True, capture_output=True)
+    with running_app(root / 'app', AGOR_REPO_ROOTS=str(root)) as server:
         db.init(server.database_url)
-        settings = load_settings(data_dir=str(server.data_dir))
-        alice = auth.create_first_owner('alice@example.com', 'Alice Liddell', PASSWORD)
-        vic = auth.create_user(alice, 'vic@example.com', 'Vic', PASSWORD, Role.viewer)
-        yield SimpleNamespace(server=server, settings=settings, alice=alice, vic=vic,
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv('AGOR_REPO_ROOTS', str(root))
+            settings = load_settings(data_dir=str(server.data_dir))
+        seeded = seed_board(settings, repo, vic=Role.viewer)
+        alice, vic = seeded.owner, seeded.users['vic']
+        yield SimpleNamespace(server=server, settings=settings, alice=alice, vic=vic, seeded=seeded,
                               cookies={'alice': login_cookie(server, alice.id), 'vic': login_cookie(server, vic.id)})
 
 
@@ -189,3 +202,25 @@ async def test_an_avatar_is_checked_by_content_and_served_only_to_logged_in_user
         assert f'/avatars/{vic.avatar_id}' in header.text  # the admin page's list shows it
         own = await WsPage(app.server, app.cookies['vic']).load(http, '/')
         assert f'/avatars/{vic.avatar_id}' in own.text  # and the header of Vic's pages
+
+
+async def test_the_new_session_form_starts_with_the_users_defaults(app):
+    await asyncio.to_thread(lambda: runtime_settings.save(app.alice, 'codex', model='gpt-5.5', permission_mode='plan',
+                                                          extra_args=None))
+    async with httpx.AsyncClient(timeout=30) as http:
+        page = await opened(app, 'alice', f'/b/{app.seeded.board.slug}', http)
+        try:
+            await page.opened(lambda: page.fire(page.one(event='card_click'), 'card_click',
+                                                {'id': app.seeded.worktree.id}), label='New session', tag='q-btn')
+            agent = await page.opened(lambda: page.fire(page.one(label='New session', tag='q-btn'), 'click'),
+                                      label='Agent')
+            model, mode = page.one(label='Model'), page.one(label='Permissions')
+            assert page.elements[model]['props'].get('value', '') == ''  # Claude Code: nothing set, the CLI's own
+            codex = next(i for i, option in enumerate(page.elements[agent]['props']['options'])
+                         if option['label'] == 'Codex')
+            await page.fire(agent, 'update:modelValue', {'value': codex, 'label': 'Codex'})
+            await page.wait_for(lambda: page.elements[model]['props'].get('value') == 'gpt-5.5')
+            options = page.elements[mode]['props']['options']
+            assert options[page.elements[mode]['props']['model-value']['value']]['label'].startswith('Plan')
+        finally:
+            await page.close()

@@ -86,9 +86,8 @@ class PersonalApiKeys:
                 with ui.row().classes('gap-1'):
                     ui.label('last used')
                     when(key['last_used_at'], 'never')
-                with ui.row().classes('gap-1'):
-                    ui.label('expires')
-                    when(key['expires_at'], 'never')
+                expires = key['expires_at']
+                ui.label(f'expires {expires:%Y-%m-%d %H:%M} UTC' if expires else 'never expires')
             ui.space()
             if key['state'] == 'active':
                 ui.button('Revoke', on_click=lambda k=key: self.revoke(k['id'])).props('flat no-caps color=negative') \

@@ -298,7 +298,12 @@ class BoardView:
         await act(boards.place_card, self.board.id, worktree_id, x - CARD_W / 2, y - CARD_H / 2)
 
     async def _view_center(self) -> tuple[float, float]:
-        center = await self.canvas.run_method('viewCenter')
+        """Where the browser's view is centred; the board's origin when it does not say within the JavaScript
+        timeout (a slow connection or a loaded server), so the new zone or card is still made, or refused."""
+        try:
+            center = await self.canvas.run_method('viewCenter')
+        except TimeoutError:
+            center = None
         if not isinstance(center, dict):
             return 0.0, 0.0
         return float(center.get('x', 0)), float(center.get('y', 0))

@@ -2,7 +2,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from agor import boards, comment_text, comments, events, notifications, repos, triggers
+from agor import auth, boards, comment_text, comments, events, notifications, repos, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Role
 
@@ -133,11 +133,20 @@ def test_viewers_read_but_cannot_write(team):
     bob, dan = team.users['bob'], team.users['dan']
     root = comments.create(bob, team.board.id, 'hello')
     assert thread_of(dan, team.board.id, root.id)['comments'][0]['body'] == 'hello'
-    for call in (lambda: comments.create(dan, team.board.id, 'x'), lambda: comments.reply(dan, root.id, 'x'),
-                 lambda: comments.toggle_reaction(dan, root.id, '👍'),
-                 lambda: comments.set_resolved(dan, root.id, True)):
-        with pytest.raises(Forbidden):
+    refusals = {
+        'comment': lambda: comments.create(dan, team.board.id, 'x'),
+        'reply to comments': lambda: comments.reply(dan, root.id, 'x'),
+        'react to comments': lambda: comments.toggle_reaction(dan, root.id, '👍'),
+        'resolve threads': lambda: comments.set_resolved(dan, root.id, True),
+        'edit comments': lambda: comments.edit(dan, root.id, 'x'),
+        'delete comments': lambda: comments.delete(dan, root.id),
+    }
+    for action, call in refusals.items():
+        with pytest.raises(Forbidden) as refused:
             call()
+        assert refused.value.message == f'Your role (viewer) cannot {action}; it needs member or higher.'
+    assert thread_of(bob, team.board.id, root.id)['comments'][0]['body'] == 'hello'
+    assert [p['name'] for p in comments.members(dan)] == [u.name for u in auth.list_users() if u.active]
 
 
 def test_empty_and_oversized_comments_are_refused_and_nothing_changes(team):

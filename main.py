@@ -32,7 +32,8 @@ os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import auth, db, demo, events, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
+from agor import (auth, credentials, db, demo, events, scheduler, secret_box, template_workers, terminals,  # noqa: E402
+                  unix_accounts)
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_worker import SessionWorkers  # noqa: E402
 from components import presence_layer  # noqa: E402
@@ -46,6 +47,12 @@ session_workers = SessionWorkers(settings)
 
 async def startup() -> None:
     db.init(settings.database_url)
+    try:
+        secret_box.init(settings.data_dir)  # users' secrets: the master secret must be the one they were sealed with
+    except secret_box.WrongMasterSecret as error:
+        print(f'Agor cannot start: {error}', file=sys.stderr, flush=True)
+        os._exit(2)
+    credentials.configure(settings.agent_env)
     unix_accounts.prepare(settings)  # before any terminal or agent can run: the executor account, the data dir locked
     events.bus.bind_loop(asyncio.get_running_loop())
     template_workers.pool.warm()

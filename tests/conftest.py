@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agor import auth, boards, db, repos
+from agor import auth, boards, credentials, db, repos, secret_box
 from agor.config import Settings, load_settings
 from agor.models import Role, User
 from agor.runtimes import registry
@@ -57,6 +57,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         for directory in (tmp_path, tmp_path.parent):  # pytest makes them 0700: let others pass, not list
             directory.chmod(0o711)
     auth.throttle.__init__()  # type: ignore[misc]
+    credentials.configure({})
+    secret_box.reset()
     return path
 
 
@@ -64,6 +66,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def settings(data_dir: Path) -> Settings:
     settings = load_settings()
     db.init(settings.database_url)
+    secret_box.init(settings.data_dir)
     return settings
 
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agor import agent_sessions, auth, db, repos, terminals, unix_accounts
+from agor import agent_sessions, auth, credentials, db, repos, terminals, unix_accounts
 from agor.config import load_settings, session_secret
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import AgentSession, Role
@@ -201,7 +201,7 @@ async def test_env_is_the_allowlist_plus_the_user_and_worktree(scene, monkeypatc
     for name, value in LEAKY_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv('TZ', 'Europe/Berlin')
-    monkeypatch.setitem(s.settings.agent_env, 'GREETING', 'granted')  # AGOR_AGENT_ENV_GREETING
+    credentials.configure({'GREETING': 'granted'})  # AGOR_AGENT_ENV_GREETING
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$TZ|$GREETING|'

@@ -67,6 +67,7 @@ class RunRequest:
     totals_before: dict[str, Any] | None = None  # `data['totals']` of the session's last usage event (see Turn)
     max_retries: int = DEFAULT_MAX_RETRIES
     cli_dir: Path | None = None
+    secrets: list[str] = field(default_factory=list)  # the creator's secret values in `env`: kept out of transcripts
 
 
 @dataclass
@@ -120,6 +121,7 @@ class Runtime(ABC):
     default_permission_mode = 'default'  # the safe mode a session gets unless its creator picks another
     models: list[str] = []  # known model names (the form offers them; any other name is passed on as typed)
     stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
+    key_names: tuple[str, ...] = ()  # a run needs one of these variables (a provider key); the first is the one to set
 
     @property
     def install_command(self) -> str | None:

@@ -34,6 +34,7 @@ class ClaudeRuntime(JsonRuntime):
         'plan': 'Reads and plans only: no edits, no commands that change anything.',
     }
     default_permission_mode = 'auto_edit'
+    key_names = ('ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN')
     models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']
 
     def build(self, request: RunRequest) -> LaunchSpec:

@@ -36,6 +36,7 @@ class OpenCodeRuntime(JsonRuntime):
         'bypass': 'Approves everything not explicitly denied (--auto): for trusted tasks only.',
         'plan': 'The plan agent: reads and plans, no edits.',
     }
+    key_names = ('OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_GENERATIVE_AI_API_KEY')
     models = ['anthropic/claude-sonnet-5-5', 'anthropic/claude-opus-5-5', 'openai/gpt-6.1-sol', 'openai/gpt-5.5',
               'google/gemini-2.5-pro']
     stderr_noise = re.compile(r' level=(INFO|DEBUG) ')

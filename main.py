@@ -32,8 +32,9 @@ os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import (auth, credentials, db, demo, events, scheduler, secret_box, template_workers, terminals,  # noqa: E402
-                  unix_accounts)
+from agor import (auth, credentials, db, demo, events, scheduler, template_workers, terminals,  # noqa: E402
+                  unix_accounts, user_secrets)
+from agor.secret_box import WrongMasterSecret  # noqa: E402
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_worker import SessionWorkers  # noqa: E402
 from components import presence_layer  # noqa: E402
@@ -48,8 +49,8 @@ session_workers = SessionWorkers(settings)
 async def startup() -> None:
     db.init(settings.database_url)
     try:
-        secret_box.init(settings.data_dir)  # users' secrets: the master secret must be the one they were sealed with
-    except secret_box.WrongMasterSecret as error:
+        user_secrets.init(settings)  # the master secret must be the one users' secrets were sealed with
+    except WrongMasterSecret as error:
         print(f'Agor cannot start: {error}', file=sys.stderr, flush=True)
         os._exit(2)
     credentials.configure(settings.agent_env)

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -22,7 +22,7 @@ from .proxies import Network, parse_networks
 ENV_PREFIX = 'AGOR_'
 AGENT_ENV_PREFIX = 'AGOR_AGENT_ENV_'
 ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-SECRET_FIELDS = {'database_url', 'owner_password'}  # a bad value is named, never echoed (it may hold a password)
+SECRET_FIELDS = {'database_url', 'owner_password', 'master_secret'}  # a bad value is named, never echoed (it may hold a password)
 UnixUserMode = Literal['simple', 'insulated', 'strict']
 
 
@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     agent_env: dict[str, str] = Field({}, validation_alias='AGOR_AGENT_ENV_<NAME>')  # the operator's, for every agent
     agent_cli_dir: Path = Field(default_factory=default_cli_dir)
     agent_max_retries: int = Field(2, ge=0, le=20)
+    master_secret: SecretStr | None = None  # users' secrets are sealed under it; else data/master_secret
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -114,6 +115,13 @@ class Settings(BaseSettings):
         except ArgumentError:
             raise ValueError('a database URL such as postgresql://agor@db/agor or sqlite:///path/agor.db') from None
         return url
+
+    @field_validator('master_secret')
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value().strip()) < 32:
+            raise ValueError('at least 32 characters, e.g. the output of `openssl rand -base64 48`')
+        return secret
 
     @field_validator('agent_env')
     @classmethod

@@ -31,7 +31,8 @@ def main(argv: list[str]) -> int:
     except SettingsError as error:
         print(f'Cannot rotate: {error}', file=sys.stderr)
         return 2
-    from_env = bool(os.environ.get(MASTER_SECRET_ENV, '').strip())
+    current = settings.master_secret.get_secret_value() if settings.master_secret else None
+    from_env = current is not None
     new_secret = os.environ.get(NEW_SECRET_ENV, '').strip()
     if from_env and not new_secret:
         print(f'Cannot rotate: {MASTER_SECRET_ENV} is set, so set {NEW_SECRET_ENV} to the new secret too.',
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
     db.init(settings.database_url)
     new_secret = new_secret or secrets.token_urlsafe(48)
     try:
-        old = SecretBox(master_secret(settings.data_dir))
+        old = SecretBox(master_secret(settings.data_dir, current))
         new = SecretBox(new_secret)
     except WrongMasterSecret as error:
         print(f'Cannot rotate: {error}', file=sys.stderr)

@@ -4,7 +4,7 @@ The master secret is `AGOR_MASTER_SECRET`, else `data/master_secret` (0600, gene
 session secret). Each value's associated data is its owner's id, its purpose and its name, so a stored value copied
 to another user, another kind of secret or another name fails to decrypt. The database keeps one check value sealed
 with the key: started with a different master secret, the app stops with a clear message instead of reading garbage
-(`WrongMasterSecret`). `python -m agor.rotate_master_secret` re-encrypts everything under a new one.
+(`WrongMasterSecret`, from `agor.user_secrets.init`). `python -m agor.rotate_master_secret` re-encrypts everything under a new one.
 """
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ def _associated(owner: str, purpose: str, name: str) -> bytes:
     return '\0'.join((VERSION, owner, purpose, name)).encode()
 
 
-def master_secret(data_dir: Path) -> str:
-    """AGOR_MASTER_SECRET, else the data dir's master_secret file (created once, mode 0600)."""
-    given = os.environ.get(MASTER_SECRET_ENV, '').strip()
+def master_secret(data_dir: Path, given: str | None) -> str:
+    """AGOR_MASTER_SECRET (`given`, `Settings.master_secret`), else the data dir's master_secret file (created once,
+    mode 0600)."""
     if given:
         return given
     path = data_dir / MASTER_SECRET_FILE
@@ -91,32 +91,3 @@ def write_secret_file(path: Path, value: str) -> None:
     with os.fdopen(fd, 'w') as handle:
         handle.write(value)
     os.replace(partial, path)
-
-
-_box: SecretBox | None = None
-
-
-def init(data_dir: Path) -> SecretBox:
-    """At start-up, after the database: load the master secret and check it against the stored check value (sealing
-    one on the first start). Raises WrongMasterSecret with what to do."""
-    global _box
-    from . import user_secrets  # the check value lives with the secrets
-    box = SecretBox(master_secret(data_dir))
-    if not user_secrets.check_or_seal(box):
-        raise WrongMasterSecret(
-            f'The master secret ({MASTER_SECRET_ENV} or {data_dir / MASTER_SECRET_FILE}) is not the one the stored '
-            'secrets were encrypted with. Start with the original one; to change it, use '
-            '`python -m agor.rotate_master_secret` (docs/security.md).')
-    _box = box
-    return box
-
-
-def box() -> SecretBox:
-    if _box is None:
-        raise NoMasterSecret()
-    return _box
-
-
-def reset() -> None:
-    global _box
-    _box = None

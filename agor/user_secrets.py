@@ -15,9 +15,11 @@ from sqlmodel import Session, col, select
 
 from . import db, ids
 from .auth import require
+from .config import Settings
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import AgentSession, Role, SecretCheck, SessionEnvSelection, User, UserSecret, utcnow
-from .secret_box import CHECK, SecretBox, UnreadableSecret, box
+from .secret_box import (CHECK, MASTER_SECRET_ENV, MASTER_SECRET_FILE, NoMasterSecret, SecretBox, UnreadableSecret,
+                         WrongMasterSecret, master_secret)
 
 NAME = re.compile(r'^[A-Z_][A-Z0-9_]*$')
 MAX_NAME = 128
@@ -163,6 +165,36 @@ def redact_data(data: Any, redact) -> Any:
 
 
 # ---- the master secret -----------------------------------------------------------------------------------------------
+
+_box: SecretBox | None = None
+
+
+def init(settings: Settings) -> SecretBox:
+    """At start-up, after the database: load the master secret and check it against the stored check value (sealing
+    one on the first start). Raises WrongMasterSecret saying what to do."""
+    global _box
+    given = settings.master_secret.get_secret_value() if settings.master_secret else None
+    sealer = SecretBox(master_secret(settings.data_dir, given))
+    if not check_or_seal(sealer):
+        where = MASTER_SECRET_ENV if given else settings.data_dir / MASTER_SECRET_FILE
+        raise WrongMasterSecret(
+            f'The master secret ({where}) is not the one the stored '
+            'secrets were encrypted with. Start with the original one; to change it, use '
+            '`python -m agor.rotate_master_secret` (docs/security.md).')
+    _box = sealer
+    return sealer
+
+
+def box() -> SecretBox:
+    if _box is None:
+        raise NoMasterSecret()
+    return _box
+
+
+def reset() -> None:
+    global _box
+    _box = None
+
 
 def check_or_seal(sealer: SecretBox) -> bool:
     """False when the stored check value does not open with `sealer`; seals one on the first start."""

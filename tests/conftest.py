@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agor import auth, boards, credentials, db, repos, secret_box
+from agor import auth, boards, credentials, db, repos, user_secrets
 from agor.config import Settings, load_settings
 from agor.models import Role, User
 from agor.runtimes import registry
@@ -58,7 +58,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             directory.chmod(0o711)
     auth.throttle.__init__()  # type: ignore[misc]
     credentials.configure({})
-    secret_box.reset()
+    user_secrets.reset()
     return path
 
 
@@ -66,8 +66,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def settings(data_dir: Path) -> Settings:
     settings = load_settings()
     db.init(settings.database_url)
-    secret_box.init(settings.data_dir)
+    user_secrets.init(settings)
     return settings
+
+
+@pytest.fixture
+def instance_keys() -> None:
+    """The operator's provider keys (AGOR_AGENT_ENV_*) for every agent CLI, so that sessions of any runtime queue."""
+    credentials.configure({'ANTHROPIC_API_KEY': 'test-key', 'OPENAI_API_KEY': 'test-key', 'GEMINI_API_KEY': 'test-key'})
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agor import agent_sessions, auth, credentials, db, secret_box, unix_accounts
+from agor import agent_sessions, auth, credentials, db, unix_accounts, user_secrets
 from agor.config import load_settings, session_secret
 from agor.models import Role
 from agor.runtimes import cli_process
@@ -46,7 +46,7 @@ async def team(monkeypatch, git_repo):
         settings = load_settings()
         db.init(settings.database_url)
         session_secret(settings.data_dir)
-        secret_box.init(settings.data_dir)
+        user_secrets.init(settings)
         credentials.configure(settings.agent_env)
         unix_accounts.prepare(settings)
         seeded = seed_board(settings, git_repo, bob=Role.member)

@@ -438,7 +438,7 @@ async def test_viewers_and_read_only_guests_never_size_the_window(scene):
 
 async def test_no_env_value_is_on_any_command_line(scene, monkeypatch):
     s = scene
-    monkeypatch.setitem(s.settings.agent_env, 'ANTHROPIC_API_KEY', 'sk-granted-key-value')
+    credentials.configure({'ANTHROPIC_API_KEY': 'sk-granted-key-value'})
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     assert await run(alice, 'echo "$ANTHROPIC_API_KEY"', 'DONE-14') == 'sk-granted-key-value'  # it did arrive

@@ -11,7 +11,8 @@ import sys
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, credentials, db, repos, secret_box, unix_accounts, user_secrets
+from agor import agent_sessions, credentials, db, repos, unix_accounts, user_secrets
+from agor.config import load_settings
 from agor.errors import Forbidden, InvalidInput
 from agor.models import Role, SessionTurn, UserSecret
 from agor.secret_box import SecretBox, UnreadableSecret, WrongMasterSecret
@@ -73,14 +74,14 @@ def test_the_master_secret_file_is_made_once_and_private(settings):
     path = settings.data_dir / 'master_secret'
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     first = path.read_text()
-    secret_box.init(settings.data_dir)
+    user_secrets.init(settings)
     assert path.read_text() == first
 
 
 def test_a_wrong_master_secret_stops_the_start_with_what_to_do(settings, monkeypatch):
     monkeypatch.setenv('AGOR_MASTER_SECRET', SECRET_B)
-    with pytest.raises(WrongMasterSecret, match='is not the one the stored secrets were encrypted with'):
-        secret_box.init(settings.data_dir)
+    with pytest.raises(WrongMasterSecret, match=r'\(AGOR_MASTER_SECRET\) is not the one the stored secrets were'):
+        user_secrets.init(load_settings())
 
 
 def test_the_app_refuses_to_start_with_a_wrong_master_secret(tmp_path):
@@ -107,7 +108,7 @@ def test_rotation_re_encrypts_every_value_and_the_old_secret_no_longer_opens_the
     assert done.returncode == 0 and 'Re-encrypted 2 secrets' in done.stdout, done.stderr
     new_file = (settings.data_dir / 'master_secret').read_text()
     assert new_file != old_file and stat.S_IMODE((settings.data_dir / 'master_secret').stat().st_mode) == 0o600
-    secret_box.init(settings.data_dir)  # the new file matches the check value
+    user_secrets.init(settings)  # the new file matches the check value
     assert opened(alice) == {'GITHUB_TOKEN': 'ghp_alice'} and opened(bob) == {'ANTHROPIC_API_KEY': 'sk-bob'}
     with pytest.raises(UnreadableSecret):
         SecretBox(old_file).open(alice.id, 'env', 'GITHUB_TOKEN', stored(alice.id, 'GITHUB_TOKEN').value)
@@ -137,7 +138,7 @@ def test_rotation_from_the_environment_needs_the_new_secret(team, settings, monk
     done = rotate(settings.data_dir, AGOR_MASTER_SECRET=secret, AGOR_NEW_MASTER_SECRET=SECRET_B)
     assert done.returncode == 0, done.stderr
     monkeypatch.setenv('AGOR_MASTER_SECRET', SECRET_B)
-    secret_box.init(settings.data_dir)
+    user_secrets.init(load_settings())
     assert opened(team.owner) == {'GITHUB_TOKEN': 'ghp_alice'}
 
 

@@ -51,8 +51,9 @@ BLOCKED_PREFIXES = {
 
 # ---- what users do -----------------------------------------------------------------------------------------------------
 
-def set_env(actor: User, name: Any, value: Any = None, scope: Any = 'global') -> None:
-    """Add or replace one of the actor's variables; without a value only its scope changes."""
+def set_env(actor: User, name: Any, value: Any = None, scope: Any = None) -> None:
+    """Add or replace one of the actor's variables (a new one is Global unless `scope` says otherwise, a replaced one
+    keeps its scope); without a value only its scope changes."""
     _put(actor, 'env', env_name(name), value, scope)
 
 
@@ -249,7 +250,7 @@ def _value(value: Any) -> str:
 
 def _put(actor: User, kind: str, name: str, value: Any, scope: Any) -> None:
     require(actor, Role.member, 'store secrets')
-    if scope not in SCOPES:
+    if scope is not None and scope not in SCOPES:
         raise InvalidInput('Choose the scope Global or Session.')
     sealed = box().seal(actor.id, kind, name, _value(value)) if value is not None else None
     with db.transaction() as session:
@@ -258,7 +259,7 @@ def _put(actor: User, kind: str, name: str, value: Any, scope: Any) -> None:
             if sealed is None:
                 raise InvalidInput('Enter a value.')
             row = UserSecret(user_id=actor.id, kind=kind, name=name, value=sealed)
-        row.scope, row.updated_at = scope, utcnow()
+        row.scope, row.updated_at = scope or row.scope or 'global', utcnow()
         row.value = sealed or row.value
         session.add(row)
 

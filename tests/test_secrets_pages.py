@@ -1,0 +1,112 @@
+"""The Env Vars and API Keys settings pages (mounted on a test page until the Settings dialog holds them): a value
+saved there is stored encrypted and never sent to the browser again, in any message or in a page built later."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from nicegui import core, ui
+from nicegui.testing import User as TestUser
+
+from agor import auth, db, user_secrets
+from agor.config import load_settings
+from agor.models import UserSecret
+from components.settings import env_vars, provider_keys
+from pages.frame import page
+
+from .conftest import PASSWORD
+from .test_pages import log_in, press
+
+SECTIONS = {section.key: section for section in (env_vars.SECTION, provider_keys.SECTION)}
+VALUE = 'ghp_value_typed_in_the_page_0123'
+KEY = 'sk-ant-typed-in-the-page-4567'
+
+
+@pytest.fixture
+def frames(monkeypatch) -> list[str]:
+    """Every message the server sends to any browser from now on, as the websocket would carry it (JSON)."""
+    sent: list[str] = []
+    emit = core.sio.emit
+
+    async def recording(event, data=None, *args, **kwargs):
+        sent.append(json.dumps([event, data], default=str))
+        return await emit(event, data, *args, **kwargs)
+    monkeypatch.setattr(core.sio, 'emit', recording)
+    return sent
+
+
+def mount() -> None:
+    @page('/test-settings/{key}', load_settings())
+    async def settings_page(user, settings, key: str) -> None:
+        SECTIONS[key].build(user.id)
+
+
+def page_state(user: TestUser) -> str:
+    """Everything the page holds for the browser (what its HTML is built from)."""
+    return json.dumps([element._to_dict() for element in user.client.elements.values()], default=str)
+
+
+async def test_a_saved_value_never_reaches_the_browser_again(user: TestUser, frames):
+    mount()
+    await user.open('/')
+    alice = await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
+    await log_in(user, 'alice@example.com')
+    await user.open('/test-settings/env-vars')
+    await user.should_see('Nothing stored yet.', retries=30)
+    user.find(marker='env-name').type('GITHUB_TOKEN')
+    user.find(marker='env-value').type(VALUE)
+    frames.clear()  # the simulated user types on the server side; a browser's typing is not echoed back
+    press(user, 'Add')
+    await user.should_see(marker='secret-GITHUB_TOKEN', retries=30)
+    await user.should_see('GITHUB_TOKEN saved', retries=30)
+    [row] = await asyncio.to_thread(_rows)
+    assert row.name == 'GITHUB_TOKEN' and VALUE not in row.value
+    assert (await asyncio.to_thread(_opened, alice)) == {'GITHUB_TOKEN': VALUE}
+    assert frames and not any(VALUE in frame for frame in frames)
+    assert VALUE not in page_state(user)
+
+    await user.open('/test-settings/env-vars')  # a page built afterwards
+    await user.should_see(marker='secret-GITHUB_TOKEN', retries=30)
+    assert VALUE not in page_state(user) and not any(VALUE in frame for frame in frames)
+
+
+async def test_keys_are_saved_replaced_and_deleted_without_being_shown(user: TestUser, frames):
+    mount()
+    await user.open('/')
+    alice = await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
+    await log_in(user, 'alice@example.com')
+    await user.open('/test-settings/api-keys')
+    await user.should_see('Nothing stored yet.', retries=30)
+    user.find(marker='key-value').type(KEY)
+    frames.clear()
+    user.find(marker='add-key-value').click()
+    await user.should_see(marker='secret-ANTHROPIC_API_KEY', retries=30)
+    assert (await asyncio.to_thread(_opened, alice)) == {'ANTHROPIC_API_KEY': KEY}
+    user.find(marker='delete-ANTHROPIC_API_KEY').click()
+    await user.should_see('Nothing stored yet.', retries=30)
+    assert (await asyncio.to_thread(_opened, alice)) == {}
+    assert not any(KEY in frame for frame in frames) and KEY not in page_state(user)
+
+
+async def test_a_refused_name_says_why_and_stores_nothing(user: TestUser):
+    mount()
+    await user.open('/')
+    await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
+    await log_in(user, 'alice@example.com')
+    await user.open('/test-settings/env-vars')
+    user.find(marker='env-name').type('LD_PRELOAD')
+    user.find(marker='env-value').type('/tmp/evil.so')
+    press(user, 'Add')
+    await user.should_see('LD_PRELOAD cannot be set here', retries=30)
+    assert await asyncio.to_thread(_rows) == []
+
+
+def _rows() -> list[UserSecret]:
+    with db.read() as session:
+        return list(session.query(UserSecret).all())
+
+
+def _opened(user) -> dict[str, str]:
+    with db.read() as session:
+        return user_secrets.opened_env(session, user.id).env

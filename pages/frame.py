@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, Literal
 from urllib.parse import quote
@@ -16,7 +16,7 @@ from agor import auth, events, logins
 from agor.events import UserEvent, topic
 from agor.config import Settings
 from agor.models import Role, User
-from components.act import LOGIN, bind_login, close_page
+from components.act import FAILED, LOGIN, bind_login, close_page
 from components.chime import Chime, audio_settings_dialog
 from components.inbox import Inbox
 from components.listen import listen
@@ -92,6 +92,22 @@ def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: 
     with ui.row().classes('w-full justify-end'):
         ui.button('Cancel', on_click=dialog.close).props('flat')
         ui.button(label, on_click=on_click).props(f'unelevated color={color}')
+
+
+def confirm_delete(title: str, explanation: str, delete: Callable[[], Awaitable[Any]],
+                   then: Callable[[], Awaitable[Any]]) -> None:
+    """A "Delete ...?" dialog: Delete runs `delete` (an `act(...)`); unless it failed, the dialog closes and `then`
+    runs (a refresh)."""
+    with ui.dialog() as dialog, ui.card():
+        ui.label(title).classes('text-lg font-semibold')
+        ui.label(explanation)
+
+        async def confirm() -> None:
+            if await delete() is not FAILED:
+                dialog.close()
+                await then()
+        dialog_actions(dialog, 'Delete', confirm, color='red')
+    dialog.open()
 
 
 def header(user: User, settings: Settings, *, focused: bool = False) -> None:

@@ -22,7 +22,7 @@ from .proxies import Network, parse_networks
 ENV_PREFIX = 'AGOR_'
 AGENT_ENV_PREFIX = 'AGOR_AGENT_ENV_'
 ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-SECRET_FIELDS = {'database_url', 'owner_password', 'master_secret'}  # a bad value is named, never echoed (it may hold a password)
+SECRET_FIELDS = {'database_url', 'owner_password', 'master_secret'}  # a bad value is named, never echoed
 UnixUserMode = Literal['simple', 'insulated', 'strict']
 
 

@@ -4,7 +4,8 @@ The master secret is `AGOR_MASTER_SECRET`, else `data/master_secret` (0600, gene
 session secret). Each value's associated data is its owner's id, its purpose and its name, so a stored value copied
 to another user, another kind of secret or another name fails to decrypt. The database keeps one check value sealed
 with the key: started with a different master secret, the app stops with a clear message instead of reading garbage
-(`WrongMasterSecret`, from `agor.user_secrets.init`). `python -m agor.rotate_master_secret` re-encrypts everything under a new one.
+(`WrongMasterSecret`, from `agor.user_secrets.init`). `python -m agor.rotate_master_secret` re-encrypts everything
+under a new one.
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ BLOCKED_PREFIXES = {
 }
 
 
-# ---- what users do -----------------------------------------------------------------------------------------------------
+# ---- what users do -------------------------------------------------------------------------------------------------
 
 def set_env(actor: User, name: Any, value: Any = None, scope: Any = None) -> None:
     """Add or replace one of the actor's variables (a new one is Global unless `scope` says otherwise, a replaced one

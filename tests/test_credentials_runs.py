@@ -7,12 +7,9 @@ import os
 import pwd
 import subprocess
 
-import pytest
-
 from agor import agent_sessions, credentials, repos, user_secrets
 
 from .conftest import require_cli
-from .fake_model_server import FakeModelServer
 from .test_agent_accounts import IS_ROOT, STRICT_ACCOUNTS, needs_root, team  # noqa: F401 (team is a fixture)
 from .test_sessions import settle, texts, wait_for
 
@@ -65,7 +62,7 @@ async def test_session_scoped_variables_reach_only_sessions_that_opted_in(team):
 
 
 @needs_root
-async def test_in_strict_mode_the_run_is_the_creators_account_and_other_accounts_cannot_read_its_env(team):  # noqa: F811
+async def test_in_strict_mode_a_run_is_the_creators_account_whose_env_others_cannot_read(team):  # noqa: F811
     seeded, alice, bob = await alice_and_bob(team, 'strict')
     agent = agent_sessions.create(alice, seeded.worktree.id, 'shell')
     agent_sessions.prompt(bob, agent.id, 'id -un; echo started; sleep 30')

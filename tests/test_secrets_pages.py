@@ -9,13 +9,13 @@ import pytest
 from nicegui import core, ui
 from nicegui.testing import User as TestUser
 
-from agor import auth, db, user_secrets
+from agor import agent_sessions, auth, db, user_secrets
 from agor.config import load_settings
-from agor.models import UserSecret
+from agor.models import Role, UserSecret
 from components.settings import env_vars, provider_keys
 from pages.frame import page
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, seed_board
 from .test_pages import log_in, press
 
 SECTIONS = {section.key: section for section in (env_vars.SECTION, provider_keys.SECTION)}
@@ -110,3 +110,27 @@ def _rows() -> list[UserSecret]:
 def _opened(user) -> dict[str, str]:
     with db.read() as session:
         return user_secrets.opened_env(session, user.id).env
+
+
+async def test_the_creator_opts_a_session_into_variables_a_teammate_sees_it_runs_as_her(user: TestUser, git_repo):
+    await user.open('/')
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, bob=Role.member)
+    alice = seeded.owner
+    await asyncio.to_thread(user_secrets.set_env, alice, 'DEPLOY_TOKEN', 'deploy-value-9876', 'session')
+    agent = await asyncio.to_thread(agent_sessions.create, alice, seeded.worktree.id, 'shell')
+    await log_in(user, 'alice@example.com')
+    await user.open(f'/b/{seeded.board.slug}?session={agent.id}')
+    await user.should_see('Shell · runs as you', retries=30)
+    user.find(marker='session-variables').click()
+    await user.should_see('This session gets', retries=30)
+    user.find(kind=ui.select, content='This session gets').elements.pop().set_value(['DEPLOY_TOKEN'])
+    user.find(marker='save-session-variables').click()
+    await user.should_see('Session variables saved', retries=30)
+    assert (await asyncio.to_thread(user_secrets.session_env, alice, agent.id))['selected'] == ['DEPLOY_TOKEN']
+    assert 'deploy-value-9876' not in page_state(user)
+
+    await user.open('/logout')
+    await log_in(user, 'bob@example.com')
+    await user.open(f'/b/{seeded.board.slug}?session={agent.id}')
+    await user.should_see('Shell · runs as Alice', retries=30)
+    await user.should_not_see(marker='session-variables')

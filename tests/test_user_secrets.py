@@ -142,7 +142,7 @@ def test_rotation_from_the_environment_needs_the_new_secret(team, settings, monk
     assert opened(team.owner) == {'GITHUB_TOKEN': 'ghp_alice'}
 
 
-# ---- names, values, listing --------------------------------------------------------------------------------------------
+# ---- names, values, listing ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name, reason', [
     ('PATH', 'it changes which programs or libraries a process loads'),

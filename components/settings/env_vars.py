@@ -1,6 +1,6 @@
-"""Settings → Profile → Env Vars: the user's own environment variables, encrypted at rest and write-only. Global ones
-reach every session the user creates and their terminals; Session ones only the sessions they opt into (the session
-panel's "Variables")."""
+"""Settings → Profile → Env Vars: the user's own environment variables, encrypted at rest and write-only. Global
+ones reach every session the user creates and their terminals; Session ones only the sessions they opt into (the
+session panel's "Variables")."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -17,7 +17,9 @@ def build(user_id: str) -> None:
     ui.label('Your variables, in the environment of the sessions you start (whoever prompts them) and of the '
              'terminals you open. Values are encrypted and never shown again: replace or delete them.') \
         .classes('text-sm text-slate-500')
-    listed = SecretsList(user_secrets.list_env, user_secrets.set_env, user_secrets.delete_env, scope_change=lambda name, scope: act(user_secrets.set_env, name, None, scope, success=f'{name}: {scope}'))
+    listed = SecretsList(user_secrets.list_env, user_secrets.set_env, user_secrets.delete_env,
+                         scope_change=lambda name, scope: act(user_secrets.set_env, name, None, scope,
+                                                              success=f'{name}: {scope}'))
     with ui.row().classes('w-full items-center gap-2 no-wrap').mark('add-env'):
         name = ui.input('Name', placeholder='GITHUB_TOKEN').props('outlined dense').classes('w-48').mark('env-name')
         value = secret_input('Value').mark('env-value')

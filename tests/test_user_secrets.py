@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from agor import agent_sessions, credentials, db, repos, unix_accounts, user_secrets
 from agor.config import load_settings
-from agor.errors import Forbidden, InvalidInput
+from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Role, SessionTurn, UserSecret
 from agor.secret_box import SecretBox, UnreadableSecret, WrongMasterSecret
 from agor.session_worker import SessionWorkers
@@ -274,3 +274,27 @@ async def test_the_creators_values_are_redacted_from_run_errors(team, workers, t
     assert detail['error'] == 'bad key: ***'
     [error] = [e for e in agent_sessions.transcript(team.owner, agent.id) if e['kind'] == 'error']
     assert 'sk-ant-leaked-value' not in repr(error) and error['text'] == 'bad key: ***'
+
+
+def test_what_else_is_refused(team):
+    alice, dan = team.owner, team.users['dan']
+    with pytest.raises(InvalidInput, match='cannot contain a NUL'):
+        user_secrets.set_env(alice, 'TOKEN', 'a\0b')
+    with pytest.raises(InvalidInput, match='Choose the scope Global or Session'):
+        user_secrets.set_env(alice, 'TOKEN', 'x', 'repo')
+    with pytest.raises(NotFound, match='You have no variable TOKEN'):
+        user_secrets.delete_env(alice, 'TOKEN')
+    user_secrets.set_env(alice, 'TOKEN', 'x')
+    with pytest.raises(Forbidden):
+        user_secrets.delete_env(dan, 'TOKEN')
+    agent = agent_sessions.create(alice, team.worktree.id, 'shell')
+    with pytest.raises(InvalidInput, match='You have no Session-scoped variable TOKEN'):
+        user_secrets.set_session_env(alice, agent.id, ['TOKEN'])  # it is Global
+    assert opened(alice) == {'TOKEN': 'x'} and user_secrets.session_env(alice, agent.id)['selected'] == []
+
+
+def test_redaction_hides_values_of_four_characters_or_more_longest_first():
+    redact = user_secrets.redactor(['abc', 'secret', 'secret-long'])
+    assert redact('abc secret secret-long') == 'abc *** ***'
+    assert user_secrets.redact_data({'input': {'command': ['echo secret']}, 'n': 1}, redact) == \
+        {'input': {'command': ['echo ***']}, 'n': 1}

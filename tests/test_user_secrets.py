@@ -298,3 +298,17 @@ def test_redaction_hides_values_of_four_characters_or_more_longest_first():
     assert redact('abc secret secret-long') == 'abc *** ***'
     assert user_secrets.redact_data({'input': {'command': ['echo secret']}, 'n': 1}, redact) == \
         {'input': {'command': ['echo ***']}, 'n': 1}
+
+
+async def test_a_key_deleted_after_the_prompt_was_queued_fails_the_run_saying_so(team, settings):
+    user_secrets.set_key(team.owner, 'ANTHROPIC_API_KEY', 'sk-alice')
+    agent = agent_sessions.create(team.owner, team.worktree.id, 'claude-code', 'hello')
+    user_secrets.delete_key(team.owner, 'ANTHROPIC_API_KEY')
+    running = SessionWorkers(settings)
+    await running.start()  # serves the queue it finds
+    try:
+        detail = await settle(agent.id, 'failed')
+    finally:
+        await running.stop_all()
+    assert detail['error'] == ('Claude Code needs an API key: add ANTHROPIC_API_KEY under Settings → Agentic Tools → '
+                               'API Keys.')

@@ -1,5 +1,6 @@
-"""The Env Vars and API Keys settings pages (mounted on a test page until the Settings dialog holds them): a value
-saved there is stored encrypted and never sent to the browser again, in any message or in a page built later."""
+"""The Settings dialog's Env Vars and API Keys pages (NiceGUI's simulated user, every message the server sends
+recorded): a value saved there is stored encrypted and never sent to the browser again, in any message or in a page
+built later; the session panel's Variables and "runs as"."""
 from __future__ import annotations
 
 import asyncio
@@ -12,13 +13,10 @@ from nicegui.testing import User as TestUser
 from agor import agent_sessions, auth, db, user_secrets
 from agor.config import load_settings
 from agor.models import Role, UserSecret
-from components.settings import env_vars, provider_keys
-from pages.frame import page
 
 from .conftest import PASSWORD, seed_board
 from .test_pages import log_in, press
 
-SECTIONS = {section.key: section for section in (env_vars.SECTION, provider_keys.SECTION)}
 VALUE = 'ghp_value_typed_in_the_page_0123'
 KEY = 'sk-ant-typed-in-the-page-4567'
 
@@ -36,23 +34,16 @@ def frames(monkeypatch) -> list[str]:
     return sent
 
 
-def mount() -> None:
-    @page('/test-settings/{key}', load_settings())
-    async def settings_page(user, settings, key: str) -> None:
-        SECTIONS[key].build(user.id)
-
-
 def page_state(user: TestUser) -> str:
     """Everything the page holds for the browser (what its HTML is built from)."""
     return json.dumps([element._to_dict() for element in user.client.elements.values()], default=str)
 
 
 async def test_a_saved_value_never_reaches_the_browser_again(user: TestUser, frames):
-    mount()
     await user.open('/')
     alice = await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
     await log_in(user, 'alice@example.com')
-    await user.open('/test-settings/env-vars')
+    await user.open('/?settings=env-vars')
     await user.should_see('Nothing stored yet.', retries=30)
     user.find(marker='env-name').type('GITHUB_TOKEN')
     user.find(marker='env-value').type(VALUE)
@@ -66,17 +57,16 @@ async def test_a_saved_value_never_reaches_the_browser_again(user: TestUser, fra
     assert frames and not any(VALUE in frame for frame in frames)
     assert VALUE not in page_state(user)
 
-    await user.open('/test-settings/env-vars')  # a page built afterwards
+    await user.open('/?settings=env-vars')  # a page built afterwards
     await user.should_see(marker='secret-GITHUB_TOKEN', retries=30)
     assert VALUE not in page_state(user) and not any(VALUE in frame for frame in frames)
 
 
 async def test_keys_are_saved_replaced_and_deleted_without_being_shown(user: TestUser, frames):
-    mount()
     await user.open('/')
     alice = await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
     await log_in(user, 'alice@example.com')
-    await user.open('/test-settings/api-keys')
+    await user.open('/?settings=api-keys')
     await user.should_see('Nothing stored yet.', retries=30)
     user.find(marker='key-value').type(KEY)
     frames.clear()
@@ -90,11 +80,10 @@ async def test_keys_are_saved_replaced_and_deleted_without_being_shown(user: Tes
 
 
 async def test_a_refused_name_says_why_and_stores_nothing(user: TestUser):
-    mount()
     await user.open('/')
     await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
     await log_in(user, 'alice@example.com')
-    await user.open('/test-settings/env-vars')
+    await user.open('/?settings=env-vars')
     user.find(marker='env-name').type('LD_PRELOAD')
     user.find(marker='env-value').type('/tmp/evil.so')
     press(user, 'Add')

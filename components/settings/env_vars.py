@@ -12,7 +12,7 @@ from .secrets_list import SecretsList, secret_input
 from .section import Section
 
 
-def build(user_id: str) -> None:
+async def build(user_id: str) -> None:
     ui.label('Env Vars').classes('text-lg font-semibold')
     ui.label('Your variables, in the environment of the sessions you start (whoever prompts them) and of the '
              'terminals you open. Values are encrypted and never shown again: replace or delete them.') \
@@ -35,6 +35,7 @@ def build(user_id: str) -> None:
         ui.button('Add', icon='add', on_click=add).props('unelevated no-caps color=teal').mark('add-env-var')
     ui.label('Names: capital letters, digits and _. Names that would change how programs start (PATH, LD_PRELOAD, '
              'HOME, NODE_OPTIONS, GIT_*, ...) are refused.').classes('text-xs text-slate-500')
+    await listed.refresh()
 
 
 SECTION = Section('Profile', 'env-vars', 'Env Vars', build)

@@ -12,7 +12,7 @@ from .secrets_list import SecretsList, secret_input
 from .section import Section
 
 
-def build(user_id: str) -> None:
+async def build(user_id: str) -> None:
     ui.label('API Keys').classes('text-lg font-semibold')
     ui.label('Your provider keys: the sessions you start use them, whoever prompts them. Keys are encrypted and '
              'never shown again.').classes('text-sm text-slate-500')
@@ -29,6 +29,7 @@ def build(user_id: str) -> None:
                          success=f'{name.value} saved') is not FAILED:
                 await listed.refresh()
         ui.button('Save', icon='save', on_click=add).props('unelevated no-caps color=teal').mark('add-key-value')
+    await listed.refresh()
 
 
 SECTION = Section('Agentic Tools', 'api-keys', 'API Keys', build)

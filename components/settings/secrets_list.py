@@ -22,13 +22,12 @@ def secret_input(label: str) -> ui.input:
 
 class SecretsList:
     """The rows of one kind of secret; `load` lists them (names only), `replace(name, value)` and `remove(name)`
-    are the services, each called through `act`."""
+    are the services, each called through `act`. The page awaits `refresh()` once built."""
 
     def __init__(self, load: Callable, replace: Callable, remove: Callable, *,
                  scope_change: Callable[[str, str], Awaitable[Any]] | None = None) -> None:
         self.load, self.replace, self.remove, self.scope_change = load, replace, remove, scope_change
         self.rows = ui.column().classes('w-full gap-1').mark('secret-rows')
-        ui.timer(0, self.refresh, once=True)
 
     async def refresh(self) -> None:
         items = await act(self.load)

@@ -1,16 +1,16 @@
 """user secrets and session env selections
 
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-30 12:03:39.787766
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-30 12:55:31.861332
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

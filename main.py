@@ -35,6 +35,7 @@ import pages  # noqa: E402
 from agor import (auth, credentials, db, demo, events, scheduler, template_workers, terminals,  # noqa: E402
                   unix_accounts, user_secrets)
 from agor.secret_box import WrongMasterSecret  # noqa: E402
+from agor.unix_accounts import AGENT_HOMES  # noqa: E402
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_worker import SessionWorkers  # noqa: E402
 from components import presence_layer  # noqa: E402
@@ -53,7 +54,7 @@ async def startup() -> None:
     except WrongMasterSecret as error:
         print(f'Agor cannot start: {error}', file=sys.stderr, flush=True)
         os._exit(2)
-    credentials.configure(settings.agent_env)
+    credentials.configure(settings.agent_env, settings.data_dir / AGENT_HOMES)
     unix_accounts.prepare(settings)  # before any terminal or agent can run: the executor account, the data dir locked
     events.bus.bind_loop(asyncio.get_running_loop())
     template_workers.pool.warm()

@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -26,7 +27,7 @@ from . import db, user_secrets
 from .errors import InvalidInput
 from .models import User
 from .runtimes.base import Runtime
-from .unix_accounts import Account, login_env
+from .unix_accounts import AGENT_HOMES, Account, login_env
 
 ALLOWED_NAMES = {
     'PATH', 'LANG', 'LANGUAGE', 'TZ', 'TERM', 'COLORTERM',
@@ -37,12 +38,15 @@ ALLOWED_PATTERN = re.compile(r'^LC_[A-Z_]+$')
 GIT_TRUSTS_CHECKOUTS = {'GIT_CONFIG_COUNT': '1', 'GIT_CONFIG_KEY_0': 'safe.directory', 'GIT_CONFIG_VALUE_0': '*'}
 
 instance: dict[str, str] = {}  # the operator's AGOR_AGENT_ENV_* variables (configure)
+agent_homes: list[Path] = []  # where users' agent homes are (a CLI logged in there needs no key)
 
 
-def configure(agent_env: Mapping[str, str]) -> None:
-    """At start-up: the instance's variables every agent and terminal starts with (`Settings.agent_env`)."""
+def configure(agent_env: Mapping[str, str], homes: Path | None = None) -> None:
+    """At start-up: the instance's variables every agent and terminal starts with (`Settings.agent_env`), and the
+    directory of the users' agent homes."""
     instance.clear()
     instance.update(agent_env)
+    agent_homes[:] = [homes] if homes else []
 
 
 @dataclass
@@ -76,11 +80,12 @@ def merged_env(user: User, account: Account, *, session_id: str | None = None,
 def require_provider_key(session: Session, runtime: Runtime, creator: User, actor: User,
                          session_id: str | None = None, gateway: Mapping[str, str] | None = None) -> None:
     """Refuse a run of `runtime` that would have no provider key: neither the instance (or gateway) nor the session's
-    creator has one of the variables it reads. Names only: nothing is decrypted."""
+    creator has one of the variables it reads, and the creator's agent home holds no login of the CLI's own. Names
+    only: nothing is decrypted."""
     if not runtime.key_names:
         return
     names = set(instance) | set(gateway or {}) | user_secrets.names_for(session, creator.id, session_id)
-    if names & set(runtime.key_names):
+    if names & set(runtime.key_names) or any(runtime.logged_in(homes / creator.id) for homes in agent_homes):
         return
     setting = f'{runtime.key_names[0]} under Settings → Agentic Tools → API Keys'
     if actor.id == creator.id:

@@ -47,7 +47,7 @@ async def team(monkeypatch, git_repo):
         db.init(settings.database_url)
         session_secret(settings.data_dir)
         user_secrets.init(settings)
-        credentials.configure(settings.agent_env)
+        credentials.configure(settings.agent_env, settings.data_dir / unix_accounts.AGENT_HOMES)
         unix_accounts.prepare(settings)
         seeded = seed_board(settings, git_repo, bob=Role.member)
         workers.append(SessionWorkers(settings))

@@ -221,7 +221,7 @@ def test_the_merge_order_is_instance_then_global_then_opted_session_vars_then_ke
     assert credentials.merged_env(bob, account, gateway={'SHARED': 'gateway'}).env['SHARED'] == 'gateway'
 
 
-def test_a_missing_provider_key_is_named_before_anything_is_queued(team):
+def test_a_missing_provider_key_is_named_before_anything_is_queued(team, settings):
     alice, bob = team.owner, team.users['bob']
     with pytest.raises(InvalidInput) as refused:
         agent_sessions.create(alice, team.worktree.id, 'claude-code', 'hello')
@@ -238,8 +238,13 @@ def test_a_missing_provider_key_is_named_before_anything_is_queued(team):
                                      'ANTHROPIC_API_KEY under Settings → Agentic Tools → API Keys.')
     with db.read() as session:
         assert len(session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id)).all()) == 1
-    credentials.configure({'ANTHROPIC_API_KEY': 'sk-instance'})  # the operator's key serves everyone
+    login = settings.data_dir / 'agent-homes' / alice.id / 'claude' / '.credentials.json'
+    login.parent.mkdir(parents=True)
+    login.write_text('{}')  # Alice logged the CLI in with its own login
+    credentials.configure({}, settings.data_dir / 'agent-homes')
     agent_sessions.prompt(bob, agent.id, 'again')
+    credentials.configure({'ANTHROPIC_API_KEY': 'sk-instance'})  # the operator's key serves everyone
+    agent_sessions.prompt(bob, agent.id, 'and again')
 
 
 # ---- redaction -------------------------------------------------------------------------------------------------------

@@ -128,10 +128,15 @@ class Runtime(ABC):
     refused_flags: dict[str, str] = {}  # extra arguments refused: flag -> why (see check_extra_args)
     stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
     key_names: tuple[str, ...] = ()  # a run needs one of these variables (a provider key); the first is the one to set
+    login_files: tuple[str, ...] = ()  # or the CLI's own login: one of these files in the user's agent home
 
     @property
     def install_command(self) -> str | None:
         return f'npm i -g {self.package}' if self.package else None
+
+    def logged_in(self, home: Path) -> bool:
+        """The CLI's own login (instead of a provider key), kept in the user's agent home."""
+        return any((home / path).is_file() for path in self.login_files)
 
     def missing_message(self) -> str:
         return f'{self.label} CLI (`{self.binary}`) is not installed. Install it with: {self.install_command}'

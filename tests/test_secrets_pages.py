@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
 from nicegui import core, ui
 from nicegui.testing import User as TestUser
@@ -14,7 +15,10 @@ from agor import agent_sessions, auth, db, user_secrets
 from agor.config import load_settings
 from agor.models import Role, UserSecret
 
+from components.settings.secrets_list import MASK
+
 from .conftest import PASSWORD, seed_board
+from .test_settings_dialog import app, opened  # noqa: F401 (app is a fixture: the real app, Alice and Vic)
 from .test_pages import log_in, press
 
 VALUE = 'ghp_value_typed_in_the_page_0123'
@@ -123,3 +127,30 @@ async def test_the_creator_opts_a_session_into_variables_a_teammate_sees_it_runs
     await user.open(f'/b/{seeded.board.slug}?session={agent.id}')
     await user.should_see('Shell · runs as Alice', retries=30)
     await user.should_not_see(marker='session-variables')
+
+
+async def test_over_a_real_websocket_a_typed_value_is_never_sent_back(app):
+    """The real app and a websocket client as a browser: from the page load on, no message the server sends and no
+    page built afterwards carries the value typed into Env Vars, added and then replaced."""
+    frames: list[str] = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        page = await opened(app, 'alice', '/?settings=env-vars', http)
+        page.sio.on('*', lambda event, data: frames.append(json.dumps([event, data], default=str)))
+        try:
+            await page.fire(page.one(label='Name', event='update:value'), 'update:value', 'GITHUB_TOKEN')
+            await page.fire(page.one(label='Value', event='update:value'), 'update:value', VALUE)
+            await page.fire(page.one(label='Add', tag='q-btn'), 'click')
+            await page.wait_for(lambda: 'GITHUB_TOKEN saved' in page.notices or page.warnings)
+            assert not page.warnings, page.warnings
+            [replace] = await page.wait_for(lambda: page.find(label=f'{MASK} (type to replace)', event='update:value'))
+            await page.fire(replace, 'update:value', VALUE + '-2')
+            await page.fire(page.find(tag='q-btn', prop=('icon', 'save'))[0], 'click')
+            await page.wait_for(lambda: 'GITHUB_TOKEN replaced' in page.notices or page.warnings)
+            assert not page.warnings, page.warnings
+        finally:
+            await page.close()
+        again = await page.load(http, '/?settings=env-vars')
+    await asyncio.to_thread(user_secrets.init, app.settings)  # the app's master secret, from its data dir
+    assert (await asyncio.to_thread(_opened, app.alice)) == {'GITHUB_TOKEN': VALUE + '-2'}
+    assert frames and not any(VALUE in frame for frame in frames)
+    assert again.status_code == 200 and 'GITHUB_TOKEN' in again.text and VALUE not in again.text

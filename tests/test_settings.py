@@ -63,7 +63,7 @@ def test_the_readme_table_and_the_settings_name_the_same_variables():
     readme = (ROOT / 'README.md').read_text()
     table = readme.split('## Configuration', 1)[1].split('\n## ', 1)[0]
     first_column = [line.split('|')[1] for line in table.splitlines() if line.startswith('| `')]
-    documented = {name for cell in first_column for name in re.findall(r'`((?:AGOR_|DATABASE_URL)[A-Z_<>]*)', cell)}
+    documented = {name for cell in first_column for name in re.findall(r'`((?:AGOR_|DATABASE_URL|REDIS_URL)[A-Z_<>]*)', cell)}
     assert documented == set(env_names().values())
 
 

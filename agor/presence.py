@@ -38,7 +38,7 @@ class Viewer:
     initials: str
     color: str
     joined_at: float
-    joined_epoch: float  # time.time() at the join: the order across processes
+    joined_epoch: float  # wall-clock time of the join: the order across processes
     seen_at: float
     input_at: float
     moved_at: float = 0.0
@@ -76,6 +76,7 @@ class RemoteEntry:
 @dataclass
 class Presence:
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time  # the join order across processes
     schedule: Callable[[str, float], None] = _not_scheduled  # run take(board) after `wait` seconds
     viewers: dict[str, Viewer] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
@@ -92,7 +93,7 @@ class Presence:
         self.leave(conn)
         self.viewers[conn] = Viewer(conn=conn, board_id=board_id, user_id=user.id, name=user.name,
                                     initials=user.initials, color=user.avatar_color, joined_at=now,
-                                    joined_epoch=time.time(), seen_at=now, input_at=now)
+                                    joined_epoch=self.wall_clock(), seen_at=now, input_at=now)
         self._mark(board_id)
 
     def leave(self, conn: str) -> None:

@@ -3,8 +3,9 @@
 Without REDIS_URL: the in-process bus, presence in this process, every scheduled job runs here. With it:
 `events.bus` becomes the Redis bus (every process hears every event), presence is shared (agor.presence_relay), and
 `once(job)` lets one process of the cluster run each tick of a scheduled job (a Redis key set with NX and an expiry).
-Agent runs and the session watchdog live on the process with `Settings.runner` (AGOR_RUNNER, one per cluster); the
-others reach it through `events.RUNS_TOPIC`, which the services already publish on.
+Agent runs, the session watchdog and terminals live on the process with `Settings.runner` (AGOR_RUNNER, one per
+cluster): the others reach its runs through `events.RUNS_TOPIC`, which the services already publish on, and send
+browsers to its terminal pages under RUNNER_PREFIX, which the load balancer routes to it (docs/deployment.md).
 """
 from __future__ import annotations
 
@@ -23,14 +24,17 @@ from .redis_bus import RedisEventBus
 
 ORIGIN = f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}'  # this process, in Redis
 JOB_KEY = 'agor:job:'
+RUNNER_PREFIX = '/runner'  # in a cluster, the load balancer's path to the runner process (X-Forwarded-Prefix)
 
 _redis: redis.Redis | None = None
 _relay: PresenceRelay | None = None
+_terminal_prefix = ''
 
 
 def start(settings: Settings) -> None:
     """On the event loop, before anything subscribes to the bus: pick the bus and bind it to the loop."""
-    global _redis, _relay
+    global _redis, _relay, _terminal_prefix
+    _terminal_prefix = RUNNER_PREFIX if settings.redis_url else ''
     if settings.redis_url:
         events.bus = RedisEventBus(settings.redis_url)
         _redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
@@ -52,6 +56,11 @@ def stop() -> None:
         _redis.close()
         _redis = None
     events.bus.bind_loop(None)
+
+
+def terminal_path(worktree_id: str) -> str:
+    """Where a worktree's terminal page is: on this process, or in a cluster on the runner's."""
+    return f'{_terminal_prefix}/w/{worktree_id}/terminal'
 
 
 def once(job: str, seconds: float) -> bool:

@@ -29,6 +29,7 @@ class AppServer:
     data_dir: Path
     process: subprocess.Popen
     env: dict[str, str] = field(default_factory=dict)  # what the test set (DATABASE_URL, REDIS_URL, ...)
+    log: Path | None = None  # the process's output
 
     @property
     def database_url(self) -> str:
@@ -53,11 +54,12 @@ def running_app(data_dir: Path, *, log: Path | None = None, start_timeout: float
                 **env: str) -> Iterator[AppServer]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_file = open(log or data_dir / 'app.log', 'w')
+    log = log or data_dir / 'app.log'
+    log_file = open(log, 'w')
     process = subprocess.Popen(
         [sys.executable, str(ROOT / 'main.py')], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
         env=clean_env(AGOR_DATA_DIR=str(data_dir), AGOR_PORT=str(port), AGOR_HOST='127.0.0.1', **env))
-    server = AppServer(url=f'http://127.0.0.1:{port}', data_dir=data_dir, process=process, env=env)
+    server = AppServer(url=f'http://127.0.0.1:{port}', data_dir=data_dir, process=process, env=env, log=log)
     try:
         _wait_until_up(server, start_timeout)
         yield server
@@ -74,7 +76,7 @@ def _wait_until_up(server: AppServer, timeout: float = 60) -> None:  # a loaded 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f'the app exited early: {(server.data_dir / "app.log").read_text()[-2000:]}')
+            raise RuntimeError(f'the app exited early: {server.log.read_text()[-2000:] if server.log else ""}')
         try:
             if httpx.get(f'{server.url}/healthz', timeout=1).status_code == 200:
                 return

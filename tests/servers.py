@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .app_server import free_port
 
-INITDB = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'), key=lambda path: [int(n) for n in re.findall(r'\d+', path)])
+INITDB = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'),
+                key=lambda path: [int(n) for n in re.findall(r'\d+', path)])
 REDIS_SERVER = shutil.which('redis-server') or ''
 
 

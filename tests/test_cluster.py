@@ -105,9 +105,18 @@ async def test_two_processes_serve_one_board(cluster, redis_url):
         await b.fire(b.one(prop=('placeholder', PROMPT_BOX)), 'update:value', 'echo cluster-$((6*7))')
         await b.fire(b.one(label='Send', tag='q-btn'), 'click')
         await b.wait_for(lambda: 'cluster-42' in json.dumps(b.elements) + ''.join(b.scripts), timeout=30)
-        turn_status = lambda: read(lambda s: s.query(SessionTurn).filter_by(session_id=session.id).one().status)  # noqa: E731
+        def turn_status() -> str:
+            return read(lambda s: s.query(SessionTurn).filter_by(session_id=session.id).one().status)
         await b.wait_for(lambda: turn_status() != 'running', timeout=30)
         assert turn_status() == 'completed'
+
+        # terminals live on the runner: process 2 points there, the runner serves them under the balancer's prefix
+        terminal = f'/w/{team.worktree.id}/terminal'
+        assert f'/runner{terminal}' in (await b.load(http, terminal)).text
+        behind = await http.get(f'{first.url}{terminal}', cookies={'session': a.cookie},
+                                headers={'X-Forwarded-Prefix': '/runner'})
+        assert behind.status_code == 200 and '"/runner/_nicegui/' in behind.text  # its assets and socket too
+        assert 'terminal-page-error' not in behind.text
 
         # the watchdog: one tick per interval across the cluster
         ticks = await asyncio.to_thread(watchdog_ticks, redis_url, 3 * WATCHDOG_SECONDS + 0.5)

@@ -185,7 +185,7 @@ class Presence:
             entries.pop(conn, None)
         if not entries:
             self.remote.pop(board_id, None)
-        self._mark(board_id)
+        self._mark(board_id, at_once=True)  # the other process held it back already: no second wait here
 
     def drop_origin(self, origin: str) -> None:
         """Another process stopped or went silent: its viewers leave every board."""
@@ -238,12 +238,13 @@ class Presence:
         if mine or gone:
             share(board_id, mine, gone)
 
-    def _mark(self, board_id: str) -> None:
+    def _mark(self, board_id: str, *, at_once: bool = False) -> None:
         self._dirty.add(board_id)
-        if board_id in self._scheduled:
+        if board_id in self._scheduled and not at_once:
             return
         self._scheduled.add(board_id)
-        self.schedule(board_id, max(0.0, self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()))
+        wait = 0.0 if at_once else self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()
+        self.schedule(board_id, max(0.0, wait))
 
     def board_snapshot(self, board_id: str) -> list[dict[str, Any]]:
         """Everyone on one board, in join order, in the compact shape the browser draws from."""

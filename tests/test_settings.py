@@ -52,6 +52,7 @@ def test_a_bad_flag_is_named_as_the_flag_and_every_bad_variable_gets_its_line(tm
     ('AGOR_AGENT_ENV_ANTHROPIC-KEY', 'sk-secret-value', "AGOR_AGENT_ENV_<NAME>: <NAME> is a variable name (letters, "
                                                         "digits, _), not 'ANTHROPIC-KEY'"),
     ('DATABASE_URL', 'postgresql//agor:sk-secret-value@db/agor', 'DATABASE_URL: a database URL such as'),
+    ('REDIS_URL', 'redis//:sk-secret-value@cache:6379', 'REDIS_URL: a Redis URL such as redis://'),
     ('AGOR_OWNER_PASSWORD', 'sk-secr', 'AGOR_OWNER_PASSWORD: String should have at least 8 characters')])
 def test_a_bad_secret_is_named_but_its_value_never_shown(tmp_path, variable, value, named):
     done = start_main(tmp_path, **{variable: value})

@@ -28,6 +28,11 @@ except SettingsError as error:  # a bad value: what is expected, one line per va
     print('\n'.join(f'Agor cannot start: {problem}' for problem in str(error).splitlines()), file=sys.stderr)
     sys.exit(2)
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'))
+from agor import cluster  # noqa: E402
+
+if problem := cluster.unreachable(settings):
+    print(f'Agor cannot start: {problem}', file=sys.stderr)
+    sys.exit(2)
 if settings.redis_url:  # the browsers' logins in NiceGUI's user storage, shared by the cluster's processes
     os.environ['NICEGUI_REDIS_URL'] = settings.redis_url
     os.environ['NICEGUI_REDIS_KEY_PREFIX'] = 'agor:nicegui:'
@@ -35,7 +40,7 @@ if settings.redis_url:  # the browsers' logins in NiceGUI's user storage, shared
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import auth, cluster, db, demo, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
+from agor import auth, db, demo, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_worker import SessionWorkers  # noqa: E402
 from components import presence_layer  # noqa: E402

@@ -31,6 +31,18 @@ _relay: PresenceRelay | None = None
 _terminal_prefix = ''
 
 
+def unreachable(settings: Settings) -> str | None:
+    """Why the Redis of REDIS_URL does not answer (never the URL: it may hold a password); None when it does."""
+    if not settings.redis_url:
+        return None
+    try:
+        with redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5) as client:
+            client.ping()
+    except redis.RedisError as error:
+        return f'REDIS_URL: no Redis answers there ({type(error).__name__})'
+    return None
+
+
 def start(settings: Settings) -> None:
     """On the event loop, before anything subscribes to the bus: pick the bus and bind it to the loop."""
     global _redis, _relay, _terminal_prefix

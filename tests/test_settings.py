@@ -85,3 +85,9 @@ def test_the_wheel_carries_pages_components_their_assets_and_the_migrations(tmp_
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     assert 'Requires-Dist: pydantic-settings' in metadata
     assert not any(n.endswith('.dist-info/entry_points.txt') for n in names)  # no command that does not exist
+
+
+def test_a_redis_that_does_not_answer_stops_the_start_without_showing_the_url(tmp_path):
+    done = start_main(tmp_path, REDIS_URL=f'redis://:sk-secret-value@127.0.0.1:{free_port()}/0')
+    assert done.returncode == 2 and 'Traceback' not in done.stderr
+    assert done.stderr.strip() == 'Agor cannot start: REDIS_URL: no Redis answers there (ConnectionError)'

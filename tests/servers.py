@@ -54,10 +54,11 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """Starts a redis-server (no persistence) on loopback, yields its URL, and always stops it again."""
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """Starts a redis-server (no persistence) on loopback (a free port, or `port` to start one again where another
+    was), yields its URL, and always stops it again."""
     import redis
-    root, port = Path(tempfile.mkdtemp(prefix='agor-redis-')), free_port()
+    root, port = Path(tempfile.mkdtemp(prefix='agor-redis-')), port or free_port()
     process = subprocess.Popen([REDIS_SERVER, '--bind', '127.0.0.1', '--port', str(port), '--save', '',
                                 '--appendonly', 'no', '--dir', str(root)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

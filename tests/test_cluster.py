@@ -17,9 +17,9 @@ from agor.config import load_settings
 from agor.models import Role, SessionTurn
 from agor.scheduler import WATCHDOG_SECONDS
 
-from .app_server import login_cookie, running_app
+from .app_server import free_port, login_cookie, running_app
 from .conftest import seed_board
-from .servers import INITDB, REDIS_SERVER
+from .servers import INITDB, REDIS_SERVER, redis_server
 from .ws_client import WsPage
 
 pytestmark = [pytest.mark.postgres,
@@ -160,3 +160,20 @@ def test_the_redis_bus_delivers_every_event_to_every_process_in_one_order(redis_
     finally:
         first.close()
         second.close()
+
+
+def test_the_redis_bus_hears_again_once_redis_is_back():
+    """Redis restarts (nothing kept): the listener reconnects and subscribes again, the publisher sends again."""
+    from agor.redis_bus import RedisEventBus
+    port, heard = free_port(), threading.Event()
+    with redis_server(port) as url:
+        bus = RedisEventBus(url)
+        bus.subscribe('board:1', lambda payload: heard.set())
+    try:
+        with redis_server(port):
+            deadline = time.monotonic() + 20
+            while not heard.wait(0.2):
+                assert time.monotonic() < deadline, 'no event heard after Redis came back'
+                bus.publish('board:1', {'type': 'card_removed', 'id': 'after', 'by': 'x'})
+    finally:
+        bus.close()

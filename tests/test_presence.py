@@ -247,3 +247,27 @@ def test_a_silent_process_s_viewers_leave_and_a_stopping_one_s_at_once():
     two.drop_origin('p1')  # process 1's `bye`
     clock.now += PUSH_INTERVAL
     assert two.schedule.run_due(two)['board-1'].gone == ('a1',)
+
+
+async def test_a_process_that_starts_later_hears_who_is_already_there(monkeypatch):
+    """The relays of two processes on one bus (what Redis is to them): process 2's `hello` makes process 1 share its
+    viewers, which have not changed for a while; process 1's `bye` takes them away again."""
+    from agor import events
+    from agor.presence_relay import PresenceRelay
+    monkeypatch.setattr(events, 'bus', events.LocalEventBus())  # unbound: delivers at once
+    clock = Clock()
+    one, two = Presence(clock=clock, wall_clock=clock), Presence(clock=clock, wall_clock=clock)
+    one.schedule, two.schedule = Pushes(clock), Pushes(clock)
+    first = PresenceRelay(one, 'p1')
+    first.start()
+    one.join('board-1', 'a1', person('alice', 'Alice'))
+    one.cursor('a1', 7, 8, seq=1)
+    settle(one)
+    second = PresenceRelay(two, 'p2')
+    second.start()  # hello
+    settle(two)
+    assert [(p['conn'], p['x']) for p in two.board_snapshot('board-1')] == [('a1', 7)]
+    first.stop()  # bye
+    settle(two)
+    assert two.board_snapshot('board-1') == []
+    second.stop()

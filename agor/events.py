@@ -4,8 +4,8 @@ Services publish after commit (`agor.db.emit_after_commit`); pages subscribe thr
 services through `bus.subscribe`. Every topic name is made by `topic`: per object `board:<id>` (what viewers of a
 board see change), `user:<id>` (one person's open tabs), `session:<id>` (a session's transcript), and process-wide
 `INSTANCE_TOPIC` (a demo reset), `WORKTREES_TOPIC` (`worktree_gone`: its runs and shell end), `RUNS_TOPIC` (the
-session workers: a prompt waits, a run must stop) and `PRESENCE_TOPIC` (a cluster's processes share their viewers:
-agor.presence_relay). Every payload is one of the typed dicts below, told apart by its
+session workers: a prompt waits, a run must stop), `TERMINALS_TOPIC` (who may use a worktree's terminal changed) and
+`PRESENCE_TOPIC` (a cluster's processes share their viewers: agor.presence_relay). Every payload is one of the typed dicts below, told apart by its
 `type`; the board canvas sends canvas payloads to the browser as they are.
 
 The in-process bus is the default. With REDIS_URL, `agor.cluster` makes `bus` an `agor.redis_bus.RedisEventBus`: the
@@ -22,8 +22,8 @@ from typing import Any, Literal, Protocol, TypedDict, Union
 
 log = logging.getLogger(__name__)
 
-Scope = Literal['board', 'user', 'session', 'instance', 'worktrees', 'runs', 'presence']
-PROCESS_WIDE = ('instance', 'worktrees', 'runs', 'presence')
+Scope = Literal['board', 'user', 'session', 'instance', 'worktrees', 'runs', 'presence', 'terminals']
+PROCESS_WIDE = ('instance', 'worktrees', 'runs', 'presence', 'terminals')
 
 
 def topic(scope: Scope, key: str | None = None) -> str:
@@ -37,6 +37,7 @@ INSTANCE_TOPIC = topic('instance')
 WORKTREES_TOPIC = topic('worktrees')
 RUNS_TOPIC = topic('runs')
 PRESENCE_TOPIC = topic('presence')
+TERMINALS_TOPIC = topic('terminals')
 
 
 # ---- board:<id> ------------------------------------------------------------------------------------------------------
@@ -198,6 +199,12 @@ class StopRequested(TypedDict):
 RunEvent = Union[PromptQueued, StopRequested]
 
 
+class TerminalRightsChanged(TypedDict):
+    """The worktrees' levels or their boards' members changed: open terminals of them are checked again."""
+    type: Literal['terminal_rights']
+    worktree_ids: list[str]
+
+
 class PresenceShared(TypedDict):
     """One process's viewers of one board changed (agor.presence entries, with `joined`) or left (`gone`)."""
     type: Literal['presence']
@@ -215,7 +222,8 @@ class PresenceSignal(TypedDict):
 
 
 PresenceEvent = Union[PresenceShared, PresenceSignal]
-Event = Union[BoardEvent, UserEvent, SessionEvent, InstanceReset, WorktreeGone, RunEvent, PresenceEvent]
+Event = Union[BoardEvent, UserEvent, SessionEvent, InstanceReset, WorktreeGone, RunEvent, TerminalRightsChanged,
+              PresenceEvent]
 Callback = Callable[[Any], Any]  # called with the topic's payloads (e.g. BoardEvent for `board:<id>`)
 
 

@@ -365,7 +365,7 @@ def _view(comment: Comment, people: dict[str, User], reactions: list[CommentReac
     return {
         'id': comment.id, 'parent_id': comment.parent_id, 'author_id': comment.author_id,
         'author': author.name if author else 'Former member', 'initials': author.initials if author else '?',
-        'color': author.avatar_color if author else '#94a3b8',
+        'color': author.avatar_color if author else '#94a3b8', 'avatar': author.avatar_url if author else None,
         'body': comment.body, 'html': '' if comment.deleted else comment_text.render(comment.body, mentioned),
         'mentions': list(comment.mentions), 'deleted': comment.deleted, 'edited': comment.edited,
         'created_at': comment.created_at.isoformat(), 'updated_at': comment.updated_at.isoformat(),

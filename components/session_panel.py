@@ -15,7 +15,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import agent_sessions, comment_text
+from agor import agent_sessions, comment_text, runtime_settings
 from agor.events import SessionEvent, topic
 from agor.models import Role, User
 from agor.runtimes import registry
@@ -96,8 +96,11 @@ class SessionPanel:
             self._unsubscribe()
         self._unsubscribe = listen(self.dialog, topic('session', session_id), handler)
 
-    def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
-        """The form that starts a session in a worktree."""
+    async def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
+        """The form that starts a session in a worktree, with the user's defaults (Settings → Agentic Tools)."""
+        mine = await act(runtime_settings.form_defaults)
+        if mine is FAILED:
+            return
         self._closed()
         self.transcript.clear()
         self.footer.clear()
@@ -125,10 +128,10 @@ class SessionPanel:
 
             def runtime_chosen() -> None:
                 adapter = registry.get(runtime.value)
-                default = adapter.default_permission_mode
+                default, chosen = adapter.default_permission_mode, mine.get(adapter.name, {})
                 mode.set_options({name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == default else '')
-                                  for name in adapter.permission_modes}, value=default)
-                model.set_value('')
+                                  for name in adapter.permission_modes}, value=chosen.get('permission_mode') or default)
+                model.set_value(chosen.get('model') or '')
                 model.set_autocomplete(adapter.models)
                 pick.set_visibility(bool(adapter.models))
                 known.clear()

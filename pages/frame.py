@@ -1,4 +1,5 @@
-"""What every page shares: who is logged in, the role gate, the header, and running service calls safely."""
+"""What every page shares: who is logged in, the role gate, the header (with the Settings dialog, also opened by
+`?settings=<page>` on any page), and running service calls safely."""
 from __future__ import annotations
 
 import asyncio
@@ -17,9 +18,11 @@ from agor.events import UserEvent, topic
 from agor.config import Settings
 from agor.models import Role, User
 from components.act import FAILED, LOGIN, bind_login, close_page
-from components.chime import Chime, audio_settings_dialog
+from components.avatar import avatar
+from components.chime import Chime
 from components.inbox import Inbox
 from components.listen import listen
+from components.settings.dialog import open_settings
 
 PRIMARY = '#0d9488'
 # How long a page may take to build before NiceGUI gives up and serves its error page (its default is 3 s). A build
@@ -58,7 +61,10 @@ def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str 
                     ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
                 return None
             result = builder(user, settings, **kwargs)
-            return await result if inspect.isawaitable(result) else result
+            result = await result if inspect.isawaitable(result) else result
+            if result is None and 'settings' in request.query_params:  # a deep link to a page of the Settings dialog
+                await open_settings(settings, user.id, request.query_params['settings'])
+            return result
 
         wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
@@ -128,15 +134,10 @@ def header(user: User, settings: Settings, *, focused: bool = False) -> None:
         inbox = Inbox(user)
         Chime(user, inbox.button)
         with ui.button().props('flat no-caps').classes('text-slate-700'):
-            avatar(user, size='28px')
+            avatar(user.name, user.initials, user.avatar_color, user.avatar_url, size='28px')
             ui.label(user.name).classes('ml-2')
             with ui.menu():
                 ui.menu_item(f'{user.email} · {user.role}').props('disable')
-                ui.menu_item('Audio settings', audio_settings_dialog).mark('audio-menu')
+                ui.menu_item('Settings', lambda: open_settings(settings, user.id)).mark('settings-menu')
                 ui.menu_item('Log out', lambda: ui.navigate.to('/logout'))
 
-
-def avatar(user: User, size: str = '32px') -> ui.avatar:
-    element = ui.avatar(user.initials, color=user.avatar_color, text_color='white', size=size)
-    element.props('font-size="13px"').tooltip(user.name)
-    return element

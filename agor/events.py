@@ -5,8 +5,8 @@ services through `bus.subscribe`. Every topic name is made by `topic`: per objec
 board see change), `user:<id>` (one person's open tabs), `session:<id>` (a session's transcript), and process-wide
 `INSTANCE_TOPIC` (a demo reset), `WORKTREES_TOPIC` (`worktree_gone`: its runs and shell end), `RUNS_TOPIC` (the
 session workers: a prompt waits, a run must stop), `TERMINALS_TOPIC` (who may use a worktree's terminal changed) and
-`PRESENCE_TOPIC` (a cluster's processes share their viewers: agor.presence_relay). Every payload is one of the typed dicts below, told apart by its
-`type`; the board canvas sends canvas payloads to the browser as they are.
+`PRESENCE_TOPIC` (a cluster's processes share their viewers: agor.presence_relay). Every payload is one of the typed
+dicts below, told apart by its `type`; the board canvas sends canvas payloads to the browser as they are.
 
 The in-process bus is the default. With REDIS_URL, `agor.cluster` makes `bus` an `agor.redis_bus.RedisEventBus`: the
 same two methods, and every process delivers every event to its local subscribers. Payloads are therefore plain JSON.

@@ -99,16 +99,20 @@ async def test_two_processes_serve_one_board(cluster, redis_url):
         await a.fire(editor, 'submit', {'text': 'hello from process one'})
         await b.wait_for(lambda: 'hello from process one' in json.dumps(b.elements) + ''.join(b.scripts))
 
-        # B's prompt on process 2 (no runner) runs on process 1 and its output reaches both
+        # B's prompt on process 2 (no runner) runs on process 1 (the shell's parent) and its output reaches B
         await b.opened(lambda: b.fire(b.one(event='session_click'), 'session_click', {'id': session.id}),
                        prop=('placeholder', PROMPT_BOX))
-        await b.fire(b.one(prop=('placeholder', PROMPT_BOX)), 'update:value', 'echo cluster-$((6*7))')
+        await b.fire(b.one(prop=('placeholder', PROMPT_BOX)), 'update:value', 'echo cluster-$((6*7)) run-by-$PPID')
         await b.fire(b.one(label='Send', tag='q-btn'), 'click')
         await b.wait_for(lambda: 'cluster-42' in json.dumps(b.elements) + ''.join(b.scripts), timeout=30)
+
         def turn_status() -> str:
             return read(lambda s: s.query(SessionTurn).filter_by(session_id=session.id).one().status)
         await b.wait_for(lambda: turn_status() != 'running', timeout=30)
         assert turn_status() == 'completed'
+        output = await asyncio.to_thread(lambda: ' '.join(
+            e['text'] for e in agent_sessions.transcript(bob, session.id) if e['kind'] == 'assistant'))
+        assert f'run-by-{first.process.pid}' in output  # the runner's child, not process 2's
 
         # terminals live on the runner: process 2 points there, the runner serves them under the balancer's prefix
         terminal = f'/w/{team.worktree.id}/terminal'

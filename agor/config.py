@@ -22,7 +22,7 @@ from .proxies import Network, parse_networks
 ENV_PREFIX = 'AGOR_'
 AGENT_ENV_PREFIX = 'AGOR_AGENT_ENV_'
 ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-SECRET_FIELDS = {'database_url', 'owner_password', 'master_secret'}  # a bad value is named, never echoed
+SECRET_FIELDS = {'database_url', 'redis_url', 'owner_password', 'master_secret'}  # named, never echoed
 UnixUserMode = Literal['simple', 'insulated', 'strict']
 
 
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path('data')
     database_url: str = Field('', validation_alias='DATABASE_URL')  # default: SQLite in the data dir
+    redis_url: str = Field('', validation_alias='REDIS_URL')  # set: several processes share events and presence
+    runner: bool = True  # this process runs agent sessions and the watchdog (one process of a cluster)
     host: str = '0.0.0.0'
     port: int = Field(8080, ge=1, le=65535)
     demo: bool = False
@@ -122,6 +124,13 @@ class Settings(BaseSettings):
         if secret is not None and len(secret.get_secret_value().strip()) < 32:
             raise ValueError('at least 32 characters, e.g. the output of `openssl rand -base64 48`')
         return secret
+
+    @field_validator('redis_url')
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        if url and not url.startswith(('redis://', 'rediss://', 'unix://')):
+            raise ValueError('a Redis URL such as redis://127.0.0.1:6379/0')
+        return url
 
     @field_validator('agent_env')
     @classmethod

@@ -79,8 +79,12 @@ def master_secret(data_dir: Path, given: str | None) -> str:
     if given:
         return given
     path = data_dir / MASTER_SECRET_FILE
-    if not path.exists():
-        write_secret_file(path, secrets.token_urlsafe(48))
+    try:  # created under its own name at once: two processes starting together read the same one
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

@@ -198,12 +198,13 @@ def reset() -> None:
 
 
 def check_or_seal(sealer: SecretBox) -> bool:
-    """False when the stored check value does not open with `sealer`; seals one on the first start."""
+    """False when the stored check value does not open with `sealer`; seals one on the first start (two processes
+    starting together: one seals, the other checks against it)."""
     with db.transaction() as session:
+        db.put(session, SecretCheck(id=1, value=sealer.seal(*CHECK, 'agor')), unique=('id',))
+    with db.read() as session:
         row = session.get(SecretCheck, 1)
-        if row is None:
-            session.add(SecretCheck(id=1, value=sealer.seal(*CHECK, 'agor')))
-            return True
+        assert row is not None
         try:
             return sealer.open(*CHECK, row.value) == 'agor'
         except UnreadableSecret:

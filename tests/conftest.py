@@ -153,6 +153,22 @@ def board_app(tmp_path: Path, git_repo: Path):
         yield server, seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member)
 
 
+@pytest.fixture
+def postgres_url():
+    """A private PostgreSQL server (tests.servers) for this test: its URL."""
+    from .servers import postgres_server
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url():
+    """A private redis-server (tests.servers) for this test: its URL."""
+    from .servers import redis_server
+    with redis_server() as url:
+        yield url
+
+
 @pytest.fixture(scope='module')
 def browser():
     """Debian's Chromium driven by Playwright (the suite's install step puts it at /usr/bin/chromium)."""

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+<<<<<<< HEAD
 from agor import agent_sessions, auth, credentials, db, unix_accounts
+=======
+from agor import agent_sessions, auth, credentials, db, unix_accounts, user_secrets
+>>>>>>> main
 from agor.config import load_settings, session_secret
 from agor.models import Role, User
 from agor.runtimes import cli_process
@@ -46,6 +50,8 @@ async def team(monkeypatch, git_repo):
         settings = load_settings()
         db.init(settings.database_url)
         session_secret(settings.data_dir)
+        user_secrets.init(settings)
+        credentials.configure(settings.agent_env, settings.data_dir / unix_accounts.AGENT_HOMES)
         unix_accounts.prepare(settings)
         seeded = seed_board(settings, git_repo, bob=Role.member)
         workers.append(SessionWorkers(settings))

@@ -43,7 +43,7 @@ class WsPage:
         self.notices: list[str] = []
         self.warnings: list[str] = []  # the notices that are not confirmations (type `positive`)
         self.navigations: list[str] = []
-        self.scripts: list[str] = []  # the JavaScript the server ran on the page (element methods too)
+        self.scripts: list[str] = []  # every script the server ran in the page (run_method: canvas and presence patches)
         self.client_id = ''
         self.closed = False  # the server asked this tab to reload (its page is being dropped)
         self.update_listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. a benchmark's receipt clock

@@ -12,11 +12,7 @@ from pathlib import Path
 
 import pytest
 
-<<<<<<< HEAD
-from agor import agent_sessions, auth, credentials, db, unix_accounts
-=======
 from agor import agent_sessions, auth, credentials, db, unix_accounts, user_secrets
->>>>>>> main
 from agor.config import load_settings, session_secret
 from agor.models import Role, User
 from agor.runtimes import cli_process

@@ -99,16 +99,18 @@ async def test_simple_mode_as_root_runs_no_agent(team):
     assert 'never run as root' in detail['error'] and out == ''
 
 
-def test_the_env_allowlist_as_merged_for_a_user(monkeypatch):
-    """What credentials.merged_env gives an agent or terminal of Alice running as the app's own account: the allowed
-    names and LC_* of the app's environment, the account's identity, the operator's variables, Alice; nothing else."""
+def test_the_env_allowlist_as_merged_for_a_user(settings, monkeypatch):
+    """What credentials.merged_env gives an agent or terminal of Alice (no keys of her own) running as the app's own
+    account: the allowed names and LC_* of the app's environment, the account's identity, the operator's variables,
+    Alice; nothing else."""
+    alice = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
     monkeypatch.setattr(os, 'environ', {'PATH': '/usr/bin', 'LC_TIME': 'C.UTF-8', 'LC_': 'x', 'XLC_ALL': 'x',
                                         **LEAKY_ENV})
-    alice = User(name='Alice', email='alice@example.com')
+    monkeypatch.setattr(credentials, 'instance', {'GH_TOKEN': 'granted'})
     account = unix_accounts.current()
-    env = credentials.merged_env(alice, account, {'GH_TOKEN': 'granted'})
-    assert env == {**unix_accounts.login_env(account), 'PATH': '/usr/bin', 'LC_TIME': 'C.UTF-8', 'GH_TOKEN': 'granted',
-                   'AGOR_USER': 'Alice', 'AGOR_USER_EMAIL': 'alice@example.com'}
+    launch = credentials.merged_env(alice, account)
+    assert launch.env == {**unix_accounts.login_env(account), 'PATH': '/usr/bin', 'LC_TIME': 'C.UTF-8',
+                          'GH_TOKEN': 'granted', 'AGOR_USER': 'Alice', 'AGOR_USER_EMAIL': 'alice@example.com'}
 
 
 async def test_a_session_starts_from_the_env_allowlist(team, monkeypatch):

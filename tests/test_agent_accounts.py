@@ -14,7 +14,7 @@ import pytest
 
 from agor import agent_sessions, auth, credentials, db, unix_accounts, user_secrets
 from agor.config import load_settings, session_secret
-from agor.models import Role, User
+from agor.models import Role
 from agor.runtimes import cli_process
 from agor.runtimes.base import RunRequest
 from agor.session_worker import SessionWorkers

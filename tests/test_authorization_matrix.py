@@ -219,7 +219,7 @@ def tmux_servers_killed(tmux_dir: Path) -> Iterator[None]:
         yield
     finally:
         for socket in tmux_dir.glob('*/tmux'):
-            subprocess.run(['tmux', '-S', str(socket), 'kill-server'], capture_output=True)
+            subprocess.run(['tmux', '-S', str(socket), 'kill-server'], capture_output=True, check=False)
 
 
 def inbox_entry(user_id: str, actor_id: str, board_id: str, comment_id: str, title: str) -> str:
@@ -1029,7 +1029,7 @@ class Xterm:
 def window_size(world: SimpleNamespace, worktree_id: str) -> str:
     socket = next(world.tmux_dir.glob(f'*-{worktree_id}/tmux'))
     done = subprocess.run(['tmux', '-S', str(socket), 'display', '-p', '-t', f'=v-{worktree_id}:',
-                           '#{window_width}x#{window_height}'], capture_output=True, text=True)
+                           '#{window_width}x#{window_height}'], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 

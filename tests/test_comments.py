@@ -333,18 +333,18 @@ def test_the_sanitizer_allows_nothing_beyond_the_fixed_list():
 # Markdown in, exactly what the browser gets out (the extras on, only listed tags, attributes and link schemes).
 RENDERED = [
     ('| a | b |\n|:--|--:|\n| 1 | 2 |',
-     '<table>\n<thead>\n<tr>\n  <th>a</th>\n  <th>b</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n  <td>1</td>\n'
-     '  <td>2</td>\n</tr>\n</tbody>\n</table>\n'),
+     ('<table>\n<thead>\n<tr>\n  <th>a</th>\n  <th>b</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n  <td>1</td>\n'
+     '  <td>2</td>\n</tr>\n</tbody>\n</table>\n')),
     ('3. c\n4. d', '<ol>\n<li>c</li>\n<li>d</li>\n</ol>\n'),  # no `start`: not on the list
     ('one\ntwo', '<p>one<br>\ntwo</p>\n'),
     ('[h](http://a.example "T") [m](mailto:a@b.example) [f](ftp://f.example/x) [j](javascript:alert(1))',
-     '<p><a href="http://a.example" title="T" target="_blank" rel="noopener noreferrer nofollow">h</a> '
+     ('<p><a href="http://a.example" title="T" target="_blank" rel="noopener noreferrer nofollow">h</a> '
      '<a href="mailto:a@b.example" target="_blank" rel="noopener noreferrer nofollow">m</a> '
      '<a target="_blank" rel="noopener noreferrer nofollow">f</a> '
-     '<a href="#" target="_blank" rel="noopener noreferrer nofollow">j</a></p>\n'),
+     '<a href="#" target="_blank" rel="noopener noreferrer nofollow">j</a></p>\n')),
     ("@Ann Lee, @ANN, @O'Neil and @A&B but not x@Ann",
-     '<p><span class="agor-mention">@Ann Lee</span>, <span class="agor-mention">@ANN</span>, '
-     '<span class="agor-mention">@O\'Neil</span> and <span class="agor-mention">@A&amp;B</span> but not x@Ann</p>\n'),
+     ('<p><span class="agor-mention">@Ann Lee</span>, <span class="agor-mention">@ANN</span>, '
+     '<span class="agor-mention">@O\'Neil</span> and <span class="agor-mention">@A&amp;B</span> but not x@Ann</p>\n')),
 ]
 
 

@@ -65,11 +65,11 @@ export default {
         </div>
         <slot></slot>
       </div>
-      <div class="agor-controls" @pointerdown.stop>
-        <button title="Zoom out" @click="zoomBy(1 / 1.2)">−</button>
-        <button class="agor-zoom-level" title="Reset to 100%" @click="zoomTo(1)">{{ Math.round(view.k * 100) }}%</button>
-        <button title="Zoom in" @click="zoomBy(1.2)">+</button>
-        <button title="Fit to content" @click="fit()">⤢</button>
+      <div class="agor-controls" role="toolbar" aria-label="Zoom" @pointerdown.stop>
+        <button aria-label="Zoom out" title="Zoom out (Ctrl -)" @click="zoomBy(1 / 1.2)"><i class="material-icons" aria-hidden="true">remove</i></button>
+        <button class="agor-zoom-level" aria-label="Reset zoom to 100%" title="Reset to 100% (Ctrl 0)" @click="zoomTo(1)">{{ Math.round(view.k * 100) }}%</button>
+        <button aria-label="Zoom in" title="Zoom in (Ctrl +)" @click="zoomBy(1.2)"><i class="material-icons" aria-hidden="true">add</i></button>
+        <button aria-label="Fit to content" title="Fit to content (Shift 1)" @click="fit()"><i class="material-icons" aria-hidden="true">fit_screen</i></button>
       </div>
     </div>
   `,

@@ -19,14 +19,16 @@ from . import timestamp
 from .act import FAILED, act, as_current_user
 from .comment_editor import CommentEditor
 from .listen import listen
+from .side_panel import SidePanel
 
 FILTER_LABELS = {'active': 'Active', 'resolved': 'Resolved', 'mine': 'Mine', 'mentions': 'Mentions me'}
+TAB = 'comments'  # its key in the side panel
 TARGET_ICONS = {'board': '🗂️', 'zone': '📍', 'worktree': '🌳', 'session': '💬'}
 
 
 class CommentsPanel:
-    def __init__(self, user: User, board: Board, people: list[dict[str, str]], threads: list[dict[str, Any]], *,
-                 on_threads: Callable[[list[dict[str, Any]]], None],
+    def __init__(self, side: SidePanel, user: User, board: Board, people: list[dict[str, str]],
+                 threads: list[dict[str, Any]], *, on_threads: Callable[[list[dict[str, Any]]], None],
                  on_focus: Callable[[dict[str, Any]], None]) -> None:
         self.user_id = user.id
         self.board = board
@@ -47,14 +49,15 @@ class CommentsPanel:
         self._layout: list[tuple[str, str, list[str]]] = []
         self._drawn: dict[str, tuple[tuple, ui.column]] = {}
 
-        self.drawer = ui.right_drawer(value=False, fixed=True).props('width=400 bordered') \
-            .classes('bg-slate-50 p-0').mark('comments-panel')
-        with self.drawer, ui.column().classes('w-full h-full gap-2 p-3 no-wrap'):
+        self.side = side
+        self.root = side.add(TAB, 'Comments', 'forum')
+        with self.root, ui.column().classes('w-full h-full gap-2 p-3 no-wrap').mark('comments-panel'):
             with ui.row().classes('w-full items-center no-wrap'):
                 ui.label('Comments').classes('text-lg font-semibold')
                 self.count = ui.badge('0', color='teal').mark('comments-count')
                 ui.space()
-                ui.button(icon='close', on_click=self.drawer.hide).props('flat round dense')
+                ui.button(icon='close', on_click=self.close) \
+                    .props('flat round dense aria-label="Close comments"').tooltip('Close comments')
             ui.toggle(FILTER_LABELS, value='active', on_change=lambda e: self.set_mode(e.value)) \
                 .props('dense no-caps unelevated toggle-color=teal size=sm').mark('comments-filter')
             ui.input(placeholder='Search comments', on_change=lambda e: self.set_query(e.value or '')) \
@@ -63,7 +66,7 @@ class CommentsPanel:
             if self.can_write:
                 self.new_thread = CommentEditor(self.people, self.start_board_thread,
                                                 placeholder='Comment on the board…').mark('new-board-comment')
-        listen(self.drawer, topic('board', board.id), self._on_board_event)
+        listen(self.root, topic('board', board.id), self._on_board_event)
         self.render()
 
     # ---- data ----------------------------------------------------------------------------------------------------
@@ -83,7 +86,7 @@ class CommentsPanel:
         while True:
             self._again = False
             try:
-                with self.drawer:
+                with self.root:
                     self.threads = await as_current_user(comments.threads, self.board.id)
             except DomainError:  # the board went away or the login ended; the page handles those
                 return
@@ -101,10 +104,13 @@ class CommentsPanel:
         self.render()
 
     def open(self) -> None:
-        self.drawer.show()
+        self.side.show(TAB)
+
+    def close(self) -> None:
+        self.side.hide(TAB)
 
     def toggle(self) -> None:
-        self.drawer.toggle()
+        self.side.toggle(TAB)
 
     async def select(self, thread_id: str, *, focus_canvas: bool = True) -> None:
         """Open the drawer on a thread (switching to the filter that shows it) and pan the canvas to it."""
@@ -120,7 +126,7 @@ class CommentsPanel:
         self.selected = thread_id
         self.mode = 'resolved' if thread['resolved'] else 'active'
         self.query = ''
-        self.drawer.show()
+        self.side.show(TAB)
         self.render()
         if focus_canvas:
             self.on_focus(thread)
@@ -286,7 +292,7 @@ class CommentsPanel:
         if created is FAILED:
             return False
         self.selected = created.id
-        self.drawer.show()
+        self.side.show(TAB)
         return True
 
     def start_reply(self, thread_id: str) -> None:

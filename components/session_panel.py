@@ -1,4 +1,4 @@
-"""A session, open beside the board: its live transcript, the prompt box (prompts queue while a run goes), stop,
+"""Sessions, open beside the board (a tab each in the side panel): the live transcript, the prompt box (prompts queue while a run goes), stop,
 and follow. Opening it acknowledges the session for this viewer only; so does every update while it stays open.
 
 Live updates cost what they add: a streamed entry's `append` event is sent to the browser as just the new text
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from html import escape
 from typing import Any
@@ -24,6 +24,7 @@ from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
 from . import timestamp
 from .act import FAILED, act
 from .listen import listen
+from .side_panel import SidePanel
 
 log = logging.getLogger('agor.ui')
 STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'completed': 'green', 'failed': 'red',
@@ -34,10 +35,63 @@ OUTPUT_LIMIT = 20_000
 
 
 class SessionPanel:
-    def __init__(self, user: User, on_comment: Callable[[dict[str, Any]], Any]) -> None:
-        self.on_comment = on_comment
-        self.user_id = user.id  # who this panel shows things to; actions go through `act`, as the user is then
+    """The sessions open beside the board, one tab each in the side panel, and the new-session form in a tab of its
+    own. Closing a tab ends its view: its events no longer reach this page and it no longer acknowledges."""
+
+    def __init__(self, side: SidePanel, user: User, on_comment: Callable[[dict[str, Any]], Any]) -> None:
+        self.side = side
+        self.user_id = user.id
         self.can_write = user.has(Role.member)  # what to show; every action is checked as the user is then
+        self.on_comment = on_comment
+        self.views: dict[str, SessionView] = {}
+
+    async def open(self, session_id: str) -> None:
+        if session_id not in self.views:
+            view = self._view(session_id, 'Session', 'smart_toy')
+            if not await view.open(session_id):
+                self._remove(session_id)
+                return
+        self.side.show(session_id)
+
+    def new_session(self, worktree: dict[str, Any]) -> None:
+        """The form that starts a session in a worktree; once started, the session takes its place."""
+        key = f'new-{worktree["id"]}'
+        if key not in self.views:
+            self._view(key, 'New session', 'add').new_session(worktree, lambda created: self._started(key, created))
+        self.side.show(key)
+
+    def close(self) -> None:
+        """Close every session tab."""
+        for key in list(self.views):
+            self._remove(key)
+
+    async def _started(self, key: str, session_id: str) -> None:
+        self._remove(key)
+        await self.open(session_id)
+
+    def _view(self, key: str, label: str, icon: str) -> SessionView:
+        with self.side.add(key, label, icon, on_close=lambda: self._remove(key)):
+            view = SessionView(self.user_id, self.can_write, on_comment=self.on_comment,
+                               on_close=lambda: self._remove(key), on_title=lambda title: self.side.rename(key, title))
+        self.views[key] = view
+        return view
+
+    def _remove(self, key: str) -> None:
+        view = self.views.pop(key, None)
+        if view is not None:
+            view.stop_hearing()
+        self.side.remove(key)
+
+
+class SessionView:
+    """One session in its tab: header, live transcript, prompt box."""
+
+    def __init__(self, user_id: str, can_write: bool, *, on_comment: Callable[[dict[str, Any]], Any],
+                 on_close: Callable[[], None], on_title: Callable[[str], None]) -> None:
+        self.on_comment = on_comment
+        self.on_title = on_title
+        self.user_id = user_id  # who this view shows things to; actions go through `act`, as the user is then
+        self.can_write = can_write
         self.session_id: str | None = None
         self.runtime = ''
         self.entries: dict[int, ui.html] = {}
@@ -46,33 +100,32 @@ class SessionPanel:
         self.usage: dict[int, dict[str, Any]] = {}  # usage entry id -> its figures, for the session total
         self.total: ui.label | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        with ui.dialog().props('position=right full-height') as self.dialog, \
-                ui.card().classes('h-full p-0 gap-0 no-wrap').style('width: 600px; max-width: 96vw') \
-                .mark('session-panel'):
+        with ui.column().classes('w-full h-full p-0 gap-0 no-wrap').mark('session-panel') as self.root:
             with ui.row().classes('w-full items-center gap-2 px-4 py-3 border-b no-wrap'):
                 self.title = ui.label().classes('text-lg font-semibold truncate flex-1').mark('session-title')
                 self.status = ui.badge().mark('session-status')
                 if self.can_write:
                     self.comment = ui.button(icon='add_comment', on_click=self._comment) \
-                        .props('flat round dense color=grey-8').tooltip('Comment on this session').mark('comment-session')
-                ui.button(icon='close', on_click=self.dialog.close).props('flat round dense')
-            self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-500')
+                        .props('flat round dense color=grey-8 aria-label="Comment on this session"') \
+                        .tooltip('Comment on this session').mark('comment-session')
+                ui.button(icon='close', on_click=on_close) \
+                    .props('flat round dense aria-label="Close this session"').tooltip('Close').mark('close-session')
+            self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-600')
             self.transcript = ui.column().classes('w-full flex-1 overflow-auto gap-2 px-4 py-3 no-wrap') \
                 .mark('transcript')
             self.footer = ui.column().classes('w-full gap-2 px-4 py-3 border-t')
-        self.dialog.on_value_change(lambda e: None if e.value else self._closed())
 
     # ---- opening -------------------------------------------------------------------------------------------------
 
-    async def open(self, session_id: str) -> None:
-        """Show the session; updates that arrive while its transcript loads are kept and applied after it."""
-        self._closed()
+    async def open(self, session_id: str) -> bool:
+        """Load the session (False if it cannot be shown); updates that arrive while its transcript loads are kept
+        and applied after it."""
         early: list[SessionEvent] = []
         self._hear(session_id, early.append)
         detail = await act(agent_sessions.get, session_id)
         if detail is FAILED:
-            self._closed()
-            return
+            self.stop_hearing()
+            return False
         self.session_id = session_id
         self.runtime = detail['runtime']
         self.entries, self.tail = {}, None
@@ -87,18 +140,17 @@ class SessionPanel:
         self._hear(session_id, self._on_event)
         for event in early:
             self._on_event(event)
-        self.dialog.open()
         self._scroll()
         await act(agent_sessions.acknowledge, session_id)
+        return True
 
     def _hear(self, session_id: str, handler: Callable[[SessionEvent], None]) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._unsubscribe = listen(self.dialog, topic('session', session_id), handler)
+        self._unsubscribe = listen(self.root, topic('session', session_id), handler)
 
-    def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
+    def new_session(self, worktree: dict[str, Any], on_created: Callable[[str], Awaitable[None]]) -> None:
         """The form that starts a session in a worktree."""
-        self._closed()
         self.transcript.clear()
         self.footer.clear()
         self.meta.clear()
@@ -144,10 +196,9 @@ class SessionPanel:
                 created = await act(agent_sessions.create, worktree['id'], runtime.value, prompt.value,
                                     model=(model.value or '').strip() or None, permission_mode=mode.value)
                 if created is not FAILED:
-                    await self.open(created.id)
+                    await on_created(created.id)
             ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal') \
                 .mark('start-session')
-        self.dialog.open()
 
     # ---- drawing -------------------------------------------------------------------------------------------------
 
@@ -157,6 +208,7 @@ class SessionPanel:
 
     def _header(self, detail: dict[str, Any]) -> None:
         self.title.set_text(detail['title'])
+        self.on_title(detail['title'])
         self.status.set_visibility(True)
         self.status.set_text(detail['status_label'])
         self.status.props(f'color={STATUS_COLORS.get(detail["status"], "grey")}')
@@ -285,12 +337,8 @@ class SessionPanel:
         if await act(agent_sessions.stop, session_id) is False:
             ui.notify('Nothing is running in this session.')
 
-    def close(self) -> None:
-        """Stop showing the session: its events no longer reach this page."""
-        self._closed()
-        self.dialog.close()
-
-    def _closed(self) -> None:
+    def stop_hearing(self) -> None:
+        """Its events no longer reach this page."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

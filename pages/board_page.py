@@ -28,6 +28,7 @@ from components.facepile import Facepile
 from components.listen import listen
 from components.presence_layer import PresenceLayer
 from components.session_panel import SessionPanel
+from components.side_panel import SidePanel
 from components.worktree_dialog import open_add_worktree
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
@@ -76,11 +77,13 @@ class BoardView:
         self.revoked = False
         self._attention_pending = False
         conn = ui.context.client.id
-        self.canvas = BoardCanvas(board.id, state, pins=comments.pins(threads), readonly=not self.can_edit) \
-            .style('height: calc(100vh - 52px)').mark('board-canvas')
-        self.panel = CommentsPanel(user, board, people, threads, on_threads=self.threads_changed,
+        with ui.element('div').classes('agor-board-row') as self.row:  # the canvas, and the side panel beside it
+            self.canvas = BoardCanvas(board.id, state, pins=comments.pins(threads), readonly=not self.can_edit) \
+                .mark('board-canvas')
+            self.side = SidePanel()
+        self.panel = CommentsPanel(self.side, user, board, people, threads, on_threads=self.threads_changed,
                                    on_focus=self.focus_thread)
-        self.sessions = SessionPanel(user, on_comment=lambda agent: self.panel.compose(
+        self.sessions = SessionPanel(self.side, user, on_comment=lambda agent: self.panel.compose(
             f'Comment on session “{agent["title"]}”', 'session', agent['id'], None))
         self.toasts = Toasts()
         facepile = self._toolbar(conn)
@@ -108,9 +111,10 @@ class BoardView:
             else:
                 ui.badge('view only', color='grey').props('outline')
             ui.button(icon='lock' if board.private else 'group', on_click=lambda: board_access_dialog(board.id)) \
-                .props('flat dense').tooltip('Sharing and permissions').mark('board-sharing')
-            with ui.button(icon='forum', on_click=self.panel.toggle).props('flat dense no-caps') \
-                    .mark('comments-toggle'):
+                .props('flat dense aria-label="Sharing and permissions"').tooltip('Sharing and permissions') \
+                .mark('board-sharing')
+            with ui.button(icon='forum', on_click=self.panel.toggle) \
+                    .props('flat dense no-caps aria-label="Comments"').tooltip('Comments').mark('comments-toggle'):
                 self.open_threads = ui.badge('', color='teal').props('floating rounded')
             return Facepile(conn, self.user_id, lambda target: presence.follow(conn, target))
 
@@ -128,6 +132,7 @@ class BoardView:
         board_canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'),
                                                                     e.args.get('k')), throttle=0.1)
         board_canvas.on('unfollow', lambda: presence.follow(conn, None))
+        board_canvas.on('escape', self.side.close_top)  # Esc with nothing else to cancel: close the top panel
 
     async def start(self, comment: str | None, worktree: str | None, session: str | None) -> None:
         """Once the browser is connected: the attention pulse, then what the link asked for, then a waiting picker."""
@@ -169,9 +174,8 @@ class BoardView:
         self.sessions.close()
         self.leave_presence()
         ui.navigate.to('/?left=access')
-        self.panel.drawer.delete()
         self.toolbar.delete()
-        self.canvas.delete()
+        self.row.delete()
 
     # ---- gestures from this viewer's canvas -------------------------------------------------------------------------
 

@@ -39,8 +39,8 @@ export default {
              :class="{locked: z.locked, 'agor-flash': flash === z.id}">
           <div class="agor-zone-header" :style="{color: z.border}" @pointerdown.stop="onZoneDown($event, z, 'move')">
             <span class="agor-zone-label">{{ z.label }}</span>
-            <span v-if="z.trigger" title="This zone has a trigger">⚡</span>
-            <span v-if="z.locked" title="Locked">🔒</span>
+            <i v-if="z.trigger" class="material-icons agor-zone-trigger" role="img" aria-label="Has a trigger" title="This zone has a trigger">bolt</i>
+            <i v-if="z.locked" class="material-icons" role="img" aria-label="Locked" title="Locked">lock</i>
           </div>
           <div v-if="!readonly && !z.locked" class="agor-zone-resize" title="Resize"
                @pointerdown.stop="onZoneDown($event, z, 'resize')"></div>
@@ -50,11 +50,11 @@ export default {
              :class="{attention: attention.includes(c.id), dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
              @pointerdown.stop="onCardDown($event, c)">
           <div class="agor-card-name">{{ c.name }}</div>
-          <div class="agor-card-meta"><span class="agor-branch">⎇ {{ c.branch }}</span> · {{ c.repo }}</div>
+          <div class="agor-card-meta"><i class="material-icons agor-branch-icon" aria-hidden="true">call_split</i><span class="agor-branch">{{ c.branch }}</span> · {{ c.repo }}</div>
           <div class="agor-card-badges">
             <span v-for="s in c.sessions" :key="s.id" class="agor-chip agor-session-chip" :class="'status-' + s.status"
                   :data-session-id="s.id" @pointerdown.stop @click.stop="$emit('session_click', { id: s.id })">{{ s.label }}</span>
-            <span v-if="c.comments" class="agor-chip">💬 {{ c.comments }}</span>
+            <span v-if="c.comments" class="agor-chip agor-comments-chip" :title="c.comments + ' open threads'"><i class="material-icons" aria-hidden="true">chat_bubble_outline</i><span class="agor-count">{{ c.comments }}</span></span>
           </div>
         </div>
         <div v-for="p in pinList" :key="'pin-' + p.id" class="agor-pin" :data-pin-id="p.id" :style="pinStyle(p)"

@@ -36,7 +36,9 @@ class CardDialog(ui.dialog):
         rights = details['rights']
         with self, ui.card().classes('w-[28rem]').mark('card-dialog'):
             ui.label(card['name']).classes('text-xl font-semibold')
-            ui.label(f'⎇ {card["branch"]} · {card["repo"]}').classes('font-mono text-sm text-slate-600')
+            with ui.row().classes('items-center gap-1 no-wrap font-mono text-sm text-slate-600'):
+                ui.icon('call_split', size='16px').props('aria-hidden=true')
+                ui.label(f'{card["branch"]} · {card["repo"]}')
             ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
                 .classes('text-xs text-slate-500')

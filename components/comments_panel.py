@@ -23,7 +23,7 @@ from .side_panel import SidePanel
 
 FILTER_LABELS = {'active': 'Active', 'resolved': 'Resolved', 'mine': 'Mine', 'mentions': 'Mentions me'}
 TAB = 'comments'  # its key in the side panel
-TARGET_ICONS = {'board': '🗂️', 'zone': '📍', 'worktree': '🌳', 'session': '💬'}
+TARGET_ICONS = {'board': 'dashboard', 'zone': 'crop_free', 'worktree': 'call_split', 'session': 'smart_toy'}
 
 
 class CommentsPanel:
@@ -181,9 +181,10 @@ class CommentsPanel:
         container.clear()
         with container:
             with ui.row().classes('w-full items-center gap-1 text-xs text-slate-500 no-wrap'):
-                target = ui.label(f'{TARGET_ICONS[thread["target_type"]]} {thread["target_label"]}') \
-                    .classes('cursor-pointer hover:underline truncate')
-                target.on('click', lambda t=thread: self.on_focus(t))
+                ui.button(thread['target_label'], icon=TARGET_ICONS[thread['target_type']],
+                          on_click=lambda t=thread: self.on_focus(t)) \
+                    .props('flat dense no-caps size=sm color=grey-9').classes('agor-thread-target min-w-0') \
+                    .tooltip('Show it on the board')
                 if thread['detached_from']:
                     ui.label(f'(was on {thread["detached_from"]})').classes('italic truncate')
                 ui.space()
@@ -205,6 +206,9 @@ class CommentsPanel:
                 if entry['edited']:
                     ui.label('edited').classes('text-xs text-slate-400 italic').tooltip(entry['updated_at'])
                 ui.space()
+                ui.button(icon='link', on_click=lambda e=entry: self.copy_link(e['id'])) \
+                    .props('flat round dense size=sm color=grey-8 aria-label="Copy link"').tooltip('Copy link') \
+                    .mark('copy-link')
                 self._comment_menu(thread, entry)
             if entry['deleted']:
                 ui.label('deleted').classes('text-sm italic text-slate-400')
@@ -219,13 +223,14 @@ class CommentsPanel:
                 self._reactions(entry)
 
     def _comment_menu(self, thread: dict[str, Any], entry: dict[str, Any]) -> None:
-        mine = entry['author_id'] == self.user_id or self.is_admin
-        with ui.button(icon='more_horiz').props('flat round dense size=sm color=grey-7').mark('comment-menu'):
+        """Edit and delete, for the author (and admins)."""
+        if not (self.can_write and (entry['author_id'] == self.user_id or self.is_admin) and not entry['deleted']):
+            return
+        with ui.button(icon='more_horiz').props('flat round dense size=sm color=grey-8 aria-label="More actions"') \
+                .tooltip('Edit or delete').mark('comment-menu'):
             with ui.menu():
-                ui.menu_item('Copy link', lambda e=entry: self.copy_link(e['id'])).mark('copy-link')
-                if self.can_write and mine and not entry['deleted']:
-                    ui.menu_item('Edit', lambda e=entry: self.start_edit(e['id'])).mark('edit')
-                    ui.menu_item('Delete', lambda e=entry: self.delete(e['id'])).mark('delete')
+                ui.menu_item('Edit', lambda e=entry: self.start_edit(e['id'])).mark('edit')
+                ui.menu_item('Delete', lambda e=entry: self.delete(e['id'])).mark('delete')
 
     def _reactions(self, entry: dict[str, Any]) -> None:
         with ui.row().classes('items-center gap-1'):
@@ -239,7 +244,8 @@ class CommentsPanel:
                 if not self.can_write:
                     pill.disable()
             if self.can_write:
-                with ui.button(icon='add_reaction').props('flat round dense size=sm color=grey-6').mark('react'):
+                with ui.button(icon='add_reaction').props('flat round dense size=sm color=grey-8 aria-label="React"') \
+                        .tooltip('React').mark('react'):
                     with ui.menu(), ui.row().classes('gap-0 p-1 no-wrap'):
                         for emoji in comments.EMOJIS:
                             ui.button(emoji, on_click=lambda em=emoji, e=entry: self.react(e['id'], em)) \

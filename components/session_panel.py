@@ -371,11 +371,11 @@ def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:
         details = data.get('details') or []
         more = (f'<details class="agor-details"><summary>details</summary><pre>{escape(chr(10).join(details))}</pre>'
                 '</details>') if details else ''
-        return f'<div class="agor-error"><div class="agor-headline">⚠ {escape(text)}</div>{more}</div>'
+        return f'<div class="agor-error"><div class="agor-headline">{_icon("warning")}{escape(text)}</div>{more}</div>'
     if kind == 'usage':
         return f'<div class="agor-note agor-usage">This turn: {escape(usage_text(data))}</div>'
     if data.get('retry'):
-        return f'<div class="agor-retry">↻ {escape(text)}</div>'
+        return f'<div class="agor-retry">{_icon("replay")}{escape(text)}</div>'
     return f'<div class="agor-note">{escape(text)}</div>'
 
 
@@ -389,7 +389,11 @@ def _tool_call_html(text: str, data: dict[str, Any]) -> str:
     else:
         what, detail = 'Tool', text
     code = f' <code>{escape(shorten(detail, 300))}</code>' if detail else ''
-    return f'<div class="agor-tool">🔧 <b>{escape(what)}</b>{code}</div>'
+    return f'<div class="agor-tool">{_icon("build")}<b>{escape(what)}</b>{code}</div>'
+
+
+def _icon(name: str) -> str:
+    return f'<i class="material-icons agor-icon" aria-hidden="true">{name}</i>'
 
 
 def _arguments(value: Any) -> str:

@@ -18,7 +18,7 @@ from agor.errors import DomainError
 from agor.events import AccessChanged, BoardEvent, UserEvent, ZoneChanged, ZoneFired, topic
 from agor.models import Board, Role, User
 from agor.presence import presence
-from components import presence_layer
+from components import board_icon, presence_layer
 from components.act import FAILED, act, as_current_user
 from components.board_access import board_access_dialog
 from components.board_canvas import BoardCanvas
@@ -50,7 +50,7 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
         ui.label(error.message).classes('p-8 text-lg')
         ui.link('Back to boards', '/').classes('px-8')
         return
-    ui.page_title(f'{board.icon} {board.name} · Agor')
+    ui.page_title(f'{board.name} · Agor')
     header(user, settings)
     ui.query('.nicegui-content').classes('p-0')
     view = BoardView(user, board, state, threads, people, settings)
@@ -99,7 +99,8 @@ class BoardView:
         board = self.board
         with ui.row().classes('absolute left-4 top-[68px] items-center gap-2 bg-white rounded-xl shadow px-3 py-2') \
                 as self.toolbar:
-            self.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
+            self.icon = ui.icon(board_icon(board.icon), size='24px', color='teal-8')
+            self.title = ui.label(board.name).classes('text-lg font-semibold').mark('board-title')
             if self.can_edit:
                 ui.button('Zone', icon='add', on_click=self.add_zone).props('flat dense no-caps').mark('add-zone')
                 ui.button('Worktree', icon='add', on_click=self.add_worktree).props('flat dense no-caps') \
@@ -154,7 +155,8 @@ class BoardView:
         elif event['type'] == 'zone_fired':
             self.zone_fired(event)
         elif event['type'] == 'board':
-            self.title.set_text(f'{event["board"]["icon"]} {event["board"]["name"]}')
+            self.icon.set_name(board_icon(event['board']['icon']))
+            self.title.set_text(event['board']['name'])
         elif event['type'] == 'board_deleted':
             ui.notify(f'{event["by"]} deleted this board.', type='warning')
             ui.navigate.to('/')
@@ -250,7 +252,7 @@ class BoardView:
             return
         self.canvas.run_method('setAttention', state['cards'])
         status = 'needs' if state['sessions'] else 'running' if state['running'] else 'idle'
-        title = f'{self.board.icon} {self.board.name} · Agor'
+        title = f'{self.board.name} · Agor'
         ui.run_javascript(f'window.agorSetStatus({json.dumps(status)}, {len(state["sessions"])}, {json.dumps(title)})')
 
     # ---- comments ---------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from agor import boards
 from agor.config import Settings
 from agor.models import Role, User
 
+from components import board_icon
 from components.act import FAILED, act
 from components.board_access import board_access_dialog
 
@@ -37,7 +38,7 @@ async def boards_page(user: User, settings: Settings, left: str | None = None) -
                 with ui.card().classes('w-72 cursor-pointer hover:shadow-lg').on(
                         'click', lambda _, slug=item['slug']: ui.navigate.to(f'/b/{slug}')):
                     with ui.row().classes('w-full items-center no-wrap'):
-                        ui.label(item['icon']).classes('text-2xl')
+                        ui.icon(board_icon(item['icon']), size='28px', color='teal-8')
                         ui.label(item['name']).classes('text-lg font-semibold grow truncate')
                         if item['private']:
                             ui.icon('lock', color='grey-7').tooltip('Private: only its members see it') \

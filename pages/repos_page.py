@@ -22,7 +22,7 @@ async def repos_page(user: User, settings: Settings) -> None:
     header(user, settings)
     is_member, is_admin = user.has(Role.member), user.has(Role.admin)  # what to show; actions are checked again
     board_list = await act(boards.list_boards)
-    board_options = {b['id']: f'{b["icon"]} {b["name"]}' for b in board_list} if board_list is not FAILED else {}
+    board_options = {b['id']: b['name'] for b in board_list} if board_list is not FAILED else {}
 
     @ui.refreshable
     async def repo_list() -> None:
@@ -48,7 +48,9 @@ async def repos_page(user: User, settings: Settings) -> None:
         for item in items:
             with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 pt-2'):
                 ui.label(item['name']).classes('font-semibold w-48 truncate')
-                ui.label(f'⎇ {item["branch"]}').classes('font-mono text-sm text-slate-600 w-56 truncate')
+                with ui.row().classes('items-center gap-1 no-wrap font-mono text-sm text-slate-600 w-56'):
+                    ui.icon('call_split', size='16px').props('aria-hidden=true')
+                    ui.label(item['branch']).classes('truncate')
                 if item['archived']:
                     ui.badge('archived', color='grey').props('outline')
                 elif item['board_id']:

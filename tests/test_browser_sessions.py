@@ -67,7 +67,7 @@ def test_streaming_transcript_pulse_favicon_ack_and_chime(browser, scene):
     for page in (alice, bob):  # the run ends: both cards pulse, both tabs say "needs you"
         expect(page.locator(f'{card}.attention')).to_have_count(1, timeout=20_000)
         expect(page.locator('html')).to_have_attribute('data-agor-status', 'needs')
-        expect(page).to_have_title('(1) 🗂️ Sprint · Agor')
+        expect(page).to_have_title('(1) Sprint · Agor')
     assert model.requests[-1].prompts[-1].endswith('Summarise the repository')
 
     bob.locator(f'{card} .agor-session-chip').click()  # Bob looks: his pulse and dot clear, Alice's stay

@@ -5,6 +5,14 @@ const MIN_ZOOM = 0.1;
 const MAX_ZOOM = 4;
 const DRAG_THRESHOLD = 4;
 const POINTER_INTERVAL_MS = 100;
+const ARROW_STEP = 10; // px a card moves per arrow key (Shift: 5 steps)
+const KEY_MOVE_SETTLE_MS = 250; // arrow keys are one gesture until they pause: then it is dropped, like a drag
+
+// Whether a key event is someone typing (in an input, a textarea, a select, an editable element): shortcuts leave it.
+function typing(event) {
+  const t = event.target;
+  return !!t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+}
 
 // Paces calls to `send`: the first call of a quiet window goes at once, later ones at most one per `interval` ms, and
 // the latest call is always sent, at the end of its window. `paced(...).now(...)` sends at once and drops the waiting
@@ -31,7 +39,9 @@ export function paced(send, interval, later = (fn, ms) => setTimeout(fn, ms)) {
 
 export default {
   template: `
-    <div class="agor-canvas" ref="root" :style="gridStyle" :class="{'agor-commenting': tool === 'comment'}"
+    <div class="agor-canvas" ref="root" :style="gridStyle"
+         :class="{'agor-commenting': tool === 'comment', 'agor-space-pan': spacePan}" role="application"
+         aria-label="Board canvas: Tab to a card, arrow keys move it, Enter opens it; ? lists the shortcuts"
          @pointerdown="onBackgroundDown" @pointermove="onPointerMove" @pointerup="onPointerUp"
          @pointercancel="onPointerUp" @wheel.prevent="onWheel" @agor-peers="onPeers">
       <div class="agor-world" :style="worldStyle">
@@ -48,6 +58,7 @@ export default {
         <div v-for="c in cardList" :key="c.id" class="agor-card" :data-card-id="c.id" :data-zone-id="c.zone || ''"
              :style="cardStyle(c)"
              :class="{attention: attention.includes(c.id), dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
+             tabindex="0" role="button" :aria-label="cardLabel(c)" @keydown="onCardKey($event, c)" @blur="dropKeyMove"
              @pointerdown.stop="onCardDown($event, c)">
           <div class="agor-card-name">{{ c.name }}</div>
           <div class="agor-card-meta"><i class="material-icons agor-branch-icon" aria-hidden="true">call_split</i><span class="agor-branch">{{ c.branch }}</span> · {{ c.repo }}</div>
@@ -93,6 +104,8 @@ export default {
       hadInput: false,
       pinList: [],
       tool: "select", // or "comment": the next click places a comment
+      spacePan: false, // Space is held: a drag anywhere pans
+      keyMove: null, // {id, x, y}: a card being moved with the arrow keys, not dropped yet
       flash: null, // id of the card, zone or pin a deep link just focused
       attention: [], // ids of the cards that need this viewer (acknowledgement is per viewer)
     };
@@ -126,15 +139,18 @@ export default {
   mounted() {
     this.$nextTick(() => this.fit());
     this.beat = () => { this.$emit("beat", { hidden: document.hidden, active: this.hadInput }); this.hadInput = false; };
-    this.onKey = (e) => { this.hadInput = true; if (e.key === "Escape" && this.following) this.unfollow(); };
+    this.onKey = (e) => this.shortcut(e);
+    this.onKeyUp = (e) => { if (e.key === " ") this.spacePan = false; };
     this.beatTimer = setInterval(this.beat, 3000);
     document.addEventListener("visibilitychange", this.beat);
     document.addEventListener("keydown", this.onKey);
+    document.addEventListener("keyup", this.onKeyUp);
   },
   unmounted() {
     clearInterval(this.beatTimer);
     document.removeEventListener("visibilitychange", this.beat);
     document.removeEventListener("keydown", this.onKey);
+    document.removeEventListener("keyup", this.onKeyUp);
   },
   methods: {
     load() {
@@ -162,6 +178,7 @@ export default {
     cardPos(c) {
       const g = this.gesture;
       if (g && g.kind === "card" && g.id === c.id) return { x: g.x, y: g.y };
+      if (this.keyMove && this.keyMove.id === c.id) return { x: this.keyMove.x, y: this.keyMove.y };
       if (this.remoteDrags[c.id]) return this.remoteDrags[c.id];
       const zone = c.zone && this.zoneMap[c.zone];
       if (!zone) return { x: c.x, y: c.y };
@@ -213,9 +230,66 @@ export default {
       const r = this.$refs.root.getBoundingClientRect();
       return { x: (event.clientX - r.left - this.view.x) / this.view.k, y: (event.clientY - r.top - this.view.y) / this.view.k };
     },
+    // ---- keyboard (Figma and Linear habits; the sheet in components/shortcuts.py) --------------------------------
+    shortcut(e) {
+      this.hadInput = true;
+      if (document.querySelector(".q-dialog")) return; // a dialog has the keyboard (and closes itself on Esc)
+      if (typing(e)) {
+        if (e.key === "Escape") e.target.blur();
+        return;
+      }
+      const mod = e.ctrlKey || e.metaKey;
+      if (e.key === "Escape") {
+        if (this.tool !== "select") this.tool = "select";
+        else if (this.following) this.unfollow();
+        else this.$emit("escape", {});
+      } else if (mod && (e.key === "+" || e.key === "=")) this.zoomBy(1.2);
+      else if (mod && e.key === "-") this.zoomBy(1 / 1.2);
+      else if (mod && e.key === "0") this.zoomTo(1);
+      else if (mod || e.altKey) return;
+      else if (e.code === "Digit1" && e.shiftKey) this.fit();
+      else if (e.key === "c" || e.key === "C") { if (this.readonly) return; this.tool = "comment"; }
+      else if (e.key === "?") this.$emit("shortcuts", {});
+      else if (e.key === " " && !e.target.closest("button, a, [role=button], [role=tab]")) this.spacePan = true;
+      else return;
+      e.preventDefault();
+    },
+    onCardKey(e, card) {
+      if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "Enter") {
+        e.preventDefault();
+        this.dropKeyMove();
+        this.$emit("card_click", { id: card.id });
+        return;
+      }
+      const step = ARROW_STEP * (e.shiftKey ? 5 : 1);
+      const delta = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+      if (!delta) return;
+      e.preventDefault();
+      if (this.readonly) return;
+      if (this.keyMove && this.keyMove.id !== card.id) this.dropKeyMove();
+      const pos = this.cardPos(card);
+      this.keyMove = { id: card.id, x: pos.x + delta[0], y: pos.y + delta[1] };
+      clearTimeout(this.keyTimer);
+      this.keyTimer = setTimeout(() => this.dropKeyMove(), KEY_MOVE_SETTLE_MS);
+    },
+    dropKeyMove() {
+      // the same way as a drop: the server applies the zone rule and fires a trigger
+      clearTimeout(this.keyTimer);
+      const g = this.keyMove;
+      this.keyMove = null;
+      if (!g) return;
+      this.settleCard(g);
+      this.$emit("card_move", { id: g.id, x: g.x, y: g.y });
+    },
+    cardLabel(c) {
+      const zone = c.zone && this.zoneMap[c.zone];
+      return `${c.name}, ${c.branch} · ${c.repo}` + (zone ? `, in ${zone.label}` : "");
+    },
     // ---- gestures ---------------------------------------------------------------------------------------------
     onCardDown(event, card) {
       if (event.button !== 0) return;
+      if (this.spacePan) return this.onBackgroundDown(event);
       if (this.tool === "comment") return this.commentAt(event, { card: card.id });
       const start = this.toWorld(event);
       const pos = this.cardPos(card);
@@ -225,6 +299,7 @@ export default {
     },
     onZoneDown(event, zone, kind) {
       if (event.button !== 0) return;
+      if (this.spacePan) return this.onBackgroundDown(event);
       if (this.tool === "comment") return this.commentAt(event, { zone: zone.id });
       const start = this.toWorld(event);
       this.capture(event);
@@ -233,7 +308,7 @@ export default {
                        locked: zone.locked, screen: [event.clientX, event.clientY] };
     },
     onBackgroundDown(event) {
-      if (this.tool === "comment" && event.button === 0) {
+      if (this.tool === "comment" && event.button === 0 && !this.spacePan) {
         const p = this.toWorld(event);
         const zone = this.zoneAt(p.x, p.y);
         return this.commentAt(event, { zone: zone ? zone.id : null });

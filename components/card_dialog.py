@@ -14,13 +14,15 @@ from .act import FAILED, act
 
 
 async def open_card(card: dict[str, Any], *, board_id: str, can_edit: bool,
-                    on_session: Callable[[str], Awaitable[None]], on_new_session: Callable[[], None],
+                    on_session: Callable[[str], Awaitable[None]], zones: dict[str, str],
+                    on_move: Callable[[str], Awaitable[None]], on_new_session: Callable[[], None],
                     on_comment: Callable[[], None]) -> None:
-    """Read the card's worktree and sessions as the viewer may see them now, then show the dialog."""
+    """Read the card's worktree and sessions as the viewer may see them now, then show the dialog. `zones` (id ->
+    label) are where "Move to zone" may take it."""
     loaded = await act(_card_data, card['id'])
     if loaded is not FAILED:
-        CardDialog(card, *loaded, board_id=board_id, can_edit=can_edit, on_session=on_session,
-                   on_new_session=on_new_session, on_comment=on_comment).open()
+        CardDialog(card, *loaded, board_id=board_id, can_edit=can_edit, on_session=on_session, zones=zones,
+                   on_move=on_move, on_new_session=on_new_session, on_comment=on_comment).open()
 
 
 def _card_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -29,8 +31,9 @@ def _card_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict
 
 class CardDialog(ui.dialog):
     def __init__(self, card: dict[str, Any], details: dict[str, Any], session_items: list[dict[str, Any]], *,
-                 board_id: str, can_edit: bool, on_session: Callable[[str], Awaitable[None]],
-                 on_new_session: Callable[[], None], on_comment: Callable[[], None]) -> None:
+                 board_id: str, can_edit: bool, on_session: Callable[[str], Awaitable[None]], zones: dict[str, str],
+                 on_move: Callable[[str], Awaitable[None]], on_new_session: Callable[[], None],
+                 on_comment: Callable[[], None]) -> None:
         super().__init__()
         self.card, self.board_id = card, board_id
         rights = details['rights']
@@ -61,6 +64,11 @@ class CardDialog(ui.dialog):
                 ui.button('Terminal', icon='terminal',
                           on_click=lambda: ui.navigate.to(f'/w/{card["id"]}/terminal', new_tab=True)) \
                     .props('flat no-caps').mark('open-terminal')
+                if can_edit and zones:
+                    with ui.button('Move to zone', icon='move_down').props('flat no-caps').mark('move-to-zone'):
+                        with ui.menu():
+                            for zone_id, label in zones.items():
+                                ui.menu_item(label, lambda z=zone_id: self._then(on_move, z))
                 if can_edit:
                     ui.button('Comment', icon='add_comment', on_click=lambda: self._then(on_comment)) \
                         .props('flat no-caps')

@@ -28,6 +28,7 @@ from components.facepile import Facepile
 from components.listen import listen
 from components.presence_layer import PresenceLayer
 from components.session_panel import SessionPanel
+from components.shortcuts import shortcut_sheet
 from components.side_panel import SidePanel
 from components.worktree_dialog import open_add_worktree
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
@@ -134,6 +135,7 @@ class BoardView:
                                                                     e.args.get('k')), throttle=0.1)
         board_canvas.on('unfollow', lambda: presence.follow(conn, None))
         board_canvas.on('escape', self.side.close_top)  # Esc with nothing else to cancel: close the top panel
+        board_canvas.on('shortcuts', shortcut_sheet)
 
     async def start(self, comment: str | None, worktree: str | None, session: str | None) -> None:
         """Once the browser is connected: the attention pulse, then what the link asked for, then a waiting picker."""
@@ -182,8 +184,18 @@ class BoardView:
     # ---- gestures from this viewer's canvas -------------------------------------------------------------------------
 
     async def card_moved(self, e: Any) -> None:
-        """A drop: the server moves the card and, if it arrived in a zone with a trigger, fires it once."""
-        firing = await act(triggers.drop_card, self.board.id, e.args['id'], e.args['x'], e.args['y'])
+        await self.drop(e.args['id'], e.args['x'], e.args['y'])
+
+    async def move_to_zone(self, card_id: str, zone_id: str) -> None:
+        """"Move to zone" (for people who do not drag): a drop at the zone's centre, with the zone's rule."""
+        zone = self.canvas.zone(zone_id)
+        if zone is not None:
+            await self.drop(card_id, zone['x'] + zone['w'] / 2 - CARD_W / 2, zone['y'] + zone['h'] / 2 - CARD_H / 2)
+
+    async def drop(self, card_id: Any, x: Any, y: Any) -> None:
+        """A drop (a drag, arrow keys, Move to zone): the server moves the card and, if it arrived in a zone with a
+        trigger, fires it once."""
+        firing = await act(triggers.drop_card, self.board.id, card_id, x, y)
         if firing is FAILED or firing is None:
             return
         if firing['status'] == 'failed':
@@ -201,7 +213,9 @@ class BoardView:
         card = self.canvas.card(e.args['id'])
         if card is None:
             return
+        zones = {z['id']: z['label'] for z in self.canvas.props['zones'] if z['id'] != card['zone']}
         await open_card(card, board_id=self.board.id, can_edit=self.can_edit, on_session=self.sessions.open,
+                        zones=zones, on_move=lambda zone_id: self.move_to_zone(card['id'], zone_id),
                         on_new_session=lambda: self.sessions.new_session(card),
                         on_comment=lambda: self.panel.compose(f'Comment on {card["name"]}', 'worktree', card['id'],
                                                               self._card_corner(card)))

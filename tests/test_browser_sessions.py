@@ -62,7 +62,7 @@ def test_streaming_transcript_pulse_favicon_ack_and_chime(browser, scene):
     expect(chip).to_contain_text('running')
     expect(reply).not_to_have_text(partial, timeout=5000)  # more text arrived: it streams, not one block at the end
     bob.keyboard.press('Escape')  # Bob closes the session before it ends
-    expect(bob.locator('.q-dialog')).to_have_count(0)
+    expect(bob.locator('.agor-side')).to_be_hidden()
 
     for page in (alice, bob):  # the run ends: both cards pulse, both tabs say "needs you"
         expect(page.locator(f'{card}.attention')).to_have_count(1, timeout=20_000)

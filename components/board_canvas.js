@@ -58,7 +58,7 @@ export default {
         <div v-for="c in cardList" :key="c.id" class="agor-card" :data-card-id="c.id" :data-zone-id="c.zone || ''"
              :style="cardStyle(c)"
              :class="{attention: attention.includes(c.id), dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
-             tabindex="0" role="button" :aria-label="cardLabel(c)" @keydown="onCardKey($event, c)" @blur="dropKeyMove"
+             tabindex="0" role="button" @keydown="onCardKey($event, c)" @blur="dropKeyMove"
              @pointerdown.stop="onCardDown($event, c)">
           <div class="agor-card-name">{{ c.name }}</div>
           <div class="agor-card-meta"><i class="material-icons agor-branch-icon" aria-hidden="true">call_split</i><span class="agor-branch">{{ c.branch }}</span> · {{ c.repo }}</div>
@@ -78,7 +78,7 @@ export default {
       </div>
       <div class="agor-controls" role="toolbar" aria-label="Zoom" @pointerdown.stop>
         <button aria-label="Zoom out" title="Zoom out (Ctrl -)" @click="zoomBy(1 / 1.2)"><i class="material-icons" aria-hidden="true">remove</i></button>
-        <button class="agor-zoom-level" aria-label="Reset zoom to 100%" title="Reset to 100% (Ctrl 0)" @click="zoomTo(1)">{{ Math.round(view.k * 100) }}%</button>
+        <button class="agor-zoom-level" :aria-label="'Zoom ' + Math.round(view.k * 100) + '%: reset to 100%'" title="Reset to 100% (Ctrl 0)" @click="zoomTo(1)">{{ Math.round(view.k * 100) }}%</button>
         <button aria-label="Zoom in" title="Zoom in (Ctrl +)" @click="zoomBy(1.2)"><i class="material-icons" aria-hidden="true">add</i></button>
         <button aria-label="Fit to content" title="Fit to content (Shift 1)" @click="fit()"><i class="material-icons" aria-hidden="true">fit_screen</i></button>
       </div>
@@ -281,10 +281,6 @@ export default {
       if (!g) return;
       this.settleCard(g);
       this.$emit("card_move", { id: g.id, x: g.x, y: g.y });
-    },
-    cardLabel(c) {
-      const zone = c.zone && this.zoneMap[c.zone];
-      return `${c.name}, ${c.branch} · ${c.repo}` + (zone ? `, in ${zone.label}` : "");
     },
     // ---- gestures ---------------------------------------------------------------------------------------------
     onCardDown(event, card) {

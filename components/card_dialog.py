@@ -42,9 +42,9 @@ class CardDialog(ui.dialog):
             with ui.row().classes('items-center gap-1 no-wrap font-mono text-sm text-slate-600'):
                 ui.icon('call_split', size='16px').props('aria-hidden=true')
                 ui.label(f'{card["branch"]} · {card["repo"]}')
-            ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
+            ui.label(details['path']).classes('font-mono text-xs text-slate-600 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
-                .classes('text-xs text-slate-500')
+                .classes('text-xs text-slate-600')
             self._details_editor(details)
             self._level_editor(rights)
             ui.label('Sessions').classes('font-semibold mt-2')
@@ -57,7 +57,7 @@ class CardDialog(ui.dialog):
                             .props('caption')
             if can_edit:
                 ui.button('New session', icon='smart_toy', on_click=lambda: self._then(on_new_session)) \
-                    .props('flat no-caps color=teal').mark('new-session').set_enabled(rights['start'] is None)
+                    .props('flat no-caps color=teal-8').mark('new-session').set_enabled(rights['start'] is None)
                 if rights['start']:
                     ui.label(rights['start']).classes('text-xs text-amber-700').mark('start-reason')
             with ui.row().classes('w-full justify-end'):
@@ -100,11 +100,11 @@ class CardDialog(ui.dialog):
         with ui.row().classes('w-full items-center gap-2 no-wrap'):
             level = ui.select(permissions.LEVEL_LABELS, value=rights['others_can'], label='Others may') \
                 .props('outlined dense').classes('grow').mark('worktree-level')
-            ui.badge(f'you: {rights["level"]}', color='teal').props('outline').mark('my-level') \
+            ui.badge(f'you: {rights["level"]}', color='teal-8').props('outline').mark('my-level') \
                 .tooltip(permissions.LEVEL_LABELS[rights['level']])
         if rights['set_level']:
             level.disable()
-            ui.label(rights['set_level']).classes('text-xs text-slate-500').mark('level-reason')
+            ui.label(rights['set_level']).classes('text-xs text-slate-600').mark('level-reason')
             return
 
         async def changed(e: Any) -> None:
@@ -126,4 +126,4 @@ class CardDialog(ui.dialog):
                 ui.button('Save notes and links', on_click=lambda: act(
                     repos.update_worktree_details, self.card['id'], notes=notes.value or '',
                     issue_url=issue.value or '', pr_url=pr.value or '', success='Saved')) \
-                    .props('flat no-caps color=teal')
+                    .props('flat no-caps color=teal-8')

@@ -46,7 +46,7 @@ async def audio_settings_dialog() -> None:
         return
     with ui.dialog() as dialog, ui.card().classes('w-96').mark('audio-settings'):
         ui.label('Audio settings').classes('text-lg font-semibold')
-        ui.label('A chime when a run of a session you started or follow finishes.').classes('text-sm text-slate-500')
+        ui.label('A chime when a run of a session you started or follow finishes.').classes('text-sm text-slate-600')
         enabled = ui.switch('Play chimes', value=current['enabled']).mark('chime-enabled')
         sound = ui.select(list(preferences.SOUNDS), value=current['sound'], label='Sound').props('outlined') \
             .classes('w-full')
@@ -66,5 +66,5 @@ async def audio_settings_dialog() -> None:
                                   volume=volume.value, min_seconds=minimum.value or 0, success='Audio settings saved')
                 if saved is not FAILED:
                     dialog.close()
-            ui.button('Save', on_click=save).props('unelevated color=teal').mark('save-audio')
+            ui.button('Save', on_click=save).props('unelevated color=teal-8').mark('save-audio')
     dialog.open()

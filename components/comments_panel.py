@@ -54,12 +54,12 @@ class CommentsPanel:
         with self.root, ui.column().classes('w-full h-full gap-2 p-3 no-wrap').mark('comments-panel'):
             with ui.row().classes('w-full items-center no-wrap'):
                 ui.label('Comments').classes('text-lg font-semibold')
-                self.count = ui.badge('0', color='teal').mark('comments-count')
+                self.count = ui.badge('0', color='teal-8').mark('comments-count')
                 ui.space()
                 ui.button(icon='close', on_click=self.close) \
                     .props('flat round dense aria-label="Close comments"').tooltip('Close comments')
             ui.toggle(FILTER_LABELS, value='active', on_change=lambda e: self.set_mode(e.value)) \
-                .props('dense no-caps unelevated toggle-color=teal size=sm').mark('comments-filter')
+                .props('dense no-caps unelevated toggle-color=teal-8 size=sm').mark('comments-filter')
             ui.input(placeholder='Search comments', on_change=lambda e: self.set_query(e.value or '')) \
                 .props('dense outlined clearable debounce=250').classes('w-full').mark('comments-search')
             self.body = ui.column().classes('w-full gap-3 flex-1 overflow-auto no-wrap').mark('comments-list')
@@ -151,11 +151,11 @@ class CommentsPanel:
         self.body.clear()
         with self.body:
             if not shown:
-                ui.label(self._empty_text()).classes('text-sm text-slate-500 py-6 text-center w-full')
+                ui.label(self._empty_text()).classes('text-sm text-slate-600 py-6 text-center w-full')
             for group, label, threads in groups:
                 with ui.row().classes('w-full items-center gap-1 mt-1'):
-                    ui.label(f'{group} · {label}').classes('text-xs font-semibold uppercase text-slate-500')
-                    ui.badge(str(len(threads)), color='grey-5').props('rounded')
+                    ui.label(f'{group} · {label}').classes('text-xs font-semibold uppercase text-slate-600')
+                    ui.badge(str(len(threads)), color='grey-8').props('rounded')
                 for thread in threads:
                     container = ui.column().classes('agor-thread w-full bg-white rounded-lg shadow-sm p-3 gap-2') \
                         .props(f'data-thread-id="{thread["id"]}"').mark('thread')
@@ -180,7 +180,7 @@ class CommentsPanel:
             container.classes(remove='agor-selected')
         container.clear()
         with container:
-            with ui.row().classes('w-full items-center gap-1 text-xs text-slate-500 no-wrap'):
+            with ui.row().classes('w-full items-center gap-1 text-xs text-slate-600 no-wrap'):
                 ui.button(thread['target_label'], icon=TARGET_ICONS[thread['target_type']],
                           on_click=lambda t=thread: self.on_focus(t)) \
                     .props('flat dense no-caps size=sm color=grey-9').classes('agor-thread-target min-w-0') \
@@ -189,7 +189,7 @@ class CommentsPanel:
                     ui.label(f'(was on {thread["detached_from"]})').classes('italic truncate')
                 ui.space()
                 if thread['resolved']:
-                    ui.badge('Resolved', color='green').props('outline').tooltip(f'by {thread["resolved_by"]}')
+                    ui.badge('Resolved', color='green-9').props('outline').tooltip(f'by {thread["resolved_by"]}')
             for entry in thread['comments']:
                 self._comment(thread, entry)
             if self.can_write:
@@ -202,16 +202,16 @@ class CommentsPanel:
                 ui.avatar(entry['initials'], color=entry['color'], text_color='white', size='24px') \
                     .props('font-size="11px"')
                 ui.label(entry['author']).classes('text-sm font-semibold truncate')
-                timestamp(entry['created_at']).classes('text-xs text-slate-400')
+                timestamp(entry['created_at']).classes('text-xs text-slate-600')
                 if entry['edited']:
-                    ui.label('edited').classes('text-xs text-slate-400 italic').tooltip(entry['updated_at'])
+                    ui.label('edited').classes('text-xs text-slate-600 italic').tooltip(entry['updated_at'])
                 ui.space()
                 ui.button(icon='link', on_click=lambda e=entry: self.copy_link(e['id'])) \
                     .props('flat round dense size=sm color=grey-8 aria-label="Copy link"').tooltip('Copy link') \
                     .mark('copy-link')
                 self._comment_menu(thread, entry)
             if entry['deleted']:
-                ui.label('deleted').classes('text-sm italic text-slate-400')
+                ui.label('deleted').classes('text-sm italic text-slate-600')
                 return
             if self.editing == entry['id']:
                 CommentEditor(self.people, lambda text, e=entry: self.save_edit(e['id'], text), initial=entry['body'],
@@ -270,7 +270,7 @@ class CommentsPanel:
                     .props('flat dense no-caps size=sm').mark('reopen')
             else:
                 ui.button('Resolve', icon='check', on_click=lambda t=thread: self.resolve(t['id'], True)) \
-                    .props('flat dense no-caps size=sm color=green').mark('resolve')
+                    .props('flat dense no-caps size=sm color=green-9').mark('resolve')
 
     # ---- actions -------------------------------------------------------------------------------------------------
 
@@ -334,7 +334,7 @@ class CommentsPanel:
             ui.label('Delete this comment? This cannot be undone.')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat')
-                ui.button('Delete', on_click=lambda: dialog.submit(True)).props('unelevated color=red') \
+                ui.button('Delete', on_click=lambda: dialog.submit(True)).props('unelevated color=red-8') \
                     .mark('confirm-delete')
         if await dialog:
             await act(comments.delete, comment_id)

@@ -27,7 +27,7 @@ from .listen import listen
 from .side_panel import SidePanel
 
 log = logging.getLogger('agor.ui')
-STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'completed': 'green', 'failed': 'red',
+STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_input': 'teal-8', 'completed': 'green-9', 'failed': 'red-8',
                  'stopped': 'grey-7'}
 LONG_OUTPUT_LINES = 8  # tool output longer than this is collapsed
 LONG_OUTPUT_CHARS = 600
@@ -161,7 +161,7 @@ class SessionView:
                                 if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
                                 label='Agent').props('outlined').classes('w-full').mark('runtime')
             mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
-            mode_help = ui.label().classes('agor-permission-help text-xs text-slate-500 -mt-1') \
+            mode_help = ui.label().classes('agor-permission-help text-xs text-slate-600 -mt-1') \
                 .mark('permission-help')
             model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
                 .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
@@ -170,7 +170,7 @@ class SessionView:
                     known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
-                .classes('text-xs text-slate-500')
+                .classes('text-xs text-slate-600')
 
             def explain_mode() -> None:
                 mode_help.set_text(registry.get(runtime.value).permission_help.get(mode.value or '', ''))
@@ -197,7 +197,7 @@ class SessionView:
                                     model=(model.value or '').strip() or None, permission_mode=mode.value)
                 if created is not FAILED:
                     await on_created(created.id)
-            ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal') \
+            ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal-8') \
                 .mark('start-session')
 
     # ---- drawing -------------------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ class SessionView:
         self.on_title(detail['title'])
         self.status.set_visibility(True)
         self.status.set_text(detail['status_label'])
-        self.status.props(f'color={STATUS_COLORS.get(detail["status"], "grey")}')
+        self.status.props(f'color={STATUS_COLORS.get(detail["status"], "grey-8")}')
         self.meta.clear()
         with self.meta:
             ui.label(f'{detail["runtime_label"]} · runs as {detail["creator"]}')
@@ -229,7 +229,7 @@ class SessionView:
         self.footer.clear()
         with self.footer:  # a failed run's error is its transcript entry (once, with the details)
             if not self.can_write:
-                ui.label('Viewers watch sessions; members prompt them.').classes('text-xs text-slate-500')
+                ui.label('Viewers watch sessions; members prompt them.').classes('text-xs text-slate-600')
                 return
             refused = detail['rights']['prompt']
             if refused:
@@ -237,7 +237,7 @@ class SessionView:
             elif detail['created_by'] != self.user_id:
                 ui.label(f'This session runs as {detail["creator"]}: your prompts run with {detail["creator"]}’s '
                          f'environment and keys, and the transcript shows them as yours.') \
-                    .classes('text-xs text-slate-500').mark('runs-as-note')
+                    .classes('text-xs text-slate-600').mark('runs-as-note')
             box = ui.textarea(placeholder='Prompt… (Ctrl+Enter to send; queued while a run is going)') \
                 .props('outlined autogrow dense').classes('w-full').mark('prompt')
 
@@ -252,11 +252,11 @@ class SessionView:
                     .props('dense').tooltip('Chime and notify me when a run ends').mark('follow')
                 ui.space()
                 ui.button('Stop', icon='stop', on_click=lambda: self.stop(detail['id'])) \
-                    .props('flat no-caps color=red').bind_visibility_from(self.status, 'text',
+                    .props('flat no-caps color=red-8').bind_visibility_from(self.status, 'text',
                                                                           backward=lambda t: t in {'running',
                                                                                                    'stuck?'}) \
                     .mark('stop').set_enabled(not refused)
-                ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal').mark('send') \
+                ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal-8').mark('send') \
                     .set_enabled(not refused)
 
     def _show_total(self) -> None:

@@ -36,8 +36,8 @@ class SidePanel(ui.element, component='side_panel.js'):
                     .props('flat dense no-caps aria-label="Back to the board"').classes('agor-side-back') \
                     .mark('side-back')
                 self.tabs = ui.tabs(on_change=self._selected) \
-                    .props('dense no-caps inline-label outside-arrows mobile-arrows align=left active-color=teal '
-                           'indicator-color=teal').classes('flex-1 min-w-0 text-slate-700')
+                    .props('dense no-caps inline-label outside-arrows mobile-arrows align=left active-color=teal-8 '
+                           'indicator-color=teal-8').classes('flex-1 min-w-0 text-slate-700')
             self.panels = ui.tab_panels(self.tabs).props(':animated=false').classes('w-full flex-1 min-h-0')
         self.set_visibility(False)
 

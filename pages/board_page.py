@@ -111,13 +111,14 @@ class BoardView:
                     .props('flat dense no-caps').mark('comment-tool') \
                     .tooltip('Click a card, a zone or the canvas to pin a comment there')
             else:
-                ui.badge('view only', color='grey').props('outline')
+                ui.badge('view only', color='grey-8').props('outline')
             ui.button(icon='lock' if board.private else 'group', on_click=lambda: board_access_dialog(board.id)) \
                 .props('flat dense aria-label="Sharing and permissions"').tooltip('Sharing and permissions') \
                 .mark('board-sharing')
             with ui.button(icon='forum', on_click=self.panel.toggle) \
-                    .props('flat dense no-caps aria-label="Comments"').tooltip('Comments').mark('comments-toggle'):
-                self.open_threads = ui.badge('', color='teal').props('floating rounded')
+                    .props('flat dense no-caps aria-label="Comments"').tooltip('Comments').mark('comments-toggle') \
+                    as self.comments_button:
+                self.open_threads = ui.badge('', color='teal-8').props('floating rounded')
             return Facepile(conn, self.user_id, lambda target: presence.follow(conn, target))
 
     def _wire_canvas(self, conn: str) -> None:
@@ -275,6 +276,7 @@ class BoardView:
         self.canvas.set_pins(comments.pins(threads))
         count = sum(1 for t in threads if not t['resolved'])
         self.open_threads.set_text(str(count))
+        self.comments_button.props(f'aria-label="Comments: {count} open"' if count else 'aria-label="Comments"')
         self.open_threads.set_visibility(count > 0)
 
     def focus_thread(self, thread: dict[str, Any]) -> None:

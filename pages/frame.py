@@ -21,7 +21,7 @@ from components.chime import Chime, audio_settings_dialog
 from components.inbox import Inbox
 from components.listen import listen
 
-PRIMARY = '#0d9488'
+PRIMARY = '#0f766e'  # teal 700: white on it and it on white meet WCAG AA (4.5:1)
 # How long a page may take to build before NiceGUI gives up and serves its error page (its default is 3 s). A build
 # waits for worker threads and the database like every action, so under a burst (ten viewers opening a session at
 # once, a long write holding the database) it is served late rather than not at all; 30 s is the database's own
@@ -108,7 +108,7 @@ def header(user: User, settings: Settings, *, focused: bool = False) -> None:
             ui.link('Admin', '/admin').classes('text-slate-600 no-underline')
         ui.space()
         if settings.demo:
-            ui.badge('demo', color='amber').props('outline')
+            ui.badge('demo', color='amber-10').props('outline')
         inbox = Inbox(user)
         Chime(user, inbox.button)
         with ui.button().props('flat no-caps').classes('text-slate-700'):

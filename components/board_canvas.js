@@ -206,10 +206,12 @@ export default {
         return { x: box.x + p.dx, y: box.y + p.dy };
       }
       if (p.anchor === "card") {
+        // on the card's right edge, never over its text; several stack down that edge (30 px apart on screen)
         const card = this.cardMap[p.target];
         if (!card) return null;
         const pos = this.cardPos(card);
-        return { x: pos.x + p.dx, y: pos.y + p.dy };
+        const index = this.pinList.filter((q) => q.anchor === "card" && q.target === p.target).indexOf(p);
+        return { x: pos.x + this.geometry.card_w + 4 / this.view.k, y: pos.y + (32 + index * 30) / this.view.k };
       }
       return { x: p.dx, y: p.dy };
     },

@@ -168,7 +168,9 @@ class CommentsPanel:
     def _empty_text(self) -> str:
         if self.query:
             return f'No comments match “{self.query}”.'
-        return {'active': 'No open threads. Pick the comment tool and click the canvas to start one.',
+        start = ('Press Comment (or C) and click a card, a zone or the canvas to start one.' if self.can_write else
+                 'Members, admins and the owner comment here; as a viewer you read along.')
+        return {'active': f'No open threads. {start}',
                 'resolved': 'No resolved threads yet.', 'mine': 'You have not written in any thread here.',
                 'mentions': 'Nobody has mentioned you here.'}[self.mode]
 

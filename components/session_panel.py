@@ -23,6 +23,7 @@ from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
 
 from . import timestamp
 from .act import FAILED, act
+from .busy import busy_button
 from .listen import listen
 from .side_panel import SidePanel
 
@@ -197,7 +198,7 @@ class SessionView:
                                     model=(model.value or '').strip() or None, permission_mode=mode.value)
                 if created is not FAILED:
                     await on_created(created.id)
-            ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal-8') \
+            busy_button('Start session', start, icon='play_arrow').props('unelevated color=teal-8') \
                 .mark('start-session')
 
     # ---- drawing -------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from agor.config import Settings
 from agor.models import User
 
 from .act import FAILED, act
+from .busy import busy_button
 
 
 async def open_add_worktree(board_id: str, settings: Settings, place: Callable[[str], Awaitable[None]]) -> None:
@@ -62,7 +63,7 @@ class AddWorktreeDialog(ui.dialog):
             if worktree is not FAILED:
                 await self.place(worktree.id)
                 self.close()
-        ui.button('Create worktree', on_click=create).props('unelevated color=teal-8')
+        busy_button('Create worktree', create).props('unelevated color=teal-8')
 
     def _existing(self, worktree_list: list[dict[str, Any]]) -> None:
         options = {w['id']: f'{w["repo"]} / {w["name"]}' + (' (on another board)' if w['board_id'] else '')

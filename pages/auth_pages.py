@@ -24,6 +24,7 @@ from agor.errors import DomainError
 from agor.models import User
 
 from components.act import FAILED, LOGIN, act_signed_out
+from components.busy import busy_button
 
 from .frame import PAGE_BUILD_SECONDS, PRIMARY
 
@@ -108,7 +109,7 @@ async def invite_page(token: str) -> None:
             user = await act_signed_out(auth.accept_invite, token, email.value, name.value, password.value)
             if user is not FAILED:
                 _log_in(user, '/')
-        ui.button('Create my account', on_click=join).classes('w-full').props('unelevated color=teal-8')
+        busy_button('Create my account', join).classes('w-full').props('unelevated color=teal-8')
 
 
 HANDOFF_SECONDS = 60

@@ -11,7 +11,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import agent_sessions, boards, comments, notifications, permissions, triggers
+from agor import agent_sessions, boards, comments, notifications, permissions, repos, triggers
 from agor.canvas import CARD_H, CARD_W
 from agor.config import Settings
 from agor.errors import DomainError
@@ -45,7 +45,7 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
     """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card; `?session=<id>` opens
     that session."""
     try:
-        board, state, threads, people = await as_current_user(_opened, ref)
+        board, state, threads, people, has_repo = await as_current_user(_opened, ref)
     except DomainError as error:
         header(user, settings)
         ui.label(error.message).classes('p-8 text-lg')
@@ -54,22 +54,24 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
     ui.page_title(f'{board.name} · Agor')
     header(user, settings)
     ui.query('.nicegui-content').classes('p-0')
-    view = BoardView(user, board, state, threads, people, settings)
+    view = BoardView(user, board, state, threads, people, settings, has_repo=has_repo)
     await ui.context.client.connected()
     await view.start(comment, worktree, session)
 
 
-def _opened(actor: User, ref: str) -> tuple[Board, dict[str, Any], list[dict[str, Any]], list[dict[str, str]]]:
-    """What a board page starts from, read in one trip off the event loop: the board, its canvas, threads, people."""
+def _opened(actor: User, ref: str) -> tuple[Board, dict[str, Any], list[dict[str, Any]], list[dict[str, str]], bool]:
+    """What a board page starts from, read in one trip off the event loop: the board, its canvas, threads, people,
+    and whether any repository is registered (an empty board says how to register one)."""
     board = boards.get_board(actor, ref)
-    return board, boards.board_state(actor, board.id), comments.threads(actor, board.id), comments.members(actor)
+    return (board, boards.board_state(actor, board.id), comments.threads(actor, board.id), comments.members(actor),
+            bool(repos.list_repos()))
 
 
 class BoardView:
     """Per-viewer handlers of one open board, built with everything they handle."""
 
     def __init__(self, user: User, board: Board, state: dict[str, Any], threads: list[dict[str, Any]],
-                 people: list[dict[str, str]], settings: Settings) -> None:
+                 people: list[dict[str, str]], settings: Settings, *, has_repo: bool) -> None:
         self.user_id = user.id  # who this page shows; actions go through `act`, as the user is when they act
         self.viewer = user  # as the page was built, for what it shows; a change of role or login reloads the page
         self.can_edit = user.has(Role.member)  # what to show; every action is checked as the user is then
@@ -82,6 +84,7 @@ class BoardView:
             self.canvas = BoardCanvas(board.id, state, pins=comments.pins(threads), readonly=not self.can_edit) \
                 .mark('board-canvas')
             self.side = SidePanel()
+            self.empty = self._empty_state(has_repo)
         self.panel = CommentsPanel(self.side, user, board, people, threads, on_threads=self.threads_changed,
                                    on_focus=self.focus_thread)
         self.sessions = SessionPanel(self.side, user, on_comment=lambda agent: self.panel.compose(
@@ -121,6 +124,29 @@ class BoardView:
                 self.open_threads = ui.badge('', color='teal-8').props('floating rounded')
             return Facepile(conn, self.user_id, lambda target: presence.follow(conn, target))
 
+    def _empty_state(self, has_repo: bool) -> ui.column:
+        """What an empty board offers, by role: members add a zone or a worktree (or learn how a repository is
+        registered, if none is); viewers are told what they are looking at. It goes once the board has something."""
+        with ui.column().classes('agor-empty absolute items-center gap-2 bg-white rounded-xl shadow p-6') \
+                .mark('empty-board') as empty:
+            ui.label('This board is empty.').classes('text-lg font-semibold')
+            if not self.can_edit:
+                ui.label('Members add zones and worktrees here; you will see them as they arrive.') \
+                    .classes('text-sm text-slate-600')
+            else:
+                with ui.row().classes('gap-2'):
+                    ui.button('+ Zone', on_click=self.add_zone).props('unelevated no-caps color=teal-8')
+                    ui.button('+ Worktree', on_click=self.add_worktree).props('outline no-caps color=teal-8')
+                if not has_repo:
+                    with ui.row().classes('items-center gap-1 text-sm text-slate-700').mark('no-repo'):
+                        ui.label('A worktree needs a repository: an admin registers one under')
+                        ui.link('Repos → Register a repository', '/repos').classes('text-teal-800')
+        empty.set_visibility(not (self.canvas.props['zones'] or self.canvas.props['cards']))
+        return empty
+
+    def _show_empty(self) -> None:
+        self.empty.set_visibility(not (self.canvas.props['zones'] or self.canvas.props['cards']))
+
     def _wire_canvas(self, conn: str) -> None:
         board_canvas = self.canvas
         board_canvas.on_card_move(self.card_moved).on_card_click(self.card_clicked) \
@@ -151,7 +177,9 @@ class BoardView:
     # ---- events from other viewers (and our own, echoed); the canvas and the drawer hear theirs themselves -----------
 
     def on_board_event(self, event: BoardEvent) -> None:
-        if event['type'] == 'access':
+        if event['type'] in {'zone', 'card', 'zone_deleted', 'card_removed'}:
+            self._show_empty()  # the canvas heard it first: its props are the board as it is now
+        elif event['type'] == 'access':
             self.access_changed(event)
         elif event['type'] == 'attention':
             self.attention_changed()

@@ -17,6 +17,7 @@ from agor.events import UserEvent, topic
 from agor.config import Settings
 from agor.models import Role, User
 from components.act import LOGIN, bind_login, close_page
+from components.busy import busy_button
 from components.chime import Chime, audio_settings_dialog
 from components.inbox import Inbox
 from components.listen import listen
@@ -87,11 +88,11 @@ def _reload_on_instance_reset() -> None:
     listen(ui.context.client.layout, events.INSTANCE_TOPIC, lambda _: ui.navigate.reload())
 
 
-def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: str = 'teal') -> None:
-    """The Cancel + primary button row every dialog ends with."""
+def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: str = 'teal-8') -> None:
+    """The Cancel + primary button row every dialog ends with; the primary button is busy while its action runs."""
     with ui.row().classes('w-full justify-end'):
         ui.button('Cancel', on_click=dialog.close).props('flat')
-        ui.button(label, on_click=on_click).props(f'unelevated color={color}')
+        busy_button(label, on_click).props(f'unelevated color={color}')
 
 
 def header(user: User, settings: Settings, *, focused: bool = False) -> None:

@@ -10,6 +10,7 @@ from agor.config import Settings
 from agor.models import Role, User
 
 from components.act import FAILED, act
+from components.busy import busy_button
 
 from .frame import dialog_actions, header, page
 
@@ -127,7 +128,7 @@ async def repos_page(user: User, settings: Settings) -> None:
                                 is not FAILED:
                             source.set_value('')
                             await repo_list.refresh()
-                    ui.button('Register', on_click=add).props('unelevated color=teal-8')
+                    busy_button('Register', add).props('unelevated color=teal-8').mark('register-repo')
                 roots = ', '.join(str(r) for r in settings.allowed_repo_roots())
                 ui.label(f'Local repositories must be below: {roots}').classes('text-xs text-slate-600')
         await repo_list()

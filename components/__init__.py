@@ -14,7 +14,7 @@ def add_assets() -> None:
     """Every component stylesheet and the page-wide scripts, shared by all pages."""
     for css in sorted(HERE.glob('*.css')):
         ui.add_css(css.read_text(), shared=True)
-    for script in ('timeago.js', 'favicon.js', 'transcript_stream.js', 'a11y.js'):  # plain scripts (other .js: Vue components)
+    for script in ('timeago.js', 'favicon.js', 'transcript_stream.js', 'a11y.js'):  # plain (other .js: Vue components)
         ui.add_head_html(f'<script>{(HERE / script).read_text()}</script>', shared=True)
 
 

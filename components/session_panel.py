@@ -1,5 +1,6 @@
-"""Sessions, open beside the board (a tab each in the side panel): the live transcript, the prompt box (prompts queue while a run goes), stop,
-and follow. Opening it acknowledges the session for this viewer only; so does every update while it stays open.
+"""Sessions, open beside the board (a tab each in the side panel): the live transcript, the prompt box (prompts queue
+while a run goes), stop, and follow. Opening one acknowledges it for this viewer only; so does every update while its
+tab stays open.
 
 Live updates cost what they add: a streamed entry's `append` event is sent to the browser as just the new text
 (`agorAppend` in transcript_stream.js adds it as plain text); a Markdown reply is rendered once when it is complete.
@@ -28,8 +29,8 @@ from .listen import listen
 from .side_panel import SidePanel
 
 log = logging.getLogger('agor.ui')
-STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_input': 'teal-8', 'completed': 'green-9', 'failed': 'red-8',
-                 'stopped': 'grey-7'}
+STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_input': 'teal-8', 'completed': 'green-9',
+                 'failed': 'red-8', 'stopped': 'grey-7'}  # shades with white text at WCAG AA contrast
 LONG_OUTPUT_LINES = 8  # tool output longer than this is collapsed
 LONG_OUTPUT_CHARS = 600
 OUTPUT_LIMIT = 20_000

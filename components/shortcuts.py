@@ -18,7 +18,8 @@ SHORTCUTS = (
 
 
 def shortcut_sheet() -> None:
-    with ui.dialog().props('aria-label="Keyboard shortcuts"') as dialog, ui.card().classes('w-[30rem]').mark('shortcut-sheet'):
+    with ui.dialog().props('aria-label="Keyboard shortcuts"') as dialog, \
+            ui.card().classes('w-[30rem]').mark('shortcut-sheet'):
         ui.label('Keyboard shortcuts').classes('text-lg font-semibold').props('role=heading aria-level=2')
         with ui.element('dl').classes('grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm'):
             for keys, what in SHORTCUTS:

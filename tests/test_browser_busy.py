@@ -9,10 +9,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from agor import auth, db
+from agor.config import load_settings
 from agor.models import Role
 
+from . import app_server
 from .app_server import AppServer, running_app
-from .conftest import PASSWORD
+from .conftest import PASSWORD, seed_board
 
 pytestmark = pytest.mark.browser
 
@@ -56,3 +58,17 @@ def test_create_my_account_is_busy_while_the_server_works(browser, server):
         button.click(force=True)  # a second click while it works does nothing
     page.wait_for_url(f'{server.url}/')
     assert [u.email for u in auth.list_users()].count('bob@example.com') == 1
+
+
+def test_create_worktree_is_busy_while_the_server_works(browser, server, git_repo):
+    seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo)
+    page = app_server.open_board(browser, server, 'alice@example.com', PASSWORD, seeded.board.slug)
+    page.get_by_role('button', name='Worktree', exact=True).click()
+    dialog = page.locator('.q-dialog')
+    dialog.get_by_label('Name (e.g. auth-fix)').fill('login-page')
+    button = dialog.get_by_role('button', name='Create worktree')
+    with database_held(server):
+        button.click()
+        expect_busy(button)
+    expect(page.locator('.agor-card', has_text='login-page')).to_be_visible(timeout=15_000)
+    expect(dialog).to_have_count(0)

@@ -235,7 +235,7 @@ export default {
     // ---- keyboard (Figma and Linear habits; the sheet in components/shortcuts.py) --------------------------------
     shortcut(e) {
       this.hadInput = true;
-      if (document.querySelector(".q-dialog")) return; // a dialog has the keyboard (and closes itself on Esc)
+      if (document.querySelector(".q-dialog, .q-menu")) return; // a dialog or menu has the keyboard (Esc closes it)
       if (typing(e)) {
         if (e.key === "Escape") e.target.blur();
         return;

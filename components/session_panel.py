@@ -68,8 +68,8 @@ class SessionPanel:
             self._remove(key)
 
     async def _started(self, key: str, session_id: str) -> None:
+        await self.open(session_id)  # first: this runs in the form's Start button, which removing the form deletes
         self._remove(key)
-        await self.open(session_id)
 
     def _view(self, key: str, label: str, icon: str) -> SessionView:
         with self.side.add(key, label, icon, on_close=lambda: self._remove(key)):

@@ -95,10 +95,10 @@ def test_new_session_form_permissions_and_models_and_a_gemini_shell_run(browser,
     alice.get_by_role('option', name='Gemini').click()
     expect(alice.locator('.q-field').filter(has_text='Permissions')).to_contain_text('Edit without asking (default)')
     expect(explained).to_have_text(registry.get('gemini').permission_help['auto_edit'])
-    alice.get_by_label('Permissions').click()
+    alice.get_by_label('Permissions', exact=True).click()
     alice.get_by_role('option', name='Plan: read only').click()
     expect(explained).to_have_text(registry.get('gemini').permission_help['plan'])
-    alice.get_by_label('Permissions').click()
+    alice.get_by_label('Permissions', exact=True).click()
     alice.get_by_role('option', name='Edit without asking (default)').click()
 
     alice.get_by_role('button', name='Known models').click()

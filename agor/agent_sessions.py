@@ -9,14 +9,13 @@ the typed dicts of `agor.events`.
 """
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from . import canvas, db, ids, permissions
+from . import canvas, db, ids, permissions, runtime_settings
 from .auth import require
 from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
@@ -24,13 +23,13 @@ from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollo
 from .events import (RUNS_TOPIC, AttentionChanged, EntryAdded, EntryAppended, PromptQueued, RunFinished,
                      SessionChanged, StopRequested, topic)
 from .runtimes import registry
+from .runtime_settings import check_mode, clean_model
 from .runtimes.base import TranscriptEvent
 
 ATTENTION_AFTER = timedelta(seconds=5)  # a finished run at least this long needs a human
 MAX_PROMPT_BYTES = 100 * 1024
 TRANSCRIPT_PAGE = 2000
 ENTRY_TEXT_LIMIT = 64 * 1024  # a streamed entry continues in a new one beyond this, so each write stays bounded
-MODEL_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._:/@\[\]-]{0,119}')
 
 
 # ---- what users do ---------------------------------------------------------------------------------------------------
@@ -57,19 +56,15 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
         model: str | None = None, permission_mode: str | None = None) -> AgentSession:
     """`create` inside the caller's transaction (a zone trigger starts its session in the drop's transaction)."""
     adapter = registry.get(runtime)
-    if permission_mode is not None and permission_mode not in adapter.permission_modes:
-        raise InvalidInput(f'{adapter.label} has no permission mode {permission_mode!r}; choose one of '
-                           f'{", ".join(adapter.permission_modes)}.')
-    model = (model or '').strip() or None
-    if model is not None and not MODEL_NAME.fullmatch(model):  # it goes on the CLI's command line
-        raise InvalidInput('A model name starts with a letter or digit and has only letters, digits and . _ - : / @ '
-                           '[ ] (at most 120).')
+    check_mode(adapter, permission_mode)
+    model = clean_model(model)
     if worktree.archived:
         raise InvalidInput(f'{worktree.name} is archived: restore it to start a session.')
     permissions.require_worktree(session, actor, worktree, permissions.Level.session, 'start sessions in it')
+    mine = runtime_settings.defaults(session, actor.id, adapter.name)  # the creator's, for what the form left open
     agent = AgentSession(worktree_id=worktree.id, created_by=actor.id, runtime=adapter.name,
-                         title=_title(text) if text else f'{adapter.label} session',
-                         model=model, permission_mode=permission_mode)
+                         title=_title(text) if text else f'{adapter.label} session', model=model or mine.model,
+                         permission_mode=permission_mode or mine.permission_mode, extra_args=list(mine.extra_args))
     session.add(agent)
     session.flush()
     if text:

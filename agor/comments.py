@@ -43,11 +43,7 @@ def create(actor: User, board_id: str, body: str, *, target_type: str = 'board',
                           target_id=target_id, mentions=_mentions(session, text))
         if pin is not None:
             comment.pin_x, comment.pin_y = canvas.clean_point(pin[0] - offset[0], pin[1] - offset[1])
-        session.add(comment)
-        session.flush()
-        _notify_new(session, actor, board, comment, root=comment)
-        _changed(session, actor, comment)
-        return comment
+        return _post(session, actor, board, comment, root=comment)
 
 
 def reply(actor: User, comment_id: str, body: str) -> Comment:
@@ -61,12 +57,17 @@ def reply(actor: User, comment_id: str, body: str) -> Comment:
             raise InvalidInput('This thread was deleted; start a new one.')
         comment = Comment(board_id=root.board_id, parent_id=root.id, author_id=actor.id, body=text,
                           target_type=root.target_type, target_id=root.target_id, mentions=_mentions(session, text))
-        session.add(comment)
         root.updated_at = utcnow()
-        session.flush()
-        _notify_new(session, actor, ids.load(session, Board, root.board_id, 'board'), comment, root=root)
-        _changed(session, actor, root)
-        return comment
+        return _post(session, actor, ids.load(session, Board, root.board_id, 'board'), comment, root=root)
+
+
+def _post(session: Session, actor: User, board: Board, comment: Comment, *, root: Comment) -> Comment:
+    """Store a new comment (a thread's first, or a reply to `root`): who is mentioned or follows it is notified."""
+    session.add(comment)
+    session.flush()
+    _notify_new(session, actor, board, comment, root=root)
+    _changed(session, actor, root)
+    return comment
 
 
 def edit(actor: User, comment_id: str, body: str) -> Comment:
@@ -364,7 +365,7 @@ def _view(comment: Comment, people: dict[str, User], reactions: list[CommentReac
     return {
         'id': comment.id, 'parent_id': comment.parent_id, 'author_id': comment.author_id,
         'author': author.name if author else 'Former member', 'initials': author.initials if author else '?',
-        'color': author.avatar_color if author else '#94a3b8',
+        'color': author.avatar_color if author else '#94a3b8', 'avatar': author.avatar_url if author else None,
         'body': comment.body, 'html': '' if comment.deleted else comment_text.render(comment.body, mentioned),
         'mentions': list(comment.mentions), 'deleted': comment.deleted, 'edited': comment.edited,
         'created_at': comment.created_at.isoformat(), 'updated_at': comment.updated_at.isoformat(),

@@ -197,9 +197,22 @@ def _problem(problem: Any, flags: dict[str, Any]) -> str:
 
 def session_secret(data_dir: Path) -> str:
     """The secret that signs browser sessions: generated once, kept in the data dir (mode 0600)."""
-    path = data_dir / 'session_secret'
+    return _secret_file(data_dir / 'session_secret')
+
+
+def api_key_pepper(data_dir: Path) -> bytes:
+    """The server pepper personal API keys are hashed with (HMAC-SHA256, agor.api_keys): generated once, kept in the
+    data dir (mode 0600), never in the database, so a copy of the database alone cannot check a guessed key."""
+    return _secret_file(data_dir / 'api_key_pepper').encode()
+
+
+def _secret_file(path: Path) -> str:
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(secrets.token_urlsafe(48))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it just now
+            pass
+        else:
+            with os.fdopen(fd, 'w') as f:
+                f.write(secrets.token_urlsafe(48))
     return path.read_text().strip()

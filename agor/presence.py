@@ -32,6 +32,7 @@ class Viewer:
     name: str
     initials: str
     color: str
+    avatar: str | None  # an uploaded avatar's URL
     joined_at: float
     seen_at: float
     input_at: float
@@ -72,7 +73,8 @@ class Presence:
         now = self.clock()
         self.leave(conn)
         self.viewers[conn] = Viewer(conn=conn, board_id=board_id, user_id=user.id, name=user.name,
-                                    initials=user.initials, color=user.avatar_color, joined_at=now, seen_at=now,
+                                    initials=user.initials, color=user.avatar_color, avatar=user.avatar_url,
+                                    joined_at=now, seen_at=now,
                                     input_at=now)
         self._mark(board_id)
 
@@ -178,7 +180,7 @@ class Presence:
         followed = self._followed_conns(board_id)
         return [{
             'conn': v.conn, 'user': v.user_id, 'name': v.name, 'initials': v.initials, 'color': v.color,
-            'state': self.state(v, now), 'x': v.x, 'y': v.y, 'label': v.label, 'drag': v.drag,
+            'avatar': v.avatar, 'state': self.state(v, now), 'x': v.x, 'y': v.y, 'label': v.label, 'drag': v.drag,
             'faded': v.x is None or now - v.moved_at > CURSOR_FADE_AFTER, 'following': v.following,
             'viewport': v.viewport if v.conn in followed else None,
         } for v in viewers]

@@ -236,8 +236,10 @@ class SessionWorkers:
         cwd = Path(worktree.path)
         if cwd.is_dir():
             unix_accounts.open_worktree(account, cwd)
+        extra_args = registry.get(agent.runtime).check_extra_args(list(agent.extra_args))  # as refused today
         return RunRequest(prompt=turn.prompt, cwd=cwd, home=unix_accounts.agent_home(self.settings, creator, account),
                           env=credentials.merged_env(creator, account, self.settings.agent_env), model=agent.model,
-                          permission_mode=agent.permission_mode, resume_id=agent.resume_id, account=account,
+                          permission_mode=agent.permission_mode, extra_args=extra_args, resume_id=agent.resume_id,
+                          account=account,
                           max_retries=self.settings.agent_max_retries, cli_dir=self.settings.agent_cli_dir)
 

@@ -24,8 +24,12 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from agor import auth, boards, db, repos
 from agor.config import load_settings
 from benchmarks.harness import (
+    DRAGGER_JS,
+    DROPPED_JS,
     PASSWORD,
+    SEEN_JS,
     START_SECONDS,
+    VIEWER_JS,
     create_members,
     git_source,
     launch_chromium,
@@ -147,19 +151,11 @@ def memory_per_viewer(server: AppServer, pages: list[Page], slug: str, cards: in
     return (after - before) / len(measured)
 
 
-def watch(page: Page, card: str) -> None:
-    page.evaluate('''card => {
-        window.__seen = [];
-        new MutationObserver(() => window.__seen.push(Date.now()))
-            .observe(document.querySelector(card), {attributes: true, attributeFilter: ['style', 'data-zone-id']});
-    }''', card)
-
-
 def drag_latencies(dragger: Page, viewers: list[Page], card: str) -> list[float]:
-    """DRAGS real mouse drags of the card by +/-150 px; per (drag, viewer): first change seen minus the drop (ms),
-    UNSEEN_MS for a viewer that did not see it within that long."""
+    """DRAGS real mouse drags of the card by +/-150 px; per (drag, viewer): the ms from the last move to the viewer
+    showing the card where it was dropped (harness.SEEN_JS), UNSEEN_MS for a viewer that did not within that long."""
     for viewer in viewers:
-        watch(viewer, card)
+        viewer.evaluate(VIEWER_JS, card)
     latencies = []
     for i in range(DRAGS):
         box = dragger.locator(card).bounding_box()
@@ -168,16 +164,15 @@ def drag_latencies(dragger: Page, viewers: list[Page], card: str) -> list[float]
         dragger.mouse.down()
         dragger.mouse.move(x + (150 if i % 2 == 0 else -150), y, steps=5)
         dragger.mouse.up()
-        dropped = dragger.evaluate('window.__dropped.at(-1)')
+        dropped = dragger.evaluate(DROPPED_JS, card)
         for viewer in viewers:
             try:  # a page that reloaded has no __seen: it counts as not seeing the drag
-                seen = viewer.wait_for_function('t => (window.__seen || []).find(s => s >= t)', arg=dropped,
-                                                polling=20, timeout=UNSEEN_MS)
+                seen = viewer.wait_for_function(SEEN_JS, arg=dropped, polling=20, timeout=UNSEEN_MS)
             except PlaywrightTimeout:
                 latencies.append(UNSEEN_MS)
                 print(f'drag {i}: not seen by {viewer.url} within {UNSEEN_MS / 1000:g} s', file=sys.stderr)
                 continue
-            latencies.append(seen.json_value() - dropped)
+            latencies.append(seen.json_value()['ms'])
     return latencies
 
 
@@ -186,8 +181,7 @@ def drag_benchmark(browser: Browser, server: AppServer, scene: Scene, viewers: i
     card = f'.agor-card[data-card-id="{scene.card_id}"]'
     dragger = logged_in_page(browser, server, scene.owner)
     show_board(dragger, server, scene.small, 1)
-    dragger.evaluate("addEventListener('pointerup', () => window.__dropped.push(Date.now()), true);"
-                     'window.__dropped = []')
+    dragger.evaluate(DRAGGER_JS)
     pages = [logged_in_page(browser, server, user) for user in scene.viewers[:viewers]]
     open_boards(pages[:1], server, scene.small, 1, at_once=1)
     baseline = drag_latencies(dragger, pages[:1], card)

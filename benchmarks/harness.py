@@ -31,6 +31,31 @@ VIEWPORT = {'width': 1300, 'height': 800}
 ACK_SECONDS = 3.0  # how often NiceGUI's browser client acknowledges what it received (nicegui.js `ack`)
 
 
+# ---- a card drag, as its viewers see it -------------------------------------------------------------------------------
+# A dragged card is live for teammates, so the drop may change nothing on their screens: the card is already where it
+# was dropped. A drag's latency is therefore from the dragger's last pointermove to a viewer first showing the card at
+# the dragger's final position (not to the first change after the pointerup, which may never come). `await`/call
+# `page.evaluate(DRAGGER_JS)` on the dragger, `page.evaluate(VIEWER_JS, card)` on each viewer; after the drop,
+# `dragger.evaluate(DROPPED_JS, card)` gives the argument for `viewer.wait_for_function(SEEN_JS, arg=...)`, whose value
+# is `{'ms': latency}`.
+DRAGGER_JS = """() => {
+    window.__drag = {down: 0, moved: 0};
+    addEventListener('pointerdown', () => { window.__drag.down = Date.now(); }, true);
+    addEventListener('pointermove', () => { window.__drag.moved = Date.now(); }, true);
+}"""
+VIEWER_JS = """card => {
+    const element = document.querySelector(card);
+    window.__seen = [];
+    new MutationObserver(() => window.__seen.push([Date.now(), element.style.transform]))
+        .observe(element, {attributes: true, attributeFilter: ['style']});
+}"""
+DROPPED_JS = "card => [window.__drag.down, window.__drag.moved, document.querySelector(card).style.transform]"
+SEEN_JS = """([down, moved, where]) => {
+    const seen = (window.__seen || []).find(([at, transform]) => at >= down && transform === where);
+    return seen ? {ms: seen[0] - moved} : null;
+}"""
+
+
 # ---- seeding --------------------------------------------------------------------------------------------------------
 
 def create_members(owner: User, count: int, prefix: str = 'viewer') -> list[User]:

@@ -33,8 +33,12 @@ from agor import agent_sessions, auth, boards, db, repos
 from agor.config import load_settings
 from agor.models import SessionTurn
 from benchmarks.harness import (
+    DRAGGER_JS,
+    DROPPED_JS,
     PASSWORD,
+    SEEN_JS,
     START_SECONDS,
+    VIEWER_JS,
     VIEWPORT,
     SocketTab,
     browser_cookies,
@@ -159,32 +163,27 @@ async def board_page(browser, scene: Scene, user_id: str) -> Page:
 
 
 async def drag_once(dragger: Page, observer: Page, card: str, i: int) -> float:
-    """A real mouse drag by +/-150 px; ms from the dragger's pointerup to the observer's first change of the card."""
+    """A real mouse drag by +/-150 px; ms from its last move to the observer showing the card where it was dropped."""
     box = await dragger.locator(card).bounding_box()
     x, y = box['x'] + box['width'] / 2, box['y'] + box['height'] / 2
     await dragger.mouse.move(x, y)
     await dragger.mouse.down()
     await dragger.mouse.move(x + (150 if i % 2 == 0 else -150), y, steps=5)
     await dragger.mouse.up()
-    dropped = await dragger.evaluate('window.__dropped.at(-1)')
+    dropped = await dragger.evaluate(DROPPED_JS, card)
     try:
-        seen = await observer.wait_for_function('t => window.__seen.find(s => s >= t)', arg=dropped, timeout=10_000)
+        seen = await observer.wait_for_function(SEEN_JS, arg=dropped, polling=20, timeout=10_000)
     except PlaywrightTimeout:
         return 10_000.0  # not seen within 10 s: counted as 10 s (the report's max shows it)
-    return await seen.json_value() - dropped
+    return (await seen.json_value())['ms']
 
 
 async def drag_pages(browser, scene: Scene) -> tuple[Page, Page, str]:
     card = CARD.format(scene.card_id)
     dragger = await board_page(browser, scene, scene.owner.id)
-    await dragger.evaluate("addEventListener('pointerup', () => window.__dropped.push(Date.now()), true);"
-                           'window.__dropped = []')
+    await dragger.evaluate(DRAGGER_JS)
     observer = await board_page(browser, scene, scene.viewers[-1].id)
-    await observer.evaluate('''card => {
-        window.__seen = [];
-        new MutationObserver(() => window.__seen.push(Date.now()))
-            .observe(document.querySelector(card), {attributes: true, attributeFilter: ['style', 'data-zone-id']});
-    }''', card)
+    await observer.evaluate(VIEWER_JS, card)
     return dragger, observer, card
 
 

@@ -17,6 +17,7 @@ from agor.models import Board, Role, User
 
 from . import timestamp
 from .act import FAILED, act, as_current_user
+from .avatar import avatar
 from .comment_editor import CommentEditor
 from .listen import listen
 from .side_panel import SidePanel
@@ -201,8 +202,7 @@ class CommentsPanel:
         indent = ' pl-6' if entry['parent_id'] else ''
         with ui.column().classes('w-full gap-1' + indent).props(f'data-comment-id="{entry["id"]}"').mark('comment'):
             with ui.row().classes('w-full items-center gap-2 no-wrap'):
-                ui.avatar(entry['initials'], color=entry['color'], text_color='white', size='24px') \
-                    .props('font-size="11px"')
+                avatar(entry['author'], entry['initials'], entry['color'], entry['avatar'], size='24px', tooltip=False)
                 ui.label(entry['author']).classes('text-sm font-semibold truncate')
                 timestamp(entry['created_at']).classes('text-xs text-slate-600')
                 if entry['edited']:

@@ -6,6 +6,8 @@ from typing import Any
 
 from nicegui import ui
 
+from .avatar import avatar
+
 MAX_FACES = 5
 
 
@@ -26,7 +28,8 @@ class Facepile(ui.row):
         mine = next((p for p in snapshot if p['conn'] == self.me_conn), None)
         following = self.following = mine['following'] if mine else None
         followers = [p['name'] for p in people if p['following'] == self.me_user]
-        shown = (tuple((p['user'], p['name'], p['initials'], p['color'], p['state']) for p in people), following,
+        shown = (tuple((p['user'], p['name'], p['initials'], p['color'], p['avatar'], p['state']) for p in people),
+                 following,
                  tuple(followers))
         if shown == self._shown:  # only where people point changed: retitle, keep the faces (a click may be landing)
             for person in people[:MAX_FACES]:
@@ -69,8 +72,7 @@ class Facepile(ui.row):
     def _face(self, person: dict[str, Any]) -> None:
         with ui.element('div').classes('agor-face').props(f'data-face={person["user"]} data-state={person["state"]}') \
                 .on('click', lambda p=person: self._toggle(p)).mark(f'face-{person["user"]}'):
-            ui.avatar(person['initials'], color=person['color'], text_color='white', size='30px') \
-                .props('font-size="12px"')
+            avatar(person['name'], person['initials'], person['color'], person['avatar'], size='30px', tooltip=False)
             ui.element('span').classes(f'agor-face-dot agor-face-{person["state"]}')
             self._tips[person['user']] = ui.tooltip(self._tip(person))
 

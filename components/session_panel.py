@@ -16,7 +16,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import agent_sessions, comment_text
+from agor import agent_sessions, comment_text, runtime_settings
 from agor.events import SessionEvent, topic
 from agor.models import Role, User
 from agor.runtimes import registry
@@ -55,11 +55,14 @@ class SessionPanel:
                 return
         self.side.show(session_id)
 
-    def new_session(self, worktree: dict[str, Any]) -> None:
+    async def new_session(self, worktree: dict[str, Any]) -> None:
         """The form that starts a session in a worktree; once started, the session takes its place."""
         key = f'new-{worktree["id"]}'
         if key not in self.views:
-            self._view(key, 'New session', 'add').new_session(worktree, lambda created: self._started(key, created))
+            form = self._view(key, 'New session', 'add')
+            if not await form.new_session(worktree, lambda created: self._started(key, created)):
+                self._remove(key)
+                return
         self.side.show(key)
 
     def close(self) -> None:
@@ -151,8 +154,12 @@ class SessionView:
             self._unsubscribe()
         self._unsubscribe = listen(self.root, topic('session', session_id), handler)
 
-    def new_session(self, worktree: dict[str, Any], on_created: Callable[[str], Awaitable[None]]) -> None:
-        """The form that starts a session in a worktree."""
+    async def new_session(self, worktree: dict[str, Any], on_created: Callable[[str], Awaitable[None]]) -> bool:
+        """The form that starts a session in a worktree, with the user's defaults (Settings → Agentic Tools); False
+        if they could not be read."""
+        mine = await act(runtime_settings.form_defaults)
+        if mine is FAILED:
+            return False
         self.transcript.clear()
         self.footer.clear()
         self.meta.clear()
@@ -179,10 +186,10 @@ class SessionView:
 
             def runtime_chosen() -> None:
                 adapter = registry.get(runtime.value)
-                default = adapter.default_permission_mode
+                default, chosen = adapter.default_permission_mode, mine.get(adapter.name, {})
                 mode.set_options({name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == default else '')
-                                  for name in adapter.permission_modes}, value=default)
-                model.set_value('')
+                                  for name in adapter.permission_modes}, value=chosen.get('permission_mode') or default)
+                model.set_value(chosen.get('model') or '')
                 model.set_autocomplete(adapter.models)
                 pick.set_visibility(bool(adapter.models))
                 known.clear()
@@ -201,6 +208,7 @@ class SessionView:
                     await on_created(created.id)
             busy_button('Start session', start, icon='play_arrow').props('unelevated color=teal-8') \
                 .mark('start-session')
+        return True
 
     # ---- drawing -------------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from agor.runtimes import registry
 from agor.models import Role, User
 
 from components.act import FAILED, act
+from components.avatar import avatar
 
 from .frame import header, page
 
@@ -26,7 +27,7 @@ async def admin_page(user: User, settings: Settings) -> None:
         persons = await act(auth.list_users, pass_actor=False)
         for person in persons if persons is not FAILED else []:
             with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-2').mark(f'user-{person.email}'):
-                ui.avatar(person.initials, color=person.avatar_color, text_color='white', size='32px')
+                avatar(person.name, person.initials, person.avatar_color, person.avatar_url)
                 with ui.column().classes('gap-0 w-64'):
                     ui.label(person.name).classes('font-semibold')
                     ui.label(person.email).classes('text-xs text-slate-600')

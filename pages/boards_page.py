@@ -11,7 +11,7 @@ from components import board_icon
 from components.act import FAILED, act
 from components.board_access import board_access_dialog
 
-from .frame import dialog_actions, header, page
+from .frame import confirm_delete, dialog_actions, header, page
 
 
 def register(settings: Settings) -> None:
@@ -83,16 +83,9 @@ async def boards_page(user: User, settings: Settings, left: str | None = None) -
         dialog.open()
 
     def delete_dialog(item: dict) -> None:
-        with ui.dialog() as dialog, ui.card():
-            ui.label(f'Delete board “{item["name"]}”?').classes('text-lg font-semibold')
-            ui.label('Its zones go away; its worktrees stay and can be placed on another board.')
-
-            async def delete() -> None:
-                if await act(boards.delete_board, item['id'], success='Board deleted') is not FAILED:
-                    dialog.close()
-                    await board_grid.refresh()
-            dialog_actions(dialog, 'Delete', delete, color='red')
-        dialog.open()
+        confirm_delete(f'Delete board “{item["name"]}”?',
+                       'Its zones go away; its worktrees stay and can be placed on another board.',
+                       lambda: act(boards.delete_board, item['id'], success='Board deleted'), board_grid.refresh)
 
     with ui.column().classes('w-full max-w-6xl mx-auto p-6 gap-4'):
         with ui.row().classes('w-full items-center'):

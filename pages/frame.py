@@ -1,9 +1,10 @@
-"""What every page shares: who is logged in, the role gate, the header, and running service calls safely."""
+"""What every page shares: who is logged in, the role gate, the header (with the Settings dialog, also opened by
+`?settings=<page>` on any page), and running service calls safely."""
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, Literal
 from urllib.parse import quote
@@ -16,11 +17,13 @@ from agor import auth, events, logins
 from agor.events import UserEvent, topic
 from agor.config import Settings
 from agor.models import Role, User
-from components.act import LOGIN, bind_login, close_page
+from components.act import FAILED, LOGIN, bind_login, close_page
+from components.avatar import avatar
 from components.busy import busy_button
-from components.chime import Chime, audio_settings_dialog
+from components.chime import Chime
 from components.inbox import Inbox
 from components.listen import listen
+from components.settings.dialog import open_settings
 
 PRIMARY = '#0f766e'  # teal 700: white on it and it on white meet WCAG AA (4.5:1)
 # How long a page may take to build before NiceGUI gives up and serves its error page (its default is 3 s). A build
@@ -59,7 +62,10 @@ def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str 
                     ui.label(f'It needs the {role.name} role; yours is {user.role}. Ask an admin.')
                 return None
             result = builder(user, settings, **kwargs)
-            return await result if inspect.isawaitable(result) else result
+            result = await result if inspect.isawaitable(result) else result
+            if result is None and 'settings' in request.query_params:  # a deep link to a page of the Settings dialog
+                await open_settings(settings, user.id, request.query_params['settings'])
+            return result
 
         wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter('request', inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
@@ -95,6 +101,22 @@ def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: 
         busy_button(label, on_click).props(f'unelevated color={color}')
 
 
+def confirm_delete(title: str, explanation: str, delete: Callable[[], Awaitable[Any]],
+                   then: Callable[[], Awaitable[Any]]) -> None:
+    """A "Delete ...?" dialog: Delete runs `delete` (an `act(...)`); unless it failed, the dialog closes and `then`
+    runs (a refresh)."""
+    with ui.dialog() as dialog, ui.card():
+        ui.label(title).classes('text-lg font-semibold')
+        ui.label(explanation)
+
+        async def confirm() -> None:
+            if await delete() is not FAILED:
+                dialog.close()
+                await then()
+        dialog_actions(dialog, 'Delete', confirm, color='red')
+    dialog.open()
+
+
 def header(user: User, settings: Settings, *, focused: bool = False) -> None:
     """The top bar. A focused page (a terminal in its own tab) keeps only the way back: no inbox, chime or user menu,
     which the board tab already has; each costs server memory for every open page."""
@@ -113,15 +135,10 @@ def header(user: User, settings: Settings, *, focused: bool = False) -> None:
         inbox = Inbox(user)
         Chime(user, inbox.button)
         with ui.button().props('flat no-caps').classes('text-slate-700'):
-            avatar(user, size='28px')
+            avatar(user.name, user.initials, user.avatar_color, user.avatar_url, size='28px')
             ui.label(user.name).classes('ml-2')
             with ui.menu():
                 ui.menu_item(f'{user.email} · {user.role}').props('disable')
-                ui.menu_item('Audio settings', audio_settings_dialog).mark('audio-menu')
+                ui.menu_item('Settings', lambda: open_settings(settings, user.id)).mark('settings-menu')
                 ui.menu_item('Log out', lambda: ui.navigate.to('/logout'))
 
-
-def avatar(user: User, size: str = '32px') -> ui.avatar:
-    element = ui.avatar(user.initials, color=user.avatar_color, text_color='white', size=size)
-    element.props('font-size="13px"').tooltip(user.name)
-    return element

@@ -12,7 +12,7 @@ from agor.models import Role, User
 from components.act import FAILED, act
 from components.busy import busy_button
 
-from .frame import dialog_actions, header, page
+from .frame import confirm_delete, dialog_actions, header, page
 
 
 def register(settings: Settings) -> None:
@@ -82,17 +82,10 @@ async def repos_page(user: User, settings: Settings) -> None:
             await repo_list.refresh()
 
     def delete(item: dict) -> None:
-        with ui.dialog() as dialog, ui.card():
-            ui.label(f'Delete worktree {item["name"]}?').classes('text-lg font-semibold')
-            ui.label(f'This removes the checkout at {item["path"]}, uncommitted changes included. '
-                     f'The branch {item["branch"]} stays in the repository.')
-
-            async def confirm() -> None:
-                if await act(repos.delete_worktree, item['id'], success='Worktree deleted') is not FAILED:
-                    dialog.close()
-                    await repo_list.refresh()
-            dialog_actions(dialog, 'Delete', confirm, color='red')
-        dialog.open()
+        confirm_delete(f'Delete worktree {item["name"]}?',
+                       f'This removes the checkout at {item["path"]}, uncommitted changes included. '
+                       f'The branch {item["branch"]} stays in the repository.',
+                       lambda: act(repos.delete_worktree, item['id'], success='Worktree deleted'), repo_list.refresh)
 
     def new_worktree(repo_id: str, repo_name: str) -> None:
         with ui.dialog() as dialog, ui.card().classes('w-96'):

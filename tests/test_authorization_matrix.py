@@ -46,7 +46,12 @@ The inventory (page · handler → service call · target · allowed):
     /b/<slug> comments      reaction 👍                    → comments.toggle_reaction  Alice's comment    MEMBERS
     /b/<slug> comments      Edit → submit                  → comments.edit             Alice's comment    ADMIN
     /b/<slug> comments      Delete → confirm               → comments.delete           Alice's comment    ADMIN
-    header (every page)     Audio settings → Save          → preferences.set_chime     own settings       READERS
+    header (every page)     Settings → Audio → Save        → preferences.set_chime     own settings       READERS
+    settings General        Save name                      → profile.set_name          own profile        READERS
+    settings General        upload (POST of the uploader)  → profile.set_avatar        own profile        READERS
+    settings API keys       Create key                     → api_keys.create           own keys           READERS
+    settings API keys       Revoke                         → api_keys.revoke           own key            READERS
+    settings Codex          Save                           → runtime_settings.save     own defaults       MEMBERS
     /                       New board → Create             → boards.create_board       -                  MEMBERS
     /                       board menu Rename → Save       → boards.update_board       spare board        MEMBERS
     /                       board menu Delete → Delete     → boards.delete_board       spare board        ADMIN
@@ -61,7 +66,8 @@ The inventory (page · handler → service call · target · allowed):
 
 Handlers that call the same service with the same arguments as a row above are that row (the boards list's and the
 board's "Sharing and permissions" open one component; the repos page's "New worktree" and "Restore" are the board's
-"Create worktree" and "Archive"). Presence messages (pointer, beat, viewport, follow, unfollow) store nothing and
+"Create worktree" and "Archive"; the other agent runtimes' Save in Settings is the Codex row with another runtime, and
+"Use initials" is the upload's own-profile rule). Presence messages (pointer, beat, viewport, follow, unfollow) store nothing and
 reach only the board's other viewers; they end with the page. Terminal open, input, resize and share are checked by
 tests/test_terminals.py, tests/test_permissions.py and tests/test_browser_terminal.py (a real tmux). The routes are
 `test_routes`, below.
@@ -82,12 +88,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from agor import agent_sessions, auth, boards, comments, db, repos
 from agor.config import load_settings
 from agor.models import (
     AgentSession,
+    ApiKey,
     Board,
     CardPlacement,
     Comment,
@@ -95,9 +102,11 @@ from agor.models import (
     Invite,
     Repo,
     Role,
+    RuntimeSetting,
     SessionFollow,
     SessionTurn,
     User,
+    UserAvatar,
     Worktree,
     Zone,
 )
@@ -283,6 +292,7 @@ class Row:
     done: Callable[[WsPage, SimpleNamespace], bool]  # what a user observes when it was allowed
     allowed: frozenset[str]
     reset: Callable[[SimpleNamespace], None] = lambda t: None
+    before: Callable[[SimpleNamespace], None] = lambda t: None  # what must exist before the page opens
 
 
 def placement(t: SimpleNamespace, worktree: str | None = None) -> CardPlacement | None:
@@ -473,9 +483,65 @@ async def delete_comment(page: WsPage, t: SimpleNamespace) -> Send:
 
 
 async def audio(page: WsPage, t: SimpleNamespace) -> Send:
-    save = await page.opened(click(page, menu_item(page, 'Audio settings')), label='Save', tag='q-btn')
+    """Through the avatar menu: Settings, then Audio in the rail."""
+    await page.opened(click(page, menu_item(page, 'Settings')), label='Save name', tag='q-btn')
+    save = await page.opened(click(page, menu_item(page, 'Audio')), label='Save', tag='q-btn')
     await page.fire(page.one(text='Play chimes'), 'update:modelValue', True)
     return click(page, save)
+
+
+async def rename_self(page: WsPage, t: SimpleNamespace) -> Send:
+    await type_into(page, 'Display name', f'Renamed {t.actor}')
+    return click(page, button(page, 'Save name'))
+
+
+async def upload_avatar(page: WsPage, t: SimpleNamespace) -> Send:
+    url = next(e['props']['url'] for e in page.elements.values() if '/upload/' in str(e.get('props', {}).get('url')))
+
+    async def send() -> None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            await http.post(f'{page.server.url}{url}', files={'file': ('me.png', b'\x89PNG\r\n\x1a\n' + b'0' * 64)},
+                            cookies={'session': page.cookie})
+    return send
+
+
+async def create_api_key(page: WsPage, t: SimpleNamespace) -> Send:
+    await type_into(page, 'Name', f'key of {t.actor}')
+    return click(page, button(page, 'Create key'))
+
+
+async def revoke_api_key(page: WsPage, t: SimpleNamespace) -> Send:
+    await page.wait_element(label='Revoke', tag='q-btn')
+    return click(page, button(page, 'Revoke'))
+
+
+def with_a_key(t: SimpleNamespace) -> None:
+    """The actor's own live key, made before its page opens."""
+    def make(session: Any) -> None:
+        session.add(ApiKey(user_id=t.user_id, name=f'old key of {t.actor}', prefix=t.actor.replace('_', '')[:8],
+                           key_hash='0' * 64))
+    write(make)
+
+
+async def codex_defaults(page: WsPage, t: SimpleNamespace) -> Send:
+    await type_into(page, 'Default model', 'gpt-5.5')
+    return click(page, button(page, 'Save'))
+
+
+def api_keys_of(t: SimpleNamespace, *where: Any) -> int:
+    return count(ApiKey, ApiKey.user_id == t.user_id, *where)
+
+
+def delete_rows(model: Any, **match: str) -> Callable[[SimpleNamespace], None]:
+    def reset(t: SimpleNamespace) -> None:
+        write(lambda s: [s.delete(r) for r in s.exec(select(model).where(
+            *(getattr(model, column) == getattr(t, attr) for column, attr in match.items())))])
+    return reset
+
+
+def no_avatar(t: SimpleNamespace) -> None:
+    set_attr(User, 'user_id', avatar_id=None)(t)
+    delete_rows(UserAvatar, user_id='user_id')(t)
 
 
 def restore_spare_board(t: SimpleNamespace) -> None:
@@ -626,8 +692,22 @@ ROWS = [
         set_attr(Comment, 'thread', body='Thread of Alice', edited=False)),
     Row("comments: Delete Alice's comment", BOARD, delete_comment,
         lambda page, t: get(Comment, t.thread).deleted, ADMIN, set_attr(Comment, 'thread', deleted=False)),
-    Row('header: Audio settings → Save', BOARD, audio, chime_on, READERS,
+    Row('header: Settings → Audio → Save', BOARD, audio, chime_on, READERS,
         set_attr(User, 'user_id', preferences={})),
+    Row('settings: General → Save name', '/?settings=general', rename_self,
+        lambda page, t: get(User, t.user_id).name == f'Renamed {t.actor}', READERS,
+        lambda t: set_attr(User, 'user_id', name=t.actor.replace('_', ' ').title() if t.actor != 'owner' else 'Bob')(t)),
+    Row('settings: General → upload avatar', '/?settings=general', upload_avatar,
+        lambda page, t: get(User, t.user_id).avatar_id is not None, READERS, no_avatar),
+    Row('settings: Personal API Keys → Create key', '/?settings=personal-api-keys', create_api_key,
+        lambda page, t: api_keys_of(t, ApiKey.name == f'key of {t.actor}') > 0, READERS,
+        delete_rows(ApiKey, user_id='user_id')),
+    Row('settings: Personal API Keys → Revoke', '/?settings=personal-api-keys', revoke_api_key,
+        lambda page, t: api_keys_of(t, col(ApiKey.revoked_at).is_not(None)) > 0, READERS,
+        delete_rows(ApiKey, user_id='user_id'), before=with_a_key),
+    Row('settings: Codex → Save', '/?settings=codex', codex_defaults,
+        lambda page, t: count(RuntimeSetting, RuntimeSetting.user_id == t.user_id) > 0, MEMBERS,
+        delete_rows(RuntimeSetting, user_id='user_id')),
     Row('boards: New board → Create', '/', new_board,
         lambda page, t: count(Board, Board.name == f'Fresh board of {t.actor}') > 0, MEMBERS),
     Row('boards: Rename → Save', '/', rename_board,
@@ -682,6 +762,7 @@ async def open_tab(page: WsPage, http: httpx.AsyncClient, path: str, attempts: i
 async def attempt_row(world: SimpleNamespace, t: SimpleNamespace, row: Row, http: httpx.AsyncClient,
                       said: dict[str, list[str]]) -> Any:
     await asyncio.to_thread(can_do_everything, t)
+    await asyncio.to_thread(row.before, t)
     page = WsPage(world.server, t.cookie)
     try:
         await open_tab(page, http, row.path.format(slug=t.slug))

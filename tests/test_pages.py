@@ -176,7 +176,7 @@ async def test_facepile_overflow_menu_lists_everyone_when_opened(user: TestUser)
     from components.facepile import Facepile
     followed: list = []
     people = tuple({'conn': f'c{i}', 'user': f'u{i}', 'name': f'Person {i}', 'initials': f'P{i}', 'color': '#0d9488',
-                    'state': 'active', 'label': '', 'following': None} for i in range(8))
+                    'avatar': None, 'state': 'active', 'label': '', 'following': None} for i in range(8))
 
     @ui.page('/facepile-test')
     def facepile_page() -> None:

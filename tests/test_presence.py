@@ -14,7 +14,7 @@ class Clock:
 
 
 def person(uid: str, name: str):
-    return SimpleNamespace(id=uid, name=name, initials=name[:1], avatar_color='#0d9488')
+    return SimpleNamespace(id=uid, name=name, initials=name[:1], avatar_color='#0d9488', avatar_url=None)
 
 
 class Pushes:

@@ -4,10 +4,10 @@ from .boards import Board, BoardMember, CardPlacement, Zone, ZoneFiring
 from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
 from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
+from .personal import ApiKey, RuntimeSetting, UserAvatar
 from .users import Invite, Login, Role, User
 
-__all__ = ['AgentSession', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite', 'Login',
-           'Notification', 'Repo', 'Role', 'SessionAck', 'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User',
-           'Worktree', 'Zone',
-           'ZoneFiring',
+__all__ = ['AgentSession', 'ApiKey', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite',
+           'Login', 'Notification', 'Repo', 'Role', 'RuntimeSetting', 'SessionAck', 'SessionFollow', 'SessionTurn',
+           'TranscriptEntry', 'User', 'UserAvatar', 'Worktree', 'Zone', 'ZoneFiring',
            'new_id', 'utcnow']

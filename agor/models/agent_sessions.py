@@ -26,6 +26,7 @@ class AgentSession(SQLModel, table=True):
     title: str = Field(max_length=120)
     model: str | None = Field(default=None, max_length=120)
     permission_mode: str | None = Field(default=None, max_length=32)
+    extra_args: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default='[]'))
     status: str = Field(default='idle', max_length=16, index=True)
     resume_id: str | None = Field(default=None, max_length=200)
     pid: int | None = None

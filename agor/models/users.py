@@ -31,6 +31,7 @@ class User(SQLModel, table=True):
     role: str = Field(default='member', max_length=16)
     password_hash: str = Field(max_length=255)
     avatar_color: str = Field(max_length=16)
+    avatar_id: str | None = Field(default=None, max_length=36)  # an uploaded avatar (UserAvatar), else initials
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime | None = None
@@ -43,6 +44,10 @@ class User(SQLModel, table=True):
 
     def has(self, role: Role) -> bool:
         return self.active and self.level >= role
+
+    @property
+    def avatar_url(self) -> str | None:
+        return f'/avatars/{self.avatar_id}' if self.avatar_id else None
 
     @property
     def initials(self) -> str:

@@ -22,6 +22,11 @@ DEFAULT_MAX_RETRIES = 2
 PERMISSION_LABELS = {'default': 'Ask (the CLI\'s default)', 'auto_edit': 'Edit without asking',
                      'bypass': 'Bypass: anything goes', 'plan': 'Plan: read only'}
 MCP_NAME = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
+MAX_EXTRA_ARGS = 20
+# Extra arguments may not take over what Agor decides for a run: the prompt, the conversation, the model and the
+# permission mode (each has its own setting), nor the output Agor parses. Each adapter adds the flags that change its
+# working directory, config or credentials source (`refused_flags`).
+RESERVED = 'Agor sets it itself'
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ class Runtime(ABC):
     permission_help: dict[str, str] = {'default': 'Runs the command as given.'}  # mode -> one line for the form
     default_permission_mode = 'default'  # the safe mode a session gets unless its creator picks another
     models: list[str] = []  # known model names (the form offers them; any other name is passed on as typed)
+    refused_flags: dict[str, str] = {}  # extra arguments refused: flag -> why (see check_extra_args)
     stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
 
     @property
@@ -150,6 +156,20 @@ class Runtime(ABC):
             return RunOutcome('completed', resume_id, reply=reply)
         error = errors[-1] if errors else headline(stderr_tail) or f'{self.label} exited with code {exit_code}'
         return RunOutcome('failed', resume_id, error, stderr_tail, reply)
+
+    def check_extra_args(self, args: list[str]) -> list[str]:
+        """`args` when a user may add them to every run; InvalidInput naming the first one refused and why. A flag
+        is refused as `--flag`, `--flag=value` and, for one-letter flags, `-xvalue`; `--` is refused (what follows
+        it would be read as the prompt)."""
+        if len(args) > MAX_EXTRA_ARGS or any(len(arg) > 500 or not arg.isprintable() for arg in args):
+            raise InvalidInput(f'At most {MAX_EXTRA_ARGS} extra arguments of at most 500 printable characters each.')
+        for arg in args:
+            flag = '--' if arg == '--' else arg.split('=', 1)[0] if arg.startswith('--') else \
+                arg[:2] if arg.startswith('-') else arg
+            why = RESERVED if flag == '--' else self.refused_flags.get(flag)
+            if why:
+                raise InvalidInput(f'{self.label} extra arguments cannot use {flag}: {why}.')
+        return args
 
     def permission_args(self, request: RunRequest) -> list[str]:
         mode = request.permission_mode or self.default_permission_mode

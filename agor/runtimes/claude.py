@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from .base import (
-    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, own_usage, text_of, tool_call,
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, own_usage, text_of, tool_call,
     usage_event, write_private
 )
 
@@ -35,6 +35,20 @@ class ClaudeRuntime(JsonRuntime):
     }
     default_permission_mode = 'auto_edit'
     models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']
+    refused_flags = {
+        '--add-dir': 'it opens directories beyond the worktree', '-w': 'it changes the working directory',
+        '--worktree': 'it changes the working directory', '--settings': 'it changes the config',
+        '--setting-sources': 'it changes the config', '--mcp-config': 'it changes the config (MCP servers)',
+        '--strict-mcp-config': 'it changes the config (MCP servers)', '--plugin-dir': 'it changes the config',
+        '--plugin-url': 'it changes the config', '--bare': 'it changes the config and credentials source',
+        '--cloud': 'it changes where it runs and with which credentials', '--teleport': 'it changes where it runs',
+        '--remote-control': 'it changes where it runs', '--from-pr': 'it changes the working directory',
+        '--permission-mode': 'use the permission mode setting', '--dangerously-skip-permissions': 'use the '
+        'permission mode setting', '--allow-dangerously-skip-permissions': 'use the permission mode setting',
+        '--model': 'use the model setting', '-p': RESERVED, '--print': RESERVED, '--output-format': RESERVED,
+        '--input-format': RESERVED, '-r': RESERVED, '--resume': RESERVED, '-c': RESERVED, '--continue': RESERVED,
+        '--session-id': RESERVED, '--fork-session': RESERVED, '--debug-file': 'it writes files outside the worktree',
+    }
 
     def build(self, request: RunRequest) -> LaunchSpec:
         config_dir = request.home / 'claude'

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from .base import (
-    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, mcp_tool, tool_call, usage_event,
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, mcp_tool, tool_call, usage_event,
     write_private
 )
 
@@ -49,6 +49,17 @@ class GeminiRuntime(JsonRuntime):
     default_permission_mode = 'auto_edit'
     models = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite', 'gemini-3-pro-preview',
               'gemini-3-flash-preview']
+    refused_flags = {
+        '--include-directories': 'it opens directories beyond the worktree', '-w': 'it changes the working directory',
+        '--worktree': 'it changes the working directory', '-e': 'it changes the config (extensions)',
+        '--extensions': 'it changes the config (extensions)', '--policy': 'it changes the config (policies)',
+        '--admin-policy': 'it changes the config (policies)', '--allowed-mcp-server-names': 'it changes the config',
+        '--approval-mode': 'use the permission mode setting', '-y': 'use the permission mode setting',
+        '--yolo': 'use the permission mode setting', '-m': 'use the model setting', '--model': 'use the model setting',
+        '-p': RESERVED, '--prompt': RESERVED, '-i': RESERVED, '--prompt-interactive': RESERVED, '-o': RESERVED,
+        '--output-format': RESERVED, '-r': RESERVED, '--resume': RESERVED, '--session-file': RESERVED,
+        '--session-id': RESERVED, '--acp': RESERVED, '--experimental-acp': RESERVED,
+    }
 
     def build(self, request: RunRequest) -> LaunchSpec:
         gemini_home = request.home / 'gemini'

@@ -81,12 +81,14 @@ def node_status(cli_dir: Path | None) -> CliStatus:
 def installed(cli_dir: Path | None) -> list[CliStatus]:
     """The Node the CLIs run on, then every runtime's CLI: path and `--version` (None when missing). Blocking: call
     it from a worker thread."""
-    statuses = [node_status(cli_dir)]
-    for runtime in RUNTIMES.values():
-        path = find_binary(runtime, cli_dir)
-        version = _version(path, os.stat(path).st_mtime, cli_dir) if path else None
-        statuses.append(CliStatus(runtime.name, runtime.label, path, version, runtime.install_command))
-    return statuses
+    return [node_status(cli_dir), *(status(runtime, cli_dir) for runtime in RUNTIMES.values())]
+
+
+def status(runtime: Runtime, cli_dir: Path | None) -> CliStatus:
+    """One runtime's CLI: path and `--version` (None when missing). Blocking: call it from a worker thread."""
+    path = find_binary(runtime, cli_dir)
+    version = _version(path, os.stat(path).st_mtime, cli_dir) if path else None
+    return CliStatus(runtime.name, runtime.label, path, version, runtime.install_command)
 
 
 @functools.cache

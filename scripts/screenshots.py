@@ -56,7 +56,6 @@ def main() -> None:
             alice.wait_for_timeout(400)  # the cursor glides to its new place (a CSS transition)
             alice.screenshot(path=str(DOCS / 'screenshot-comments.png'))
 
-            box = alice.locator('.agor-card', has_text='docs-refresh').bounding_box()
             alice.get_by_role('button', name='Close comments').click()
             box = alice.locator('.agor-card', has_text='docs-refresh').bounding_box()
             alice.mouse.move(box['x'] + 60, box['y'] + 20)

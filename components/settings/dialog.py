@@ -26,6 +26,7 @@ def sections(settings: Settings) -> list[Section]:
 class SettingsDialog(ui.dialog):
     def __init__(self, settings: Settings, user_id: str) -> None:
         super().__init__()
+        self.props('aria-label=Settings')
         self.user_id = user_id
         self.sections = sections(settings)
         self.items: dict[str, ui.item] = {}

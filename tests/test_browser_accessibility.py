@@ -1,7 +1,6 @@
 """Real Chromium: the board speaks to screen readers and to machines without an emoji font. Icons are Material icons
 (shipped with NiceGUI), every button has a name, "Copy link" is a visible button, and axe-core (pinned, installed by
-scripts/test) finds no serious or critical violation on the board, a session, the comments, admin, settings and a
-terminal."""
+scripts/test) finds no serious or critical violation on the board, a session, the comments, admin and a terminal."""
 import re
 import sys
 from pathlib import Path
@@ -99,9 +98,6 @@ def test_axe_finds_nothing_serious_on_the_board_a_session_the_comments_admin_and
 
     alice.goto(f'{server.url}/admin')
     alice.wait_for_selector('text=Invite by link')
-    assert serious_violations(alice) == []
-    alice.goto(f'{server.url}/?settings=general')
-    expect(alice.locator('.q-dialog').get_by_text('Settings', exact=True)).to_be_visible()
     assert serious_violations(alice) == []
     alice.goto(f'{server.url}/w/{seeded.worktree.id}/terminal')
     alice.wait_for_selector('.xterm-screen')

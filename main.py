@@ -28,11 +28,22 @@ except SettingsError as error:  # a bad value: what is expected, one line per va
     print('\n'.join(f'Agor cannot start: {problem}' for problem in str(error).splitlines()), file=sys.stderr)
     sys.exit(2)
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str(settings.data_dir / 'sessions'))
+from agor import cluster  # noqa: E402
+
+if problem := cluster.unreachable(settings):
+    print(f'Agor cannot start: {problem}', file=sys.stderr)
+    sys.exit(2)
+if settings.redis_url:  # the browsers' logins in NiceGUI's user storage, shared by the cluster's processes
+    os.environ['NICEGUI_REDIS_URL'] = settings.redis_url
+    os.environ['NICEGUI_REDIS_KEY_PREFIX'] = 'agor:nicegui:'
 
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
-from agor import auth, db, demo, events, scheduler, template_workers, terminals, unix_accounts  # noqa: E402
+from agor import (auth, credentials, db, demo, scheduler, template_workers, terminals,  # noqa: E402
+                  unix_accounts, user_secrets)
+from agor.secret_box import WrongMasterSecret  # noqa: E402
+from agor.unix_accounts import AGENT_HOMES  # noqa: E402
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_worker import SessionWorkers  # noqa: E402
 from components import presence_layer  # noqa: E402
@@ -46,8 +57,15 @@ session_workers = SessionWorkers(settings)
 
 async def startup() -> None:
     db.init(settings.database_url)
+    try:
+        user_secrets.init(settings)  # the master secret must be the one users' secrets were sealed with
+    except WrongMasterSecret as error:
+        print(f'Agor cannot start: {error}', file=sys.stderr, flush=True)
+        os._exit(2)
+    credentials.configure(settings.agent_env, settings.data_dir / AGENT_HOMES)
     unix_accounts.prepare(settings)  # before any terminal or agent can run: the executor account, the data dir locked
-    events.bus.bind_loop(asyncio.get_running_loop())
+    presence_layer.start()
+    cluster.start(settings)  # the event bus (Redis with REDIS_URL) bound to this loop, before anything subscribes
     template_workers.pool.warm()
     if settings.owner_email and settings.owner_password and not auth.has_users():
         auth.create_first_owner(settings.owner_email, settings.owner_name or 'Owner', settings.owner_password)
@@ -61,9 +79,9 @@ async def startup() -> None:
     core.sio.eio.cors_allowed_origins = origin_check(settings.allowed_origins)
     add_assets()
     pages.register(settings, terminals.start(settings))
-    await session_workers.start()
+    if settings.runner:  # the one process that runs agent sessions; the others' prompts reach it over the bus
+        await session_workers.start()
     scheduler.start(settings, watchdog=session_workers.check)
-    presence_layer.start()
 
 
 async def shutdown() -> None:
@@ -71,7 +89,7 @@ async def shutdown() -> None:
     terminals.stop()
     await session_workers.stop_all()
     template_workers.pool.close()
-    events.bus.bind_loop(None)
+    cluster.stop()
     db.guard_loop(None)
 
 

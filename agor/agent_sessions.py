@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from . import canvas, db, ids, permissions, runtime_settings
+from . import canvas, credentials, db, ids, permissions, runtime_settings
 from .auth import require
 from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
@@ -68,6 +68,7 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
     session.add(agent)
     session.flush()
     if text:
+        credentials.require_provider_key(session, adapter, actor, actor, agent.id)
         _queue(session, agent, actor, text)
     _changed(session, agent, actor)
     return agent
@@ -81,6 +82,9 @@ def queue_prompt(session: Session, actor: User, agent: AgentSession, text: str) 
     if worktree is None or worktree.archived:
         name = worktree.name if worktree else 'Its worktree'
         raise InvalidInput(f'{name} is archived: restore it to prompt this session.')
+    creator = session.get(User, agent.created_by)
+    if creator is not None:  # before anything is queued: the run would have no provider key
+        credentials.require_provider_key(session, registry.get(agent.runtime), creator, actor, agent.id)
     turn = _queue(session, agent, actor, text)
     _changed(session, agent, actor)
     return turn

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -22,7 +22,7 @@ from .proxies import Network, parse_networks
 ENV_PREFIX = 'AGOR_'
 AGENT_ENV_PREFIX = 'AGOR_AGENT_ENV_'
 ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-SECRET_FIELDS = {'database_url', 'owner_password'}  # a bad value is named, never echoed (it may hold a password)
+SECRET_FIELDS = {'database_url', 'redis_url', 'owner_password', 'master_secret'}  # named, never echoed
 UnixUserMode = Literal['simple', 'insulated', 'strict']
 
 
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path('data')
     database_url: str = Field('', validation_alias='DATABASE_URL')  # default: SQLite in the data dir
+    redis_url: str = Field('', validation_alias='REDIS_URL')  # set: several processes share events and presence
+    runner: bool = True  # this process runs agent sessions and the watchdog (one process of a cluster)
     host: str = '0.0.0.0'
     port: int = Field(8080, ge=1, le=65535)
     demo: bool = False
@@ -66,6 +68,7 @@ class Settings(BaseSettings):
     agent_env: dict[str, str] = Field({}, validation_alias='AGOR_AGENT_ENV_<NAME>')  # the operator's, for every agent
     agent_cli_dir: Path = Field(default_factory=default_cli_dir)
     agent_max_retries: int = Field(2, ge=0, le=20)
+    master_secret: SecretStr | None = None  # users' secrets are sealed under it; else data/master_secret
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -113,6 +116,20 @@ class Settings(BaseSettings):
             url and make_url(url)
         except ArgumentError:
             raise ValueError('a database URL such as postgresql://agor@db/agor or sqlite:///path/agor.db') from None
+        return url
+
+    @field_validator('master_secret')
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value().strip()) < 32:
+            raise ValueError('at least 32 characters, e.g. the output of `openssl rand -base64 48`')
+        return secret
+
+    @field_validator('redis_url')
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        if url and not url.startswith(('redis://', 'rediss://', 'unix://')):
+            raise ValueError('a Redis URL such as redis://127.0.0.1:6379/0')
         return url
 
     @field_validator('agent_env')

@@ -3,12 +3,13 @@
 Services publish after commit (`agor.db.emit_after_commit`); pages subscribe through `components.listen` and
 services through `bus.subscribe`. Every topic name is made by `topic`: per object `board:<id>` (what viewers of a
 board see change), `user:<id>` (one person's open tabs), `session:<id>` (a session's transcript), and process-wide
-`INSTANCE_TOPIC` (a demo reset), `WORKTREES_TOPIC` (`worktree_gone`: its runs and shell end) and `RUNS_TOPIC` (the
-session workers: a prompt waits, a run must stop). Every payload is one of the typed dicts below, told apart by its
-`type`; the board canvas sends canvas payloads to the browser as they are.
+`INSTANCE_TOPIC` (a demo reset), `WORKTREES_TOPIC` (`worktree_gone`: its runs and shell end), `RUNS_TOPIC` (the
+session workers: a prompt waits, a run must stop), `TERMINALS_TOPIC` (who may use a worktree's terminal changed) and
+`PRESENCE_TOPIC` (a cluster's processes share their viewers: agor.presence_relay). Every payload is one of the typed
+dicts below, told apart by its `type`; the board canvas sends canvas payloads to the browser as they are.
 
-The in-process bus is the default. A scale-out backend (Redis pub/sub) implements the same two methods and
-delivers to the local subscribers of every process.
+The in-process bus is the default. With REDIS_URL, `agor.cluster` makes `bus` an `agor.redis_bus.RedisEventBus`: the
+same two methods, and every process delivers every event to its local subscribers. Payloads are therefore plain JSON.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from typing import Any, Literal, Protocol, TypedDict, Union
 
 log = logging.getLogger(__name__)
 
-Scope = Literal['board', 'user', 'session', 'instance', 'worktrees', 'runs']
-PROCESS_WIDE = ('instance', 'worktrees', 'runs')
+Scope = Literal['board', 'user', 'session', 'instance', 'worktrees', 'runs', 'presence', 'terminals']
+PROCESS_WIDE = ('instance', 'worktrees', 'runs', 'presence', 'terminals')
 
 
 def topic(scope: Scope, key: str | None = None) -> str:
@@ -35,6 +36,8 @@ def topic(scope: Scope, key: str | None = None) -> str:
 INSTANCE_TOPIC = topic('instance')
 WORKTREES_TOPIC = topic('worktrees')
 RUNS_TOPIC = topic('runs')
+PRESENCE_TOPIC = topic('presence')
+TERMINALS_TOPIC = topic('terminals')
 
 
 # ---- board:<id> ------------------------------------------------------------------------------------------------------
@@ -194,7 +197,33 @@ class StopRequested(TypedDict):
 
 
 RunEvent = Union[PromptQueued, StopRequested]
-Event = Union[BoardEvent, UserEvent, SessionEvent, InstanceReset, WorktreeGone, RunEvent]
+
+
+class TerminalRightsChanged(TypedDict):
+    """The worktrees' levels or their boards' members changed: open terminals of them are checked again."""
+    type: Literal['terminal_rights']
+    worktree_ids: list[str]
+
+
+class PresenceShared(TypedDict):
+    """One process's viewers of one board changed (agor.presence entries, with `joined`) or left (`gone`)."""
+    type: Literal['presence']
+    origin: str
+    board_id: str
+    changed: list[dict[str, Any]]
+    gone: list[str]
+
+
+class PresenceSignal(TypedDict):
+    """`alive`: a process is up (every few seconds); `hello`: one started (the others share all their viewers);
+    `bye`: one stops (its viewers leave)."""
+    type: Literal['alive', 'hello', 'bye']
+    origin: str
+
+
+PresenceEvent = Union[PresenceShared, PresenceSignal]
+Event = Union[BoardEvent, UserEvent, SessionEvent, InstanceReset, WorktreeGone, RunEvent, TerminalRightsChanged,
+              PresenceEvent]
 Callback = Callable[[Any], Any]  # called with the topic's payloads (e.g. BoardEvent for `board:<id>`)
 
 
@@ -204,6 +233,8 @@ class EventBus(Protocol):
     def publish(self, topic: str, payload: Event) -> None: ...
 
     def subscribe(self, topic: str, callback: Callback) -> Callable[[], None]: ...
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop | None) -> None: ...
 
 
 class LocalEventBus:

@@ -5,6 +5,10 @@ PUSH_INTERVAL is pushed at once (its push is scheduled with no wait); one that h
 so a board pushes at most once per interval however many people move on it, and an isolated move is never held back.
 `schedule` is how the pushes get run (components/presence_layer.py sets it to the event loop's call_later); `take`
 gives what changed since the board's last push, which is all a viewer's browser is sent.
+
+In a cluster (agor.presence_relay) each process keeps the viewers connected to it; `share` is then told what changed
+among them at every push, and what other processes shared comes in through `apply_remote`: those entries join the
+board's snapshot as they were sent. Entries of a process not heard from in ORIGIN_GONE_AFTER seconds are dropped.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ IDLE_AFTER = 60.0  # s without input: idle
 CURSOR_FADE_AFTER = 5.0  # s without cursor movement: the cursor fades
 GONE_AFTER = 10.0  # s without any heartbeat: the viewer is removed (crashed tab, lost network)
 PUSH_INTERVAL = 0.1  # s: at most one push per board in this time
+ORIGIN_GONE_AFTER = 6.0  # s without a word from another process (it sends one every 2 s): its viewers are removed
 COORD_MAX = 1_000_000
 LABEL_MAX = 120
 
@@ -34,6 +39,7 @@ class Viewer:
     color: str
     avatar: str | None  # an uploaded avatar's URL
     joined_at: float
+    joined_epoch: float  # wall-clock time of the join: the order across processes
     seen_at: float
     input_at: float
     moved_at: float = 0.0
@@ -59,23 +65,36 @@ def _not_scheduled(board_id: str, wait: float) -> None:
     """Until a layer sets `Presence.schedule`, pushes are only taken by whoever calls `take`."""
 
 
+Share = Callable[[str, list[dict[str, Any]], list[str]], None]  # (board id, changed local entries, gone local conns)
+
+
+@dataclass(slots=True)
+class RemoteEntry:
+    origin: str  # the process that has this viewer
+    entry: dict[str, Any]
+
+
 @dataclass
 class Presence:
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time  # the join order across processes
     schedule: Callable[[str, float], None] = _not_scheduled  # run take(board) after `wait` seconds
     viewers: dict[str, Viewer] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
     _scheduled: set[str] = field(default_factory=set)
     _pushed_at: dict[str, float] = field(default_factory=dict)
     _sent: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    share: Share | None = None  # set in a cluster: told this process's changes at every push
+    remote: dict[str, dict[str, RemoteEntry]] = field(default_factory=dict)  # board -> conn -> another process's
+    _heard: dict[str, float] = field(default_factory=dict)  # process -> when it last said anything
+    _shared: dict[str, set[str]] = field(default_factory=dict)  # board -> local conns shared and not yet gone
 
     def join(self, board_id: str, conn: str, user: User) -> None:
         now = self.clock()
         self.leave(conn)
         self.viewers[conn] = Viewer(conn=conn, board_id=board_id, user_id=user.id, name=user.name,
                                     initials=user.initials, color=user.avatar_color, avatar=user.avatar_url,
-                                    joined_at=now, seen_at=now,
-                                    input_at=now)
+                                    joined_at=now, joined_epoch=self.wall_clock(), seen_at=now, input_at=now)
         self._mark(board_id)
 
     def leave(self, conn: str) -> None:
@@ -136,6 +155,7 @@ class Presence:
         if viewer is None:
             return
         targets = {v.user_id for v in self.viewers.values() if v.board_id == viewer.board_id}
+        targets.update(r.entry['user'] for r in self.remote.get(viewer.board_id, {}).values())
         viewer.following = target_user_id if target_user_id in targets and target_user_id != viewer.user_id else None
         self._mark(viewer.board_id)
 
@@ -147,6 +167,47 @@ class Presence:
                 self.leave(viewer.conn)
             elif _crossed(now, viewer.moved_at, CURSOR_FADE_AFTER) or _crossed(now, viewer.input_at, IDLE_AFTER):
                 self._mark(viewer.board_id)
+        for origin, heard in list(self._heard.items()):
+            if now - heard > ORIGIN_GONE_AFTER:
+                self.drop_origin(origin)
+
+    # ---- other processes (agor.presence_relay) ----------------------------------------------------------------------
+
+    def heard(self, origin: str) -> None:
+        self._heard[origin] = self.clock()
+
+    def apply_remote(self, origin: str, board_id: str, changed: list[dict[str, Any]], gone: list[str]) -> None:
+        """What another process shared of one board: its viewers' new entries, and its connections that left."""
+        self.heard(origin)
+        entries = self.remote.setdefault(board_id, {})
+        for entry in changed:
+            entries[entry['conn']] = RemoteEntry(origin, entry)
+        for conn in gone:
+            entries.pop(conn, None)
+        if not entries:
+            self.remote.pop(board_id, None)
+        self._mark(board_id, at_once=True)  # the other process held it back already: no second wait here
+
+    def drop_origin(self, origin: str) -> None:
+        """Another process stopped or went silent: its viewers leave every board."""
+        self._heard.pop(origin, None)
+        for board_id, entries in list(self.remote.items()):
+            mine = [conn for conn, remote in entries.items() if remote.origin == origin]
+            for conn in mine:
+                del entries[conn]
+            if not entries:
+                del self.remote[board_id]
+            if mine:
+                self._mark(board_id)
+
+    def local_entries(self) -> dict[str, list[dict[str, Any]]]:
+        """This process's viewers, by board, as shared (for a process that just joined the cluster)."""
+        boards = {v.board_id for v in self.viewers.values()}
+        return {board_id: [self._with_joined(e) for e in self.board_snapshot(board_id) if e['conn'] in self.viewers]
+                for board_id in boards}
+
+    def _with_joined(self, entry: dict[str, Any]) -> dict[str, Any]:
+        return {**entry, 'joined': self.viewers[entry['conn']].joined_epoch}
 
     def take(self, board_id: str) -> BoardPush | None:
         """The board's push, if anything changed since its last one; called when a scheduled push runs."""
@@ -164,26 +225,45 @@ class Presence:
             self._pushed_at.pop(board_id, None)
         changed = tuple(entry for entry in snapshot if before.get(entry['conn']) != entry)
         gone = tuple(conn for conn in before if conn not in current)
+        if self.share is not None:
+            self._share_local(self.share, board_id, changed, current)
         return BoardPush(snapshot, changed, gone) if changed or gone else None
 
-    def _mark(self, board_id: str) -> None:
+    def _share_local(self, share: Share, board_id: str, changed: tuple[dict[str, Any], ...],
+                     current: dict[str, Any]) -> None:
+        local = {conn for conn in current if conn in self.viewers}
+        gone = sorted(self._shared.pop(board_id, set()) - local)
+        if local:
+            self._shared[board_id] = local
+        mine = [self._with_joined(entry) for entry in changed if entry['conn'] in local]
+        if mine or gone:
+            share(board_id, mine, gone)
+
+    def _mark(self, board_id: str, *, at_once: bool = False) -> None:
         self._dirty.add(board_id)
-        if board_id in self._scheduled:
+        if board_id in self._scheduled and not at_once:
             return
         self._scheduled.add(board_id)
-        self.schedule(board_id, max(0.0, self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()))
+        wait = 0.0 if at_once else self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()
+        self.schedule(board_id, max(0.0, wait))
 
     def board_snapshot(self, board_id: str) -> list[dict[str, Any]]:
         """Everyone on one board, in join order, in the compact shape the browser draws from."""
         now = self.clock()
         viewers = sorted((v for v in self.viewers.values() if v.board_id == board_id), key=lambda v: v.joined_at)
         followed = self._followed_conns(board_id)
-        return [{
+        local = [{
             'conn': v.conn, 'user': v.user_id, 'name': v.name, 'initials': v.initials, 'color': v.color,
             'avatar': v.avatar, 'state': self.state(v, now), 'x': v.x, 'y': v.y, 'label': v.label, 'drag': v.drag,
             'faded': v.x is None or now - v.moved_at > CURSOR_FADE_AFTER, 'following': v.following,
             'viewport': v.viewport if v.conn in followed else None,
         } for v in viewers]
+        remote = self.remote.get(board_id)
+        if not remote:
+            return local
+        joined = {v.conn: v.joined_epoch for v in viewers}
+        joined.update((conn, r.entry['joined']) for conn, r in remote.items())
+        return sorted([*local, *(r.entry for r in remote.values())], key=lambda entry: joined[entry['conn']])
 
     def state(self, viewer: Viewer, now: float) -> str:
         if viewer.hidden:
@@ -192,6 +272,8 @@ class Presence:
 
     def _followed_conns(self, board_id: str) -> set[str]:
         followed_users = {v.following for v in self.viewers.values() if v.board_id == board_id and v.following}
+        followed_users.update(r.entry['following'] for r in self.remote.get(board_id, {}).values())
+        followed_users.discard(None)
         return {v.conn for v in self.viewers.values() if v.board_id == board_id and v.user_id in followed_users}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from . import db
+from . import db, user_secrets
 from .auth import require
 from .config import Settings
 from .errors import InvalidInput
@@ -21,14 +21,6 @@ from .unix_accounts import AGENT_HOMES
 
 MODEL_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._:/@\[\]-]{0,119}')
 AGENT_RUNTIMES = ('claude-code', 'codex', 'gemini', 'opencode')  # one settings page each (not the shell)
-# the variables each CLI reads its provider key from (an instance's AGOR_AGENT_ENV_<NAME> may provide one)
-KEY_VARIABLES = {'claude-code': ('ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN'),
-                 'codex': ('OPENAI_API_KEY', 'CODEX_API_KEY'), 'gemini': ('GEMINI_API_KEY', 'GOOGLE_API_KEY'),
-                 'opencode': ('ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY')}
-# where a CLI keeps its own login, inside the user's agent home (the directories the adapters point it at)
-LOGIN_FILES = {'claude-code': ('claude/.credentials.json',), 'codex': ('codex/auth.json',),
-               'gemini': ('gemini/.gemini/oauth_creds.json',),
-               'opencode': ('opencode/data/opencode/auth.json',)}
 
 
 @dataclass(frozen=True)
@@ -109,16 +101,19 @@ def defaults(session: Session, user_id: str, runtime: str) -> Defaults:
 
 def cli_state(settings: Settings, actor: User, runtime: str) -> dict[str, Any]:
     """The CLI as `actor`'s sessions find it: installed and its version (the pinned CLIs), a provider key from the
-    instance's agent environment (the variable's name, never its value), and a login of the CLI's own kept in the
-    user's agent home. Blocking (runs `--version` once per install): call it from a worker thread."""
+    user's own stored keys or the instance's agent environment (the variable's name, never its value), and a login of
+    the CLI's own kept in the user's agent home. Blocking (runs `--version` once per install): call it from a worker
+    thread."""
     require(actor, Role.viewer, 'read settings')
     adapter = _agent(runtime)
     status = registry.status(adapter, settings.agent_cli_dir)
-    key = next((name for name in KEY_VARIABLES[adapter.name] if settings.agent_env.get(name)), None)
-    home = settings.data_dir / AGENT_HOMES / actor.id
-    login = any((home / path).is_file() for path in LOGIN_FILES[adapter.name])
+    with db.read() as session:
+        stored = user_secrets.names_for(session, actor.id)
+    own = next((name for name in adapter.key_names if name in stored), None)
+    key = next((name for name in adapter.key_names if settings.agent_env.get(name)), None)
+    login = adapter.logged_in(settings.data_dir / AGENT_HOMES / actor.id)
     return {'installed': status.path is not None, 'version': status.version, 'install': status.install_command,
-            'instance_key': key, 'cli_login': login}
+            'own_key': own, 'instance_key': key, 'cli_login': login}
 
 
 def _agent(runtime: str) -> Runtime:

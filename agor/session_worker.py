@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import agent_sessions, credentials, events, unix_accounts
+from . import agent_sessions, credentials, db, events, unix_accounts, user_secrets
 from .config import Settings
 from .errors import DomainError
 from .models import utcnow
@@ -38,6 +38,7 @@ class TranscriptWriter:
 
     def __init__(self, session_id: str, turn_id: str) -> None:
         self.session_id, self.turn_id = session_id, turn_id
+        self.redact = user_secrets.redactor([])  # the creator's secret values become *** (set once the run is built)
         self.pending = cli_process.EventLog()
         self._closing = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -63,7 +64,9 @@ class TranscriptWriter:
             self._task = None
 
     async def _write(self) -> None:
-        batch = self.pending.take()
+        redact = self.redact
+        batch = [TranscriptEvent(event.kind, redact(event.text), user_secrets.redact_data(event.data, redact))
+                 for event in self.pending.take()]
         if not batch:
             return
         try:
@@ -219,27 +222,32 @@ class SessionWorkers:
             except DomainError as exc:
                 await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
                 return
+            transcript.redact = user_secrets.redactor(request.secrets)
             request.totals_before = await asyncio.to_thread(agent_sessions.cli_totals, agent.id)
             outcome = await cli_process.run(adapter, request, transcript.add, on_start=on_start)
         finally:
             self.runs.pop(agent.id, None)
             await transcript.close()
         error = run.stop_reason if outcome.status == 'stopped' else outcome.error
-        details = outcome.stderr_tail if outcome.status == 'failed' else None
+        error = transcript.redact(error) if error else error
+        details = [transcript.redact(line) for line in outcome.stderr_tail] if outcome.status == 'failed' else None
         await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
                                 details=details, resume_id=outcome.resume_id)
 
     def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> RunRequest:
         """The turn as its creator runs it: as the Unix account unix_user_mode gives them (never root), with their
         merged env, in their own agent home (owned by that account), in a worktree that account may write."""
+        with db.read() as session:  # the key may have been deleted since the prompt was queued
+            credentials.require_provider_key(session, registry.get(agent.runtime), creator, creator, agent.id)
         account = unix_accounts.account_for(self.settings, creator)
         cwd = Path(worktree.path)
         if cwd.is_dir():
             unix_accounts.open_worktree(account, cwd)
         extra_args = registry.get(agent.runtime).check_extra_args(list(agent.extra_args))  # as refused today
+        launch = credentials.merged_env(creator, account, session_id=agent.id)
         return RunRequest(prompt=turn.prompt, cwd=cwd, home=unix_accounts.agent_home(self.settings, creator, account),
-                          env=credentials.merged_env(creator, account, self.settings.agent_env), model=agent.model,
-                          permission_mode=agent.permission_mode, extra_args=extra_args, resume_id=agent.resume_id,
-                          account=account,
-                          max_retries=self.settings.agent_max_retries, cli_dir=self.settings.agent_cli_dir)
+                          env=launch.env, model=agent.model, permission_mode=agent.permission_mode,
+                          extra_args=extra_args, resume_id=agent.resume_id, account=account,
+                          max_retries=self.settings.agent_max_retries, cli_dir=self.settings.agent_cli_dir,
+                          secrets=launch.secrets)
 

@@ -1,8 +1,11 @@
-"""Live-cursor fan-out: N simulated clients (real NiceGUI socket.io handshake) on one board, one app process.
+"""Live-cursor fan-out: N simulated clients (real NiceGUI socket.io handshake) on one board.
 
-Run from the project root: `.venv/bin/python -m benchmarks.cursor_fanout [--sizes 10,25,50,100] [--seconds 8]`.
-Per N: an idle baseline (connected, heartbeats only), then every client moves its cursor at 10 Hz; reports
-send-to-receipt latency at the other clients, server CPU (% of one core) and bytes received per client per second.
+Run from the project root: `.venv/bin/python -m benchmarks.cursor_fanout [--sizes 10,25,50,100] [--seconds 8]
+[--processes 1,2]`. Per N: an idle baseline (connected, heartbeats only), then every client moves its cursor at
+10 Hz; reports send-to-receipt latency at the other clients, server CPU (% of one core, all app processes together)
+and bytes received per client per second. `--processes 2` runs a cluster (docs/deployment.md): a private PostgreSQL
+and Redis, two app processes, the clients split between them, so half of every client's peers reach it through Redis;
+`--processes 1,2` measures one process first, in the same run, as the baseline.
 """
 from __future__ import annotations
 
@@ -34,15 +37,18 @@ from benchmarks.harness import (
     socket_query,
 )
 from tests.app_server import AppServer, running_app
+from tests.servers import postgres_server, redis_server
 from tests.ws_client import ELEMENTS
 
 TARGETS = {25: (50.0, 25.0), 100: (150.0, 50.0)}  # N: (p95 ms, CPU %), issue 15
+CLUSTER_TARGETS = {50: (100.0, 100.0)}  # two processes through Redis: N: (p95 ms, CPU % of both), issue 21
 PATCH = re.compile(r'^return runMethod\((\d+), "patch", (.*)\)$', re.S)
 
 
 class Sim:
     def __init__(self, index: int, bench: Bench) -> None:
         self.index, self.bench = index, bench
+        self.server = bench.servers[index % len(bench.servers)]  # split across the processes
         self.sio = socketio.AsyncClient(reconnection=False)
         self.bytes = 0
         self.seen: set[tuple[str, float]] = set()
@@ -57,7 +63,7 @@ class Sim:
         self.bench.disconnects.append((round(time.perf_counter() - self.bench.t0, 1), self.index, str(reason)))
 
     async def open(self, http: httpx.AsyncClient, url: str, user_id: str) -> None:
-        self.cookie = login_cookie(self.bench.server, user_id)
+        self.cookie = login_cookie(self.server, user_id)
         response = await http.get(url, cookies={'session': self.cookie})
         if response.status_code != 200:
             raise RuntimeError(f'board page: HTTP {response.status_code} {response.headers.get("location")}')
@@ -68,7 +74,7 @@ class Sim:
         self.layer = next(id_ for id_, el in elements.items() if 'peers' in el.get('props', {}))
         query = socket_query(response.text)
         self.conn = query['client_id']
-        base = self.bench.server.url
+        base = self.server.url
         await self.sio.connect(f'{base}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
                                transports=['websocket'], headers={'Cookie': f'session={self.cookie}', 'Origin': base},
                                wait_timeout=15)
@@ -110,8 +116,8 @@ class Sim:
 
 
 class Bench:
-    def __init__(self, server: AppServer) -> None:
-        self.server = server
+    def __init__(self, servers: list[AppServer]) -> None:
+        self.servers = servers
         self.sent: dict[tuple[str, float], float] = {}
         self.latencies: list[float] = []
         self.measuring = False
@@ -120,12 +126,13 @@ class Bench:
         self.t0 = time.perf_counter()
 
 
-async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, seconds: float) -> dict:
-    bench = Bench(server)
+async def run_size(servers: list[AppServer], path: str, user_ids: list[str], n: int, seconds: float) -> dict:
+    bench = Bench(servers)
     sims = [Sim(i, bench) for i in range(n)]
     async with httpx.AsyncClient(timeout=30) as http:
         for start in range(0, n, 10):
-            await asyncio.gather(*(s.open_retrying(http, url, user_ids[s.index]) for s in sims[start:start + 10]))
+            await asyncio.gather(*(s.open_retrying(http, s.server.url + path, user_ids[s.index])
+                                   for s in sims[start:start + 10]))
     stop = asyncio.Event()
 
     async def beats(sim: Sim) -> None:
@@ -147,17 +154,20 @@ async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, sec
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
     tasks = [asyncio.create_task(f(s)) for s in sims for f in (beats, mover)]
-    pid = server.process.pid
+    pids = [server.process.pid for server in servers]
+
+    def server_cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in pids)
 
     async def window() -> tuple[float, float]:
         for s in sims:
             s.bytes = 0
-        cpu0, own0, t0 = cpu_seconds(pid), cpu_seconds(os.getpid()), time.perf_counter()
+        cpu0, own0, t0 = server_cpu(), cpu_seconds(os.getpid()), time.perf_counter()
         await asyncio.sleep(seconds)
         elapsed = time.perf_counter() - t0
         per_client = sum(s.bytes for s in sims) / n / elapsed
         bench.client_cpu = (cpu_seconds(os.getpid()) - own0) / elapsed * 100
-        return (cpu_seconds(pid) - cpu0) / elapsed * 100, per_client
+        return (server_cpu() - cpu0) / elapsed * 100, per_client
 
     await asyncio.sleep(2)
     idle_cpu, idle_bytes = await window()
@@ -174,60 +184,87 @@ async def run_size(server: AppServer, url: str, user_ids: list[str], n: int, sec
     await asyncio.gather(*(s.sio.disconnect() for s in sims))
     lat = sorted(bench.latencies)
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float('nan')] * 99
-    return {'n': n, 'p50': q[49], 'p95': q[94], 'cpu': cpu, 'idle_cpu': idle_cpu, 'rx': rx,
+    return {'n': n, 'processes': len(servers), 'p50': q[49], 'p95': q[94], 'cpu': cpu, 'idle_cpu': idle_cpu, 'rx': rx,
             'idle_rx': idle_bytes, 'samples': len(lat), 'client_cpu': bench.client_cpu,
             'dropped': len(dropped)}
 
 
 def verdict(r: dict) -> str:
-    if r['n'] not in TARGETS:
+    targets = TARGETS if r['processes'] == 1 else CLUSTER_TARGETS
+    if r['n'] not in targets:
         return '(no target)'
-    p95, cpu = TARGETS[r['n']]
+    p95, cpu = targets[r['n']]
     ok = r['p95'] <= p95 and r['cpu'] <= cpu
     return f"{'PASS' if ok else 'FAIL'} (p95 <= {p95:.0f} ms, CPU <= {cpu:.0f}%)"
+
+
+def measure(servers: list[AppServer], sizes: list[int], seconds: float, results: list[dict]) -> list[str]:
+    """Every size on these app processes (one, or a cluster sharing one database); their logs' problems."""
+    db.init(servers[0].database_url)
+    owner = auth.create_first_owner('o@example.com', 'Owner', PASSWORD)
+    user_ids = [user.id for user in create_members(owner, max(sizes))]
+    board = boards.create_board(owner, 'Bench')
+    for n in sizes:
+        try:
+            r = asyncio.run(run_size(servers, f'/b/{board.slug}', user_ids, n, seconds))
+        except Exception as error:  # report the failed size, keep the others
+            print(f'N={n}: FAILED: {error!r}', file=sys.stderr, flush=True)
+            results.append({'n': n, 'processes': len(servers), 'error': repr(error)})
+            continue
+        print(f"{len(servers)} process(es), N={n}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, CPU {r['cpu']:.1f}% "
+              f"(idle {r['idle_cpu']:.1f}%), {r['rx'] / 1024:.1f} KiB/s per client, {r['samples']} samples",
+              file=sys.stderr, flush=True)
+        results.append(r)
+        time.sleep(12)  # let NiceGUI delete the disconnected clients (reconnect_timeout=10) before the next N
+    db.engine().dispose()
+    if os.environ.get('KEEP_LOG'):
+        Path(os.environ['KEEP_LOG']).write_text(''.join(server.log.read_text() for server in servers))
+    return [problem for server in servers for problem in log_problems(server.log)]
+
+
+def one_process(tmp: Path, sizes: list[int], seconds: float, results: list[dict]) -> list[str]:
+    with running_app(tmp / 'one', start_timeout=START_SECONDS) as server:
+        return measure([server], sizes, seconds, results)
+
+
+def two_processes(tmp: Path, sizes: list[int], seconds: float, results: list[dict]) -> list[str]:
+    """A cluster: one data dir (the session secret), PostgreSQL and Redis; process 2 runs no agents."""
+    data = tmp / 'cluster'
+    with postgres_server() as database_url, redis_server() as redis_url:
+        env = {'DATABASE_URL': database_url, 'REDIS_URL': redis_url}
+        with running_app(data, log=tmp / 'first.log', start_timeout=START_SECONDS, AGOR_RUNNER='1', **env) as first, \
+                running_app(data, log=tmp / 'second.log', start_timeout=START_SECONDS, AGOR_RUNNER='0',
+                            **env) as second:
+            return measure([first, second], sizes, seconds, results)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--sizes', default='10,25,50,100')
     parser.add_argument('--seconds', type=float, default=8)
+    parser.add_argument('--processes', default='1', help='1, 2 (a cluster through Redis) or 1,2')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
-    results, load = [], load_average()
-    with tempfile.TemporaryDirectory(prefix='agor-fanout-') as tmp, \
-            running_app(Path(tmp) / 'data', start_timeout=START_SECONDS) as server:
-        db.init(server.database_url)
-        owner = auth.create_first_owner('o@example.com', 'Owner', PASSWORD)
-        user_ids = [user.id for user in create_members(owner, max(sizes))]
-        board = boards.create_board(owner, 'Bench')
-        url = f'{server.url}/b/{board.slug}'
-        for n in sizes:
-            try:
-                r = asyncio.run(run_size(server, url, user_ids, n, args.seconds))
-            except Exception as error:  # report the failed size, keep the others
-                print(f'N={n}: FAILED: {error!r}', file=sys.stderr, flush=True)
-                results.append({'n': n, 'error': repr(error)})
-                continue
-            print(f"N={n}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, CPU {r['cpu']:.1f}% "
-                  f"(idle {r['idle_cpu']:.1f}%), {r['rx'] / 1024:.1f} KiB/s per client, {r['samples']} samples",
-                  file=sys.stderr, flush=True)
-            results.append(r)
-            time.sleep(12)  # let NiceGUI delete the disconnected clients (reconnect_timeout=10) before the next N
-        problems = log_problems(server.data_dir / 'app.log')
-        if os.environ.get('KEEP_LOG'):
-            Path(os.environ['KEEP_LOG']).write_text((server.data_dir / 'app.log').read_text())
-    print('\n| N | p50 ms | p95 ms | server CPU % (moving) | server CPU % (idle baseline) | rx KiB/s per client '
-          '| samples | bench-process CPU % | dropped sockets | target |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+    modes = {'1': one_process, '2': two_processes}
+    results: list[dict] = []
+    problems: list[str] = []
+    load = load_average()
+    with tempfile.TemporaryDirectory(prefix='agor-fanout-') as tmp:
+        for mode in args.processes.split(','):
+            problems += modes[mode](Path(tmp), sizes, args.seconds, results)
+    print('\n| processes | N | p50 ms | p95 ms | server CPU % (moving) | server CPU % (idle baseline) '
+          '| rx KiB/s per client | samples | bench-process CPU % | dropped sockets | target |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for r in results:
         if 'error' in r:
-            print(f"| {r['n']} | - | - | - | - | - | - | - | - | FAIL (run error: {r['error']}) |")
+            print(f"| {r['processes']} | {r['n']} | - | - | - | - | - | - | - | - | FAIL (run error: {r['error']}) |")
             continue
-        print(f"| {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['cpu']:.1f} | {r['idle_cpu']:.1f} | "
-              f"{r['rx'] / 1024:.1f} | {r['samples']} | {r['client_cpu']:.0f} | {r['dropped']} | {verdict(r)} |")
-    print(f'\napp.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
+        print(f"| {r['processes']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['cpu']:.1f} | "
+              f"{r['idle_cpu']:.1f} | {r['rx'] / 1024:.1f} | {r['samples']} | {r['client_cpu']:.0f} | "
+              f"{r['dropped']} | {verdict(r)} |")
+    print(f'\napp logs: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
     command = ['.venv/bin/python', '-m', 'benchmarks.cursor_fanout', '--sizes', args.sizes, '--seconds',
-               str(args.seconds)]
+               str(args.seconds), '--processes', args.processes]
     print(f'\nCommand: {shlex.join(command)}')
     print(f'Machine: {os.cpu_count()} CPUs; clients and server share them; load average {load} at the start, '
           f'{load_average()} at the end.')

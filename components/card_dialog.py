@@ -7,7 +7,7 @@ from typing import Any
 
 from nicegui import ui
 
-from agor import agent_sessions, boards, permissions, repos
+from agor import agent_sessions, boards, cluster, permissions, repos
 from agor.models import User
 
 from .act import FAILED, act
@@ -62,7 +62,7 @@ class CardDialog(ui.dialog):
                     ui.label(rights['start']).classes('text-xs text-amber-700').mark('start-reason')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Terminal', icon='terminal',
-                          on_click=lambda: ui.navigate.to(f'/w/{card["id"]}/terminal', new_tab=True)) \
+                          on_click=lambda: ui.navigate.to(cluster.terminal_path(card['id']), new_tab=True)) \
                     .props('flat no-caps').mark('open-terminal')
                 if can_edit and zones:
                     with ui.button('Move to zone', icon='move_down').props('flat no-caps').mark('move-to-zone'):

@@ -16,7 +16,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import agent_sessions, comment_text, runtime_settings
+from agor import agent_sessions, comment_text, runtime_settings, user_secrets
 from agor.events import SessionEvent, topic
 from agor.models import Role, User
 from agor.runtimes import registry
@@ -224,7 +224,12 @@ class SessionView:
         self.status.props(f'color={STATUS_COLORS.get(detail["status"], "grey-8")}')
         self.meta.clear()
         with self.meta:
-            ui.label(f'{detail["runtime_label"]} · runs as {detail["creator"]}')
+            mine = detail['created_by'] == self.user_id
+            ui.label(f'{detail["runtime_label"]} · runs as {"you" if mine else detail["creator"]}').mark('runs-as')
+            if mine and self.can_write:
+                ui.button('Variables', icon='tune', on_click=lambda: self._variables(detail['id'])) \
+                    .props('flat dense no-caps size=sm').tooltip('Your Session-scoped env vars for this session') \
+                    .mark('session-variables')
             if detail['model']:
                 ui.label(f'· {detail["model"]}')
             self.total = ui.label().classes('agor-session-total').mark('session-total')
@@ -234,6 +239,29 @@ class SessionView:
             ui.space()
             ui.label('Started')
             timestamp(detail['created_at'])
+
+    async def _variables(self, session_id: str) -> None:
+        """The creator picks which of their Session-scoped variables this session gets (names only)."""
+        current = await act(user_secrets.session_env, session_id)
+        if current is FAILED:
+            return
+        with ui.dialog() as dialog, ui.card().classes('w-96').mark('session-variables-dialog'):
+            ui.label('Session variables').classes('text-lg font-semibold')
+            if not current['available']:
+                ui.label('You have no Session-scoped variables: add one under Settings → Env Vars with the scope '
+                         'Session.').classes('text-sm text-slate-500')
+            chosen = ui.select(current['available'], value=current['selected'], multiple=True,
+                               label='This session gets').props('outlined use-chips').classes('w-full')
+            ui.label('From the next run on; your Global variables always apply.').classes('text-xs text-slate-500')
+
+            async def save() -> None:
+                if await act(user_secrets.set_session_env, session_id, list(chosen.value or []),
+                             success='Session variables saved') is not FAILED:
+                    dialog.close()
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Save', on_click=save).props('unelevated color=teal').mark('save-session-variables')
+        dialog.open()
 
     def _footer(self, detail: dict[str, Any]) -> None:
         self.footer.clear()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from agor import terminals
+from agor import cluster, terminals
 from agor.config import Settings
 from agor.errors import DomainError
 from agor.models import User
@@ -18,6 +18,12 @@ def register(settings: Settings, service: TerminalService) -> None:
     @page('/w/{worktree_ref}/terminal', settings, title='Terminal · Agor')
     async def terminal_page(user: User, settings: Settings, worktree_ref: str) -> None:
         header(user, settings, focused=True)
+        if not settings.runner:  # terminals (tmux, and who may type) live on the cluster's runner process
+            path = cluster.terminal_path(worktree_ref)
+            with ui.column().classes('p-8 gap-2').mark('terminal-page-error'):
+                ui.label('Terminals run on the process that runs agents; this one does not.').classes('text-lg')
+                ui.link(f'Open the terminal there ({path})', path)
+            return
         try:
             worktree = await as_current_user(terminals.terminal_worktree, worktree_ref)
         except DomainError as error:

@@ -11,7 +11,7 @@ import uuid
 from base64 import b64encode
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -28,10 +28,12 @@ class AppServer:
     url: str
     data_dir: Path
     process: subprocess.Popen
+    env: dict[str, str] = field(default_factory=dict)  # what the test set (DATABASE_URL, REDIS_URL, ...)
+    log: Path | None = None  # the process's output
 
     @property
     def database_url(self) -> str:
-        return f'sqlite:///{self.data_dir / "agor.db"}'
+        return self.env.get('DATABASE_URL') or f'sqlite:///{self.data_dir / "agor.db"}'
 
 
 def free_port() -> int:
@@ -52,11 +54,12 @@ def running_app(data_dir: Path, *, log: Path | None = None, start_timeout: float
                 **env: str) -> Iterator[AppServer]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_file = open(log or data_dir / 'app.log', 'w')
+    log = log or data_dir / 'app.log'
+    log_file = open(log, 'w')
     process = subprocess.Popen(
         [sys.executable, str(ROOT / 'main.py')], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
         env=clean_env(AGOR_DATA_DIR=str(data_dir), AGOR_PORT=str(port), AGOR_HOST='127.0.0.1', **env))
-    server = AppServer(url=f'http://127.0.0.1:{port}', data_dir=data_dir, process=process)
+    server = AppServer(url=f'http://127.0.0.1:{port}', data_dir=data_dir, process=process, env=env, log=log)
     try:
         _wait_until_up(server, start_timeout)
         yield server
@@ -73,7 +76,7 @@ def _wait_until_up(server: AppServer, timeout: float = 60) -> None:  # a loaded 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f'the app exited early: {(server.data_dir / "app.log").read_text()[-2000:]}')
+            raise RuntimeError(f'the app exited early: {server.log.read_text()[-2000:] if server.log else ""}')
         try:
             if httpx.get(f'{server.url}/healthz', timeout=1).status_code == 200:
                 return
@@ -91,10 +94,15 @@ def login_cookie(server: AppServer, user_id: str | None) -> str:
     from agor import logins
     from components.act import LOGIN
     browser_id = str(uuid.uuid4())
-    storage = server.data_dir / 'sessions'  # main.py's NICEGUI_STORAGE_PATH
-    storage.mkdir(parents=True, exist_ok=True)
     stored = {LOGIN: logins.open_login(user_id)} if user_id else {}
-    (storage / f'storage-user-{browser_id}.json').write_text(json.dumps(stored))
+    if server.env.get('REDIS_URL'):  # main.py's NICEGUI_REDIS_KEY_PREFIX
+        import redis
+        with redis.Redis.from_url(server.env['REDIS_URL']) as client:
+            client.set(f'agor:nicegui:user-{browser_id}', json.dumps(stored))
+    else:
+        storage = server.data_dir / 'sessions'  # main.py's NICEGUI_STORAGE_PATH
+        storage.mkdir(parents=True, exist_ok=True)
+        (storage / f'storage-user-{browser_id}.json').write_text(json.dumps(stored))
     signer = itsdangerous.TimestampSigner((server.data_dir / 'session_secret').read_text().strip())
     return signer.sign(b64encode(json.dumps({'id': browser_id}).encode())).decode()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agor import auth, boards, db, repos
+from agor import auth, boards, credentials, db, repos, user_secrets
 from agor.config import Settings, load_settings
 from agor.models import Role, User
 from agor.runtimes import registry
@@ -57,6 +57,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         for directory in (tmp_path, tmp_path.parent):  # pytest makes them 0700: let others pass, not list
             directory.chmod(0o711)
     auth.throttle.__init__()  # type: ignore[misc]
+    credentials.configure({})
+    user_secrets.reset()
     return path
 
 
@@ -64,7 +66,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def settings(data_dir: Path) -> Settings:
     settings = load_settings()
     db.init(settings.database_url)
+    user_secrets.init(settings)
     return settings
+
+
+@pytest.fixture
+def instance_keys() -> None:
+    """The operator's provider keys (AGOR_AGENT_ENV_*) for every agent CLI, so that sessions of any runtime queue."""
+    credentials.configure({'ANTHROPIC_API_KEY': 'test-key', 'OPENAI_API_KEY': 'test-key', 'GEMINI_API_KEY': 'test-key'})
 
 
 @pytest.fixture
@@ -142,6 +151,22 @@ def board_app(tmp_path: Path, git_repo: Path):
     with running_app(tmp_path / 'app') as server:
         db.init(server.database_url)
         yield server, seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, bob=Role.member)
+
+
+@pytest.fixture
+def postgres_url():
+    """A private PostgreSQL server (tests.servers) for this test: its URL."""
+    from .servers import postgres_server
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url():
+    """A private redis-server (tests.servers) for this test: its URL."""
+    from .servers import redis_server
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agor import agent_sessions, auth, db, unix_accounts
+from agor import agent_sessions, auth, credentials, db, unix_accounts, user_secrets
 from agor.config import load_settings, session_secret
 from agor.models import Role
 from agor.runtimes import cli_process
@@ -46,6 +46,8 @@ async def team(monkeypatch, git_repo):
         settings = load_settings()
         db.init(settings.database_url)
         session_secret(settings.data_dir)
+        user_secrets.init(settings)
+        credentials.configure(settings.agent_env, settings.data_dir / unix_accounts.AGENT_HOMES)
         unix_accounts.prepare(settings)
         seeded = seed_board(settings, git_repo, bob=Role.member)
         workers.append(SessionWorkers(settings))

@@ -36,6 +36,7 @@ The inventory (page · handler → service call · target · allowed):
     /b/<slug> session panel Send (own session)             → agent_sessions.prompt           own session        LEVEL_SESSION
     /b/<slug> session panel Stop (someone else's session)  → agent_sessions.stop             Alice's session    LEVEL_PROMPT
     /b/<slug> session panel Follow                         → agent_sessions.set_following    Alice's session    READERS
+    /b/<slug> session panel Variables → Save (own session) → user_secrets.set_session_env     own session        MEMBERS
     /b/<slug> zone dialog   Save                           → boards.update_zone        own zone           MEMBERS
     /b/<slug> zone dialog   Delete                         → boards.delete_zone        own zone           MEMBERS
     /b/<slug> toolbar       Zone                           → boards.create_zone        board              MEMBERS
@@ -88,9 +89,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete
 from sqlmodel import col, select
 
-from agor import agent_sessions, auth, boards, comments, db, repos
+from agor import agent_sessions, auth, boards, comments, db, repos, user_secrets
 from agor.config import load_settings
 from agor.models import (
     AgentSession,
@@ -103,6 +105,7 @@ from agor.models import (
     Repo,
     Role,
     RuntimeSetting,
+    SessionEnvSelection,
     SessionFollow,
     SessionTurn,
     User,
@@ -159,6 +162,7 @@ def world(tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv('AGOR_REPO_ROOTS', str(root))
             settings = load_settings(data_dir=str(server.data_dir))
+        user_secrets.init(settings)  # the app sealed its check value with data/master_secret at start-up
         alice = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
         bob = auth.create_user(alice, 'bob@example.com', 'Bob', PASSWORD, Role.member)
         repo = repos.register_local(settings, alice, str(source))
@@ -175,6 +179,7 @@ def world(tmp_path_factory):
             boards.place_card(alice, board.id, worktree.id, 0, 100)
             thread = comments.create(alice, board.id, 'Thread of Alice')
             comments.reply(alice, thread.id, 'Reply of Alice')  # so deleting the thread's first comment keeps it
+            user_secrets.set_env(user, 'DEPLOY_TOKEN', f'deploy-{actor}', 'session')
             targets[actor] = SimpleNamespace(
                 actor=actor, user_id=user.id, board=board.id, slug=board.slug, zone=zone.id, worktree=worktree.id,
                 spare=spare.id, spare_name=spare.name, thread=thread.id,
@@ -442,6 +447,13 @@ async def follow(page: WsPage, t: SimpleNamespace) -> Send:
     return lambda: page.fire(switch, 'update:modelValue', True)
 
 
+async def session_variables(page: WsPage, t: SimpleNamespace) -> Send:
+    await session_panel(page, t.own)
+    save = await page.opened(click(page, button(page, 'Variables')), label='Save', tag='q-btn')
+    await page.fire(page.one(label='This session gets'), 'update:modelValue', [{'value': 0, 'label': 'DEPLOY_TOKEN'}])
+    return click(page, save)
+
+
 async def zone_dialog(page: WsPage, t: SimpleNamespace) -> None:
     await page.opened(canvas(page, 'zone_click', {'id': t.zone}), label='Save', tag='q-btn')
 
@@ -665,6 +677,10 @@ ROWS = [
                               SessionFollow.session_id == t.alices) > 0, READERS,
         lambda t: write(lambda s: [s.delete(f) for f in s.exec(select(SessionFollow).where(
             SessionFollow.user_id == t.user_id))])),
+    Row('session: Variables → Save (own session)', BOARD, session_variables,
+        lambda page, t: count(SessionEnvSelection, SessionEnvSelection.session_id == t.own) > 0, MEMBERS,
+        lambda t: write(lambda s: s.execute(delete(SessionEnvSelection).where(
+            col(SessionEnvSelection.session_id) == t.own)))),
     Row('zone dialog: Save', BOARD, zone_save,
         lambda page, t: get(Zone, t.zone).label == f'Zone of {t.actor}', MEMBERS, restore_zone),
     Row('zone dialog: Delete', BOARD, zone_delete,

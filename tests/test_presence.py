@@ -32,7 +32,12 @@ class Pushes:
     def run_due(self, hub: Presence) -> dict:
         ready = [board for at, board in self.due if at <= self.clock.now]
         self.due = [(at, board) for at, board in self.due if at > self.clock.now]
-        return {board: hub.take(board) for board in ready}
+        pushes: dict = {}
+        for board in ready:  # a board may be due twice (a remote change comes at once): its push is the one made
+            push = hub.take(board)
+            if push is not None or board not in pushes:
+                pushes[board] = push
+        return pushes
 
 
 @pytest.fixture
@@ -162,3 +167,107 @@ def test_follow_only_someone_on_the_same_board_and_share_only_their_viewport(hub
     assert snapshot['b1']['viewport'] is None  # nobody follows Bob: his viewport stays private
     hub.follow('b1', None)
     assert by_conn(hub, 'board-1')['a1']['viewport'] is None
+
+
+# ---- two processes of a cluster (agor.presence_relay wires `share` to the other's `apply_remote` over Redis) -------
+
+def two_processes():
+    """Process 1 and 2 on one clock, each sharing its pushes straight with the other (what the relay does)."""
+    clock = Clock()
+    one, two = Presence(clock=clock, wall_clock=clock), Presence(clock=clock, wall_clock=clock)
+    for hub, other, origin in ((one, two, 'p1'), (two, one, 'p2')):
+        hub.schedule = Pushes(clock)
+        hub.share = lambda board, changed, gone, other=other, origin=origin: other.apply_remote(
+            origin, board, changed, gone)
+    return one, two, clock
+
+
+def settle(*hubs: Presence) -> None:
+    for _ in range(3):  # a push shares, the share marks the other board: run until quiet
+        hubs[0].clock.now += PUSH_INTERVAL
+        for hub in hubs:
+            hub.schedule.run_due(hub)
+
+
+def test_a_viewer_on_one_process_is_seen_with_their_cursor_on_the_other():
+    one, two, clock = two_processes()
+    one.join('board-1', 'a1', person('alice', 'Alice'))
+    clock.now += 0.001
+    two.join('board-1', 'b1', person('bob', 'Bob'))
+    settle(one, two)
+    assert [p['conn'] for p in two.board_snapshot('board-1')] == ['a1', 'b1']  # join order across processes
+    assert [p['conn'] for p in one.board_snapshot('board-1')] == ['a1', 'b1']
+    one.cursor('a1', 12, 34, seq=1)
+    clock.now += PUSH_INTERVAL
+    two.cursor('b1', 5, 5, seq=1)
+    two.schedule.run_due(two)  # process 2 has just pushed too
+    pushed = one.schedule.run_due(one)['board-1']
+    assert {p['conn'] for p in pushed.changed} == {'a1', 'b1'}  # Bob's move came from process 2 meanwhile
+    seen = two.schedule.run_due(two)['board-1']  # at once: process 1 held the move back already
+    assert [(p['conn'], p['x'], p['y']) for p in seen.changed] == [('a1', 12, 34)]
+    one.leave('a1')
+    settle(one, two)
+    assert [p['conn'] for p in two.board_snapshot('board-1')] == ['b1']
+
+
+def test_following_someone_on_the_other_process_shares_their_viewport():
+    one, two, clock = two_processes()
+    one.join('board-1', 'a1', person('alice', 'Alice'))
+    two.join('board-1', 'b1', person('bob', 'Bob'))
+    settle(one, two)
+    one.set_viewport('a1', 10, 20, 1.5)
+    two.follow('b1', 'alice')
+    clock.now += PUSH_INTERVAL
+    settle(one, two)
+    assert by_conn(two, 'board-1')['a1']['viewport'] == {'x': 10, 'y': 20, 'k': 1.5}
+    assert by_conn(one, 'board-1')['b1']['following'] == 'alice'
+
+
+def test_a_silent_process_s_viewers_leave_and_a_stopping_one_s_at_once():
+    one, two, clock = two_processes()
+    one.join('board-1', 'a1', person('alice', 'Alice'))
+    two.join('board-1', 'b1', person('bob', 'Bob'))
+    settle(one, two)
+    for _ in range(3):  # process 1 keeps saying `alive`; Alice, idle, is in none of its pushes all this time
+        clock.now += 4.0
+        two.heard('p1')
+        two.heartbeat('b1', hidden=False, active=False)
+        two.sweep()
+    settle(two)
+    assert 'a1' in by_conn(two, 'board-1')
+    clock.now += 6.5  # process 1 died: nothing from it for more than ORIGIN_GONE_AFTER
+    two.heartbeat('b1', hidden=False, active=False)
+    two.sweep()
+    clock.now += PUSH_INTERVAL
+    assert two.schedule.run_due(two)['board-1'].gone == ('a1',)
+    assert list(by_conn(two, 'board-1')) == ['b1']
+    one.cursor('a1', 1, 1, seq=1)  # process 1 speaks again (as after its `hello`): Alice is back
+    settle(one, two)
+    assert set(by_conn(two, 'board-1')) == {'a1', 'b1'}
+    two.drop_origin('p1')  # process 1's `bye`
+    clock.now += PUSH_INTERVAL
+    assert two.schedule.run_due(two)['board-1'].gone == ('a1',)
+
+
+async def test_a_process_that_starts_later_hears_who_is_already_there(monkeypatch):
+    """The relays of two processes on one bus (what Redis is to them): process 2's `hello` makes process 1 share its
+    viewers, which have not changed for a while; process 1's `bye` takes them away again."""
+    from agor import events
+    from agor.presence_relay import PresenceRelay
+    monkeypatch.setattr(events, 'bus', events.LocalEventBus())  # unbound: delivers at once
+    clock = Clock()
+    one, two = Presence(clock=clock, wall_clock=clock), Presence(clock=clock, wall_clock=clock)
+    one.schedule, two.schedule = Pushes(clock), Pushes(clock)
+    first = PresenceRelay(one, 'p1')
+    first.start()
+    one.join('board-1', 'a1', person('alice', 'Alice'))
+    one.cursor('a1', 7, 8, seq=1)
+    settle(one)
+    second = PresenceRelay(two, 'p2')
+    second.start()  # hello
+    settle(two)
+    assert [(p['conn'], p['x']) for p in two.board_snapshot('board-1')] == [('a1', 7)]
+    first.stop()  # bye
+    settle(two)
+    assert two.board_snapshot('board-1') == []
+    second.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agor import agent_sessions, boards, db, repos, runtime_settings, triggers
+from agor import agent_sessions, boards, db, repos, runtime_settings, triggers, user_secrets
 from agor.errors import Forbidden, InvalidInput
 from agor.models import AgentSession, Role, SessionTurn
 from agor.runtimes import registry
@@ -85,11 +85,14 @@ def test_the_cli_state_names_the_instance_key_variable_never_its_value(settings,
     login.parent.mkdir(parents=True)
     login.write_text('{}')
     state = runtime_settings.cli_state(settings, alice, 'codex')
-    assert state['instance_key'] == 'OPENAI_API_KEY' and state['cli_login']
+    assert state['instance_key'] == 'OPENAI_API_KEY' and state['cli_login'] and state['own_key'] is None
     assert 'sk-instance-secret' not in repr(state)
+    user_secrets.set_key(alice, 'CODEX_API_KEY', 'sk-alice-secret')
+    state = runtime_settings.cli_state(settings, alice, 'codex')
+    assert state['own_key'] == 'CODEX_API_KEY' and 'sk-alice-secret' not in repr(state)
 
 
-def test_new_sessions_start_with_their_creators_defaults_down_to_the_command_line(settings, git_repo):
+def test_new_sessions_start_with_their_creators_defaults_down_to_the_command_line(settings, git_repo, instance_keys):
     seeded = seed_board(settings, git_repo, bob=Role.member)
     alice, bob = seeded.owner, seeded.users['bob']
     runtime_settings.save(alice, 'codex', model='gpt-5.5', permission_mode='plan', extra_args='--color never')
@@ -119,7 +122,7 @@ def test_new_sessions_start_with_their_creators_defaults_down_to_the_command_lin
     assert argv[argv.index('--color') + 1] == 'never' and argv[-2:] == ['--', 'hello']
 
 
-def test_stored_extra_arguments_refused_today_fail_the_run_with_the_reason(settings, git_repo):
+def test_stored_extra_arguments_refused_today_fail_the_run_with_the_reason(settings, git_repo, instance_keys):
     seeded = seed_board(settings, git_repo)
     agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'codex')
     turn = agent_sessions.prompt(seeded.owner, agent.id, 'hello')

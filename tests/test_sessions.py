@@ -173,7 +173,7 @@ async def test_a_crash_is_failed_with_the_last_lines_and_never_a_traceback(scene
     assert texts(seeded.owner, agent.id, 'error') == ['Shell exited with code 3']
 
 
-async def test_a_missing_cli_names_the_command_and_how_to_install_it(scene, monkeypatch, tmp_path):
+async def test_a_missing_cli_names_the_command_and_how_to_install_it(scene, monkeypatch, tmp_path, instance_keys):
     seeded, workers = scene
     monkeypatch.setenv('PATH', '/usr/bin:/bin')
     monkeypatch.setattr(workers.settings, 'agent_cli_dir', tmp_path / 'no-clis')

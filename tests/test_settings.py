@@ -52,7 +52,9 @@ def test_a_bad_flag_is_named_as_the_flag_and_every_bad_variable_gets_its_line(tm
     ('AGOR_AGENT_ENV_ANTHROPIC-KEY', 'sk-secret-value', "AGOR_AGENT_ENV_<NAME>: <NAME> is a variable name (letters, "
                                                         "digits, _), not 'ANTHROPIC-KEY'"),
     ('DATABASE_URL', 'postgresql//agor:sk-secret-value@db/agor', 'DATABASE_URL: a database URL such as'),
-    ('AGOR_OWNER_PASSWORD', 'sk-secr', 'AGOR_OWNER_PASSWORD: String should have at least 8 characters')])
+    ('REDIS_URL', 'redis//:sk-secret-value@cache:6379', 'REDIS_URL: a Redis URL such as redis://'),
+    ('AGOR_OWNER_PASSWORD', 'sk-secr', 'AGOR_OWNER_PASSWORD: String should have at least 8 characters'),
+    ('AGOR_MASTER_SECRET', 'sk-secr', 'AGOR_MASTER_SECRET: at least 32 characters')])
 def test_a_bad_secret_is_named_but_its_value_never_shown(tmp_path, variable, value, named):
     done = start_main(tmp_path, **{variable: value})
     assert done.returncode == 2 and 'Traceback' not in done.stderr
@@ -63,7 +65,7 @@ def test_the_readme_table_and_the_settings_name_the_same_variables():
     readme = (ROOT / 'README.md').read_text()
     table = readme.split('## Configuration', 1)[1].split('\n## ', 1)[0]
     first_column = [line.split('|')[1] for line in table.splitlines() if line.startswith('| `')]
-    documented = {name for cell in first_column for name in re.findall(r'`((?:AGOR_|DATABASE_URL)[A-Z_<>]*)', cell)}
+    documented = {name for cell in first_column for name in re.findall(r'`((?:AGOR_|DATABASE_URL|REDIS_URL)[A-Z_<>]*)', cell)}
     assert documented == set(env_names().values())
 
 
@@ -84,3 +86,9 @@ def test_the_wheel_carries_pages_components_their_assets_and_the_migrations(tmp_
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     assert 'Requires-Dist: pydantic-settings' in metadata
     assert not any(n.endswith('.dist-info/entry_points.txt') for n in names)  # no command that does not exist
+
+
+def test_a_redis_that_does_not_answer_stops_the_start_without_showing_the_url(tmp_path):
+    done = start_main(tmp_path, REDIS_URL=f'redis://:sk-secret-value@127.0.0.1:{free_port()}/0')
+    assert done.returncode == 2 and 'Traceback' not in done.stderr
+    assert done.stderr.strip() == 'Agor cannot start: REDIS_URL: no Redis answers there (ConnectionError)'

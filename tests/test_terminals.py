@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agor import agent_sessions, auth, db, repos, terminals, unix_accounts
+from agor import agent_sessions, auth, credentials, db, repos, terminals, unix_accounts
 from agor.config import load_settings, session_secret
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import AgentSession, Role
@@ -201,7 +201,7 @@ async def test_env_is_the_allowlist_plus_the_user_and_worktree(scene, monkeypatc
     for name, value in LEAKY_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv('TZ', 'Europe/Berlin')
-    monkeypatch.setitem(s.settings.agent_env, 'GREETING', 'granted')  # AGOR_AGENT_ENV_GREETING
+    credentials.configure({'GREETING': 'granted'})  # AGOR_AGENT_ENV_GREETING
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     out = await run(alice, 'echo "$AGOR_USER|$AGOR_USER_EMAIL|$AGOR_WORKTREE|$AGOR_BRANCH|$TZ|$GREETING|'
@@ -438,7 +438,7 @@ async def test_viewers_and_read_only_guests_never_size_the_window(scene):
 
 async def test_no_env_value_is_on_any_command_line(scene, monkeypatch):
     s = scene
-    monkeypatch.setitem(s.settings.agent_env, 'ANTHROPIC_API_KEY', 'sk-granted-key-value')
+    credentials.configure({'ANTHROPIC_API_KEY': 'sk-granted-key-value'})
     alice = await attach(s.service, s.alice, s.worktree.id)
     await alice.wait_for(r'[$#] ')
     assert await run(alice, 'echo "$ANTHROPIC_API_KEY"', 'DONE-14') == 'sk-granted-key-value'  # it did arrive

@@ -25,7 +25,7 @@ AGENTS = ['claude-code', 'codex', 'gemini', 'opencode']
 
 
 @pytest.fixture
-async def scene(settings, git_repo, tmp_path, monkeypatch):
+async def scene(settings, git_repo, tmp_path, monkeypatch, instance_keys):
     """(seeded board, replay): `replay(name, case)` makes the next run of any CLI print that recorded output."""
     script = tmp_path / 'replayed-cli'
     monkeypatch.setattr(cli_process, 'find_binary', lambda runtime, cli_dir: str(script))

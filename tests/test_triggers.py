@@ -248,7 +248,7 @@ def test_show_picker_asks_the_dropping_user_and_answers_once(team):
     assert len(worktree_sessions(team)) == 2 and triggers.waiting_picks(bob, team.board.id) == []
 
 
-def test_show_picker_can_start_a_new_session_or_be_cancelled(team):
+def test_show_picker_can_start_a_new_session_or_be_cancelled(team, instance_keys):
     set_trigger(team, behavior='show_picker')
     asked = triggers.drop_card(team.owner, team.board.id, team.worktree.id, *IN_ZONE)
     assert asked['sessions'] == [] and asked['default_session'] is None and asked['runtime'] == 'shell'

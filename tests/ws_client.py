@@ -43,6 +43,7 @@ class WsPage:
         self.notices: list[str] = []
         self.warnings: list[str] = []  # the notices that are not confirmations (type `positive`)
         self.navigations: list[str] = []
+        self.scripts: list[str] = []  # every script the server ran in the page (run_method: canvas and presence patches)
         self.client_id = ''
         self.closed = False  # the server asked this tab to reload (its page is being dropped)
         self.update_listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. a benchmark's receipt clock
@@ -96,6 +97,8 @@ class WsPage:
 
     async def _on_javascript(self, data: dict[str, Any]) -> None:
         """Answer what the server awaits (e.g. the canvas's view centre) as a browser with nothing special would."""
+        self.scripts.append(str(data.get('code', '')))
+        self._changed.set()
         if 'location.reload' in data.get('code', ''):
             self.closed = True
         if data.get('request_id') and self.sio.connected:

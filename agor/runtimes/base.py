@@ -72,6 +72,7 @@ class RunRequest:
     totals_before: dict[str, Any] | None = None  # `data['totals']` of the session's last usage event (see Turn)
     max_retries: int = DEFAULT_MAX_RETRIES
     cli_dir: Path | None = None
+    secrets: list[str] = field(default_factory=list)  # the creator's secret values in `env`: kept out of transcripts
 
 
 @dataclass
@@ -126,10 +127,16 @@ class Runtime(ABC):
     models: list[str] = []  # known model names (the form offers them; any other name is passed on as typed)
     refused_flags: dict[str, str] = {}  # extra arguments refused: flag -> why (see check_extra_args)
     stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
+    key_names: tuple[str, ...] = ()  # a run needs one of these variables (a provider key); the first is the one to set
+    login_files: tuple[str, ...] = ()  # or the CLI's own login: one of these files in the user's agent home
 
     @property
     def install_command(self) -> str | None:
         return f'npm i -g {self.package}' if self.package else None
+
+    def logged_in(self, home: Path) -> bool:
+        """The CLI's own login (instead of a provider key), kept in the user's agent home."""
+        return any((home / path).is_file() for path in self.login_files)
 
     def missing_message(self) -> str:
         return f'{self.label} CLI (`{self.binary}`) is not installed. Install it with: {self.install_command}'

@@ -34,6 +34,8 @@ class ClaudeRuntime(JsonRuntime):
         'plan': 'Reads and plans only: no edits, no commands that change anything.',
     }
     default_permission_mode = 'auto_edit'
+    key_names = ('ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN')
+    login_files = ('claude/.credentials.json',)
     models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']
     refused_flags = {
         '--add-dir': 'it opens directories beyond the worktree', '-w': 'it changes the working directory',

@@ -47,6 +47,8 @@ class GeminiRuntime(JsonRuntime):
         'plan': 'Reads and plans only: no edits, no shell.',
     }
     default_permission_mode = 'auto_edit'
+    key_names = ('GEMINI_API_KEY', 'GOOGLE_API_KEY')
+    login_files = ('gemini/.gemini/oauth_creds.json',)
     models = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite', 'gemini-3-pro-preview',
               'gemini-3-flash-preview']
     refused_flags = {

@@ -10,6 +10,7 @@ reaches it only through `rights_changed` and the `worktrees` events it subscribe
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from .. import events
@@ -22,7 +23,7 @@ __all__ = ['Attachment', 'Person', 'ShareState', 'Sink', 'TerminalService', 'Ter
            'rights_changed', 'start', 'stop', 'terminal_worktree']
 
 _running: TerminalService | None = None
-_unsubscribe: Callable[[], None] | None = None
+_unsubscribe: list[Callable[[], None]] = []
 
 
 def start(settings: Settings) -> TerminalService:
@@ -30,23 +31,41 @@ def start(settings: Settings) -> TerminalService:
     global _running, _unsubscribe
     stop()
     _running = TerminalService(settings)
-    _unsubscribe = events.bus.subscribe(events.WORKTREES_TOPIC, _running.on_worktree_event)
+    _unsubscribe = [events.bus.subscribe(events.WORKTREES_TOPIC, _running.on_worktree_event),
+                    events.bus.subscribe(events.TERMINALS_TOPIC, _on_rights_event)]
     return _running
 
 
 def stop() -> None:
     """Detach every viewer (the shells live on) and stop hearing events."""
     global _running, _unsubscribe
-    if _unsubscribe is not None:
-        _unsubscribe()
-        _unsubscribe = None
+    for unsubscribe in _unsubscribe:
+        unsubscribe()
+    _unsubscribe = []
     if _running is not None:
         _running.close_all()
         _running = None
 
 
 def rights_changed(*worktree_ids: str) -> None:
-    """Hook for agor.permissions' callers: a worktree's level or its board's members changed."""
-    if _running is not None:
-        for worktree_id in worktree_ids:
-            _running.rights_changed(worktree_id)
+    """Hook for agor.permissions' callers: a worktree's level or its board's members changed. Published, so that in
+    a cluster it reaches the runner process, whose terminals these are, from whichever process made the change."""
+    if worktree_ids:
+        events.bus.publish(events.TERMINALS_TOPIC, events.TerminalRightsChanged(type='terminal_rights',
+                                                                                worktree_ids=list(worktree_ids)))
+
+
+def _on_rights_event(event: events.TerminalRightsChanged) -> None:
+    """The service reads who may do what from the database: off the event loop when heard on it."""
+    service = _running
+    if service is None:
+        return
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    for worktree_id in event['worktree_ids']:
+        if loop is None:
+            service.rights_changed(worktree_id)
+        else:
+            loop.run_in_executor(None, service.rights_changed, worktree_id)

@@ -39,10 +39,11 @@ def may_see(user: User | None, worktree_id: str) -> bool:
     return user is not None and permissions.level_of(user, worktree_id) is not None
 
 
-def terminal_env(settings: Settings, user: User, worktree: Worktree, account: Account) -> dict[str, str]:
+def terminal_env(user: User, worktree: Worktree, account: Account) -> dict[str, str]:
     """The environment a terminal opened by `user` starts with when it runs as `account`: the user's merged
-    environment (agor.credentials, with the operator's `Settings.agent_env`), plus where it runs."""
-    env = credentials.merged_env(user, account, settings.agent_env)
+    environment (agor.credentials: the instance's variables, then the user's Global variables and provider keys),
+    plus where it runs."""
+    env = credentials.merged_env(user, account).env
     env.update(AGOR_WORKTREE=worktree.name, AGOR_WORKTREE_PATH=worktree.path, AGOR_BRANCH=worktree.branch)
     return env
 

@@ -160,7 +160,7 @@ class TerminalService:
         self._ended.pop(worktree.id, None)
         self._closed.discard(worktree.id)
         shell = self._server(account, worktree.id).start(worktree, user.id,
-                                                         terminal_env(self.settings, user, worktree, account))
+                                                         terminal_env(user, worktree, account))
         shell.host_name = user.name
         return shell
 

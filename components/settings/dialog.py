@@ -9,7 +9,7 @@ from nicegui import ui
 
 from agor.config import Settings
 
-from . import audio, general, personal_api_keys, runtimes
+from . import audio, env_vars, general, personal_api_keys, provider_keys, runtimes
 from .section import Section
 
 
@@ -17,8 +17,10 @@ def sections(settings: Settings) -> list[Section]:
     """Every page, in rail order (a group's pages follow its first one)."""
     return [
         general.SECTION,
+        env_vars.SECTION,
         audio.SECTION,
         personal_api_keys.section(settings),
+        provider_keys.SECTION,
         *runtimes.sections(settings),
     ]
 

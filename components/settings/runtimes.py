@@ -22,7 +22,9 @@ def state(cli: dict) -> None:
         else:
             ui.label(f'✗ Not installed on the server. An admin installs it with: {cli["install"]}') \
                 .classes('text-amber-700')
-        if cli['instance_key']:
+        if cli['own_key']:
+            ui.label(f'✓ Provider key: yours ({cli["own_key"]}), encrypted; your sessions use it')
+        elif cli['instance_key']:
             ui.label(f'✓ Provider key: the instance provides {cli["instance_key"]} to every agent')
         else:
             ui.label('✗ No provider key from the instance: add yours under Agentic Tools → API Keys') \

@@ -1,0 +1,183 @@
+"""Two app processes behind one PostgreSQL and one Redis (docs/deployment.md): what one user does on process 1
+reaches a user on process 2, a prompt typed on the process that runs no agents runs on the one that does, the session
+watchdog ticks once per interval across the cluster, and a killed process's viewers leave the others' boards."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import httpx
+import pytest
+import redis
+
+from agor import agent_sessions, db
+from agor.config import load_settings
+from agor.models import Role, SessionTurn
+from agor.scheduler import WATCHDOG_SECONDS
+
+from .app_server import free_port, login_cookie, running_app
+from .conftest import seed_board
+from .servers import INITDB, REDIS_SERVER, redis_server
+from .ws_client import WsPage
+
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.skipif(not INITDB, reason='PostgreSQL is not installed: /usr/lib/postgresql/*/bin/initdb'),
+              pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed (scripts/test installs it)')]
+PROMPT_BOX = 'Prompt… (Ctrl+Enter to send; queued while a run is going)'
+
+
+def patches(page: WsPage, method: str) -> list[list]:
+    """The arguments of every `method` the server called on the page's elements (canvas `apply`, presence `patch`)."""
+    marker = f'"{method}", '
+    return [json.loads(code.split(marker, 1)[1].rsplit(')', 1)[0]) for code in page.scripts
+            if code.startswith('return runMethod(') and marker in code]
+
+
+def cursor_of(page: WsPage, conn: str) -> list[dict]:
+    return [peer for changed, _gone in patches(page, 'patch') for peer in changed if peer['conn'] == conn]
+
+
+def left(page: WsPage, conn: str) -> bool:
+    return any(conn in gone for _changed, gone in patches(page, 'patch'))
+
+
+def read(fn):
+    with db.read() as session:
+        return fn(session)
+
+
+def watchdog_ticks(url: str, seconds: float) -> int:
+    """How often the watchdog's cluster lock was taken in `seconds` (each tick sets it afresh, with a new expiry)."""
+    ticks, last = 0, None
+    with redis.Redis.from_url(url) as client:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            ttl = client.pttl('agor:job:session-watchdog')
+            if ttl > 0 and (last is None or ttl > last):
+                ticks += 1
+            last = ttl
+            time.sleep(0.05)
+    return ticks
+
+
+@pytest.fixture
+def cluster(tmp_path, git_repo, postgres_url, redis_url):
+    """Process 1 runs agents (AGOR_RUNNER=1), process 2 does not; one data dir (the session secret, worktrees)."""
+    data = tmp_path / 'data'
+    env = {'DATABASE_URL': postgres_url, 'REDIS_URL': redis_url}
+    with running_app(data, log=tmp_path / 'app1.log', AGOR_RUNNER='1', **env) as first:
+        db.init(postgres_url)
+        team = seed_board(load_settings(data_dir=str(data)), git_repo, bob=Role.member)
+        with running_app(data, log=tmp_path / 'app2.log', AGOR_RUNNER='0', **env) as second:
+            yield first, second, team
+    db.engine().dispose()
+
+
+async def test_two_processes_serve_one_board(cluster, redis_url):
+    first, second, team = cluster
+    bob = team.users['bob']
+    session = await asyncio.to_thread(agent_sessions.create, bob, team.worktree.id, 'shell')
+    slug = f'/b/{team.board.slug}'
+    async with httpx.AsyncClient(timeout=30) as http:
+        a = await WsPage(first, await asyncio.to_thread(login_cookie, first, team.owner.id)).open(http, slug)
+        b = await WsPage(second, await asyncio.to_thread(login_cookie, second, bob.id)).open(http, slug)
+
+        # A's cursor reaches B (process 2) through Redis
+        await a.fire(a.one(event='pointer'), 'pointer', {'x': 321, 'y': 54, 't': 1, 'label': ''})
+        await b.wait_for(lambda: any(peer['x'] == 321 for peer in cursor_of(b, a.client_id)))
+
+        # A's card move
+        await a.fire(a.one(event='card_move'), 'card_move', {'id': team.worktree.id, 'x': 40, 'y': 140})
+        await b.wait_for(lambda: any(event.get('type') == 'card' and event['card']['id'] == team.worktree.id
+                                     and event['card']['x'] == 40 for [event] in patches(b, 'apply')))
+
+        # A's comment on the canvas: B's canvas hears the thread
+        editor = await a.opened(lambda: a.fire(a.one(event='comment_at'), 'comment_at', {'x': -300, 'y': -300}),
+                                tag='nicegui-comment_editor')
+        await a.fire(editor, 'submit', {'text': 'hello from process one'})
+        await b.wait_for(lambda: 'hello from process one' in json.dumps(b.elements) + ''.join(b.scripts))
+
+        # B's prompt on process 2 (no runner) runs on process 1 (the shell's parent) and its output reaches B
+        await b.opened(lambda: b.fire(b.one(event='session_click'), 'session_click', {'id': session.id}),
+                       prop=('placeholder', PROMPT_BOX))
+        await b.fire(b.one(prop=('placeholder', PROMPT_BOX)), 'update:value', 'echo cluster-$((6*7)) run-by-$PPID')
+        await b.fire(b.one(label='Send', tag='q-btn'), 'click')
+        await b.wait_for(lambda: 'cluster-42' in json.dumps(b.elements) + ''.join(b.scripts), timeout=30)
+
+        def turn_status() -> str:
+            return read(lambda s: s.query(SessionTurn).filter_by(session_id=session.id).one().status)
+        await b.wait_for(lambda: turn_status() != 'running', timeout=30)
+        assert turn_status() == 'completed'
+        output = await asyncio.to_thread(lambda: ' '.join(
+            e['text'] for e in agent_sessions.transcript(bob, session.id) if e['kind'] == 'assistant'))
+        assert f'run-by-{first.process.pid}' in output  # the runner's child, not process 2's
+
+        # terminals live on the runner: process 2 points there, the runner serves them under the balancer's prefix
+        terminal = f'/w/{team.worktree.id}/terminal'
+        assert f'/runner{terminal}' in (await b.load(http, terminal)).text
+        behind = await http.get(f'{first.url}{terminal}', cookies={'session': a.cookie},
+                                headers={'X-Forwarded-Prefix': '/runner'})
+        assert behind.status_code == 200 and '"/runner/_nicegui/' in behind.text  # its assets and socket too
+        assert 'terminal-page-error' not in behind.text
+
+        # the watchdog: one tick per interval across the cluster
+        ticks = await asyncio.to_thread(watchdog_ticks, redis_url, 3 * WATCHDOG_SECONDS + 0.5)
+        assert 2 <= ticks <= 4
+
+        # process 1 dies: A leaves B's board within 10 s, and B goes on working through process 2
+        first.process.kill()
+        started = time.monotonic()
+        await b.wait_for(lambda: left(b, a.client_id), timeout=12)
+        assert time.monotonic() - started <= 10
+        await b.fire(b.one(event='card_move'), 'card_move', {'id': team.worktree.id, 'x': 80, 'y': 140})
+        await b.wait_for(lambda: any(event.get('type') == 'card' and event['card']['x'] == 80
+                                     for [event] in patches(b, 'apply')))
+        await b.close()
+
+
+def test_the_redis_bus_delivers_every_event_to_every_process_in_one_order(redis_url):
+    from agor.redis_bus import RedisEventBus
+    first, second = RedisEventBus(redis_url), RedisEventBus(redis_url)
+    heard: dict[str, list] = {'first': [], 'second': []}
+    got_all = threading.Event()
+
+    def hear(name: str):
+        def callback(payload: dict) -> None:
+            heard[name].append(payload['id'])
+            if all(len(ids) == 20 for ids in heard.values()):
+                got_all.set()
+        return callback
+    try:
+        first.subscribe('board:1', hear('first'))
+        second.subscribe('board:1', hear('second'))
+        with pytest.raises(TypeError):  # a payload that is not plain JSON fails its publisher, not the listeners
+            first.publish('board:1', {'type': 'card_removed', 'id': object(), 'by': 'x'})
+        redis.Redis.from_url(redis_url).publish('agor:events', b'not json')  # dropped, the listener goes on
+        for i in range(10):
+            first.publish('board:1', {'type': 'card_removed', 'id': f'a{i}', 'by': 'x'})
+            second.publish('board:1', {'type': 'card_removed', 'id': f'b{i}', 'by': 'x'})
+        assert got_all.wait(10), heard
+        assert heard['first'] == heard['second']
+        assert [i for i in heard['first'] if i.startswith('a')] == [f'a{i}' for i in range(10)]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_redis_bus_hears_again_once_redis_is_back():
+    """Redis restarts (nothing kept): the listener reconnects and subscribes again, the publisher sends again."""
+    from agor.redis_bus import RedisEventBus
+    port, heard = free_port(), threading.Event()
+    with redis_server(port) as url:
+        bus = RedisEventBus(url)
+        bus.subscribe('board:1', lambda payload: heard.set())
+    try:
+        with redis_server(port):
+            deadline = time.monotonic() + 20
+            while not heard.wait(0.2):
+                assert time.monotonic() < deadline, 'no event heard after Redis came back'
+                bus.publish('board:1', {'type': 'card_removed', 'id': 'after', 'by': 'x'})
+    finally:
+        bus.close()

@@ -53,7 +53,7 @@ def test_a_session_open_beside_the_canvas_which_stays_live_and_usable(browser, s
 
     alice.locator(first).click()
     panel = alice.locator('.agor-side')
-    expect(panel.get_by_text('Shell · runs as Alice')).to_be_visible()
+    expect(panel.get_by_text('Shell · runs as you')).to_be_visible()
     expect(alice.locator('.q-dialog, .q-dialog__backdrop')).to_have_count(0)  # no modal, nothing dims the board
     canvas_box, panel_box = alice.locator('.agor-canvas').bounding_box(), panel.bounding_box()
     assert canvas_box['x'] + canvas_box['width'] <= panel_box['x'] + 1  # beside, not over

@@ -116,6 +116,6 @@ def healthz() -> dict[str, str]:
 
 app.on_startup(startup)
 app.on_shutdown(shutdown)
-ui.run(host=settings.host, port=settings.port, title='Agor', favicon='◆', reload=False, show=False,
+ui.run(host=settings.host, port=settings.port, title='Agor', favicon='◆', reload=False, show=False, language='en-US',
        storage_secret=session_secret(settings.data_dir), reconnect_timeout=10,
        proxy_headers=False)  # uvicorn would believe X-Forwarded-For from 127.0.0.1: agor.proxies decides instead

@@ -20,6 +20,7 @@ from .models import Board, BoardMember, CardPlacement, Role, User, Worktree, Zon
 from .permissions import Level
 
 COLOR = re.compile(r'^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$')
+ICON_NAME = re.compile(r'[a-z][a-z0-9_]{0,15}')  # a Material icon (shipped with NiceGUI), not an emoji
 ZONE_FIELDS = {'label', 'x', 'y', 'w', 'h', 'border_color', 'background_color', 'locked', *canvas.TRIGGER_FIELDS}
 
 
@@ -50,7 +51,8 @@ def get_board(user: User, ref: str) -> Board:
         return board
 
 
-def create_board(actor: User, name: str, description: str = '', icon: str = '🗂️', color: str = '#0d9488') -> Board:
+def create_board(actor: User, name: str, description: str = '', icon: str = 'dashboard',
+                 color: str = '#0d9488') -> Board:
     require(actor, Role.member, 'create boards')
     name = _clean_name(name, 'board')
     with db.transaction() as session:
@@ -336,6 +338,6 @@ def _clean_color(color: Any) -> str:
 
 
 def _clean_icon(icon: Any) -> str:
-    if not isinstance(icon, str) or not 0 < len(icon.strip()) <= 8:
-        raise InvalidInput('The icon is one emoji.')
+    if not isinstance(icon, str) or not ICON_NAME.fullmatch(icon.strip()):
+        raise InvalidInput('The icon is the name of a Material icon, e.g. "dashboard".')
     return icon.strip()

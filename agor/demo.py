@@ -24,7 +24,7 @@ LAYOUT = {
                   ('search-api', 1, 40, 190), ('rate-limits', 2, 40, 70), ('docs-refresh', None, 1900, 120)],
     'Platform': [('perf-cache', 0, 40, 70), ('onboarding-flow', 1, 40, 70), ('ci-speedup', 2, 40, 70)],
 }
-ICONS = {'Sprint 42': '🏃', 'Platform': '🛠️'}
+ICONS = {'Sprint 42': 'directions_run', 'Platform': 'construction'}
 # the Review zone's trigger: a shell command (no agent account needed) that sums up the branch for its reviewer
 REVIEW_TRIGGER = ('echo "Review of {{ worktree.name }} for {{ user.name }}"; '
                   'git log --oneline -5; git diff --stat {{ worktree.base }}...HEAD')

@@ -21,6 +21,8 @@ from agor import logins
 from agor.errors import DomainError, SignedOut
 
 log = logging.getLogger('agor.ui')
+SERVER_ERROR = ('Something went wrong on the server; nothing was changed. Try again; if it keeps failing, ask an '
+                'admin to look at the server log.')
 FAILED = object()
 LOGIN = 'agor-login'  # the client's storage key for the login token its page was built with
 CLOSING = 'agor-closing'  # set on a client whose page is being closed
@@ -59,7 +61,7 @@ async def act(fn: Callable, *args: Any, success: str | None = None, pass_actor: 
         return FAILED
     except Exception:
         log.exception('service call %s failed', getattr(fn, '__name__', fn))
-        ui.notify('Something went wrong on the server; nothing was changed.', type='negative')
+        ui.notify(SERVER_ERROR, type='negative')
         return FAILED
     if success:
         ui.notify(success, type='positive')
@@ -74,7 +76,7 @@ async def act_signed_out(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         ui.notify(error.message, type='warning')
     except Exception:
         log.exception('service call %s failed', getattr(fn, '__name__', fn))
-        ui.notify('Something went wrong on the server; nothing was changed.', type='negative')
+        ui.notify(SERVER_ERROR, type='negative')
     return FAILED
 
 

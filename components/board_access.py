@@ -25,14 +25,14 @@ async def board_access_dialog(board_id: str, on_saved: Callable[[], Any] | None 
         ui.label('Sharing and permissions').classes('text-lg font-semibold')
         private = ui.switch('Private board', value=current['private']).mark('board-private')
         ui.label('Only its creator, admins and the members checked below see a private board: its name, cards, '
-                 'comments and sessions.').classes('text-xs text-slate-500')
+                 'comments and sessions.').classes('text-xs text-slate-600')
         with ui.column().classes('w-full max-h-56 overflow-auto gap-0 pl-2') \
                 .bind_visibility_from(private, 'value').mark('board-members'):
             boxes = {p['id']: ui.checkbox(p['name'], value=p['id'] in current['members']) for p in people}
         level = ui.select(LEVEL_LABELS, value=current['others_can'], label='On new worktrees of this board, others may') \
             .props('outlined dense').classes('w-full').mark('board-level')
         ui.label('Each worktree keeps its own level; its owner changes it in the worktree’s card.') \
-            .classes('text-xs text-slate-500')
+            .classes('text-xs text-slate-600')
         if current['manage']:
             for control in (private, level, *boxes.values()):
                 control.disable()
@@ -48,5 +48,5 @@ async def board_access_dialog(board_id: str, on_saved: Callable[[], Any] | None 
         with ui.row().classes('w-full justify-end'):
             ui.button('Close' if current['manage'] else 'Cancel', on_click=dialog.close).props('flat')
             if not current['manage']:
-                ui.button('Save', on_click=save).props('unelevated color=teal').mark('save-access')
+                ui.button('Save', on_click=save).props('unelevated color=teal-8').mark('save-access')
     dialog.open()

@@ -5,6 +5,14 @@ const MIN_ZOOM = 0.1;
 const MAX_ZOOM = 4;
 const DRAG_THRESHOLD = 4;
 const POINTER_INTERVAL_MS = 100;
+const ARROW_STEP = 10; // px a card moves per arrow key (Shift: 5 steps)
+const KEY_MOVE_SETTLE_MS = 250; // arrow keys are one gesture until they pause: then it is dropped, like a drag
+
+// Whether a key event is someone typing (in an input, a textarea, a select, an editable element): shortcuts leave it.
+function typing(event) {
+  const t = event.target;
+  return !!t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+}
 
 // Paces calls to `send`: the first call of a quiet window goes at once, later ones at most one per `interval` ms, and
 // the latest call is always sent, at the end of its window. `paced(...).now(...)` sends at once and drops the waiting
@@ -31,7 +39,9 @@ export function paced(send, interval, later = (fn, ms) => setTimeout(fn, ms)) {
 
 export default {
   template: `
-    <div class="agor-canvas" ref="root" :style="gridStyle" :class="{'agor-commenting': tool === 'comment'}"
+    <div class="agor-canvas" ref="root" :style="gridStyle"
+         :class="{'agor-commenting': tool === 'comment', 'agor-space-pan': spacePan}" role="application"
+         aria-label="Board canvas: Tab to a card, arrow keys move it, Enter opens it; ? lists the shortcuts"
          @pointerdown="onBackgroundDown" @pointermove="onPointerMove" @pointerup="onPointerUp"
          @pointercancel="onPointerUp" @wheel.prevent="onWheel" @agor-peers="onPeers">
       <div class="agor-world" :style="worldStyle">
@@ -39,8 +49,8 @@ export default {
              :class="{locked: z.locked, 'agor-flash': flash === z.id}">
           <div class="agor-zone-header" :style="{color: z.border}" @pointerdown.stop="onZoneDown($event, z, 'move')">
             <span class="agor-zone-label">{{ z.label }}</span>
-            <span v-if="z.trigger" title="This zone has a trigger">⚡</span>
-            <span v-if="z.locked" title="Locked">🔒</span>
+            <i v-if="z.trigger" class="material-icons agor-zone-trigger" role="img" aria-label="Has a trigger" title="This zone has a trigger">bolt</i>
+            <i v-if="z.locked" class="material-icons" role="img" aria-label="Locked" title="Locked">lock</i>
           </div>
           <div v-if="!readonly && !z.locked" class="agor-zone-resize" title="Resize"
                @pointerdown.stop="onZoneDown($event, z, 'resize')"></div>
@@ -48,13 +58,14 @@ export default {
         <div v-for="c in cardList" :key="c.id" class="agor-card" :data-card-id="c.id" :data-zone-id="c.zone || ''"
              :style="cardStyle(c)"
              :class="{attention: attention.includes(c.id), dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
+             tabindex="0" role="button" @keydown="onCardKey($event, c)" @blur="dropKeyMove"
              @pointerdown.stop="onCardDown($event, c)">
           <div class="agor-card-name">{{ c.name }}</div>
-          <div class="agor-card-meta"><span class="agor-branch">⎇ {{ c.branch }}</span> · {{ c.repo }}</div>
+          <div class="agor-card-meta"><i class="material-icons agor-branch-icon" aria-hidden="true">call_split</i><span class="agor-branch">{{ c.branch }}</span> · {{ c.repo }}</div>
           <div class="agor-card-badges">
             <span v-for="s in c.sessions" :key="s.id" class="agor-chip agor-session-chip" :class="'status-' + s.status"
                   :data-session-id="s.id" @pointerdown.stop @click.stop="$emit('session_click', { id: s.id })">{{ s.label }}</span>
-            <span v-if="c.comments" class="agor-chip">💬 {{ c.comments }}</span>
+            <span v-if="c.comments" class="agor-chip agor-comments-chip" :title="c.comments + ' open threads'"><i class="material-icons" aria-hidden="true">chat_bubble_outline</i><span class="agor-count">{{ c.comments }}</span></span>
           </div>
         </div>
         <div v-for="p in pinList" :key="'pin-' + p.id" class="agor-pin" :data-pin-id="p.id" :style="pinStyle(p)"
@@ -65,11 +76,11 @@ export default {
         </div>
         <slot></slot>
       </div>
-      <div class="agor-controls" @pointerdown.stop>
-        <button title="Zoom out" @click="zoomBy(1 / 1.2)">−</button>
-        <button class="agor-zoom-level" title="Reset to 100%" @click="zoomTo(1)">{{ Math.round(view.k * 100) }}%</button>
-        <button title="Zoom in" @click="zoomBy(1.2)">+</button>
-        <button title="Fit to content" @click="fit()">⤢</button>
+      <div class="agor-controls" role="toolbar" aria-label="Zoom" @pointerdown.stop>
+        <button aria-label="Zoom out" title="Zoom out (Ctrl -)" @click="zoomBy(1 / 1.2)"><i class="material-icons" aria-hidden="true">remove</i></button>
+        <button class="agor-zoom-level" :aria-label="'Zoom ' + Math.round(view.k * 100) + '%: reset to 100%'" title="Reset to 100% (Ctrl 0)" @click="zoomTo(1)">{{ Math.round(view.k * 100) }}%</button>
+        <button aria-label="Zoom in" title="Zoom in (Ctrl +)" @click="zoomBy(1.2)"><i class="material-icons" aria-hidden="true">add</i></button>
+        <button aria-label="Fit to content" title="Fit to content (Shift 1)" @click="fit()"><i class="material-icons" aria-hidden="true">fit_screen</i></button>
       </div>
     </div>
   `,
@@ -93,6 +104,8 @@ export default {
       hadInput: false,
       pinList: [],
       tool: "select", // or "comment": the next click places a comment
+      spacePan: false, // Space is held: a drag anywhere pans
+      keyMove: null, // {id, x, y}: a card being moved with the arrow keys, not dropped yet
       flash: null, // id of the card, zone or pin a deep link just focused
       attention: [], // ids of the cards that need this viewer (acknowledgement is per viewer)
     };
@@ -126,15 +139,18 @@ export default {
   mounted() {
     this.$nextTick(() => this.fit());
     this.beat = () => { this.$emit("beat", { hidden: document.hidden, active: this.hadInput }); this.hadInput = false; };
-    this.onKey = (e) => { this.hadInput = true; if (e.key === "Escape" && this.following) this.unfollow(); };
+    this.onKey = (e) => this.shortcut(e);
+    this.onKeyUp = (e) => { if (e.key === " ") this.spacePan = false; };
     this.beatTimer = setInterval(this.beat, 3000);
     document.addEventListener("visibilitychange", this.beat);
     document.addEventListener("keydown", this.onKey);
+    document.addEventListener("keyup", this.onKeyUp);
   },
   unmounted() {
     clearInterval(this.beatTimer);
     document.removeEventListener("visibilitychange", this.beat);
     document.removeEventListener("keydown", this.onKey);
+    document.removeEventListener("keyup", this.onKeyUp);
   },
   methods: {
     load() {
@@ -162,6 +178,7 @@ export default {
     cardPos(c) {
       const g = this.gesture;
       if (g && g.kind === "card" && g.id === c.id) return { x: g.x, y: g.y };
+      if (this.keyMove && this.keyMove.id === c.id) return { x: this.keyMove.x, y: this.keyMove.y };
       if (this.remoteDrags[c.id]) return this.remoteDrags[c.id];
       const zone = c.zone && this.zoneMap[c.zone];
       if (!zone) return { x: c.x, y: c.y };
@@ -189,10 +206,12 @@ export default {
         return { x: box.x + p.dx, y: box.y + p.dy };
       }
       if (p.anchor === "card") {
+        // on the card's right edge, never over its text; several stack down that edge (30 px apart on screen)
         const card = this.cardMap[p.target];
         if (!card) return null;
         const pos = this.cardPos(card);
-        return { x: pos.x + p.dx, y: pos.y + p.dy };
+        const index = this.pinList.filter((q) => q.anchor === "card" && q.target === p.target).indexOf(p);
+        return { x: pos.x + this.geometry.card_w + 4 / this.view.k, y: pos.y + (32 + index * 30) / this.view.k };
       }
       return { x: p.dx, y: p.dy };
     },
@@ -213,9 +232,62 @@ export default {
       const r = this.$refs.root.getBoundingClientRect();
       return { x: (event.clientX - r.left - this.view.x) / this.view.k, y: (event.clientY - r.top - this.view.y) / this.view.k };
     },
+    // ---- keyboard (Figma and Linear habits; the sheet in components/shortcuts.py) --------------------------------
+    shortcut(e) {
+      this.hadInput = true;
+      if (document.querySelector(".q-dialog, .q-menu")) return; // a dialog or menu has the keyboard (Esc closes it)
+      if (typing(e)) {
+        if (e.key === "Escape") e.target.blur();
+        return;
+      }
+      const mod = e.ctrlKey || e.metaKey;
+      if (e.key === "Escape") {
+        if (this.tool !== "select") this.tool = "select";
+        else if (this.following) this.unfollow();
+        else this.$emit("escape", {});
+      } else if (mod && (e.key === "+" || e.key === "=")) this.zoomBy(1.2);
+      else if (mod && e.key === "-") this.zoomBy(1 / 1.2);
+      else if (mod && e.key === "0") this.zoomTo(1);
+      else if (mod || e.altKey) return;
+      else if (e.code === "Digit1" && e.shiftKey) this.fit();
+      else if (e.key === "c" || e.key === "C") { if (this.readonly) return; this.tool = "comment"; }
+      else if (e.key === "?") this.$emit("shortcuts", {});
+      else if (e.key === " " && !e.target.closest("button, a, [role=button], [role=tab]")) this.spacePan = true;
+      else return;
+      e.preventDefault();
+    },
+    onCardKey(e, card) {
+      if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "Enter") {
+        e.preventDefault();
+        this.dropKeyMove();
+        this.$emit("card_click", { id: card.id });
+        return;
+      }
+      const step = ARROW_STEP * (e.shiftKey ? 5 : 1);
+      const delta = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+      if (!delta) return;
+      e.preventDefault();
+      if (this.readonly) return;
+      if (this.keyMove && this.keyMove.id !== card.id) this.dropKeyMove();
+      const pos = this.cardPos(card);
+      this.keyMove = { id: card.id, x: pos.x + delta[0], y: pos.y + delta[1] };
+      clearTimeout(this.keyTimer);
+      this.keyTimer = setTimeout(() => this.dropKeyMove(), KEY_MOVE_SETTLE_MS);
+    },
+    dropKeyMove() {
+      // the same way as a drop: the server applies the zone rule and fires a trigger
+      clearTimeout(this.keyTimer);
+      const g = this.keyMove;
+      this.keyMove = null;
+      if (!g) return;
+      this.settleCard(g);
+      this.$emit("card_move", { id: g.id, x: g.x, y: g.y });
+    },
     // ---- gestures ---------------------------------------------------------------------------------------------
     onCardDown(event, card) {
       if (event.button !== 0) return;
+      if (this.spacePan) return this.onBackgroundDown(event);
       if (this.tool === "comment") return this.commentAt(event, { card: card.id });
       const start = this.toWorld(event);
       const pos = this.cardPos(card);
@@ -225,6 +297,7 @@ export default {
     },
     onZoneDown(event, zone, kind) {
       if (event.button !== 0) return;
+      if (this.spacePan) return this.onBackgroundDown(event);
       if (this.tool === "comment") return this.commentAt(event, { zone: zone.id });
       const start = this.toWorld(event);
       this.capture(event);
@@ -233,7 +306,7 @@ export default {
                        locked: zone.locked, screen: [event.clientX, event.clientY] };
     },
     onBackgroundDown(event) {
-      if (this.tool === "comment" && event.button === 0) {
+      if (this.tool === "comment" && event.button === 0 && !this.spacePan) {
         const p = this.toWorld(event);
         const zone = this.zoneAt(p.x, p.y);
         return this.commentAt(event, { zone: zone ? zone.id : null });

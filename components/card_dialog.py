@@ -14,13 +14,15 @@ from .act import FAILED, act
 
 
 async def open_card(card: dict[str, Any], *, board_id: str, can_edit: bool,
-                    on_session: Callable[[str], Awaitable[None]], on_new_session: Callable[[], None],
+                    on_session: Callable[[str], Awaitable[None]], zones: dict[str, str],
+                    on_move: Callable[[str], Awaitable[None]], on_new_session: Callable[[], None],
                     on_comment: Callable[[], None]) -> None:
-    """Read the card's worktree and sessions as the viewer may see them now, then show the dialog."""
+    """Read the card's worktree and sessions as the viewer may see them now, then show the dialog. `zones` (id ->
+    label) are where "Move to zone" may take it."""
     loaded = await act(_card_data, card['id'])
     if loaded is not FAILED:
-        CardDialog(card, *loaded, board_id=board_id, can_edit=can_edit, on_session=on_session,
-                   on_new_session=on_new_session, on_comment=on_comment).open()
+        CardDialog(card, *loaded, board_id=board_id, can_edit=can_edit, on_session=on_session, zones=zones,
+                   on_move=on_move, on_new_session=on_new_session, on_comment=on_comment).open()
 
 
 def _card_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -29,17 +31,20 @@ def _card_data(actor: User, worktree_id: str) -> tuple[dict[str, Any], list[dict
 
 class CardDialog(ui.dialog):
     def __init__(self, card: dict[str, Any], details: dict[str, Any], session_items: list[dict[str, Any]], *,
-                 board_id: str, can_edit: bool, on_session: Callable[[str], Awaitable[None]],
-                 on_new_session: Callable[[], None], on_comment: Callable[[], None]) -> None:
+                 board_id: str, can_edit: bool, on_session: Callable[[str], Awaitable[None]], zones: dict[str, str],
+                 on_move: Callable[[str], Awaitable[None]], on_new_session: Callable[[], None],
+                 on_comment: Callable[[], None]) -> None:
         super().__init__()
         self.card, self.board_id = card, board_id
         rights = details['rights']
         with self, ui.card().classes('w-[28rem]').mark('card-dialog'):
             ui.label(card['name']).classes('text-xl font-semibold')
-            ui.label(f'⎇ {card["branch"]} · {card["repo"]}').classes('font-mono text-sm text-slate-600')
-            ui.label(details['path']).classes('font-mono text-xs text-slate-500 break-all')
+            with ui.row().classes('items-center gap-1 no-wrap font-mono text-sm text-slate-600'):
+                ui.icon('call_split', size='16px').props('aria-hidden=true')
+                ui.label(f'{card["branch"]} · {card["repo"]}')
+            ui.label(details['path']).classes('font-mono text-xs text-slate-600 break-all')
             ui.label(f'Created by {details["created_by"]} · {details["created_at"]:%Y-%m-%d %H:%M} UTC') \
-                .classes('text-xs text-slate-500')
+                .classes('text-xs text-slate-600')
             self._details_editor(details)
             self._level_editor(rights)
             ui.label('Sessions').classes('font-semibold mt-2')
@@ -52,13 +57,18 @@ class CardDialog(ui.dialog):
                             .props('caption')
             if can_edit:
                 ui.button('New session', icon='smart_toy', on_click=lambda: self._then(on_new_session)) \
-                    .props('flat no-caps color=teal').mark('new-session').set_enabled(rights['start'] is None)
+                    .props('flat no-caps color=teal-8').mark('new-session').set_enabled(rights['start'] is None)
                 if rights['start']:
                     ui.label(rights['start']).classes('text-xs text-amber-700').mark('start-reason')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Terminal', icon='terminal',
                           on_click=lambda: ui.navigate.to(cluster.terminal_path(card['id']), new_tab=True)) \
                     .props('flat no-caps').mark('open-terminal')
+                if can_edit and zones:
+                    with ui.button('Move to zone', icon='move_down').props('flat no-caps').mark('move-to-zone'):
+                        with ui.menu():
+                            for zone_id, label in zones.items():
+                                ui.menu_item(label, lambda z=zone_id: self._then(on_move, z))
                 if can_edit:
                     ui.button('Comment', icon='add_comment', on_click=lambda: self._then(on_comment)) \
                         .props('flat no-caps')
@@ -90,11 +100,11 @@ class CardDialog(ui.dialog):
         with ui.row().classes('w-full items-center gap-2 no-wrap'):
             level = ui.select(permissions.LEVEL_LABELS, value=rights['others_can'], label='Others may') \
                 .props('outlined dense').classes('grow').mark('worktree-level')
-            ui.badge(f'you: {rights["level"]}', color='teal').props('outline').mark('my-level') \
+            ui.badge(f'you: {rights["level"]}', color='teal-8').props('outline').mark('my-level') \
                 .tooltip(permissions.LEVEL_LABELS[rights['level']])
         if rights['set_level']:
             level.disable()
-            ui.label(rights['set_level']).classes('text-xs text-slate-500').mark('level-reason')
+            ui.label(rights['set_level']).classes('text-xs text-slate-600').mark('level-reason')
             return
 
         async def changed(e: Any) -> None:
@@ -116,4 +126,4 @@ class CardDialog(ui.dialog):
                 ui.button('Save notes and links', on_click=lambda: act(
                     repos.update_worktree_details, self.card['id'], notes=notes.value or '',
                     issue_url=issue.value or '', pr_url=pr.value or '', success='Saved')) \
-                    .props('flat no-caps color=teal')
+                    .props('flat no-caps color=teal-8')

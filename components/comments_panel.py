@@ -20,14 +20,16 @@ from .act import FAILED, act, as_current_user
 from .avatar import avatar
 from .comment_editor import CommentEditor
 from .listen import listen
+from .side_panel import SidePanel
 
 FILTER_LABELS = {'active': 'Active', 'resolved': 'Resolved', 'mine': 'Mine', 'mentions': 'Mentions me'}
-TARGET_ICONS = {'board': '🗂️', 'zone': '📍', 'worktree': '🌳', 'session': '💬'}
+TAB = 'comments'  # its key in the side panel
+TARGET_ICONS = {'board': 'dashboard', 'zone': 'crop_free', 'worktree': 'call_split', 'session': 'smart_toy'}
 
 
 class CommentsPanel:
-    def __init__(self, user: User, board: Board, people: list[dict[str, str]], threads: list[dict[str, Any]], *,
-                 on_threads: Callable[[list[dict[str, Any]]], None],
+    def __init__(self, side: SidePanel, user: User, board: Board, people: list[dict[str, str]],
+                 threads: list[dict[str, Any]], *, on_threads: Callable[[list[dict[str, Any]]], None],
                  on_focus: Callable[[dict[str, Any]], None]) -> None:
         self.user_id = user.id
         self.board = board
@@ -48,23 +50,24 @@ class CommentsPanel:
         self._layout: list[tuple[str, str, list[str]]] = []
         self._drawn: dict[str, tuple[tuple, ui.column]] = {}
 
-        self.drawer = ui.right_drawer(value=False, fixed=True).props('width=400 bordered') \
-            .classes('bg-slate-50 p-0').mark('comments-panel')
-        with self.drawer, ui.column().classes('w-full h-full gap-2 p-3 no-wrap'):
+        self.side = side
+        self.root = side.add(TAB, 'Comments', 'forum')
+        with self.root, ui.column().classes('w-full h-full gap-2 p-3 no-wrap').mark('comments-panel'):
             with ui.row().classes('w-full items-center no-wrap'):
                 ui.label('Comments').classes('text-lg font-semibold')
-                self.count = ui.badge('0', color='teal').mark('comments-count')
+                self.count = ui.badge('0', color='teal-8').mark('comments-count')
                 ui.space()
-                ui.button(icon='close', on_click=self.drawer.hide).props('flat round dense')
+                ui.button(icon='close', on_click=self.close) \
+                    .props('flat round dense aria-label="Close comments"').tooltip('Close comments')
             ui.toggle(FILTER_LABELS, value='active', on_change=lambda e: self.set_mode(e.value)) \
-                .props('dense no-caps unelevated toggle-color=teal size=sm').mark('comments-filter')
+                .props('dense no-caps unelevated toggle-color=teal-8 size=sm').mark('comments-filter')
             ui.input(placeholder='Search comments', on_change=lambda e: self.set_query(e.value or '')) \
                 .props('dense outlined clearable debounce=250').classes('w-full').mark('comments-search')
             self.body = ui.column().classes('w-full gap-3 flex-1 overflow-auto no-wrap').mark('comments-list')
             if self.can_write:
                 self.new_thread = CommentEditor(self.people, self.start_board_thread,
                                                 placeholder='Comment on the board…').mark('new-board-comment')
-        listen(self.drawer, topic('board', board.id), self._on_board_event)
+        listen(self.root, topic('board', board.id), self._on_board_event)
         self.render()
 
     # ---- data ----------------------------------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class CommentsPanel:
         while True:
             self._again = False
             try:
-                with self.drawer:
+                with self.root:
                     self.threads = await as_current_user(comments.threads, self.board.id)
             except DomainError:  # the board went away or the login ended; the page handles those
                 return
@@ -102,10 +105,13 @@ class CommentsPanel:
         self.render()
 
     def open(self) -> None:
-        self.drawer.show()
+        self.side.show(TAB)
+
+    def close(self) -> None:
+        self.side.hide(TAB)
 
     def toggle(self) -> None:
-        self.drawer.toggle()
+        self.side.toggle(TAB)
 
     async def select(self, thread_id: str, *, focus_canvas: bool = True) -> None:
         """Open the drawer on a thread (switching to the filter that shows it) and pan the canvas to it."""
@@ -121,7 +127,7 @@ class CommentsPanel:
         self.selected = thread_id
         self.mode = 'resolved' if thread['resolved'] else 'active'
         self.query = ''
-        self.drawer.show()
+        self.side.show(TAB)
         self.render()
         if focus_canvas:
             self.on_focus(thread)
@@ -146,11 +152,11 @@ class CommentsPanel:
         self.body.clear()
         with self.body:
             if not shown:
-                ui.label(self._empty_text()).classes('text-sm text-slate-500 py-6 text-center w-full')
+                ui.label(self._empty_text()).classes('text-sm text-slate-600 py-6 text-center w-full')
             for group, label, threads in groups:
                 with ui.row().classes('w-full items-center gap-1 mt-1'):
-                    ui.label(f'{group} · {label}').classes('text-xs font-semibold uppercase text-slate-500')
-                    ui.badge(str(len(threads)), color='grey-5').props('rounded')
+                    ui.label(f'{group} · {label}').classes('text-xs font-semibold uppercase text-slate-600')
+                    ui.badge(str(len(threads)), color='grey-8').props('rounded')
                 for thread in threads:
                     container = ui.column().classes('agor-thread w-full bg-white rounded-lg shadow-sm p-3 gap-2') \
                         .props(f'data-thread-id="{thread["id"]}"').mark('thread')
@@ -163,7 +169,9 @@ class CommentsPanel:
     def _empty_text(self) -> str:
         if self.query:
             return f'No comments match “{self.query}”.'
-        return {'active': 'No open threads. Pick the comment tool and click the canvas to start one.',
+        start = ('Press Comment (or C) and click a card, a zone or the canvas to start one.' if self.can_write else
+                 'Members, admins and the owner comment here; as a viewer you read along.')
+        return {'active': f'No open threads. {start}',
                 'resolved': 'No resolved threads yet.', 'mine': 'You have not written in any thread here.',
                 'mentions': 'Nobody has mentioned you here.'}[self.mode]
 
@@ -175,15 +183,16 @@ class CommentsPanel:
             container.classes(remove='agor-selected')
         container.clear()
         with container:
-            with ui.row().classes('w-full items-center gap-1 text-xs text-slate-500 no-wrap'):
-                target = ui.label(f'{TARGET_ICONS[thread["target_type"]]} {thread["target_label"]}') \
-                    .classes('cursor-pointer hover:underline truncate')
-                target.on('click', lambda t=thread: self.on_focus(t))
+            with ui.row().classes('w-full items-center gap-1 text-xs text-slate-600 no-wrap'):
+                ui.button(thread['target_label'], icon=TARGET_ICONS[thread['target_type']],
+                          on_click=lambda t=thread: self.on_focus(t)) \
+                    .props('flat dense no-caps size=sm color=grey-9').classes('agor-thread-target min-w-0') \
+                    .tooltip('Show it on the board')
                 if thread['detached_from']:
                     ui.label(f'(was on {thread["detached_from"]})').classes('italic truncate')
                 ui.space()
                 if thread['resolved']:
-                    ui.badge('Resolved', color='green').props('outline').tooltip(f'by {thread["resolved_by"]}')
+                    ui.badge('Resolved', color='green-9').props('outline').tooltip(f'by {thread["resolved_by"]}')
             for entry in thread['comments']:
                 self._comment(thread, entry)
             if self.can_write:
@@ -195,13 +204,16 @@ class CommentsPanel:
             with ui.row().classes('w-full items-center gap-2 no-wrap'):
                 avatar(entry['author'], entry['initials'], entry['color'], entry['avatar'], size='24px', tooltip=False)
                 ui.label(entry['author']).classes('text-sm font-semibold truncate')
-                timestamp(entry['created_at']).classes('text-xs text-slate-400')
+                timestamp(entry['created_at']).classes('text-xs text-slate-600')
                 if entry['edited']:
-                    ui.label('edited').classes('text-xs text-slate-400 italic').tooltip(entry['updated_at'])
+                    ui.label('edited').classes('text-xs text-slate-600 italic').tooltip(entry['updated_at'])
                 ui.space()
+                ui.button(icon='link', on_click=lambda e=entry: self.copy_link(e['id'])) \
+                    .props('flat round dense size=sm color=grey-8 aria-label="Copy link"').tooltip('Copy link') \
+                    .mark('copy-link')
                 self._comment_menu(thread, entry)
             if entry['deleted']:
-                ui.label('deleted').classes('text-sm italic text-slate-400')
+                ui.label('deleted').classes('text-sm italic text-slate-600')
                 return
             if self.editing == entry['id']:
                 CommentEditor(self.people, lambda text, e=entry: self.save_edit(e['id'], text), initial=entry['body'],
@@ -213,13 +225,14 @@ class CommentsPanel:
                 self._reactions(entry)
 
     def _comment_menu(self, thread: dict[str, Any], entry: dict[str, Any]) -> None:
-        mine = entry['author_id'] == self.user_id or self.is_admin
-        with ui.button(icon='more_horiz').props('flat round dense size=sm color=grey-7').mark('comment-menu'):
+        """Edit and delete, for the author (and admins)."""
+        if not (self.can_write and (entry['author_id'] == self.user_id or self.is_admin) and not entry['deleted']):
+            return
+        with ui.button(icon='more_horiz').props('flat round dense size=sm color=grey-8 aria-label="More actions"') \
+                .tooltip('Edit or delete').mark('comment-menu'):
             with ui.menu():
-                ui.menu_item('Copy link', lambda e=entry: self.copy_link(e['id'])).mark('copy-link')
-                if self.can_write and mine and not entry['deleted']:
-                    ui.menu_item('Edit', lambda e=entry: self.start_edit(e['id'])).mark('edit')
-                    ui.menu_item('Delete', lambda e=entry: self.delete(e['id'])).mark('delete')
+                ui.menu_item('Edit', lambda e=entry: self.start_edit(e['id'])).mark('edit')
+                ui.menu_item('Delete', lambda e=entry: self.delete(e['id'])).mark('delete')
 
     def _reactions(self, entry: dict[str, Any]) -> None:
         with ui.row().classes('items-center gap-1'):
@@ -233,7 +246,8 @@ class CommentsPanel:
                 if not self.can_write:
                     pill.disable()
             if self.can_write:
-                with ui.button(icon='add_reaction').props('flat round dense size=sm color=grey-6').mark('react'):
+                with ui.button(icon='add_reaction').props('flat round dense size=sm color=grey-8 aria-label="React"') \
+                        .tooltip('React').mark('react'):
                     with ui.menu(), ui.row().classes('gap-0 p-1 no-wrap'):
                         for emoji in comments.EMOJIS:
                             ui.button(emoji, on_click=lambda em=emoji, e=entry: self.react(e['id'], em)) \
@@ -258,7 +272,7 @@ class CommentsPanel:
                     .props('flat dense no-caps size=sm').mark('reopen')
             else:
                 ui.button('Resolve', icon='check', on_click=lambda t=thread: self.resolve(t['id'], True)) \
-                    .props('flat dense no-caps size=sm color=green').mark('resolve')
+                    .props('flat dense no-caps size=sm color=green-9').mark('resolve')
 
     # ---- actions -------------------------------------------------------------------------------------------------
 
@@ -286,7 +300,7 @@ class CommentsPanel:
         if created is FAILED:
             return False
         self.selected = created.id
-        self.drawer.show()
+        self.side.show(TAB)
         return True
 
     def start_reply(self, thread_id: str) -> None:
@@ -322,7 +336,7 @@ class CommentsPanel:
             ui.label('Delete this comment? This cannot be undone.')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat')
-                ui.button('Delete', on_click=lambda: dialog.submit(True)).props('unelevated color=red') \
+                ui.button('Delete', on_click=lambda: dialog.submit(True)).props('unelevated color=red-8') \
                     .mark('confirm-delete')
         if await dialog:
             await act(comments.delete, comment_id)

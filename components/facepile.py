@@ -51,9 +51,11 @@ class Facepile(ui.row):
             if following:
                 name = next((p['name'] for p in people if p['user'] == following), 'someone')
                 ui.chip(f'Following {name} · Esc to stop', on_click=lambda: self.on_follow(None)) \
-                    .props('dense color=teal text-color=white clickable').mark('following')
+                    .props('dense color=teal-8 text-color=white clickable').mark('following')
             if followers:
-                ui.label(f'👁 {", ".join(followers)} following you').classes('text-xs text-teal-700').mark('followers')
+                with ui.row().classes('items-center gap-1 no-wrap text-xs text-teal-800').mark('followers'):
+                    ui.icon('visibility', size='16px').props('aria-hidden=true')
+                    ui.label(f'{", ".join(followers)} following you')
 
     def _fill(self, menu: ui.menu) -> None:
         menu.clear()

@@ -67,14 +67,14 @@ class Inbox:
                     .mark('mark-all-read')
             if not entries:
                 ui.label('Nothing yet: mentions, replies and comments on your worktrees land here.') \
-                    .classes('text-sm text-slate-500 px-2 py-3')
+                    .classes('text-sm text-slate-600 px-2 py-3')
             for entry in entries:
                 with ui.item().props(f'clickable dense href="{entry["link"]}"') \
                         .classes('w-full rounded' + ('' if entry['read'] else ' bg-teal-50')).mark('inbox-entry'):
                     with ui.item_section():
                         ui.item_label(entry['title']).classes('font-medium' if not entry['read'] else '')
                         ui.item_label(entry['preview']).props('caption lines=2')
-                        timestamp(entry['created_at']).classes('text-xs text-slate-400')
+                        timestamp(entry['created_at']).classes('text-xs text-slate-600')
 
     def _set_count(self, count: int) -> None:
         self.badge.set_text(str(count) if count < 100 else '99+')

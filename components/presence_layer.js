@@ -6,7 +6,7 @@ const SMOOTH_MAX_MS = 100; // a cursor glides between two positions received wit
 export default {
   template: `
     <div class="agor-presence">
-      <div v-for="p in others" :key="p.conn" class="agor-cursor" :class="{faded: p.faded}"
+      <div v-for="p in others" :key="p.conn" class="agor-cursor" :class="{faded: p.faded}" aria-hidden="true"
            :data-user-id="p.user" :style="cursorStyle(p)">
         <svg width="18" height="18" viewBox="0 0 18 18"><path d="M1 1 L1 15 L5 11 L8 17 L10 16 L7 10 L13 10 Z"
              :fill="p.color" stroke="white" stroke-width="1.2"/></svg>

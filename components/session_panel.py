@@ -1,5 +1,6 @@
-"""A session, open beside the board: its live transcript, the prompt box (prompts queue while a run goes), stop,
-and follow. Opening it acknowledges the session for this viewer only; so does every update while it stays open.
+"""Sessions, open beside the board (a tab each in the side panel): the live transcript, the prompt box (prompts queue
+while a run goes), stop, and follow. Opening one acknowledges it for this viewer only; so does every update while its
+tab stays open.
 
 Live updates cost what they add: a streamed entry's `append` event is sent to the browser as just the new text
 (`agorAppend` in transcript_stream.js adds it as plain text); a Markdown reply is rendered once when it is complete.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from html import escape
 from typing import Any
@@ -23,21 +24,79 @@ from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
 
 from . import timestamp
 from .act import FAILED, act
+from .busy import busy_button
 from .listen import listen
+from .side_panel import SidePanel
 
 log = logging.getLogger('agor.ui')
-STATUS_COLORS = {'idle': 'grey', 'running': 'blue', 'awaiting_input': 'teal', 'completed': 'green', 'failed': 'red',
-                 'stopped': 'grey-7'}
+STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_input': 'teal-8', 'completed': 'green-9',
+                 'failed': 'red-8', 'stopped': 'grey-7'}  # shades with white text at WCAG AA contrast
 LONG_OUTPUT_LINES = 8  # tool output longer than this is collapsed
 LONG_OUTPUT_CHARS = 600
 OUTPUT_LIMIT = 20_000
 
 
 class SessionPanel:
-    def __init__(self, user: User, on_comment: Callable[[dict[str, Any]], Any]) -> None:
-        self.on_comment = on_comment
-        self.user_id = user.id  # who this panel shows things to; actions go through `act`, as the user is then
+    """The sessions open beside the board, one tab each in the side panel, and the new-session form in a tab of its
+    own. Closing a tab ends its view: its events no longer reach this page and it no longer acknowledges."""
+
+    def __init__(self, side: SidePanel, user: User, on_comment: Callable[[dict[str, Any]], Any]) -> None:
+        self.side = side
+        self.user_id = user.id
         self.can_write = user.has(Role.member)  # what to show; every action is checked as the user is then
+        self.on_comment = on_comment
+        self.views: dict[str, SessionView] = {}
+
+    async def open(self, session_id: str) -> None:
+        if session_id not in self.views:
+            view = self._view(session_id, 'Session', 'smart_toy')
+            if not await view.open(session_id):
+                self._remove(session_id)
+                return
+        self.side.show(session_id)
+
+    async def new_session(self, worktree: dict[str, Any]) -> None:
+        """The form that starts a session in a worktree; once started, the session takes its place."""
+        key = f'new-{worktree["id"]}'
+        if key not in self.views:
+            form = self._view(key, 'New session', 'add')
+            if not await form.new_session(worktree, lambda created: self._started(key, created)):
+                self._remove(key)
+                return
+        self.side.show(key)
+
+    def close(self) -> None:
+        """Close every session tab."""
+        for key in list(self.views):
+            self._remove(key)
+
+    async def _started(self, key: str, session_id: str) -> None:
+        await self.open(session_id)  # first: this runs in the form's Start button, which removing the form deletes
+        self._remove(key)
+
+    def _view(self, key: str, label: str, icon: str) -> SessionView:
+        with self.side.add(key, label, icon, on_close=lambda: self._remove(key)):
+            view = SessionView(self.user_id, self.can_write, on_comment=self.on_comment,
+                               on_close=lambda: self._remove(key), on_title=lambda title: self.side.rename(key, title))
+        self.views[key] = view
+        return view
+
+    def _remove(self, key: str) -> None:
+        view = self.views.pop(key, None)
+        if view is not None:
+            view.stop_hearing()
+        self.side.remove(key)
+
+
+class SessionView:
+    """One session in its tab: header, live transcript, prompt box."""
+
+    def __init__(self, user_id: str, can_write: bool, *, on_comment: Callable[[dict[str, Any]], Any],
+                 on_close: Callable[[], None], on_title: Callable[[str], None]) -> None:
+        self.on_comment = on_comment
+        self.on_title = on_title
+        self.user_id = user_id  # who this view shows things to; actions go through `act`, as the user is then
+        self.can_write = can_write
         self.session_id: str | None = None
         self.runtime = ''
         self.entries: dict[int, ui.html] = {}
@@ -46,33 +105,32 @@ class SessionPanel:
         self.usage: dict[int, dict[str, Any]] = {}  # usage entry id -> its figures, for the session total
         self.total: ui.label | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        with ui.dialog().props('position=right full-height') as self.dialog, \
-                ui.card().classes('h-full p-0 gap-0 no-wrap').style('width: 600px; max-width: 96vw') \
-                .mark('session-panel'):
+        with ui.column().classes('w-full h-full p-0 gap-0 no-wrap').mark('session-panel') as self.root:
             with ui.row().classes('w-full items-center gap-2 px-4 py-3 border-b no-wrap'):
                 self.title = ui.label().classes('text-lg font-semibold truncate flex-1').mark('session-title')
                 self.status = ui.badge().mark('session-status')
                 if self.can_write:
                     self.comment = ui.button(icon='add_comment', on_click=self._comment) \
-                        .props('flat round dense color=grey-8').tooltip('Comment on this session').mark('comment-session')
-                ui.button(icon='close', on_click=self.dialog.close).props('flat round dense')
-            self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-500')
+                        .props('flat round dense color=grey-8 aria-label="Comment on this session"') \
+                        .tooltip('Comment on this session').mark('comment-session')
+                ui.button(icon='close', on_click=on_close) \
+                    .props('flat round dense aria-label="Close this session"').tooltip('Close').mark('close-session')
+            self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-600')
             self.transcript = ui.column().classes('w-full flex-1 overflow-auto gap-2 px-4 py-3 no-wrap') \
                 .mark('transcript')
             self.footer = ui.column().classes('w-full gap-2 px-4 py-3 border-t')
-        self.dialog.on_value_change(lambda e: None if e.value else self._closed())
 
     # ---- opening -------------------------------------------------------------------------------------------------
 
-    async def open(self, session_id: str) -> None:
-        """Show the session; updates that arrive while its transcript loads are kept and applied after it."""
-        self._closed()
+    async def open(self, session_id: str) -> bool:
+        """Load the session (False if it cannot be shown); updates that arrive while its transcript loads are kept
+        and applied after it."""
         early: list[SessionEvent] = []
         self._hear(session_id, early.append)
         detail = await act(agent_sessions.get, session_id)
         if detail is FAILED:
-            self._closed()
-            return
+            self.stop_hearing()
+            return False
         self.session_id = session_id
         self.runtime = detail['runtime']
         self.entries, self.tail = {}, None
@@ -87,21 +145,21 @@ class SessionPanel:
         self._hear(session_id, self._on_event)
         for event in early:
             self._on_event(event)
-        self.dialog.open()
         self._scroll()
         await act(agent_sessions.acknowledge, session_id)
+        return True
 
     def _hear(self, session_id: str, handler: Callable[[SessionEvent], None]) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._unsubscribe = listen(self.dialog, topic('session', session_id), handler)
+        self._unsubscribe = listen(self.root, topic('session', session_id), handler)
 
-    async def new_session(self, worktree: dict[str, Any], on_created: Any = None) -> None:
-        """The form that starts a session in a worktree, with the user's defaults (Settings → Agentic Tools)."""
+    async def new_session(self, worktree: dict[str, Any], on_created: Callable[[str], Awaitable[None]]) -> bool:
+        """The form that starts a session in a worktree, with the user's defaults (Settings → Agentic Tools); False
+        if they could not be read."""
         mine = await act(runtime_settings.form_defaults)
         if mine is FAILED:
-            return
-        self._closed()
+            return False
         self.transcript.clear()
         self.footer.clear()
         self.meta.clear()
@@ -112,7 +170,7 @@ class SessionPanel:
                                 if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
                                 label='Agent').props('outlined').classes('w-full').mark('runtime')
             mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
-            mode_help = ui.label().classes('agor-permission-help text-xs text-slate-500 -mt-1') \
+            mode_help = ui.label().classes('agor-permission-help text-xs text-slate-600 -mt-1') \
                 .mark('permission-help')
             model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
                 .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
@@ -121,7 +179,7 @@ class SessionPanel:
                     known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
-                .classes('text-xs text-slate-500')
+                .classes('text-xs text-slate-600')
 
             def explain_mode() -> None:
                 mode_help.set_text(registry.get(runtime.value).permission_help.get(mode.value or '', ''))
@@ -147,10 +205,10 @@ class SessionPanel:
                 created = await act(agent_sessions.create, worktree['id'], runtime.value, prompt.value,
                                     model=(model.value or '').strip() or None, permission_mode=mode.value)
                 if created is not FAILED:
-                    await self.open(created.id)
-            ui.button('Start session', icon='play_arrow', on_click=start).props('unelevated color=teal') \
+                    await on_created(created.id)
+            busy_button('Start session', start, icon='play_arrow').props('unelevated color=teal-8') \
                 .mark('start-session')
-        self.dialog.open()
+        return True
 
     # ---- drawing -------------------------------------------------------------------------------------------------
 
@@ -160,9 +218,10 @@ class SessionPanel:
 
     def _header(self, detail: dict[str, Any]) -> None:
         self.title.set_text(detail['title'])
+        self.on_title(detail['title'])
         self.status.set_visibility(True)
         self.status.set_text(detail['status_label'])
-        self.status.props(f'color={STATUS_COLORS.get(detail["status"], "grey")}')
+        self.status.props(f'color={STATUS_COLORS.get(detail["status"], "grey-8")}')
         self.meta.clear()
         with self.meta:
             mine = detail['created_by'] == self.user_id
@@ -208,7 +267,7 @@ class SessionPanel:
         self.footer.clear()
         with self.footer:  # a failed run's error is its transcript entry (once, with the details)
             if not self.can_write:
-                ui.label('Viewers watch sessions; members prompt them.').classes('text-xs text-slate-500')
+                ui.label('Viewers watch sessions; members prompt them.').classes('text-xs text-slate-600')
                 return
             refused = detail['rights']['prompt']
             if refused:
@@ -216,7 +275,7 @@ class SessionPanel:
             elif detail['created_by'] != self.user_id:
                 ui.label(f'This session runs as {detail["creator"]}: your prompts run with {detail["creator"]}’s '
                          f'environment and keys, and the transcript shows them as yours.') \
-                    .classes('text-xs text-slate-500').mark('runs-as-note')
+                    .classes('text-xs text-slate-600').mark('runs-as-note')
             box = ui.textarea(placeholder='Prompt… (Ctrl+Enter to send; queued while a run is going)') \
                 .props('outlined autogrow dense').classes('w-full').mark('prompt')
 
@@ -231,11 +290,11 @@ class SessionPanel:
                     .props('dense').tooltip('Chime and notify me when a run ends').mark('follow')
                 ui.space()
                 ui.button('Stop', icon='stop', on_click=lambda: self.stop(detail['id'])) \
-                    .props('flat no-caps color=red').bind_visibility_from(self.status, 'text',
+                    .props('flat no-caps color=red-8').bind_visibility_from(self.status, 'text',
                                                                           backward=lambda t: t in {'running',
                                                                                                    'stuck?'}) \
                     .mark('stop').set_enabled(not refused)
-                ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal').mark('send') \
+                ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal-8').mark('send') \
                     .set_enabled(not refused)
 
     def _show_total(self) -> None:
@@ -316,12 +375,8 @@ class SessionPanel:
         if await act(agent_sessions.stop, session_id) is False:
             ui.notify('Nothing is running in this session.')
 
-    def close(self) -> None:
-        """Stop showing the session: its events no longer reach this page."""
-        self._closed()
-        self.dialog.close()
-
-    def _closed(self) -> None:
+    def stop_hearing(self) -> None:
+        """Its events no longer reach this page."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -354,11 +409,11 @@ def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:
         details = data.get('details') or []
         more = (f'<details class="agor-details"><summary>details</summary><pre>{escape(chr(10).join(details))}</pre>'
                 '</details>') if details else ''
-        return f'<div class="agor-error"><div class="agor-headline">⚠ {escape(text)}</div>{more}</div>'
+        return f'<div class="agor-error"><div class="agor-headline">{_icon("warning")}{escape(text)}</div>{more}</div>'
     if kind == 'usage':
         return f'<div class="agor-note agor-usage">This turn: {escape(usage_text(data))}</div>'
     if data.get('retry'):
-        return f'<div class="agor-retry">↻ {escape(text)}</div>'
+        return f'<div class="agor-retry">{_icon("replay")}{escape(text)}</div>'
     return f'<div class="agor-note">{escape(text)}</div>'
 
 
@@ -372,7 +427,11 @@ def _tool_call_html(text: str, data: dict[str, Any]) -> str:
     else:
         what, detail = 'Tool', text
     code = f' <code>{escape(shorten(detail, 300))}</code>' if detail else ''
-    return f'<div class="agor-tool">🔧 <b>{escape(what)}</b>{code}</div>'
+    return f'<div class="agor-tool">{_icon("build")}<b>{escape(what)}</b>{code}</div>'
+
+
+def _icon(name: str) -> str:
+    return f'<i class="material-icons agor-icon" aria-hidden="true">{name}</i>'
 
 
 def _arguments(value: Any) -> str:

@@ -47,7 +47,7 @@ class TerminalView(ui.column):
             with ui.element('div').classes('w-full grow min-h-[200px] rounded overflow-hidden bg-slate-900 p-1'):
                 self.term = TerminalElement({**TERMINAL_OPTIONS, 'disableStdin': not user.has(Role.member)}) \
                     .mark('terminal')
-            self.people = ui.label().classes('text-xs text-slate-500').mark('terminal-people')
+            self.people = ui.label().classes('text-xs text-slate-600').mark('terminal-people')
             self.message = ui.row().classes('w-full items-center gap-2')
         self.term.on('ready', self._open)
         self.term.on_data(self._typed)
@@ -124,10 +124,10 @@ class TerminalView(ui.column):
         can_type = self.attachment.writable if self.attachment else self.may_type
         self.header.clear()
         with self.header:
-            ui.icon('terminal').classes('text-slate-500')
+            ui.icon('terminal').classes('text-slate-600')
             ui.label(_whose(share, is_host)).mark('terminal-owner')
             if not can_type:
-                ui.badge('read-only', color='grey').props('outline').mark('terminal-readonly')
+                ui.badge('read-only', color='grey-8').props('outline').mark('terminal-readonly')
             if share.closed:
                 ui.badge('share closed', color='orange').props('outline')
             ui.space()

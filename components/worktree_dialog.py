@@ -13,6 +13,7 @@ from agor.config import Settings
 from agor.models import User
 
 from .act import FAILED, act
+from .busy import busy_button
 
 
 async def open_add_worktree(board_id: str, settings: Settings, place: Callable[[str], Awaitable[None]]) -> None:
@@ -46,7 +47,7 @@ class AddWorktreeDialog(ui.dialog):
     def _new_worktree(self, repo_list: list[Any]) -> None:
         repo_options = {r.id: r.name for r in repo_list}
         if not repo_options:
-            ui.label('No repositories yet: an admin registers one under Repos.').classes('text-slate-500')
+            ui.label('No repositories yet: an admin registers one under Repos.').classes('text-slate-600')
         repo = ui.select(repo_options, label='Repository', value=next(iter(repo_options), None)) \
             .props('outlined').classes('w-full')
         name = ui.input('Name (e.g. auth-fix)').props('outlined').classes('w-full')
@@ -62,7 +63,7 @@ class AddWorktreeDialog(ui.dialog):
             if worktree is not FAILED:
                 await self.place(worktree.id)
                 self.close()
-        ui.button('Create worktree', on_click=create).props('unelevated color=teal')
+        busy_button('Create worktree', create).props('unelevated color=teal-8')
 
     def _existing(self, worktree_list: list[dict[str, Any]]) -> None:
         options = {w['id']: f'{w["repo"]} / {w["name"]}' + (' (on another board)' if w['board_id'] else '')
@@ -73,4 +74,4 @@ class AddWorktreeDialog(ui.dialog):
             if choice.value:
                 await self.place(choice.value)
                 self.close()
-        ui.button('Place on this board', on_click=place).props('unelevated color=teal')
+        ui.button('Place on this board', on_click=place).props('unelevated color=teal-8')

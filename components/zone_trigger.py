@@ -67,11 +67,11 @@ def zone_dialog(can_edit: bool, board: Board, zone: dict[str, Any], cards: list[
         history = ui.column().classes('w-full gap-1').mark('zone-history')
         with ui.row().classes('w-full'):
             if can_edit:
-                ui.button('Delete', on_click=delete).props('flat color=red')
+                ui.button('Delete', on_click=delete).props('flat color=red-8')
             ui.space()
             ui.button('Close' if not can_edit else 'Cancel', on_click=dialog.close).props('flat')
             if can_edit:
-                ui.button('Save', on_click=save).props('unelevated color=teal').mark('save-zone')
+                ui.button('Save', on_click=save).props('unelevated color=teal-8').mark('save-zone')
     dialog.open()
 
     async def show_history() -> None:
@@ -82,7 +82,7 @@ def zone_dialog(can_edit: bool, board: Board, zone: dict[str, Any], cards: list[
             ui.label('Recent firings').classes('font-semibold mt-2')
             if not firings:
                 ui.label('None yet: drop a card here.' if zone['trigger'] else 'None.') \
-                    .classes('text-sm text-slate-500')
+                    .classes('text-sm text-slate-600')
             for firing in firings:
                 firing_row(firing, dialog, open_session)
     ui.timer(0, show_history, once=True)
@@ -95,13 +95,13 @@ def firing_row(firing: dict[str, Any], dialog: ui.dialog, open_session: OpenSess
     with ui.row().classes('agor-firing w-full items-center gap-1 text-sm no-wrap'):
         ui.label(f'{firing["by"]} sent {firing["worktree"]}').classes('shrink-0')
         if firing['session_id']:
-            ui.button(firing['session'] or 'session', on_click=go).props('flat dense no-caps color=teal') \
+            ui.button(firing['session'] or 'session', on_click=go).props('flat dense no-caps color=teal-8') \
                 .classes('truncate min-w-0')
         text = STATUS_TEXT.get(firing['status'], firing['status'])
         ui.label(f'{text}: {firing["error"]}' if firing['error'] else text) \
-            .classes('truncate ' + ('text-red-700' if firing['status'] == 'failed' else 'text-slate-500'))
+            .classes('truncate ' + ('text-red-700' if firing['status'] == 'failed' else 'text-slate-600'))
         ui.space()
-        timestamp(firing['created_at']).classes('text-xs text-slate-400 shrink-0')
+        timestamp(firing['created_at']).classes('text-xs text-slate-600 shrink-0')
 
 
 class TriggerEditor:
@@ -118,7 +118,7 @@ class TriggerEditor:
             self.template = ui.textarea('Prompt template (empty: no trigger)', value=zone['trigger_template'],
                                         placeholder='Review {{ worktree.name }} on {{ worktree.branch }}…') \
                 .props('outlined autogrow input-class="font-mono text-sm"').classes('w-full').mark('trigger-template')
-            ui.label(f'Variables: {VARIABLES}').classes('text-xs text-slate-500')
+            ui.label(f'Variables: {VARIABLES}').classes('text-xs text-slate-600')
             with ui.row().classes('w-full gap-2 no-wrap'):
                 self.behavior = ui.select(canvas.TRIGGER_BEHAVIORS, value=zone['trigger_behavior'],
                                           label='When a card is dropped').props('outlined dense').classes('flex-1') \
@@ -184,7 +184,7 @@ def picker_dialog(firing: dict[str, Any]) -> None:
         existing = ui.select({s['id']: s['label'] for s in firing['sessions']}, value=firing['default_session'],
                              label='Session').props('outlined dense').classes('w-full') \
             .bind_visibility_from(mode, 'value', value='existing').mark('picker-session')
-        ui.label('Prompt').classes('text-xs text-slate-500 mt-1')
+        ui.label('Prompt').classes('text-xs text-slate-600 mt-1')
         ui.label(firing['prompt']).classes('agor-trigger-preview agor-trigger-preview-ok w-full max-h-48 overflow-auto')
 
         async def run() -> None:
@@ -204,7 +204,7 @@ def picker_dialog(firing: dict[str, Any]) -> None:
             dialog.close()
         with ui.row().classes('w-full justify-end'):
             ui.button('Cancel', on_click=cancel).props('flat')
-            ui.button('Run', icon='play_arrow', on_click=run).props('unelevated color=teal').mark('picker-run')
+            ui.button('Run', icon='play_arrow', on_click=run).props('unelevated color=teal-8').mark('picker-run')
     dialog.open()
 
 
@@ -218,12 +218,12 @@ class Toasts:
         with self.stack:
             with ui.card().classes('agor-toast flex-row items-center gap-3 py-2 px-4 no-wrap') as toast:
                 toast.mark('toast')
-                ui.icon('bolt', color='amber').classes('text-xl')
+                ui.icon('bolt', color='amber-10').classes('text-xl')
                 ui.label(text).classes('text-sm')
 
                 async def act_on() -> None:
                     toast.delete()
                     await on_action()
-                ui.button(action, on_click=act_on).props('flat dense no-caps color=teal')
+                ui.button(action, on_click=act_on).props('flat dense no-caps color=teal-8')
                 ui.button(icon='close', on_click=toast.delete).props('flat round dense size=sm color=grey-7')
                 ui.timer(seconds, toast.delete, once=True)

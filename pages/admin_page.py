@@ -30,12 +30,12 @@ async def admin_page(user: User, settings: Settings) -> None:
                 avatar(person.name, person.initials, person.avatar_color, person.avatar_url)
                 with ui.column().classes('gap-0 w-64'):
                     ui.label(person.name).classes('font-semibold')
-                    ui.label(person.email).classes('text-xs text-slate-500')
+                    ui.label(person.email).classes('text-xs text-slate-600')
                 if not person.active:
-                    ui.badge('deactivated', color='grey').props('outline')
+                    ui.badge('deactivated', color='grey-8').props('outline')
                 ui.space()
                 if person.id == user.id:
-                    ui.label(f'{person.role} (you)').classes('text-slate-500')
+                    ui.label(f'{person.role} (you)').classes('text-slate-600')
                     continue
                 ui.select(grantable if person.role in grantable else [person.role, *grantable], value=person.role,
                           on_change=lambda e, p=person: change_role(p.id, e.value)).props('dense outlined') \
@@ -76,7 +76,7 @@ async def admin_page(user: User, settings: Settings) -> None:
                 ui.label('Invite by link').classes('text-lg font-semibold')
                 invite_email = ui.input('Email (optional: binds the link to it)').props('outlined').classes('w-full')
                 invite_role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
-                ui.button('Create invite link', on_click=invite).props('unelevated color=teal')
+                ui.button('Create invite link', on_click=invite).props('unelevated color=teal-8')
                 invite_link = ui.input('Link (valid 7 days, shown once)').props('outlined readonly') \
                     .classes('w-full').mark('invite-link')
                 invite_link.set_visibility(False)
@@ -86,7 +86,7 @@ async def admin_page(user: User, settings: Settings) -> None:
                 email = ui.input('Email').props('outlined').classes('w-full')
                 password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
                 role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
-                ui.button('Create account', on_click=create_account).props('unelevated color=teal')
+                ui.button('Create account', on_click=create_account).props('unelevated color=teal-8')
         warnings = [w for w in (terminals.mode_warning(settings), *unix_accounts.notes) if w]
         if warnings:
             with ui.card().classes('w-full bg-amber-50').mark('mode-warning'):
@@ -96,7 +96,7 @@ async def admin_page(user: User, settings: Settings) -> None:
         with ui.card().classes('w-full').mark('agent-clis'):
             ui.label('Agent CLIs').classes('text-lg font-semibold')
             ui.label('Sessions run these on the server, on this Node. Pinned versions; scripts/start installs them.') \
-                .classes('text-sm text-slate-500')
+                .classes('text-sm text-slate-600')
             clis = ui.column().classes('w-full gap-1')
 
             async def show_clis() -> None:
@@ -110,7 +110,7 @@ async def admin_page(user: User, settings: Settings) -> None:
                             ui.label(cli.label).classes('w-32 font-semibold')
                             if cli.path:
                                 ui.label(cli.version or 'version unknown').classes('w-56 text-sm')
-                                ui.label(cli.path).classes('font-mono text-xs text-slate-500 truncate')
+                                ui.label(cli.path).classes('font-mono text-xs text-slate-600 truncate')
                             else:
                                 ui.badge('not installed', color='orange').props('outline')
                                 ui.label(cli.install_command or '').classes('font-mono text-xs')

@@ -24,6 +24,7 @@ from agor.errors import DomainError
 from agor.models import User
 
 from components.act import FAILED, LOGIN, act_signed_out
+from components.busy import busy_button
 
 from .frame import PAGE_BUILD_SECONDS, PRIMARY
 
@@ -51,7 +52,7 @@ async def setup_page() -> RedirectResponse | None:
             user = await act_signed_out(auth.create_first_owner, email.value, name.value, password.value)
             if user is not FAILED:
                 _log_in(user, '/')
-        ui.button('Create owner account', on_click=create).classes('w-full').props('unelevated color=teal')
+        ui.button('Create owner account', on_click=create).classes('w-full').props('unelevated color=teal-8')
     return None
 
 
@@ -69,10 +70,10 @@ async def login_page(settings: Settings, request: Request, next: str) -> Redirec
             if user is not FAILED:
                 _log_in(user, target)
         password.on('keydown.enter', log_in)
-        ui.button('Log in', on_click=log_in).classes('w-full').props('unelevated color=teal')
+        ui.button('Log in', on_click=log_in).classes('w-full').props('unelevated color=teal-8')
         if settings.demo:
             ui.separator()
-            ui.label('Demo instance: sign in as one of the team').classes('text-sm text-slate-500')
+            ui.label('Demo instance: sign in as one of the team').classes('text-sm text-slate-600')
             with ui.row().classes('gap-2 flex-wrap'):
                 for user in await asyncio.to_thread(auth.list_users):
                     async def as_demo_user(user: User = user) -> None:
@@ -80,7 +81,7 @@ async def login_page(settings: Settings, request: Request, next: str) -> Redirec
                         password.set_value(DEMO_PASSWORD)
                         await log_in()
                     ui.button(f'{user.name} ({user.role})', on_click=as_demo_user) \
-                        .props('outline no-caps size=sm color=teal')
+                        .props('outline no-caps size=sm color=teal-8')
     return None
 
 
@@ -108,7 +109,7 @@ async def invite_page(token: str) -> None:
             user = await act_signed_out(auth.accept_invite, token, email.value, name.value, password.value)
             if user is not FAILED:
                 _log_in(user, '/')
-        ui.button('Create my account', on_click=join).classes('w-full').props('unelevated color=teal')
+        busy_button('Create my account', join).classes('w-full').props('unelevated color=teal-8')
 
 
 HANDOFF_SECONDS = 60
@@ -167,5 +168,5 @@ def _panel(title: str, subtitle: str) -> ui.card:
         card = ui.card().classes('w-96 p-6 gap-3')
         with card:
             ui.label(title).classes('text-xl font-semibold')
-            ui.label(subtitle).classes('text-sm text-slate-500')
+            ui.label(subtitle).classes('text-sm text-slate-600')
     return card

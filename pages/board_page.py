@@ -11,14 +11,14 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import agent_sessions, boards, comments, notifications, permissions, triggers
+from agor import agent_sessions, boards, comments, notifications, permissions, repos, triggers
 from agor.canvas import CARD_H, CARD_W
 from agor.config import Settings
 from agor.errors import DomainError
 from agor.events import AccessChanged, BoardEvent, UserEvent, ZoneChanged, ZoneFired, topic
 from agor.models import Board, Role, User
 from agor.presence import presence
-from components import presence_layer
+from components import board_icon, presence_layer
 from components.act import FAILED, act, as_current_user
 from components.board_access import board_access_dialog
 from components.board_canvas import BoardCanvas
@@ -28,6 +28,8 @@ from components.facepile import Facepile
 from components.listen import listen
 from components.presence_layer import PresenceLayer
 from components.session_panel import SessionPanel
+from components.shortcuts import shortcut_sheet
+from components.side_panel import SidePanel
 from components.worktree_dialog import open_add_worktree
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
@@ -43,31 +45,33 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
     """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card; `?session=<id>` opens
     that session."""
     try:
-        board, state, threads, people = await as_current_user(_opened, ref)
+        board, state, threads, people, has_repo = await as_current_user(_opened, ref)
     except DomainError as error:
         header(user, settings)
         ui.label(error.message).classes('p-8 text-lg')
         ui.link('Back to boards', '/').classes('px-8')
         return
-    ui.page_title(f'{board.icon} {board.name} · Agor')
+    ui.page_title(f'{board.name} · Agor')
     header(user, settings)
     ui.query('.nicegui-content').classes('p-0')
-    view = BoardView(user, board, state, threads, people, settings)
+    view = BoardView(user, board, state, threads, people, settings, has_repo=has_repo)
     await ui.context.client.connected()
     await view.start(comment, worktree, session)
 
 
-def _opened(actor: User, ref: str) -> tuple[Board, dict[str, Any], list[dict[str, Any]], list[dict[str, str]]]:
-    """What a board page starts from, read in one trip off the event loop: the board, its canvas, threads, people."""
+def _opened(actor: User, ref: str) -> tuple[Board, dict[str, Any], list[dict[str, Any]], list[dict[str, str]], bool]:
+    """What a board page starts from, read in one trip off the event loop: the board, its canvas, threads, people,
+    and whether any repository is registered (an empty board says how to register one)."""
     board = boards.get_board(actor, ref)
-    return board, boards.board_state(actor, board.id), comments.threads(actor, board.id), comments.members(actor)
+    return (board, boards.board_state(actor, board.id), comments.threads(actor, board.id), comments.members(actor),
+            bool(repos.list_repos()))
 
 
 class BoardView:
     """Per-viewer handlers of one open board, built with everything they handle."""
 
     def __init__(self, user: User, board: Board, state: dict[str, Any], threads: list[dict[str, Any]],
-                 people: list[dict[str, str]], settings: Settings) -> None:
+                 people: list[dict[str, str]], settings: Settings, *, has_repo: bool) -> None:
         self.user_id = user.id  # who this page shows; actions go through `act`, as the user is when they act
         self.viewer = user  # as the page was built, for what it shows; a change of role or login reloads the page
         self.can_edit = user.has(Role.member)  # what to show; every action is checked as the user is then
@@ -76,11 +80,14 @@ class BoardView:
         self.revoked = False
         self._attention_pending = False
         conn = ui.context.client.id
-        self.canvas = BoardCanvas(board.id, state, pins=comments.pins(threads), readonly=not self.can_edit) \
-            .style('height: calc(100vh - 52px)').mark('board-canvas')
-        self.panel = CommentsPanel(user, board, people, threads, on_threads=self.threads_changed,
+        with ui.element('div').classes('agor-board-row') as self.row:  # the canvas, and the side panel beside it
+            self.canvas = BoardCanvas(board.id, state, pins=comments.pins(threads), readonly=not self.can_edit) \
+                .mark('board-canvas')
+            self.side = SidePanel()
+            self.empty = self._empty_state(has_repo)
+        self.panel = CommentsPanel(self.side, user, board, people, threads, on_threads=self.threads_changed,
                                    on_focus=self.focus_thread)
-        self.sessions = SessionPanel(user, on_comment=lambda agent: self.panel.compose(
+        self.sessions = SessionPanel(self.side, user, on_comment=lambda agent: self.panel.compose(
             f'Comment on session “{agent["title"]}”', 'session', agent['id'], None))
         self.toasts = Toasts()
         facepile = self._toolbar(conn)
@@ -96,7 +103,8 @@ class BoardView:
         board = self.board
         with ui.row().classes('absolute left-4 top-[68px] items-center gap-2 bg-white rounded-xl shadow px-3 py-2') \
                 as self.toolbar:
-            self.title = ui.label(f'{board.icon} {board.name}').classes('text-lg font-semibold').mark('board-title')
+            self.icon = ui.icon(board_icon(board.icon), size='24px', color='teal-8')
+            self.title = ui.label(board.name).classes('text-lg font-semibold').mark('board-title')
             if self.can_edit:
                 ui.button('Zone', icon='add', on_click=self.add_zone).props('flat dense no-caps').mark('add-zone')
                 ui.button('Worktree', icon='add', on_click=self.add_worktree).props('flat dense no-caps') \
@@ -106,13 +114,38 @@ class BoardView:
                     .props('flat dense no-caps').mark('comment-tool') \
                     .tooltip('Click a card, a zone or the canvas to pin a comment there')
             else:
-                ui.badge('view only', color='grey').props('outline')
+                ui.badge('view only', color='grey-8').props('outline')
             ui.button(icon='lock' if board.private else 'group', on_click=lambda: board_access_dialog(board.id)) \
-                .props('flat dense').tooltip('Sharing and permissions').mark('board-sharing')
-            with ui.button(icon='forum', on_click=self.panel.toggle).props('flat dense no-caps') \
-                    .mark('comments-toggle'):
-                self.open_threads = ui.badge('', color='teal').props('floating rounded')
+                .props('flat dense aria-label="Sharing and permissions"').tooltip('Sharing and permissions') \
+                .mark('board-sharing')
+            with ui.button(icon='forum', on_click=self.panel.toggle) \
+                    .props('flat dense no-caps aria-label="Comments"').tooltip('Comments').mark('comments-toggle') \
+                    as self.comments_button:
+                self.open_threads = ui.badge('', color='teal-8').props('floating rounded')
             return Facepile(conn, self.user_id, lambda target: presence.follow(conn, target))
+
+    def _empty_state(self, has_repo: bool) -> ui.column:
+        """What an empty board offers, by role: members add a zone or a worktree (or learn how a repository is
+        registered, if none is); viewers are told what they are looking at. It goes once the board has something."""
+        with ui.column().classes('agor-empty absolute items-center gap-2 bg-white rounded-xl shadow p-6') \
+                .mark('empty-board') as empty:
+            ui.label('This board is empty.').classes('text-lg font-semibold')
+            if not self.can_edit:
+                ui.label('Members add zones and worktrees here; you will see them as they arrive.') \
+                    .classes('text-sm text-slate-600')
+            else:
+                with ui.row().classes('gap-2'):
+                    ui.button('+ Zone', on_click=self.add_zone).props('unelevated no-caps color=teal-8')
+                    ui.button('+ Worktree', on_click=self.add_worktree).props('outline no-caps color=teal-8')
+                if not has_repo:
+                    with ui.row().classes('items-center gap-1 text-sm text-slate-700').mark('no-repo'):
+                        ui.label('A worktree needs a repository: an admin registers one under')
+                        ui.link('Repos → Register a repository', '/repos').classes('text-teal-800')
+        empty.set_visibility(not (self.canvas.props['zones'] or self.canvas.props['cards']))
+        return empty
+
+    def _show_empty(self) -> None:
+        self.empty.set_visibility(not (self.canvas.props['zones'] or self.canvas.props['cards']))
 
     def _wire_canvas(self, conn: str) -> None:
         board_canvas = self.canvas
@@ -128,6 +161,8 @@ class BoardView:
         board_canvas.on('viewport', lambda e: presence.set_viewport(conn, e.args.get('x'), e.args.get('y'),
                                                                     e.args.get('k')), throttle=0.1)
         board_canvas.on('unfollow', lambda: presence.follow(conn, None))
+        board_canvas.on('escape', self.side.close_top)  # Esc with nothing else to cancel: close the top panel
+        board_canvas.on('shortcuts', shortcut_sheet)
 
     async def start(self, comment: str | None, worktree: str | None, session: str | None) -> None:
         """Once the browser is connected: the attention pulse, then what the link asked for, then a waiting picker."""
@@ -142,14 +177,17 @@ class BoardView:
     # ---- events from other viewers (and our own, echoed); the canvas and the drawer hear theirs themselves -----------
 
     def on_board_event(self, event: BoardEvent) -> None:
-        if event['type'] == 'access':
+        if event['type'] in {'zone', 'card', 'zone_deleted', 'card_removed'}:
+            self._show_empty()  # the canvas heard it first: its props are the board as it is now
+        elif event['type'] == 'access':
             self.access_changed(event)
         elif event['type'] == 'attention':
             self.attention_changed()
         elif event['type'] == 'zone_fired':
             self.zone_fired(event)
         elif event['type'] == 'board':
-            self.title.set_text(f'{event["board"]["icon"]} {event["board"]["name"]}')
+            self.icon.set_name(board_icon(event['board']['icon']))
+            self.title.set_text(event['board']['name'])
         elif event['type'] == 'board_deleted':
             ui.notify(f'{event["by"]} deleted this board.', type='warning')
             ui.navigate.to('/')
@@ -169,15 +207,24 @@ class BoardView:
         self.sessions.close()
         self.leave_presence()
         ui.navigate.to('/?left=access')
-        self.panel.drawer.delete()
         self.toolbar.delete()
-        self.canvas.delete()
+        self.row.delete()
 
     # ---- gestures from this viewer's canvas -------------------------------------------------------------------------
 
     async def card_moved(self, e: Any) -> None:
-        """A drop: the server moves the card and, if it arrived in a zone with a trigger, fires it once."""
-        firing = await act(triggers.drop_card, self.board.id, e.args['id'], e.args['x'], e.args['y'])
+        await self.drop(e.args['id'], e.args['x'], e.args['y'])
+
+    async def move_to_zone(self, card_id: str, zone_id: str) -> None:
+        """"Move to zone" (for people who do not drag): a drop at the zone's centre, with the zone's rule."""
+        zone = self.canvas.zone(zone_id)
+        if zone is not None:
+            await self.drop(card_id, zone['x'] + zone['w'] / 2 - CARD_W / 2, zone['y'] + zone['h'] / 2 - CARD_H / 2)
+
+    async def drop(self, card_id: Any, x: Any, y: Any) -> None:
+        """A drop (a drag, arrow keys, Move to zone): the server moves the card and, if it arrived in a zone with a
+        trigger, fires it once."""
+        firing = await act(triggers.drop_card, self.board.id, card_id, x, y)
         if firing is FAILED or firing is None:
             return
         if firing['status'] == 'failed':
@@ -195,7 +242,9 @@ class BoardView:
         card = self.canvas.card(e.args['id'])
         if card is None:
             return
+        zones = {z['id']: z['label'] for z in self.canvas.props['zones'] if z['id'] != card['zone']}
         await open_card(card, board_id=self.board.id, can_edit=self.can_edit, on_session=self.sessions.open,
+                        zones=zones, on_move=lambda zone_id: self.move_to_zone(card['id'], zone_id),
                         on_new_session=lambda: self.sessions.new_session(card),
                         on_comment=lambda: self.panel.compose(f'Comment on {card["name"]}', 'worktree', card['id'],
                                                               self._card_corner(card)))
@@ -246,7 +295,7 @@ class BoardView:
             return
         self.canvas.run_method('setAttention', state['cards'])
         status = 'needs' if state['sessions'] else 'running' if state['running'] else 'idle'
-        title = f'{self.board.icon} {self.board.name} · Agor'
+        title = f'{self.board.name} · Agor'
         ui.run_javascript(f'window.agorSetStatus({json.dumps(status)}, {len(state["sessions"])}, {json.dumps(title)})')
 
     # ---- comments ---------------------------------------------------------------------------------------------------
@@ -255,6 +304,7 @@ class BoardView:
         self.canvas.set_pins(comments.pins(threads))
         count = sum(1 for t in threads if not t['resolved'])
         self.open_threads.set_text(str(count))
+        self.comments_button.props(f'aria-label="Comments: {count} open"' if count else 'aria-label="Comments"')
         self.open_threads.set_visibility(count > 0)
 
     def focus_thread(self, thread: dict[str, Any]) -> None:

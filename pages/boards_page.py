@@ -7,6 +7,7 @@ from agor import boards
 from agor.config import Settings
 from agor.models import Role, User
 
+from components import board_icon
 from components.act import FAILED, act
 from components.board_access import board_access_dialog
 
@@ -31,13 +32,13 @@ async def boards_page(user: User, settings: Settings, left: str | None = None) -
         if items is FAILED:
             return
         if not items:
-            ui.label('No boards yet.').classes('text-slate-500')
+            ui.label('No boards yet.').classes('text-slate-600')
         with ui.row().classes('gap-4 flex-wrap'):
             for item in items:
                 with ui.card().classes('w-72 cursor-pointer hover:shadow-lg').on(
                         'click', lambda _, slug=item['slug']: ui.navigate.to(f'/b/{slug}')):
                     with ui.row().classes('w-full items-center no-wrap'):
-                        ui.label(item['icon']).classes('text-2xl')
+                        ui.icon(board_icon(item['icon']), size='28px', color='teal-8')
                         ui.label(item['name']).classes('text-lg font-semibold grow truncate')
                         if item['private']:
                             ui.icon('lock', color='grey-7').tooltip('Private: only its members see it') \
@@ -50,8 +51,8 @@ async def boards_page(user: User, settings: Settings, left: str | None = None) -
                                         i['id'], board_grid.refresh)) \
                                         .mark(f'sharing-{item["slug"]}')
                                     ui.menu_item('Delete', lambda i=item: delete_dialog(i)).mark(f'delete-{item["slug"]}')
-                    ui.label(item['description'] or ' ').classes('text-sm text-slate-500 truncate w-full')
-                    ui.label(f'{item["cards"]} worktrees · /b/{item["slug"]}').classes('text-xs text-slate-400')
+                    ui.label(item['description'] or ' ').classes('text-sm text-slate-600 truncate w-full')
+                    ui.label(f'{item["cards"]} worktrees · /b/{item["slug"]}').classes('text-xs text-slate-600')
 
     async def create(name: str, description: str, dialog: ui.dialog) -> None:
         board = await act(boards.create_board, name, description)
@@ -91,5 +92,5 @@ async def boards_page(user: User, settings: Settings, left: str | None = None) -
             ui.label('Boards').classes('text-2xl font-bold')
             ui.space()
             if can_edit:
-                ui.button('New board', icon='add', on_click=create_dialog).props('unelevated color=teal')
+                ui.button('New board', icon='add', on_click=create_dialog).props('unelevated color=teal-8')
         await board_grid()

@@ -19,12 +19,13 @@ from agor.config import Settings
 from agor.models import Role, User
 from components.act import FAILED, LOGIN, bind_login, close_page
 from components.avatar import avatar
+from components.busy import busy_button
 from components.chime import Chime
 from components.inbox import Inbox
 from components.listen import listen
 from components.settings.dialog import open_settings
 
-PRIMARY = '#0d9488'
+PRIMARY = '#0f766e'  # teal 700: white on it and it on white meet WCAG AA (4.5:1)
 # How long a page may take to build before NiceGUI gives up and serves its error page (its default is 3 s). A build
 # waits for worker threads and the database like every action, so under a burst (ten viewers opening a session at
 # once, a long write holding the database) it is served late rather than not at all; 30 s is the database's own
@@ -93,11 +94,11 @@ def _reload_on_instance_reset() -> None:
     listen(ui.context.client.layout, events.INSTANCE_TOPIC, lambda _: ui.navigate.reload())
 
 
-def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: str = 'teal') -> None:
-    """The Cancel + primary button row every dialog ends with."""
+def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: str = 'teal-8') -> None:
+    """The Cancel + primary button row every dialog ends with; the primary button is busy while its action runs."""
     with ui.row().classes('w-full justify-end'):
         ui.button('Cancel', on_click=dialog.close).props('flat')
-        ui.button(label, on_click=on_click).props(f'unelevated color={color}')
+        busy_button(label, on_click).props(f'unelevated color={color}')
 
 
 def confirm_delete(title: str, explanation: str, delete: Callable[[], Awaitable[Any]],
@@ -130,7 +131,7 @@ def header(user: User, settings: Settings, *, focused: bool = False) -> None:
             ui.link('Admin', '/admin').classes('text-slate-600 no-underline')
         ui.space()
         if settings.demo:
-            ui.badge('demo', color='amber').props('outline')
+            ui.badge('demo', color='amber-10').props('outline')
         inbox = Inbox(user)
         Chime(user, inbox.button)
         with ui.button().props('flat no-caps').classes('text-slate-700'):

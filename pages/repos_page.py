@@ -10,6 +10,7 @@ from agor.config import Settings
 from agor.models import Role, User
 
 from components.act import FAILED, act
+from components.busy import busy_button
 
 from .frame import confirm_delete, dialog_actions, header, page
 
@@ -22,7 +23,7 @@ async def repos_page(user: User, settings: Settings) -> None:
     header(user, settings)
     is_member, is_admin = user.has(Role.member), user.has(Role.admin)  # what to show; actions are checked again
     board_list = await act(boards.list_boards)
-    board_options = {b['id']: f'{b["icon"]} {b["name"]}' for b in board_list} if board_list is not FAILED else {}
+    board_options = {b['id']: b['name'] for b in board_list} if board_list is not FAILED else {}
 
     @ui.refreshable
     async def repo_list() -> None:
@@ -32,12 +33,12 @@ async def repos_page(user: User, settings: Settings) -> None:
         items, worktrees = listed
         if not items:
             ui.label('No repositories yet.' + (' Register one above.' if is_admin else '')) \
-                .classes('text-slate-500')
+                .classes('text-slate-600')
         for repo in items:
             with ui.card().classes('w-full'):
                 with ui.row().classes('w-full items-center'):
                     ui.label(repo.name).classes('text-lg font-semibold')
-                    ui.label(f'{repo.path} · default {repo.default_branch}').classes('text-sm text-slate-500 font-mono')
+                    ui.label(f'{repo.path} · default {repo.default_branch}').classes('text-sm text-slate-600 font-mono')
                     ui.space()
                     if is_member:
                         ui.button('New worktree', icon='add', on_click=lambda r=repo: new_worktree(r.id, r.name)) \
@@ -48,17 +49,19 @@ async def repos_page(user: User, settings: Settings) -> None:
         for item in items:
             with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 pt-2'):
                 ui.label(item['name']).classes('font-semibold w-48 truncate')
-                ui.label(f'⎇ {item["branch"]}').classes('font-mono text-sm text-slate-600 w-56 truncate')
+                with ui.row().classes('items-center gap-1 no-wrap font-mono text-sm text-slate-600 w-56'):
+                    ui.icon('call_split', size='16px').props('aria-hidden=true')
+                    ui.label(item['branch']).classes('truncate')
                 if item['archived']:
-                    ui.badge('archived', color='grey').props('outline')
+                    ui.badge('archived', color='grey-8').props('outline')
                 elif item['board_id']:
-                    ui.label(f'on {board_options.get(item["board_id"], "a board")}').classes('text-sm text-slate-500')
+                    ui.label(f'on {board_options.get(item["board_id"], "a board")}').classes('text-sm text-slate-600')
                 ui.space()
                 if not is_member:
                     continue
                 if item['level'] != 'all':
                     ui.label('placing, archiving and deleting it: its owner, an admin, or whom they allow') \
-                        .classes('text-xs text-slate-400')
+                        .classes('text-xs text-slate-600')
                     continue
                 if item['archived']:
                     ui.button('Restore', on_click=lambda i=item: archive(i['id'], False)).props('flat dense no-caps')
@@ -68,7 +71,7 @@ async def repos_page(user: User, settings: Settings) -> None:
                             for board_id, label in board_options.items():
                                 ui.menu_item(label, lambda b=board_id, i=item: place(b, i['id']))
                     ui.button('Archive', on_click=lambda i=item: archive(i['id'], True)).props('flat dense no-caps')
-                ui.button('Delete', on_click=lambda i=item: delete(i)).props('flat dense no-caps color=red')
+                ui.button('Delete', on_click=lambda i=item: delete(i)).props('flat dense no-caps color=red-8')
 
     async def archive(worktree_id: str, archived: bool) -> None:
         if await act(repos.set_archived, worktree_id, archived) is not FAILED:
@@ -118,9 +121,9 @@ async def repos_page(user: User, settings: Settings) -> None:
                                 is not FAILED:
                             source.set_value('')
                             await repo_list.refresh()
-                    ui.button('Register', on_click=add).props('unelevated color=teal')
+                    busy_button('Register', add).props('unelevated color=teal-8').mark('register-repo')
                 roots = ', '.join(str(r) for r in settings.allowed_repo_roots())
-                ui.label(f'Local repositories must be below: {roots}').classes('text-xs text-slate-500')
+                ui.label(f'Local repositories must be below: {roots}').classes('text-xs text-slate-600')
         await repo_list()
 
 

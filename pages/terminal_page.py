@@ -33,5 +33,5 @@ def register(settings: Settings, service: TerminalService) -> None:
         with ui.column().classes('w-full h-[calc(100vh-84px)] gap-2'):
             with ui.row().classes('items-baseline gap-2'):
                 ui.label(worktree.name).classes('text-lg font-semibold')
-                ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-500')
+                ui.label(f'{worktree.branch} · {worktree.path}').classes('text-sm text-slate-600')
             TerminalView(service, user, worktree.id, warning=terminals.mode_warning(settings)).classes('grow')

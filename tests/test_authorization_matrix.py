@@ -638,7 +638,7 @@ async def spare(page: WsPage, t: SimpleNamespace) -> str:
 
 
 async def place_spare(page: WsPage, t: SimpleNamespace) -> Send:
-    return click(page, menu_item(page, f'🗂️ Board {t.actor}', await spare(page, t)))
+    return click(page, menu_item(page, f'Board {t.actor}', await spare(page, t)))
 
 
 async def archive_spare(page: WsPage, t: SimpleNamespace) -> Send:

@@ -84,7 +84,7 @@ def test_a_worktree_level_in_its_card_and_a_teammates_prompt_run_as_the_creator(
     expect(dialog.locator('.q-field--disabled', has_text='Others may')).to_contain_text('Start their own sessions')
     expect(dialog.get_by_role('button', name='Archive')).to_be_disabled()
     dialog.get_by_text('Shell session').click()
-    panel = carol.locator('.q-dialog', has_text='runs as Alice')
+    panel = carol.locator('.agor-side', has_text='runs as Alice')
     expect(panel.get_by_text("To prompt or stop Alice's session you need")).to_be_visible()
     expect(panel.get_by_role('button', name='Send')).to_be_disabled()
 
@@ -98,7 +98,7 @@ def test_a_worktree_level_in_its_card_and_a_teammates_prompt_run_as_the_creator(
     carol.wait_for_selector('.agor-card')
     card.click(position=NAME)
     carol.locator('.q-dialog').get_by_text('Shell session').click()
-    panel = carol.locator('.q-dialog', has_text='This session runs as Alice')
+    panel = carol.locator('.agor-side', has_text='This session runs as Alice')
     panel.get_by_placeholder(re.compile('Prompt')).fill('echo "as=$AGOR_USER"')
     panel.get_by_role('button', name='Send').click()
     expect(panel.locator('.agor-prompt')).to_have_text('Carol (runs as Alice): echo "as=$AGOR_USER"')

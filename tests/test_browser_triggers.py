@@ -33,7 +33,7 @@ def test_a_drop_fires_once_and_everyone_sees_it(browser, board_app):
     alice.get_by_label('Agent').click()
     alice.get_by_role('option', name='Shell').click()
     alice.get_by_role('button', name='Save').click()
-    expect(bob.locator(zone)).to_contain_text('⚡')
+    expect(bob.locator(zone).get_by_role('img', name='Has a trigger')).to_be_visible()
 
     expect(alice.locator('.q-dialog')).to_have_count(0)  # the editor closed (and was removed)
     drag(alice, card, zone)

@@ -18,6 +18,7 @@ async def test_member_writes_reacts_edits_and_deletes(user: TestUser, git_repo):
     seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, bob=Role.member)
     await log_in(user, 'bob@example.com')
     await user.open(f'/b/{seeded.board.slug}')
+    user.find(marker='comments-toggle').click()
     user.find(marker='new-board-comment').trigger('submit', {'text': 'Ship **today**?'})
     await user.should_see('Ship <strong>today</strong>?', retries=30)  # rendered Markdown
     thread = (await asyncio.to_thread(comments.threads, seeded.owner, seeded.board.id))[0]
@@ -48,6 +49,7 @@ async def test_viewer_reads_threads_but_gets_no_editor(user: TestUser, git_repo)
     await asyncio.to_thread(comments.create, seeded.owner, seeded.board.id, 'Board rule: one PR per card')
     await log_in(user, 'vic@example.com')
     await user.open(f'/b/{seeded.board.slug}')
+    user.find(marker='comments-toggle').click()
     await user.should_see('Board rule: one PR per card', retries=30)
     await user.should_not_see(marker='comment-tool')
     await user.should_not_see(kind=CommentEditor)

@@ -9,6 +9,7 @@ from agor import auth, boards, events
 from agor.config import load_settings
 from agor.models import Role
 from components.board_canvas import BoardCanvas
+from components.side_panel import SidePanel
 
 from .conftest import PASSWORD, seed_board
 
@@ -159,7 +160,7 @@ async def test_a_page_the_board_was_closed_to_hears_nothing_more_of_it(user: Tes
     assert [e['type'] for e in heard] == ['zone']
     shown = [z['label'] for c in old_page.elements.values() if isinstance(c, BoardCanvas) for z in c.props['zones']]
     assert 'Secret plans' not in shown
-    assert not any(isinstance(e, (BoardCanvas, ui.right_drawer)) for e in old_page.elements.values())
+    assert not any(isinstance(e, (BoardCanvas, SidePanel)) for e in old_page.elements.values())
 
 
 @pytest.mark.parametrize('path', ['/', '/repos', '/admin', '/b/anything'])

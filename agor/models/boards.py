@@ -13,7 +13,7 @@ class Board(SQLModel, table=True):
     slug: str = Field(unique=True, index=True, max_length=64)
     name: str = Field(max_length=80)
     description: str = Field(default='', max_length=2000)
-    icon: str = Field(default='🗂️', max_length=16)
+    icon: str = Field(default='dashboard', max_length=16)
     color: str = Field(default='#0d9488', max_length=16)
     private: bool = Field(default=False, sa_column_kwargs={'server_default': false()})  # creator, admins, members only
     others_can: str = Field(default='session', max_length=16,  # the level new worktrees on it start with

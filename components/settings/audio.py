@@ -16,7 +16,7 @@ async def build(user_id: str) -> None:
     if current is FAILED:
         return
     with ui.column().classes('w-96 gap-2').mark('audio-settings'):
-        ui.label('A chime when a run of a session you started or follow finishes.').classes('text-sm text-slate-500')
+        ui.label('A chime when a run of a session you started or follow finishes.').classes('text-sm text-slate-600')
         enabled = ui.switch('Play chimes', value=current['enabled']).mark('chime-enabled')
         sound = ui.select(list(preferences.SOUNDS), value=current['sound'], label='Sound').props('outlined') \
             .classes('w-full')
@@ -32,7 +32,7 @@ async def build(user_id: str) -> None:
             ui.button('Save', on_click=lambda: act(
                 preferences.set_chime, enabled=enabled.value, sound=sound.value, volume=volume.value,
                 min_seconds=minimum.value or 0, success='Audio settings saved')) \
-                .props('unelevated color=teal').mark('save-audio')
+                .props('unelevated color=teal-8').mark('save-audio')
 
 
 SECTION = Section(group='Profile', key='audio', label='Audio', build=build)

@@ -28,6 +28,7 @@ def sections(settings: Settings) -> list[Section]:
 class SettingsDialog(ui.dialog):
     def __init__(self, settings: Settings, user_id: str) -> None:
         super().__init__()
+        self.props('aria-label=Settings')
         self.user_id = user_id
         self.sections = sections(settings)
         self.items: dict[str, ui.item] = {}
@@ -38,7 +39,7 @@ class SettingsDialog(ui.dialog):
                         .mark('settings-rail'):
                     ui.label('Settings').classes('text-lg font-semibold px-2 py-2')
                     for group in dict.fromkeys(section.group for section in self.sections):
-                        ui.label(group).classes('text-xs uppercase tracking-wide text-slate-500 px-2 pt-3 pb-1')
+                        ui.label(group).classes('text-xs uppercase tracking-wide text-slate-600 px-2 pt-3 pb-1')
                         for section in (s for s in self.sections if s.group == group):
                             self.items[section.key] = ui.item(
                                 section.label, on_click=lambda s=section: self.show(s.key)) \

@@ -48,7 +48,7 @@ async def build(user_id: str) -> None:
     name = ui.input('Display name', value=current['name']).props('outlined maxlength=80').classes('w-96') \
         .mark('display-name')
     ui.button('Save name', on_click=lambda: act(profile.set_name, name.value, success='Name saved')) \
-        .props('unelevated color=teal no-caps').mark('save-name')
+        .props('unelevated color=teal-8 no-caps').mark('save-name')
     ui.input('Email', value=current['email']).props('outlined readonly').classes('w-96')
     ui.input('Role', value=current['role']).props('outlined readonly').classes('w-96') \
         .tooltip('An admin changes roles on the Admin page.')

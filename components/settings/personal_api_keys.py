@@ -31,13 +31,13 @@ class PersonalApiKeys:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         ui.label('A key lets a script use the Agor API as you (send it as "Authorization: Bearer <key>"). It can do '
-                 'whatever you can; anyone who has it can too.').classes('text-sm text-slate-500')
+                 'whatever you can; anyone who has it can too.').classes('text-sm text-slate-600')
         with ui.row().classes('items-end gap-2'):
             self.name = ui.input('Name', placeholder='e.g. release script').props('outlined dense maxlength=80') \
                 .classes('w-64').mark('api-key-name')
             self.expiry = ui.select(EXPIRY, value=90, label='Expires').props('outlined dense').classes('w-40') \
                 .mark('api-key-expiry')
-            ui.button('Create key', icon='key', on_click=self.create).props('unelevated color=teal no-caps') \
+            ui.button('Create key', icon='key', on_click=self.create).props('unelevated color=teal-8 no-caps') \
                 .mark('create-api-key')
         self.shown = ui.column().classes('w-full')
         self.listing = ui.column().classes('w-full gap-1').mark('api-keys')
@@ -61,7 +61,7 @@ class PersonalApiKeys:
                 ui.button('Copy', icon='content_copy', on_click=lambda: ui.run_javascript(  # from the page, not sent
                     f'navigator.clipboard.writeText(document.querySelector("#c{field.id} input").value)')) \
                     .props('flat no-caps')
-                ui.button('Done', on_click=box.delete).props('unelevated color=teal no-caps').mark('api-key-done')
+                ui.button('Done', on_click=box.delete).props('unelevated color=teal-8 no-caps').mark('api-key-done')
 
     async def refresh(self) -> None:
         keys = await act(api_keys.list_keys)
@@ -70,7 +70,7 @@ class PersonalApiKeys:
         self.listing.clear()
         with self.listing:
             if not keys:
-                ui.label('No keys yet.').classes('text-sm text-slate-500')
+                ui.label('No keys yet.').classes('text-sm text-slate-600')
             for key in keys:
                 self.row(key)
 
@@ -78,7 +78,7 @@ class PersonalApiKeys:
         with ui.row().classes('w-full items-center gap-3 border-b border-slate-100 py-1 text-sm').mark('api-key-row'):
             with ui.column().classes('gap-0 w-48'):
                 ui.label(key['name']).classes('font-semibold')
-                ui.label(f'{key["prefix"]}_…').classes('font-mono text-xs text-slate-500')
+                ui.label(f'{key["prefix"]}_…').classes('font-mono text-xs text-slate-600')
             with ui.column().classes('gap-0 text-xs text-slate-600'):
                 with ui.row().classes('gap-1'):
                     ui.label('created')
@@ -93,7 +93,7 @@ class PersonalApiKeys:
                 ui.button('Revoke', on_click=lambda k=key: self.revoke(k['id'])).props('flat no-caps color=negative') \
                     .mark('revoke-api-key')
             else:
-                ui.badge(key['state'], color='grey')
+                ui.badge(key['state'], color='grey-8')
 
     async def revoke(self, key_id: str) -> None:
         if await act(api_keys.revoke, key_id, success='Key revoked: it no longer works') is not FAILED:

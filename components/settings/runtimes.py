@@ -41,27 +41,27 @@ async def build(settings: Settings, runtime: str, user_id: str) -> None:
     adapter = registry.get(runtime)
     state(cli)
     ui.label('Defaults for the sessions you create with it (a new session can still choose others).') \
-        .classes('text-sm text-slate-500 mt-2')
+        .classes('text-sm text-slate-600 mt-2')
     model = ui.input('Default model', value=current['model'] or '', placeholder="the CLI's default",
                      autocomplete=current['models']).props('outlined clearable').classes('w-96').mark('default-model')
     modes = {name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == current['default_mode'] else '')
              for name in current['modes']}
     mode = ui.select(modes, value=current['permission_mode'], label='Permission mode').props('outlined') \
         .classes('w-96').mark('default-permission-mode')
-    mode_help = ui.label().classes('text-xs text-slate-500 -mt-2')
+    mode_help = ui.label().classes('text-xs text-slate-600 -mt-2')
     mode.on_value_change(lambda: mode_help.set_text(adapter.permission_help.get(mode.value or '', '')))
     mode_help.set_text(adapter.permission_help.get(mode.value or '', ''))
     extra = ui.input('Extra arguments', value=current['extra_args'], placeholder='e.g. --max-turns 20') \
         .props('outlined').classes('w-96').mark('extra-args')
     ui.label('Added to every run, quoted as in a shell. Flags that change the working directory, the config or the '
-             'credentials, and those Agor sets itself, are refused.').classes('text-xs text-slate-500 -mt-2 w-96')
+             'credentials, and those Agor sets itself, are refused.').classes('text-xs text-slate-600 -mt-2 w-96')
 
     async def save() -> None:
         saved = await act(runtime_settings.save, runtime, model=model.value, permission_mode=mode.value,
                           extra_args=extra.value, success=f'{adapter.label} defaults saved')
         if saved is not FAILED:
             extra.set_value(saved['extra_args'])
-    ui.button('Save', on_click=save).props('unelevated color=teal').mark('save-runtime')
+    ui.button('Save', on_click=save).props('unelevated color=teal-8').mark('save-runtime')
 
 
 def sections(settings: Settings) -> list[Section]:

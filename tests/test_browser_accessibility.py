@@ -1,0 +1,104 @@
+"""Real Chromium: the board speaks to screen readers and to machines without an emoji font. Icons are Material icons
+(shipped with NiceGUI), every button has a name, "Copy link" is a visible button, and axe-core (pinned, installed by
+scripts/test) finds no serious or critical violation on the board, a session, the comments, admin and a terminal."""
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from agor import agent_sessions, comments, db
+from agor.config import load_settings
+from agor.models import Role
+
+from . import app_server
+from .app_server import running_app
+from .conftest import PASSWORD, seed_board
+
+pytestmark = pytest.mark.browser
+AXE = Path(sys.prefix) / 'npm' / 'node_modules' / 'axe-core' / 'axe.min.js'  # scripts/test installs it (pinned)
+EMOJI = re.compile('[\U0001F300-\U0001FAFF\u2600-\u27BF\u2300-\u23FF\u2B00-\u2BFF]')
+
+
+@pytest.fixture
+def scene(tmp_path: Path, git_repo: Path):
+    """The seeded board with a Shell session on the card and a comment pinned to it; Vic is a viewer."""
+    with running_app(tmp_path / 'app') as server:
+        db.init(server.database_url)
+        seeded = seed_board(load_settings(data_dir=str(server.data_dir)), git_repo, vic=Role.viewer)
+        seeded.session = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell')
+        comments.create(seeded.owner, seeded.board.id, 'Check the login flow', target_type='worktree',
+                        target_id=seeded.worktree.id, pin=(20, 110))
+        yield server, seeded
+
+
+def open_page(browser, server, who: str, path: str, selector: str = '.agor-card') -> Page:
+    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
+    app_server.log_in(page, server, f'{who}@example.com', PASSWORD)
+    page.goto(f'{server.url}{path}')
+    page.wait_for_selector(selector)
+    return page
+
+
+def unnamed_buttons(page: Page) -> list[str]:
+    """The lines of the page's accessibility tree that are a button without a name."""
+    return [line for line in page.locator('body').aria_snapshot().splitlines() if re.fullmatch(r'\s*- button:?', line)]
+
+
+def test_material_icons_named_buttons_and_a_visible_copy_link(browser, scene):
+    server, seeded = scene
+    alice = open_page(browser, server, 'alice', f'/b/{seeded.board.slug}')
+    alice.locator(f'.agor-session-chip[data-session-id="{seeded.session.id}"]').click()
+    alice.get_by_role('button', name='Comments').click()
+    panel = alice.locator('.agor-side')
+    expect(panel.get_by_text('Check the login flow')).to_be_visible()
+    expect(panel.get_by_role('button', name='Copy link')).to_be_visible()  # not hidden in a menu
+    expect(alice.locator('.agor-card .material-icons', has_text='call_split')).to_be_visible()
+    assert EMOJI.findall(alice.locator('body').inner_text()) == []
+    assert unnamed_buttons(alice) == []
+    for name in ('Zoom in', 'Zoom out', 'Fit to content', 'Sharing and permissions', 'Comments: 1 open', 'Inbox',
+                 'Close comments', 'Copy link', 'React'):
+        expect(alice.get_by_role('button', name=name, exact=True).first).to_be_visible()
+
+    vic = open_page(browser, server, 'vic', '/', selector='.q-card')
+    expect(vic.locator('.q-card', has_text='Sprint').locator('.material-icons')).to_have_text('dashboard')
+    assert EMOJI.findall(vic.locator('body').inner_text()) == []
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each."""
+    if not AXE.exists():
+        pytest.fail(f'{AXE} is missing: run scripts/test, which installs the pinned axe-core')
+    if not page.evaluate('() => !!window.axe'):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate('() => axe.run(document, {resultTypes: ["violations"]})')
+    return [f'{v["id"]} ({v["impact"]}): {v["help"]}: {[n["target"] for n in v["nodes"]][:4]}'
+            for v in result['violations'] if v['impact'] in ('serious', 'critical')]
+
+
+def test_axe_finds_nothing_serious_on_the_board_a_session_the_comments_admin_and_a_terminal(browser, scene):
+    server, seeded = scene
+    alice = open_page(browser, server, 'alice', f'/b/{seeded.board.slug}')
+    assert serious_violations(alice) == []
+    alice.locator(f'.agor-session-chip[data-session-id="{seeded.session.id}"]').click()
+    expect(alice.get_by_role('button', name='Close this session')).to_be_visible()
+    assert serious_violations(alice) == []
+    alice.get_by_role('button', name='Comments').click()
+    expect(alice.locator('.agor-side').get_by_text('Check the login flow')).to_be_visible()
+    assert serious_violations(alice) == []
+    alice.keyboard.press('?')
+    expect(alice.get_by_text('Keyboard shortcuts')).to_be_visible()
+    assert serious_violations(alice) == []
+
+    vic = open_page(browser, server, 'vic', f'/b/{seeded.board.slug}')
+    vic.get_by_role('button', name='Comments').click()
+    expect(vic.locator('.agor-side').get_by_text('Check the login flow')).to_be_visible()
+    assert serious_violations(vic) == []
+
+    alice.goto(f'{server.url}/admin')
+    alice.wait_for_selector('text=Invite by link')
+    assert serious_violations(alice) == []
+    alice.goto(f'{server.url}/w/{seeded.worktree.id}/terminal')
+    alice.wait_for_selector('.xterm-screen')
+    assert serious_violations(alice) == []

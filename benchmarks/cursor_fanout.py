@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 import httpx
@@ -34,11 +33,10 @@ from benchmarks.harness import (
     load_average,
     log_problems,
     login_cookie,
-    socket_query,
 )
 from tests.app_server import AppServer, running_app
 from tests.servers import postgres_server, redis_server
-from tests.ws_client import ELEMENTS
+from tests.ws_client import ELEMENTS, connect_page
 
 TARGETS = {25: (50.0, 25.0), 100: (150.0, 50.0)}  # N: (p95 ms, CPU %), issue 15
 CLUSTER_TARGETS = {50: (100.0, 100.0)}  # two processes through Redis: N: (p95 ms, CPU % of both), issue 21
@@ -72,12 +70,7 @@ class Sim:
                                          for e in el.get('events', []) if e['type'] == 'pointer')
         self.beat = next(e['listener_id'] for e in elements[self.canvas]['events'] if e['type'] == 'beat')
         self.layer = next(id_ for id_, el in elements.items() if 'peers' in el.get('props', {}))
-        query = socket_query(response.text)
-        self.conn = query['client_id']
-        base = self.server.url
-        await self.sio.connect(f'{base}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
-                               transports=['websocket'], headers={'Cookie': f'session={self.cookie}', 'Origin': base},
-                               wait_timeout=15)
+        self.conn = await connect_page(self.sio, self.server, self.cookie, response.text)
 
     async def open_retrying(self, http: httpx.AsyncClient, url: str, user_id: str, attempts: int = 3) -> None:
         for attempt in range(attempts):

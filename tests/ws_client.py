@@ -34,6 +34,15 @@ def socket_query(html: str) -> dict[str, str]:
     return query
 
 
+async def connect_page(sio: socketio.AsyncClient, server: AppServer, cookie: str, html: str) -> str:
+    """Connect `sio` as the page `html` would (a new tab of the browser with `cookie`); its NiceGUI client id."""
+    query = socket_query(html)
+    await sio.connect(f'{server.url}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
+                      transports=['websocket'], headers={'Cookie': f'session={cookie}', 'Origin': server.url},
+                      wait_timeout=15)
+    return query['client_id']
+
+
 class WsPage:
     """One open page of one browser (cookie). `open` loads it and connects; `fire` sends an element's event."""
 
@@ -63,12 +72,7 @@ class WsPage:
         if response.status_code != 200:
             raise AssertionError(f'{path}: HTTP {response.status_code} {response.headers.get("location")}')
         self.elements = json.loads(ELEMENTS.search(response.text).group(1))
-        query = socket_query(response.text)
-        self.client_id = query['client_id']
-        base = self.server.url
-        await self.sio.connect(f'{base}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
-                               transports=['websocket'], headers={'Cookie': f'session={self.cookie}', 'Origin': base},
-                               wait_timeout=15)
+        self.client_id = await connect_page(self.sio, self.server, self.cookie, response.text)
         return self
 
     async def close(self) -> None:

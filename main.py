@@ -56,6 +56,7 @@ session_workers = SessionWorkers(settings)
 
 
 async def startup() -> None:
+    db.guard_loop(None)  # start-up uses the database before it serves (NiceGUI's test users start it again)
     db.init(settings.database_url)
     try:
         user_secrets.init(settings)  # the master secret must be the one users' secrets were sealed with

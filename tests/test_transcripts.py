@@ -118,7 +118,7 @@ async def test_retries_are_in_the_transcript_before_the_error(scene, name):
     seeded, replay = scene
     replay(name, '500')
     entries = shown(seeded, await run(seeded, name))
-    retry_at = next(i for i, (_, html) in enumerate(entries) if 'class="agor-retry">↻ ' in html)
+    retry_at = next(i for i, (_, html) in enumerate(entries) if 'class="agor-retry"><i class="material-icons' in html)
     error_at = next(i for i, (kind, _) in enumerate(entries) if kind == 'error')
     assert retry_at < error_at and [kind for kind, _ in entries].count('error') == 1
 

@@ -67,6 +67,10 @@ def _opened(actor: User, ref: str) -> tuple[Board, dict[str, Any], list[dict[str
             bool(repos.list_repos()))
 
 
+def may_edit(actor: User) -> bool:
+    return actor.has(Role.member)
+
+
 class BoardView:
     """Per-viewer handlers of one open board, built with everything they handle."""
 
@@ -240,19 +244,21 @@ class BoardView:
 
     async def card_clicked(self, e: Any) -> None:
         card = self.canvas.card(e.args['id'])
-        if card is None:
+        can_edit = await act(may_edit)  # as the user is now: the page may be about to reload after a demotion
+        if card is None or can_edit is FAILED:
             return
         zones = {z['id']: z['label'] for z in self.canvas.props['zones'] if z['id'] != card['zone']}
-        await open_card(card, board_id=self.board.id, can_edit=self.can_edit, on_session=self.sessions.open,
+        await open_card(card, board_id=self.board.id, can_edit=can_edit, on_session=self.sessions.open,
                         zones=zones, on_move=lambda zone_id: self.move_to_zone(card['id'], zone_id),
                         on_new_session=lambda: self.sessions.new_session(card),
                         on_comment=lambda: self.panel.compose(f'Comment on {card["name"]}', 'worktree', card['id'],
                                                               self._card_corner(card)))
 
-    def zone_clicked(self, e: Any) -> None:
+    async def zone_clicked(self, e: Any) -> None:
         zone = self.canvas.zone(e.args['id'])
-        if zone is not None:
-            zone_dialog(self.can_edit, self.board, zone, self.canvas.props['cards'], self.sessions.open)
+        can_edit = await act(may_edit)
+        if zone is not None and can_edit is not FAILED:
+            zone_dialog(can_edit, self.board, zone, self.canvas.props['cards'], self.sessions.open)
 
     def comment_at(self, e: Any) -> None:
         """The comment tool was clicked on the canvas: on a card, a zone, or the canvas itself."""

@@ -163,6 +163,18 @@ def transcript(user: User, session_id: str) -> list[dict[str, Any]]:
     return [entry_view(e) for e in reversed(entries)]
 
 
+def transcript_after(user: User, session_id: str, after: int = 0, limit: int = TRANSCRIPT_PAGE) -> list[dict[str, Any]]:
+    """At most `limit` entries after the entry with id `after`, oldest first: a page of the transcript (the last id
+    is where the next page starts)."""
+    require(user, Role.viewer, 'read sessions')
+    with db.read() as session:
+        agent = _visible(session, user, session_id)
+        entries = session.exec(select(TranscriptEntry).where(TranscriptEntry.session_id == agent.id,
+                                                             col(TranscriptEntry.id) > after)
+                               .order_by(col(TranscriptEntry.id)).limit(limit)).all()
+    return [entry_view(e) for e in entries]
+
+
 def usage(user: User, session_id: str) -> dict[int, dict[str, Any]]:
     """Every usage entry of the session (entry id -> its figures), for the session total."""
     require(user, Role.viewer, 'read sessions')

@@ -1,9 +1,9 @@
 """Agent sessions: start one in a worktree (with a first prompt), prompt it, stop it, page through its transcript,
 and follow it live as server-sent events.
 
-The stream (`GET /sessions/{id}/stream`) sends `session` (the session's summary: its status, how many prompts wait)
-first and whenever it changes, `entry` for each transcript entry after `cursor` (the backlog, then new ones) and
-`append` when a streamed entry grows (`text` goes at offset `at` of entry `entry_id`; nothing is sent twice). A turn
+The stream (`GET /sessions/{id}/stream`) sends `entry` for each transcript entry after `cursor` (the backlog first),
+then `session` (the session's summary: its status, how many prompts wait) and again whenever it changes, `entry` for
+each new entry and `append` when a streamed entry grows (`text` goes at offset `at` of entry `entry_id`; nothing is sent twice). A turn
 has ended when a `session` event says the status is not `running` and nothing is `queued`. Every
 HEARTBEAT_SECONDS (and on each `session` event) the caller's key or login and their access to the session are
 checked again: when either is gone the stream sends `error` and ends."""
@@ -154,13 +154,13 @@ class _Follower:
             if summary is None:
                 yield self.problem
                 return
-            yield _sse('session', summary)
-            while True:  # the backlog, page by page
+            while True:  # the backlog, page by page: all the entries written before the summary was read
                 page = await asyncio.to_thread(self._backlog)
                 for entry in page:
                     yield self._entry(entry)
                 if len(page) < BACKLOG_PAGE:
                     break
+            yield _sse('session', summary)
             while True:
                 try:
                     payload = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)

@@ -164,7 +164,8 @@ def test_get_me_over_http_with_good_expired_revoked_malformed_and_no_key(tmp_pat
             assert response.status_code == 401, name
             assert response.headers['content-type'] == 'application/json', name
             assert response.headers['www-authenticate'] == 'Bearer', name
-            assert response.json()['detail'].startswith(reason), (name, response.json())
+            assert response.json()['code'] == 'unauthorized', name
+            assert response.json()['message'].startswith(reason), (name, response.json())
             assert 'Traceback' not in response.text and good not in response.text
         log = (server.data_dir / 'app.log').read_text()
         assert good not in log and revoked not in log

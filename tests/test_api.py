@@ -430,3 +430,21 @@ def test_a_placement_through_the_api_moves_the_card_live_for_a_browser_viewer(wo
     client(world, 'bob').put(f'/boards/sprint/placements/{world.worktree.id}', json={'x': 0, 'y': 100})
     expect(card).to_have_attribute('data-zone-id', '', timeout=5000)
     page.context.close()
+
+
+def test_an_unexpected_error_is_a_generic_500_with_the_traceback_only_in_the_server_log(caplog):
+    from fastapi import APIRouter, FastAPI
+    from fastapi.testclient import TestClient
+
+    from pages.api.base import SERVER_ERROR, ApiRoute
+    router = APIRouter(route_class=ApiRoute)
+
+    @router.get('/boom')
+    def boom() -> None:
+        raise RuntimeError('internal detail 4242')
+    app = FastAPI()
+    app.include_router(router)
+    answer = TestClient(app).get('/boom')
+    assert answer.status_code == 500 and answer.json() == {'code': 'server_error', 'message': SERVER_ERROR}
+    assert '4242' not in answer.text
+    assert 'internal detail 4242' in caplog.text and 'API GET /boom failed' in caplog.text

@@ -85,7 +85,8 @@ def test_the_wheel_carries_pages_components_their_assets_and_the_migrations(tmp_
             'agor/migrations/script.py.mako', 'agor/migrations/versions/0001_initial_schema.py'} <= names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     assert 'Requires-Dist: pydantic-settings' in metadata
-    assert not any(n.endswith('.dist-info/entry_points.txt') for n in names)  # no command that does not exist
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/entry_points.txt')))
+    assert entry_points.decode().split() == ['[console_scripts]', 'agor', '=', 'agor.cli:main']  # agor/cli.py
 
 
 def test_a_redis_that_does_not_answer_stops_the_start_without_showing_the_url(tmp_path):

@@ -71,6 +71,7 @@ class Api:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise Failure(f'cannot reach {self.url}: {error}') from None
+        self.http.cookies.clear()  # the key is the credential: no browser session is started or kept
         if response.status_code >= 400:
             raise Failure(_reason(response))
         return response.json() if response.content else None

@@ -38,6 +38,7 @@ MAX_BODY = 256 * 1024  # a prompt may be 100 KB, JSON-escaped up to twice that
 AUTH_FAILURES = 30  # failed authentications one address may make ...
 AUTH_FAILURE_MINUTES = 10  # ... within this many minutes before it must wait
 CSRF_HEADER = 'X-Agor-CSRF'
+SESSION_COOKIE = 'session'  # NiceGUI's (Starlette's SessionMiddleware)
 SAFE_METHODS = {'GET', 'HEAD', 'OPTIONS'}
 SERVER_ERROR = 'Something went wrong on the server; nothing was changed. If it keeps failing, ask an admin to look ' \
                'at the server log.'
@@ -95,7 +96,21 @@ class ApiRoute(APIRoute):
             except Exception:
                 log.exception('API %s %s failed', request.method, request.url.path)
                 return error_response(500, SERVER_ERROR)
+            finally:
+                _forget_empty_storage(request)
         return guarded
+
+
+def _forget_empty_storage(request: Request) -> None:
+    """NiceGUI makes a user storage for every request without its session cookie and keeps it for the life of the
+    process: a script calling with a key (no cookie) would add one per request. Such a request's storage is new and
+    nobody else's, so it is dropped again (NiceGUI's storage internals, pinned); a browser's is never touched."""
+    if 'authorization' not in request.headers or SESSION_COOKIE in request.cookies:
+        return
+    browser_id = request.session.get('id')
+    users = app.storage._users  # noqa: SLF001
+    if browser_id in users and not users[browser_id]:
+        del users[browser_id]
 
 
 async def _cap_body(request: Request) -> None:

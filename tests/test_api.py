@@ -448,3 +448,22 @@ def test_an_unexpected_error_is_a_generic_500_with_the_traceback_only_in_the_ser
     assert answer.status_code == 500 and answer.json() == {'code': 'server_error', 'message': SERVER_ERROR}
     assert '4242' not in answer.text
     assert 'internal detail 4242' in caplog.text and 'API GET /boom failed' in caplog.text
+
+
+def test_the_stream_sends_each_piece_of_text_once_whatever_the_backlog_already_had():
+    from pages.api.sessions import _Follower
+    follower = _Follower(None, None, 'session', after=3)  # type: ignore[arg-type]
+    entry = {'id': 4, 'turn_id': 't', 'kind': 'assistant', 'text': 'hel', 'data': {}, 'created_at': ''}
+    assert follower._entry(entry).startswith('event: entry\n')  # from the backlog
+    sent = [follower._message(p) for p in (
+        {'type': 'entry', 'entry': {**entry, 'text': 'he'}},  # queued before the backlog was read: had it
+        {'type': 'entry', 'entry': {**entry, 'id': 3}},  # before the cursor
+        {'type': 'append', 'entry_id': 4, 'at': 2, 'text': 'l'},  # the backlog had it
+        {'type': 'append', 'entry_id': 4, 'at': 2, 'text': 'llo'},  # half of it new
+        {'type': 'append', 'entry_id': 4, 'at': 5, 'text': '!'},
+        {'type': 'append', 'entry_id': 2, 'at': 0, 'text': 'old'},  # an entry before the cursor
+        {'type': 'entry', 'entry': {**entry, 'id': 5, 'text': 'next'}},
+    )]
+    assert [json.loads(s.split('data: ')[1]) if s else None for s in sent] == [
+        None, None, None, {'entry_id': 4, 'at': 3, 'text': 'lo'}, {'entry_id': 4, 'at': 5, 'text': '!'}, None,
+        {**entry, 'id': 5, 'text': 'next'}]

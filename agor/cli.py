@@ -366,7 +366,7 @@ def _show(event: str, data: Any) -> None:
 def main() -> None:
     try:
         cli.main(prog_name='agor')
-    except Exception as error:  # a bug of ours or an answer we did not expect: one line, no traceback
+    except Exception as error:  # noqa: BLE001 (a bug of ours or an answer we did not expect): one line, no traceback
         click.echo(f'agor: unexpected {type(error).__name__}: {error}', err=True)
         sys.exit(1)
 

@@ -257,8 +257,8 @@ def test_comments_threads_replies_resolve_reactions_and_the_panel_filters(world)
     assert bob.post(f'/notifications/{inbox[0]["id"]}/read').json()['unread'] == len(inbox) - 1
     assert inbox[0]['id'] not in [n['id'] for n in bob.get('/notifications', params={'unread': True}).json()['items']]
     assert bob.post('/notifications/read').json() == {'unread': 0}
-    assert [n['title'] for n in alice.get('/notifications').json()['items']][0] == 'Bob replied to your comment on ' \
-                                                                                  'Sprint'
+    newest = alice.get('/notifications').json()['items'][0]
+    assert newest['title'] == 'Bob replied to your comment on Sprint'
 
 
 # ---- sessions --------------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_the_api_survives_a_schemathesis_run_against_its_own_openapi_document(tm
              '--checks', CHECKS, '--exclude-path-regex', 'stream$', '--phases', 'coverage,fuzzing', '-n', '10',
              '--seed', '1', '--workers', '2', '--generation-database', 'none', '--no-color',
              '--report', 'json', '--report-json-path', str(report)],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path, env=clean_env())
+            check=False, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=clean_env())
         result = json.loads(report.read_text())
         print(f'schemathesis: {result["test_cases"]["generated"]} cases over {result["operations"]["tested"]} '
               f'operations in {result["running_time"]:.0f} s')

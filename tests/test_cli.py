@@ -44,8 +44,8 @@ class Shell:
         self.home.mkdir(parents=True, exist_ok=True)
 
     def run(self, *args: str, stdin: str = '', check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, '-m', 'agor.cli', *args], cwd=ROOT, input=stdin, text=True,
-                                capture_output=True, timeout=120,
+        result = subprocess.run([sys.executable, '-m', 'agor.cli', *args], check=False, cwd=ROOT, input=stdin,
+                                text=True, capture_output=True, timeout=120,
                                 env=clean_env(XDG_CONFIG_HOME=str(self.home), HOME=str(self.home), PYTHONPATH=str(ROOT),
                                               AGOR_URL='', AGOR_API_KEY=''))
         assert 'Traceback' not in result.stderr, result.stderr

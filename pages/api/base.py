@@ -54,7 +54,8 @@ class Error(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {'model': Error, 'description': description} for status, description in (
-        (400, 'A body that cannot be parsed'), (401, 'No valid API key or login'), (403, 'Your role or your rights on this object do not allow it'),
+        (400, 'A body that cannot be parsed'), (401, 'No valid API key or login'),
+        (403, 'Your role or your rights on this object do not allow it'),
         (404, 'No such object, or one you cannot see'), (409, 'Conflicts with the current state'),
         (413, 'The request body is too large'), (422, 'Invalid input'), (429, 'Too many requests'),
         (500, 'Server error'))}
@@ -108,7 +109,7 @@ def _forget_empty_storage(request: Request) -> None:
     if 'authorization' not in request.headers or SESSION_COOKIE in request.cookies:
         return
     browser_id = request.session.get('id')
-    users = app.storage._users  # noqa: SLF001
+    users = app.storage._users
     if browser_id in users and not users[browser_id]:
         del users[browser_id]
 

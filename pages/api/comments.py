@@ -89,7 +89,7 @@ def routes(router: APIRouter) -> None:
     tags = ['comments']
 
     @router.get('/boards/{board}/comments', response_model=Page[ThreadOut], tags=tags)
-    def list_threads(actor: Actor, board: str, filter: Filter = 'active',  # noqa: A002 (the panel's word)
+    def list_threads(actor: Actor, board: str, filter: Filter = 'active',  # the panel's word
                      q: str = Query('', max_length=200, description='matches comment text and author names'),
                      cursor: CursorParam = None, limit: LimitParam = 50) -> dict:
         """The board's threads as the Comments panel filters them, oldest first."""

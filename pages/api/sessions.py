@@ -3,8 +3,8 @@ and follow it live as server-sent events.
 
 The stream (`GET /sessions/{id}/stream`) sends `entry` for each transcript entry after `cursor` (the backlog first),
 then `session` (the session's summary: its status, how many prompts wait) and again whenever it changes, `entry` for
-each new entry and `append` when a streamed entry grows (`text` goes at offset `at` of entry `entry_id`; nothing is sent twice). A turn
-has ended when a `session` event says the status is not `running` and nothing is `queued`. Every
+each new entry and `append` when a streamed entry grows (`text` goes at offset `at` of entry `entry_id`; nothing is
+sent twice). A turn has ended when a `session` event says the status is not `running` and nothing is `queued`. Every
 HEARTBEAT_SECONDS (and on each `session` event) the caller's key or login and their access to the session are
 checked again: when either is gone the stream sends `error` and ends."""
 from __future__ import annotations

@@ -101,6 +101,7 @@ def test_me_with_a_good_a_revoked_and_a_malformed_key(world):
 def test_a_viewer_key_reads_everything_and_writes_nothing(world):
     vic = client(world, 'vic')
     wt = world.worktree.id
+    thread = client(world, 'alice').post('/boards/sprint/comments', json={'body': 'for Vic to read'}).json()['id']
     assert [b['slug'] for b in vic.get('/boards').json()['items']] == ['sprint']
     for path in ('/boards/sprint/zones', '/boards/sprint/placements', '/worktrees', f'/worktrees/{wt}',
                  '/boards/sprint/comments', '/notifications', f'/worktrees/{wt}/sessions', '/repos', '/env', '/me'):
@@ -116,10 +117,16 @@ def test_a_viewer_key_reads_everything_and_writes_nothing(world):
         ('POST', '/worktrees', {'repo': 'shop', 'name': 'vic-work'}, 'cannot create worktrees'),
         ('POST', '/boards/sprint/comments', {'body': 'hello'}, 'cannot comment'),
         ('POST', '/sessions', {'worktree': wt, 'agent': 'shell', 'prompt': 'echo'}, 'cannot start sessions'),
+        ('POST', '/firings/any/pick', {}, 'cannot start sessions'),
+        ('POST', f'/comments/{thread}/replies', {'body': 'me too'}, 'cannot reply to comments'),
+        ('POST', f'/comments/{thread}/resolve', {'resolved': True}, 'cannot resolve threads'),
+        ('POST', f'/comments/{thread}/reactions', {'emoji': '👍'}, 'cannot react to comments'),
     ]
     for method, path, body, reason in writes:
         refused(vic.request(method, path, json=body), 403, rf'^Your role \(viewer\) {reason}; it needs member')
     alice = client(world, 'alice')
+    [left] = [t for t in alice.get('/boards/sprint/comments').json()['items'] if t['id'] == thread]
+    assert (len(left['comments']), left['resolved'], left['comments'][0]['reactions']) == (1, False, [])
     assert [b['name'] for b in alice.get('/boards').json()['items']] == ['Secret', 'Sprint']
     assert [c['x'] for c in alice.get('/boards/sprint/placements').json()['items']] == [0.0]
     assert [z['label'] for z in alice.get('/boards/sprint/zones').json()] == ['Review']

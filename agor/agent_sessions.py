@@ -20,6 +20,7 @@ from .auth import require
 from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
                      User, Worktree, utcnow)
+from .models.agent_sessions import RUNNING
 from .events import (RUNS_TOPIC, AttentionChanged, EntryAdded, EntryAppended, PromptQueued, RunFinished,
                      SessionChanged, StopRequested, topic)
 from .runtimes import registry
@@ -99,7 +100,7 @@ def stop(actor: User, session_id: str) -> bool:
         permissions.require_session(session, actor, agent, 'stop')
         if _drop_queue(session, agent):
             _changed(session, agent, actor)
-        if agent.status != 'running':
+        if agent.status not in RUNNING:
             return False
         db.emit_after_commit(session, RUNS_TOPIC, StopRequested(type='stop', session_id=agent.id,
                                                                 reason=f'Stopped by {actor.name}.'))
@@ -192,9 +193,16 @@ def board_attention(user: User, board_id: str) -> dict[str, Any]:
             .join(SessionAck, (col(SessionAck.session_id) == AgentSession.id) & (col(SessionAck.user_id) == user.id),
                   isouter=True)
             .where(CardPlacement.board_id == board_id)).all()
-    needs = [a for a, seen in rows if a.attention_since and (seen is None or seen < a.attention_since)]
+        needs = [a for a, seen in rows if a.attention_since and (seen is None or seen < a.attention_since)
+                 and _needs_viewer(session, user, a)]
     return {'cards': sorted({a.worktree_id for a in needs}), 'sessions': sorted(a.id for a in needs),
-            'running': any(a.status == 'running' for a, _ in rows)}
+            'reasons': {a.worktree_id: a.attention_reason for a in needs if a.attention_reason},
+            'running': any(a.status in RUNNING for a, _ in rows)}
+
+
+def _needs_viewer(session: Session, user: User, agent: AgentSession) -> bool:
+    """A request for approval pulses only for those who may answer it (agor.approvals)."""
+    return agent.status != 'awaiting_permission' or permissions.session_rights(session, user, agent)['prompt'] is None
 
 
 def entry_view(entry: TranscriptEntry) -> dict[str, Any]:
@@ -224,7 +232,7 @@ def claim_next_turn(session_id: str) -> tuple[AgentSession, SessionTurn, Worktre
         now = utcnow()
         turn.status, turn.started_at = 'running', now
         agent.status, agent.error, agent.stuck, agent.last_output_at = 'running', None, False, now
-        agent.attention_since = None
+        agent.attention_since = agent.attention_reason = None
         by = {'by': _user_name(session, turn.created_by), 'by_id': turn.created_by}
         if turn.created_by != agent.created_by:  # a teammate's prompt: shown as theirs, run as the creator
             by['runs_as'] = creator.name
@@ -373,7 +381,7 @@ def fail_interrupted(session_id: str, reason: str) -> None:
     """A run whose process is gone without its worker seeing it end (a crash, or the app restarted)."""
     with db.transaction() as session:
         agent = session.get(AgentSession, session_id)
-        if agent is None or agent.status != 'running':
+        if agent is None or agent.status not in RUNNING:
             return
         for turn in session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id,
                                                            SessionTurn.status == 'running')):
@@ -385,7 +393,7 @@ def fail_interrupted(session_id: str, reason: str) -> None:
 
 def running_sessions() -> list[AgentSession]:
     with db.read() as session:
-        return list(session.exec(select(AgentSession).where(AgentSession.status == 'running')))
+        return list(session.exec(select(AgentSession).where(col(AgentSession.status).in_(RUNNING))))
 
 
 def sessions_with_queue() -> list[str]:
@@ -417,6 +425,12 @@ def _add_entry(session: Session, agent: AgentSession, turn_id: str | None, kind:
     session.add(entry)
     session.flush()
     db.emit_after_commit(session, topic('session', agent.id), EntryAdded(type='entry', entry=entry_view(entry)))
+
+
+def publish_change(session: Session, agent: AgentSession, actor: User | None) -> None:
+    """Queue the session's new state for its viewers and its card, for the modules that change a session's state
+    beside this one (agor.approvals, agor.agent_tools)."""
+    _changed(session, agent, actor)
 
 
 def _changed(session: Session, agent: AgentSession, actor: User | None) -> None:

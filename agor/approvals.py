@@ -119,7 +119,8 @@ def decide(actor: User, approval_id: str, allow: bool) -> dict[str, Any]:
 
 
 def for_session(user: User, session_id: str) -> list[dict[str, Any]]:
-    """The session's pending requests and the last few answered, oldest first, for the panel."""
+    """The session's pending requests and the last few answered, oldest first, for the panel, with whether this user
+    may answer (what the panel offers; `decide` checks again)."""
     require(user, Role.viewer, 'read sessions')
     with db.read() as session:
         agent = session.get(AgentSession, session_id) if isinstance(session_id, str) else None
@@ -129,7 +130,9 @@ def for_session(user: User, session_id: str) -> list[dict[str, Any]]:
                             .order_by(col(Approval.created_at).desc())).all()
         pending = [a for a in rows if a.status == 'pending']
         answered = [a for a in rows if a.status != 'pending'][:RECENT]
-        return [view(session, a) for a in sorted([*pending, *answered], key=lambda a: a.created_at)]
+        answers = may_answer(session, user, agent)
+        return [{**view(session, a), 'may_answer': answers}
+                for a in sorted([*pending, *answered], key=lambda a: a.created_at)]
 
 
 def may_answer(session: Session, user: User, agent: AgentSession) -> bool:

@@ -24,12 +24,14 @@ from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
 
 from . import timestamp
 from .act import FAILED, act
+from .approval_box import ApprovalBox
 from .busy import busy_button
 from .listen import listen
 from .side_panel import SidePanel
 
 log = logging.getLogger('agor.ui')
-STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_input': 'teal-8', 'completed': 'green-9',
+STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_permission': 'deep-orange-10',
+                 'awaiting_input': 'teal-8', 'completed': 'green-9',
                  'failed': 'red-8', 'stopped': 'grey-7'}  # shades with white text at WCAG AA contrast
 LONG_OUTPUT_LINES = 8  # tool output longer than this is collapsed
 LONG_OUTPUT_CHARS = 600
@@ -118,6 +120,7 @@ class SessionView:
             self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-600')
             self.transcript = ui.column().classes('w-full flex-1 overflow-auto gap-2 px-4 py-3 no-wrap') \
                 .mark('transcript')
+            self.approvals = ApprovalBox()
             self.footer = ui.column().classes('w-full gap-2 px-4 py-3 border-t')
 
     # ---- opening -------------------------------------------------------------------------------------------------
@@ -139,6 +142,7 @@ class SessionView:
         self.transcript.clear()
         self._header(detail)
         self._footer(detail)
+        await self.approvals.load(session_id)
         transcript = await act(agent_sessions.transcript, session_id)
         for entry in transcript if transcript is not FAILED else []:
             self._add(entry)
@@ -172,6 +176,7 @@ class SessionView:
             mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
             mode_help = ui.label().classes('agor-permission-help text-xs text-slate-600 -mt-1') \
                 .mark('permission-help')
+            unattended = ui.label().classes('text-xs text-slate-600').mark('unattended')
             model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
                 .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
             with model.add_slot('append'):
@@ -189,6 +194,7 @@ class SessionView:
                 default, chosen = adapter.default_permission_mode, mine.get(adapter.name, {})
                 mode.set_options({name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == default else '')
                                   for name in adapter.permission_modes}, value=chosen.get('permission_mode') or default)
+                unattended.set_text(adapter.unattended)
                 model.set_value(chosen.get('model') or '')
                 model.set_autocomplete(adapter.models)
                 pick.set_visibility(bool(adapter.models))
@@ -292,7 +298,8 @@ class SessionView:
                 ui.button('Stop', icon='stop', on_click=lambda: self.stop(detail['id'])) \
                     .props('flat no-caps color=red-8').bind_visibility_from(self.status, 'text',
                                                                           backward=lambda t: t in {'running',
-                                                                                                   'stuck?'}) \
+                                                                                                   'stuck?',
+                                                                                                   'needs approval'}) \
                     .mark('stop').set_enabled(not refused)
                 ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal-8').mark('send') \
                     .set_enabled(not refused)
@@ -332,6 +339,8 @@ class SessionView:
                     self._scroll()
             elif event['type'] == 'append':
                 self._append(event['entry_id'], event['at'], event['text'])
+            elif event['type'] == 'approval':
+                self.approvals.apply(event['approval'])
             elif event['type'] == 'session':
                 detail = {**event['session'], 'following': True}
                 self._header(detail)

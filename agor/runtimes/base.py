@@ -127,6 +127,8 @@ class Runtime(ABC):
     permission_modes: dict[str, list[str]] = {'default': []}  # mode -> extra CLI arguments
     permission_help: dict[str, str] = {'default': 'Runs the command as given.'}  # mode -> one line for the form
     default_permission_mode = 'default'  # the safe mode a session gets unless its creator picks another
+    # how its modes behave with nobody at a terminal (the new-session form says it under the modes)
+    unattended = 'Every mode runs without asking anyone: what would need approval is refused.'
     models: list[str] = []  # known model names (the form offers them; any other name is passed on as typed)
     refused_flags: dict[str, str] = {}  # extra arguments refused: flag -> why (see check_extra_args)
     stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details

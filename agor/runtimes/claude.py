@@ -36,6 +36,8 @@ class ClaudeRuntime(JsonRuntime):
         'plan': 'Reads and plans only: no edits, no commands that change anything.',
     }
     default_permission_mode = 'auto_edit'
+    unattended = ('“Ask” sends each approval request to the session panel, where anyone who may prompt the session '
+                  'answers it; the other modes never ask.')
     key_names = ('ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN')
     login_files = ('claude/.credentials.json',)
     models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']

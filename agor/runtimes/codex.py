@@ -50,6 +50,8 @@ class CodexRuntime(JsonRuntime):
         'plan': 'Read-only sandbox: reads and runs read-only commands, changes nothing.',
     }
     default_permission_mode = 'auto_edit'
+    unattended = ('Codex cannot ask anyone from a session: every mode runs non-interactively (approval policy '
+                  '“never”), and what would need approval is refused.')
     key_names = ('OPENAI_API_KEY', 'CODEX_API_KEY')
     login_files = ('codex/auth.json',)
     models = ['gpt-6.1-sol', 'gpt-6-astra', 'gpt-6-sol', 'gpt-6-luna', 'gpt-5.6-sol', 'gpt-6.1-terra',

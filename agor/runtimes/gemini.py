@@ -47,6 +47,8 @@ class GeminiRuntime(JsonRuntime):
         'plan': 'Reads and plans only: no edits, no shell.',
     }
     default_permission_mode = 'auto_edit'
+    unattended = ('Gemini cannot ask anyone from a session: every mode runs non-interactively, and tools that would '
+                  'need a confirmation are not offered.')
     key_names = ('GEMINI_API_KEY', 'GOOGLE_API_KEY')
     login_files = ('gemini/.gemini/oauth_creds.json',)
     models = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite', 'gemini-3-pro-preview',

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, agent_tokens, agent_tools, approvals, auth, db, repos
+from agor import agent_sessions, agent_tokens, agent_tools, approvals, auth, db, repos, run_records
 from agor.config import Settings, load_settings
 from agor.errors import Forbidden, NotFound
 from agor.models import AgentSession, Approval, Comment, Notification, Role, SessionTurn, User
@@ -40,7 +40,7 @@ def running(settings, git_repo, instance_keys):
     session of Bob's in another worktree."""
     seeded = seed_board(settings, git_repo, bob=Role.member)
     agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'claude-code', 'hello')
-    _, turn, _, _ = agent_sessions.claim_next_turn(agent.id)
+    _, turn, _, _ = run_records.claim_next_turn(agent.id)
     other_worktree = repos.create_worktree(settings, seeded.users['bob'], seeded.worktree.repo_id, 'other')
     others = agent_sessions.create(seeded.users['bob'], other_worktree.id, 'claude-code')
     return SimpleNamespace(**vars(seeded), agent=agent, turn=turn, others=others)
@@ -52,7 +52,7 @@ def test_a_token_acts_as_the_sessions_creator_while_its_turn_runs(settings, runn
     assert (caller.user.id, caller.session_id, caller.worktree_id, caller.board_id) == \
         (running.owner.id, running.agent.id, running.worktree.id, running.board.id)
 
-    agent_sessions.finish_turn(running.agent.id, running.turn.id, 'completed')
+    run_records.finish_turn(running.agent.id, running.turn.id, 'completed')
     with pytest.raises(agent_tokens.InvalidToken, match='run this token was made for has ended'):
         agent_tools.caller(settings, token)
 

@@ -301,7 +301,8 @@ def _notify_new(session: Session, actor: User, board: Board, comment: Comment, *
     who = writer(actor.name, comment)
     for user_id in comment.mentions:
         if user_id not in told:
-            notifications.add(session, user_id, 'mention', actor, board, comment, f'{who} mentioned you on {board.name}')
+            notifications.add(session, user_id, 'mention', actor, board, comment,
+                              f'{who} mentioned you on {board.name}')
             told.add(user_id)
     if comment.parent_id is not None and root.author_id not in told and not root.deleted:
         notifications.add(session, root.author_id, 'reply', actor, board, comment,
@@ -367,7 +368,8 @@ def _view(comment: Comment, people: dict[str, User], reactions: list[CommentReac
         pills.setdefault(reaction.emoji, []).append(reaction.user_id)
     return {
         'id': comment.id, 'parent_id': comment.parent_id, 'author_id': comment.author_id,
-        'author': writer(name, comment), 'agent_session': comment.agent_session_id, 'initials': author.initials if author else '?',
+        'author': writer(name, comment), 'agent_session': comment.agent_session_id,
+        'initials': author.initials if author else '?',
         'color': author.avatar_color if author else '#94a3b8', 'avatar': author.avatar_url if author else None,
         'body': comment.body, 'html': '' if comment.deleted else comment_text.render(comment.body, mentioned),
         'mentions': list(comment.mentions), 'deleted': comment.deleted, 'edited': comment.edited,

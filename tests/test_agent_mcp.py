@@ -32,7 +32,7 @@ from .ws_client import WsPage
 TIMEOUT = 8  # AGOR_APPROVAL_TIMEOUT_SECONDS of the app the tests start
 
 
-# ---- tokens and tools, in-process --------------------------------------------------------------------------------------
+# ---- tokens and tools, in-process ----------------------------------------------------------------------------------
 
 @pytest.fixture
 def running(settings, git_repo, instance_keys):
@@ -119,7 +119,7 @@ def test_the_first_answer_wins_and_a_viewer_cannot_answer(settings, running):
     assert agent_sessions.get(running.owner, running.agent.id)['status'] == 'running'
 
 
-# ---- real CLIs in the real app -----------------------------------------------------------------------------------------
+# ---- real CLIs in the real app -------------------------------------------------------------------------------------
 
 @pytest.fixture
 def app(tmp_path: Path, git_repo: Path, instance_keys):
@@ -182,7 +182,7 @@ async def test_an_agent_comments_and_asks_for_attention_as_its_user(app, runtime
         await until(lambda: settled(app, agent.id, 1), 'the first run')
 
         await bob.wait_for(lambda: bob.find(text='Alice’s agent'), timeout=20)  # the thread, as Bob's page shows it
-        assert bob.find(text='Tests pass; @Bob please review') or 'Tests pass' in json.dumps(bob.elements)
+        assert 'Tests pass; @Bob please review' in json.dumps(bob.elements, ensure_ascii=False)
         with db.read() as session:
             comment = session.exec(select(Comment)).one()
             inbox = session.exec(select(Notification).where(Notification.user_id == app.users['bob'].id)).all()
@@ -207,7 +207,8 @@ async def test_the_endpoint_refuses_requests_without_a_live_token(app):
 
         agent = await asyncio.to_thread(agent_sessions.create, app.owner, app.worktree.id, 'claude-code')
         ended = agent_tokens.mint(app.settings, app.owner.id, agent.id, 'no-such-turn')
-        expired = agent_tokens.mint(app.settings, app.owner.id, agent.id, 'no-such-turn', lifetime=timedelta(seconds=-1))
+        expired = agent_tokens.mint(app.settings, app.owner.id, agent.id, 'no-such-turn',
+                                    lifetime=timedelta(seconds=-1))
         for token, says in ((ended, 'has ended'), (expired, 'expired'), ('not-a-jwt', 'not valid')):
             refused = await http.post(f'{app.server.url}/mcp', json=call,
                                       headers={**headers, 'authorization': f'Bearer {token}'})

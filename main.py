@@ -40,6 +40,7 @@ if settings.redis_url:  # the browsers' logins in NiceGUI's user storage, shared
 from nicegui import app, core, ui  # noqa: E402  (after NICEGUI_STORAGE_PATH is set)
 
 import pages  # noqa: E402
+from pages import mcp_endpoint  # noqa: E402
 from agor import (auth, credentials, db, demo, scheduler, template_workers, terminals,  # noqa: E402
                   unix_accounts, user_secrets)
 from agor.secret_box import WrongMasterSecret  # noqa: E402
@@ -80,12 +81,14 @@ async def startup() -> None:
     core.sio.eio.cors_allowed_origins = origin_check(settings.allowed_origins)
     add_assets()
     pages.register(settings, terminals.start(settings))
+    await mcp_endpoint.endpoint.start(settings)  # /mcp: the app's MCP server for its own agents
     if settings.runner:  # the one process that runs agent sessions; the others' prompts reach it over the bus
         await session_workers.start()
     scheduler.start(settings, watchdog=session_workers.check)
 
 
 async def shutdown() -> None:
+    await mcp_endpoint.endpoint.stop()
     scheduler.stop()
     terminals.stop()
     await session_workers.stop_all()

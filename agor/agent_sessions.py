@@ -22,6 +22,7 @@ from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
                      User, Worktree, utcnow)
 from .events import RUNS_TOPIC, AttentionChanged, PromptQueued, SessionChanged, StopRequested, topic
+from .models.agent_sessions import RUNNING
 from .runtimes import registry
 from .runtime_settings import check_mode, clean_model
 
@@ -96,7 +97,7 @@ def stop(actor: User, session_id: str) -> bool:
         permissions.require_session(session, actor, agent, 'stop')
         if _drop_queue(session, agent):
             publish_change(session, agent, actor)
-        if agent.status != 'running':
+        if agent.status not in RUNNING:
             return False
         db.emit_after_commit(session, RUNS_TOPIC, StopRequested(type='stop', session_id=agent.id,
                                                                 reason=f'Stopped by {actor.name}.'))
@@ -201,9 +202,16 @@ def board_attention(user: User, board_id: str) -> dict[str, Any]:
             .join(SessionAck, (col(SessionAck.session_id) == AgentSession.id) & (col(SessionAck.user_id) == user.id),
                   isouter=True)
             .where(CardPlacement.board_id == board_id)).all()
-    needs = [a for a, seen in rows if a.attention_since and (seen is None or seen < a.attention_since)]
+        needs = [a for a, seen in rows if a.attention_since and (seen is None or seen < a.attention_since)
+                 and _needs_viewer(session, user, a)]
     return {'cards': sorted({a.worktree_id for a in needs}), 'sessions': sorted(a.id for a in needs),
-            'running': any(a.status == 'running' for a, _ in rows)}
+            'reasons': {a.worktree_id: a.attention_reason for a in needs if a.attention_reason},
+            'running': any(a.status in RUNNING for a, _ in rows)}
+
+
+def _needs_viewer(session: Session, user: User, agent: AgentSession) -> bool:
+    """A request for approval pulses only for those who may answer it (agor.approvals)."""
+    return agent.status != 'awaiting_permission' or permissions.session_rights(session, user, agent)['prompt'] is None
 
 
 # ---- shared with the worker's records (agor.run_records) -------------------------------------------------------------

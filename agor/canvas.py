@@ -28,7 +28,7 @@ COORD_MAX = 1_000_000
 CHIPS_PER_CARD = 4
 TRIGGER_BEHAVIORS = {'always_new': 'Always start a new session', 'show_picker': 'Let me pick a session'}
 DEFAULT_RUNTIME = 'claude-code'
-STATUS_LABELS = {'awaiting_input': 'ready', 'idle': 'new'}
+STATUS_LABELS = {'awaiting_input': 'ready', 'idle': 'new', 'awaiting_permission': 'needs approval'}
 
 
 # ---- views -----------------------------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ FILTERS = ('active', 'resolved', 'mine', 'mentions')
 # ---- writes ----------------------------------------------------------------------------------------------------------
 
 def create(actor: User, board_id: str, body: str, *, target_type: str = 'board', target_id: str | None = None,
-           pin: tuple[float, float] | None = None) -> Comment:
-    """Start a thread. `pin` is an absolute canvas point; on a zone or worktree it is stored relative to it."""
+           pin: tuple[float, float] | None = None, agent_session: str | None = None) -> Comment:
+    """Start a thread. `pin` is an absolute canvas point; on a zone or worktree it is stored relative to it.
+    `agent_session`: the actor's agent wrote it, in that session (through the app's MCP server)."""
     require(actor, Role.member, 'comment')
     text = _clean(body)
     if target_type not in TARGETS:
@@ -40,13 +41,13 @@ def create(actor: User, board_id: str, body: str, *, target_type: str = 'board',
                 raise InvalidInput(f'Which {target_type} is this comment on?')
             offset = _anchor(session, board.id, target_type, target_id)
         comment = Comment(board_id=board.id, author_id=actor.id, body=text, target_type=target_type,
-                          target_id=target_id, mentions=_mentions(session, text))
+                          target_id=target_id, mentions=_mentions(session, text), agent_session_id=agent_session)
         if pin is not None:
             comment.pin_x, comment.pin_y = canvas.clean_point(pin[0] - offset[0], pin[1] - offset[1])
         return _post(session, actor, board, comment, root=comment)
 
 
-def reply(actor: User, comment_id: str, body: str) -> Comment:
+def reply(actor: User, comment_id: str, body: str, *, agent_session: str | None = None) -> Comment:
     require(actor, Role.member, 'reply to comments')
     text = _clean(body)
     with db.transaction() as session:
@@ -56,7 +57,8 @@ def reply(actor: User, comment_id: str, body: str) -> Comment:
         if root.deleted:
             raise InvalidInput('This thread was deleted; start a new one.')
         comment = Comment(board_id=root.board_id, parent_id=root.id, author_id=actor.id, body=text,
-                          target_type=root.target_type, target_id=root.target_id, mentions=_mentions(session, text))
+                          target_type=root.target_type, target_id=root.target_id, mentions=_mentions(session, text),
+                          agent_session_id=agent_session)
         root.updated_at = utcnow()
         return _post(session, actor, ids.load(session, Board, root.board_id, 'board'), comment, root=root)
 
@@ -66,7 +68,7 @@ def _post(session: Session, actor: User, board: Board, comment: Comment, *, root
     session.add(comment)
     session.flush()
     _notify_new(session, actor, board, comment, root=root)
-    _changed(session, actor, root)
+    _changed(session, actor, root, by=writer(actor.name, comment))
     return comment
 
 
@@ -296,24 +298,25 @@ def _notify_new(session: Session, actor: User, board: Board, comment: Comment, *
     """Mentions first, then the thread's author (a reply), then the worktree's creator (a new thread on it);
     one entry per person, never for the actor."""
     told = {actor.id}
+    who = writer(actor.name, comment)
     for user_id in comment.mentions:
         if user_id not in told:
             notifications.add(session, user_id, 'mention', actor, board, comment,
-                              f'{actor.name} mentioned you on {board.name}')
+                              f'{who} mentioned you on {board.name}')
             told.add(user_id)
     if comment.parent_id is not None and root.author_id not in told and not root.deleted:
         notifications.add(session, root.author_id, 'reply', actor, board, comment,
-                          f'{actor.name} replied to your comment on {board.name}')
+                          f'{who} replied to your comment on {board.name}')
         told.add(root.author_id)
     if comment.parent_id is None and comment.target_type == 'worktree':
         worktree = session.get(Worktree, comment.target_id)
         if worktree is not None and worktree.created_by not in told:
             notifications.add(session, worktree.created_by, 'worktree_comment', actor, board, comment,
-                              f'{actor.name} commented on {worktree.name}')
+                              f'{who} commented on {worktree.name}')
 
 
-def _changed(session: Session, actor: User, root: Comment) -> None:
-    _emit_thread(session, root, actor.name)
+def _changed(session: Session, actor: User, root: Comment, *, by: str | None = None) -> None:
+    _emit_thread(session, root, by or actor.name)
     if root.target_type == 'worktree':
         placement = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == root.target_id,
                                                              CardPlacement.board_id == root.board_id)).first()
@@ -358,13 +361,15 @@ def _pin(root: Comment, zones: dict[str, Zone], on_board: set[str]) -> dict[str,
 
 def _view(comment: Comment, people: dict[str, User], reactions: list[CommentReaction]) -> dict[str, Any]:
     author = people.get(comment.author_id)
+    name = author.name if author else 'Former member'
     mentioned = [people[u].name for u in comment.mentions if u in people]
     pills: dict[str, list[str]] = {}
     for reaction in reactions:
         pills.setdefault(reaction.emoji, []).append(reaction.user_id)
     return {
         'id': comment.id, 'parent_id': comment.parent_id, 'author_id': comment.author_id,
-        'author': author.name if author else 'Former member', 'initials': author.initials if author else '?',
+        'author': writer(name, comment), 'agent_session': comment.agent_session_id,
+        'initials': author.initials if author else '?',
         'color': author.avatar_color if author else '#94a3b8', 'avatar': author.avatar_url if author else None,
         'body': comment.body, 'html': '' if comment.deleted else comment_text.render(comment.body, mentioned),
         'mentions': list(comment.mentions), 'deleted': comment.deleted, 'edited': comment.edited,
@@ -372,6 +377,11 @@ def _view(comment: Comment, people: dict[str, User], reactions: list[CommentReac
         'reactions': [{'emoji': e, 'users': ids_, 'names': [_name(people, u) for u in ids_]}
                       for e, ids_ in pills.items()],
     }
+
+
+def writer(name: str, comment: Comment) -> str:
+    """Who the board says wrote a comment: the author, or the author's agent (through the app's MCP server)."""
+    return f'{name}’s agent' if comment.agent_session_id else name
 
 
 def _name(people: dict[str, User], user_id: str | None) -> str | None:

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     agent_max_retries: int = Field(2, ge=0, le=20)
     master_secret: SecretStr | None = None  # users' secrets are sealed under it; else data/master_secret
     api_requests_per_minute: int = Field(600, ge=1)  # per API key (or browser login) on /api/v1
+    mcp_url: str = ''  # where agents reach the app's MCP server (default http://127.0.0.1:<port>/mcp)
+    approval_timeout_seconds: int = Field(60, ge=1, le=3600)  # an agent's unanswered approval request is denied
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -126,6 +128,13 @@ class Settings(BaseSettings):
             raise ValueError('at least 32 characters, e.g. the output of `openssl rand -base64 48`')
         return secret
 
+    @field_validator('mcp_url')
+    @classmethod
+    def _mcp_url(cls, url: str) -> str:
+        if url and not re.match(r'^https?://[^/\s]+/\S*$', url):
+            raise ValueError("the app's /mcp endpoint as agents reach it, e.g. http://127.0.0.1:8080/mcp")
+        return url
+
     @field_validator('redis_url')
     @classmethod
     def _redis_url(cls, url: str) -> str:
@@ -145,6 +154,9 @@ class Settings(BaseSettings):
     def _derived(self) -> Settings:
         if not self.database_url:
             self.database_url = f'sqlite:///{self.data_dir / "agor.db"}'
+        if not self.mcp_url:  # agents run on this machine: loopback, unless the app listens on one address only
+            host = '127.0.0.1' if self.host in ('0.0.0.0', '::', '', 'localhost') else self.host
+            self.mcp_url = f'http://{f"[{host}]" if ":" in host else host}:{self.port}/mcp'
         return self
 
     @property

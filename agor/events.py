@@ -170,7 +170,13 @@ class SessionChanged(TypedDict):
     session: dict[str, Any]  # the session's summary (agor.agent_sessions)
 
 
-SessionEvent = Union[EntryAdded, EntryAppended, SessionChanged]
+class ApprovalChanged(TypedDict):
+    """An approval request of the session's run was made or answered (agor.approvals.view)."""
+    type: Literal['approval']
+    approval: dict[str, Any]
+
+
+SessionEvent = Union[EntryAdded, EntryAppended, SessionChanged, ApprovalChanged]
 
 
 # ---- process-wide ----------------------------------------------------------------------------------------------------

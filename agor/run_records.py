@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from . import agent_sessions, db, permissions
 from .events import EntryAdded, EntryAppended, RunFinished, topic
 from .models import AgentSession, SessionFollow, SessionTurn, TranscriptEntry, User, Worktree, utcnow
+from .models.agent_sessions import RUNNING
 from .runtimes.base import TranscriptEvent
 
 ATTENTION_AFTER = timedelta(seconds=5)  # a finished run at least this long needs a human
@@ -41,7 +42,7 @@ def claim_next_turn(session_id: str) -> tuple[AgentSession, SessionTurn, Worktre
         now = utcnow()
         turn.status, turn.started_at = 'running', now
         agent.status, agent.error, agent.stuck, agent.last_output_at = 'running', None, False, now
-        agent.attention_since = None
+        agent.attention_since = agent.attention_reason = None
         by = {'by': agent_sessions.user_name(session, turn.created_by), 'by_id': turn.created_by}
         if turn.created_by != agent.created_by:  # a teammate's prompt: shown as theirs, run as the creator
             by['runs_as'] = creator.name
@@ -108,7 +109,7 @@ def fail_interrupted(session_id: str, reason: str) -> None:
     """A run whose process is gone without its worker seeing it end (a crash, or the app restarted)."""
     with db.transaction() as session:
         agent = session.get(AgentSession, session_id)
-        if agent is None or agent.status != 'running':
+        if agent is None or agent.status not in RUNNING:
             return
         for turn in session.exec(select(SessionTurn).where(SessionTurn.session_id == agent.id,
                                                            SessionTurn.status == 'running')):
@@ -206,7 +207,7 @@ def cli_totals(session_id: str) -> dict[str, Any] | None:
 
 def running_sessions() -> list[AgentSession]:
     with db.read() as session:
-        return list(session.exec(select(AgentSession).where(AgentSession.status == 'running')))
+        return list(session.exec(select(AgentSession).where(col(AgentSession.status).in_(RUNNING))))
 
 
 def sessions_with_queue() -> list[str]:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import credentials, db, events, run_records, unix_accounts, user_secrets
+from . import agent_tools, credentials, db, events, run_records, unix_accounts, user_secrets
 from .config import Settings
 from .errors import DomainError
 from .models import utcnow
@@ -245,9 +245,13 @@ class SessionWorkers:
             unix_accounts.open_worktree(account, cwd)
         extra_args = registry.get(agent.runtime).check_extra_args(list(agent.extra_args))  # as refused today
         launch = credentials.merged_env(creator, account, session_id=agent.id)
+        # the app's own MCP server, acting as the creator for this turn only (agor.agent_tools); it also answers
+        # permission requests in a mode that asks (agor.approvals)
+        app_server, token = agent_tools.run_server(self.settings, creator.id, agent.id, turn.id)
         return RunRequest(prompt=turn.prompt, cwd=cwd, home=unix_accounts.agent_home(self.settings, creator, account),
                           env=launch.env, model=agent.model, permission_mode=agent.permission_mode,
                           extra_args=extra_args, resume_id=agent.resume_id, account=account,
                           max_retries=self.settings.agent_max_retries, cli_dir=self.settings.agent_cli_dir,
-                          secrets=launch.secrets)
+                          secrets=[*launch.secrets, token], mcp_servers=[app_server],
+                          permission_prompt=(agent_tools.SERVER_NAME, agent_tools.APPROVAL_TOOL))
 

@@ -60,6 +60,7 @@ export default {
              :class="{attention: attention.includes(c.id), dragging: gesture && gesture.id === c.id, 'agor-flash': flash === c.id}"
              tabindex="0" role="button" @keydown="onCardKey($event, c)" @blur="dropKeyMove"
              @pointerdown.stop="onCardDown($event, c)">
+          <div v-if="attention.includes(c.id) && reasons[c.id]" class="agor-card-reason" :title="reasons[c.id]">{{ reasons[c.id] }}</div>
           <div class="agor-card-name">{{ c.name }}</div>
           <div class="agor-card-meta"><i class="material-icons agor-branch-icon" aria-hidden="true">call_split</i><span class="agor-branch">{{ c.branch }}</span> · {{ c.repo }}</div>
           <div class="agor-card-badges">
@@ -108,6 +109,7 @@ export default {
       keyMove: null, // {id, x, y}: a card being moved with the arrow keys, not dropped yet
       flash: null, // id of the card, zone or pin a deep link just focused
       attention: [], // ids of the cards that need this viewer (acknowledgement is per viewer)
+      reasons: {}, // card id -> why it needs attention (an agent's request_attention, an approval request)
     };
   },
   computed: {
@@ -382,8 +384,9 @@ export default {
       Object.assign(card, zone ? { zone: zone.id, x: g.x - zone.x, y: g.y - zone.y } : { zone: null, x: g.x, y: g.y });
     },
     // ---- comments ---------------------------------------------------------------------------------------------
-    setAttention(ids) {
+    setAttention(ids, reasons) {
       this.attention = ids;
+      this.reasons = reasons || {};
     },
     setTool(tool) {
       this.tool = tool;

@@ -43,6 +43,7 @@ class NewSessionForm:
             mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
             mode_help = ui.label().classes('agor-permission-help text-xs text-slate-600 -mt-1') \
                 .mark('permission-help')
+            unattended = ui.label().classes('text-xs text-slate-600').mark('unattended')  # Runtime.unattended
             model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
                 .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
             with model.add_slot('append'):
@@ -60,6 +61,7 @@ class NewSessionForm:
                 default, chosen = adapter.default_permission_mode, mine.get(adapter.name, {})
                 mode.set_options({name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == default else '')
                                   for name in adapter.permission_modes}, value=chosen.get('permission_mode') or default)
+                unattended.set_text(adapter.unattended)
                 model.set_value(chosen.get('model') or '')
                 model.set_autocomplete(adapter.models)
                 pick.set_visibility(bool(adapter.models))

@@ -22,13 +22,15 @@ from agor.runtimes.base import usage_text
 
 from . import timestamp
 from .act import FAILED, act
+from .approval_box import ApprovalBox
 from .listen import listen
 from .new_session_form import NewSessionForm
 from .side_panel import SidePanel
 from .transcript_html import entry_html
 
 log = logging.getLogger('agor.ui')
-STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_input': 'teal-8', 'completed': 'green-9',
+STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_permission': 'deep-orange-10',
+                 'awaiting_input': 'teal-8', 'completed': 'green-9',
                  'failed': 'red-8', 'stopped': 'grey-7'}  # shades with white text at WCAG AA contrast
 
 
@@ -114,6 +116,7 @@ class SessionView:
             self.meta = ui.row().classes('w-full items-center gap-2 px-4 py-1 text-xs text-slate-600')
             self.transcript = ui.column().classes('w-full flex-1 overflow-auto gap-2 px-4 py-3 no-wrap') \
                 .mark('transcript')
+            self.approvals = ApprovalBox()
             self.footer = ui.column().classes('w-full gap-2 px-4 py-3 border-t')
 
     # ---- opening -------------------------------------------------------------------------------------------------
@@ -135,6 +138,7 @@ class SessionView:
         self.transcript.clear()
         self._header(detail)
         self._footer(detail)
+        await self.approvals.load(session_id)
         transcript = await act(agent_sessions.transcript, session_id)
         for entry in transcript if transcript is not FAILED else []:
             self._add(entry)
@@ -232,7 +236,8 @@ class SessionView:
                 ui.button('Stop', icon='stop', on_click=lambda: self.stop(detail['id'])) \
                     .props('flat no-caps color=red-8').bind_visibility_from(self.status, 'text',
                                                                           backward=lambda t: t in {'running',
-                                                                                                   'stuck?'}) \
+                                                                                                   'stuck?',
+                                                                                                   'needs approval'}) \
                     .mark('stop').set_enabled(not refused)
                 ui.button('Send', icon='send', on_click=send).props('unelevated no-caps color=teal-8').mark('send') \
                     .set_enabled(not refused)
@@ -272,6 +277,8 @@ class SessionView:
                     self._scroll()
             elif event['type'] == 'append':
                 self._append(event['entry_id'], event['at'], event['text'])
+            elif event['type'] == 'approval':
+                self.approvals.apply(event['approval'])
             elif event['type'] == 'session':
                 detail = {**event['session'], 'following': True}
                 self._header(detail)

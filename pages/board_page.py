@@ -299,7 +299,7 @@ class BoardView:
         state = await act(agent_sessions.board_attention, self.board.id)
         if state is FAILED:
             return
-        self.canvas.run_method('setAttention', state['cards'])
+        self.canvas.run_method('setAttention', state['cards'], state['reasons'])
         status = 'needs' if state['sessions'] else 'running' if state['running'] else 'idle'
         title = f'{self.board.name} · Agor'
         ui.run_javascript(f'window.agorSetStatus({json.dumps(status)}, {len(state["sessions"])}, {json.dumps(title)})')

@@ -4,6 +4,8 @@ Marker words in the latest user prompt choose the reply:
   (none) / [[plain]]  a short text that says how many user turns the request carried
   [[shell:CMD]]       a call of the CLI's own shell tool running CMD
   [[mcp:TEXT]]        a call of the MCP tool `fake_echo` with TEXT ([[mcp]] sends 'ping')
+  [[call:TOOL JSON]]  a call of the MCP tool whose name ends with TOOL (e.g. the app's `post_comment`), JSON its
+                      arguments (no `]` in them)
   [[401]] / [[500]]   an HTTP error, worded so that no CLI mistakes a 401 for a retryable error
   [[slow:N]]          text streamed in small pieces over about N seconds
 When the request ends with a tool result, the reply is a final text quoting the tool's output.
@@ -22,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SHELL_TOOLS = {'Bash': 'command', 'exec_command': 'cmd', 'run_shell_command': 'command', 'bash': 'command'}
-MARKER = re.compile(r'\[\[(plain|shell|mcp|401|500|slow)(?::([^\]]*))?\]\]')
+MARKER = re.compile(r'\[\[(plain|shell|mcp|call|401|500|slow)(?::([^\]]*))?\]\]')
 # Context blocks the CLIs add to user turns; they are not prompts a person typed.
 CONTEXT_PREFIXES = ('<system-reminder>', '<environment_context>', '<user_instructions>', '# AGENTS.md',
                     '<permissions', '<INSTRUCTIONS>', '<session_context>')
@@ -86,12 +88,14 @@ def decide(seen: Seen) -> Reply:
         if tool:
             return Reply('tool', tool=tool, args={SHELL_TOOLS[tool]: arg, 'description': 'Run the command'})
         return Reply('text', f'No shell tool was offered (tools: {", ".join(seen.tools)})')
-    if kind == 'mcp':
-        tool = next((name for name in seen.tools if name.endswith('fake_echo')), None)
+    if kind in ('mcp', 'call'):
+        wanted, _, args = (arg or '').partition(' ') if kind == 'call' else ('fake_echo', '', '')
+        tool = next((name for name in seen.tools if name.endswith(wanted)), None)
         if tool:
             namespace, _, name = tool.rpartition('/')
-            return Reply('tool', tool=name, namespace=namespace or None, args={'text': arg or 'ping'})
-        return Reply('text', f'No fake_echo tool was offered (tools: {", ".join(seen.tools)})')
+            arguments = json.loads(args) if kind == 'call' and args else {'text': arg or 'ping'}
+            return Reply('tool', tool=name, namespace=namespace or None, args=arguments)
+        return Reply('text', f'No {wanted} tool was offered (tools: {", ".join(seen.tools)})')
     return Reply('text', f'Fake answer: I saw {len(seen.prompts)} user turn(s).')
 
 

@@ -36,6 +36,7 @@ The inventory (page · handler → service call · target · allowed):
     /b/<slug> session panel Send (own session)             → agent_sessions.prompt           own session        LEVEL_SESSION
     /b/<slug> session panel Stop (someone else's session)  → agent_sessions.stop             Alice's session    LEVEL_PROMPT
     /b/<slug> session panel Follow                         → agent_sessions.set_following    Alice's session    READERS
+    /b/<slug> session panel Allow (an approval request)    → approvals.decide          Alice's session    LEVEL_PROMPT
     /b/<slug> session panel Variables → Save (own session) → user_secrets.set_session_env     own session        MEMBERS
     /b/<slug> zone dialog   Save                           → boards.update_zone        own zone           MEMBERS
     /b/<slug> zone dialog   Delete                         → boards.delete_zone        own zone           MEMBERS
@@ -89,6 +90,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -103,6 +105,7 @@ from agor.config import load_settings
 from agor.models import (
     AgentSession,
     ApiKey,
+    Approval,
     Board,
     CardPlacement,
     Comment,
@@ -120,6 +123,7 @@ from agor.models import (
     Worktree,
     Zone,
     ZoneFiring,
+    utcnow,
 )
 
 from .app_server import login_cookie, running_app
@@ -485,6 +489,22 @@ async def follow(page: WsPage, t: SimpleNamespace) -> Send:
     return lambda: page.fire(switch, 'update:modelValue', True)
 
 
+def an_approval_request(t: SimpleNamespace) -> None:
+    """A request of Alice's session waiting for an answer (as Claude Code's permission prompt leaves it)."""
+    def make(session: Any) -> None:
+        approval = Approval(session_id=t.alices, tool='Bash', input={'command': f'touch by-{t.actor}'},
+                            expires_at=utcnow() + timedelta(hours=1))
+        session.add(approval)
+        session.flush()
+        t.approval = approval.id
+    write(make)
+
+
+async def allow_request(page: WsPage, t: SimpleNamespace) -> Send:
+    await session_panel(page, t.alices)
+    return click(page, await page.wait_element(label='Allow', tag='q-btn'))
+
+
 async def session_variables(page: WsPage, t: SimpleNamespace) -> Send:
     await session_panel(page, t.own)
     save = await page.opened(click(page, button(page, 'Variables')), label='Save', tag='q-btn')
@@ -765,6 +785,10 @@ ROWS = [
                               SessionFollow.session_id == t.alices) > 0, READERS,
         lambda t: write(lambda s: [s.delete(f) for f in s.exec(select(SessionFollow).where(
             SessionFollow.user_id == t.user_id))])),
+    Row("session: Allow a request of Alice's session", BOARD, allow_request,
+        lambda page, t: get(Approval, t.approval).status == 'allowed', LEVEL_PROMPT,
+        lambda t: write(lambda s: s.execute(delete(Approval).where(col(Approval.session_id) == t.alices))),
+        before=an_approval_request),
     Row('session: Variables → Save (own session)', BOARD, session_variables,
         lambda page, t: count(SessionEnvSelection, SessionEnvSelection.session_id == t.own) > 0, MEMBERS,
         lambda t: write(lambda s: s.execute(delete(SessionEnvSelection).where(

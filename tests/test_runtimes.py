@@ -206,12 +206,23 @@ def test_claude_mcp_config_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
     assert json.loads(config_file.read_text()) == {'mcpServers': {
         'echo': {'type': 'stdio', 'command': 'python3', 'args': ['echo.py'], 'env': {'TOKEN': 'secret'}},
-        'docs': {'type': 'http', 'url': 'https://mcp.example/mcp', 'headers': {'Authorization': 'Bearer t'}}}}
+        'docs': {'type': 'http', 'url': 'https://mcp.example/mcp',
+                 'headers': {'Authorization': '${AGOR_MCP_DOCS_HEADER_0}'}}}}  # the CLI expands it from its env
+    assert spec.env['AGOR_MCP_DOCS_HEADER_0'] == 'Bearer t' and 'Bearer t' not in config_file.read_text()
     assert spec.argv[spec.argv.index('--mcp-config') + 1] == str(config_file)
     allowed = spec.argv.index('--allowedTools')
     assert spec.argv[allowed + 1:allowed + 3] == ['mcp__echo', 'mcp__docs']
     assert spec.env['ENABLE_TOOL_SEARCH'] == 'false'
     assert 'secret' not in ' '.join(spec.argv)
+
+
+@pytest.mark.parametrize('mode, asks', [('default', True), ('auto_edit', False), ('bypass', False), ('plan', False)])
+def test_claude_asks_the_app_in_its_asking_mode(tmp_path: Path, mode: str, asks: bool) -> None:
+    spec = registry.get('claude-code').build(request(tmp_path, permission_mode=mode, permission_prompt=('agor',
+                                                                                                         'approve')))
+    assert ('--permission-prompt-tool' in spec.argv) is asks
+    if asks:
+        assert spec.argv[spec.argv.index('--permission-prompt-tool') + 1] == 'mcp__agor__approve'
 
 
 def codex_config(argv: list[str]) -> dict:
@@ -285,7 +296,8 @@ def test_gemini_remote_mcp_entries(tmp_path: Path) -> None:
                McpServer('s', transport='sse', url='http://s/sse')]
     settings = json.loads(registry.get('gemini').build(request(tmp_path, mcp_servers=servers)).files_written[0]
                           .read_text())
-    assert settings['mcpServers'] == {'h': {'httpUrl': 'http://h/mcp', 'headers': {'K': 'v'}, 'trust': True},
+    assert settings['mcpServers'] == {'h': {'httpUrl': 'http://h/mcp', 'headers': {'K': '${AGOR_MCP_H_HEADER_0}'},
+                                            'trust': True},
                                       's': {'url': 'http://s/sse', 'headers': {}, 'trust': True}}
 
 

@@ -4,11 +4,12 @@ from .boards import Board, BoardMember, CardPlacement, Zone, ZoneFiring
 from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
 from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
+from .approvals import Approval
 from .personal import ApiKey, RuntimeSetting, UserAvatar
 from .secrets import SecretCheck, SessionEnvSelection, UserSecret
 from .users import Invite, Login, Role, User
 
-__all__ = ['AgentSession', 'ApiKey', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite',
+__all__ = ['AgentSession', 'ApiKey', 'Approval', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite',
            'Login', 'Notification', 'Repo', 'Role', 'RuntimeSetting', 'SecretCheck', 'SessionAck', 'SessionEnvSelection',
            'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'UserAvatar', 'UserSecret', 'Worktree', 'Zone',
            'ZoneFiring',

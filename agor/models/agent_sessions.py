@@ -8,15 +8,18 @@ from sqlmodel import Field, SQLModel
 
 from .base import new_id, utcnow
 
-STATUSES = ('idle', 'running', 'awaiting_input', 'completed', 'failed', 'stopped')
+STATUSES = ('idle', 'running', 'awaiting_permission', 'awaiting_input', 'completed', 'failed', 'stopped')
+RUNNING = ('running', 'awaiting_permission')  # a run is going (awaiting_permission: a tool call waits for a person)
 
 
 class AgentSession(SQLModel, table=True):
     """An agent conversation in a worktree. It always runs as its creator (their env, keys and grants).
 
-    status: idle (never run), running, awaiting_input (the last turn ended and the agent waits for the next
-    prompt), completed (the shell runtime's command finished), failed, stopped. `attention_since` is when it
-    started needing a human; each viewer acknowledges it for themselves (SessionAck).
+    status: idle (never run), running, awaiting_permission (running, and a tool call waits for a person's answer:
+    agor.approvals), awaiting_input (the last turn ended and the agent waits for the next prompt), completed (the
+    shell runtime's command finished), failed, stopped. `attention_since` is when it started needing a human (with
+    `attention_reason` when the agent said why: agor.agent_tools.request_attention); each viewer acknowledges it for
+    themselves (SessionAck).
     """
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -33,6 +36,7 @@ class AgentSession(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     stuck: bool = False
     attention_since: datetime | None = None
+    attention_reason: str | None = Field(default=None, max_length=300)
     last_output_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -28,6 +28,9 @@ class Comment(SQLModel, table=True):
     pin_x: float | None = None
     pin_y: float | None = None
     mentions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # written by the author's agent, through the app's MCP server (shown as "Alice's agent"); no foreign key: the
+    # mark stays when the session is deleted
+    agent_session_id: str | None = Field(default=None, max_length=36)
     resolved: bool = False
     resolved_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)
     resolved_at: datetime | None = None

@@ -73,6 +73,9 @@ class RunRequest:
     max_retries: int = DEFAULT_MAX_RETRIES
     cli_dir: Path | None = None
     secrets: list[str] = field(default_factory=list)  # the creator's secret values in `env`: kept out of transcripts
+    # (MCP server, tool) that answers the CLI's permission requests in a mode that asks (Claude Code's
+    # --permission-prompt-tool): the app's own server, so that a person answers in the session panel
+    permission_prompt: tuple[str, str] | None = None
 
 
 @dataclass
@@ -124,6 +127,8 @@ class Runtime(ABC):
     permission_modes: dict[str, list[str]] = {'default': []}  # mode -> extra CLI arguments
     permission_help: dict[str, str] = {'default': 'Runs the command as given.'}  # mode -> one line for the form
     default_permission_mode = 'default'  # the safe mode a session gets unless its creator picks another
+    # how its modes behave with nobody at a terminal (the new-session form says it under the modes)
+    unattended = 'Every mode runs without asking anyone: what would need approval is refused.'
     models: list[str] = []  # known model names (the form offers them; any other name is passed on as typed)
     refused_flags: dict[str, str] = {}  # extra arguments refused: flag -> why (see check_extra_args)
     stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
@@ -217,6 +222,21 @@ def last_reply(events: list[TranscriptEvent]) -> str:
         elif event.kind == 'assistant':
             parts = [event.text]
     return ''.join(parts)
+
+
+def env_name(server: str, what: str, index: int) -> str:
+    return f'AGOR_MCP_{re.sub(r"[^A-Z0-9]", "_", server.upper())}_{what}_{index}'
+
+
+def headers_via_env(server: McpServer, env: dict[str, str], reference: str) -> dict[str, str]:
+    """A remote server's headers as references to variables of the CLI's env (`reference` formats a variable's
+    name, e.g. '${{{}}}'), their values put into `env`: the config file the CLI reads then holds no secret (a token of
+    the app's MCP server, a user's API key), and the values live only in the process's environment."""
+    headers = {}
+    for index, (header, value) in enumerate(server.headers.items()):
+        env[env_name(server.name, 'HEADER', index)] = value
+        headers[header] = reference.format(env_name(server.name, 'HEADER', index))
+    return headers
 
 
 def write_private(path: Path, text: str) -> Path:

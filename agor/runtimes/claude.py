@@ -10,9 +10,11 @@ import os
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, own_usage, text_of, tool_call,
-    usage_event, write_private
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
+    text_of, tool_call, usage_event, write_private
 )
+
+ASKING = {'default'}  # the modes in which Claude Code asks before edits and commands
 
 
 class ClaudeRuntime(JsonRuntime):
@@ -27,13 +29,15 @@ class ClaudeRuntime(JsonRuntime):
         'plan': ['--permission-mode', 'plan'],
     }
     permission_help = {
-        'default': 'Asks before edits and most commands; unattended, that means it only reads and runs read-only '
-                   'commands.',
+        'default': 'Asks before edits and most commands: the request appears in the session panel, where anyone '
+                   'who may prompt the session allows or denies it (no answer in time denies).',
         'auto_edit': 'Edits files in the worktree without asking; runs read-only commands, refuses the others.',
         'bypass': 'Edits and runs any command without asking (as you, in the worktree): for trusted tasks only.',
         'plan': 'Reads and plans only: no edits, no commands that change anything.',
     }
     default_permission_mode = 'auto_edit'
+    unattended = ('“Ask” sends each approval request to the session panel, where anyone who may prompt the session '
+                  'answers it; the other modes never ask.')
     key_names = ('ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN')
     login_files = ('claude/.credentials.json',)
     models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']
@@ -63,11 +67,13 @@ class ClaudeRuntime(JsonRuntime):
             env['IS_SANDBOX'] = '1'  # otherwise: "cannot be used with root/sudo privileges"
         files = []
         if request.mcp_servers:
-            config = {'mcpServers': {server.name: mcp_entry(server) for server in request.mcp_servers}}
+            config = {'mcpServers': {server.name: mcp_entry(server, env) for server in request.mcp_servers}}
             files.append(write_private(config_dir / 'agor-mcp.json', json.dumps(config)))
             argv += ['--mcp-config', str(files[0]), '--strict-mcp-config',
                      '--allowedTools', *(f'mcp__{server.name}' for server in request.mcp_servers)]
             env['ENABLE_TOOL_SEARCH'] = 'false'  # else MCP tools hide behind ToolSearch
+        if request.permission_prompt and (request.permission_mode or self.default_permission_mode) in ASKING:
+            argv += ['--permission-prompt-tool', 'mcp__{}__{}'.format(*request.permission_prompt)]
         if request.model:
             argv += ['--model', request.model]
         if request.resume_id:
@@ -145,8 +151,9 @@ def _assistant_block(block: dict[str, Any]) -> list[TranscriptEvent]:
     return []
 
 
-def mcp_entry(server: McpServer) -> dict[str, Any]:
+def mcp_entry(server: McpServer, env: dict[str, str]) -> dict[str, Any]:
+    """A server of `--mcp-config`; header values stay in the env (the CLI expands `${VAR}` in the file)."""
     if server.transport == 'stdio':
         return {'type': 'stdio', 'command': server.command, 'args': server.args, 'env': server.env}
-    return {'type': server.transport, 'url': server.url, 'headers': server.headers}
+    return {'type': server.transport, 'url': server.url, 'headers': headers_via_env(server, env, '${{{}}}')}
 

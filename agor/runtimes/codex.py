@@ -18,8 +18,8 @@ from typing import Any
 from agor.errors import InvalidInput
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, own_usage, text_of, tool_call,
-    usage_event
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
+    text_of, tool_call, usage_event
 )
 
 RECONNECTING = re.compile(r'^Reconnecting\.\.\. (\d+)/(\d+)')
@@ -50,6 +50,8 @@ class CodexRuntime(JsonRuntime):
         'plan': 'Read-only sandbox: reads and runs read-only commands, changes nothing.',
     }
     default_permission_mode = 'auto_edit'
+    unattended = ('Codex cannot ask anyone from a session: every mode runs non-interactively (approval policy '
+                  '“never”), and what would need approval is refused.')
     key_names = ('OPENAI_API_KEY', 'CODEX_API_KEY')
     login_files = ('codex/auth.json',)
     models = ['gpt-6.1-sol', 'gpt-6-astra', 'gpt-6-sol', 'gpt-6-luna', 'gpt-5.6-sol', 'gpt-6.1-terra',
@@ -151,10 +153,6 @@ def unwrap_shell(command: str) -> str:
     return command
 
 
-def env_name(server: str, what: str, index: int) -> str:
-    return f'AGOR_MCP_{re.sub(r"[^A-Z0-9]", "_", server.upper())}_{what}_{index}'
-
-
 def mcp_args(server: McpServer, env: dict[str, str]) -> list[str]:
     """`-c mcp_servers.<name>.…` overrides. Secret values go into the env (`env_vars`, `env_http_headers`), which
     other local users cannot read, never onto the command line, which they can."""
@@ -169,8 +167,5 @@ def mcp_args(server: McpServer, env: dict[str, str]) -> list[str]:
         args += ['-c', f'{prefix}.command={toml(server.command)}', '-c', f'{prefix}.args={toml(server.args)}',
                  '-c', f'{prefix}.env_vars={toml(list(server.env))}']
         return args
-    headers = {}
-    for index, (header, value) in enumerate(server.headers.items()):
-        env[env_name(server.name, 'HEADER', index)] = value
-        headers[header] = env_name(server.name, 'HEADER', index)
+    headers = headers_via_env(server, env, '{}')
     return args + ['-c', f'{prefix}.url={toml(server.url)}', '-c', f'{prefix}.env_http_headers={toml(headers)}']

@@ -15,8 +15,8 @@ import re
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, mcp_tool, tool_call, usage_event,
-    write_private
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, mcp_tool,
+    tool_call, usage_event, write_private
 )
 
 RETRYING = re.compile(r'^Attempt (\d+) failed(?: with status (\d+))?\. Retrying with backoff\.\.\.(.*)$')
@@ -47,6 +47,8 @@ class GeminiRuntime(JsonRuntime):
         'plan': 'Reads and plans only: no edits, no shell.',
     }
     default_permission_mode = 'auto_edit'
+    unattended = ('Gemini cannot ask anyone from a session: every mode runs non-interactively, and tools that would '
+                  'need a confirmation are not offered.')
     key_names = ('GEMINI_API_KEY', 'GOOGLE_API_KEY')
     login_files = ('gemini/.gemini/oauth_creds.json',)
     models = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite', 'gemini-3-pro-preview',
@@ -66,16 +68,16 @@ class GeminiRuntime(JsonRuntime):
     def build(self, request: RunRequest) -> LaunchSpec:
         gemini_home = request.home / 'gemini'
         (gemini_home / 'tmp').mkdir(parents=True, exist_ok=True)
-        settings = {
+        # TMPDIR (env, below): the CLI drops an error report file in the temp dir on every API error.
+        settings: dict[str, Any] = {
             'security': {'auth': {'selectedType': 'gemini-api-key'}},
             'privacy': {'usageStatisticsEnabled': False},
             'general': {'maxAttempts': request.max_retries + 1},
-            'mcpServers': {server.name: mcp_entry(server) for server in request.mcp_servers},
         }
+        env = {**request.env, 'GEMINI_CLI_HOME': str(gemini_home), 'TMPDIR': str(gemini_home / 'tmp')}
+        settings['mcpServers'] = {server.name: mcp_entry(server, env) for server in request.mcp_servers}
         settings_file = write_private(gemini_home / '.gemini' / 'settings.json', json.dumps(settings, indent=2))
         policy_file = write_private(gemini_home / '.gemini' / 'policies' / 'agor.toml', SHELL_POLICY)
-        # TMPDIR: the CLI drops an error report file in the temp dir on every API error.
-        env = {**request.env, 'GEMINI_CLI_HOME': str(gemini_home), 'TMPDIR': str(gemini_home / 'tmp')}
         argv = ['gemini', '--output-format', 'stream-json', '--skip-trust', *self.permission_args(request)]
         if request.model:
             argv += ['--model', request.model]
@@ -135,8 +137,9 @@ def api_error(message: str) -> str:
     return f'API error{code}: {error["message"]}'
 
 
-def mcp_entry(server: McpServer) -> dict[str, Any]:
+def mcp_entry(server: McpServer, env: dict[str, str]) -> dict[str, Any]:
+    """A server of settings.json; header values stay in the env (the CLI expands `${VAR}` in its settings)."""
     if server.transport == 'stdio':
         return {'command': server.command, 'args': server.args, 'env': server.env, 'trust': True}
     url_key = 'httpUrl' if server.transport == 'http' else 'url'
-    return {url_key: server.url, 'headers': server.headers, 'trust': True}
+    return {url_key: server.url, 'headers': headers_via_env(server, env, '${{{}}}'), 'trust': True}

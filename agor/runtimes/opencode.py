@@ -37,6 +37,8 @@ class OpenCodeRuntime(JsonRuntime):
         'bypass': 'Approves everything not explicitly denied (--auto): for trusted tasks only.',
         'plan': 'The plan agent: reads and plans, no edits.',
     }
+    unattended = ('OpenCode cannot ask anyone from a session: every mode runs non-interactively, and what would ask '
+                  'is refused.')
     key_names = ('OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_GENERATIVE_AI_API_KEY')
     login_files = ('opencode/data/opencode/auth.json',)
     models = ['anthropic/claude-sonnet-5-5', 'anthropic/claude-opus-5-5', 'openai/gpt-6.1-sol', 'openai/gpt-5.5',

@@ -9,6 +9,7 @@ class ShellRuntime(Runtime):
     label = 'Shell'
     binary = 'bash'
     permission_help = {'default': 'Runs the prompt as a bash command in the worktree (as you).'}
+    unattended = 'Nothing asks: the command runs as typed.'
 
     def missing_message(self) -> str:
         return 'bash is not installed on the server'

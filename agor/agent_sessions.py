@@ -20,6 +20,7 @@ from .auth import require
 from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
                      User, Worktree, utcnow)
+from .gateway import origin
 from .events import (RUNS_TOPIC, AttentionChanged, EntryAdded, EntryAppended, PromptQueued, RunFinished,
                      SessionChanged, StopRequested, topic)
 from .runtimes import registry
@@ -438,7 +439,8 @@ def _summary(session: Session, agent: AgentSession) -> dict[str, Any]:
             'title': agent.title, 'status': agent.status, 'status_label': canvas.status_label(agent),
             'error': agent.error, 'stuck': agent.stuck, 'queued': queued, 'created_by': agent.created_by,
             'creator': _user_name(session, agent.created_by), 'model': agent.model,
-            'created_at': agent.created_at.isoformat(), 'updated_at': agent.updated_at.isoformat()}
+            'created_at': agent.created_at.isoformat(), 'updated_at': agent.updated_at.isoformat(),
+            'origin': origin.label(session, agent.id)}
 
 
 def _queued_count(session: Session, session_id: str) -> int:

@@ -46,6 +46,7 @@ from agor.secret_box import WrongMasterSecret  # noqa: E402
 from agor.unix_accounts import AGENT_HOMES  # noqa: E402
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_worker import SessionWorkers  # noqa: E402
+from agor.gateway.relay import Relay  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
 
@@ -53,6 +54,7 @@ logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name
 
 
 session_workers = SessionWorkers(settings)
+gateway_relay = Relay()  # posts gateway sessions' progress and answers to their threads (where the runs are)
 
 
 async def startup() -> None:
@@ -82,12 +84,14 @@ async def startup() -> None:
     pages.register(settings, terminals.start(settings))
     if settings.runner:  # the one process that runs agent sessions; the others' prompts reach it over the bus
         await session_workers.start()
+        await gateway_relay.start()
     scheduler.start(settings, watchdog=session_workers.check)
 
 
 async def shutdown() -> None:
     scheduler.stop()
     terminals.stop()
+    await gateway_relay.stop()
     await session_workers.stop_all()
     template_workers.pool.close()
     cluster.stop()

@@ -213,15 +213,17 @@ def check_or_seal(sealer: SecretBox) -> bool:
 
 def reseal_all(old: SecretBox, new: SecretBox) -> int:
     """Every stored value re-encrypted under `new`, in one transaction (nothing changes if one fails to open)."""
+    from .gateway import channels  # the gateway's channels keep their secrets sealed with the same key
     with db.transaction() as session:
         rows = session.exec(select(UserSecret)).all()
         for row in rows:
             row.value = new.seal(row.user_id, row.kind, row.name, old.open(row.user_id, row.kind, row.name, row.value))
+        count = len(rows) + channels.reseal(session, old, new)
         check = session.get(SecretCheck, 1)
         if check is None or old.open(*CHECK, check.value) != 'agor':
             raise UnreadableSecret('The check value does not open with the current master secret.')
         check.value = new.seal(*CHECK, 'agor')
-        return len(rows)
+        return count
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------

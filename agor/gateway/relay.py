@@ -112,11 +112,14 @@ class Watcher:
             if channel is None:
                 return
             async with httpx.AsyncClient() as client:
-                while await self._report(client, channel, binding):
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), UPDATE_SECONDS)
-                    await asyncio.sleep(QUIET_SECONDS)
+                while True:
                     self.wake.clear()
+                    if await self._report(client, channel, binding):
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.wake.wait(), UPDATE_SECONDS)
+                        await asyncio.sleep(QUIET_SECONDS)
+                    elif not self.wake.is_set():  # nothing came meanwhile: leave with no await before the registry
+                        return
         except Exception:
             log.exception('gateway relay for session %s failed', self.session_id)
         finally:

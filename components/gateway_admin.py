@@ -109,7 +109,7 @@ class GatewayAdmin:
         env_changes: dict[str, str | None] = {}
         with ui.dialog() as dialog, ui.card().classes('w-[40rem] max-w-full').mark('channel-dialog'):
             ui.label('Edit channel' if channel else 'New channel').classes('text-lg font-semibold')
-            name = ui.input('Name', value=current.get('name', '')).props('outlined dense').classes('w-full') \
+            name = ui.input('Channel name', value=current.get('name', '')).props('outlined dense').classes('w-full') \
                 .mark('channel-name')
             target = ui.select(options, value=chosen if chosen in options else None,
                                label='Board · worktree its sessions start in').props('outlined dense') \
@@ -140,8 +140,8 @@ class GatewayAdmin:
                                 .props('flat round dense color=negative').mark(f'remove-channel-var-{var}')
             show_names()
             with ui.row().classes('w-full items-center gap-2 no-wrap'):
-                var_name = ui.input('Name').props('outlined dense').classes('w-48').mark('channel-var-name')
-                var_value = ui.input('Value', password=True).props('outlined dense autocomplete=new-password') \
+                var_name = ui.input('Variable name').props('outlined dense').classes('w-48').mark('channel-var-name')
+                var_value = ui.input('Variable value', password=True).props('outlined dense autocomplete=new-password') \
                     .classes('flex-1').mark('channel-var-value')
 
                 def add_var() -> None:

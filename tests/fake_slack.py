@@ -20,6 +20,7 @@ class Call:
     method: str
     token: str
     body: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
 
 
 class FakeSlack:
@@ -36,7 +37,7 @@ class FakeSlack:
                 with fake._lock:
                     fake._ts += 1
                     ts = body.get('ts') or f'{fake._ts}.000100'
-                    fake.calls.append(Call(method, self.headers.get('Authorization', ''), body))
+                    fake.calls.append(Call(method, self.headers.get('Authorization', ''), body, time.monotonic()))
                 answer = json.dumps({'ok': method in {'chat.postMessage', 'chat.update'}, 'ts': ts,
                                      'channel': body.get('channel')}).encode()
                 self.send_response(200)
@@ -64,8 +65,11 @@ class FakeSlack:
                     if c.method == 'chat.postMessage' and (thread is None or c.body.get('thread_ts') == thread)]
 
     def updates(self) -> list[str]:
+        return [call.body['text'] for call in self.update_calls()]
+
+    def update_calls(self) -> list[Call]:
         with self._lock:
-            return [c.body['text'] for c in self.calls if c.method == 'chat.update']
+            return [c for c in self.calls if c.method == 'chat.update']
 
 
 def signed(secret: str, body: bytes, stamp: int | None = None) -> dict[str, str]:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, db, repos, user_secrets
+from agor import agent_sessions, boards, db, repos, user_secrets
 from agor.config import load_settings
 from agor.errors import Forbidden
 from agor.gateway import channels, links, relay, service
@@ -124,7 +124,9 @@ def test_a_mapped_persons_message_runs_as_their_user_and_the_answer_reaches_the_
     [agent] = sessions_of(seeded.worktree.id)
     assert agent.created_by == seeded.owner.id and turns_of(agent.id) == [check_env('alice', 'bob').replace('&amp;', '&')]
     detail = agent_sessions.get(seeded.users['bob'], agent.id)
-    assert detail['origin'] == 'Slack · #ops · UALICE' and detail['creator'] == 'Alice'
+    assert detail['origin'] == 'Slack · #ops · UALICE' and detail['creator'] == 'Alice'  # the session header's
+    [card] = boards.board_state(seeded.users['bob'], seeded.board.id)['cards']
+    assert [chip['origin'] for chip in card['sessions']] == ['Slack · #ops · UALICE']
     send(url, SECRET, message_event('Ev3', 'UALICE', 'echo second', '100.2', thread_ts='100.1'))
     asyncio.run(wait_posts(fake_slack, '100.1', 'second'))
     assert [a.id for a in sessions_of(seeded.worktree.id)] == [agent.id]  # the thread's session, continued
@@ -219,3 +221,36 @@ def test_channels_are_for_admins_and_their_secrets_are_write_only(settings, git_
     assert 'channel-value' not in repr(listed)
     changed = channels.save_channel(seeded.owner, channel_id, {**listed, 'env': {'CHANNEL_VAR': None}})
     assert changed['env_names'] == [] and channels.opened(channel_id).signing_secret == SECRET  # kept
+
+
+async def test_progress_is_one_message_edited_at_most_every_few_seconds(scene, fake_slack):
+    command = 'for i in 1 2 3 4 5 6 7; do echo "step $i"; sleep 1; done'
+    await deliver(scene.channel_id, message_event('Ev1', 'UALICE', command, '500.1'))
+    await wait_posts(fake_slack, '500.1', 'step 7', timeout=40)
+    [status, answer] = fake_slack.posts('500.1')
+    assert status == ':hourglass_flowing_sand: Shell is working…' and answer.splitlines()[-1] == 'step 7'
+    edits = fake_slack.update_calls()
+    assert len({call.body['ts'] for call in edits}) == 1  # the one status message
+    working = [call for call in edits if 'is working' in call.body['text']]
+    assert working and any('> step ' in call.body['text'] for call in working)
+    assert all(b.at - a.at >= relay.UPDATE_SECONDS - 0.2 for a, b in zip(edits, edits[1:-1]))
+    assert edits[-1].body['text'].startswith('Done after')
+
+
+async def test_a_disabled_channel_runs_nothing(scene, fake_slack):
+    [listed] = channels.list_channels(scene.owner)
+    channels.save_channel(scene.owner, scene.channel_id, {**listed, 'enabled': False})
+    answer = await deliver(scene.channel_id, message_event('Ev1', 'UALICE', 'echo hi', '600.1'))
+    assert answer.body == {'ok': True, 'detail': 'This channel is disabled: the event was ignored.'}
+    assert sessions_of(scene.worktree.id) == [] and fake_slack.calls == []
+
+
+def test_rotating_the_master_secret_re_encrypts_the_channels_secrets(settings, git_repo, fake_slack):
+    from .test_user_secrets import rotate
+    seeded = seed_board(settings, git_repo, bob=Role.member)
+    channel_id = make_channel(seeded, fake_slack)
+    done = rotate(settings.data_dir)
+    assert done.returncode == 0 and 'Re-encrypted 5 secrets' in done.stdout, done.stderr  # 2 + 1 env, 2 of users
+    user_secrets.init(settings)
+    opened = channels.opened(channel_id)
+    assert (opened.signing_secret, opened.bot_token) == (SECRET, TOKEN)

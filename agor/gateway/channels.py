@@ -19,6 +19,7 @@ from ..models import (Board, CardPlacement, GatewayChannel, GatewayIdentity, Gat
                       Worktree, utcnow)
 from ..models.gateway import SLACK_API
 from ..runtimes import registry
+from ..secret_box import SecretBox
 from .origin import PLATFORMS
 
 PURPOSE = 'gateway'
@@ -181,7 +182,7 @@ def env_names_for_session(session: Session, session_id: str | None) -> set[str]:
     return set(channel.env) if channel else set()
 
 
-def reseal(session: Session, old: Any, new: Any) -> int:
+def reseal(session: Session, old: SecretBox, new: SecretBox) -> int:
     """Every channel secret re-encrypted under `new` (agor.rotate_master_secret), in the caller's transaction."""
     count = 0
     for row in session.exec(select(GatewayChannel)):

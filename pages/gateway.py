@@ -15,6 +15,9 @@ from agor.gateway import service
 def register(settings: Settings) -> None:
     @app.post('/gateway/{platform}/{channel_id}', tags=['gateway'])
     async def webhook(platform: str, channel_id: str, request: Request) -> JSONResponse:
+        length = request.headers.get('content-length', '')
+        if length.isdigit() and int(length) > service.MAX_BODY:  # refused before it is read
+            return JSONResponse({'detail': 'The request body is too large.'}, status_code=413)
         body = await request.body()
         answer = await asyncio.to_thread(service.receive, platform, channel_id, dict(request.headers), body)
         if answer.message is not None and answer.channel is not None:

@@ -81,3 +81,26 @@ async def test_a_person_links_their_chat_account_with_a_code_and_unlinks_it(user
     await user.should_see('No chat account is linked to you.', retries=30)
     assert await asyncio.to_thread(links.linked, seeded.users['bob']) == []
     assert await asyncio.to_thread(auth.list_users)  # (the owner is untouched)
+
+
+async def test_a_chat_sessions_header_says_where_it_came_from(user: TestUser, git_repo):
+    await user.open('/')
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, bob=Role.member)
+    agent_id = await asyncio.to_thread(_chat_session, seeded)
+    await log_in(user, 'bob@example.com')
+    await user.open(f'/b/{seeded.board.slug}?session={agent_id}')
+    await user.should_see('· from Slack · #ops · U0ALICE', retries=30)
+
+
+def _chat_session(seeded) -> str:
+    """A session bound to a thread of a Slack channel, as a message of U0ALICE (Alice) left it."""
+    from agor import agent_sessions, db
+    from agor.models import GatewayThread
+    channel = channels.save_channel(seeded.owner, None, {
+        'name': '#ops', 'signing_secret': 's', 'bot_token': 't', 'board_id': seeded.board.id,
+        'worktree_id': seeded.worktree.id, 'runtime': 'shell'})
+    agent = agent_sessions.create(seeded.owner, seeded.worktree.id, 'shell')
+    with db.transaction() as session:
+        session.add(GatewayThread(channel_id=channel['id'], external_channel='C0TEAM', thread_ts='1.1',
+                                  session_id=agent.id, external_user='U0ALICE'))
+    return agent.id

@@ -141,7 +141,8 @@ class GatewayAdmin:
             show_names()
             with ui.row().classes('w-full items-center gap-2 no-wrap'):
                 var_name = ui.input('Variable name').props('outlined dense').classes('w-48').mark('channel-var-name')
-                var_value = ui.input('Variable value', password=True).props('outlined dense autocomplete=new-password') \
+                var_value = ui.input('Variable value', password=True) \
+                    .props('outlined dense autocomplete=new-password') \
                     .classes('flex-1').mark('channel-var-value')
 
                 def add_var() -> None:

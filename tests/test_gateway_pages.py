@@ -1,6 +1,6 @@
 """The gateway's pages through NiceGUI's simulated user: an admin sets up a channel (its secrets never go back to the
 browser) and maps a person; a user makes a link code in Settings → Chat accounts, sees the account it linked, and
-unlinks it."""
+unlinks it; a chat session's header and (in Chromium) its chip on the card say where it came from."""
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +14,8 @@ from agor.models import Role
 
 from .conftest import PASSWORD, seed_board
 from .test_pages import log_in, press
-from .test_sessions import wait_for
 from .test_secrets_pages import frames, page_state  # noqa: F401 (frames is a fixture)
+from .test_sessions import wait_for
 
 SECRET = 'signing-secret-typed-in-the-page'
 TOKEN = 'xoxb-typed-in-the-page'
@@ -104,3 +104,20 @@ def _chat_session(seeded) -> str:
         session.add(GatewayThread(channel_id=channel['id'], external_channel='C0TEAM', thread_ts='1.1',
                                   session_id=agent.id, external_user='U0ALICE'))
     return agent.id
+
+
+def test_a_chat_sessions_chip_on_the_card_says_where_it_came_from(browser, board_app):
+    from playwright.sync_api import expect
+
+    from agor import user_secrets
+
+    from .app_server import open_board
+    server, seeded = board_app
+    user_secrets.init(load_settings(data_dir=str(server.data_dir)))  # the app's master secret
+    _chat_session(seeded)
+    page = open_board(browser, server, 'bob@example.com', PASSWORD, seeded.board.slug)
+    chip = page.locator('.agor-session-chip')
+    expect(chip).to_have_attribute('title', 'From Slack · #ops · U0ALICE', timeout=10_000)
+    expect(chip).to_contain_text('From Slack · #ops · U0ALICE: Shell · new')  # its text for screen readers
+    expect(chip.locator('.agor-chip-origin')).to_be_visible()
+    page.context.close()

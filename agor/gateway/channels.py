@@ -15,8 +15,7 @@ from sqlmodel import Session, col, select
 from .. import db, ids, user_secrets
 from ..auth import require
 from ..errors import InvalidInput
-from ..models import (Board, CardPlacement, GatewayChannel, GatewayIdentity, GatewayThread, Role, User,
-                      Worktree, utcnow)
+from ..models import Board, CardPlacement, GatewayChannel, GatewayIdentity, GatewayThread, Role, User, Worktree, utcnow
 from ..models.gateway import SLACK_API
 from ..runtimes import registry
 from ..secret_box import SecretBox

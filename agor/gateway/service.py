@@ -24,8 +24,17 @@ from sqlmodel import col, select
 
 from .. import agent_sessions, db
 from ..errors import DomainError
-from ..models import (AgentSession, GatewayChannel, GatewayEvent, GatewayIdentity, GatewayThread, GatewayTurn, User,
-                      Worktree, utcnow)
+from ..models import (
+    AgentSession,
+    GatewayChannel,
+    GatewayEvent,
+    GatewayIdentity,
+    GatewayThread,
+    GatewayTurn,
+    User,
+    Worktree,
+    utcnow,
+)
 from . import channels, links
 from .platform import Adapter, Inbound, PlatformError
 from .slack import SlackAdapter

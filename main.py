@@ -47,6 +47,7 @@ from agor.secret_box import WrongMasterSecret  # noqa: E402
 from agor.unix_accounts import AGENT_HOMES  # noqa: E402
 from agor.proxies import TrustedProxyHeaders, origin_check  # noqa: E402
 from agor.session_worker import SessionWorkers  # noqa: E402
+from agor.gateway.relay import Relay  # noqa: E402
 from components import presence_layer  # noqa: E402
 from components import add_assets  # noqa: E402
 
@@ -54,6 +55,7 @@ logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name
 
 
 session_workers = SessionWorkers(settings)
+gateway_relay = Relay()  # posts gateway sessions' progress and answers to their threads (where the runs are)
 
 
 async def startup() -> None:
@@ -84,6 +86,7 @@ async def startup() -> None:
     await mcp_endpoint.endpoint.start(settings)  # /mcp: the app's MCP server for its own agents
     if settings.runner:  # the one process that runs agent sessions; the others' prompts reach it over the bus
         await session_workers.start()
+        await gateway_relay.start()
     scheduler.start(settings, watchdog=session_workers.check)
 
 
@@ -91,6 +94,7 @@ async def shutdown() -> None:
     await mcp_endpoint.endpoint.stop()
     scheduler.stop()
     terminals.stop()
+    await gateway_relay.stop()
     await session_workers.stop_all()
     template_workers.pool.close()
     cluster.stop()

@@ -22,6 +22,7 @@ from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
                      User, Worktree, utcnow)
 from .events import RUNS_TOPIC, AttentionChanged, PromptQueued, SessionChanged, StopRequested, topic
+from .gateway import origin
 from .models.agent_sessions import RUNNING
 from .runtimes import registry
 from .runtime_settings import check_mode, clean_model
@@ -270,7 +271,8 @@ def _summary(session: Session, agent: AgentSession) -> dict[str, Any]:
             'title': agent.title, 'status': agent.status, 'status_label': canvas.status_label(agent),
             'error': agent.error, 'stuck': agent.stuck, 'queued': queued, 'created_by': agent.created_by,
             'creator': user_name(session, agent.created_by), 'model': agent.model,
-            'created_at': agent.created_at.isoformat(), 'updated_at': agent.updated_at.isoformat()}
+            'created_at': agent.created_at.isoformat(), 'updated_at': agent.updated_at.isoformat(),
+            'origin': origin.label(session, agent.id)}
 
 
 def _detail(session: Session, agent: AgentSession, user: User) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Boards, comments, sessions and triggers write; this module says what a card, a zone and a board look like to every
 viewer (`card_view` with its session chips and open-thread count, `zone_view` with its trigger settings), queues a
 card's new state for its board's viewers (`emit_card`), and holds the rules of the canvas: sizes, valid points,
-which zone a card is in, and the settings a zone's trigger takes. It imports none of the features, so each of them
-can import it.
+which zone a card is in, and the settings a zone's trigger takes. It imports none of the features (only the gateway's
+`origin`, which reads models), so each of them can import it.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from . import db, ids, trigger_template
 from .errors import InvalidInput
 from .events import CardChanged, topic
+from .gateway import origin
 from .models import AgentSession, Board, CardPlacement, Comment, Repo, User, Worktree, Zone
 from .runtimes import registry
 
@@ -97,6 +98,9 @@ def session_chips(session: Session, worktree_ids: list[str]) -> dict[str, list[d
         if len(mine) < CHIPS_PER_CARD:
             mine.append({'id': agent.id, 'status': 'stuck' if agent.stuck else agent.status,
                          'label': session_label(agent)})
+    origins = origin.labels(session, [chip['id'] for mine in chips.values() for chip in mine])
+    for chip in (chip for mine in chips.values() for chip in mine):
+        chip['origin'] = origins.get(chip['id'])
     return chips
 
 

@@ -6,7 +6,8 @@ carry no secrets by convention), never the whole of it, then, later wins:
   `safe.directory=*` for git (checkouts stay owned by the app's account);
 - the instance's variables (`Settings.agent_env`: `AGOR_AGENT_ENV_<NAME>=value` becomes `<NAME>=value`, set at
   start-up with `configure`);
-- the gateway channel's variables (a parameter; none until the gateway exists);
+- for a session a gateway channel started, that channel's variables (`agor.gateway.channels`, sealed like the
+  user's);
 - the user's own (`agor.user_secrets`): their Global variables, the Session variables the session opted into, their
   provider keys. For a session the user is always its creator, whoever prompted it;
 - `AGOR_USER` and `AGOR_USER_EMAIL`.
@@ -24,6 +25,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from . import db, user_secrets
+from .gateway import channels as gateway_channels
 from .errors import InvalidInput
 from .models import User
 from .runtimes.base import Runtime
@@ -61,30 +63,31 @@ def allowed_app_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name in ALLOWED_NAMES or ALLOWED_PATTERN.match(name)}
 
 
-def merged_env(user: User, account: Account, *, session_id: str | None = None,
-               gateway: Mapping[str, str] | None = None) -> Launch:
+def merged_env(user: User, account: Account, *, session_id: str | None = None) -> Launch:
     """What a process of `user` (a session's creator, or a terminal's opener) starts with when it runs as `account`;
-    `session_id` adds the Session variables that session opted into."""
+    `session_id` adds its channel's variables and the Session variables that session opted into."""
     env = {**login_env(account), **allowed_app_env()}  # the allowlist has no identity variables
     if not account.is_current:
         env.update(GIT_TRUSTS_CHECKOUTS)
     env.update(instance)
-    env.update(gateway or {})
     with db.read() as session:
+        channel = gateway_channels.env_for_session(session, session_id)
         own = user_secrets.opened_env(session, user.id, session_id)
+    env.update(channel)
     env.update(own.env)
     env.update(AGOR_USER=user.name, AGOR_USER_EMAIL=user.email)
-    return Launch(env, own.values)
+    return Launch(env, [*channel.values(), *own.values])
 
 
 def require_provider_key(session: Session, runtime: Runtime, creator: User, actor: User,
-                         session_id: str | None = None, gateway: Mapping[str, str] | None = None) -> None:
-    """Refuse a run of `runtime` that would have no provider key: neither the instance (or gateway) nor the session's
-    creator has one of the variables it reads, and the creator's agent home holds no login of the CLI's own. Names
-    only: nothing is decrypted."""
+                         session_id: str | None = None) -> None:
+    """Refuse a run of `runtime` that would have no provider key: neither the instance (or the session's channel)
+    nor the session's creator has one of the variables it reads, and the creator's agent home holds no login of the
+    CLI's own. Names only: nothing is decrypted."""
     if not runtime.key_names:
         return
-    names = set(instance) | set(gateway or {}) | user_secrets.names_for(session, creator.id, session_id)
+    names = set(instance) | gateway_channels.env_names_for_session(session, session_id) | \
+        user_secrets.names_for(session, creator.id, session_id)
     if names & set(runtime.key_names) or any(runtime.logged_in(homes / creator.id) for homes in agent_homes):
         return
     setting = f'{runtime.key_names[0]} under Settings → Agentic Tools → API Keys'

@@ -7,6 +7,7 @@ from what such a process prints (`redactor`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,17 +212,20 @@ def check_or_seal(sealer: SecretBox) -> bool:
             return False
 
 
-def reseal_all(old: SecretBox, new: SecretBox) -> int:
-    """Every stored value re-encrypted under `new`, in one transaction (nothing changes if one fails to open)."""
+def reseal_all(old: SecretBox, new: SecretBox, others: tuple[Callable[[Session, SecretBox, SecretBox], int], ...] = ()
+               ) -> int:
+    """Every stored value re-encrypted under `new`, in one transaction (nothing changes if one fails to open);
+    `others` re-encrypt the other tables sealed with the same key (the gateway's channels) in it too."""
     with db.transaction() as session:
         rows = session.exec(select(UserSecret)).all()
         for row in rows:
             row.value = new.seal(row.user_id, row.kind, row.name, old.open(row.user_id, row.kind, row.name, row.value))
+        count = len(rows) + sum(reseal(session, old, new) for reseal in others)
         check = session.get(SecretCheck, 1)
         if check is None or old.open(*CHECK, check.value) != 'agor':
             raise UnreadableSecret('The check value does not open with the current master secret.')
         check.value = new.seal(*CHECK, 'agor')
-        return len(rows)
+        return count
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------

@@ -65,7 +65,8 @@ export default {
           <div class="agor-card-meta"><i class="material-icons agor-branch-icon" aria-hidden="true">call_split</i><span class="agor-branch">{{ c.branch }}</span> · {{ c.repo }}</div>
           <div class="agor-card-badges">
             <span v-for="s in c.sessions" :key="s.id" class="agor-chip agor-session-chip" :class="'status-' + s.status"
-                  :data-session-id="s.id" @pointerdown.stop @click.stop="$emit('session_click', { id: s.id })">{{ s.label }}</span>
+                  :data-session-id="s.id" :title="s.origin ? 'From ' + s.origin : null"
+                  @pointerdown.stop @click.stop="$emit('session_click', { id: s.id })"><i v-if="s.origin" class="material-icons agor-chip-origin" aria-hidden="true">forum</i><span v-if="s.origin" class="agor-sr-only">From {{ s.origin }}: </span>{{ s.label }}</span>
             <span v-if="c.comments" class="agor-chip agor-comments-chip" :title="c.comments + ' open threads'"><i class="material-icons" aria-hidden="true">chat_bubble_outline</i><span class="agor-count">{{ c.comments }}</span></span>
           </div>
         </div>

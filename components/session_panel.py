@@ -170,6 +170,8 @@ class SessionView:
         with self.meta:
             mine = detail['created_by'] == self.user_id
             ui.label(f'{detail["runtime_label"]} · runs as {"you" if mine else detail["creator"]}').mark('runs-as')
+            if detail.get('origin'):
+                ui.label(f'· from {detail["origin"]}').mark('session-origin')
             if mine and self.can_write:
                 ui.button('Variables', icon='tune', on_click=lambda: self._variables(detail['id'])) \
                     .props('flat dense no-caps size=sm').tooltip('Your Session-scoped env vars for this session') \

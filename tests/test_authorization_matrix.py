@@ -70,6 +70,11 @@ The inventory (page · handler → service call · target · allowed):
     /b/<slug> zone dialog   Recent firings                 → triggers.history          trigger zone       READERS
     header (every page)     Inbox (open)                   → notifications.inbox       own entries        READERS
     header (every page)     Inbox → Mark all read          → notifications.mark_read   own entries        READERS
+    /admin                  Chat gateway: New channel → Save → gateway.channels.save_channel -          ADMIN
+    /admin                  Chat gateway: Link (a person)  → gateway.channels.map_identity  a channel      ADMIN
+    /admin                  Chat gateway: Delete → Delete  → gateway.channels.delete_channel a channel     ADMIN
+    settings Chat accounts  Make a code                    → gateway.links.new_code    own code           READERS
+    settings Chat accounts  Unlink                         → gateway.links.unlink      own linked account READERS
 
 Handlers that call the same service with the same arguments as a row above are that row (the boards list's and the
 board's "Sharing and permissions" open one component; the repos page's "New worktree" and "Restore" are the board's
@@ -110,6 +115,9 @@ from agor.models import (
     CardPlacement,
     Comment,
     CommentReaction,
+    GatewayChannel,
+    GatewayIdentity,
+    GatewayLinkCode,
     Invite,
     Notification,
     Repo,
@@ -741,6 +749,57 @@ def marked_read(page: WsPage, t: SimpleNamespace) -> bool:
     return get(Notification, t.inbox).read_at is not None
 
 
+def a_channel(t: SimpleNamespace, linked: bool = False) -> None:
+    """The actor's chat channel `Chan <actor>` on its worktree (secrets are never opened by these rows); `linked`:
+    the actor's own chat account L<actor> on it."""
+    def make(session: Any) -> None:
+        channel = session.exec(select(GatewayChannel).where(GatewayChannel.name == f'Chan {t.actor}')).first()
+        if channel is None:
+            channel = GatewayChannel(name=f'Chan {t.actor}', signing_secret='x', bot_token='x', board_id=t.board,
+                                     worktree_id=t.worktree, runtime='shell', created_by=t.alice)
+            session.add(channel)
+            session.flush()
+        if linked:
+            session.add(GatewayIdentity(channel_id=channel.id, external_id=f'L{t.actor}', user_id=t.user_id))
+    write(make)
+
+
+def no_channel(t: SimpleNamespace) -> None:
+    write(lambda s: [s.delete(c) for c in s.exec(select(GatewayChannel).where(
+        col(GatewayChannel.name).in_([f'Chan {t.actor}', f'Channel of {t.actor}'])))])
+
+
+async def new_channel(page: WsPage, t: SimpleNamespace) -> Send:
+    save = await page.opened(click(page, button(page, 'New channel')), label='Save', tag='q-btn')
+    await type_into(page, 'Channel name', f'Channel of {t.actor}')
+    target = page.one(label='Board · worktree its sessions start in')
+    option = next(o for o in page.elements[target]['props']['options']
+                  if o['label'] == f'Board {t.actor} · ' + f'wt-{t.actor}'.replace('_', '-'))
+    await page.fire(target, 'update:modelValue', option)
+    await type_into(page, 'Signing secret', f'secret of {t.actor}')
+    await type_into(page, 'Bot token (xoxb-…)', f'xoxb-{t.actor}')
+    return click(page, save)
+
+
+async def map_person(page: WsPage, t: SimpleNamespace) -> Send:
+    anchor = await page.wait_element(text=f'Chan {t.actor}')
+    await page.fire(after(page, anchor, label='External user id', event='update:value'), 'update:value',
+                    f'U{t.actor}')
+    person = after(page, anchor, label='Agor user', tag='nicegui-select')
+    option = next(o for o in page.elements[person]['props']['options'] if o['label'].startswith(f'{t.name} ('))
+    await page.fire(person, 'update:modelValue', option)
+    return click(page, after(page, anchor, label='Link', tag='q-btn'))
+
+
+async def delete_channel(page: WsPage, t: SimpleNamespace) -> Send:
+    anchor = await page.wait_element(text=f'Chan {t.actor}')
+    return await dialog_button(page, click(page, after(page, anchor, label='Delete', tag='q-btn')), 'Delete')
+
+
+async def unlink_chat_account(page: WsPage, t: SimpleNamespace) -> Send:
+    return click(page, await page.wait_element(label='Unlink', tag='q-btn'))
+
+
 BOARD = '/b/{slug}'
 ROWS = [
     Row('drop a card (canvas card_move)', BOARD,
@@ -867,6 +926,21 @@ ROWS = [
     Row('header: open the inbox', '/', send_now(lambda page, t: inbox_menu(page)), inbox_shown, READERS),
     Row('inbox: Mark all read', '/', mark_all_read, marked_read, READERS,
         set_attr(Notification, 'inbox', read_at=None)),
+    Row('admin: Chat gateway → New channel → Save', '/admin', new_channel,
+        lambda page, t: count(GatewayChannel, GatewayChannel.name == f'Channel of {t.actor}') > 0, ADMIN, no_channel),
+    Row('admin: Chat gateway → Link a person', '/admin', map_person,
+        lambda page, t: count(GatewayIdentity, GatewayIdentity.external_id == f'U{t.actor}') > 0, ADMIN, no_channel,
+        before=a_channel),
+    Row('admin: Chat gateway → Delete → Delete', '/admin', delete_channel,
+        lambda page, t: count(GatewayChannel, GatewayChannel.name == f'Chan {t.actor}') == 0, ADMIN, no_channel,
+        before=a_channel),
+    Row('settings: Chat accounts → Make a code', '/?settings=chat-accounts',
+        send_now(lambda page, t: click(page, button(page, 'Make a code'))),
+        lambda page, t: count(GatewayLinkCode, GatewayLinkCode.user_id == t.user_id) > 0, READERS,
+        delete_rows(GatewayLinkCode, user_id='user_id')),
+    Row('settings: Chat accounts → Unlink', '/?settings=chat-accounts', unlink_chat_account,
+        lambda page, t: count(GatewayIdentity, GatewayIdentity.external_id == f'L{t.actor}') == 0, READERS,
+        no_channel, before=lambda t: a_channel(t, linked=True)),
 ]
 
 

@@ -69,7 +69,7 @@ async def test_the_deep_link_opens_the_page_it_names_and_an_unknown_one_opens_ge
                 rail = [e['text'] for e in page.elements.values() if e.get('tag') == 'q-item-section' or
                         'uppercase' in e.get('class', [])]
                 assert rail[rail.index('Profile'):] == ['Profile', 'General', 'Env Vars', 'Audio', 'Personal API Keys',
-                                                        'Agentic Tools', 'API Keys', 'Claude Code', 'Codex', 'Gemini',
+                                                        'Chat accounts', 'Agentic Tools', 'API Keys', 'Claude Code', 'Codex', 'Gemini',
                                                         'OpenCode']
             finally:
                 await page.close()

@@ -205,7 +205,7 @@ def test_the_merge_order_is_instance_then_global_then_opted_session_vars_then_ke
     user_secrets.set_env(alice, 'SESSION_ONLY', 'in-session', 'session')
     agent = agent_sessions.create(alice, team.worktree.id, 'shell')
     account = unix_accounts.current() if os.geteuid() else unix_accounts.lookup('agor-t-exec')
-    env = credentials.merged_env(alice, account, session_id=agent.id, gateway={'SHARED': 'gateway'}).env
+    env = credentials.merged_env(alice, account, session_id=agent.id).env
     assert (env['SHARED'], env['ONLY_INSTANCE'], env['ANTHROPIC_API_KEY']) == ('global', 'i', 'sk-instance')
     assert 'SESSION_ONLY' not in env
     user_secrets.set_session_env(alice, agent.id, ['SESSION_ONLY'])
@@ -218,7 +218,6 @@ def test_the_merge_order_is_instance_then_global_then_opted_session_vars_then_ke
     assert user_secrets.session_env(alice, agent.id) == {'available': ['SESSION_ONLY'], 'selected': ['SESSION_ONLY']}
     assert 'SESSION_ONLY' not in credentials.merged_env(alice, account).env  # a terminal: Global variables only
     assert credentials.merged_env(bob, account).env.get('SHARED') == 'instance'
-    assert credentials.merged_env(bob, account, gateway={'SHARED': 'gateway'}).env['SHARED'] == 'gateway'
 
 
 def test_a_missing_provider_key_is_named_before_anything_is_queued(team, settings):

@@ -2,6 +2,8 @@
 from .base import new_id, utcnow
 from .boards import Board, BoardMember, CardPlacement, Zone, ZoneFiring
 from .comments import Comment, CommentReaction, Notification
+from .gateway import (GatewayChannel, GatewayEvent, GatewayIdentity, GatewayLinkCode, GatewayThread,
+                      GatewayTurn)
 from .repos import Repo, Worktree
 from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .approvals import Approval
@@ -9,7 +11,9 @@ from .personal import ApiKey, RuntimeSetting, UserAvatar
 from .secrets import SecretCheck, SessionEnvSelection, UserSecret
 from .users import Invite, Login, Role, User
 
-__all__ = ['AgentSession', 'ApiKey', 'Approval', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite',
+__all__ = ['AgentSession', 'ApiKey', 'Approval', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction',
+           'GatewayChannel', 'GatewayEvent', 'GatewayIdentity', 'GatewayLinkCode', 'GatewayThread', 'GatewayTurn',
+           'Invite',
            'Login', 'Notification', 'Repo', 'Role', 'RuntimeSetting', 'SecretCheck', 'SessionAck', 'SessionEnvSelection',
            'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'UserAvatar', 'UserSecret', 'Worktree', 'Zone',
            'ZoneFiring',

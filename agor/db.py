@@ -118,8 +118,14 @@ def transaction() -> Iterator[Session]:
 
 @contextmanager
 def read() -> Iterator[Session]:
+    """Reads that all see one state of the database, never part of a commit made meanwhile (a session's status from
+    before a claim and its queue from after it)."""
     refuse_on_event_loop('a database read')
     with Session(engine(), expire_on_commit=False) as session:
+        if session.get_bind().dialect.name == 'sqlite':  # pysqlite begins a transaction only before a write
+            session.connection().exec_driver_sql('BEGIN')
+        else:  # PostgreSQL's default (read committed) gives each statement its own snapshot
+            session.connection(execution_options={'isolation_level': 'REPEATABLE READ'})
         yield session
 
 

@@ -16,6 +16,7 @@ from agor.runtimes.cli_process import process_group_alive
 from agor.session_worker import RESTART_REASON, VANISHED_REASON, SessionWorkers
 
 from .conftest import at_once, seed_board
+from .servers import INITDB, postgres_server
 
 
 @pytest.fixture
@@ -94,6 +95,41 @@ async def test_a_prompt_queued_while_the_worker_finds_the_queue_empty_still_runs
     await wait_for(lambda: injected)
     await settle(agent.id, 'completed', timeout=10)
     assert [t.strip() for t in texts(alice, agent.id, 'assistant')] == ['first', 'second']
+
+
+@pytest.fixture(params=['sqlite', pytest.param('postgres', marks=[
+    pytest.mark.postgres, pytest.mark.skipif(not INITDB, reason='PostgreSQL is not installed')])])
+def any_database(request, monkeypatch):
+    """The test runs on SQLite and on a private PostgreSQL (`settings` reads DATABASE_URL)."""
+    if request.param == 'sqlite':
+        yield
+        return
+    with postgres_server() as url:
+        monkeypatch.setenv('DATABASE_URL', url)
+        yield
+
+
+def test_a_session_read_while_its_next_turn_is_claimed_shows_one_moment(any_database, settings, git_repo,
+                                                                        monkeypatch):
+    """Status and queue come from one state of the database: a read that overlapped the claim of a queued prompt
+    once showed the session `idle` (before) with nothing queued (after) while the turn ran, and whoever waited for
+    the session to settle stopped waiting."""
+    seeded = seed_board(settings, git_repo)
+    alice = seeded.owner
+    agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'echo first')  # queued; no worker serves it
+    real_count, claimed = agent_sessions.queued_count, []
+
+    def claim_midway(session, session_id):  # the worker commits its claim while the read is under way
+        if not claimed:  # once (the claim publishes the session's summary, which counts again)
+            claimed.append(session_id)
+            claimed.append(run_records.claim_next_turn(session_id))
+        return real_count(session, session_id)
+
+    monkeypatch.setattr(agent_sessions, 'queued_count', claim_midway)
+    detail = agent_sessions.get(alice, agent.id)
+    assert claimed[1] is not None and (detail['status'], detail['queued']) == ('idle', 1)  # all of it from before
+    detail = agent_sessions.get(alice, agent.id)
+    assert (detail['status'], detail['queued']) == ('running', 0)
 
 
 async def test_stop_ends_the_process_group_drops_the_queue_and_says_who_stopped_it(scene):

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     agent_cli_dir: Path = Field(default_factory=default_cli_dir)
     agent_max_retries: int = Field(2, ge=0, le=20)
     master_secret: SecretStr | None = None  # users' secrets are sealed under it; else data/master_secret
+    mcp_allow_loopback: bool = False  # MCP servers and OAuth discovery may use http(s) on loopback (development)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -5,11 +5,12 @@ from .comments import Comment, CommentReaction, Notification
 from .repos import Repo, Worktree
 from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .personal import ApiKey, RuntimeSetting, UserAvatar
+from .mcp import McpClient, McpGrant, McpPendingFlow, McpServer, SessionMcpServer
 from .secrets import SecretCheck, SessionEnvSelection, UserSecret
 from .users import Invite, Login, Role, User
 
 __all__ = ['AgentSession', 'ApiKey', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction', 'Invite',
-           'Login', 'Notification', 'Repo', 'Role', 'RuntimeSetting', 'SecretCheck', 'SessionAck', 'SessionEnvSelection',
-           'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'UserAvatar', 'UserSecret', 'Worktree', 'Zone',
+           'Login', 'McpClient', 'McpGrant', 'McpPendingFlow', 'McpServer', 'Notification', 'Repo', 'Role', 'RuntimeSetting', 'SecretCheck', 'SessionAck', 'SessionEnvSelection',
+           'SessionFollow', 'SessionMcpServer', 'SessionTurn', 'TranscriptEntry', 'User', 'UserAvatar', 'UserSecret', 'Worktree', 'Zone',
            'ZoneFiring',
            'new_id', 'utcnow']

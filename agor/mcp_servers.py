@@ -19,14 +19,14 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from . import agent_sessions, db, ids
+from . import db, ids
 from .auth import require
 from .config import Settings, session_secret
 from .errors import Forbidden, InvalidInput
@@ -236,6 +236,7 @@ def authenticated_server_ids(actor: User) -> list[str]:
 def session_servers(actor: User, session_id: Any) -> dict[str, Any]:
     """The enabled servers a session may select, those it selected, and the selected OAuth servers its creator has
     no working grant for (they are left out of its runs)."""
+    from . import agent_sessions  # (it imports this module)
     agent_sessions.get(actor, session_id)  # refused unless the actor may see the session
     with db.read() as session:
         agent = ids.load(session, AgentSession, session_id, 'session')
@@ -250,18 +251,23 @@ def session_servers(actor: User, session_id: Any) -> dict[str, Any]:
 def set_session_servers(actor: User, session_id: Any, server_ids: Any) -> None:
     """Which servers the session gets from its next run on (its creator only: they run with the creator's grants)."""
     require(actor, Role.member, 'choose MCP servers for sessions')
-    if not isinstance(server_ids, list) or not all(isinstance(i, str) for i in server_ids):
-        raise InvalidInput('Choose MCP servers by id.')
     with db.transaction() as session:
         agent = ids.load(session, AgentSession, session_id, 'session')
         if agent.created_by != actor.id:
             raise Forbidden("Only the session's creator chooses its MCP servers: it uses the creator's grants.")
-        known = {s.id for s in session.exec(select(McpServer).where(McpServer.enabled == True)).all()}  # noqa: E712
-        if set(server_ids) - known:
-            raise InvalidInput('That MCP server does not exist or is disabled.')
-        session.execute(delete(SessionMcpServer).where(col(SessionMcpServer.session_id) == agent.id))
-        for server_id in sorted(set(server_ids)):
-            session.add(SessionMcpServer(session_id=agent.id, server_id=server_id))
+        choose(session, agent.id, server_ids)
+
+
+def choose(session: Session, session_id: str, server_ids: list[str]) -> None:
+    """Set the session's selection inside the caller's transaction (the caller checked it is the creator's)."""
+    if not isinstance(server_ids, list) or not all(isinstance(i, str) for i in server_ids):
+        raise InvalidInput('Choose MCP servers by id.')
+    known = {s.id for s in session.exec(select(McpServer).where(McpServer.enabled == True)).all()}  # noqa: E712
+    if set(server_ids) - known:
+        raise InvalidInput('That MCP server does not exist or is disabled.')
+    session.execute(delete(SessionMcpServer).where(col(SessionMcpServer.session_id) == session_id))
+    for server_id in sorted(set(server_ids)):
+        session.add(SessionMcpServer(session_id=session_id, server_id=server_id))
 
 
 # ---- runs ------------------------------------------------------------------------------------------------------------
@@ -271,6 +277,15 @@ class RunServers:
     servers: list[runtime.McpServer]
     warnings: list[str]
     secrets: list[str]  # values to keep out of the transcript (stdio env values, proxy bearers)
+    granted: list[str] = field(default_factory=list)  # the names of the servers called with the creator's grant
+
+
+def with_grant(event: runtime.TranscriptEvent, servers: RunServers, user_name: str) -> runtime.TranscriptEvent:
+    """A tool call of an OAuth server says whose grant made it (the session's creator's)."""
+    if event.kind != 'tool_call' or event.data.get('server') not in servers.granted:
+        return event
+    return runtime.TranscriptEvent(event.kind, f'{event.text} · {user_name}\'s grant', {**event.data,
+                                                                                       'grant': user_name})
 
 
 def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User) -> RunServers:
@@ -294,6 +309,8 @@ def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User
         else:
             bearer = proxy_token(settings, session_id, turn_id, server.id)
             result.secrets.append(bearer)
+            if server.auth == 'oauth':
+                result.granted.append(server.name)
             result.servers.append(runtime.McpServer(
                 server.name, server.transport, url=f'{app_url(settings)}/mcp-proxy/{session_id}/{server.name}',  # type: ignore
                 headers={'Authorization': f'Bearer {bearer}'}))

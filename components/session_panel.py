@@ -22,7 +22,7 @@ from agor.models import Role, User
 from agor.runtimes import registry
 from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
 
-from . import timestamp
+from . import session_mcp, timestamp
 from .act import FAILED, act
 from .busy import busy_button
 from .listen import listen
@@ -178,6 +178,7 @@ class SessionView:
                 with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"') as pick:
                     known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
+            servers = await session_mcp.picker()
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
                 .classes('text-xs text-slate-600')
 
@@ -203,7 +204,8 @@ class SessionView:
 
             async def start() -> None:
                 created = await act(agent_sessions.create, worktree['id'], runtime.value, prompt.value,
-                                    model=(model.value or '').strip() or None, permission_mode=mode.value)
+                                    model=(model.value or '').strip() or None, permission_mode=mode.value,
+                                    mcp_server_ids=list(servers.value or []) if servers else None)
                 if created is not FAILED:
                     await on_created(created.id)
             busy_button('Start session', start, icon='play_arrow').props('unelevated color=teal-8') \
@@ -230,6 +232,9 @@ class SessionView:
                 ui.button('Variables', icon='tune', on_click=lambda: self._variables(detail['id'])) \
                     .props('flat dense no-caps size=sm').tooltip('Your Session-scoped env vars for this session') \
                     .mark('session-variables')
+                ui.button('MCP', icon='hub', on_click=lambda: session_mcp.choose(detail['id'])) \
+                    .props('flat dense no-caps size=sm').tooltip('The MCP servers this session uses') \
+                    .mark('session-mcp')
             if detail['model']:
                 ui.label(f'· {detail["model"]}')
             self.total = ui.label().classes('agor-session-total').mark('session-total')

@@ -1,4 +1,4 @@
-"""Admin: people and roles, invite links, demo reset."""
+"""Admin: people and roles, invite links, MCP servers, demo reset."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -10,6 +10,7 @@ from agor.models import Role, User
 
 from components.act import FAILED, act
 from components.avatar import avatar
+from components.mcp_servers_admin import McpServersAdmin
 
 from .frame import header, page
 
@@ -87,6 +88,7 @@ async def admin_page(user: User, settings: Settings) -> None:
                 password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
                 role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
                 ui.button('Create account', on_click=create_account).props('unelevated color=teal-8')
+        McpServersAdmin(settings)
         warnings = [w for w in (terminals.mode_warning(settings), *unix_accounts.notes) if w]
         if warnings:
             with ui.card().classes('w-full bg-amber-50').mark('mode-warning'):

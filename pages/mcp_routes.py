@@ -47,21 +47,25 @@ def register(settings: Settings) -> None:
             log.exception('the MCP OAuth callback failed')
             return _page('Something went wrong on the server; nothing was stored. Try connecting again.', 500)
         return RedirectResponse(SETTINGS_PAGE, status_code=303)
+    register_proxy(settings, app)
 
+
+def register_proxy(settings: Settings, target: Any) -> None:
+    """The proxy's routes on `target` (the app; tests serve them alone)."""
     async def proxy(request: Request, session_id: str, server_name: str, rest: str = '') -> Response:
         scheme, _, bearer = request.headers.get('authorization', '').partition(' ')
         try:
             if scheme.lower() != 'bearer':
                 return JSONResponse({'detail': 'Send the run\'s MCP proxy token as a Bearer token.'}, 401)
-            target = await asyncio.to_thread(mcp_servers.proxy_target, settings, session_id, server_name,
-                                             bearer.strip())
-            return await _forward(request, target, rest, f'/mcp-proxy/{session_id}/{server_name}/o')
+            upstream = await asyncio.to_thread(mcp_servers.proxy_target, settings, session_id, server_name,
+                                               bearer.strip())
+            return await _forward(request, upstream, rest, f'/mcp-proxy/{session_id}/{server_name}/o')
         except DomainError as problem:
             return JSONResponse({'detail': problem.message}, problem.status)
 
-    app.add_api_route('/mcp-proxy/{session_id}/{server_name}', proxy, methods=METHODS, include_in_schema=False)
-    app.add_api_route('/mcp-proxy/{session_id}/{server_name}/o/{rest:path}', proxy, methods=METHODS,
-                      include_in_schema=False)
+    target.add_api_route('/mcp-proxy/{session_id}/{server_name}', proxy, methods=METHODS, include_in_schema=False)
+    target.add_api_route('/mcp-proxy/{session_id}/{server_name}/o/{rest:path}', proxy, methods=METHODS,
+                         include_in_schema=False)
 
 
 def _finish(token: str | None, params: dict[str, str]) -> str:

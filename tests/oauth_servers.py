@@ -191,6 +191,14 @@ class ProtectedMcp(Served):
             subject = (token.subject if token is not None else None) or 'nobody'
             self.subjects.append(subject)
             return f'you are {subject}'
+
+        @server.tool()
+        def fake_echo(text: str) -> str:
+            """Echo the text back, prefixed with the caller's subject."""
+            token = get_access_token()
+            subject = (token.subject if token is not None else None) or 'nobody'
+            self.subjects.append(subject)
+            return f'{subject} says: {text}'
         return server
 
     @property

@@ -88,7 +88,7 @@ class McpServersAdmin:
         server = server or {}
         with ui.dialog() as dialog, ui.card().classes('w-[36rem] max-w-full').mark('mcp-server-dialog'):
             ui.label(f'Edit {server["name"]}' if server else 'Add an MCP server').classes('text-lg font-semibold')
-            name = ui.input('Name', value=server.get('name', '')).props('outlined dense').classes('w-full') \
+            name = ui.input('Server name', value=server.get('name', '')).props('outlined dense').classes('w-full') \
                 .mark('mcp-name')
             transport = ui.select(TRANSPORTS, value=server.get('transport', 'http'), label='Transport') \
                 .props('outlined dense').classes('w-full').mark('mcp-transport')

@@ -26,12 +26,13 @@ from urllib.parse import urlparse
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from . import db, ids
+from . import db, ids, permissions
 from .auth import require
 from .config import Settings, session_secret
-from .errors import Forbidden, InvalidInput
+from .errors import Forbidden, InvalidInput, NotFound
 from .mcp_oauth import McpAuthError, check_url, discover
-from .models import AgentSession, McpGrant, McpServer, Role, SessionMcpServer, SessionTurn, User, utcnow
+from .models import (AgentSession, McpGrant, McpServer, Role, SessionMcpServer, SessionTurn, User, Worktree,
+                     utcnow)
 from .runtimes import base as runtime
 from .user_secrets import box, env_name
 
@@ -105,10 +106,22 @@ def _remote_headers(server: McpServer, user_id: str, allow_loopback: bool) -> di
 
 
 async def _list_tools(server: Any, headers: dict[str, str] | None) -> list[str]:
+    """The server's tool names, through the mcp SDK. A 401 surfaces from the SDK as a bare protocol error, so the
+    HTTP answers are watched: `Unauthorized` says what happened."""
     import httpx2
     from mcp import ClientSession, StdioServerParameters, stdio_client
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    statuses: list[int] = []
+
+    async def seen(response: Any) -> None:
+        statuses.append(response.status_code)
+
+    def watched(headers: Any = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
+        client = create_mcp_http_client(headers, timeout, auth)
+        client.event_hooks['response'].append(seen)
+        return client
 
     async def tools_of(read: Any, write: Any) -> list[str]:
         async with ClientSession(read, write) as session:
@@ -120,12 +133,21 @@ async def _list_tools(server: Any, headers: dict[str, str] | None) -> list[str]:
             async with stdio_client(server) as (read, write):
                 return await tools_of(read, write)
         if server.transport == 'sse':
-            async with sse_client(server.url, headers=headers) as (read, write):
+            async with sse_client(server.url, headers=headers, httpx_client_factory=watched) as (read, write):
                 return await tools_of(read, write)
-        async with httpx2.AsyncClient(headers=headers, timeout=TEST_SECONDS) as client, \
+        async with watched(headers) as client, \
                 streamable_http_client(server.url, http_client=client) as (read, write):
             return await tools_of(read, write)
-    return await asyncio.wait_for(run(), TEST_SECONDS)
+    try:
+        return await asyncio.wait_for(run(), TEST_SECONDS)
+    except Exception:
+        if 401 in statuses or 403 in statuses:
+            raise Unauthorized() from None
+        raise
+
+
+class Unauthorized(Exception):
+    """The server answered 401/403 during Test connection."""
 
 
 def _connection_error(error: BaseException) -> str:
@@ -138,7 +160,7 @@ def _connection_error(error: BaseException) -> str:
         return f'No answer within {TEST_SECONDS} s.'
     if 'ConnectError' in name or 'Connection refused' in text:
         return f'Unreachable: {text or name}.'
-    if '401' in text or 'Unauthorized' in text:
+    if isinstance(error, Unauthorized):
         return 'The server answered 401: it needs authorization (check the header value or connect OAuth).'
     if 'SSL' in text or 'certificate' in text.lower():
         return f'TLS failed: {text[:200]}.'
@@ -236,10 +258,11 @@ def authenticated_server_ids(actor: User) -> list[str]:
 def session_servers(actor: User, session_id: Any) -> dict[str, Any]:
     """The enabled servers a session may select, those it selected, and the selected OAuth servers its creator has
     no working grant for (they are left out of its runs)."""
-    from . import agent_sessions  # (it imports this module)
-    agent_sessions.get(actor, session_id)  # refused unless the actor may see the session
     with db.read() as session:
         agent = ids.load(session, AgentSession, session_id, 'session')
+        worktree = session.get(Worktree, agent.worktree_id)
+        if worktree is None or permissions.worktree_level(session, actor, worktree) is None:
+            raise NotFound('That session no longer exists.')  # as for every session the actor may not see
         available = session.exec(select(McpServer).where(McpServer.enabled == True)  # noqa: E712
                                  .order_by(col(McpServer.name))).all()
         chosen = _selected(session, agent.id)

@@ -298,3 +298,28 @@ def test_only_admins_define_servers_and_secrets_are_never_listed(oauth, people) 
                                                    'auth': 'header', 'header_value': 'Bearer s3cret-value'}, True)
     assert server['header_set'] is True and 's3cret' not in str(mcp_servers.list_servers(admin))
     assert 'header_set' not in mcp_servers.list_servers(alice)[0]
+
+
+# ---- Test connection (admins) ---------------------------------------------------------------------------------------
+
+async def test_test_connection_lists_tools_or_says_why_not(oauth, people, echo_mcp) -> None:
+    auth_server, protected = oauth
+    admin, alice, _ = people
+    stdio = mcp_servers.save_server(admin, None, {'name': 'echo', 'transport': 'stdio', 'command': echo_mcp.command,
+                                                  'args': echo_mcp.args, 'env': {'ECHO_TAG': 'tagged'}}, True)
+    assert await mcp_servers.test_connection(admin, stdio['id'], True) == {'ok': True, 'tools': ['fake_echo']}
+    server = add_server(admin, protected.mcp_url)
+    untested = await mcp_servers.test_connection(admin, server['id'], True)  # no grant of the admin's: discovery
+    assert untested['ok'] and auth_server.url in untested['note'] and untested['tools'] == []
+    connect(admin, server['id'])
+    assert await mcp_servers.test_connection(admin, server['id'], True) == {'ok': True,
+                                                                           'tools': ['fake_echo', 'whoami']}
+    keyed = mcp_servers.save_server(admin, None, {'name': 'keyed', 'transport': 'http', 'url': protected.mcp_url,
+                                                  'auth': 'header', 'header_value': 'Bearer wrong'}, True)
+    refused = await mcp_servers.test_connection(admin, keyed['id'], True)
+    assert refused['ok'] is False and '401' in refused['error'] and 'Bearer wrong' not in refused['error']
+    protected.stop()
+    gone = await mcp_servers.test_connection(admin, keyed['id'], True)
+    assert gone['ok'] is False and 'nreachable' in gone['error']
+    with pytest.raises(Forbidden):
+        await mcp_servers.test_connection(alice, stdio['id'], True)

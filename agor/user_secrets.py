@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from . import db, ids
+from . import db, ids, mcp_sealed
 from .auth import require
 from .config import Settings
 from .errors import Forbidden, InvalidInput, NotFound
@@ -217,11 +217,12 @@ def reseal_all(old: SecretBox, new: SecretBox) -> int:
         rows = session.exec(select(UserSecret)).all()
         for row in rows:
             row.value = new.seal(row.user_id, row.kind, row.name, old.open(row.user_id, row.kind, row.name, row.value))
+        resealed = mcp_sealed.reseal(session, old, new)  # the MCP servers' secrets and users' grants
         check = session.get(SecretCheck, 1)
         if check is None or old.open(*CHECK, check.value) != 'agor':
             raise UnreadableSecret('The check value does not open with the current master secret.')
         check.value = new.seal(*CHECK, 'agor')
-        return len(rows)
+        return len(rows) + resealed
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import db, mcp_oauth, mcp_servers
+from agor import db, mcp_oauth, mcp_servers, user_secrets
 from agor.errors import DomainError, Forbidden, InvalidInput
 from agor.models import McpGrant, McpPendingFlow
 from agor.secret_box import UnreadableSecret
@@ -323,3 +323,18 @@ async def test_test_connection_lists_tools_or_says_why_not(oauth, people, echo_m
     assert gone['ok'] is False and 'nreachable' in gone['error']
     with pytest.raises(Forbidden):
         await mcp_servers.test_connection(alice, stdio['id'], True)
+
+
+def test_master_secret_rotation_keeps_grants_and_server_secrets_readable(oauth, people, settings) -> None:
+    from .test_user_secrets import rotate
+    _, protected = oauth
+    admin, alice, _ = people
+    server = add_server(admin, protected.mcp_url, client_id='pre-registered', client_secret='shh-secret')
+    mcp_servers.save_server(admin, server['id'], {'auth': 'oauth', 'client_id': ''}, True)  # back to DCR, secret kept
+    connect(alice, server['id'])
+    token = mcp_oauth.access_token(alice.id, server['id'])
+    done = rotate(settings.data_dir)
+    assert done.returncode == 0, done.stderr
+    user_secrets.init(settings)
+    assert mcp_oauth.access_token(alice.id, server['id']) == token
+    assert asyncio.run(whoami(protected.mcp_url, token)) == 'you are alice'

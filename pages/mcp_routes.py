@@ -32,7 +32,6 @@ SETTINGS_PAGE = '/?settings=mcp-authorizations'
 FORWARDED = ('content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id')
 RETURNED = ('content-type', 'mcp-session-id', 'cache-control')
 METHODS = ['GET', 'POST', 'DELETE']
-_upstream: httpx.AsyncClient | None = None
 
 
 def register(settings: Settings) -> None:
@@ -62,6 +61,8 @@ def register_proxy(settings: Settings, target: Any) -> None:
             return await _forward(request, upstream, rest, f'/mcp-proxy/{session_id}/{server_name}/o')
         except DomainError as problem:
             return JSONResponse({'detail': problem.message}, problem.status)
+        except httpx.HTTPError as problem:
+            return JSONResponse({'detail': f'The MCP server is unreachable: {type(problem).__name__}.'}, 502)
 
     target.add_api_route('/mcp-proxy/{session_id}/{server_name}', proxy, methods=METHODS, include_in_schema=False)
     target.add_api_route('/mcp-proxy/{session_id}/{server_name}/o/{rest:path}', proxy, methods=METHODS,
@@ -82,14 +83,6 @@ def _page(message: str, status: int) -> HTMLResponse:
     return HTMLResponse(body, status_code=status if 400 <= status < 600 else 400)
 
 
-def _client() -> httpx.AsyncClient:
-    global _upstream
-    if _upstream is None or _upstream.is_closed:
-        _upstream = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=300.0), follow_redirects=False,
-                                      trust_env=False)
-    return _upstream
-
-
 async def _forward(request: Request, target: mcp_servers.ProxyTarget, rest: str, own_base: str) -> Response:
     url = mcp_servers.upstream_url(target, rest)
     if request.url.query:
@@ -97,45 +90,50 @@ async def _forward(request: Request, target: mcp_servers.ProxyTarget, rest: str,
     body = await request.body()
     headers = {name: value for name, value in request.headers.items() if name.lower() in FORWARDED}
     token = None
-    for attempt in range(2):
-        if target.auth == 'oauth':
-            token = await asyncio.to_thread(mcp_oauth.access_token, target.user_id, target.server_id,
-                                            stale=token if attempt else None)
-            auth = {'Authorization': f'Bearer {token}'}
-        else:
-            auth = target.headers
-        upstream = await _client().send(_client().build_request(request.method, url, content=body,
-                                                                headers={**headers, **auth}), stream=True)
-        if upstream.status_code != 401 or target.auth != 'oauth' or attempt:
-            break
-        await upstream.aclose()  # refused: refresh once and try again
-    if upstream.status_code == 401 and target.auth == 'oauth':
-        await asyncio.to_thread(mcp_oauth.mark_refused, target.user_id, target.server_id)
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=300.0), follow_redirects=False, trust_env=False)
+    try:
+        for attempt in range(2):
+            if target.auth == 'oauth':
+                token = await asyncio.to_thread(mcp_oauth.access_token, target.user_id, target.server_id,
+                                                stale=token if attempt else None)
+                auth = {'Authorization': f'Bearer {token}'}
+            else:
+                auth = target.headers
+            upstream = await client.send(client.build_request(request.method, url, content=body,
+                                                              headers={**headers, **auth}), stream=True)
+            if upstream.status_code != 401 or target.auth != 'oauth' or attempt:
+                break
+            await upstream.aclose()  # refused: refresh once and try again
+        if upstream.status_code == 401 and target.auth == 'oauth':
+            await asyncio.to_thread(mcp_oauth.mark_refused, target.user_id, target.server_id)
+    except BaseException:
+        await client.aclose()
+        raise
     returned = {name: value for name, value in upstream.headers.items() if name.lower() in RETURNED}
     sse_stream = target.transport == 'sse' and not rest and request.method == 'GET'
-    chunks = _endpoint_rewritten(upstream, own_base) if sse_stream else _passed(upstream)
-    return StreamingResponse(chunks, status_code=upstream.status_code, headers=returned)
+    chunks = _endpoint_rewritten(upstream, own_base) if sse_stream else upstream.aiter_bytes()
+    return StreamingResponse(_closing(chunks, upstream, client), status_code=upstream.status_code, headers=returned)
 
 
-async def _passed(upstream: httpx.Response) -> AsyncIterator[bytes]:
+async def _closing(chunks: AsyncIterator[bytes], upstream: httpx.Response,
+                   client: httpx.AsyncClient) -> AsyncIterator[bytes]:
+    """The upstream answer's bytes; the answer and its client (one per call) are closed when it ends."""
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in chunks:
             yield chunk
     finally:
         await upstream.aclose()
+        await client.aclose()
 
 
 async def _endpoint_rewritten(upstream: httpx.Response, own_base: str) -> AsyncIterator[bytes]:
     """An SSE server's stream, with its `endpoint` event pointed at this proxy (`<own_base>/<path>`)."""
     event: Any = None
-    try:
-        async for line in upstream.aiter_lines():
-            if line.startswith('event:'):
-                event = line[6:].strip()
-            elif line.startswith('data:') and event == 'endpoint' and line[5:].strip().startswith('/'):
-                line = f'data: {own_base}{line[5:].strip()}'
-            elif not line:
-                event = None
-            yield (line + '\n').encode()
-    finally:
-        await upstream.aclose()
+    async for line in upstream.aiter_lines():
+        if line.startswith('event:'):
+            event = line[6:].strip()
+        elif line.startswith('data:') and event == 'endpoint' and line[5:].strip().startswith('/'):
+            line = f'data: {own_base}{line[5:].strip()}'
+        elif not line:
+            event = None
+        yield (line + '\n').encode()

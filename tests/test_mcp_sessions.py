@@ -187,3 +187,18 @@ async def test_only_the_creator_chooses_a_sessions_servers(scene) -> None:
         mcp_servers.set_session_servers(alice, agent_id, ['no-such-server'])
     mcp_servers.set_session_servers(alice, agent_id, [scene.server['id']])
     assert mcp_servers.session_servers(bob, agent_id)['selected'] == [scene.server['id']]
+
+
+async def test_a_header_server_gets_its_secret_header_from_the_proxy_only(scene) -> None:
+    alice = scene.owner
+    token = mcp_oauth.access_token(alice.id, scene.server['id'])  # a token the server accepts, as an admin's header
+    keyed = mcp_servers.save_server(alice, None, {'name': 'keyed', 'transport': 'http', 'auth': 'header',
+                                                  'url': scene.protected.mcp_url,
+                                                  'header_value': f'Bearer {token}'}, True)
+    agent_id, turn_id = idle_session(scene, alice, [keyed['id']])
+    [server] = mcp_servers.run_servers(scene.settings, agent_id, turn_id, alice).servers
+    assert token not in json.dumps(server.headers) and '/mcp-proxy/' in server.url
+    assert await call_whoami(server) == 'you are alice'
+    scene.protected.stop()  # the server gone: a clear answer, no traceback
+    answer = httpx.post(server.url, json={}, headers=server.headers)
+    assert answer.status_code == 502 and 'unreachable' in answer.json()['detail']

@@ -33,8 +33,10 @@ from urllib.parse import urlencode, urlparse
 
 import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from mcp.client.auth.utils import (build_oauth_authorization_server_metadata_discovery_urls,
-                                   build_protected_resource_metadata_discovery_urls)
+from mcp.client.auth.utils import (
+    build_oauth_authorization_server_metadata_discovery_urls,
+    build_protected_resource_metadata_discovery_urls,
+)
 from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from pydantic import ValidationError
 from sqlalchemy import delete, update

@@ -31,8 +31,7 @@ from .auth import require
 from .config import Settings, session_secret
 from .errors import Forbidden, InvalidInput, NotFound
 from .mcp_oauth import McpAuthError, check_url, discover
-from .models import (AgentSession, McpGrant, McpServer, Role, SessionMcpServer, SessionTurn, User, Worktree,
-                     utcnow)
+from .models import AgentSession, McpGrant, McpServer, Role, SessionMcpServer, SessionTurn, User, Worktree, utcnow
 from .runtimes import base as runtime
 from .user_secrets import box, env_name
 
@@ -87,7 +86,7 @@ async def test_connection(actor: User, server_id: Any, allow_loopback: bool) -> 
             tools = await _list_tools(server, headers)
     except (InvalidInput, McpAuthError) as error:
         return {'ok': False, 'error': error.message}
-    except Exception as error:  # the SDK's and the transport's errors, as one line
+    except Exception as error:  # noqa: BLE001 (the SDK's and the transport's errors, as one line)
         return {'ok': False, 'error': _connection_error(error)}
     return {'ok': True, 'tools': tools}
 
@@ -263,7 +262,7 @@ def session_servers(actor: User, session_id: Any) -> dict[str, Any]:
         worktree = session.get(Worktree, agent.worktree_id)
         if worktree is None or permissions.worktree_level(session, actor, worktree) is None:
             raise NotFound('That session no longer exists.')  # as for every session the actor may not see
-        available = session.exec(select(McpServer).where(McpServer.enabled == True)  # noqa: E712
+        available = session.exec(select(McpServer).where(col(McpServer.enabled).is_(True))
                                  .order_by(col(McpServer.name))).all()
         chosen = _selected(session, agent.id)
         missing = _missing(session, agent.created_by, [s for s in available if s.id in chosen])
@@ -285,7 +284,7 @@ def choose(session: Session, session_id: str, server_ids: list[str]) -> None:
     """Set the session's selection inside the caller's transaction (the caller checked it is the creator's)."""
     if not isinstance(server_ids, list) or not all(isinstance(i, str) for i in server_ids):
         raise InvalidInput('Choose MCP servers by id.')
-    known = {s.id for s in session.exec(select(McpServer).where(McpServer.enabled == True)).all()}  # noqa: E712
+    known = {s.id for s in session.exec(select(McpServer).where(col(McpServer.enabled).is_(True))).all()}
     if set(server_ids) - known:
         raise InvalidInput('That MCP server does not exist or is disabled.')
     session.execute(delete(SessionMcpServer).where(col(SessionMcpServer.session_id) == session_id))
@@ -316,7 +315,7 @@ def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User
     result = RunServers([], [], [])
     with db.read() as session:
         chosen = _selected(session, session_id)
-        servers = session.exec(select(McpServer).where(col(McpServer.id).in_(chosen), McpServer.enabled == True)  # noqa: E712
+        servers = session.exec(select(McpServer).where(col(McpServer.id).in_(chosen), col(McpServer.enabled).is_(True))
                                .order_by(col(McpServer.name))).all() if chosen else []
         missing = {s.id for s in _missing(session, creator.id, servers)}
     for server in servers:

@@ -51,7 +51,7 @@ async def scene(team, oauth, monkeypatch):  # noqa: F811
     api = FastAPI()
     mcp_routes.register_proxy(seeded.settings, api)
     proxy.serve(api)
-    alice, bob = seeded.owner, seeded.users['bob']
+    alice = seeded.owner
     repos.set_level(alice, seeded.worktree.id, 'prompt')
     auth_server, protected = oauth
     seeded.server = add_server(alice, protected.mcp_url)
@@ -78,6 +78,11 @@ def idle_session(seeded, user, servers: list[str]) -> tuple[str, str]:
         turn = SessionTurn(session_id=agent.id, created_by=user.id, prompt='x', status='running')
         session.add(turn)
     return agent.id, turn.id
+
+
+async def post(url: str, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.post(url, json={}, headers=headers)
 
 
 async def call_whoami(server: mcp_servers.runtime.McpServer) -> str:
@@ -146,7 +151,7 @@ async def test_proxy_tokens_work_only_for_their_session_and_running_turn(scene) 
     url = f'{mcp_servers.app_url(scene.settings)}/mcp-proxy/{agent_id}/protected'
     with db.transaction() as session:
         session.get(SessionTurn, turn_id).status = 'completed'
-    answer = httpx.post(url, json={}, headers={'Authorization': f'Bearer {token}'})
+    answer = await post(url, {'Authorization': f'Bearer {token}'})
     assert answer.status_code == 403 and 'ended' in answer.json()['detail']
     assert scene.protected.subjects == []
 
@@ -159,8 +164,8 @@ async def test_a_session_without_its_creators_grant_runs_without_the_server(scen
     assert run.servers == [] and 'protected left out' in run.warnings[0] and 'Bob' in run.warnings[0]
     # Even a bearer of Bob's run for the server finds no grant of Bob's: Alice's is never used.
     token = mcp_servers.proxy_token(scene.settings, bobs_id, bobs_turn, scene.server['id'])
-    answer = httpx.post(f'{mcp_servers.app_url(scene.settings)}/mcp-proxy/{bobs_id}/protected', json={},
-                        headers={'Authorization': f'Bearer {token}'})
+    answer = await post(f'{mcp_servers.app_url(scene.settings)}/mcp-proxy/{bobs_id}/protected',
+                        {'Authorization': f'Bearer {token}'})
     assert answer.status_code == 401 and 'connect' in answer.json()['detail']
     assert scene.protected.subjects == []
 
@@ -172,7 +177,7 @@ async def test_disconnect_revokes_and_the_session_loses_the_server(scene) -> Non
     assert await call_whoami(server) == 'you are alice'
     assert mcp_oauth.disconnect(alice, scene.server['id']) is True
     assert scene.auth_server.provider.revoked
-    answer = httpx.post(server.url, json={}, headers=server.headers)  # the run in progress loses it at once
+    answer = await post(server.url, server.headers)  # the run in progress loses it at once
     assert answer.status_code == 401
     run = mcp_servers.run_servers(scene.settings, agent_id, turn_id, alice)
     assert run.servers == [] and 'protected left out' in run.warnings[0]
@@ -200,5 +205,5 @@ async def test_a_header_server_gets_its_secret_header_from_the_proxy_only(scene)
     assert token not in json.dumps(server.headers) and '/mcp-proxy/' in server.url
     assert await call_whoami(server) == 'you are alice'
     scene.protected.stop()  # the server gone: a clear answer, no traceback
-    answer = httpx.post(server.url, json={}, headers=server.headers)
+    answer = await post(server.url, server.headers)
     assert answer.status_code == 502 and 'unreachable' in answer.json()['detail']

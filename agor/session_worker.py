@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import agent_sessions, credentials, db, events, mcp_servers, unix_accounts, user_secrets
+from . import credentials, db, events, mcp_servers, run_records, unix_accounts, user_secrets
 from .config import Settings
 from .errors import DomainError
 from .models import utcnow
@@ -34,7 +34,7 @@ BATCH_SECONDS = 0.15  # transcript events are written (and sent to viewers) toge
 
 class TranscriptWriter:
     """A run's transcript events, written in batches: the first event of a batch starts a BATCH_SECONDS pause, then
-    everything that arrived is stored in one transaction (`agent_sessions.record_events`), in order. `close()` writes
+    everything that arrived is stored in one transaction (`run_records.record_events`), in order. `close()` writes
     what is left at once; a batch whose write is under way finishes first, so nothing is lost or reordered."""
 
     def __init__(self, session_id: str, turn_id: str) -> None:
@@ -72,7 +72,7 @@ class TranscriptWriter:
         if not batch:
             return
         try:
-            await asyncio.to_thread(agent_sessions.record_events, self.session_id, self.turn_id, batch)
+            await asyncio.to_thread(run_records.record_events, self.session_id, self.turn_id, batch)
         except Exception:  # the run goes on; the transcript has a gap, which the log names
             log.exception('session %s: %s transcript events could not be stored', self.session_id, len(batch))
 
@@ -104,11 +104,11 @@ class SessionWorkers:
         self._unsubscribe = [
             events.bus.subscribe(events.RUNS_TOPIC, self._on_run_event),
             events.bus.subscribe(events.WORKTREES_TOPIC, self._on_worktree_event)]
-        for agent in await asyncio.to_thread(agent_sessions.running_sessions):
+        for agent in await asyncio.to_thread(run_records.running_sessions):
             if agent.pid and cli_process.process_group_alive(agent.pid):  # its pipe died with the old process: stop it
                 await cli_process.stop_process_group(agent.pid, grace=2)
-            await asyncio.to_thread(agent_sessions.fail_interrupted, agent.id, RESTART_REASON)
-        for session_id in await asyncio.to_thread(agent_sessions.sessions_with_queue):
+            await asyncio.to_thread(run_records.fail_interrupted, agent.id, RESTART_REASON)
+        for session_id in await asyncio.to_thread(run_records.sessions_with_queue):
             self.kick(session_id)
 
     async def stop_all(self) -> None:
@@ -161,14 +161,14 @@ class SessionWorkers:
 
     async def check(self) -> None:
         stuck_after = timedelta(seconds=self.settings.session_stuck_seconds)
-        for agent in await asyncio.to_thread(agent_sessions.running_sessions):
+        for agent in await asyncio.to_thread(run_records.running_sessions):
             if not self.is_serving(agent.id):
                 if not (agent.pid and cli_process.process_group_alive(agent.pid)):
-                    await asyncio.to_thread(agent_sessions.fail_interrupted, agent.id, VANISHED_REASON)
+                    await asyncio.to_thread(run_records.fail_interrupted, agent.id, VANISHED_REASON)
                 continue
             if not agent.stuck and agent.last_output_at and utcnow() - agent.last_output_at > stuck_after:
-                await asyncio.to_thread(agent_sessions.mark_stuck, agent.id)
-        for session_id in await asyncio.to_thread(agent_sessions.sessions_with_queue):
+                await asyncio.to_thread(run_records.mark_stuck, agent.id)
+        for session_id in await asyncio.to_thread(run_records.sessions_with_queue):
             self._ensure_worker(session_id)
 
     # ---- the worker ----------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class SessionWorkers:
         try:
             while True:
                 self.wakeups.discard(session_id)
-                claimed = await asyncio.to_thread(agent_sessions.claim_next_turn, session_id)
+                claimed = await asyncio.to_thread(run_records.claim_next_turn, session_id)
                 if claimed is None:
                     if session_id in self.wakeups:
                         continue
@@ -197,12 +197,12 @@ class SessionWorkers:
         try:
             await self._run_turn(agent, turn, worktree, creator)
         except asyncio.CancelledError:
-            await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, 'stopped',
+            await asyncio.to_thread(run_records.finish_turn, agent.id, turn.id, 'stopped',
                                     error='stopped because the app is shutting down')
             raise
         except Exception:  # a bug here must not leave the session `running` forever
             log.exception('session %s: turn %s failed in its worker', agent.id, turn.id)
-            await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, 'failed',
+            await asyncio.to_thread(run_records.finish_turn, agent.id, turn.id, 'failed',
                                     error='The run failed inside Agor; see the server log.')
 
     async def _run_turn(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> None:
@@ -214,7 +214,7 @@ class SessionWorkers:
             asked_before, run.handle = run.stop_reason, handle
             if asked_before:  # a stop came while the process was being started
                 self.request_stop(agent.id, asked_before)
-            gone = await asyncio.to_thread(agent_sessions.record_start, agent.id, handle.pid)
+            gone = await asyncio.to_thread(run_records.record_start, agent.id, handle.pid)
             if gone:  # the worktree went away before this run was there to hear it
                 self.request_stop(agent.id, gone)
 
@@ -223,13 +223,13 @@ class SessionWorkers:
                 mcp = await asyncio.to_thread(mcp_servers.run_servers, self.settings, agent.id, turn.id, creator)
                 request = await asyncio.to_thread(self.run_request, agent, turn, worktree, creator, mcp)
             except DomainError as exc:
-                await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
+                await asyncio.to_thread(run_records.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
                 return
             transcript.redact = user_secrets.redactor(request.secrets)
             for warning in mcp.warnings:
                 transcript.add(TranscriptEvent('system', warning, {'mcp_left_out': True}))
             transcript.annotate = lambda event: mcp_servers.with_grant(event, mcp, creator.name)
-            request.totals_before = await asyncio.to_thread(agent_sessions.cli_totals, agent.id)
+            request.totals_before = await asyncio.to_thread(run_records.cli_totals, agent.id)
             outcome = await cli_process.run(adapter, request, transcript.add, on_start=on_start)
         finally:
             self.runs.pop(agent.id, None)
@@ -237,7 +237,7 @@ class SessionWorkers:
         error = run.stop_reason if outcome.status == 'stopped' else outcome.error
         error = transcript.redact(error) if error else error
         details = [transcript.redact(line) for line in outcome.stderr_tail] if outcome.status == 'failed' else None
-        await asyncio.to_thread(agent_sessions.finish_turn, agent.id, turn.id, outcome.status, error=error,
+        await asyncio.to_thread(run_records.finish_turn, agent.id, turn.id, outcome.status, error=error,
                                 details=details, resume_id=outcome.resume_id)
 
     def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any,

@@ -9,31 +9,27 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import lru_cache
-from html import escape
 from typing import Any
 
 from nicegui import background_tasks, ui
 
-from agor import agent_sessions, comment_text, runtime_settings, user_secrets
+from agor import agent_sessions, user_secrets
 from agor.events import SessionEvent, topic
 from agor.models import Role, User
-from agor.runtimes import registry
-from agor.runtimes.base import PERMISSION_LABELS, shorten, usage_text
+from agor.runtimes.base import usage_text
 
 from . import session_mcp, timestamp
 from .act import FAILED, act
-from .busy import busy_button
 from .listen import listen
+from .new_session_form import NewSessionForm
 from .side_panel import SidePanel
+from .transcript_html import entry_html
 
 log = logging.getLogger('agor.ui')
 STATUS_COLORS = {'idle': 'grey-8', 'running': 'blue-8', 'awaiting_input': 'teal-8', 'completed': 'green-9',
                  'failed': 'red-8', 'stopped': 'grey-7'}  # shades with white text at WCAG AA contrast
-LONG_OUTPUT_LINES = 8  # tool output longer than this is collapsed
-LONG_OUTPUT_CHARS = 600
-OUTPUT_LIMIT = 20_000
 
 
 class SessionPanel:
@@ -45,11 +41,15 @@ class SessionPanel:
         self.user_id = user.id
         self.can_write = user.has(Role.member)  # what to show; every action is checked as the user is then
         self.on_comment = on_comment
-        self.views: dict[str, SessionView] = {}
+        self.views: dict[str, SessionView | NewSessionForm] = {}
 
     async def open(self, session_id: str) -> None:
         if session_id not in self.views:
-            view = self._view(session_id, 'Session', 'smart_toy')
+            with self.side.add(session_id, 'Session', 'smart_toy', on_close=lambda: self._remove(session_id)):
+                view = SessionView(self.user_id, self.can_write, on_comment=self.on_comment,
+                                   on_close=lambda: self._remove(session_id),
+                                   on_title=lambda title: self.side.rename(session_id, title))
+            self.views[session_id] = view
             if not await view.open(session_id):
                 self._remove(session_id)
                 return
@@ -59,8 +59,11 @@ class SessionPanel:
         """The form that starts a session in a worktree; once started, the session takes its place."""
         key = f'new-{worktree["id"]}'
         if key not in self.views:
-            form = self._view(key, 'New session', 'add')
-            if not await form.new_session(worktree, lambda created: self._started(key, created)):
+            with self.side.add(key, 'New session', 'add', on_close=lambda: self._remove(key)):
+                form = NewSessionForm(worktree, on_created=lambda created: self._started(key, created),
+                                      on_close=lambda: self._remove(key))
+            self.views[key] = form
+            if not await form.load():
                 self._remove(key)
                 return
         self.side.show(key)
@@ -74,16 +77,9 @@ class SessionPanel:
         await self.open(session_id)  # first: this runs in the form's Start button, which removing the form deletes
         self._remove(key)
 
-    def _view(self, key: str, label: str, icon: str) -> SessionView:
-        with self.side.add(key, label, icon, on_close=lambda: self._remove(key)):
-            view = SessionView(self.user_id, self.can_write, on_comment=self.on_comment,
-                               on_close=lambda: self._remove(key), on_title=lambda title: self.side.rename(key, title))
-        self.views[key] = view
-        return view
-
     def _remove(self, key: str) -> None:
         view = self.views.pop(key, None)
-        if view is not None:
+        if isinstance(view, SessionView):
             view.stop_hearing()
         self.side.remove(key)
 
@@ -153,64 +149,6 @@ class SessionView:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._unsubscribe = listen(self.root, topic('session', session_id), handler)
-
-    async def new_session(self, worktree: dict[str, Any], on_created: Callable[[str], Awaitable[None]]) -> bool:
-        """The form that starts a session in a worktree, with the user's defaults (Settings → Agentic Tools); False
-        if they could not be read."""
-        mine = await act(runtime_settings.form_defaults)
-        if mine is FAILED:
-            return False
-        self.transcript.clear()
-        self.footer.clear()
-        self.meta.clear()
-        self.title.set_text(f'New session in {worktree["name"]}')
-        self.status.set_visibility(False)
-        with self.transcript:
-            runtime = ui.select({name: r.label for name, r in registry.RUNTIMES.items()}, value='claude-code'
-                                if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
-                                label='Agent').props('outlined').classes('w-full').mark('runtime')
-            mode = ui.select({}, label='Permissions').props('outlined').classes('w-full').mark('permission-mode')
-            mode_help = ui.label().classes('agor-permission-help text-xs text-slate-600 -mt-1') \
-                .mark('permission-help')
-            model = ui.input('Model', placeholder="the CLI's default").props('outlined clearable') \
-                .classes('w-full').mark('model')  # a known name from the list, or any other name as typed
-            with model.add_slot('append'):
-                with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"') as pick:
-                    known = ui.menu().classes('agor-models')
-            prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
-            servers = await session_mcp.picker()
-            ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
-                .classes('text-xs text-slate-600')
-
-            def explain_mode() -> None:
-                mode_help.set_text(registry.get(runtime.value).permission_help.get(mode.value or '', ''))
-
-            def runtime_chosen() -> None:
-                adapter = registry.get(runtime.value)
-                default, chosen = adapter.default_permission_mode, mine.get(adapter.name, {})
-                mode.set_options({name: PERMISSION_LABELS.get(name, name) + (' (default)' if name == default else '')
-                                  for name in adapter.permission_modes}, value=chosen.get('permission_mode') or default)
-                model.set_value(chosen.get('model') or '')
-                model.set_autocomplete(adapter.models)
-                pick.set_visibility(bool(adapter.models))
-                known.clear()
-                with known:
-                    for name in adapter.models:
-                        ui.menu_item(name, on_click=lambda name=name: model.set_value(name))
-                explain_mode()
-            runtime.on_value_change(runtime_chosen)
-            mode.on_value_change(explain_mode)
-            runtime_chosen()
-
-            async def start() -> None:
-                created = await act(agent_sessions.create, worktree['id'], runtime.value, prompt.value,
-                                    model=(model.value or '').strip() or None, permission_mode=mode.value,
-                                    mcp_server_ids=list(servers.value or []) if servers else None)
-                if created is not FAILED:
-                    await on_created(created.id)
-            busy_button('Start session', start, icon='play_arrow').props('unelevated color=teal-8') \
-                .mark('start-session')
-        return True
 
     # ---- drawing -------------------------------------------------------------------------------------------------
 
@@ -312,14 +250,14 @@ class SessionView:
         if entry['kind'] == 'usage':
             self.usage[entry['id']] = entry['data']
             self._show_total()
-        html = _entry_html(entry, preformatted=self.runtime == 'shell')
+        html = entry_html(entry, preformatted=self.runtime == 'shell')
         element = self.entries.get(entry['id'])
         if element is not None:
             element.set_content(html)
             return
         with self.transcript:
             self.entries[entry['id']] = ui.html(html, sanitize=False) \
-                .classes(f'agor-entry agor-entry-{entry["kind"]} w-full')  # sanitized in _entry_html
+                .classes(f'agor-entry agor-entry-{entry["kind"]} w-full')  # sanitized in entry_html
 
     def _scroll(self) -> None:
         self.transcript.run_method('scrollTo', {'top': 10 ** 9})
@@ -394,64 +332,3 @@ def _js_string(text: str) -> str:
     them the event one after the other, and they share its string, whose hash Python keeps, so a repeat costs no pass
     over the text."""
     return json.dumps(text)
-
-
-def _entry_html(entry: dict[str, Any], *, preformatted: bool) -> str:
-    """Agent replies are Markdown (sanitized like comments); shell output and tool output stay verbatim. A tool call
-    says what ran, long tool output and an error's details are collapsed (<details>)."""
-    kind, text, data = entry['kind'], entry['text'], entry['data']
-    if kind == 'user':
-        runs_as = data.get('runs_as')
-        runs_as = f' <span class="agor-runs-as">(runs as {escape(runs_as)})</span>' if runs_as else ''
-        return f'<div class="agor-prompt"><b>{escape(data.get("by", ""))}</b>{runs_as}: {escape(text)}</div>'
-    if kind == 'assistant':
-        return f'<pre class="agor-output">{escape(text)}</pre>' if preformatted else comment_text.render(text)
-    if kind == 'tool_call':
-        return _tool_call_html(text, data)
-    if kind == 'tool_result':
-        return _output_html(text, 'agor-tool-result agor-failed' if data.get('is_error') else 'agor-tool-result')
-    if kind == 'error':
-        details = data.get('details') or []
-        more = (f'<details class="agor-details"><summary>details</summary><pre>{escape(chr(10).join(details))}</pre>'
-                '</details>') if details else ''
-        return f'<div class="agor-error"><div class="agor-headline">{_icon("warning")}{escape(text)}</div>{more}</div>'
-    if kind == 'usage':
-        return f'<div class="agor-note agor-usage">This turn: {escape(usage_text(data))}</div>'
-    if data.get('retry'):
-        return f'<div class="agor-retry">{_icon("replay")}{escape(text)}</div>'
-    return f'<div class="agor-note">{escape(text)}</div>'
-
-
-def _tool_call_html(text: str, data: dict[str, Any]) -> str:
-    if data.get('command') is not None:
-        what, detail = 'Shell', data['command']
-    elif data.get('server'):
-        what, detail = f'MCP {data["server"]} › {data.get("tool", "")}', _arguments(data.get('input'))
-    elif data.get('tool'):
-        what, detail = data['tool'], _arguments(data.get('input'))
-    else:
-        what, detail = 'Tool', text
-    code = f' <code>{escape(shorten(detail, 300))}</code>' if detail else ''
-    return f'<div class="agor-tool">{_icon("build")}<b>{escape(what)}</b>{code}</div>'
-
-
-def _icon(name: str) -> str:
-    return f'<i class="material-icons agor-icon" aria-hidden="true">{name}</i>'
-
-
-def _arguments(value: Any) -> str:
-    if not value:
-        return ''
-    if isinstance(value, dict):
-        return ', '.join(f'{key}={json.dumps(item, ensure_ascii=False)}' for key, item in value.items())
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _output_html(text: str, classes: str) -> str:
-    """Tool output verbatim; longer than a few lines it is collapsed behind its first line."""
-    body = escape(text[:OUTPUT_LIMIT]) + ('\n…' if len(text) > OUTPUT_LIMIT else '')
-    lines = text.splitlines()
-    if len(lines) <= LONG_OUTPUT_LINES and len(text) <= LONG_OUTPUT_CHARS:
-        return f'<pre class="{classes}">{body}</pre>'
-    summary = f'{shorten(lines[0] if lines else "", 100)} ({len(lines)} lines)'
-    return f'<details class="{classes}"><summary>{escape(summary)}</summary><pre>{body}</pre></details>'

@@ -7,7 +7,7 @@ import os
 import pwd
 import subprocess
 
-from agor import agent_sessions, credentials, repos, user_secrets
+from agor import agent_sessions, credentials, repos, run_records, user_secrets
 
 from .conftest import require_cli
 from .test_agent_accounts import IS_ROOT, STRICT_ACCOUNTS, needs_root, team  # noqa: F401 (team is a fixture)
@@ -67,7 +67,7 @@ async def test_in_strict_mode_a_run_is_the_creators_account_whose_env_others_can
     agent = agent_sessions.create(alice, seeded.worktree.id, 'shell')
     agent_sessions.prompt(bob, agent.id, 'id -un; echo started; sleep 30')
     await wait_for(lambda: 'started' in ''.join(texts(alice, agent.id, 'assistant')))
-    pid = agent_sessions.running_sessions()[0].pid
+    pid = run_records.running_sessions()[0].pid
     environ = f'/proc/{pid}/environ'
     as_bob = subprocess.run(['cat', environ], user=STRICT_ACCOUNTS['bob'], capture_output=True, text=True)
     assert as_bob.returncode != 0 and 'Permission denied' in as_bob.stderr

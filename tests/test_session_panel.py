@@ -8,7 +8,7 @@ import re
 from nicegui import Client, ui
 from nicegui.testing import User as TestUser
 
-from agor import agent_sessions, db
+from agor import agent_sessions, db, run_records
 from agor.config import load_settings
 from agor.models import AgentSession, SessionTurn, utcnow
 from agor.runtimes.base import TranscriptEvent
@@ -27,14 +27,14 @@ async def test_a_late_joiner_gets_the_whole_streaming_transcript_once(user: Test
     await user.open('/')  # startup has run: the database exists
     seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo)  # the database is never used on the loop
     agent_id, turn_id = await asyncio.to_thread(_streaming_session, seeded)
-    await asyncio.to_thread(agent_sessions.record_events, agent_id, turn_id, lines(1))
+    await asyncio.to_thread(run_records.record_events, agent_id, turn_id, lines(1))
 
     read = agent_sessions.transcript
 
     def read_while_it_streams(viewer, session_id):  # the panel listens, then reads: output arrives around the read
-        agent_sessions.record_events(agent_id, turn_id, lines(2))  # committed before the read: read AND heard
+        run_records.record_events(agent_id, turn_id, lines(2))  # committed before the read: read AND heard
         entries = read(viewer, session_id)
-        agent_sessions.record_events(agent_id, turn_id, lines(3, 4))  # after the read: heard only
+        run_records.record_events(agent_id, turn_id, lines(3, 4))  # after the read: heard only
         return entries
     monkeypatch.setattr(agent_sessions, 'transcript', read_while_it_streams)
     sent: list[tuple[int, str]] = []  # what the browser is told to append, by element id
@@ -49,7 +49,7 @@ async def test_a_late_joiner_gets_the_whole_streaming_transcript_once(user: Test
     await log_in(user, 'alice@example.com')
     await user.open(f'/b/{seeded.board.slug}?session={agent_id}')
     await user.should_see('line 1', retries=30)
-    await asyncio.to_thread(agent_sessions.record_events, agent_id, turn_id, lines(5))  # live
+    await asyncio.to_thread(run_records.record_events, agent_id, turn_id, lines(5))  # live
     for _ in range(100):
         if any('line 5' in text for _, text in sent):
             break

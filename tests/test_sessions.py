@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agor import agent_sessions, db, events, repos, session_worker
+from agor import agent_sessions, db, events, repos, run_records, session_worker
 from agor.models import AgentSession, Role, SessionTurn, utcnow
 from agor.events import topic
 from agor.runtimes.base import TranscriptEvent
@@ -81,7 +81,7 @@ async def test_a_prompt_queued_while_the_worker_finds_the_queue_empty_still_runs
     before the worker has left; without the watchdog it must still run."""
     seeded, _ = scene
     alice = seeded.owner
-    real_claim, injected = agent_sessions.claim_next_turn, []
+    real_claim, injected = run_records.claim_next_turn, []
 
     def claim_then_queue(session_id: str):
         claimed = real_claim(session_id)
@@ -89,7 +89,7 @@ async def test_a_prompt_queued_while_the_worker_finds_the_queue_empty_still_runs
             injected.append(agent_sessions.prompt(alice, session_id, 'echo second'))
         return claimed
 
-    monkeypatch.setattr(agent_sessions, 'claim_next_turn', claim_then_queue)
+    monkeypatch.setattr(run_records, 'claim_next_turn', claim_then_queue)
     agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'echo first')
     await wait_for(lambda: injected)
     await settle(agent.id, 'completed', timeout=10)
@@ -118,8 +118,8 @@ async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_ne
     seeded, _ = scene
     alice = seeded.owner
     writes = []
-    record_events = agent_sessions.record_events
-    monkeypatch.setattr(agent_sessions, 'record_events',
+    record_events = run_records.record_events
+    monkeypatch.setattr(run_records, 'record_events',
                         lambda *args: (writes.append(len(args[2])), record_events(*args)))
     script = 'for i in $(seq 0 19); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.05; done'  # for > 1 s
     agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', script)
@@ -143,7 +143,7 @@ async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_ne
                                                                   if e['type'] == 'entry']
     assert len(sent) > 3 and sum(len(text) for text in sent) == len(expected) + len(script)  # only new text travels
     first, second = [e for e in agent_sessions.transcript(alice, agent.id) if e['kind'] == 'assistant']
-    assert agent_sessions.ENTRY_TEXT_LIMIT <= len(first['text']) < agent_sessions.ENTRY_TEXT_LIMIT + 10
+    assert run_records.ENTRY_TEXT_LIMIT <= len(first['text']) < run_records.ENTRY_TEXT_LIMIT + 10
     assert second['data'] == {'continued': True}
 
 
@@ -186,7 +186,7 @@ async def test_attention_is_per_viewer_and_long_runs_chime_for_the_creator_only(
     seeded, _ = scene
     alice, bob = seeded.owner, seeded.users['bob']
     # however slow the machine, this is short
-    monkeypatch.setattr(agent_sessions, 'ATTENTION_AFTER', timedelta(seconds=60))
+    monkeypatch.setattr(run_records, 'ATTENTION_AFTER', timedelta(seconds=60))
     chimes = {alice.id: [], bob.id: []}
     for user_id, got in chimes.items():
         events.bus.subscribe(topic('user', user_id), got.append)
@@ -194,7 +194,7 @@ async def test_attention_is_per_viewer_and_long_runs_chime_for_the_creator_only(
     await settle(quick.id, 'completed')
     assert agent_sessions.board_attention(alice, seeded.board.id)['cards'] == []  # a short shell run needs nobody
 
-    monkeypatch.setattr(agent_sessions, 'ATTENTION_AFTER', timedelta(seconds=0.3))  # and a 0.5 s run is long
+    monkeypatch.setattr(run_records, 'ATTENTION_AFTER', timedelta(seconds=0.3))  # and a 0.5 s run is long
     agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'sleep 0.5; echo done')
     await wait_for(lambda: agent_sessions.board_attention(bob, seeded.board.id)['running'])
     await settle(agent.id, 'completed')
@@ -239,7 +239,7 @@ async def test_restart_fails_the_interrupted_run_keeps_the_transcript_and_serves
     seeded = seed_board(settings, git_repo)
     orphan = subprocess.Popen(['sleep', '60'], start_new_session=True)
     agent_id = _running_row(seeded, pid=orphan.pid)
-    agent_sessions.record_events(agent_id, 'turn-1', [TranscriptEvent('assistant', 'output before the restart')])
+    run_records.record_events(agent_id, 'turn-1', [TranscriptEvent('assistant', 'output before the restart')])
     agent_sessions.prompt(seeded.owner, agent_id, 'echo after restart')
     workers = SessionWorkers(settings)
     await workers.start()  # what main.py does when the app starts again

@@ -15,7 +15,7 @@ from agor.errors import InvalidInput
 from agor.models import Role
 from agor.runtimes import cli_process, registry
 from agor.session_worker import SessionWorkers
-from components.session_panel import _entry_html
+from components.transcript_html import entry_html
 
 from .conftest import seed_board
 
@@ -61,7 +61,7 @@ async def run(seeded, name: str, prompt: str = 'Go', session_id: str | None = No
 
 def shown(seeded, session_id: str) -> list[tuple[str, str]]:
     """(kind, rendered HTML) of every transcript entry."""
-    return [(entry['kind'], _entry_html(entry, preformatted=False))
+    return [(entry['kind'], entry_html(entry, preformatted=False))
             for entry in agent_sessions.transcript(seeded.owner, session_id)]
 
 
@@ -145,10 +145,10 @@ async def test_a_streamed_claude_reply_is_one_entry(scene):
 
 
 async def test_long_tool_output_is_collapsed():
-    long = _entry_html({'kind': 'tool_result', 'text': '\n'.join(f'line {i}' for i in range(50)), 'data': {}},
+    long = entry_html({'kind': 'tool_result', 'text': '\n'.join(f'line {i}' for i in range(50)), 'data': {}},
                        preformatted=False)
     assert visible(long) == 'line 0 (50 lines)' and 'line 49' in long
-    short = _entry_html({'kind': 'tool_result', 'text': 'ok', 'data': {}}, preformatted=False)
+    short = entry_html({'kind': 'tool_result', 'text': 'ok', 'data': {}}, preformatted=False)
     assert visible(short) == 'ok'
 
 

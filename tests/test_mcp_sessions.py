@@ -207,3 +207,11 @@ async def test_a_header_server_gets_its_secret_header_from_the_proxy_only(scene)
     scene.protected.stop()  # the server gone: a clear answer, no traceback
     answer = await post(server.url, server.headers)
     assert answer.status_code == 502 and 'unreachable' in answer.json()['detail']
+
+
+async def test_the_transcript_says_which_server_was_left_out(scene) -> None:
+    bob = scene.users['bob']
+    agent = agent_sessions.create(bob, scene.worktree.id, 'shell', 'echo ran', mcp_server_ids=[scene.server['id']])
+    await settle(agent.id, 'completed')
+    notes = [e['text'] for e in agent_sessions.transcript(bob, agent.id) if e['kind'] == 'system']
+    assert any('protected left out' in note and 'Bob has no working grant' in note for note in notes)

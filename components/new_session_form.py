@@ -37,6 +37,7 @@ class NewSessionForm:
         mine = await act(runtime_settings.form_defaults)
         if mine is FAILED:
             return False
+        offered = await session_mcp.choices()
         with self.fields:
             runtime = ui.select({name: r.label for name, r in registry.RUNTIMES.items()}, value='claude-code'
                                 if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
@@ -50,7 +51,7 @@ class NewSessionForm:
                 with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"') as pick:
                     known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
-            servers = await session_mcp.picker()
+            servers = session_mcp.picker(offered)
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
                 .classes('text-xs text-slate-600')
 

@@ -14,15 +14,21 @@ from .act import FAILED, act
 LEFT_OUT = 'not connected by {who}: left out until connected under Settings → MCP authorizations'
 
 
-async def picker() -> ui.select | None:
-    """The form's multi-select of enabled servers (None when there are none), with the warning under it."""
+async def choices() -> dict[str, Any] | None:
+    """What the form's picker offers: the enabled servers and those the user connected (None: not readable). Read
+    before the form is drawn, so the form appears whole."""
     servers = await act(mcp_servers.list_servers)
     connected = await act(mcp_servers.authenticated_server_ids)
     if servers is FAILED or connected is FAILED:
         return None
-    servers = [server for server in servers if server['enabled']]
-    if not servers:
+    return {'servers': [server for server in servers if server['enabled']], 'connected': connected}
+
+
+def picker(offered: dict[str, Any] | None) -> ui.select | None:
+    """The form's multi-select of enabled servers (None when there are none), with the warning under it."""
+    if not offered or not offered['servers']:
         return None
+    servers, connected = offered['servers'], offered['connected']
     select = ui.select({s['id']: s['name'] for s in servers}, value=[], multiple=True, label='MCP servers') \
         .props('outlined use-chips').classes('w-full').mark('session-mcp-servers')
     warning = ui.label().classes('text-xs text-orange-800').mark('mcp-left-out')

@@ -1,4 +1,4 @@
-"""Admin: people and roles, invite links, chat gateway channels, demo reset."""
+"""Admin: people and roles, invite links, MCP servers, chat gateway channels, demo reset."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -11,6 +11,7 @@ from agor.models import Role, User
 from components.act import FAILED, act
 from components.avatar import avatar
 from components.gateway_admin import GatewayAdmin
+from components.mcp_servers_admin import McpServersAdmin
 
 from .frame import header, page
 
@@ -88,6 +89,7 @@ async def admin_page(user: User, settings: Settings) -> None:
                 password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
                 role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
                 ui.button('Create account', on_click=create_account).props('unelevated color=teal-8')
+        McpServersAdmin(settings)
         with ui.card().classes('w-full').mark('gateway'):
             await GatewayAdmin(str(ui.context.client.request.base_url)).refresh()
         warnings = [w for w in (terminals.mode_warning(settings), *unix_accounts.notes) if w]

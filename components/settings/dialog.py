@@ -9,7 +9,7 @@ from nicegui import ui
 
 from agor.config import Settings
 
-from . import audio, chat_accounts, env_vars, general, personal_api_keys, provider_keys, runtimes
+from . import audio, chat_accounts, env_vars, general, mcp_authorizations, personal_api_keys, provider_keys, runtimes
 from .section import Section
 
 
@@ -20,6 +20,7 @@ def sections(settings: Settings) -> list[Section]:
         env_vars.SECTION,
         audio.SECTION,
         personal_api_keys.section(settings),
+        mcp_authorizations.section(settings),
         chat_accounts.SECTION,
         provider_keys.SECTION,
         *runtimes.sections(settings),

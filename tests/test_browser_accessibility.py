@@ -34,11 +34,7 @@ def scene(tmp_path: Path, git_repo: Path):
 
 
 def open_page(browser, server, who: str, path: str, selector: str = '.agor-card') -> Page:
-    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
-    app_server.log_in(page, server, f'{who}@example.com', PASSWORD)
-    page.goto(f'{server.url}{path}')
-    page.wait_for_selector(selector)
-    return page
+    return app_server.open_page(browser, server, f'{who}@example.com', PASSWORD, path, selector=selector)
 
 
 def unnamed_buttons(page: Page) -> list[str]:

@@ -1,8 +1,8 @@
 """Real Chromium, a real app process, real git: long work shows its progress as it happens, on the control that started
 it, and a failure says what to do next. git is held part-way by gates the test opens (the app's git reads a global
 config with a pack-objects hook that stops sending after 512 KB, and a smudge filter that stops a checkout after 100
-files), so the progress is seen mid-way without any sleep; the agent CLI check on the admin page waits on a fake CLI
-whose `--version` answers once its gate opens."""
+files), so the progress is seen mid-way without any sleep; the agent CLI checks wait on fake CLIs whose `--version`
+answers once their gate opens."""
 import base64
 import os
 import re
@@ -45,8 +45,8 @@ if [ "$(wc -l < "$state.count")" -gt {hold} ]; then
 fi
 '''
 FAKE_CLI = '''#!/bin/sh
-while [ ! -e "{gates}/cli.open" ]; do sleep 0.02; done
-echo "9.9.9 (Claude Code)"
+while [ ! -e "{gate}" ]; do sleep 0.02; done
+echo "9.9.9 (cli)"
 '''
 
 
@@ -118,21 +118,32 @@ def test_a_clone_and_a_new_worktree_show_git_progress_as_it_happens(browser, tmp
         expect(dialog).to_be_hidden()
 
 
-def test_the_admin_page_fills_in_each_agent_cli_as_its_check_answers(browser, tmp_path):
+def test_the_agent_cli_state_fills_in_as_its_check_answers(browser, tmp_path):
+    """Settings → Claude Code is usable while its CLI is being checked; the admin page lists every CLI at once and
+    fills in each as its `--version` answers."""
     gates = tmp_path / 'gates'
     gates.mkdir()
     clis = tmp_path / 'clis'
     (clis / 'node_modules' / '.bin').mkdir(parents=True)
-    script(clis / 'node_modules' / '.bin' / 'claude', FAKE_CLI.format(gates=gates))
+    for binary in ('claude', 'codex'):
+        script(clis / 'node_modules' / '.bin' / binary, FAKE_CLI.format(gate=gates / f'{binary}.open'))
     with running_app(tmp_path / 'app', AGOR_AGENT_CLI_DIR=str(clis)) as server:
         db.init(server.database_url)
         auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
-        page = app_server.open_page(browser, server, 'alice@example.com', PASSWORD, '/admin',
-                                    selector='text=Agent CLIs')
-        node, claude = page.locator('[data-cli=node]'), page.locator('[data-cli=claude-code]')
+        page = app_server.open_page(browser, server, 'alice@example.com', PASSWORD, '/?settings=claude-code',
+                                    selector='.q-dialog')
+        dialog = page.get_by_role('dialog', name='Settings')
+        expect(dialog.get_by_text('Checking the Claude Code CLI…')).to_be_visible()
+        expect(dialog.get_by_label('Default model')).to_be_editable()  # the page is there while the CLI answers
+        (gates / 'claude.open').touch()
+        expect(dialog.get_by_text('Installed: 9.9.9 (cli)')).to_be_visible(timeout=30000)
+        expect(dialog.get_by_text('Checking the Claude Code CLI…')).to_have_count(0)
+
+        page.goto(f'{server.url}/admin')
+        node, codex = page.locator('[data-cli=node]'), page.locator('[data-cli=codex]')
         expect(node).not_to_contain_text('checking', timeout=30000)  # answered: its version (or how to install it)
-        expect(claude).to_contain_text('checking…')  # still asking
-        expect(claude.locator('.q-spinner')).to_be_visible()
-        (gates / 'cli.open').touch()
-        expect(claude).to_contain_text('9.9.9 (Claude Code)', timeout=30000)
-        expect(claude.locator('.q-spinner')).to_have_count(0)
+        expect(codex).to_contain_text('checking…')  # still asking
+        expect(codex.locator('.q-spinner')).to_be_visible()
+        (gates / 'codex.open').touch()
+        expect(codex).to_contain_text('9.9.9 (cli)', timeout=30000)
+        expect(codex.locator('.q-spinner')).to_have_count(0)

@@ -98,17 +98,17 @@ async def admin_page(user: User, settings: Settings) -> None:
             ui.label('Sessions run these on the server, on this Node. Pinned versions; scripts/start installs them.') \
                 .classes('text-sm text-slate-600')
             rows = {}  # each CLI's row says "checking" until its `--version` answers: the list fills in as it goes
-            for name, label in registry.cli_labels().items():
+            for cli_name, label in registry.cli_labels().items():
                 with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-1') \
-                        .props(f'data-cli={name}'):
+                        .props(f'data-cli={cli_name}'):
                     ui.label(label).classes('w-32 font-semibold')
-                    with ui.row().classes('items-center gap-2 grow no-wrap') as rows[name]:
+                    with ui.row().classes('items-center gap-2 grow no-wrap') as rows[cli_name]:
                         ui.spinner(size='1em', color='teal-8')
                         ui.label('checking…').classes('text-sm text-slate-600')
 
             async def show_clis() -> None:
-                for name, row in rows.items():
-                    cli = await act(registry.check, name, settings.agent_cli_dir, pass_actor=False)
+                for cli_name, row in rows.items():
+                    cli = await act(registry.check, cli_name, settings.agent_cli_dir, pass_actor=False)
                     if cli is FAILED or row.is_deleted:
                         return
                     row.clear()

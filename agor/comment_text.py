@@ -13,7 +13,7 @@ import markdown2
 import nh3
 
 MAX_BYTES = 20 * 1024
-TAGS = {'p', 'br', 'strong', 'em', 'del', 'code', 'pre', 'blockquote', 'ul', 'ol', 'li', 'a', 'h1', 'h2', 'h3',
+TAGS = {'p', 'br', 'strong', 'em', 's', 'code', 'pre', 'blockquote', 'ul', 'ol', 'li', 'a', 'h1', 'h2', 'h3',
         'h4', 'h5', 'h6', 'hr', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'span'}
 ATTRIBUTES = {'a': {'href', 'title'}, 'th': {'align'}, 'td': {'align'}}
 EXTRAS = ['fenced-code-blocks', 'strike', 'tables', 'cuddled-lists', 'break-on-newline', 'code-friendly']

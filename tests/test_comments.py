@@ -294,7 +294,7 @@ XSS = [
     '<form action="https://evil.example"><input name=x></form>',
 ]
 # What a comment may become, written here rather than read from the code, so widening the code's list fails a test.
-ALLOWED_TAGS = {'p', 'br', 'strong', 'em', 'del', 'code', 'pre', 'blockquote', 'ul', 'ol', 'li', 'a', 'h1', 'h2',
+ALLOWED_TAGS = {'p', 'br', 'strong', 'em', 's', 'code', 'pre', 'blockquote', 'ul', 'ol', 'li', 'a', 'h1', 'h2',
                 'h3', 'h4', 'h5', 'h6', 'hr', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'span'}
 ALLOWED_ATTRIBUTES = {'a': {'href', 'title', 'rel', 'target'}, 'th': {'align'}, 'td': {'align'}, 'span': {'class'}}
 
@@ -337,6 +337,7 @@ RENDERED = [
      '  <td>2</td>\n</tr>\n</tbody>\n</table>\n')),
     ('3. c\n4. d', '<ol>\n<li>c</li>\n<li>d</li>\n</ol>\n'),  # no `start`: not on the list
     ('one\ntwo', '<p>one<br>\ntwo</p>\n'),
+    ('~~gone~~ **bold** *it*', '<p><s>gone</s> <strong>bold</strong> <em>it</em></p>\n'),
     ('[h](http://a.example "T") [m](mailto:a@b.example) [f](ftp://f.example/x) [j](javascript:alert(1))',
      ('<p><a href="http://a.example" title="T" target="_blank" rel="noopener noreferrer nofollow">h</a> '
      '<a href="mailto:a@b.example" target="_blank" rel="noopener noreferrer nofollow">m</a> '
@@ -348,7 +349,7 @@ RENDERED = [
 ]
 
 
-@pytest.mark.parametrize('body, html', RENDERED, ids=['table', 'list', 'break', 'links', 'mentions'])
+@pytest.mark.parametrize('body, html', RENDERED, ids=['table', 'list', 'break', 'strike', 'links', 'mentions'])
 def test_markdown_renders_exactly_this(body, html):
     """Mentions: the longest name wins (`ann` and `Ann Lee` are two people), any case, names with quotes and `&`."""
     rendered = comment_text.render(body, ['ann', 'Ann Lee', "O'Neil", 'A&B'])

@@ -286,12 +286,21 @@ def choose(session: Session, session_id: str, server_ids: list[str]) -> None:
     """Set the session's selection inside the caller's transaction (the caller checked it is the creator's)."""
     if not isinstance(server_ids, list) or not all(isinstance(i, str) for i in server_ids):
         raise InvalidInput('Choose MCP servers by id.')
-    known = {s.id for s in session.exec(select(McpServer).where(col(McpServer.enabled).is_(True))).all()}
-    if set(server_ids) - known:
+    if set(server_ids) - _enabled(session):
         raise InvalidInput('That MCP server does not exist or is disabled.')
+    attach(session, session_id, server_ids)
+
+
+def attach(session: Session, session_id: str, server_ids: list[str]) -> None:
+    """The session's selection: those of `server_ids` that exist and are enabled (a gateway channel's servers, some
+    perhaps deleted since the channel was set up)."""
     session.execute(delete(SessionMcpServer).where(col(SessionMcpServer.session_id) == session_id))
-    for server_id in sorted(set(server_ids)):
+    for server_id in sorted(set(server_ids) & _enabled(session)):
         session.add(SessionMcpServer(session_id=session_id, server_id=server_id))
+
+
+def _enabled(session: Session) -> set[str]:
+    return {s.id for s in session.exec(select(McpServer).where(col(McpServer.enabled).is_(True))).all()}
 
 
 # ---- runs ------------------------------------------------------------------------------------------------------------

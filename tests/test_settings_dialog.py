@@ -74,8 +74,8 @@ async def test_the_deep_link_opens_the_page_it_names_and_an_unknown_one_opens_ge
                 rail = [e['text'] for e in page.elements.values() if e.get('tag') == 'q-item-section' or
                         'uppercase' in e.get('class', [])]
                 assert rail[rail.index('Profile'):] == ['Profile', 'General', 'Env Vars', 'Audio', 'Personal API Keys',
-                                                        'Chat accounts', 'Agentic Tools', 'API Keys', 'Claude Code', 'Codex', 'Gemini',
-                                                        'OpenCode']
+                                                        'MCP authorizations', 'Chat accounts', 'Agentic Tools',
+                                                        'API Keys', 'Claude Code', 'Codex', 'Gemini', 'OpenCode']
             finally:
                 await page.close()
         page = await opened(app, 'alice', '/', http)  # without the link: no dialog until the menu item is clicked

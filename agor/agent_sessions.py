@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from . import canvas, credentials, db, ids, permissions, runtime_settings
+from . import canvas, credentials, db, ids, mcp_servers, permissions, runtime_settings
 from .auth import require
 from .errors import InvalidInput, NotFound
 from .models import (AgentSession, CardPlacement, Role, SessionAck, SessionFollow, SessionTurn, TranscriptEntry,
@@ -34,13 +34,17 @@ TRANSCRIPT_PAGE = 2000
 # ---- what users do ---------------------------------------------------------------------------------------------------
 
 def create(actor: User, worktree_id: str, runtime: str, prompt: str | None = None, *, model: str | None = None,
-           permission_mode: str | None = None) -> AgentSession:
-    """A new session in the worktree, run as `actor`; with a prompt its first turn is queued at once."""
+           permission_mode: str | None = None, mcp_server_ids: list[str] | None = None) -> AgentSession:
+    """A new session in the worktree, run as `actor`; with a prompt its first turn is queued at once (with the MCP
+    servers it selected: chosen in the same transaction)."""
     require(actor, Role.member, 'start sessions')
     text = _clean_prompt(prompt) if prompt is not None else None
     with db.transaction() as session:
         worktree = ids.resolve(session, Worktree, worktree_id, 'worktree')
-        return add(session, actor, worktree, runtime, text, model=model, permission_mode=permission_mode)
+        agent = add(session, actor, worktree, runtime, text, model=model, permission_mode=permission_mode)
+        if mcp_server_ids:
+            mcp_servers.choose(session, agent.id, mcp_server_ids)
+        return agent
 
 
 def prompt(actor: User, session_id: str, text: str) -> SessionTurn:

@@ -20,9 +20,9 @@ from .config import Settings
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import AgentSession, CardPlacement, Role, SessionTurn, User, utcnow
 from .models.agent_sessions import RUNNING
-from .runtimes.base import McpServer, shorten
+from .runtimes.base import APP_MCP_SERVER, McpServer, shorten
 
-SERVER_NAME = 'agor'  # how every run's CLI knows the app's MCP server (its tools: mcp__agor__… in Claude Code)
+SERVER_NAME = APP_MCP_SERVER  # how every run's CLI knows the app's MCP server (its tools: mcp__agor__… in Claude Code)
 APPROVAL_TOOL = 'approve'  # Claude Code's --permission-prompt-tool (mcp__agor__approve)
 TRANSCRIPT_LIMIT = 200
 REASON_LIMIT = 300

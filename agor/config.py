@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     api_requests_per_minute: int = Field(600, ge=1)  # per API key (or browser login) on /api/v1
     mcp_url: str = ''  # where agents reach the app's MCP server (default http://127.0.0.1:<port>/mcp)
     approval_timeout_seconds: int = Field(60, ge=1, le=3600)  # an agent's unanswered approval request is denied
+    mcp_allow_loopback: bool = False  # MCP servers and OAuth discovery may use http(s) on loopback (development)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -1,8 +1,14 @@
-"""Thin, safe wrappers around the git CLI (run from worker threads, never on the event loop)."""
+"""Thin, safe wrappers around the git CLI (run from worker threads, never on the event loop).
+
+Long work (a clone, a worktree's checkout) reports as it goes: `progress(phase, percent)` is called with git's own
+progress lines ("Receiving objects", 42), `percent` None for a step without one ("Cloning into 'x'...")."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -10,26 +16,88 @@ from .db import refuse_on_event_loop
 from .errors import InvalidInput
 
 TIMEOUT = 120
+LONG_TIMEOUT = 30 * 60  # a clone or checkout that reports its progress
 # no ext:: or fd:: transports, no credential prompts, no pager
 _ENV = {'GIT_TERMINAL_PROMPT': '0', 'GIT_ALLOW_PROTOCOL': 'file:git:http:https:ssh', 'GIT_PAGER': 'cat'}
+_PERCENT = re.compile(r'^(?:remote: )?([A-Z][A-Za-z ]*?):\s+(\d{1,3})%')
+_STEP = re.compile(r"^(Cloning into|Preparing worktree)\b")
+
+Progress = Callable[[str, int | None], None]
 
 
 class GitError(InvalidInput):
     pass
 
 
-def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+class GitTimeout(GitError):
+    """git ran too long and was killed: what it wrote is left as it was."""
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True,
+        progress: Progress | None = None) -> subprocess.CompletedProcess[str]:
+    """Run git; with `progress`, git reports as it goes (see the module) and may run for LONG_TIMEOUT."""
     refuse_on_event_loop(f'git {args[0]}')
+    timeout = TIMEOUT if progress is None else LONG_TIMEOUT
     try:
-        result = subprocess.run(['git', *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
-                                env={**os.environ, **_ENV}, stdin=subprocess.DEVNULL)
+        if progress is None:
+            result = subprocess.run(['git', *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                                    env={**os.environ, **_ENV}, stdin=subprocess.DEVNULL)
+        else:
+            result = _reporting(['git', *args], cwd, timeout, progress)
     except FileNotFoundError:
         raise GitError('git is not installed on the server (apt-get install git).') from None
     except subprocess.TimeoutExpired:
-        raise GitError(f'git {args[0]} took longer than {TIMEOUT} s and was stopped.') from None
+        took = f'{timeout // 60} min' if timeout >= 60 else f'{timeout} s'
+        raise GitTimeout(f'git {args[0]} took longer than {took} and was stopped.') from None
     if check and result.returncode != 0:
-        raise GitError(_last_line(result.stderr) or f'git {args[0]} failed.')
+        raise GitError(_reason(result.stderr) or f'git {args[0]} failed.')
     return result
+
+
+def _reporting(command: list[str], cwd: Path | None, timeout: float,
+               progress: Progress) -> subprocess.CompletedProcess[str]:
+    """`command` with its stderr read as it comes: each progress line (git ends them with a carriage return) is
+    passed on once it says something new; the whole stderr is kept for the error."""
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env={**os.environ, **_ENV, 'GIT_PROGRESS_DELAY': '0'})
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        process.kill()
+    timer = threading.Timer(timeout, stop)
+    timer.start()
+    seen: list[str] = []
+    last: tuple[str, int | None] | None = None
+    pending = ''
+    try:
+        assert process.stderr is not None
+        while chunk := process.stderr.read1(4096):
+            pending += chunk.decode(errors='replace')
+            *lines, pending = re.split(r'[\r\n]', pending)
+            for line in filter(None, (line.strip() for line in lines)):
+                seen.append(line)
+                step = _progress_of(line)
+                if step is not None and step != last:
+                    last = step
+                    progress(*step)
+        process.wait()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if timed_out.is_set():
+        raise subprocess.TimeoutExpired(command, timeout)
+    return subprocess.CompletedProcess(command, process.returncode, '', '\n'.join([*seen, pending]))
+
+
+def _progress_of(line: str) -> tuple[str, int | None] | None:
+    if match := _PERCENT.match(line):
+        return match[1], min(int(match[2]), 100)
+    if match := _STEP.match(line):
+        return line.rstrip('.').removesuffix('..'), None
+    return None
 
 
 def toplevel(path: Path) -> Path:
@@ -66,10 +134,10 @@ def clone_source_path(source: str) -> Path | None:
     return Path(source)
 
 
-def clone(source: str, target: Path) -> None:
-    """Clone `source` (checked with clone_source_path first) into `target`."""
+def clone(source: str, target: Path, progress: Progress | None = None) -> None:
+    """Clone `source` (checked with clone_source_path first) into `target`, reporting to `progress` as it goes."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    git('clone', '--quiet', '--', source, str(target))
+    git('clone', '--progress' if progress else '--quiet', '--', source, str(target), progress=progress)
 
 
 def branch_exists(repo: Path, branch: str) -> bool:
@@ -87,12 +155,16 @@ def ref_exists(repo: Path, ref: str) -> bool:
     return git('rev-parse', '--verify', '--quiet', f'{ref}^{{commit}}', cwd=repo, check=False).returncode == 0
 
 
-def worktree_add(repo: Path, path: Path, branch: str, *, new_branch: bool, base: str | None) -> None:
+def worktree_add(repo: Path, path: Path, branch: str, *, new_branch: bool, base: str | None,
+                 progress: Progress | None = None) -> None:
+    """`git worktree add`, reporting its checkout ("Updating files") to `progress` as it goes."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = [] if progress else ['--quiet']
     if new_branch:
-        git('worktree', 'add', '--quiet', '-b', branch, '--', str(path), *([base] if base else []), cwd=repo)
+        git('worktree', 'add', *quiet, '-b', branch, '--', str(path), *([base] if base else []), cwd=repo,
+            progress=progress)
     else:
-        git('worktree', 'add', '--quiet', '--', str(path), branch, cwd=repo)
+        git('worktree', 'add', *quiet, '--', str(path), branch, cwd=repo, progress=progress)
 
 
 def worktree_remove(repo: Path, path: Path) -> None:
@@ -101,6 +173,9 @@ def worktree_remove(repo: Path, path: Path) -> None:
     git('worktree', 'prune', cwd=repo, check=False)
 
 
-def _last_line(text: str) -> str:
+def _reason(text: str) -> str:
+    """What git said went wrong: its first `fatal:`/`error:` line (the rest is often generic advice), else its last."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].removeprefix('fatal: ').removeprefix('error: ') if lines else ''
+    said = next((line for line in lines if line.startswith(('fatal: ', 'error: '))), lines[-1] if lines else '')
+    said = said.removeprefix('fatal: ').removeprefix('error: ')
+    return f'{said.rstrip(".")}.' if said else ''

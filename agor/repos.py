@@ -30,9 +30,11 @@ def register_local(settings: Settings, actor: User, path: str, name: str | None 
     return _add_repo(actor, top, name or top.name, remote=None)
 
 
-def clone(settings: Settings, actor: User, source: str, name: str | None = None) -> Repo:
-    """Clone from a path or URL into the data dir and register the clone. A path on the server (or a file:// URL)
-    must be below the allowed roots, as for registering one: a clone would copy it into the data dir."""
+def clone(settings: Settings, actor: User, source: str, name: str | None = None, *,
+          progress: gitops.Progress | None = None) -> Repo:
+    """Clone from a path or URL into the data dir and register the clone, reporting git's progress to `progress`.
+    A path on the server (or a file:// URL) must be below the allowed roots, as for registering one: a clone would
+    copy it into the data dir. A failed clone leaves nothing behind, and its message says what to do next."""
     require(actor, Role.admin, 'register repositories')
     source = source.strip()
     if not source:
@@ -45,9 +47,17 @@ def clone(settings: Settings, actor: User, source: str, name: str | None = None)
     target = settings.repos_dir / slug
     if target.exists():
         raise Conflict(f'A clone named {slug} already exists in the data dir; choose another name.')
-    gitops.clone(source, target)
     try:
+        gitops.clone(source, target, progress)
+        if progress:
+            progress('Registering the repository', None)
         return _add_repo(actor, target.resolve(), base, remote=source)
+    except gitops.GitError as error:  # git removes a clone it gave up on itself; one it was killed in stays
+        if isinstance(error, gitops.GitTimeout):
+            shutil.rmtree(target, ignore_errors=True)
+        raise gitops.GitError(f'The clone failed: {error.message} Check the path or URL (and, for a remote, that '
+                              'this server can reach it), then try again; a very large repository can be cloned on '
+                              'the server and registered with “Use in place”.') from None
     except Exception:
         shutil.rmtree(target, ignore_errors=True)
         raise
@@ -126,9 +136,11 @@ def _clean_link(value: Any, what: str) -> str | None:
 
 
 def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, branch: str | None = None, *,
-                    new_branch: bool = True, base: str | None = None, board_id: str | None = None) -> Worktree:
-    """`git worktree add` under <data>/worktrees/<repo>/<name> with a new branch (from base) or an existing one.
-    Created for a board (`board_id`), it starts with that board's level for others (agor.permissions)."""
+                    new_branch: bool = True, base: str | None = None, board_id: str | None = None,
+                    progress: gitops.Progress | None = None) -> Worktree:
+    """`git worktree add` under <data>/worktrees/<repo>/<name> with a new branch (from base) or an existing one,
+    reporting its checkout to `progress`. Created for a board (`board_id`), it starts with that board's level for
+    others (agor.permissions)."""
     require(actor, Role.member, 'create worktrees')
     name = name.strip().lower()
     if not NAME.match(name):
@@ -150,7 +162,14 @@ def create_worktree(settings: Settings, actor: User, repo_id: str, name: str, br
     path = (settings.worktrees_dir / repo.slug / name).resolve()
     if path.exists():
         raise Conflict(f'{path} already exists on disk.')
-    gitops.worktree_add(repo_path, path, branch, new_branch=new_branch, base=base if new_branch else None)
+    try:
+        gitops.worktree_add(repo_path, path, branch, new_branch=new_branch, base=base if new_branch else None,
+                            progress=progress)
+    except gitops.GitError as error:  # git cleans up after itself (and the path may be a racing teammate's)
+        raise gitops.GitError(f'Creating the worktree failed: {error.message} Check that the server has disk space '
+                              'and that the repository is healthy (git worktree list), then try again.') from None
+    if progress:
+        progress('Registering the worktree', None)
     try:
         with db.transaction() as session:
             worktree = Worktree(repo_id=repo.id, name=name, branch=branch, path=str(path),

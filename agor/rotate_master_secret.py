@@ -13,7 +13,7 @@ import os
 import secrets
 import sys
 
-from . import db, user_secrets
+from . import db, mcp_sealed, user_secrets
 from .gateway import channels as gateway_channels
 from .config import SettingsError, load_settings
 from .secret_box import (MASTER_SECRET_ENV, MASTER_SECRET_FILE, SecretBox, UnreadableSecret, WrongMasterSecret,
@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     if not from_env:
         write_secret_file(pending, new_secret)
     try:
-        count = user_secrets.reseal_all(old, new, (gateway_channels.reseal,))
+        count = user_secrets.reseal_all(old, new, (gateway_channels.reseal, mcp_sealed.reseal))
     except UnreadableSecret as error:
         pending.unlink(missing_ok=True)
         print(f'Cannot rotate, nothing was changed: {error.message}', file=sys.stderr)

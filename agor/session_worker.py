@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import agent_tools, credentials, db, events, run_records, unix_accounts, user_secrets
+from . import agent_tools, credentials, db, events, mcp_servers, run_records, unix_accounts, user_secrets
 from .config import Settings
 from .errors import DomainError
 from .models import utcnow
@@ -39,12 +40,13 @@ class TranscriptWriter:
     def __init__(self, session_id: str, turn_id: str) -> None:
         self.session_id, self.turn_id = session_id, turn_id
         self.redact = user_secrets.redactor([])  # the creator's secret values become *** (set once the run is built)
+        self.annotate: Callable[[TranscriptEvent], TranscriptEvent] = lambda event: event  # (whose MCP grant)
         self.pending = cli_process.EventLog()
         self._closing = asyncio.Event()
         self._task: asyncio.Task | None = None
 
     def add(self, event: TranscriptEvent) -> None:
-        self.pending.add(event)
+        self.pending.add(self.annotate(event))
         if self._task is None:
             self._task = asyncio.create_task(self._write_batches(), name=f'transcript {self.session_id}')
 
@@ -218,11 +220,15 @@ class SessionWorkers:
 
         try:
             try:
-                request = await asyncio.to_thread(self.run_request, agent, turn, worktree, creator)
+                mcp = await asyncio.to_thread(mcp_servers.run_servers, self.settings, agent.id, turn.id, creator)
+                request = await asyncio.to_thread(self.run_request, agent, turn, worktree, creator, mcp)
             except DomainError as exc:
                 await asyncio.to_thread(run_records.finish_turn, agent.id, turn.id, 'failed', error=exc.message)
                 return
             transcript.redact = user_secrets.redactor(request.secrets)
+            for warning in mcp.warnings:
+                transcript.add(TranscriptEvent('system', warning, {'mcp_left_out': True}))
+            transcript.annotate = lambda event: mcp_servers.with_grant(event, mcp, creator.name)
             request.totals_before = await asyncio.to_thread(run_records.cli_totals, agent.id)
             outcome = await cli_process.run(adapter, request, transcript.add, on_start=on_start)
         finally:
@@ -234,9 +240,11 @@ class SessionWorkers:
         await asyncio.to_thread(run_records.finish_turn, agent.id, turn.id, outcome.status, error=error,
                                 details=details, resume_id=outcome.resume_id)
 
-    def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any) -> RunRequest:
+    def run_request(self, agent: Any, turn: Any, worktree: Any, creator: Any,
+                    mcp: mcp_servers.RunServers | None = None) -> RunRequest:
         """The turn as its creator runs it: as the Unix account unix_user_mode gives them (never root), with their
-        merged env, in their own agent home (owned by that account), in a worktree that account may write."""
+        merged env, in their own agent home (owned by that account), in a worktree that account may write, with the
+        MCP servers the session selected as the creator has them (`mcp_servers.run_servers`)."""
         with db.read() as session:  # the key may have been deleted since the prompt was queued
             credentials.require_provider_key(session, registry.get(agent.runtime), creator, creator, agent.id)
         account = unix_accounts.account_for(self.settings, creator)
@@ -246,12 +254,13 @@ class SessionWorkers:
         extra_args = registry.get(agent.runtime).check_extra_args(list(agent.extra_args))  # as refused today
         launch = credentials.merged_env(creator, account, session_id=agent.id)
         # the app's own MCP server, acting as the creator for this turn only (agor.agent_tools); it also answers
-        # permission requests in a mode that asks (agor.approvals)
+        # permission requests in a mode that asks (agor.approvals); then the servers the session selected
         app_server, token = agent_tools.run_server(self.settings, creator.id, agent.id, turn.id)
+        mcp = mcp or mcp_servers.run_servers(self.settings, agent.id, turn.id, creator)
         return RunRequest(prompt=turn.prompt, cwd=cwd, home=unix_accounts.agent_home(self.settings, creator, account),
                           env=launch.env, model=agent.model, permission_mode=agent.permission_mode,
                           extra_args=extra_args, resume_id=agent.resume_id, account=account,
                           max_retries=self.settings.agent_max_retries, cli_dir=self.settings.agent_cli_dir,
-                          secrets=[*launch.secrets, token], mcp_servers=[app_server],
+                          secrets=[*launch.secrets, token, *mcp.secrets], mcp_servers=[app_server, *mcp.servers],
                           permission_prompt=(agent_tools.SERVER_NAME, agent_tools.APPROVAL_TOOL))
 

@@ -215,7 +215,8 @@ def check_or_seal(sealer: SecretBox) -> bool:
 def reseal_all(old: SecretBox, new: SecretBox, others: tuple[Callable[[Session, SecretBox, SecretBox], int], ...] = ()
                ) -> int:
     """Every stored value re-encrypted under `new`, in one transaction (nothing changes if one fails to open);
-    `others` re-encrypt the other tables sealed with the same key (the gateway's channels) in it too."""
+    `others` re-encrypt the other tables sealed with the same key (gateway channels, MCP servers and grants) in it
+    too."""
     with db.transaction() as session:
         rows = session.exec(select(UserSecret)).all()
         for row in rows:

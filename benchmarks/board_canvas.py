@@ -23,22 +23,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from agor import auth, boards, db, repos
 from agor.config import load_settings
-from benchmarks.harness import (
-    DRAGGER_JS,
-    DROPPED_JS,
-    PASSWORD,
-    SEEN_JS,
-    START_SECONDS,
-    VIEWER_JS,
-    create_members,
-    git_source,
-    launch_chromium,
-    load_average,
-    log_problems,
-    logged_in_page,
-    pct,
-    rss_mb,
-)
+from benchmarks.harness import (DRAGGER_JS, DROPPED_JS, PASSWORD, SEEN_JS, START_SECONDS, VIEWER_JS, create_members,
+                                git_source, launch_chromium, load_average, log_problems, logged_in_page, pct, rss_mb)
 from tests.app_server import AppServer, running_app
 
 ZONES = 10

@@ -32,24 +32,9 @@ from sqlmodel import select
 from agor import agent_sessions, auth, boards, db, repos
 from agor.config import load_settings
 from agor.models import SessionTurn
-from benchmarks.harness import (
-    DRAGGER_JS,
-    DROPPED_JS,
-    PASSWORD,
-    SEEN_JS,
-    START_SECONDS,
-    VIEWER_JS,
-    VIEWPORT,
-    SocketTab,
-    browser_cookies,
-    cpu_seconds,
-    create_members,
-    git_source,
-    launch_chromium,
-    load_average,
-    log_problems,
-    pct,
-)
+from benchmarks.harness import (DRAGGER_JS, DROPPED_JS, PASSWORD, SEEN_JS, START_SECONDS, VIEWER_JS, VIEWPORT,
+                                SocketTab, browser_cookies, cpu_seconds, create_members, git_source, launch_chromium,
+                                load_average, log_problems, pct)
 from tests.app_server import AppServer, running_app
 
 LINE = '%08g abcdefghijabcdefghijabcdefghijabcdefghij'  # 50 bytes with its newline

@@ -12,6 +12,7 @@ from agor import agent_sessions, runtime_settings
 from agor.runtimes import registry
 from agor.runtimes.base import PERMISSION_LABELS
 
+from . import session_mcp
 from .act import FAILED, act
 from .busy import busy_button
 
@@ -36,6 +37,7 @@ class NewSessionForm:
         mine = await act(runtime_settings.form_defaults)
         if mine is FAILED:
             return False
+        offered = await session_mcp.choices()
         with self.fields:
             runtime = ui.select({name: r.label for name, r in registry.RUNTIMES.items()}, value='claude-code'
                                 if 'claude-code' in registry.RUNTIMES else next(iter(registry.RUNTIMES)),
@@ -50,6 +52,7 @@ class NewSessionForm:
                 with ui.button(icon='arrow_drop_down').props('flat round dense aria-label="Known models"') as pick:
                     known = ui.menu().classes('agor-models')
             prompt = ui.textarea('Prompt').props('outlined autogrow').classes('w-full').mark('first-prompt')
+            servers = session_mcp.picker(offered)
             ui.label('The session runs as you: with your environment and keys, in the worktree directory.') \
                 .classes('text-xs text-slate-600')
 
@@ -76,7 +79,8 @@ class NewSessionForm:
 
             async def start() -> None:
                 created = await act(agent_sessions.create, self.worktree['id'], runtime.value, prompt.value,
-                                    model=(model.value or '').strip() or None, permission_mode=mode.value)
+                                    model=(model.value or '').strip() or None, permission_mode=mode.value,
+                                    mcp_server_ids=list(servers.value or []) if servers else None)
                 if created is not FAILED:
                     await self.on_created(created.id)
             busy_button('Start session', start, icon='play_arrow').props('unelevated color=teal-8') \

@@ -20,7 +20,7 @@ from agor.events import SessionEvent, topic
 from agor.models import Role, User
 from agor.runtimes.base import usage_text
 
-from . import timestamp
+from . import session_mcp, timestamp
 from .act import FAILED, act
 from .approval_box import ApprovalBox
 from .listen import listen
@@ -176,6 +176,9 @@ class SessionView:
                 ui.button('Variables', icon='tune', on_click=lambda: self._variables(detail['id'])) \
                     .props('flat dense no-caps size=sm').tooltip('Your Session-scoped env vars for this session') \
                     .mark('session-variables')
+                ui.button('MCP', icon='hub', on_click=lambda: session_mcp.choose(detail['id'])) \
+                    .props('flat dense no-caps size=sm').tooltip('The MCP servers this session uses') \
+                    .mark('session-mcp')
             if detail['model']:
                 ui.label(f'· {detail["model"]}')
             self.total = ui.label().classes('agor-session-total').mark('session-total')

@@ -14,6 +14,7 @@ from agor.models import User
 
 from .act import FAILED, act
 from .busy import busy_button
+from .work_progress import WorkProgress
 
 
 async def open_add_worktree(board_id: str, settings: Settings, place: Callable[[str], Awaitable[None]]) -> None:
@@ -57,13 +58,15 @@ class AddWorktreeDialog(ui.dialog):
             .classes('w-full').bind_visibility_from(existing_branch, 'value', backward=lambda v: not v)
 
         async def create() -> None:
-            worktree = await act(partial(repos.create_worktree, self.settings), repo.value or '', name.value,
-                                 branch.value or None, new_branch=not existing_branch.value, base=base.value or None,
-                                 board_id=self.board_id)
+            with progress.shown():
+                worktree = await act(partial(repos.create_worktree, self.settings), repo.value or '', name.value,
+                                     branch.value or None, new_branch=not existing_branch.value,
+                                     base=base.value or None, board_id=self.board_id, progress=progress.report)
             if worktree is not FAILED:
                 await self.place(worktree.id)
                 self.close()
         busy_button('Create worktree', create).props('unelevated color=teal-8')
+        progress = WorkProgress()
 
     def _existing(self, worktree_list: list[dict[str, Any]]) -> None:
         options = {w['id']: f'{w["repo"]} / {w["name"]}' + (' (on another board)' if w['board_id'] else '')

@@ -1,4 +1,4 @@
-"""Admin: people and roles, invite links, chat gateway channels, demo reset."""
+"""Admin: people and roles, invite links, MCP servers, chat gateway channels, demo reset."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -11,6 +11,7 @@ from agor.models import Role, User
 from components.act import FAILED, act
 from components.avatar import avatar
 from components.gateway_admin import GatewayAdmin
+from components.mcp_servers_admin import McpServersAdmin
 
 from .frame import header, page
 
@@ -88,6 +89,7 @@ async def admin_page(user: User, settings: Settings) -> None:
                 password = ui.input('Initial password', password=True).props('outlined').classes('w-full')
                 role = ui.select(grantable, value='member', label='Role').props('outlined').classes('w-full')
                 ui.button('Create account', on_click=create_account).props('unelevated color=teal-8')
+        McpServersAdmin(settings)
         with ui.card().classes('w-full').mark('gateway'):
             await GatewayAdmin(str(ui.context.client.request.base_url)).refresh()
         warnings = [w for w in (terminals.mode_warning(settings), *unix_accounts.notes) if w]
@@ -100,23 +102,30 @@ async def admin_page(user: User, settings: Settings) -> None:
             ui.label('Agent CLIs').classes('text-lg font-semibold')
             ui.label('Sessions run these on the server, on this Node. Pinned versions; scripts/start installs them.') \
                 .classes('text-sm text-slate-600')
-            clis = ui.column().classes('w-full gap-1')
+            rows = {}  # each CLI's row says "checking" until its `--version` answers: the list fills in as it goes
+            for cli_name, label in registry.cli_labels().items():
+                with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-1') \
+                        .props(f'data-cli={cli_name}'):
+                    ui.label(label).classes('w-32 font-semibold')
+                    with ui.row().classes('items-center gap-2 grow no-wrap') as rows[cli_name]:
+                        ui.spinner(size='1em', color='teal-8')
+                        ui.label('checking…').classes('text-sm text-slate-600')
 
             async def show_clis() -> None:
-                statuses = await act(registry.installed, settings.agent_cli_dir, pass_actor=False)
-                if statuses is FAILED:
-                    return
-                clis.clear()
-                with clis:
-                    for cli in statuses:
-                        with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-1'):
-                            ui.label(cli.label).classes('w-32 font-semibold')
-                            if cli.path:
-                                ui.label(cli.version or 'version unknown').classes('w-56 text-sm')
-                                ui.label(cli.path).classes('font-mono text-xs text-slate-600 truncate')
-                            else:
-                                ui.badge('not installed', color='orange').props('outline')
-                                ui.label(cli.install_command or '').classes('font-mono text-xs')
+                for cli_name, row in rows.items():
+                    cli = await act(registry.check, cli_name, settings.agent_cli_dir, pass_actor=False)
+                    if cli is FAILED or row.is_deleted:
+                        return
+                    row.clear()
+                    with row:
+                        if cli.path:
+                            ui.label(cli.version or 'version unknown: run it with --version on the server to see '
+                                     'why').classes('w-56 text-sm')
+                            ui.label(cli.path).classes('font-mono text-xs text-slate-600 truncate')
+                        else:
+                            ui.badge('not installed', color='deep-orange-10').props('outline')
+                            ui.label(f'Install it with: {cli.install_command}' if cli.install_command else '') \
+                                .classes('font-mono text-xs')
             ui.timer(0.1, show_clis, once=True)
         if settings.demo:
             with ui.card().classes('w-full'):

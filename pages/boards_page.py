@@ -1,6 +1,8 @@
 """The list of boards: open, create, rename, delete."""
 from __future__ import annotations
 
+import json
+
 from nicegui import ui
 
 from agor import boards
@@ -44,7 +46,8 @@ async def boards_page(user: User, settings: Settings, left: str | None = None) -
                             ui.icon('lock', color='grey-7').tooltip('Private: only its members see it') \
                                 .mark(f'private-{item["slug"]}')
                         if can_edit:
-                            with ui.button(icon='more_vert').props('flat round dense').on('click.stop', lambda: None):
+                            with ui.button(icon='more_vert').on('click.stop', lambda: None) \
+                                    .props(f'flat round dense aria-label={json.dumps("Actions for " + item["name"])}'):
                                 with ui.menu():
                                     ui.menu_item('Rename', lambda i=item: rename_dialog(i)).mark(f'rename-{item["slug"]}')
                                     ui.menu_item('Sharing and permissions', lambda i=item: board_access_dialog(

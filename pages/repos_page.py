@@ -11,6 +11,7 @@ from agor.models import Role, User
 
 from components.act import FAILED, act
 from components.busy import busy_button
+from components.work_progress import WorkProgress
 
 from .frame import confirm_delete, dialog_actions, header, page
 
@@ -95,11 +96,14 @@ async def repos_page(user: User, settings: Settings) -> None:
             existing = ui.checkbox('Use an existing branch')
             base = ui.input('Start from (defaults to the default branch)').props('outlined').classes('w-full') \
                 .bind_visibility_from(existing, 'value', backward=lambda v: not v)
+            progress = WorkProgress()
 
             async def create() -> None:
-                if await act(partial(repos.create_worktree, settings), repo_id, name.value, branch.value or None,
-                             new_branch=not existing.value, base=base.value or None,
-                             success='Worktree created') is not FAILED:
+                with progress.shown():
+                    created = await act(partial(repos.create_worktree, settings), repo_id, name.value,
+                                        branch.value or None, new_branch=not existing.value, base=base.value or None,
+                                        progress=progress.report, success='Worktree created')
+                if created is not FAILED:
                     dialog.close()
                     await repo_list.refresh()
             dialog_actions(dialog, 'Create', create)
@@ -116,12 +120,18 @@ async def repos_page(user: User, settings: Settings) -> None:
                     mode = ui.toggle({'local': 'Use in place', 'clone': 'Clone'}, value='local')
 
                     async def add() -> None:
-                        fn = repos.register_local if mode.value == 'local' else repos.clone
-                        if await act(partial(fn, settings), source.value, success='Repository registered') \
-                                is not FAILED:
+                        with progress.shown():
+                            if mode.value == 'local':
+                                added = await act(partial(repos.register_local, settings), source.value,
+                                                  success='Repository registered')
+                            else:
+                                added = await act(partial(repos.clone, settings), source.value,
+                                                  progress=progress.report, success='Repository registered')
+                        if added is not FAILED:
                             source.set_value('')
                             await repo_list.refresh()
                     busy_button('Register', add).props('unelevated color=teal-8').mark('register-repo')
+                progress = WorkProgress().mark('clone-progress')
                 roots = ', '.join(str(r) for r in settings.allowed_repo_roots())
                 ui.label(f'Local repositories must be below: {roots}').classes('text-xs text-slate-600')
         await repo_list()

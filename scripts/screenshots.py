@@ -4,7 +4,8 @@
 
 Starts the app in demo mode on a scratch data dir (tests/app_server.py), logs Alice, Bob and Carol in with real
 logins, adds a pinned thread and a session, moves their pointers, and writes docs/screenshot-board.png,
-docs/screenshot-comments.png and docs/screenshot-presence.png from real headless Chromium."""
+docs/screenshot-comments.png, docs/screenshot-presence.png and (Alice making a personal API key)
+docs/screenshot-settings.png from real headless Chromium."""
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from agor import agent_sessions, auth, boards, comments, db  # noqa: E402
+from agor import agent_sessions, api_keys, auth, boards, comments, db  # noqa: E402
+from agor.config import load_settings  # noqa: E402
 from tests.app_server import CHROMIUM, CHROMIUM_ARGS, log_in, running_app  # noqa: E402
 
 DOCS = ROOT / 'docs'
@@ -65,7 +67,25 @@ def main() -> None:
             bob.wait_for_timeout(400)
             bob.screenshot(path=str(DOCS / 'screenshot-presence.png'))
             alice.mouse.up()
+            settings_page(alice, server)
             browser.close()
+
+
+def settings_page(alice, server) -> None:
+    """Settings → Personal API Keys, just after Alice made a key (shown once), above her other keys."""
+    settings = load_settings(data_dir=str(server.data_dir))
+    owner = next(u for u in auth.list_users() if u.email == 'alice@example.com')
+    api_keys.create(settings, owner, 'nightly release script', 90)
+    old, _ = api_keys.create(settings, owner, 'old laptop')
+    api_keys.revoke(owner, old['id'])
+    alice.set_viewport_size({'width': 1200, 'height': 760})
+    alice.goto(f'{server.url}/?settings=personal-api-keys')
+    dialog = alice.get_by_role('dialog', name='Settings')
+    dialog.get_by_label('Name').fill('CI deploy bot')
+    dialog.get_by_role('button', name='Create key').click()
+    alice.wait_for_selector('text=Copy your new key now')
+    alice.mouse.move(10, 740)
+    alice.screenshot(path=str(DOCS / 'screenshot-settings.png'))
 
 
 def hover(page, card: str, dx: float = 120, dy: float = 40) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import itsdangerous
@@ -115,10 +116,19 @@ def log_in(page, server: AppServer, email: str, password: str) -> None:
     page.wait_for_url(f'{server.url}/')
 
 
-def open_board(browser, server: AppServer, email: str, password: str, slug: str, *, selector: str = '.agor-canvas'):
-    """A new browser context (its own cookies: its own user) logged in and on the board."""
-    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
+def open_page(browser, server: AppServer, email: str, password: str, path: str, *, selector: str = '.agor-canvas',
+              width: int = 1200, frames: list[str] | None = None):
+    """A new browser context (its own cookies: its own user) logged in and on `path` once `selector` shows; with
+    `frames`, every websocket message it receives is kept."""
+    page = browser.new_context(viewport={'width': width, 'height': 700}).new_page()
+    if frames is not None:
+        page.on('websocket', lambda ws: ws.on('framereceived', lambda payload: frames.append(str(payload))))
     log_in(page, server, email, password)
-    page.goto(f'{server.url}/b/{slug}')
+    page.goto(f'{server.url}{path}')
     page.wait_for_selector(selector)
     return page
+
+
+def open_board(browser, server: AppServer, email: str, password: str, slug: str, **options: Any):
+    """`open_page` on the board."""
+    return open_page(browser, server, email, password, f'/b/{slug}', **options)

@@ -90,7 +90,7 @@ def test_every_documented_route_answers_401_json_without_a_key(world):
 def test_me_with_a_good_a_revoked_and_a_malformed_key(world):
     alice = client(world, 'alice')
     assert alice.get('/me').json() == {'id': world.owner.id, 'email': 'alice@example.com', 'name': 'Alice',
-                                       'role': 'owner'}
+                                       'role': 'owner', 'mcp_authenticated_server_ids': []}
     view, key = api_keys.create(world.settings, world.owner, 'to revoke')
     api_keys.revoke(world.owner, view['id'])
     refused(client(world, Authorization=f'Bearer {key}').get('/me'), 401, '^This API key was revoked.$')
@@ -474,3 +474,30 @@ def test_the_stream_sends_each_piece_of_text_once_whatever_the_backlog_already_h
     assert [json.loads(s.split('data: ')[1]) if s else None for s in sent] == [
         None, None, None, {'entry_id': 4, 'at': 3, 'text': 'lo'}, {'entry_id': 4, 'at': 5, 'text': '!'}, None,
         {**entry, 'id': 5, 'text': 'next'}]
+
+
+# ---- MCP servers and the caller's own grants ---------------------------------------------------------------------------
+
+def test_mcp_servers_list_each_callers_own_grant_and_no_secret(world):
+    from agor import mcp_servers
+    from agor.models import McpClient, McpGrant
+    alice, bob = world.users['alice'], world.users['bob']
+    user_secrets.init(world.settings)  # the app's master secret: a server's header value is sealed
+    oauth = mcp_servers.save_server(alice, None, {'name': 'tracker', 'transport': 'http', 'auth': 'oauth',
+                                                  'url': 'http://127.0.0.1:9/mcp'}, True)
+    keyed = mcp_servers.save_server(alice, None, {'name': 'keyed', 'transport': 'http', 'auth': 'header',
+                                                  'url': 'http://127.0.0.1:9/mcp', 'header_value': 'sk-never-shown'},
+                                    True)
+    with db.transaction() as session:  # Bob's grant as the OAuth flow leaves it (tests/test_mcp_grants.py runs it)
+        registered = McpClient(server_id=oauth['id'], issuer='http://127.0.0.1:9', client_id='c',
+                               redirect_uri='http://127.0.0.1:9/cb')
+        session.add(registered)
+        session.flush()
+        session.add(McpGrant(user_id=bob.id, server_id=oauth['id'], client_row=registered.id, access_token='sealed'))
+    for who, grant, ids in (('bob', 'connected', [oauth['id']]), ('vic', 'not_connected', [])):
+        caller = client(world, who)
+        listed = {s['name']: s for s in caller.get('/mcp-servers').json()}
+        assert (listed['tracker']['grant'], listed['keyed']['grant']) == (grant, None), who
+        assert caller.get('/me').json()['mcp_authenticated_server_ids'] == ids
+        assert 'sk-never-shown' not in caller.get('/mcp-servers').text
+    assert keyed['header_set']

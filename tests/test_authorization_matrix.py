@@ -38,6 +38,7 @@ The inventory (page · handler → service call · target · allowed):
     /b/<slug> session panel Follow                         → agent_sessions.set_following    Alice's session    READERS
     /b/<slug> session panel Allow (an approval request)    → approvals.decide          Alice's session    LEVEL_PROMPT
     /b/<slug> session panel Variables → Save (own session) → user_secrets.set_session_env     own session        MEMBERS
+    /b/<slug> session panel MCP → Save (own session)       → mcp_servers.set_session_servers  own session        MEMBERS
     /b/<slug> zone dialog   Save                           → boards.update_zone        own zone           MEMBERS
     /b/<slug> zone dialog   Delete                         → boards.delete_zone        own zone           MEMBERS
     /b/<slug> toolbar       Zone                           → boards.create_zone        board              MEMBERS
@@ -54,6 +55,7 @@ The inventory (page · handler → service call · target · allowed):
     settings API keys       Create key                     → api_keys.create           own keys           READERS
     settings API keys       Revoke                         → api_keys.revoke           own key            READERS
     settings Codex          Save                           → runtime_settings.save     own defaults       MEMBERS
+    settings MCP authoriz.  Disconnect                     → mcp_oauth.disconnect      own grant          READERS
     /                       New board → Create             → boards.create_board       -                  MEMBERS
     /                       board menu Rename → Save       → boards.update_board       spare board        MEMBERS
     /                       board menu Delete → Delete     → boards.delete_board       spare board        ADMIN
@@ -65,6 +67,7 @@ The inventory (page · handler → service call · target · allowed):
     /admin                  Deactivate                     → auth.set_active           a teammate         ADMIN
     /admin                  Create account                 → auth.create_user          -                  ADMIN
     /admin                  Create invite link             → auth.create_invite        -                  ADMIN
+    /admin                  MCP servers → Add server → Save → mcp_servers.save_server  -                  ADMIN
     /b/<slug> zone dialog   trigger template (preview)     → triggers.preview          own zone           MEMBERS
     /b/<slug> picker        Run (after a drop, stale tab)  → triggers.pick             own firing         LEVEL_SESSION
     /b/<slug> zone dialog   Recent firings                 → triggers.history          trigger zone       READERS
@@ -119,12 +122,16 @@ from agor.models import (
     GatewayIdentity,
     GatewayLinkCode,
     Invite,
+    McpClient,
+    McpGrant,
+    McpServer,
     Notification,
     Repo,
     Role,
     RuntimeSetting,
     SessionEnvSelection,
     SessionFollow,
+    SessionMcpServer,
     SessionTurn,
     User,
     UserAvatar,
@@ -185,6 +192,7 @@ def world(tmp_path_factory):
             patch.setenv('AGOR_REPO_ROOTS', str(root))
             settings = load_settings(data_dir=str(server.data_dir))
         user_secrets.init(settings)  # the app sealed its check value with data/master_secret at start-up
+        write(matrix_mcp_server)
         alice = auth.create_first_owner('alice@example.com', 'Alice', PASSWORD)
         bob = auth.create_user(alice, 'bob@example.com', 'Bob', PASSWORD, Role.member)
         repo = repos.register_local(settings, alice, str(source))
@@ -601,6 +609,48 @@ def with_a_key(t: SimpleNamespace) -> None:
     write(make)
 
 
+MATRIX_MCP = 'matrix-oauth'
+
+
+def with_an_mcp_grant(t: SimpleNamespace) -> None:
+    """The actor's own grant for the matrix's OAuth MCP server."""
+    def make(session: Any) -> None:
+        server = session.exec(select(McpServer).where(McpServer.name == MATRIX_MCP)).one()
+        client = session.exec(select(McpClient).where(McpClient.server_id == server.id)).one()
+        session.add(McpGrant(user_id=t.user_id, server_id=server.id, client_row=client.id,
+                             access_token='v1:never-opened'))  # no revocation endpoint: Disconnect only deletes
+    write(make)
+
+
+def matrix_mcp_server(session: Any) -> None:
+    """An OAuth MCP server whose authorization server offers no revocation, with the app's client for it."""
+    server = McpServer(name=MATRIX_MCP, transport='http', url='https://93.184.216.34/mcp', auth='oauth')
+    session.add(server)
+    session.flush()
+    session.add(McpClient(server_id=server.id, issuer='https://93.184.216.34', client_id='matrix',
+                          redirect_uri='https://app.example/mcp-oauth/callback',
+                          metadata_={'token_endpoint': 'https://93.184.216.34/token'}))
+
+
+async def disconnect_mcp(page: WsPage, t: SimpleNamespace) -> Send:
+    await page.wait_element(label='Disconnect', tag='q-btn')
+    return click(page, button(page, 'Disconnect'))
+
+
+async def session_mcp(page: WsPage, t: SimpleNamespace) -> Send:
+    await session_panel(page, t.own)
+    save = await page.opened(click(page, button(page, 'MCP')), label='Save', tag='q-btn')
+    await page.fire(page.one(label='This session uses'), 'update:modelValue', [{'value': 0, 'label': MATRIX_MCP}])
+    return click(page, save)
+
+
+async def add_mcp_server(page: WsPage, t: SimpleNamespace) -> Send:
+    save = await page.opened(click(page, button(page, 'Add server')), label='Save', tag='q-btn')
+    await type_into(page, 'Server name', f'mcp-{t.actor}')
+    await type_into(page, 'URL', 'https://93.184.216.34/mcp')
+    return click(page, save)
+
+
 async def codex_defaults(page: WsPage, t: SimpleNamespace) -> Send:
     await type_into(page, 'Default model', 'gpt-5.5')
     return click(page, button(page, 'Save'))
@@ -852,6 +902,10 @@ ROWS = [
         lambda page, t: count(SessionEnvSelection, SessionEnvSelection.session_id == t.own) > 0, MEMBERS,
         lambda t: write(lambda s: s.execute(delete(SessionEnvSelection).where(
             col(SessionEnvSelection.session_id) == t.own)))),
+    Row('session: MCP → Save (own session)', BOARD, session_mcp,
+        lambda page, t: count(SessionMcpServer, SessionMcpServer.session_id == t.own) > 0, MEMBERS,
+        lambda t: write(lambda s: s.execute(delete(SessionMcpServer).where(
+            col(SessionMcpServer.session_id) == t.own)))),
     Row('zone dialog: Save', BOARD, zone_save,
         lambda page, t: get(Zone, t.zone).label == f'Zone of {t.actor}', MEMBERS, restore_zone),
     Row('zone dialog: Delete', BOARD, zone_delete,
@@ -895,6 +949,9 @@ ROWS = [
     Row('settings: Codex → Save', '/?settings=codex', codex_defaults,
         lambda page, t: count(RuntimeSetting, RuntimeSetting.user_id == t.user_id) > 0, MEMBERS,
         delete_rows(RuntimeSetting, user_id='user_id')),
+    Row('settings: MCP authorizations → Disconnect', '/?settings=mcp-authorizations', disconnect_mcp,
+        lambda page, t: count(McpGrant, McpGrant.user_id == t.user_id) == 0, READERS,
+        delete_rows(McpGrant, user_id='user_id'), before=with_an_mcp_grant),
     Row('boards: New board → Create', '/', new_board,
         lambda page, t: count(Board, Board.name == f'Fresh board of {t.actor}') > 0, MEMBERS),
     Row('boards: Rename → Save', '/', rename_board,
@@ -915,6 +972,8 @@ ROWS = [
         lambda page, t: not get(User, t.teammate).active, ADMIN, set_attr(User, 'teammate', active=True)),
     Row('admin: Create account', '/admin', create_account,
         lambda page, t: count(User, User.email == f'made-by-{t.actor}@example.com') > 0, ADMIN),
+    Row('admin: MCP servers → Add server → Save', '/admin', add_mcp_server,
+        lambda page, t: count(McpServer, McpServer.name == f'mcp-{t.actor}') > 0, ADMIN),
     Row('admin: Create invite link', '/admin', send_now(lambda page, t: click(page, button(page, 'Create invite link'))),
         lambda page, t: count(Invite, Invite.created_by == t.user_id) > 0, ADMIN),
     Row('zone dialog: trigger preview', BOARD, trigger_preview, previewed, MEMBERS),

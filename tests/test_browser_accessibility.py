@@ -1,6 +1,7 @@
 """Real Chromium: the board speaks to screen readers and to machines without an emoji font. Icons are Material icons
 (shipped with NiceGUI), every button has a name, "Copy link" is a visible button, and axe-core (pinned, installed by
-scripts/test) finds no serious or critical violation on the board, a session, the comments, admin and a terminal."""
+scripts/test) finds no serious or critical violation on the board, a session, the comments, admin, a terminal and
+every page of the Settings dialog."""
 import re
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from playwright.sync_api import Page, expect
 from agor import agent_sessions, comments, db
 from agor.config import load_settings
 from agor.models import Role
+from components.settings.dialog import sections
 
 from . import app_server
 from .app_server import running_app
@@ -18,6 +20,7 @@ from .conftest import PASSWORD, seed_board
 
 pytestmark = pytest.mark.browser
 AXE = Path(sys.prefix) / 'npm' / 'node_modules' / 'axe-core' / 'axe.min.js'  # scripts/test installs it (pinned)
+PNG = b'\x89PNG\r\n\x1a\n' + b'\x00' * 16  # what agor.profile takes for a PNG
 EMOJI = re.compile('[\U0001F300-\U0001FAFF\u2600-\u27BF\u2300-\u23FF\u2B00-\u2BFF]')
 
 
@@ -34,11 +37,7 @@ def scene(tmp_path: Path, git_repo: Path):
 
 
 def open_page(browser, server, who: str, path: str, selector: str = '.agor-card') -> Page:
-    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
-    app_server.log_in(page, server, f'{who}@example.com', PASSWORD)
-    page.goto(f'{server.url}{path}')
-    page.wait_for_selector(selector)
-    return page
+    return app_server.open_page(browser, server, f'{who}@example.com', PASSWORD, path, selector=selector)
 
 
 def unnamed_buttons(page: Page) -> list[str]:
@@ -105,3 +104,22 @@ def test_axe_finds_nothing_serious_on_the_board_a_session_the_comments_admin_and
     alice.goto(f'{server.url}/w/{seeded.worktree.id}/terminal')
     alice.wait_for_selector('.xterm-screen')
     assert serious_violations(alice) == []
+
+
+def test_axe_finds_nothing_serious_on_any_page_of_the_settings_dialog(browser, scene):
+    server, seeded = scene
+    alice = open_page(browser, server, 'alice', '/?settings=general', selector='.q-dialog')
+    dialog = alice.get_by_role('dialog', name='Settings')
+    expect(dialog.get_by_role('heading', name='General')).to_be_visible()
+    with alice.expect_file_chooser() as chooser:  # the uploader is hidden: a named button opens its file picker
+        dialog.get_by_role('button', name='Upload an image').click()
+    chooser.value.set_files(files=[{'name': 'me.png', 'mimeType': 'image/png', 'buffer': PNG}])
+    expect(dialog.get_by_role('button', name='Use initials')).to_be_visible()
+    found = {}
+    for section in sections(load_settings(data_dir=str(server.data_dir))):
+        dialog.get_by_role('navigation', name='Settings pages').get_by_role('listitem') \
+            .filter(has_text=re.compile(f'^{re.escape(section.label)}$')).click()
+        expect(dialog.get_by_role('heading', name=section.label, exact=True)).to_be_visible()
+        found[section.label] = serious_violations(alice)
+    assert found == {label: [] for label in found}
+    assert unnamed_buttons(alice) == []

@@ -18,11 +18,7 @@ pytestmark = pytest.mark.browser
 
 
 def open_page(browser, server, who: str, path: str, selector: str) -> Page:
-    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
-    app_server.log_in(page, server, f'{who}@example.com', PASSWORD)
-    page.goto(f'{server.url}{path}')
-    page.wait_for_selector(selector)
-    return page
+    return app_server.open_page(browser, server, f'{who}@example.com', PASSWORD, path, selector=selector)
 
 
 def test_an_empty_board_by_role_and_without_a_repository(browser, tmp_path: Path):

@@ -32,13 +32,8 @@ def scene(tmp_path: Path, git_repo: Path):
 
 def board_page(browser, server: AppServer, name: str, slug: str, frames: list[str] | None = None) -> Page:
     """`name`'s own browser context on the board; with `frames`, every websocket message it receives is kept."""
-    page = browser.new_context(viewport={'width': 1200, 'height': 700}).new_page()
-    if frames is not None:
-        page.on('websocket', lambda ws: ws.on('framereceived', lambda payload: frames.append(str(payload))))
-    app_server.log_in(page, server, f'{name}@example.com', PASSWORD)
-    page.goto(f'{server.url}/b/{slug}')
-    page.wait_for_selector('.agor-card')
-    return page
+    return app_server.open_board(browser, server, f'{name}@example.com', PASSWORD, slug, selector='.agor-card',
+                                 frames=frames)
 
 
 def test_a_board_made_private_leaves_an_outsider_at_once_and_never_reaches_them_again(browser, scene):

@@ -37,11 +37,8 @@ def wait_until(condition, timeout: float = 5) -> None:
 
 
 def open_board(browser, server, who: str, slug: str, width: int = 1200) -> Page:
-    page = browser.new_context(viewport={'width': width, 'height': 700}).new_page()
-    app_server.log_in(page, server, f'{who}@example.com', PASSWORD)
-    page.goto(f'{server.url}/b/{slug}')
-    page.wait_for_selector('.agor-card')
-    return page
+    return app_server.open_board(browser, server, f'{who}@example.com', PASSWORD, slug, selector='.agor-card',
+                                 width=width)
 
 
 def test_a_session_open_beside_the_canvas_which_stays_live_and_usable(browser, scene):

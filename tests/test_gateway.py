@@ -254,3 +254,26 @@ def test_rotating_the_master_secret_re_encrypts_the_channels_secrets(settings, g
     user_secrets.init(settings)
     opened = channels.opened(channel_id)
     assert (opened.signing_secret, opened.bot_token) == (SECRET, TOKEN)
+
+
+async def test_a_chat_session_gets_the_channels_mcp_servers_with_the_writers_grants(scene, fake_slack, settings):
+    """The channel's servers are attached to the sessions it starts; an OAuth server the writer has no grant for is
+    left out with the reason in the transcript, a server deleted since is skipped."""
+    from agor import mcp_servers
+    alice = scene.owner
+    user_secrets.init(settings)
+    echo = mcp_servers.save_server(alice, None, {'name': 'echo', 'transport': 'stdio', 'command': 'true'}, True)
+    tracker = mcp_servers.save_server(alice, None, {'name': 'tracker', 'transport': 'http', 'auth': 'oauth',
+                                                    'url': 'http://127.0.0.1:9/mcp'}, True)
+    gone = mcp_servers.save_server(alice, None, {'name': 'gone', 'transport': 'stdio', 'command': 'true'}, True)
+    channels.save_channel(alice, scene.channel_id, {
+        'name': '#ops', 'board_id': scene.board.id, 'worktree_id': scene.worktree.id, 'runtime': 'shell',
+        'api_base': fake_slack.api_base, 'mcp_server_ids': [echo['id'], tracker['id'], gone['id']]})
+    mcp_servers.delete_server(alice, gone['id'])
+    await deliver(scene.channel_id, message_event('Ev1', 'UALICE', 'echo hi', '500.1'))
+    await wait_posts(fake_slack, '500.1', 'hi')
+    [agent] = sessions_of(scene.worktree.id)
+    selection = mcp_servers.session_servers(alice, agent.id)
+    assert sorted(selection['selected']) == sorted([echo['id'], tracker['id']])
+    texts = [entry['text'] for entry in agent_sessions.transcript(alice, agent.id)]
+    assert any(text.startswith('MCP server tracker left out: Alice has no working grant') for text in texts), texts

@@ -40,7 +40,7 @@ async def test_an_admin_creates_a_channel_and_maps_a_person(user: TestUser, git_
     user.find(marker='channel-bot-token').type(TOKEN)
     user.find(marker='channel-var-name').type('CHANNEL_VAR')
     user.find(marker='channel-var-value').type('channel-value')
-    press(user, 'Add')
+    user.find(marker='add-channel-var').click()
     await wait_for(lambda: any(TOKEN in frame for frame in frames))  # the simulated typing's echo, sent after a tick
     frames.clear()
     press(user, 'Save')

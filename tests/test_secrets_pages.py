@@ -13,7 +13,7 @@ from nicegui.testing import User as TestUser
 
 from agor import agent_sessions, auth, db, user_secrets
 from agor.config import load_settings
-from agor.models import Role, UserSecret
+from agor.models import Role, User, UserSecret
 
 from components.settings.secrets_list import MASK
 
@@ -38,17 +38,23 @@ def frames(monkeypatch) -> list[str]:
     return sent
 
 
+async def alice_on(user: TestUser, settings_page: str) -> User:
+    """Alice, the first owner, logged in with the Settings dialog open on `settings_page` (with nothing stored)."""
+    await user.open('/')
+    alice = await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
+    await log_in(user, 'alice@example.com')
+    await user.open(f'/?settings={settings_page}')
+    await user.should_see('Nothing stored yet.', retries=30)
+    return alice
+
+
 def page_state(user: TestUser) -> str:
     """Everything the page holds for the browser (what its HTML is built from)."""
     return json.dumps([element._to_dict() for element in user.client.elements.values()], default=str)
 
 
 async def test_a_saved_value_never_reaches_the_browser_again(user: TestUser, frames):
-    await user.open('/')
-    alice = await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
-    await log_in(user, 'alice@example.com')
-    await user.open('/?settings=env-vars')
-    await user.should_see('Nothing stored yet.', retries=30)
+    alice = await alice_on(user, 'env-vars')
     user.find(marker='env-name').type('GITHUB_TOKEN')
     user.find(marker='env-value').type(VALUE)
     frames.clear()  # the simulated user types on the server side; a browser's typing is not echoed back
@@ -67,11 +73,7 @@ async def test_a_saved_value_never_reaches_the_browser_again(user: TestUser, fra
 
 
 async def test_keys_are_saved_replaced_and_deleted_without_being_shown(user: TestUser, frames):
-    await user.open('/')
-    alice = await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
-    await log_in(user, 'alice@example.com')
-    await user.open('/?settings=api-keys')
-    await user.should_see('Nothing stored yet.', retries=30)
+    alice = await alice_on(user, 'api-keys')
     user.find(marker='key-value').type(KEY)
     frames.clear()
     user.find(marker='add-key-value').click()
@@ -84,10 +86,7 @@ async def test_keys_are_saved_replaced_and_deleted_without_being_shown(user: Tes
 
 
 async def test_a_refused_name_says_why_and_stores_nothing(user: TestUser):
-    await user.open('/')
-    await asyncio.to_thread(auth.create_first_owner, 'alice@example.com', 'Alice', PASSWORD)
-    await log_in(user, 'alice@example.com')
-    await user.open('/?settings=env-vars')
+    await alice_on(user, 'env-vars')
     user.find(marker='env-name').type('LD_PRELOAD')
     user.find(marker='env-value').type('/tmp/evil.so')
     press(user, 'Add')

@@ -58,6 +58,11 @@ async def opened(app: SimpleNamespace, who: str, path: str, http: httpx.AsyncCli
     return page
 
 
+async def type_and_press(page: WsPage, field: str, text: str, button: str) -> None:
+    await page.fire(page.one(label=field, event='update:value'), 'update:value', text)
+    await page.fire(page.one(label=button, tag='q-btn'), 'click')
+
+
 async def test_the_deep_link_opens_the_page_it_names_and_an_unknown_one_opens_general(app):
     async with httpx.AsyncClient(timeout=30) as http:
         for path, expected in (('/?settings=audio', 'Audio'), ('/repos?settings=codex', 'Codex'),
@@ -69,8 +74,8 @@ async def test_the_deep_link_opens_the_page_it_names_and_an_unknown_one_opens_ge
                 rail = [e['text'] for e in page.elements.values() if e.get('tag') == 'q-item-section' or
                         'uppercase' in e.get('class', [])]
                 assert rail[rail.index('Profile'):] == ['Profile', 'General', 'Env Vars', 'Audio', 'Personal API Keys',
-                                                        'Chat accounts', 'Agentic Tools', 'API Keys', 'Claude Code', 'Codex', 'Gemini',
-                                                        'OpenCode']
+                                                        'MCP authorizations', 'Chat accounts', 'Agentic Tools',
+                                                        'API Keys', 'Claude Code', 'Codex', 'Gemini', 'OpenCode']
             finally:
                 await page.close()
         page = await opened(app, 'alice', '/', http)  # without the link: no dialog until the menu item is clicked
@@ -92,8 +97,7 @@ async def test_a_new_key_is_shown_once_and_never_sent_again(app):
         page.update_listeners.append(lambda data: frames.append(json.dumps(data)))
         page.sio.on('*', lambda event, data: frames.append(json.dumps([event, data], default=str)))
         try:
-            await page.fire(page.one(label='Name', event='update:value'), 'update:value', 'deploy bot')
-            await page.fire(page.one(label='Create key', tag='q-btn'), 'click')
+            await type_and_press(page, 'Name', 'deploy bot', 'Create key')
             field = await page.wait_for(lambda: next((i for i, e in page.elements.items()
                                                       if str(e.get('props', {}).get('value')).startswith('agor_')),
                                                      None) or page.warnings)
@@ -106,8 +110,7 @@ async def test_a_new_key_is_shown_once_and_never_sent_again(app):
             await page.wait_for(lambda: field not in page.elements)
             shown_until = len(frames)
             # afterwards: the list refreshed by another key, a revoke, other pages of the dialog
-            await page.fire(page.one(label='Name', event='update:value'), 'update:value', 'second')
-            await page.fire(page.one(label='Create key', tag='q-btn'), 'click')
+            await type_and_press(page, 'Name', 'second', 'Create key')
             await page.wait_for(lambda: sum('second' == e.get('text') for e in page.elements.values()) == 1)
             revoke = page.find(label='Revoke', tag='q-btn')
             await page.fire(revoke[-1], 'click')
@@ -136,9 +139,7 @@ async def test_settings_saved_in_the_dialog_are_stored_for_the_acting_user(app):
     async with httpx.AsyncClient(timeout=30) as http:
         page = await opened(app, 'alice', '/?settings=general', http)
         try:
-            await page.fire(page.one(label='Display name', event='update:value'), 'update:value',
-                            '  Alice   Pleasance ')
-            await page.fire(page.one(label='Save name', tag='q-btn'), 'click')
+            await type_and_press(page, 'Display name', '  Alice   Pleasance ', 'Save name')
             await page.wait_for(lambda: 'Name saved' in page.notices)
         finally:
             await page.close()
@@ -156,13 +157,9 @@ async def test_settings_saved_in_the_dialog_are_stored_for_the_acting_user(app):
 
         page = await opened(app, 'alice', '/?settings=gemini', http)
         try:
-            await page.fire(page.one(label='Extra arguments', event='update:value'), 'update:value',
-                            '--include-directories /')
-            await page.fire(page.one(label='Save', tag='q-btn'), 'click')
+            await type_and_press(page, 'Extra arguments', '--include-directories /', 'Save')
             await page.wait_for(lambda: any('cannot use --include-directories' in n for n in page.warnings))
-            await page.fire(page.one(label='Extra arguments', event='update:value'), 'update:value',
-                            '--debug')
-            await page.fire(page.one(label='Save', tag='q-btn'), 'click')
+            await type_and_press(page, 'Extra arguments', '--debug', 'Save')
             await page.wait_for(lambda: 'Gemini defaults saved' in page.notices)
         finally:
             await page.close()

@@ -22,7 +22,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from .. import agent_sessions, db
+from .. import agent_sessions, db, mcp_servers
 from ..errors import DomainError
 from ..models import (
     AgentSession,
@@ -141,6 +141,7 @@ def _prompt(session, channel: channels.Opened, message: Inbound, user: User):
             raise DomainError('this channel\'s worktree no longer exists; ask an admin to choose another.')
         agent = agent_sessions.add(session, user, worktree, channel.runtime, None)
         agent.title = _title(message.text)
+        mcp_servers.attach(session, agent.id, row.mcp_server_ids)  # run with the writer's grants (agor.mcp_servers)
         session.add(GatewayThread(channel_id=channel.id, external_channel=message.conversation,
                                   thread_ts=message.thread, session_id=agent.id, external_user=message.user))
         session.flush()  # the session's runs now get the channel's variables (and its key check sees them)

@@ -8,13 +8,14 @@ from .repos import Repo, Worktree
 from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
 from .approvals import Approval
 from .personal import ApiKey, RuntimeSetting, UserAvatar
+from .mcp import McpClient, McpGrant, McpPendingFlow, McpServer, SessionMcpServer
 from .secrets import SecretCheck, SessionEnvSelection, UserSecret
 from .users import Invite, Login, Role, User
 
 __all__ = ['AgentSession', 'ApiKey', 'Approval', 'Board', 'BoardMember', 'CardPlacement', 'Comment', 'CommentReaction',
            'GatewayChannel', 'GatewayEvent', 'GatewayIdentity', 'GatewayLinkCode', 'GatewayThread', 'GatewayTurn',
-           'Invite',
-           'Login', 'Notification', 'Repo', 'Role', 'RuntimeSetting', 'SecretCheck', 'SessionAck', 'SessionEnvSelection',
-           'SessionFollow', 'SessionTurn', 'TranscriptEntry', 'User', 'UserAvatar', 'UserSecret', 'Worktree', 'Zone',
+           'Invite', 'Login', 'McpClient', 'McpGrant', 'McpPendingFlow', 'McpServer', 'Notification', 'Repo', 'Role',
+           'RuntimeSetting', 'SecretCheck', 'SessionAck', 'SessionEnvSelection', 'SessionFollow', 'SessionMcpServer',
+           'SessionTurn', 'TranscriptEntry', 'User', 'UserAvatar', 'UserSecret', 'Worktree', 'Zone',
            'ZoneFiring',
            'new_id', 'utcnow']

@@ -22,6 +22,7 @@ DEFAULT_MAX_RETRIES = 2
 PERMISSION_LABELS = {'default': 'Ask (the CLI\'s default)', 'auto_edit': 'Edit without asking',
                      'bypass': 'Bypass: anything goes', 'plan': 'Plan: read only'}
 MCP_NAME = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
+APP_MCP_SERVER = 'agor'  # the app's own MCP server in every run (agor.agent_tools): no other server takes its name
 MAX_EXTRA_ARGS = 20
 # Extra arguments may not take over what Agor decides for a run: the prompt, the conversation, the model and the
 # permission mode (each has its own setting), nor the output Agor parses. Each adapter adds the flags that change its

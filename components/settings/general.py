@@ -40,11 +40,16 @@ async def build(user_id: str) -> None:
         await saved(await act(profile.clear_avatar, success='Avatar removed: your initials again'))
 
     show(current)
-    upload = ui.upload(label='Upload an image (PNG, JPEG or WebP, at most 1 MB)', auto_upload=True,
-                       max_file_size=profile.MAX_AVATAR_BYTES, on_upload=uploaded,
+    # Quasar's uploader has an unnamed icon button and an unlabelled file input: it stays hidden, and a named button
+    # opens its file picker
+    upload = ui.upload(auto_upload=True, max_file_size=profile.MAX_AVATAR_BYTES, on_upload=uploaded,
                        on_rejected=lambda: ui.notify('An avatar is a PNG, JPEG or WebP image of at most 1 MB.',
                                                      type='warning')) \
-        .props('accept="image/png,image/jpeg,image/webp" flat bordered').classes('w-96').mark('avatar-upload')
+        .props('accept="image/png,image/jpeg,image/webp"').classes('hidden').mark('avatar-upload')
+    with ui.row().classes('items-center gap-3'):
+        ui.button('Upload an image', icon='upload', on_click=lambda: upload.run_method('pickFiles')) \
+            .props('outline no-caps color=teal-8').mark('avatar-pick')
+        ui.label('PNG, JPEG or WebP, at most 1 MB').classes('text-xs text-slate-600')
     name = ui.input('Display name', value=current['name']).props('outlined maxlength=80').classes('w-96') \
         .mark('display-name')
     ui.button('Save name', on_click=lambda: act(profile.set_name, name.value, success='Name saved')) \

@@ -15,6 +15,7 @@ from agor.config import Settings
 
 from .. import timestamp
 from ..act import FAILED, act
+from .listing import refill
 from .section import Section
 
 EXPIRY = {0: 'Never', **{days: f'In {days} days' for days in api_keys.EXPIRY_DAYS}}
@@ -64,15 +65,7 @@ class PersonalApiKeys:
                 ui.button('Done', on_click=box.delete).props('unelevated color=teal-8 no-caps').mark('api-key-done')
 
     async def refresh(self) -> None:
-        keys = await act(api_keys.list_keys)
-        if keys is FAILED:
-            return
-        self.listing.clear()
-        with self.listing:
-            if not keys:
-                ui.label('No keys yet.').classes('text-sm text-slate-600')
-            for key in keys:
-                self.row(key)
+        await refill(self.listing, api_keys.list_keys, self.row, 'No keys yet.')
 
     def row(self, key: dict[str, Any]) -> None:
         with ui.row().classes('w-full items-center gap-3 border-b border-slate-100 py-1 text-sm').mark('api-key-row'):

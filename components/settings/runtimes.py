@@ -35,11 +35,20 @@ def state(cli: dict) -> None:
 
 async def build(settings: Settings, runtime: str, user_id: str) -> None:
     current = await act(runtime_settings.get, runtime)
-    cli = await act(partial(runtime_settings.cli_state, settings), runtime)
-    if current is FAILED or cli is FAILED:
+    if current is FAILED:
         return
     adapter = registry.get(runtime)
-    state(cli)
+    with ui.row().classes('items-center gap-2 text-sm') as cli_box:  # the CLI's state once its check answers
+        ui.spinner(size='1em', color='teal-8')
+        ui.label(f'Checking the {adapter.label} CLI…').classes('text-slate-600')
+
+    async def show_state() -> None:
+        cli = await act(partial(runtime_settings.cli_state, settings), runtime)
+        if cli is not FAILED and not cli_box.is_deleted:
+            cli_box.clear()
+            with cli_box:
+                state(cli)
+    ui.timer(0.01, show_state, once=True)
     ui.label('Defaults for the sessions you create with it (a new session can still choose others).') \
         .classes('text-sm text-slate-600 mt-2')
     model = ui.input('Default model', value=current['model'] or '', placeholder="the CLI's default",

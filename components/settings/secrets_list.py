@@ -10,6 +10,7 @@ from nicegui import ui
 
 from .. import timestamp
 from ..act import FAILED, act
+from .listing import refill
 
 MASK = '••••••••'
 
@@ -30,15 +31,7 @@ class SecretsList:
         self.rows = ui.column().classes('w-full gap-1').mark('secret-rows')
 
     async def refresh(self) -> None:
-        items = await act(self.load)
-        if items is FAILED:
-            return
-        self.rows.clear()
-        with self.rows:
-            if not items:
-                ui.label('Nothing stored yet.').classes('text-sm text-slate-500')
-            for item in items:
-                self._row(item)
+        await refill(self.rows, self.load, self._row, 'Nothing stored yet.')
 
     def _row(self, item: dict[str, Any]) -> None:
         name = item['name']

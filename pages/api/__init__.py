@@ -16,10 +16,10 @@ from starlette.routing import BaseRoute
 
 from agor.config import Settings
 
-from . import boards, comments, env, me, notifications, sessions, worktrees
+from . import boards, comments, env, mcp, me, notifications, sessions, worktrees
 from .base import ERRORS, PREFIX, ApiRoute, configure, error_response
 
-RESOURCES = (me, boards, worktrees, comments, notifications, sessions, env)
+RESOURCES = (me, boards, worktrees, comments, notifications, sessions, env, mcp)
 DOCS_ASSETS = '/api/docs/assets'
 DESCRIPTION = ('Everything the board does, for scripts: authenticate with a personal API key (Settings → Personal '
                'API Keys) as `Authorization: Bearer agor_…`. Errors are JSON `{code, message}`; lists page with '

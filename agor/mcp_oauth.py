@@ -1,0 +1,573 @@
+"""Users' OAuth 2.1 grants for MCP servers: discovery, client registration, authorization code + PKCE, refresh and
+revocation, owned by the app (not the mcp SDK's `OAuthClientProvider`, which keeps its state in one process's memory,
+cannot refresh after a restart in 2.3.0 and has no revocation; see docs/security.md).
+
+What is reused: the mcp SDK's discovery URL builders (RFC 9728 protected-resource metadata, then RFC 8414 / OIDC
+authorization-server metadata in the spec's order) and its pydantic models to check the documents' shape; authlib's
+PKCE S256 challenge. The HTTP is plain `httpx` (sync: these run in worker threads, never on the event loop).
+
+- `authorize_url` (Connect): discovery, a client (the admin's pre-registered one, else RFC 7591 DCR, kept per
+  (server, issuer)), then a pending flow row: the hash of `state`, the sealed PKCE verifier, 10 minutes, one use.
+- `finish` (the callback route): the flow is deleted as it is read (a replayed callback finds nothing), must belong
+  to the logged-in user, `iss` is checked (RFC 9207), then the code is exchanged and the grant stored sealed.
+- `access_token` (every proxied call): the grant's current access token, refreshed first when it expires within
+  REFRESH_SKEW, or when the caller saw it refused (`stale`). ONE refresh at a time per (user, server): a lease on
+  the grant row taken by compare-and-swap on `version`, so other threads and processes wait for its result instead
+  of spending the same rotating refresh token. A response without a refresh token keeps the old one;
+  `invalid_grant` marks the grant `needs_reauth`.
+- `disconnect`: RFC 7009 revocation (refresh token, then access token) where offered, then the grant is deleted.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+import httpx
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from mcp.client.auth.utils import (
+    build_oauth_authorization_server_metadata_discovery_urls,
+    build_protected_resource_metadata_discovery_urls,
+)
+from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
+from pydantic import ValidationError
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from . import db, ids
+from .auth import require
+from .errors import DomainError, Forbidden, InvalidInput, NotFound
+from .models import McpClient, McpGrant, McpPendingFlow, McpServer, Role, User, utcnow
+from .user_secrets import box
+
+log = logging.getLogger(__name__)
+FLOW_SECONDS = 600
+REFRESH_SKEW = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)
+TIMEOUT = httpx.Timeout(10.0)
+MAX_DOCUMENT = 256 * 1024
+CALLBACK_PATH = '/mcp-oauth/callback'
+
+
+class McpAuthError(DomainError):
+    """Discovery, registration, authorization or token exchange failed; the message says which and why."""
+    status = 502
+
+
+class NeedsAuthorization(DomainError):
+    """The user has no usable grant for the server: they connect (again) under Settings → MCP authorizations."""
+    status = 401
+
+
+# ---- where the app may go -------------------------------------------------------------------------------------------
+
+def check_url(url: str, allow_loopback: bool, what: str = 'URL') -> str:
+    """`url` if the app may fetch it: https to a public address, or http(s) on loopback when the admin allows it
+    (AGOR_MCP_ALLOW_LOOPBACK). Names are resolved: a name pointing at a private, link-local or loopback address is
+    refused like the address itself."""
+    parsed = urlparse(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ('http', 'https') or not parsed.hostname:
+        raise InvalidInput(f'The {what} {_show(url)} is not an http(s) URL.')
+    addresses = _addresses(parsed.hostname)
+    loopback = bool(addresses) and all(address.is_loopback for address in addresses)
+    if loopback and allow_loopback:
+        return url
+    if loopback:
+        raise InvalidInput(f'The {what} {_show(url)} is on this machine (loopback); an admin allows that only for '
+                           'development (AGOR_MCP_ALLOW_LOOPBACK=1).')
+    if any(not address.is_global for address in addresses):
+        raise InvalidInput(f'The {what} {_show(url)} points at a private or internal address, which the app does '
+                           'not fetch.')
+    if parsed.scheme != 'https':
+        raise InvalidInput(f'The {what} {_show(url)} must use https.')
+    return url
+
+
+def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host.strip('[]'))]
+    except ValueError:
+        pass
+    if host.lower() == 'localhost' or host.lower().endswith('.localhost'):
+        return [ipaddress.ip_address('127.0.0.1')]
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        raise McpAuthError(f'{host} cannot be resolved.') from None
+    return [ipaddress.ip_address(info[4][0].split('%')[0]) for info in infos]
+
+
+def _show(url: Any) -> str:
+    return repr(str(url)[:200])
+
+
+# ---- discovery ------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Discovery:
+    issuer: str
+    metadata: dict[str, Any]  # the authorization server's, as served
+    resource: str  # the canonical resource (RFC 8707): the PRM's `resource`, else the server URL
+    scopes: str | None
+
+
+def discover(server_url: str, allow_loopback: bool) -> Discovery:
+    """RFC 9728 protected-resource metadata (from the 401's `resource_metadata`, then the well-known paths), then the
+    authorization server's metadata (RFC 8414, then OIDC, in the spec's order). Each URL is checked first."""
+    check_url(server_url, allow_loopback, 'MCP server URL')
+    with _client() as client:
+        hint = _probe(client, server_url)
+        prm = None
+        for url in build_protected_resource_metadata_discovery_urls(hint, server_url):
+            prm = _document(client, url, allow_loopback, 'protected-resource metadata')
+            if prm is not None:
+                break
+        if prm is not None:
+            try:
+                ProtectedResourceMetadata.model_validate(prm)
+            except ValidationError:
+                raise McpAuthError('The MCP server\'s protected-resource metadata is malformed (it needs `resource` '
+                                   'and `authorization_servers`).') from None
+            issuer, resource = str(prm['authorization_servers'][0]), str(prm['resource'])
+            if not server_url.rstrip('/').startswith(resource.rstrip('/')):
+                raise McpAuthError(f'The protected-resource metadata is for {_show(resource)}, not for this server.')
+            as_urls = build_oauth_authorization_server_metadata_discovery_urls(issuer, server_url)
+        else:  # a server without RFC 9728: its own origin is the authorization server
+            origin = urlparse(server_url)
+            issuer, resource = f'{origin.scheme}://{origin.netloc}', server_url
+            as_urls = build_oauth_authorization_server_metadata_discovery_urls(None, server_url)
+        metadata = None
+        for url in as_urls:
+            metadata = _document(client, url, allow_loopback, 'authorization server metadata')
+            if metadata is not None:
+                break
+    if metadata is None:
+        raise McpAuthError(f'No authorization server metadata found for {_show(issuer)}.')
+    try:
+        OAuthMetadata.model_validate(metadata)
+    except ValidationError:
+        raise McpAuthError('The authorization server metadata is malformed (it needs `issuer`, '
+                           '`authorization_endpoint` and `token_endpoint`).') from None
+    if not _same_issuer(metadata['issuer'], issuer):
+        raise McpAuthError(f'The authorization server metadata names the issuer {_show(metadata["issuer"])}, not '
+                           f'{_show(issuer)}: refused (it could be another server\'s).')
+    if 'S256' not in (metadata.get('code_challenge_methods_supported') or []):
+        raise McpAuthError('The authorization server does not support PKCE with S256, which OAuth 2.1 requires.')
+    for name in ('authorization_endpoint', 'token_endpoint', 'registration_endpoint', 'revocation_endpoint'):
+        if metadata.get(name):
+            check_url(metadata[name], allow_loopback, name.replace('_', ' '))
+    scopes = (prm or {}).get('scopes_supported') or metadata.get('scopes_supported')
+    return Discovery(metadata['issuer'], metadata, resource, ' '.join(scopes) if scopes else None)
+
+
+def _same_issuer(served: Any, expected: str) -> bool:
+    """String equality (RFC 8414 section 3.3), except that an empty path equals '/' (the same URL, RFC 3986 6.2.3):
+    `https://as.example` names the issuer `https://as.example/`."""
+    if not isinstance(served, str):
+        return False
+    return served == expected or (served.rstrip('/') == expected.rstrip('/') and urlparse(served).path in ('', '/')
+                                  and urlparse(expected).path in ('', '/'))
+
+
+def _client() -> httpx.Client:
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
+
+
+def _probe(client: httpx.Client, server_url: str) -> str | None:
+    """The `resource_metadata` URL of the server's 401 answer to an unauthenticated initialize, if it gives one."""
+    try:
+        answer = client.post(server_url, json={'jsonrpc': '2.0', 'id': 1, 'method': 'initialize', 'params': {
+            'protocolVersion': '2025-06-18', 'capabilities': {}, 'clientInfo': {'name': 'agor', 'version': '1'}}},
+            headers={'Accept': 'application/json, text/event-stream'})
+    except httpx.HTTPError as error:
+        raise McpAuthError(f'The MCP server is unreachable: {_reason(error)}.') from None
+    found = re.search(r'resource_metadata="([^"]+)"', answer.headers.get('www-authenticate', ''))
+    return found.group(1) if answer.status_code == 401 and found else None
+
+
+def _document(client: httpx.Client, url: str, allow_loopback: bool, what: str) -> dict[str, Any] | None:
+    """A metadata document; None when this URL has none (3xx/4xx: the next one is tried); McpAuthError on a server
+    error or a body that is not a JSON object."""
+    check_url(url, allow_loopback, f'{what} URL')
+    try:
+        answer = client.get(url, headers={'Accept': 'application/json'})
+    except httpx.HTTPError as error:
+        raise McpAuthError(f'The {what} at {_show(url)} is unreachable: {_reason(error)}.') from None
+    if answer.status_code >= 500:
+        raise McpAuthError(f'The {what} at {_show(url)} answered HTTP {answer.status_code}.')
+    if answer.status_code != 200:
+        return None
+    return _json_object(answer, f'The {what} at {_show(url)}')
+
+
+def _json_object(answer: httpx.Response, what: str) -> dict[str, Any]:
+    if len(answer.content) > MAX_DOCUMENT:
+        raise McpAuthError(f'{what} is too large.')
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise McpAuthError(f'{what} is not a JSON object.')
+    return body
+
+
+def _reason(error: Exception) -> str:
+    return type(error).__name__ if not str(error) else str(error)[:200]
+
+
+# ---- connect ----------------------------------------------------------------------------------------------------------
+
+def authorize_url(actor: User, server_id: Any, redirect_uri: str, allow_loopback: bool) -> str:
+    """Start connecting the actor's own grant (any active user): the authorization server's URL to send the browser
+    to. `redirect_uri` is the app's callback as the browser reaches the app."""
+    require(actor, Role.viewer, 'connect MCP servers')
+    server = _oauth_server(server_id)
+    found = discover(server.url or '', allow_loopback)
+    client = _client_row(server, found, redirect_uri, allow_loopback)
+    state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
+    with db.transaction() as session:
+        session.execute(delete(McpPendingFlow).where(col(McpPendingFlow.expires_at) < utcnow()))
+        state_hash = _hash(state)
+        session.add(McpPendingFlow(state_hash=state_hash, user_id=actor.id, server_id=server.id, client_row=client.id,
+                                   code_verifier=box().seal(actor.id, 'mcp-pkce', state_hash, verifier),
+                                   resource=found.resource if server.send_resource else None,
+                                   expires_at=utcnow() + timedelta(seconds=FLOW_SECONDS)))
+    params = {'response_type': 'code', 'client_id': client.client_id, 'redirect_uri': client.redirect_uri,
+              'state': state, 'code_challenge': create_s256_code_challenge(verifier),
+              'code_challenge_method': 'S256'}
+    scope = server.scopes or found.scopes
+    if scope:
+        params['scope'] = scope
+    if server.send_resource:
+        params['resource'] = found.resource
+    endpoint = found.metadata['authorization_endpoint']
+    return f'{endpoint}{"&" if "?" in endpoint else "?"}{urlencode(params)}'
+
+
+def finish(user: User | None, params: dict[str, str]) -> str:
+    """The callback: `params` are the query the authorization server sent the browser back with, `user` the app's
+    logged-in user (None: not logged in). Stores the grant and returns the server's name; a DomainError otherwise,
+    with nothing stored. The flow is used up by the first callback that names it, whatever its outcome."""
+    state = params.get('state') or ''
+    with db.transaction() as session:
+        flow = session.get(McpPendingFlow, _hash(state)) if state else None
+        if flow is not None:
+            gone = session.execute(delete(McpPendingFlow).where(col(McpPendingFlow.state_hash) == flow.state_hash))
+            flow = flow if gone.rowcount == 1 else None  # another callback took it first
+    if flow is None:
+        raise InvalidInput('This authorization is unknown or was already used (the state does not match): '
+                           'connect again from Settings → MCP authorizations.')
+    if user is None or user.id != flow.user_id:
+        raise Forbidden('This authorization was started by another account: log in as that account and connect '
+                        'again.')
+    if flow.expires_at.replace(tzinfo=utcnow().tzinfo) < utcnow():
+        raise InvalidInput('This authorization took too long and expired: connect again.')
+    with db.read() as session:
+        client = session.get(McpClient, flow.client_row)
+        server = session.get(McpServer, flow.server_id)
+    if client is None or server is None:
+        raise NotFound('This MCP server was removed meanwhile.')
+    issuer = params.get('iss')
+    if issuer is not None and issuer != client.issuer:
+        raise McpAuthError(f'The answer came from the issuer {_show(issuer)}, not {_show(client.issuer)}: refused.')
+    if issuer is None and client.metadata_.get('authorization_response_iss_parameter_supported'):
+        raise McpAuthError('The answer does not name its issuer although the authorization server says it does: '
+                           'refused.')
+    if params.get('error'):
+        detail = params.get('error_description') or ''
+        raise McpAuthError(f'The authorization server refused: {_clean(params["error"])}'
+                           f'{": " + _clean(detail) if detail else ""}.')
+    if not params.get('code'):
+        raise InvalidInput('The authorization server sent no code back.')
+    verifier = box().open(flow.user_id, 'mcp-pkce', flow.state_hash, flow.code_verifier)
+    form = {'grant_type': 'authorization_code', 'code': params['code'], 'redirect_uri': client.redirect_uri,
+            'code_verifier': verifier}
+    if flow.resource:
+        form['resource'] = flow.resource
+    tokens = _token_request(client, form)
+    _store_grant(user.id, server.id, client.id, tokens, previous_refresh=None)
+    return server.name
+
+
+def _oauth_server(server_id: Any) -> McpServer:
+    with db.read() as session:
+        server = ids.load(session, McpServer, server_id, 'MCP server')
+    if server.auth != 'oauth' or not server.enabled:
+        raise InvalidInput(f'{server.name} does not use OAuth (or is disabled): there is nothing to connect.')
+    return server
+
+
+def _client_row(server: McpServer, found: Discovery, redirect_uri: str, allow_loopback: bool) -> McpClient:
+    """The client for (server, issuer) with this redirect URI: the stored one, the admin's, or a new registration."""
+    with db.read() as session:
+        row = session.exec(select(McpClient).where(McpClient.server_id == server.id,
+                                                   McpClient.issuer == found.issuer)).first()
+    static = server.client_id is not None
+    if row is not None and row.redirect_uri == redirect_uri and (row.source == 'static') == static and \
+            (not static or row.client_id == server.client_id):
+        row.metadata_ = found.metadata
+        return _save_client(row)
+    row = row or McpClient(server_id=server.id, issuer=found.issuer, client_id='', redirect_uri=redirect_uri)
+    row.redirect_uri, row.metadata_ = redirect_uri, found.metadata
+    if static:
+        row.source, row.client_id = 'static', server.client_id or ''
+        secret = box().open('instance', 'mcp-client-secret', server.id, server.client_secret) \
+            if server.client_secret else None
+        row.auth_method = 'client_secret_post' if secret else 'none'
+    else:
+        secret = _register(found, redirect_uri, server.scopes or found.scopes, row)
+    row.client_secret = box().seal('instance', 'mcp-client', row.id, secret) if secret else None
+    return _save_client(row)
+
+
+def _save_client(row: McpClient) -> McpClient:
+    with db.transaction() as session:
+        merged = session.merge(row)
+        session.flush()
+        session.expunge(merged)
+    return merged
+
+
+def _register(found: Discovery, redirect_uri: str, scope: str | None, row: McpClient) -> str | None:
+    """RFC 7591 dynamic client registration; sets the row's client id and method, returns the secret (if any)."""
+    endpoint = found.metadata.get('registration_endpoint')
+    if not endpoint:
+        raise McpAuthError('The authorization server offers no dynamic client registration: an admin enters a '
+                           'pre-registered client id (and secret) for this server.')
+    body = {'redirect_uris': [redirect_uri], 'client_name': 'Agor', 'grant_types': ['authorization_code',
+            'refresh_token'], 'response_types': ['code'], 'token_endpoint_auth_method': 'client_secret_post',
+            'application_type': 'web'}
+    if scope:
+        body['scope'] = scope
+    try:
+        with _client() as client:
+            answer = client.post(endpoint, json=body)
+    except httpx.HTTPError as error:
+        raise McpAuthError(f'Client registration failed: {_reason(error)}.') from None
+    if answer.status_code not in (200, 201):
+        raise McpAuthError(f'Client registration was refused (HTTP {answer.status_code}{_oauth_error(answer)}).')
+    registered = _json_object(answer, 'The client registration answer')
+    if not isinstance(registered.get('client_id'), str) or not registered['client_id']:
+        raise McpAuthError('The client registration answer has no client_id.')
+    method = registered.get('token_endpoint_auth_method') or 'client_secret_post'
+    if method not in ('none', 'client_secret_post', 'client_secret_basic'):
+        raise McpAuthError(f'The registered client uses {_show(method)}, which the app does not support.')
+    secret = registered.get('client_secret')
+    if method != 'none' and not isinstance(secret, str):
+        raise McpAuthError('The client registration answer has no client_secret for its method.')
+    row.client_id, row.auth_method, row.source = registered['client_id'], method, 'dcr'
+    return secret if method != 'none' else None
+
+
+# ---- tokens -------------------------------------------------------------------------------------------------------------
+
+def _token_request(client: McpClient, form: dict[str, str]) -> dict[str, Any]:
+    """POST to the token endpoint with the client's authentication; the token response, or McpAuthError (its
+    `invalid_grant` attribute says whether the grant itself was refused)."""
+    form = {**form, 'client_id': client.client_id}
+    auth = None
+    secret = box().open('instance', 'mcp-client', client.id, client.client_secret) if client.client_secret else None
+    if secret and client.auth_method == 'client_secret_basic':
+        auth = httpx.BasicAuth(client.client_id, secret)
+    elif secret:
+        form['client_secret'] = secret
+    try:
+        with _client() as http:
+            answer = http.post(client.metadata_['token_endpoint'], data=form, auth=auth,
+                               headers={'Accept': 'application/json'})
+    except httpx.HTTPError as error:
+        raise McpAuthError(f'The token endpoint is unreachable: {_reason(error)}.') from None
+    if answer.status_code != 200:
+        problem = McpAuthError(f'The authorization server refused the token request (HTTP {answer.status_code}'
+                               f'{_oauth_error(answer)}).')
+        problem.invalid_grant = _error_code(answer) in ('invalid_grant', 'invalid_client', 'unauthorized_client')
+        raise problem
+    tokens = _json_object(answer, 'The token response')
+    if not isinstance(tokens.get('access_token'), str) or not tokens['access_token']:
+        raise McpAuthError('The token response has no access_token.')
+    if str(tokens.get('token_type', 'bearer')).lower() != 'bearer':
+        raise McpAuthError(f'The token response is of type {_show(tokens.get("token_type"))}, not Bearer.')
+    return tokens
+
+
+def _store_grant(user_id: str, server_id: str, client_row: str, tokens: dict[str, Any], *,
+                 previous_refresh: str | None, version: int | None = None) -> bool:
+    """Store a token response as the user's grant. With `version` (a refresh) only if the row is still at that
+    version (compare-and-swap); a response without a refresh token keeps `previous_refresh`."""
+    sealer = box()
+    refresh = tokens.get('refresh_token') if isinstance(tokens.get('refresh_token'), str) else previous_refresh
+    expires_in = tokens.get('expires_in')
+    values = {
+        'client_row': client_row,
+        'access_token': sealer.seal(user_id, 'mcp-access', server_id, tokens['access_token']),
+        'refresh_token': sealer.seal(user_id, 'mcp-refresh', server_id, refresh) if refresh else None,
+        'expires_at': utcnow() + timedelta(seconds=int(expires_in)) if isinstance(expires_in, (int, float)) else None,
+        'scope': tokens.get('scope') if isinstance(tokens.get('scope'), str) else None,
+        'status': 'connected', 'last_error': None, 'refresh_lease': None, 'updated_at': utcnow()}
+    with db.transaction() as session:
+        if version is not None:
+            changed = session.execute(update(McpGrant).where(
+                col(McpGrant.user_id) == user_id, col(McpGrant.server_id) == server_id,
+                col(McpGrant.version) == version).values(**values, version=version + 1))
+            return changed.rowcount == 1
+        grant = _grant(session, user_id, server_id)
+        if grant is None:
+            session.add(McpGrant(user_id=user_id, server_id=server_id, **values))
+        else:
+            session.execute(update(McpGrant).where(col(McpGrant.id) == grant.id)
+                            .values(**values, version=grant.version + 1))
+    return True
+
+
+def access_token(user_id: str, server_id: str, *, stale: str | None = None) -> str:
+    """The user's current access token for the server, refreshed first when it expires within REFRESH_SKEW or when
+    it is `stale` (the caller saw it refused with a 401). NeedsAuthorization when there is no usable grant."""
+    deadline = time.monotonic() + LEASE.total_seconds() + 5
+    while True:
+        with db.read() as session:
+            grant = _grant(session, user_id, server_id)
+            client = session.get(McpClient, grant.client_row) if grant is not None else None
+        if grant is None or client is None:
+            raise NeedsAuthorization('No grant: connect this MCP server under Settings → MCP authorizations.')
+        if grant.status != 'connected':
+            raise NeedsAuthorization(f'The grant needs to be authorized again: {grant.last_error or "refused"}.')
+        token = box().open(user_id, 'mcp-access', server_id, grant.access_token)
+        if token != stale and not _expiring(grant):
+            return token
+        leased = _take_lease(grant)
+        if leased:
+            return _refresh(grant, client, token)
+        if time.monotonic() > deadline:
+            raise McpAuthError('A refresh of this grant is taking too long; try again.')
+        time.sleep(0.05)  # another thread or process is refreshing it: its result is read next
+
+
+def _expiring(grant: McpGrant) -> bool:
+    if grant.expires_at is None:
+        return False
+    return grant.expires_at.replace(tzinfo=utcnow().tzinfo) - REFRESH_SKEW <= utcnow()
+
+
+def _take_lease(grant: McpGrant) -> bool:
+    """Compare-and-swap on the row's version: True for exactly one caller until the lease ends."""
+    now = utcnow()
+    with db.transaction() as session:
+        taken = session.execute(update(McpGrant).where(
+            col(McpGrant.id) == grant.id, col(McpGrant.version) == grant.version,
+            (col(McpGrant.refresh_lease).is_(None)) | (col(McpGrant.refresh_lease) < now))
+            .values(refresh_lease=now + LEASE, version=grant.version + 1))
+    if taken.rowcount == 1:
+        grant.version += 1
+        return True
+    return False
+
+
+def _refresh(grant: McpGrant, client: McpClient, token: str) -> str:
+    refresh = box().open(grant.user_id, 'mcp-refresh', grant.server_id, grant.refresh_token) \
+        if grant.refresh_token else None
+    if refresh is None:
+        _mark(grant, 'needs_reauth', 'the access token expired and there is no refresh token')
+        raise NeedsAuthorization('The access token expired and cannot be refreshed: connect again.')
+    try:
+        tokens = _token_request(client, {'grant_type': 'refresh_token', 'refresh_token': refresh})
+    except McpAuthError as error:
+        if getattr(error, 'invalid_grant', False):
+            _mark(grant, 'needs_reauth', error.message)
+            raise NeedsAuthorization(f'Refreshing the grant was refused; connect again. {error.message}') from None
+        _mark(grant, 'connected', None)  # a passing failure: the lease ends, the next call tries again
+        raise
+    _store_grant(grant.user_id, grant.server_id, client.id, tokens, previous_refresh=refresh, version=grant.version)
+    log.info('refreshed the MCP grant of user %s for server %s', grant.user_id, grant.server_id)
+    return tokens['access_token']
+
+
+def _mark(grant: McpGrant, status: str, error: str | None) -> None:
+    with db.transaction() as session:
+        session.execute(update(McpGrant).where(col(McpGrant.id) == grant.id).values(
+            status=status, last_error=error, refresh_lease=None, updated_at=utcnow()))
+
+
+def mark_refused(user_id: str, server_id: str) -> None:
+    """The MCP server refused a freshly refreshed token: the grant needs a new authorization."""
+    with db.read() as session:
+        grant = _grant(session, user_id, server_id)
+    if grant is not None:
+        _mark(grant, 'needs_reauth', 'the MCP server refused the token')
+
+
+def disconnect(actor: User, server_id: Any) -> bool:
+    """Revoke the actor's own grant at the authorization server (RFC 7009, where it offers it; refresh token first)
+    and delete it. True when the authorization server confirmed the revocation."""
+    require(actor, Role.viewer, 'disconnect MCP servers')
+    with db.read() as session:
+        server = ids.load(session, McpServer, server_id, 'MCP server')
+        grant = _grant(session, actor.id, server.id)
+        client = session.get(McpClient, grant.client_row) if grant is not None else None
+    if grant is None:
+        raise NotFound(f'You are not connected to {server.name}.')
+    revoked = _revoke(grant, client) if client is not None else False
+    with db.transaction() as session:
+        session.execute(delete(McpGrant).where(col(McpGrant.id) == grant.id))
+    return revoked
+
+
+def _revoke(grant: McpGrant, client: McpClient) -> bool:
+    endpoint = client.metadata_.get('revocation_endpoint')
+    if not endpoint:
+        return False
+    sealer, revoked = box(), True
+    tokens = [('refresh_token', grant.refresh_token, 'mcp-refresh'), ('access_token', grant.access_token,
+                                                                         'mcp-access')]
+    secret = sealer.open('instance', 'mcp-client', client.id, client.client_secret) if client.client_secret else None
+    for hint, sealed, purpose in tokens:
+        if not sealed:
+            continue
+        form = {'token': sealer.open(grant.user_id, purpose, grant.server_id, sealed), 'token_type_hint': hint,
+                'client_id': client.client_id}
+        auth = None
+        if secret and client.auth_method == 'client_secret_basic':
+            auth = httpx.BasicAuth(client.client_id, secret)
+        elif secret:
+            form['client_secret'] = secret
+        try:
+            with _client() as http:
+                revoked = http.post(endpoint, data=form, auth=auth).status_code == 200 and revoked
+        except httpx.HTTPError:
+            revoked = False
+    return revoked
+
+
+def _grant(session: Session, user_id: str, server_id: str) -> McpGrant | None:
+    return session.exec(select(McpGrant).where(McpGrant.user_id == user_id, McpGrant.server_id == server_id)).first()
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def _error_code(answer: httpx.Response) -> str | None:
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    return body.get('error') if isinstance(body, dict) and isinstance(body.get('error'), str) else None
+
+
+def _oauth_error(answer: httpx.Response) -> str:
+    code = _error_code(answer)
+    return f': {_clean(code)}' if code else ''
+
+
+def _clean(text: str) -> str:
+    """A value from a URL or answer, safe to show: printable, short."""
+    return ''.join(ch for ch in str(text) if ch.isprintable())[:200]
+

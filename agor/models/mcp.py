@@ -1,0 +1,89 @@
+"""Instance MCP servers, the OAuth clients the app holds for them, users' grants and pending authorizations, and which
+servers a session selected. Every secret column is sealed by `agor.secret_box` (see `agor.mcp_servers.SEALS`)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .base import new_id, utcnow
+
+
+class McpServer(SQLModel, table=True):
+    """An MCP server an admin defined for the instance. `transport` stdio (command, args, env: sealed JSON) or sse /
+    http (url). `auth` none, header (`header_name`: sealed `header_value`) or oauth (each user connects their own
+    grant; `client_id` / sealed `client_secret` when the admin pre-registered a client, else DCR; `scopes`;
+    `send_resource`: the RFC 8707 resource parameter)."""
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=64, unique=True)
+    transport: str = Field(max_length=8)
+    command: str | None = Field(default=None, sa_column=Column(Text))
+    args: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default='[]'))
+    env: str | None = Field(default=None, sa_column=Column(Text))
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    auth: str = Field(default='none', max_length=8)
+    header_name: str | None = Field(default=None, max_length=128)
+    header_value: str | None = Field(default=None, sa_column=Column(Text))
+    client_id: str | None = Field(default=None, max_length=255)
+    client_secret: str | None = Field(default=None, sa_column=Column(Text))
+    scopes: str | None = Field(default=None, max_length=500)
+    send_resource: bool = True
+    enabled: bool = True
+    created_by: str | None = Field(default=None, foreign_key='user.id', ondelete='SET NULL', max_length=36)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class McpClient(SQLModel, table=True):
+    """The OAuth client the app uses with one authorization server for one MCP server (registered dynamically, or the
+    admin's), with the server's metadata as discovered (its endpoints are used for refresh and revocation)."""
+    __table_args__ = (UniqueConstraint('server_id', 'issuer'),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', index=True, max_length=36)
+    issuer: str = Field(sa_column=Column(Text, nullable=False))
+    client_id: str = Field(max_length=255)
+    client_secret: str | None = Field(default=None, sa_column=Column(Text))
+    auth_method: str = Field(default='client_secret_post', max_length=32)
+    redirect_uri: str = Field(sa_column=Column(Text, nullable=False))
+    metadata_: dict[str, Any] = Field(default_factory=dict, sa_column=Column('metadata', JSON, nullable=False))
+    source: str = Field(default='dcr', max_length=8)  # dcr | static
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class McpGrant(SQLModel, table=True):
+    """A user's OAuth grant for one MCP server: sealed tokens, absolute expiry (None: valid until a 401), status
+    connected | needs_reauth. `version` goes up with every refresh: a refresh stores its result only if the version
+    is still the one it read (compare-and-swap), so one refresh of a rotating refresh token wins."""
+    __table_args__ = (UniqueConstraint('user_id', 'server_id'),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
+    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', max_length=36)
+    client_row: str = Field(foreign_key='mcpclient.id', ondelete='CASCADE', max_length=36)
+    access_token: str = Field(sa_column=Column(Text, nullable=False))
+    refresh_token: str | None = Field(default=None, sa_column=Column(Text))
+    expires_at: datetime | None = None
+    scope: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = Field(default='connected', max_length=16)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    version: int = 1
+    refresh_lease: datetime | None = None  # a refresh under way (any process) until then: the others wait for it
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class McpPendingFlow(SQLModel, table=True):
+    """An authorization under way: looked up by the hash of its `state`, used once (deleted by the callback), valid
+    for a few minutes. The PKCE verifier is sealed."""
+    state_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', max_length=36)
+    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', max_length=36)
+    client_row: str = Field(foreign_key='mcpclient.id', ondelete='CASCADE', max_length=36)
+    code_verifier: str = Field(sa_column=Column(Text, nullable=False))
+    resource: str | None = Field(default=None, sa_column=Column(Text))
+    expires_at: datetime
+
+
+class SessionMcpServer(SQLModel, table=True):
+    """An MCP server a session selected (it runs with its creator's grant for it)."""
+    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', primary_key=True, max_length=36)
+    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', primary_key=True, max_length=36)

@@ -370,16 +370,22 @@ def _register(found: Discovery, redirect_uri: str, scope: str | None, row: McpCl
 
 # ---- tokens -------------------------------------------------------------------------------------------------------------
 
+def _client_auth(client: McpClient, form: dict[str, str]) -> tuple[dict[str, str], httpx.BasicAuth | None]:
+    """The form and HTTP auth of a request the app makes as the registered client: its id, and its secret (if it
+    has one) as Basic auth or in the form, as the client was registered."""
+    form = {**form, 'client_id': client.client_id}
+    secret = box().open('instance', 'mcp-client', client.id, client.client_secret) if client.client_secret else None
+    if secret and client.auth_method == 'client_secret_basic':
+        return form, httpx.BasicAuth(client.client_id, secret)
+    if secret:
+        form['client_secret'] = secret
+    return form, None
+
+
 def _token_request(client: McpClient, form: dict[str, str]) -> dict[str, Any]:
     """POST to the token endpoint with the client's authentication; the token response, or McpAuthError (its
     `invalid_grant` attribute says whether the grant itself was refused)."""
-    form = {**form, 'client_id': client.client_id}
-    auth = None
-    secret = box().open('instance', 'mcp-client', client.id, client.client_secret) if client.client_secret else None
-    if secret and client.auth_method == 'client_secret_basic':
-        auth = httpx.BasicAuth(client.client_id, secret)
-    elif secret:
-        form['client_secret'] = secret
+    form, auth = _client_auth(client, form)
     try:
         with _client() as http:
             answer = http.post(client.metadata_['token_endpoint'], data=form, auth=auth,
@@ -527,17 +533,11 @@ def _revoke(grant: McpGrant, client: McpClient) -> bool:
     sealer, revoked = box(), True
     tokens = [('refresh_token', grant.refresh_token, 'mcp-refresh'), ('access_token', grant.access_token,
                                                                          'mcp-access')]
-    secret = sealer.open('instance', 'mcp-client', client.id, client.client_secret) if client.client_secret else None
     for hint, sealed, purpose in tokens:
         if not sealed:
             continue
-        form = {'token': sealer.open(grant.user_id, purpose, grant.server_id, sealed), 'token_type_hint': hint,
-                'client_id': client.client_id}
-        auth = None
-        if secret and client.auth_method == 'client_secret_basic':
-            auth = httpx.BasicAuth(client.client_id, secret)
-        elif secret:
-            form['client_secret'] = secret
+        form, auth = _client_auth(client, {'token': sealer.open(grant.user_id, purpose, grant.server_id, sealed),
+                                           'token_type_hint': hint})
         try:
             with _client() as http:
                 revoked = http.post(endpoint, data=form, auth=auth).status_code == 200 and revoked

@@ -5,7 +5,6 @@ has no grant (or disconnected) runs without the server, with a warning."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import httpx2
@@ -22,21 +21,12 @@ from agor.models import SessionTurn
 from pages import mcp_routes
 
 from .conftest import require_cli
-from .oauth_servers import AuthServer, ProtectedMcp, Served
+from .oauth_servers import Served
 from .test_agent_accounts import IS_ROOT, team  # noqa: F401 (team is a fixture)
-from .test_mcp_grants import add_server, connect
+from .test_mcp_grants import add_server, connect, oauth  # noqa: F401 (oauth is a fixture)
 from .test_sessions import settle
 
 MODE = 'strict' if IS_ROOT else 'simple'
-
-
-@pytest.fixture
-def oauth() -> Iterator[tuple[AuthServer, ProtectedMcp]]:
-    auth_server = AuthServer()
-    protected = ProtectedMcp(auth_server)
-    yield auth_server, protected
-    protected.stop()
-    auth_server.stop()
 
 
 @pytest.fixture

@@ -217,44 +217,25 @@ def test_a_wrong_state_is_refused(oauth, people) -> None:
     assert grants() == [] and len(flows()) == 1
 
 
-def test_another_users_callback_is_refused(oauth, people) -> None:
+REFUSED_CALLBACKS = [  # (who finishes, what the callback carries instead, the error)
+    ('bob', {}, Forbidden, None),
+    ('alice', {'iss': 'https://evil.example'}, mcp_oauth.McpAuthError, 'issuer'),
+    ('alice', {'code': None, 'error': 'access_denied', 'error_description': 'the user said no'},
+     mcp_oauth.McpAuthError, 'refused: access_denied: the user said no'),
+    ('alice', {'code': 'not-the-code'}, mcp_oauth.McpAuthError, 'refused the token request'),
+]
+
+
+@pytest.mark.parametrize('who, changes, error, message', REFUSED_CALLBACKS,
+                         ids=['another-user', 'wrong-iss', 'server-error', 'refused-code'])
+def test_a_refused_callback_stores_nothing(oauth, people, who, changes, error, message) -> None:
     _, protected = oauth
     admin, alice, bob = people
     server = add_server(admin, protected.mcp_url)
     params = browser_step(mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True))
-    with pytest.raises(Forbidden):
-        mcp_oauth.finish(bob, params)
-    assert grants() == []
-
-
-def test_a_wrong_iss_in_the_callback_is_refused(oauth, people) -> None:
-    _, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
-    params = browser_step(mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True))
-    with pytest.raises(mcp_oauth.McpAuthError, match='issuer'):
-        mcp_oauth.finish(alice, {**params, 'iss': 'https://evil.example'})
-    assert grants() == []
-
-
-def test_an_authorization_server_error_is_shown(oauth, people) -> None:
-    _, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
-    params = browser_step(mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True))
-    with pytest.raises(mcp_oauth.McpAuthError, match='refused: access_denied: the user said no'):
-        mcp_oauth.finish(alice, {'state': params['state'], 'error': 'access_denied',
-                                 'error_description': 'the user said no'})
-    assert grants() == []
-
-
-def test_a_refused_code_exchange_stores_nothing(oauth, people) -> None:
-    _, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
-    params = browser_step(mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True))
-    with pytest.raises(mcp_oauth.McpAuthError, match='refused the token request'):
-        mcp_oauth.finish(alice, {**params, 'code': 'not-the-code'})
+    params = {key: value for key, value in {**params, **changes}.items() if value is not None}
+    with pytest.raises(error, match=message):
+        mcp_oauth.finish({'alice': alice, 'bob': bob}[who], params)
     assert grants() == []
 
 

@@ -55,7 +55,8 @@ def test_a_sealed_value_opens_only_as_its_owner_purpose_and_name():
     with pytest.raises(UnreadableSecret):
         SecretBox(SECRET_B).open('alice-id', 'env', 'GITHUB_TOKEN', sealed)
     with pytest.raises(WrongMasterSecret, match='at least 32 characters'):
-        SecretBox('short')
+        SecretBox('x' * 31)
+    SecretBox('x' * 32)  # exactly the minimum
 
 
 def test_a_row_copied_to_another_user_does_not_open(team):
@@ -294,7 +295,15 @@ def test_what_else_is_refused(team):
     agent = agent_sessions.create(alice, team.worktree.id, 'shell')
     with pytest.raises(InvalidInput, match='You have no Session-scoped variable TOKEN'):
         user_secrets.set_session_env(alice, agent.id, ['TOKEN'])  # it is Global
+    for names in ('TOKEN', [1]):
+        with pytest.raises(InvalidInput, match='^Choose variables by name.$'):
+            user_secrets.set_session_env(alice, agent.id, names)
     assert opened(alice) == {'TOKEN': 'x'} and user_secrets.session_env(alice, agent.id)['selected'] == []
+    for name in ('ZED', 'ALPHA', 'MID'):
+        user_secrets.set_env(alice, name, 'v', 'session')
+    user_secrets.set_session_env(alice, agent.id, ['MID', 'ZED'])
+    assert user_secrets.session_env(alice, agent.id) == {'available': ['ALPHA', 'MID', 'ZED'],
+                                                         'selected': ['MID', 'ZED']}
 
 
 def test_redaction_hides_values_of_four_characters_or_more_longest_first():

@@ -151,7 +151,8 @@ def test_get_me_over_http_with_good_expired_revoked_malformed_and_no_key(tmp_pat
 
         answer = me(Authorization=f'Bearer {good}')
         assert answer.status_code == 200
-        assert answer.json() == {'id': alice.id, 'email': 'alice@example.com', 'name': 'Alice', 'role': 'owner'}
+        assert answer.json() == {'id': alice.id, 'email': 'alice@example.com', 'name': 'Alice', 'role': 'owner',
+                                 'mcp_authenticated_server_ids': []}
         refused = {
             'none': (me(), 'Not authenticated'),
             'basic': (me(Authorization=f'Basic {good}'), 'Not authenticated'),

@@ -6,7 +6,6 @@ from typing import Any
 
 from nicegui import ui
 
-from agor import auth
 from agor.gateway import channels
 from agor.models.gateway import SLACK_API
 from agor.runtimes.registry import RUNTIMES
@@ -29,17 +28,18 @@ class GatewayAdmin:
         self.listing = ui.column().classes('w-full gap-2').mark('channels')
 
     async def refresh(self) -> None:
-        rows = await act(channels.list_channels)
-        if rows is FAILED:
+        """The whole listing from one read (a teammate deleting another channel meanwhile cannot break it)."""
+        listing = await act(channels.listing)
+        if listing is FAILED:
             return
         self.listing.clear()
         with self.listing:
-            if not rows:
+            if not listing['channels']:
                 ui.label('No channels yet.').classes('text-sm text-slate-600')
-            for row in rows:
-                await self.row(row)
+            for row in listing['channels']:
+                self.row(row, listing['users'])
 
-    async def row(self, channel: dict[str, Any]) -> None:
+    def row(self, channel: dict[str, Any], users: list[dict[str, str]]) -> None:
         with ui.column().classes('w-full border-t border-slate-100 pt-2 gap-1').mark(f'channel-{channel["name"]}'):
             with ui.row().classes('w-full items-center gap-3'):
                 ui.label(channel['name']).classes('font-semibold')
@@ -55,13 +55,15 @@ class GatewayAdmin:
                 .mark('channel-webhook')
             ui.label('People (external user id → Agor user)').classes('text-sm font-semibold')
             box = ui.column().classes('w-full gap-1 pl-4 text-sm')
-        await self.show_people(box, channel['id'])
+        self.people(box, channel['id'], channel['identities'], users)
 
     async def show_people(self, box: ui.column, channel_id: str) -> None:
         mapped = await act(channels.identities, channel_id)
-        users = await act(auth.list_users, pass_actor=False)
-        if mapped is FAILED or users is FAILED:
-            return
+        users = await act(channels.linkable_users)
+        if mapped is not FAILED and users is not FAILED:
+            self.people(box, channel_id, mapped, users)
+
+    def people(self, box: ui.column, channel_id: str, mapped: list[dict[str, Any]], users: list[dict[str, str]]) -> None:
         box.clear()
         with box:
             for link in mapped:
@@ -78,7 +80,7 @@ class GatewayAdmin:
             with ui.row().classes('w-full items-center gap-2'):
                 external = ui.input('External user id', placeholder='U0123ABCD').props('outlined dense') \
                     .classes('w-48').mark('identity-external')
-                person = ui.select({u.id: f'{u.name} ({u.email})' for u in users if u.active}, label='Agor user') \
+                person = ui.select({u['id']: u['label'] for u in users}, label='Agor user') \
                     .props('outlined dense').classes('w-64').mark('identity-user')
 
                 async def add() -> None:

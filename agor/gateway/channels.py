@@ -103,15 +103,38 @@ def delete_channel(actor: User, channel_id: str) -> None:
         session.delete(ids.load(session, GatewayChannel, channel_id, 'channel'))  # the database cascades
 
 
+def listing(actor: User) -> dict[str, Any]:
+    """The admin page's listing in one read: every channel with its identity map, and the people one may link."""
+    require(actor, Role.admin, 'manage chat channels')
+    with db.read() as session:
+        rows = session.exec(select(GatewayChannel).order_by(col(GatewayChannel.name))).all()
+        return {'channels': [{**_view(session, row), 'identities': _identities(session, row.id)} for row in rows],
+                'users': _linkable(session)}
+
+
 def identities(actor: User, channel_id: str) -> list[dict[str, Any]]:
     require(actor, Role.admin, 'manage chat channels')
     with db.read() as session:
-        row = ids.load(session, GatewayChannel, channel_id, 'channel')
-        pairs = session.exec(select(GatewayIdentity, User).join(User, col(User.id) == GatewayIdentity.user_id)
-                             .where(GatewayIdentity.channel_id == row.id)
-                             .order_by(col(GatewayIdentity.external_id))).all()
+        return _identities(session, ids.load(session, GatewayChannel, channel_id, 'channel').id)
+
+
+def linkable_users(actor: User) -> list[dict[str, str]]:
+    require(actor, Role.admin, 'manage chat channels')
+    with db.read() as session:
+        return _linkable(session)
+
+
+def _identities(session: Session, channel_id: str) -> list[dict[str, Any]]:
+    pairs = session.exec(select(GatewayIdentity, User).join(User, col(User.id) == GatewayIdentity.user_id)
+                         .where(GatewayIdentity.channel_id == channel_id)
+                         .order_by(col(GatewayIdentity.external_id))).all()
     return [{'id': link.id, 'external_id': link.external_id, 'user_id': user.id, 'user': user.name,
              'email': user.email} for link, user in pairs]
+
+
+def _linkable(session: Session) -> list[dict[str, str]]:
+    users = session.exec(select(User).where(col(User.active).is_(True)).order_by(col(User.name))).all()
+    return [{'id': user.id, 'label': f'{user.name} ({user.email})'} for user in users]
 
 
 def map_identity(actor: User, channel_id: str, external_id: Any, user_id: Any) -> None:

@@ -63,7 +63,8 @@ class GatewayAdmin:
         if mapped is not FAILED and users is not FAILED:
             self.people(box, channel_id, mapped, users)
 
-    def people(self, box: ui.column, channel_id: str, mapped: list[dict[str, Any]], users: list[dict[str, str]]) -> None:
+    def people(self, box: ui.column, channel_id: str, mapped: list[dict[str, Any]],
+               users: list[dict[str, str]]) -> None:
         box.clear()
         with box:
             for link in mapped:

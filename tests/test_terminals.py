@@ -129,7 +129,9 @@ async def run(recorder: Recorder, command: str, marker: str, timeout: float = 5)
     command printed."""
     start = len(recorder.text)
     recorder.attachment.write(f'echo BE""GIN-{marker}; {command}; echo {marker[:2]}""{marker[2:]}\r')
-    match = await recorder.wait_for(rf'BEGIN-{re.escape(marker)}\r\n(.*?){re.escape(marker)}', timeout, start=start)
+    erased = r'(?:\x1b\[[0-9;?]*[A-Za-z])*'  # tmux may erase the line's end (ESC [K) before the newline
+    match = await recorder.wait_for(rf'BEGIN-{re.escape(marker)}{erased}\r\n(.*?){re.escape(marker)}', timeout,
+                                    start=start)
     return re.sub(r'\x1b(\[[0-9;?]*[A-Za-z]|\([AB]|[=>])', '', match.group(1)).strip()
 
 

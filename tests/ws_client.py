@@ -160,12 +160,13 @@ class WsPage:
         return await self.wait_for(lambda: next((i for i in reversed(self.find(**conditions))
                                                  if int(i) > newer_than), None), timeout)
 
-    async def opened(self, action: Callable[[], Any], **conditions: Any) -> str:
+    async def opened(self, action: Callable[[], Any], timeout: float = 30, **conditions: Any) -> str:
         """Run `action` (which makes the server build something: a dialog, an editor) and wait for the element
-        matching `conditions` that it built."""
+        matching `conditions` that it built (a handler that first reads who acts waits for a worker thread, which
+        a loaded machine's busy pool can delay by seconds)."""
         before = max(map(int, self.elements), default=-1)
         await action()
-        return await self.wait_element(newer_than=before, **conditions)
+        return await self.wait_element(timeout, newer_than=before, **conditions)
 
     # ---- what the browser sends ------------------------------------------------------------------------------------
 

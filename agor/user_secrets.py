@@ -206,10 +206,14 @@ def check_or_seal(sealer: SecretBox) -> bool:
     with db.read() as session:
         row = session.get(SecretCheck, 1)
         assert row is not None
-        try:
-            return sealer.open(*CHECK, row.value) == 'agor'
-        except UnreadableSecret:
-            return False
+        return _opens_check(sealer, row.value)
+
+
+def _opens_check(sealer: SecretBox, stored: str) -> bool:
+    try:
+        return sealer.open(*CHECK, stored) == 'agor'
+    except UnreadableSecret:
+        return False
 
 
 def reseal_all(old: SecretBox, new: SecretBox, others: tuple[Callable[[Session, SecretBox, SecretBox], int], ...] = ()
@@ -218,15 +222,14 @@ def reseal_all(old: SecretBox, new: SecretBox, others: tuple[Callable[[Session, 
     `others` re-encrypt the other tables sealed with the same key (gateway channels, MCP servers and grants) in it
     too."""
     with db.transaction() as session:
+        check = session.get(SecretCheck, 1)
+        if check is None or not _opens_check(old, check.value):
+            raise UnreadableSecret('The check value does not open with the current master secret.')
+        check.value = new.seal(*CHECK, 'agor')
         rows = session.exec(select(UserSecret)).all()
         for row in rows:
             row.value = new.seal(row.user_id, row.kind, row.name, old.open(row.user_id, row.kind, row.name, row.value))
-        count = len(rows) + sum(reseal(session, old, new) for reseal in others)
-        check = session.get(SecretCheck, 1)
-        if check is None or old.open(*CHECK, check.value) != 'agor':
-            raise UnreadableSecret('The check value does not open with the current master secret.')
-        check.value = new.seal(*CHECK, 'agor')
-        return count
+        return len(rows) + sum(reseal(session, old, new) for reseal in others)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------

@@ -245,12 +245,12 @@ async def test_a_disabled_channel_runs_nothing(scene, fake_slack):
     assert sessions_of(scene.worktree.id) == [] and fake_slack.calls == []
 
 
-def test_rotating_the_master_secret_re_encrypts_the_channels_secrets(settings, git_repo, fake_slack):
-    from .test_user_secrets import rotate
+def test_rotating_the_master_secret_re_encrypts_the_channels_secrets(settings, git_repo, fake_slack, capsys):
+    from .test_user_secrets import rotate_here
     seeded = seed_board(settings, git_repo, bob=Role.member)
     channel_id = make_channel(seeded, fake_slack)
-    done = rotate(settings.data_dir)
-    assert done.returncode == 0 and 'Re-encrypted 5 secrets' in done.stdout, done.stderr  # 2 + 1 env, 2 of users
+    code, out, err = rotate_here(settings.data_dir, capsys)
+    assert (code, out.split(';')[0]) == (0, 'Re-encrypted 5 secrets'), err  # 2 + 1 env, 2 of users
     user_secrets.init(settings)
     opened = channels.opened(channel_id)
     assert (opened.signing_secret, opened.bot_token) == (SECRET, TOKEN)

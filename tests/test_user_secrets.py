@@ -252,7 +252,7 @@ def test_values_are_write_only_and_each_user_manages_their_own(team):
     assert user_secrets.list_env(bob) == [] and opened(bob) == {}
     user_secrets.delete_env(alice, 'GITHUB_TOKEN')
     assert opened(alice) == {'ANTHROPIC_API_KEY': 'sk-alice'}
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden, match=r'^Your role \(viewer\) cannot store secrets; it needs member or higher.$'):
         user_secrets.set_env(dan, 'GITHUB_TOKEN', 'x')  # a viewer runs nothing
 
 
@@ -358,9 +358,9 @@ async def test_the_creators_values_are_redacted_from_run_errors(team, workers, t
 
 def test_what_else_is_refused(team):
     alice, dan = team.owner, team.users['dan']
-    with pytest.raises(InvalidInput, match='cannot contain a NUL'):
+    with pytest.raises(InvalidInput, match='^A value cannot contain a NUL character.$'):
         user_secrets.set_env(alice, 'TOKEN', 'a\0b')
-    with pytest.raises(InvalidInput, match='Choose the scope Global or Session'):
+    with pytest.raises(InvalidInput, match='^Choose the scope Global or Session.$'):
         user_secrets.set_env(alice, 'TOKEN', 'x', 'repo')
     with pytest.raises(NotFound, match='^You have no variable TOKEN.$'):
         user_secrets.delete_env(alice, 'TOKEN')

@@ -248,6 +248,7 @@ def test_values_are_write_only_and_each_user_manages_their_own(team):
     assert [(item['name'], item['scope']) for item in listed] == [('GITHUB_TOKEN', 'global'),
                                                                   ('ANTHROPIC_API_KEY', 'global')]
     assert 'ghp_' not in repr(listed) and 'sk-alice' not in repr(listed)
+    assert all(set(item) == {'name', 'scope', 'updated_at'} for item in listed)  # and when each was last set
     assert opened(alice) == {'GITHUB_TOKEN': 'ghp_second', 'ANTHROPIC_API_KEY': 'sk-alice'}
     assert user_secrets.list_env(bob) == [] and opened(bob) == {}
     user_secrets.delete_env(alice, 'GITHUB_TOKEN')

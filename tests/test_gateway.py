@@ -213,10 +213,10 @@ def test_channels_are_for_admins_and_their_secrets_are_write_only(settings, git_
     seeded = seed_board(settings, git_repo, bob=Role.member)
     channel_id = make_channel(seeded, fake_slack)
     with pytest.raises(Forbidden):
-        channels.list_channels(seeded.users['bob'])
+        channels.listing(seeded.users['bob'])
     with pytest.raises(Forbidden):
         channels.save_channel(seeded.users['bob'], channel_id, {'name': 'x'})
-    [listed] = channels.list_channels(seeded.owner)
+    [listed] = channels.listing(seeded.owner)['channels']
     assert listed['env_names'] == ['CHANNEL_VAR'] and SECRET not in repr(listed) and TOKEN not in repr(listed)
     assert 'channel-value' not in repr(listed)
     changed = channels.save_channel(seeded.owner, channel_id, {**listed, 'env': {'CHANNEL_VAR': None}})
@@ -238,7 +238,7 @@ async def test_progress_is_one_message_edited_at_most_every_few_seconds(scene, f
 
 
 async def test_a_disabled_channel_runs_nothing(scene, fake_slack):
-    [listed] = channels.list_channels(scene.owner)
+    [listed] = channels.listing(scene.owner)['channels']
     channels.save_channel(scene.owner, scene.channel_id, {**listed, 'enabled': False})
     answer = await deliver(scene.channel_id, message_event('Ev1', 'UALICE', 'echo hi', '600.1'))
     assert answer.body == {'ok': True, 'detail': 'This channel is disabled: the event was ignored.'}

@@ -42,13 +42,6 @@ class Opened:
 
 # ---- what admins do ----------------------------------------------------------------------------------------------
 
-def list_channels(actor: User) -> list[dict[str, Any]]:
-    require(actor, Role.admin, 'manage chat channels')
-    with db.read() as session:
-        rows = session.exec(select(GatewayChannel).order_by(col(GatewayChannel.name))).all()
-        return [_view(session, row) for row in rows]
-
-
 def save_channel(actor: User, channel_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     """Create (`channel_id` None) or change a channel. Secret fields left empty keep the stored value (a new channel
     needs both); `env` maps names to new values (None deletes the variable, a missing name keeps it)."""

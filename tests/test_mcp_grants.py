@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from agor import db, mcp_oauth, mcp_servers, user_secrets
 from agor.errors import DomainError, Forbidden, InvalidInput
+from agor.mcp_discovery import McpAuthError
 from agor.models import McpGrant, McpPendingFlow
 from agor.secret_box import UnreadableSecret
 
@@ -213,10 +214,10 @@ def test_a_wrong_state_is_refused(oauth, people, server) -> None:
 
 REFUSED_CALLBACKS = [  # (who finishes, what the callback carries instead, the error)
     ('bob', {}, Forbidden, None),
-    ('alice', {'iss': 'https://evil.example'}, mcp_oauth.McpAuthError, 'issuer'),
+    ('alice', {'iss': 'https://evil.example'}, McpAuthError, 'issuer'),
     ('alice', {'code': None, 'error': 'access_denied', 'error_description': 'the user said no'},
-     mcp_oauth.McpAuthError, 'refused: access_denied: the user said no'),
-    ('alice', {'code': 'not-the-code'}, mcp_oauth.McpAuthError, 'refused the token request'),
+     McpAuthError, 'refused: access_denied: the user said no'),
+    ('alice', {'code': 'not-the-code'}, McpAuthError, 'refused the token request'),
 ]
 
 

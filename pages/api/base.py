@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -21,7 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nicegui import app
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from starlette.exceptions import HTTPException
 
 from agor import api_keys, logins
@@ -223,6 +224,17 @@ Actor = Annotated[User, Depends(acting_user)]
 # ---- paging ----------------------------------------------------------------------------------------------------------
 
 T = TypeVar('T')
+
+
+def patch_of(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """`model` with every field optional, None by default, its limits kept: what a PATCH of it takes (only the
+    fields sent change)."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        optional = copy.copy(info)
+        optional.default = None
+        fields[field_name] = (info.annotation | None, optional)
+    return create_model(name, **fields)
 
 
 class Page(BaseModel, Generic[T]):

@@ -29,7 +29,7 @@ from .gateway import channels as gateway_channels
 from .errors import InvalidInput
 from .models import User
 from .runtimes.base import Runtime
-from .unix_accounts import AGENT_HOMES, Account, login_env
+from .unix_accounts import Account, login_env
 
 ALLOWED_NAMES = {
     'PATH', 'LANG', 'LANGUAGE', 'TZ', 'TERM', 'COLORTERM',

@@ -32,6 +32,8 @@ from agor.models import User
 from agor.rate_limit import Buckets
 from components.act import LOGIN
 
+from ..request_body import read_capped
+
 log = logging.getLogger('agor.api')
 PREFIX = '/api/v1'
 HOW = 'send a personal API key (Settings → Personal API Keys) as "Authorization: Bearer agor_…"'
@@ -118,15 +120,10 @@ def _forget_empty_storage(request: Request) -> None:
 async def _cap_body(request: Request) -> None:
     if request.method in SAFE_METHODS:
         return
-    declared = request.headers.get('content-length', '')
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    body = await read_capped(request, MAX_BODY)
+    if body is None:
         raise ApiError(413, f'The request body is limited to {MAX_BODY // 1024} KB.')
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, f'The request body is limited to {MAX_BODY // 1024} KB.')
-    request._body = bytes(body)  # what FastAPI reads the body from (Starlette caches it there)
+    request._body = body  # what FastAPI reads the body from (Starlette caches it there)
 
 
 def describe(errors: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from . import agent_sessions, db, events, permissions
+from . import agent_sessions, credentials, db, events, permissions, user_secrets
 from .auth import require
 from .errors import Conflict, NotFound
 from .events import ApprovalChanged, topic
@@ -39,7 +39,9 @@ def request(session_id: str, turn_id: str | None, tool: str, tool_input: Any, ti
         agent = session.get(AgentSession, session_id)
         if agent is None or agent.status not in RUNNING:
             raise NotFound('The run that asked has ended.')
-        approval = Approval(session_id=agent.id, turn_id=turn_id, tool=tool[:200], input=tool_input,
+        redact = user_secrets.redactor(credentials.secret_values(session, agent.created_by, agent.id))
+        tool_input = user_secrets.redact_data(tool_input, redact)  # shown to every viewer, like the transcript
+        approval = Approval(session_id=agent.id, turn_id=turn_id, tool=redact(tool[:200]), input=tool_input,
                             expires_at=utcnow() + timedelta(seconds=timeout))
         session.add(approval)
         session.flush()

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, agent_tokens, agent_tools, approvals, auth, db, repos, run_records
+from agor import agent_sessions, agent_tokens, agent_tools, approvals, auth, db, repos, run_records, user_secrets
 from agor.config import Settings, load_settings
 from agor.errors import Forbidden, NotFound
 from agor.models import AgentSession, Approval, Comment, Notification, Role, SessionTurn, User
@@ -117,6 +117,15 @@ def test_the_first_answer_wins_and_a_viewer_cannot_answer(settings, running):
     with pytest.raises(Exception, match='Already answered: Denied by Bob.'):
         approvals.decide(running.owner, asked['id'], True)
     assert agent_sessions.get(running.owner, running.agent.id)['status'] == 'running'
+
+
+def test_a_request_shows_the_creators_secret_values_as_stars(settings, running):
+    """Everyone who watches the session sees the request: the secrets the run got are hidden, as in the transcript."""
+    user_secrets.set_env(running.owner, 'DEPLOY_TOKEN', 'tok-alice-1234')
+    asked = approvals.request(running.agent.id, running.turn.id, 'Bash',
+                              {'command': 'curl -H "X-Token: tok-alice-1234" https://deploy'}, 60)
+    assert asked['input'] == {'command': 'curl -H "X-Token: ***" https://deploy'}
+    assert 'tok-alice-1234' not in repr(approvals.for_session(running.users['bob'], running.agent.id))
 
 
 # ---- real CLIs in the real app -------------------------------------------------------------------------------------

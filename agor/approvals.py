@@ -93,10 +93,11 @@ def close(approval_id: str, status: str) -> dict[str, Any]:
         return view(session, approval)
 
 
-def answer(approval: dict[str, Any]) -> dict[str, Any]:
-    """What Claude Code's permission prompt tool returns for the request's outcome."""
+def answer(approval: dict[str, Any], tool_input: dict[str, Any]) -> dict[str, Any]:
+    """What Claude Code's permission prompt tool returns for the request's outcome: an allowed call runs with the
+    input the agent sent (the stored one has the run's secret values hidden)."""
     if approval['status'] == 'allowed':
-        return {'behavior': 'allow', 'updatedInput': approval['input']}
+        return {'behavior': 'allow', 'updatedInput': tool_input}
     return {'behavior': 'deny', 'message': approval['outcome']}
 
 
@@ -196,6 +197,15 @@ def _settled(session: Session, approval: Approval) -> None:
         agent.status, agent.attention_since, agent.attention_reason = 'running', None, None
         agent_sessions.publish_change(session, agent, None)
     _emit(session, approval)
+
+
+def cancel_pending(session: Session, session_id: str) -> None:
+    """In the transaction that ends the session's run: what it still asked can no longer be answered (one run at a
+    time per session, so every pending request is that run's); viewers see it cancelled."""
+    for approval in session.exec(select(Approval).where(Approval.session_id == session_id,
+                                                        Approval.status == 'pending')).all():
+        approval.status, approval.decided_at = 'cancelled', utcnow()
+        _emit(session, approval)
 
 
 def _emit(session: Session, approval: Approval) -> None:

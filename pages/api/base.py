@@ -174,13 +174,27 @@ async def _credentials(request: Request,
 
 
 def acting_user(request: Request, credentials: Annotated[Credentials, Depends(_credentials)]) -> User:
-    """The user the request acts as, as stored now (in a worker thread); 401 or 429 JSON saying why not."""
+    """The user the request acts as, as stored now (in a worker thread); 401 or 429 JSON saying why not. Each
+    request takes one of the key's (or login's) tokens."""
     limits = state()
     address = request.client.host if request.client else ''
     if credentials.bearer is not None:
         wait = limits.failures.wait(address)
         if wait:
             raise ApiError(429, f'Too many failed authentications from your address: try again in {wait} s.', wait)
+    user, bucket = identify(request, credentials)
+    wait = limits.requests.take(bucket)
+    if wait:
+        raise ApiError(429, f'Too many requests with this key: try again in {wait} s.', wait)
+    return user
+
+
+def identify(request: Request, credentials: Credentials) -> tuple[User, str]:
+    """Who the credentials are, loaded now, and the rate-limit bucket of their key or login; a failed key counts
+    against the address. A long request re-checks its caller with this alone (no token taken)."""
+    limits = state()
+    address = request.client.host if request.client else ''
+    if credentials.bearer is not None:
         if not credentials.bearer:
             limits.failures.take(address)
             raise ApiError(401, f'Not authenticated: {HOW}.')
@@ -200,10 +214,7 @@ def acting_user(request: Request, credentials: Annotated[Credentials, Depends(_c
             raise ApiError(401, f'Your login has ended: log in again, or {HOW}.')
         login_id, user = found
         bucket = 'login:' + login_id
-    wait = limits.requests.take(bucket)
-    if wait:
-        raise ApiError(429, f'Too many requests with this key: try again in {wait} s.', wait)
-    return user
+    return user, bucket
 
 
 def _check_same_origin(request: Request) -> None:

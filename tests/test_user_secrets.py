@@ -163,8 +163,8 @@ def test_rotation_changes_nothing_when_one_value_does_not_open(team, settings, c
     before = stored(alice.id, 'GITHUB_TOKEN').value
     secret = (settings.data_dir / 'master_secret').read_text()
     code, _, err = rotate_here(settings.data_dir, capsys)
-    assert (code, err) == (1, 'Cannot rotate, nothing was changed: The stored value of GITHUB_TOKEN cannot be read '
-                              '(it was altered or moved); replace it.\n')
+    assert code == 1 and err == ('Cannot rotate, nothing was changed: The stored value of GITHUB_TOKEN cannot be read '
+                                 '(it was altered or moved); replace it.\n')
     assert stored(alice.id, 'GITHUB_TOKEN').value == before
     assert (settings.data_dir / 'master_secret').read_text() == secret
     assert not (settings.data_dir / 'master_secret.next').exists()
@@ -175,8 +175,8 @@ def test_rotation_refuses_a_master_secret_that_is_not_the_one(team, settings, ca
     path = settings.data_dir / 'master_secret'
     path.write_text(SECRET_B)  # replaced by mistake
     code, _, err = rotate_here(settings.data_dir, capsys)
-    assert (code, err) == (1, 'Cannot rotate, nothing was changed: The check value does not open with the current '
-                              'master secret.\n')
+    assert code == 1 and err == ('Cannot rotate, nothing was changed: The check value does not open with the '
+                                 'current master secret.\n')
     assert path.read_text() == SECRET_B and not (settings.data_dir / 'master_secret.next').exists()
 
 

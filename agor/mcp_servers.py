@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -26,7 +28,7 @@ from urllib.parse import urlparse
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from . import db, ids, permissions
+from . import db, ids, mcp_stdio, permissions, unix_accounts
 from .auth import require
 from .config import Settings, session_secret
 from .errors import Forbidden, InvalidInput, NotFound
@@ -67,24 +69,27 @@ def delete_server(actor: User, server_id: Any) -> None:
         session.delete(ids.load(session, McpServer, server_id, 'MCP server'))
 
 
-async def test_connection(actor: User, server_id: Any, allow_loopback: bool) -> dict[str, Any]:
+async def test_connection(actor: User, server_id: Any, settings: Settings) -> dict[str, Any]:
     """Connect with the mcp SDK and list the tools: {'ok': True, 'tools': [...]}, or {'ok': False, 'error': why}
-    (unreachable, needs authorization, TLS, protocol). An OAuth server is tried with the admin's own grant; without
-    one, its OAuth discovery is checked."""
+    (unreachable, needs authorization, TLS, protocol). A stdio server runs as a session run would run it: as the Unix
+    account the admin's agents run as (`agor.mcp_stdio`). An OAuth server is tried with the admin's own grant;
+    without one, its OAuth discovery is checked."""
     require(actor, Role.admin, 'test MCP servers')
     server = await asyncio.to_thread(_load, server_id)
+    allow_loopback = settings.mcp_allow_loopback
     try:
         if server.transport == 'stdio':
-            target = await asyncio.to_thread(_stdio, server)
-            tools = await _list_tools(target, None)
+            account = unix_accounts.account_for(settings, actor)
+            env = await asyncio.to_thread(_stdio_env, server)
+            tools = await _list_tools(mcp_stdio.streams(account, server.command or '', list(server.args), env))
         else:
             headers = await asyncio.to_thread(_remote_headers, server, actor.id, allow_loopback)
             if headers is None:
                 found = await asyncio.to_thread(discover, server.url or '', allow_loopback)
                 return {'ok': True, 'tools': [], 'note': f'OAuth discovery works (issuer {found.issuer}). Connect '
                         'your own grant under Settings → MCP authorizations to list the tools.'}
-            tools = await _list_tools(server, headers)
-    except (InvalidInput, McpAuthError) as error:
+            tools = await _list_tools(_remote(server, headers))
+    except (InvalidInput, McpAuthError, unix_accounts.AccountError) as error:
         return {'ok': False, 'error': error.message}
     except Exception as error:  # noqa: BLE001 (the SDK's and the transport's errors, as one line)
         return {'ok': False, 'error': _connection_error(error)}
@@ -104,45 +109,52 @@ def _remote_headers(server: McpServer, user_id: str, allow_loopback: bool) -> di
     return {}
 
 
-async def _list_tools(server: Any, headers: dict[str, str] | None) -> list[str]:
-    """The server's tool names, through the mcp SDK. A 401 surfaces from the SDK as a bare protocol error, so the
-    HTTP answers are watched: `Unauthorized` says what happened."""
-    import httpx2
-    from mcp import ClientSession, StdioServerParameters, stdio_client
-    from mcp.client.sse import sse_client
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
-    statuses: list[int] = []
+class _Watched:
+    """The HTTP statuses a remote server answered during Test connection: a 401 surfaces from the SDK as a bare
+    protocol error, so the answers are watched and `Unauthorized` says what happened."""
 
-    async def seen(response: Any) -> None:
-        statuses.append(response.status_code)
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
 
-    def watched(headers: Any = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
+    def client(self, headers: Any = None, timeout: Any = None, auth: Any = None) -> Any:
+        from mcp.shared._httpx_utils import create_mcp_http_client
         client = create_mcp_http_client(headers, timeout, auth)
-        client.event_hooks['response'].append(seen)
+        client.event_hooks['response'].append(self.seen)
         return client
 
-    async def tools_of(read: Any, write: Any) -> list[str]:
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            return sorted(tool.name for tool in (await session.list_tools()).tools)
+    async def seen(self, response: Any) -> None:
+        self.statuses.append(response.status_code)
 
-    async def run() -> list[str]:
-        if isinstance(server, StdioServerParameters):
-            async with stdio_client(server) as (read, write):
-                return await tools_of(read, write)
-        if server.transport == 'sse':
-            async with sse_client(server.url, headers=headers, httpx_client_factory=watched) as (read, write):
-                return await tools_of(read, write)
-        async with watched(headers) as client, \
-                streamable_http_client(server.url, http_client=client) as (read, write):
-            return await tools_of(read, write)
+
+@contextlib.asynccontextmanager
+async def _remote(server: McpServer, headers: dict[str, str]) -> AsyncIterator[tuple[Any, Any]]:
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+    watched = _Watched()
     try:
-        return await asyncio.wait_for(run(), TEST_SECONDS)
+        if server.transport == 'sse':
+            async with sse_client(server.url or '', headers=headers, httpx_client_factory=watched.client) as streams:
+                yield streams
+            return
+        async with watched.client(headers) as client, \
+                streamable_http_client(server.url or '', http_client=client) as (read, write):
+            yield read, write
     except Exception:
-        if 401 in statuses or 403 in statuses:
+        if 401 in watched.statuses or 403 in watched.statuses:
             raise Unauthorized() from None
         raise
+
+
+async def _list_tools(transport: Any) -> list[str]:
+    """The server's tool names, through the mcp SDK's client session over `transport` (an async context manager of
+    the (read, write) streams), within TEST_SECONDS."""
+    from mcp import ClientSession
+
+    async def run() -> list[str]:
+        async with transport as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            return sorted(tool.name for tool in (await session.list_tools()).tools)
+    return await asyncio.wait_for(run(), TEST_SECONDS)
 
 
 class Unauthorized(Exception):
@@ -334,7 +346,7 @@ def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User
             result.warnings.append(f'MCP server {server.name} left out: {creator.name} has no working grant for it '
                                    '(Settings → MCP authorizations → Connect).')
         elif server.transport == 'stdio':
-            env = json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else {}
+            env = _stdio_env(server)
             result.secrets += list(env.values())
             result.servers.append(runtime.McpServer(server.name, 'stdio', server.command, list(server.args), env))
         elif server.auth == 'none':
@@ -421,10 +433,8 @@ def _load(server_id: Any) -> McpServer:
         return ids.load(session, McpServer, server_id, 'MCP server')
 
 
-def _stdio(server: McpServer) -> Any:
-    from mcp import StdioServerParameters
-    env = json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else None
-    return StdioServerParameters(command=server.command or '', args=list(server.args), env=env)
+def _stdio_env(server: McpServer) -> dict[str, str]:
+    return json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else {}
 
 
 def _header(server: McpServer) -> dict[str, str]:

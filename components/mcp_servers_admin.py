@@ -53,7 +53,7 @@ class McpServersAdmin:
                 .tooltip('Delete')
 
     async def test(self, server: dict[str, Any], result: ui.label) -> None:
-        outcome = await act(mcp_servers.test_connection, server['id'], self.settings.mcp_allow_loopback)
+        outcome = await act(mcp_servers.test_connection, server['id'], self.settings)
         if outcome is FAILED:
             return
         if not outcome['ok']:

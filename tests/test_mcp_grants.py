@@ -4,23 +4,28 @@ bad inputs that must store nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
 import httpx
 import pytest
 from sqlmodel import select
 
-from agor import db, mcp_oauth, mcp_servers, user_secrets
+from agor import db, mcp_oauth, mcp_servers, unix_accounts, user_secrets
+from agor.config import session_secret
 from agor.errors import DomainError, Forbidden, InvalidInput
 from agor.mcp_discovery import McpAuthError
 from agor.models import McpGrant, McpPendingFlow
 from agor.secret_box import UnreadableSecret
 
+from .conftest import EXECUTOR
 from .oauth_servers import AuthServer, ProtectedMcp
 
 CALLBACK = 'http://127.0.0.1:9/mcp-oauth/callback'
+STUB_SERVER = Path(__file__).with_name('mcp_stub_server.sh')
 
 
 @pytest.fixture
@@ -281,26 +286,56 @@ def test_only_admins_define_servers_and_secrets_are_never_listed(oauth, people) 
 
 # ---- Test connection (admins) ---------------------------------------------------------------------------------------
 
-async def test_test_connection_lists_tools_or_says_why_not(oauth, people, server, echo_mcp) -> None:
+def stub_server(admin, name: str = 'stub', **fields) -> dict:
+    """A stdio server (tests/mcp_stub_server.sh) whose one tool is named by its env's STUB_TOOL."""
+    return mcp_servers.save_server(admin, None, {'name': name, 'transport': 'stdio', 'command': 'sh',
+                                                 'args': [str(STUB_SERVER)], **fields}, True)
+
+
+async def test_test_connection_lists_tools_or_says_why_not(oauth, people, server, settings) -> None:
+    settings.mcp_allow_loopback = True
     auth_server, protected = oauth
     admin, alice, _ = people
-    stdio = mcp_servers.save_server(admin, None, {'name': 'echo', 'transport': 'stdio', 'command': echo_mcp.command,
-                                                  'args': echo_mcp.args, 'env': {'ECHO_TAG': 'tagged'}}, True)
-    assert await mcp_servers.test_connection(admin, stdio['id'], True) == {'ok': True, 'tools': ['fake_echo']}
-    untested = await mcp_servers.test_connection(admin, server['id'], True)  # no grant of the admin's: discovery
+    stdio = stub_server(admin, env={'STUB_TOOL': 'tagged_tool'})
+    assert await mcp_servers.test_connection(admin, stdio['id'], settings) == {'ok': True, 'tools': ['tagged_tool']}
+    untested = await mcp_servers.test_connection(admin, server['id'], settings)  # no grant of the admin's: discovery
     assert untested['ok'] and auth_server.url in untested['note'] and untested['tools'] == []
     connect(admin, server['id'])
-    assert await mcp_servers.test_connection(admin, server['id'], True) == {'ok': True,
+    assert await mcp_servers.test_connection(admin, server['id'], settings) == {'ok': True,
                                                                            'tools': ['fake_echo', 'whoami']}
     keyed = mcp_servers.save_server(admin, None, {'name': 'keyed', 'transport': 'http', 'url': protected.mcp_url,
                                                   'auth': 'header', 'header_value': 'Bearer wrong'}, True)
-    refused = await mcp_servers.test_connection(admin, keyed['id'], True)
+    refused = await mcp_servers.test_connection(admin, keyed['id'], settings)
     assert refused['ok'] is False and '401' in refused['error'] and 'Bearer wrong' not in refused['error']
     protected.stop()
-    gone = await mcp_servers.test_connection(admin, keyed['id'], True)
+    gone = await mcp_servers.test_connection(admin, keyed['id'], settings)
     assert gone['ok'] is False and 'nreachable' in gone['error']
     with pytest.raises(Forbidden):
-        await mcp_servers.test_connection(alice, stdio['id'], True)
+        await mcp_servers.test_connection(alice, stdio['id'], settings)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='switching to the executor account needs root')
+async def test_test_connection_starts_a_stdio_server_as_the_executor_who_cannot_read_the_secrets(
+        people, settings, tmp_path) -> None:
+    """As root in insulated mode, an admin's stdio command runs as the executor, as a session's would: it cannot
+    read the session secret, the master secret or the database."""
+    assert settings.unix_user_mode == 'insulated'
+    session_secret(settings.data_dir)
+    unix_accounts.prepare(settings)  # what the app does at start-up
+    out = tmp_path / 'seen'
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)
+    data = settings.data_dir
+    probe = (f'id -un > {out}/who; for f in session_secret master_secret agor.db; do head -c 64 {data}/$f '
+             f'> {out}/$f 2>&1; done; exec sh {STUB_SERVER}')
+    admin = people[0]
+    spy = mcp_servers.save_server(admin, None, {'name': 'spy', 'transport': 'stdio', 'command': 'sh',
+                                                'args': ['-c', probe]}, True)
+    assert await mcp_servers.test_connection(admin, spy['id'], settings) == {'ok': True, 'tools': ['stub']}
+    assert (out / 'who').read_text().strip() == EXECUTOR
+    for name in ('session_secret', 'master_secret', 'agor.db'):
+        assert 'Permission denied' in (out / name).read_text(), name
+    assert (data / 'session_secret').read_text().strip() not in ''.join(p.read_text() for p in out.iterdir())
 
 
 def test_master_secret_rotation_keeps_grants_and_server_secrets_readable(oauth, people, settings) -> None:

@@ -375,6 +375,7 @@ def proxy_token(settings: Settings, session_id: str, turn_id: str, server_id: st
 
 @dataclass
 class ProxyTarget:
+    name: str
     url: str
     transport: str
     auth: str
@@ -401,17 +402,30 @@ def proxy_target(settings: Settings, session_id: str, server_name: str, bearer: 
     if server is None or server.name != server_name or not server.enabled or not selected or \
             server.transport == 'stdio':
         raise Forbidden('This session has no such MCP server (any more).')
-    return ProxyTarget(server.url or '', server.transport, server.auth, server.id, agent.created_by,
+    return ProxyTarget(server.name, server.url or '', server.transport, server.auth, server.id, agent.created_by,
                        _header(server) if server.auth == 'header' else {})
 
 
-def upstream_url(target: ProxyTarget, rest: str) -> str:
-    """The server's URL, or for `rest` (an SSE server's message path, proxied as /o/<path>) that path on the server's
-    own origin: never another host."""
+def announced(settings: Settings, session_id: str, target: ProxyTarget, path: str) -> str:
+    """The proxy's `/o/…` tail for the message endpoint an SSE server announced (`path`: a path on its origin, with
+    its query): `<mac>/<path>`, the MAC binding that path to this session and server, so the proxy forwards to that
+    path only (and no process needs to remember it)."""
+    return f'{_mac(settings, f"{session_id}.{target.server_id}.{path}")}{path}'
+
+
+def upstream_url(settings: Settings, session_id: str, target: ProxyTarget, rest: str, query: str) -> str:
+    """The server's URL; or for `rest` (`announced`'s tail) the SSE server's announced message path on its own origin.
+    Any other path is Forbidden: the proxy adds the creator's credential, so it goes nowhere else on that origin."""
+    tail = f'?{query}' if query else ''
     if not rest:
-        return target.url
+        return f'{target.url}{tail}'
+    mac, _, path = rest.partition('/')
+    path = f'/{path}{tail}'
+    expected = _mac(settings, f'{session_id}.{target.server_id}.{path}')
+    if target.transport != 'sse' or not hmac.compare_digest(mac, expected):
+        raise Forbidden('The MCP proxy forwards only to the server\'s URL and the message endpoint it announced.')
     origin = urlparse(target.url)
-    return f'{origin.scheme}://{origin.netloc}/{rest.lstrip("/")}'
+    return f'{origin.scheme}://{origin.netloc}{path}'
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------

@@ -171,12 +171,16 @@ class ProtectedMcp(Served):
         super().__init__()
         self.subjects: list[str] = []
         self.unauthorized = 0
+        self.requests: list[str] = []  # 'METHOD /path?query' of every HTTP request
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
         http_app = self._server(auth_server, '/mcp').streamable_http_app(transport_security=security)
         sse_app = self._server(auth_server, '/sse').sse_app(transport_security=security)
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             path = scope.get('path', '') if scope['type'] == 'http' else ''
+            if path:
+                query = scope.get('query_string', b'').decode()
+                self.requests.append(f'{scope["method"]} {path}{"?" + query if query else ""}')
             target = sse_app if path.startswith(('/sse', '/messages', '/.well-known/oauth-protected-resource/sse')) \
                 else http_app
             if scope['type'] == 'http' and not any(k == b'authorization' for k, _ in scope['headers']) and \

@@ -397,8 +397,12 @@ def proxy_target(settings: Settings, session_id: str, server_name: str, bearer: 
         agent = session.get(AgentSession, session_id)
         server = session.get(McpServer, server_id)
         selected = server_id in _selected(session, session_id)
+        creator = session.get(User, agent.created_by) if agent is not None and agent.created_by else None
     if turn is None or agent is None or turn.session_id != session_id or turn.status != 'running':
         raise Forbidden('This MCP proxy token belongs to a run that has ended.')
+    if creator is None or not creator.active:
+        raise Forbidden('The session\'s creator was deactivated or removed: their grants and server secrets are no '
+                        'longer used.')
     if server is None or server.name != server_name or not server.enabled or not selected or \
             server.transport == 'stdio':
         raise Forbidden('This session has no such MCP server (any more).')

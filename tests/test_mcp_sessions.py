@@ -15,7 +15,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from sqlmodel import select
 
-from agor import agent_sessions, credentials, db, mcp_oauth, mcp_servers, repos, user_secrets
+from agor import agent_sessions, auth, credentials, db, mcp_oauth, mcp_servers, repos, user_secrets
 from agor.errors import Forbidden, InvalidInput
 from agor.models import SessionTurn
 from pages import mcp_routes
@@ -163,6 +163,18 @@ async def test_the_proxy_forwards_only_to_the_servers_url_and_the_endpoint_an_ss
             assert answer.status_code == 403 and 'announced' in answer.json()['detail'], (server.name, path)
     assert scene.protected.requests == []
     assert mcp_servers.grant_states(alice)[scene.server['id']]['status'] == 'connected'
+
+
+async def test_a_deactivated_creators_running_turn_loses_their_grant_at_once(scene) -> None:
+    bob, owner = scene.users['bob'], scene.owner
+    connect(bob, scene.server['id'])  # Bob, a member, connected his own grant and runs a session with it
+    agent_id, turn_id = idle_session(scene, bob, [scene.server['id']])
+    [server] = mcp_servers.run_servers(scene.settings, agent_id, turn_id, bob).servers
+    assert await call_whoami(server) == 'you are alice'  # the AS's subject: the grant works
+    auth.set_active(owner, bob.id, False)
+    answer = await post(server.url, server.headers)
+    assert answer.status_code == 403 and 'deactivated' in answer.json()['detail']
+    assert scene.protected.subjects == ['alice']  # nothing more reached the server with his token
 
 
 async def test_a_session_without_its_creators_grant_runs_without_the_server(scene) -> None:

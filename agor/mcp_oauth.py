@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 from . import db, ids
 from .auth import require
 from .errors import DomainError, Forbidden, InvalidInput, NotFound
-from .mcp_discovery import Discovery, McpAuthError, discover, http_client, json_object, reason, show
+from .mcp_discovery import Discovery, McpAuthError, discover, http_client, json_object, reason, send, show
 from .models import McpClient, McpGrant, McpPendingFlow, McpServer, Role, User, utcnow
 from .user_secrets import box
 
@@ -176,7 +176,7 @@ def _register(found: Discovery, redirect_uri: str, scope: str | None, row: McpCl
         body['scope'] = scope
     try:
         with http_client() as client:
-            answer = client.post(endpoint, json=body)
+            answer = send(client, 'POST', endpoint, 'The client registration answer', json=body)
     except httpx.HTTPError as error:
         raise McpAuthError(f'Client registration failed: {reason(error)}.') from None
     if answer.status_code not in (200, 201):
@@ -214,8 +214,8 @@ def _token_request(client: McpClient, form: dict[str, str]) -> dict[str, Any]:
     form, auth = _client_auth(client, form)
     try:
         with http_client() as http:
-            answer = http.post(client.metadata_['token_endpoint'], data=form, auth=auth,
-                               headers={'Accept': 'application/json'})
+            answer = send(http, 'POST', client.metadata_['token_endpoint'], 'The token response', data=form, auth=auth,
+                          headers={'Accept': 'application/json'})
     except httpx.HTTPError as error:
         raise McpAuthError(f'The token endpoint is unreachable: {reason(error)}.') from None
     if answer.status_code != 200:
@@ -366,8 +366,9 @@ def _revoke(grant: McpGrant, client: McpClient) -> bool:
                                            'token_type_hint': hint})
         try:
             with http_client() as http:
-                revoked = http.post(endpoint, data=form, auth=auth).status_code == 200 and revoked
-        except httpx.HTTPError:
+                revoked = send(http, 'POST', endpoint, 'The revocation answer', data=form, auth=auth) \
+                    .status_code == 200 and revoked
+        except (httpx.HTTPError, McpAuthError):
             revoked = False
     return revoked
 

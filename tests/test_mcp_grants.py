@@ -256,6 +256,15 @@ def test_bad_authorization_server_metadata_is_refused(oauth, people, server, ove
     assert flows() == [] and grants() == []
 
 
+def test_an_endless_metadata_document_is_refused_after_256_kb(oauth, people, server) -> None:
+    auth_server = oauth[0]
+    auth_server.endless_metadata = True
+    with pytest.raises(McpAuthError, match='too large'):
+        mcp_oauth.authorize_url(people[1], server['id'], CALLBACK, True)
+    assert auth_server.sent < 8 * 1024 * 1024  # the app stopped reading: most of the 64 MB was never sent
+    assert flows() == [] and grants() == []
+
+
 def test_loopback_needs_the_admins_permission(oauth, people, server) -> None:
     protected = oauth[1]
     admin, alice, _ = people

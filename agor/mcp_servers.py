@@ -363,9 +363,10 @@ def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User
 
 
 def app_url(settings: Settings) -> str:
-    """Where the agent CLIs (on this machine) reach the app."""
-    host = '127.0.0.1' if settings.host in ('0.0.0.0', '', '::') else settings.host
-    return f'http://{host}:{settings.port}'
+    """Where the agent CLIs reach the app: the origin of `settings.mcp_url` (AGOR_MCP_URL, else derived from the
+    listening address in agor.config), where they reach the app's own MCP server too."""
+    origin = urlparse(settings.mcp_url)
+    return f'{origin.scheme}://{origin.netloc}'
 
 
 def proxy_token(settings: Settings, session_id: str, turn_id: str, server_id: str) -> str:

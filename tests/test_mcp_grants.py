@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from agor import db, mcp_oauth, mcp_servers, unix_accounts, user_secrets
-from agor.config import session_secret
+from agor.config import load_settings, session_secret
 from agor.errors import DomainError, Forbidden, InvalidInput
 from agor.mcp_discovery import McpAuthError
 from agor.models import McpGrant, McpPendingFlow
@@ -273,6 +273,19 @@ def test_loopback_needs_the_admins_permission(oauth, people, server) -> None:
                                               'auth': 'oauth'}, False)
     with pytest.raises(InvalidInput, match='AGOR_MCP_ALLOW_LOOPBACK'):
         mcp_oauth.authorize_url(alice, server['id'], CALLBACK, False)
+
+
+@pytest.mark.parametrize('env, proxy', [
+    ({'AGOR_HOST': '::1', 'AGOR_PORT': '8123'}, 'http://[::1]:8123/mcp-proxy/'),
+    ({'AGOR_HOST': 'localhost', 'AGOR_PORT': '8123'}, 'http://127.0.0.1:8123/mcp-proxy/'),
+    ({'AGOR_PORT': '8123', 'AGOR_MCP_URL': 'https://agents.example:9443/mcp'}, 'https://agents.example:9443/mcp-proxy/'),
+])
+def test_runs_reach_the_proxy_where_they_reach_the_apps_mcp_server(monkeypatch, env, proxy) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert f'{mcp_servers.app_url(settings)}/mcp-proxy/' == proxy
+    assert settings.mcp_url == proxy.replace('/mcp-proxy/', '/mcp')
 
 
 def test_no_server_takes_the_name_of_the_apps_own(people) -> None:

@@ -46,8 +46,8 @@ TEST_SECONDS = 15
 # ---- admins --------------------------------------------------------------------------------------------------------
 
 def save_server(actor: User, server_id: str | None, fields: dict[str, Any], allow_loopback: bool) -> dict[str, Any]:
-    """Add (`server_id` None) or change a server. Secret fields left out (or None) keep what is stored; an empty
-    string clears them."""
+    """Add (`server_id` None) or change a server. Secret fields left out (or None) keep what is stored, except that a
+    changed URL needs the header value / client secret entered again; an empty string clears them."""
     require(actor, Role.admin, 'define MCP servers')
     with db.transaction() as session:
         server = McpServer(name='', transport='stdio', created_by=actor.id) if server_id is None else \
@@ -213,6 +213,7 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         return
     url = str(fields.get('url', server.url) or '').strip()
     check_url(url, allow_loopback, 'MCP server URL')
+    moved = server.url is not None and url != server.url  # a secret stored for the old URL is not sent to the new
     server.url, server.command, server.args, server.env = url, None, [], None
     if auth == 'header':
         header = str(fields.get('header_name', server.header_name) or 'Authorization').strip()
@@ -222,6 +223,8 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         if fields.get('header_value') is not None:
             value = str(fields['header_value'])
             server.header_value = sealer.seal('instance', 'mcp-header', server.id, value) if value else None
+        elif moved and server.header_value:
+            raise InvalidInput('The URL changed: enter the header value again (the stored one was for the old URL).')
         if not server.header_value:
             raise InvalidInput('Header authentication needs the header\'s value.')
     else:
@@ -232,6 +235,8 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         if fields.get('client_secret') is not None:
             secret = str(fields['client_secret'])
             server.client_secret = sealer.seal('instance', 'mcp-client-secret', server.id, secret) if secret else None
+        elif moved and server.client_secret:
+            raise InvalidInput('The URL changed: enter the client secret again (the stored one was for the old URL).')
         scopes = fields.get('scopes', server.scopes)
         server.scopes = ' '.join(str(scopes).split()) or None if scopes is not None else None
         server.send_resource = bool(fields.get('send_resource', server.send_resource))

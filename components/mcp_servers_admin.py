@@ -103,14 +103,15 @@ class McpServersAdmin:
                 with ui.row().classes('w-full gap-2 no-wrap') as header:
                     header_name = ui.input('Header', value=server.get('header_name') or 'Authorization') \
                         .props('outlined dense').classes('w-40')
-                    header_value = ui.input('Value' + (' (set; type to replace)' if server.get('header_set') else ''),
-                                            password=True).props('outlined dense autocomplete=new-password') \
+                    kept = ' (set; type to replace; again if the URL changes)'
+                    header_value = ui.input('Value' + (kept if server.get('header_set') else ''), password=True) \
+                        .props('outlined dense autocomplete=new-password') \
                         .classes('flex-1')
                 with ui.column().classes('w-full gap-2') as oauth:
                     client_id = ui.input('Client id (empty: dynamic registration)',
                                          value=server.get('client_id') or '').props('outlined dense').classes('w-full')
-                    client_secret = ui.input('Client secret' + (' (set; type to replace)' if server.get(
-                        'client_secret_set') else ''), password=True) \
+                    client_secret = ui.input('Client secret' + (kept if server.get('client_secret_set') else ''),
+                                             password=True) \
                         .props('outlined dense autocomplete=new-password').classes('w-full')
                     scopes = ui.input('Scopes (space-separated; empty: what the server offers)',
                                       value=server.get('scopes') or '').props('outlined dense').classes('w-full')

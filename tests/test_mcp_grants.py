@@ -306,6 +306,26 @@ def test_only_admins_define_servers_and_secrets_are_never_listed(oauth, people) 
     assert 'header_set' not in mcp_servers.list_servers(alice)[0]
 
 
+def test_a_changed_url_needs_the_servers_secret_entered_again(oauth, people) -> None:
+    """An admin (or a stolen admin form) pointing a server elsewhere does not carry its secret along to the new host."""
+    protected = oauth[1]
+    admin = people[0]
+    keyed = mcp_servers.save_server(admin, None, {'name': 'keyed', 'transport': 'http', 'url': protected.mcp_url,
+                                                  'auth': 'header', 'header_value': 'Bearer s3cret'}, True)
+    elsewhere = protected.mcp_url.replace('/mcp', '/elsewhere')
+    with pytest.raises(InvalidInput, match='URL changed: enter the header value again'):
+        mcp_servers.save_server(admin, keyed['id'], {'url': elsewhere}, True)
+    assert [s['url'] for s in mcp_servers.list_servers(admin)] == [protected.mcp_url]  # nothing changed
+    assert mcp_servers.save_server(admin, keyed['id'], {'auth': 'header', 'enabled': False}, True)['header_set']
+    moved = mcp_servers.save_server(admin, keyed['id'], {'url': elsewhere, 'header_value': 'Bearer new'}, True)
+    assert moved['url'] == elsewhere and moved['header_set']
+    oauth_server = add_server(admin, protected.mcp_url, name='pre', client_id='pre', client_secret='shh')
+    with pytest.raises(InvalidInput, match='URL changed: enter the client secret again'):
+        mcp_servers.save_server(admin, oauth_server['id'], {'url': elsewhere}, True)
+    assert mcp_servers.save_server(admin, oauth_server['id'], {'url': elsewhere, 'client_secret': ''},
+                                   True)['client_secret_set'] is False
+
+
 # ---- Test connection (admins) ---------------------------------------------------------------------------------------
 
 def stub_server(admin, name: str = 'stub', **fields) -> dict:

@@ -186,6 +186,30 @@ def test_disconnect_revokes_at_the_authorization_server_and_deletes(oauth, peopl
         mcp_oauth.access_token(alice.id, server['id'])
 
 
+def test_connecting_through_another_address_leaves_other_grants_working(oauth, people, server, connected) -> None:
+    """Bob opens the app by another host name: his Connect registers a client of its own; Alice's grant still
+    refreshes with hers."""
+    auth_server = oauth[0]
+    _, alice, bob = people
+    stale = mcp_oauth.access_token(alice.id, server['id'])
+    other = 'http://localhost:9/mcp-oauth/callback'
+    answer = httpx.get(mcp_oauth.authorize_url(bob, server['id'], other, True), follow_redirects=False)
+    assert answer.headers['location'].startswith(other)
+    mcp_oauth.finish(bob, dict(parse_qsl(urlparse(answer.headers['location']).query)))
+    assert len(auth_server.provider.clients) == 2
+    assert mcp_oauth.access_token(alice.id, server['id'], stale=stale) != stale  # refreshed with her own client
+    assert {g.user_id: g.status for g in grants()} == {alice.id: 'connected', bob.id: 'connected'}
+
+
+def test_a_refused_client_does_not_mark_the_grant_for_reauthorization(oauth, people, server, connected) -> None:
+    auth_server = oauth[0]
+    alice = people[1]
+    auth_server.provider.clients.clear()  # the AS lost the app's client for a while: invalid_client
+    with pytest.raises(McpAuthError, match='invalid_client'):
+        mcp_oauth.access_token(alice.id, server['id'], stale=mcp_oauth.access_token(alice.id, server['id']))
+    assert mcp_servers.grant_states(alice)[server['id']]['status'] == 'connected'
+
+
 def test_grants_are_per_user(oauth, people, server, connected) -> None:
     auth_server, protected = oauth
     _, alice, bob = people

@@ -247,7 +247,8 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
 # ---- everyone ------------------------------------------------------------------------------------------------------
 
 def list_servers(actor: User) -> list[dict[str, Any]]:
-    """The instance's servers; admins also see how each is configured (secrets only as 'set')."""
+    """The instance's servers; admins also see how each is configured: its URL or command, and its secrets only as
+    'set'."""
     with db.read() as session:
         servers = session.exec(select(McpServer).order_by(col(McpServer.name))).all()
     return [_view(server, admin=actor.has(Role.admin)) for server in servers]
@@ -442,8 +443,9 @@ def upstream_url(settings: Settings, session_id: str, target: ProxyTarget, rest:
 
 def _view(server: McpServer, *, admin: bool) -> dict[str, Any]:
     view = {'id': server.id, 'name': server.name, 'transport': server.transport, 'auth': server.auth,
-            'enabled': server.enabled, 'url': server.url}
-    if admin:
+            'enabled': server.enabled}
+    if admin:  # a URL often carries a key (servers without auth): admins only
+        view['url'] = server.url
         env_names = sorted(json.loads(box().open('instance', 'mcp-env', server.id, server.env))) if server.env else []
         view.update(command=server.command, args=list(server.args), env_names=env_names,
                     header_name=server.header_name, header_set=bool(server.header_value), client_id=server.client_id,

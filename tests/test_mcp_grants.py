@@ -328,6 +328,7 @@ def test_only_admins_define_servers_and_secrets_are_never_listed(oauth, people) 
                                                    'auth': 'header', 'header_value': 'Bearer s3cret-value'}, True)
     assert server['header_set'] is True and 's3cret' not in str(mcp_servers.list_servers(admin))
     assert 'header_set' not in mcp_servers.list_servers(alice)[0]
+    assert 'url' not in mcp_servers.list_servers(alice)[0]  # a URL may carry a key: admins only
 
 
 def test_a_changed_url_needs_the_servers_secret_entered_again(oauth, people) -> None:

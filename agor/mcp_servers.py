@@ -47,7 +47,9 @@ TEST_SECONDS = 15
 
 def save_server(actor: User, server_id: str | None, fields: dict[str, Any], allow_loopback: bool) -> dict[str, Any]:
     """Add (`server_id` None) or change a server. Secret fields left out (or None) keep what is stored, except that a
-    changed URL needs the header value / client secret entered again; an empty string clears them."""
+    changed URL needs the header value / client secret entered again; an empty string clears them. `env` merges into
+    the stored variables as a chat channel's do: a name with a value sets it, one with '' or None deletes it, names
+    not sent stay."""
     require(actor, Role.admin, 'define MCP servers')
     with db.transaction() as session:
         server = McpServer(name='', transport='stdio', created_by=actor.id) if server_id is None else \
@@ -203,11 +205,16 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
             raise InvalidInput('Arguments are a list of strings.')
         server.command, server.args, server.url = command, list(args), None
-        if fields.get('env') is not None:
-            env = fields['env']
-            if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        if fields.get('env') is not None:  # merged: a name with a value sets it, with '' or None deletes it
+            changes = fields['env']
+            if not isinstance(changes, dict) or not all(v is None or isinstance(v, str) for v in changes.values()):
                 raise InvalidInput('The environment is NAME=value pairs.')
-            env = {env_name(key): value for key, value in env.items()}
+            env = _stdio_env(server)
+            for key, value in changes.items():
+                if value:
+                    env[env_name(key)] = value
+                else:
+                    env.pop(env_name(key), None)
             server.env = sealer.seal('instance', 'mcp-env', server.id, json.dumps(env)) if env else None
         server.header_name = server.header_value = server.client_id = server.client_secret = None
         return

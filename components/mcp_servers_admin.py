@@ -92,9 +92,9 @@ class McpServersAdmin:
                     .classes('w-full')
                 args = ui.input('Arguments', value=shlex.join(server.get('args', []))).props('outlined dense') \
                     .classes('w-full')
-                env = ui.textarea('Environment (NAME=value per line; empty keeps '
-                                  f'{", ".join(server.get("env_names", [])) or "none"})') \
-                    .props('outlined dense autogrow').classes('w-full')
+                env = ui.textarea('Environment: NAME=value per line sets NAME, NAME= deletes it, names not listed stay '
+                                  f'(set: {", ".join(server.get("env_names", [])) or "none"})') \
+                    .props('outlined dense autogrow').classes('w-full').mark('mcp-env')
             with ui.column().classes('w-full gap-2') as remote:
                 url = ui.input('URL', value=server.get('url') or '').props('outlined dense').classes('w-full') \
                     .mark('mcp-url')

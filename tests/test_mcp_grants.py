@@ -381,6 +381,17 @@ async def test_test_connection_lists_tools_or_says_why_not(oauth, people, server
         await mcp_servers.test_connection(alice, stdio['id'], settings)
 
 
+async def test_a_stdio_servers_variables_merge_like_a_channels(people, settings) -> None:
+    """Typing one NAME=value line changes that variable only; NAME= deletes one; the others stay."""
+    admin = people[0]
+    stub = stub_server(admin, env={'STUB_TOOL': 'kept_tool', 'OTHER': 'x'})
+    changed = mcp_servers.save_server(admin, stub['id'], {'env': {'OTHER': 'y', 'THIRD': 'z'}}, True)
+    assert changed['env_names'] == ['OTHER', 'STUB_TOOL', 'THIRD']
+    assert mcp_servers.save_server(admin, stub['id'], {'env': {'OTHER': '', 'THIRD': None}}, True)['env_names'] == \
+        ['STUB_TOOL']
+    assert await mcp_servers.test_connection(admin, stub['id'], settings) == {'ok': True, 'tools': ['kept_tool']}
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason='switching to the executor account needs root')
 async def test_test_connection_starts_a_stdio_server_as_the_executor_who_cannot_read_the_secrets(
         people, settings, tmp_path) -> None:

@@ -22,7 +22,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from nicegui import app
 
-from agor import logins, mcp_oauth, mcp_servers
+from agor import agent_tokens, logins, mcp_oauth, mcp_servers
 from agor.config import Settings
 from agor.errors import DomainError
 from agor.models import User
@@ -53,12 +53,11 @@ def register(settings: Settings) -> None:
 def register_proxy(settings: Settings, target: Any) -> None:
     """The proxy's routes on `target` (the app; tests serve them alone)."""
     async def proxy(request: Request, session_id: str, server_name: str, rest: str = '') -> Response:
-        scheme, _, bearer = request.headers.get('authorization', '').partition(' ')
+        bearer = agent_tokens.bearer(request.headers.get('authorization'))
         try:
-            if scheme.lower() != 'bearer':
+            if not bearer:
                 return JSONResponse({'detail': 'Send the run\'s MCP proxy token as a Bearer token.'}, 401)
-            upstream = await asyncio.to_thread(mcp_servers.proxy_target, settings, session_id, server_name,
-                                               bearer.strip())
+            upstream = await asyncio.to_thread(mcp_servers.proxy_target, settings, session_id, server_name, bearer)
             return await _forward(request, settings, session_id, upstream, rest)
         except DomainError as problem:
             return JSONResponse({'detail': problem.message}, problem.status)

@@ -24,6 +24,7 @@ from .errors import DomainError, InvalidInput
 TIMEOUT = httpx.Timeout(10.0)
 MAX_DOCUMENT = 256 * 1024
 
+
 class McpAuthError(DomainError):
     """Discovery, registration, authorization or token exchange failed; the message says which and why."""
     status = 502

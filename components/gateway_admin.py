@@ -31,7 +31,7 @@ class GatewayAdmin:
     async def refresh(self) -> None:
         """The whole listing from one read (a teammate deleting another channel meanwhile cannot break it)."""
         await refill(self.listing, channels.listing, lambda pair: self.row(*pair), 'No channels yet.',
-                     items=lambda listing: [(channel, listing['users']) for channel in listing['channels']])
+                     pick=lambda listing: [(channel, listing['users']) for channel in listing['channels']])
 
     def row(self, channel: dict[str, Any], users: list[dict[str, str]]) -> None:
         with ui.column().classes('w-full border-t border-slate-100 pt-2 gap-1').mark(f'channel-{channel["name"]}'):

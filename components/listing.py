@@ -11,13 +11,13 @@ from .act import FAILED, act
 
 
 async def refill(container: ui.element, load: Callable[..., Any], row: Callable[[Any], None], empty: str,
-                 items: Callable[[Any], list] = list) -> None:
-    """`container` redrawn with a `row` per item of what `load` returns (through `act`; `items` picks them out of
+                 pick: Callable[[Any], list] = list) -> None:
+    """`container` redrawn with a `row` per item of what `load` returns (through `act`; `pick` picks them out of
     it), or `empty` when there are none; a load that failed (its message shown by `act`) leaves it as it was."""
     loaded = await act(load)
     if loaded is FAILED:
         return
-    items = items(loaded)
+    items = pick(loaded)
     container.clear()
     with container:
         if not items:

@@ -6,7 +6,7 @@ owner the channel id, purpose 'gateway') and never listed; a form leaves a secre
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,8 +32,8 @@ class Opened:
     id: str
     platform: str
     name: str
-    signing_secret: str
-    bot_token: str
+    signing_secret: str = field(repr=False)
+    bot_token: str = field(repr=False)
     api_base: str
     enabled: bool
     worktree_id: str

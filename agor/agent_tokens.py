@@ -73,3 +73,10 @@ def _key(settings: Settings) -> bytes:
 def _derive(secret: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b'agor mcp token signing v1').derive(
         secret.encode())
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header value ('' when there is none): the one parser of the
+    `/mcp` endpoint, its tool calls and the MCP proxy."""
+    scheme, _, token = (authorization or '').partition(' ')
+    return token.strip() if scheme.lower() == 'bearer' else ''

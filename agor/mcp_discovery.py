@@ -147,8 +147,9 @@ def http_client() -> httpx.Client:
 def _probe(client: httpx.Client, server_url: str) -> str | None:
     """The `resource_metadata` URL of the server's 401 answer to an unauthenticated initialize, if it gives one."""
     try:
-        answer = client.post(server_url, json={'jsonrpc': '2.0', 'id': 1, 'method': 'initialize', 'params': {
-            'protocolVersion': '2025-06-18', 'capabilities': {}, 'clientInfo': {'name': 'agor', 'version': '1'}}},
+        answer = send(client, 'POST', server_url, 'The MCP server\'s answer', json={
+            'jsonrpc': '2.0', 'id': 1, 'method': 'initialize', 'params': {
+                'protocolVersion': '2025-06-18', 'capabilities': {}, 'clientInfo': {'name': 'agor', 'version': '1'}}},
             headers={'Accept': 'application/json, text/event-stream'})
     except httpx.HTTPError as error:
         raise McpAuthError(f'The MCP server is unreachable: {reason(error)}.') from None
@@ -161,7 +162,7 @@ def _document(client: httpx.Client, url: str, allow_loopback: bool, what: str) -
     error or a body that is not a JSON object."""
     check_url(url, allow_loopback, f'{what} URL')
     try:
-        answer = client.get(url, headers={'Accept': 'application/json'})
+        answer = send(client, 'GET', url, f'The {what} at {show(url)}', headers={'Accept': 'application/json'})
     except httpx.HTTPError as error:
         raise McpAuthError(f'The {what} at {show(url)} is unreachable: {reason(error)}.') from None
     if answer.status_code >= 500:
@@ -171,9 +172,19 @@ def _document(client: httpx.Client, url: str, allow_loopback: bool, what: str) -
     return json_object(answer, f'The {what} at {show(url)}')
 
 
+def send(client: httpx.Client, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+    """The answer with its body, read as it streams in and refused (McpAuthError) as soon as it passes MAX_DOCUMENT
+    bytes, so a server cannot make the app read or hold an endless document."""
+    with client.stream(method, url, **kwargs) as answer:
+        body = bytearray()
+        for chunk in answer.iter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT:
+                raise McpAuthError(f'{what} is too large (over {MAX_DOCUMENT // 1024} KB).')
+    return httpx.Response(answer.status_code, headers=answer.headers, content=bytes(body), request=answer.request)
+
+
 def json_object(answer: httpx.Response, what: str) -> dict[str, Any]:
-    if len(answer.content) > MAX_DOCUMENT:
-        raise McpAuthError(f'{what} is too large.')
     try:
         body = answer.json()
     except ValueError:

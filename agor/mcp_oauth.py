@@ -6,14 +6,15 @@ Discovery and the URL checks are in `mcp_discovery`; authlib gives the PKCE S256
 (sync: these run in worker threads, never on the event loop).
 
 - `authorize_url` (Connect): discovery, a client (the admin's pre-registered one, else RFC 7591 DCR, kept per
-  (server, issuer)), then a pending flow row: the hash of `state`, the sealed PKCE verifier, 10 minutes, one use.
+  (server, issuer, redirect URI)), then a pending flow row: the hash of `state`, the sealed PKCE verifier, 10
+  minutes, one use.
 - `finish` (the callback route): the flow is deleted as it is read (a replayed callback finds nothing), must belong
   to the logged-in user, `iss` is checked (RFC 9207), then the code is exchanged and the grant stored sealed.
 - `access_token` (every proxied call): the grant's current access token, refreshed first when it expires within
   REFRESH_SKEW, or when the caller saw it refused (`stale`). ONE refresh at a time per (user, server): a lease on
   the grant row taken by compare-and-swap on `version`, so other threads and processes wait for its result instead
   of spending the same rotating refresh token. A response without a refresh token keeps the old one;
-  `invalid_grant` marks the grant `needs_reauth`.
+  `invalid_grant` marks the grant `needs_reauth` (`invalid_client` does not: the client, not the grant, was refused).
 - `disconnect`: RFC 7009 revocation (refresh token, then access token) where offered, then the grant is deleted.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlmodel import Session, col, select
 from . import db, ids
 from .auth import require
 from .errors import DomainError, Forbidden, InvalidInput, NotFound
-from .mcp_discovery import Discovery, McpAuthError, discover, http_client, json_object, reason, show
+from .mcp_discovery import Discovery, McpAuthError, discover, http_client, json_object, reason, send, show
 from .models import McpClient, McpGrant, McpPendingFlow, McpServer, Role, User, utcnow
 from .user_secrets import box
 
@@ -133,17 +134,18 @@ def _oauth_server(server_id: Any) -> McpServer:
 
 
 def _client_row(server: McpServer, found: Discovery, redirect_uri: str, allow_loopback: bool) -> McpClient:
-    """The client for (server, issuer) with this redirect URI: the stored one, the admin's, or a new registration."""
+    """The client for (server, issuer, redirect URI): the stored one, else the admin's or a new registration. Another
+    redirect URI (the app opened by another address) gets a row of its own: the rows other grants refresh with are
+    never rewritten for it."""
     with db.read() as session:
-        row = session.exec(select(McpClient).where(McpClient.server_id == server.id,
-                                                   McpClient.issuer == found.issuer)).first()
+        row = session.exec(select(McpClient).where(McpClient.server_id == server.id, McpClient.issuer == found.issuer,
+                                                   McpClient.redirect_uri == redirect_uri)).first()
     static = server.client_id is not None
-    if row is not None and row.redirect_uri == redirect_uri and (row.source == 'static') == static and \
-            (not static or row.client_id == server.client_id):
+    if row is not None and (row.source == 'static') == static and (not static or row.client_id == server.client_id):
         row.metadata_ = found.metadata
         return _save_client(row)
     row = row or McpClient(server_id=server.id, issuer=found.issuer, client_id='', redirect_uri=redirect_uri)
-    row.redirect_uri, row.metadata_ = redirect_uri, found.metadata
+    row.metadata_ = found.metadata
     if static:
         row.source, row.client_id = 'static', server.client_id or ''
         secret = box().open('instance', 'mcp-client-secret', server.id, server.client_secret) \
@@ -176,7 +178,7 @@ def _register(found: Discovery, redirect_uri: str, scope: str | None, row: McpCl
         body['scope'] = scope
     try:
         with http_client() as client:
-            answer = client.post(endpoint, json=body)
+            answer = send(client, 'POST', endpoint, 'The client registration answer', json=body)
     except httpx.HTTPError as error:
         raise McpAuthError(f'Client registration failed: {reason(error)}.') from None
     if answer.status_code not in (200, 201):
@@ -214,14 +216,14 @@ def _token_request(client: McpClient, form: dict[str, str]) -> dict[str, Any]:
     form, auth = _client_auth(client, form)
     try:
         with http_client() as http:
-            answer = http.post(client.metadata_['token_endpoint'], data=form, auth=auth,
-                               headers={'Accept': 'application/json'})
+            answer = send(http, 'POST', client.metadata_['token_endpoint'], 'The token response', data=form, auth=auth,
+                          headers={'Accept': 'application/json'})
     except httpx.HTTPError as error:
         raise McpAuthError(f'The token endpoint is unreachable: {reason(error)}.') from None
     if answer.status_code != 200:
         problem = McpAuthError(f'The authorization server refused the token request (HTTP {answer.status_code}'
                                f'{_oauth_error(answer)}).')
-        problem.invalid_grant = _error_code(answer) in ('invalid_grant', 'invalid_client', 'unauthorized_client')
+        problem.invalid_grant = _error_code(answer) in ('invalid_grant', 'unauthorized_client')  # not the client's
         raise problem
     tokens = json_object(answer, 'The token response')
     if not isinstance(tokens.get('access_token'), str) or not tokens['access_token']:
@@ -366,8 +368,9 @@ def _revoke(grant: McpGrant, client: McpClient) -> bool:
                                            'token_type_hint': hint})
         try:
             with http_client() as http:
-                revoked = http.post(endpoint, data=form, auth=auth).status_code == 200 and revoked
-        except httpx.HTTPError:
+                revoked = send(http, 'POST', endpoint, 'The revocation answer', data=form, auth=auth) \
+                    .status_code == 200 and revoked
+        except (httpx.HTTPError, McpAuthError):
             revoked = False
     return revoked
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -26,7 +28,7 @@ from urllib.parse import urlparse
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from . import db, ids, permissions
+from . import db, ids, mcp_stdio, permissions, unix_accounts
 from .auth import require
 from .config import Settings, session_secret
 from .errors import Forbidden, InvalidInput, NotFound
@@ -44,8 +46,10 @@ TEST_SECONDS = 15
 # ---- admins --------------------------------------------------------------------------------------------------------
 
 def save_server(actor: User, server_id: str | None, fields: dict[str, Any], allow_loopback: bool) -> dict[str, Any]:
-    """Add (`server_id` None) or change a server. Secret fields left out (or None) keep what is stored; an empty
-    string clears them."""
+    """Add (`server_id` None) or change a server. Secret fields left out (or None) keep what is stored, except that a
+    changed URL needs the header value / client secret entered again; an empty string clears them. `env` merges into
+    the stored variables as a chat channel's do: a name with a value sets it, one with '' or None deletes it, names
+    not sent stay."""
     require(actor, Role.admin, 'define MCP servers')
     with db.transaction() as session:
         server = McpServer(name='', transport='stdio', created_by=actor.id) if server_id is None else \
@@ -67,24 +71,27 @@ def delete_server(actor: User, server_id: Any) -> None:
         session.delete(ids.load(session, McpServer, server_id, 'MCP server'))
 
 
-async def test_connection(actor: User, server_id: Any, allow_loopback: bool) -> dict[str, Any]:
+async def test_connection(actor: User, server_id: Any, settings: Settings) -> dict[str, Any]:
     """Connect with the mcp SDK and list the tools: {'ok': True, 'tools': [...]}, or {'ok': False, 'error': why}
-    (unreachable, needs authorization, TLS, protocol). An OAuth server is tried with the admin's own grant; without
-    one, its OAuth discovery is checked."""
+    (unreachable, needs authorization, TLS, protocol). A stdio server runs as a session run would run it: as the Unix
+    account the admin's agents run as (`agor.mcp_stdio`). An OAuth server is tried with the admin's own grant;
+    without one, its OAuth discovery is checked."""
     require(actor, Role.admin, 'test MCP servers')
     server = await asyncio.to_thread(_load, server_id)
+    allow_loopback = settings.mcp_allow_loopback
     try:
         if server.transport == 'stdio':
-            target = await asyncio.to_thread(_stdio, server)
-            tools = await _list_tools(target, None)
+            account = unix_accounts.account_for(settings, actor)
+            env = await asyncio.to_thread(_stdio_env, server)
+            tools = await _list_tools(mcp_stdio.streams(account, server.command or '', list(server.args), env))
         else:
             headers = await asyncio.to_thread(_remote_headers, server, actor.id, allow_loopback)
             if headers is None:
                 found = await asyncio.to_thread(discover, server.url or '', allow_loopback)
                 return {'ok': True, 'tools': [], 'note': f'OAuth discovery works (issuer {found.issuer}). Connect '
                         'your own grant under Settings → MCP authorizations to list the tools.'}
-            tools = await _list_tools(server, headers)
-    except (InvalidInput, McpAuthError) as error:
+            tools = await _list_tools(_remote(server, headers))
+    except (InvalidInput, McpAuthError, unix_accounts.AccountError) as error:
         return {'ok': False, 'error': error.message}
     except Exception as error:  # noqa: BLE001 (the SDK's and the transport's errors, as one line)
         return {'ok': False, 'error': _connection_error(error)}
@@ -104,45 +111,52 @@ def _remote_headers(server: McpServer, user_id: str, allow_loopback: bool) -> di
     return {}
 
 
-async def _list_tools(server: Any, headers: dict[str, str] | None) -> list[str]:
-    """The server's tool names, through the mcp SDK. A 401 surfaces from the SDK as a bare protocol error, so the
-    HTTP answers are watched: `Unauthorized` says what happened."""
-    import httpx2
-    from mcp import ClientSession, StdioServerParameters, stdio_client
-    from mcp.client.sse import sse_client
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
-    statuses: list[int] = []
+class _Watched:
+    """The HTTP statuses a remote server answered during Test connection: a 401 surfaces from the SDK as a bare
+    protocol error, so the answers are watched and `Unauthorized` says what happened."""
 
-    async def seen(response: Any) -> None:
-        statuses.append(response.status_code)
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
 
-    def watched(headers: Any = None, timeout: Any = None, auth: Any = None) -> httpx2.AsyncClient:
+    def client(self, headers: Any = None, timeout: Any = None, auth: Any = None) -> Any:
+        from mcp.shared._httpx_utils import create_mcp_http_client
         client = create_mcp_http_client(headers, timeout, auth)
-        client.event_hooks['response'].append(seen)
+        client.event_hooks['response'].append(self.seen)
         return client
 
-    async def tools_of(read: Any, write: Any) -> list[str]:
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            return sorted(tool.name for tool in (await session.list_tools()).tools)
+    async def seen(self, response: Any) -> None:
+        self.statuses.append(response.status_code)
 
-    async def run() -> list[str]:
-        if isinstance(server, StdioServerParameters):
-            async with stdio_client(server) as (read, write):
-                return await tools_of(read, write)
-        if server.transport == 'sse':
-            async with sse_client(server.url, headers=headers, httpx_client_factory=watched) as (read, write):
-                return await tools_of(read, write)
-        async with watched(headers) as client, \
-                streamable_http_client(server.url, http_client=client) as (read, write):
-            return await tools_of(read, write)
+
+@contextlib.asynccontextmanager
+async def _remote(server: McpServer, headers: dict[str, str]) -> AsyncIterator[tuple[Any, Any]]:
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+    watched = _Watched()
     try:
-        return await asyncio.wait_for(run(), TEST_SECONDS)
+        if server.transport == 'sse':
+            async with sse_client(server.url or '', headers=headers, httpx_client_factory=watched.client) as streams:
+                yield streams
+            return
+        async with watched.client(headers) as client, \
+                streamable_http_client(server.url or '', http_client=client) as (read, write):
+            yield read, write
     except Exception:
-        if 401 in statuses or 403 in statuses:
+        if 401 in watched.statuses or 403 in watched.statuses:
             raise Unauthorized() from None
         raise
+
+
+async def _list_tools(transport: Any) -> list[str]:
+    """The server's tool names, through the mcp SDK's client session over `transport` (an async context manager of
+    the (read, write) streams), within TEST_SECONDS."""
+    from mcp import ClientSession
+
+    async def run() -> list[str]:
+        async with transport as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            return sorted(tool.name for tool in (await session.list_tools()).tools)
+    return await asyncio.wait_for(run(), TEST_SECONDS)
 
 
 class Unauthorized(Exception):
@@ -191,16 +205,22 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
             raise InvalidInput('Arguments are a list of strings.')
         server.command, server.args, server.url = command, list(args), None
-        if fields.get('env') is not None:
-            env = fields['env']
-            if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        if fields.get('env') is not None:  # merged: a name with a value sets it, with '' or None deletes it
+            changes = fields['env']
+            if not isinstance(changes, dict) or not all(v is None or isinstance(v, str) for v in changes.values()):
                 raise InvalidInput('The environment is NAME=value pairs.')
-            env = {env_name(key): value for key, value in env.items()}
+            env = _stdio_env(server)
+            for key, value in changes.items():
+                if value:
+                    env[env_name(key)] = value
+                else:
+                    env.pop(env_name(key), None)
             server.env = sealer.seal('instance', 'mcp-env', server.id, json.dumps(env)) if env else None
         server.header_name = server.header_value = server.client_id = server.client_secret = None
         return
     url = str(fields.get('url', server.url) or '').strip()
     check_url(url, allow_loopback, 'MCP server URL')
+    moved = server.url is not None and url != server.url  # a secret stored for the old URL is not sent to the new
     server.url, server.command, server.args, server.env = url, None, [], None
     if auth == 'header':
         header = str(fields.get('header_name', server.header_name) or 'Authorization').strip()
@@ -210,6 +230,8 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         if fields.get('header_value') is not None:
             value = str(fields['header_value'])
             server.header_value = sealer.seal('instance', 'mcp-header', server.id, value) if value else None
+        elif moved and server.header_value:
+            raise InvalidInput('The URL changed: enter the header value again (the stored one was for the old URL).')
         if not server.header_value:
             raise InvalidInput('Header authentication needs the header\'s value.')
     else:
@@ -220,6 +242,8 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         if fields.get('client_secret') is not None:
             secret = str(fields['client_secret'])
             server.client_secret = sealer.seal('instance', 'mcp-client-secret', server.id, secret) if secret else None
+        elif moved and server.client_secret:
+            raise InvalidInput('The URL changed: enter the client secret again (the stored one was for the old URL).')
         scopes = fields.get('scopes', server.scopes)
         server.scopes = ' '.join(str(scopes).split()) or None if scopes is not None else None
         server.send_resource = bool(fields.get('send_resource', server.send_resource))
@@ -230,7 +254,8 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
 # ---- everyone ------------------------------------------------------------------------------------------------------
 
 def list_servers(actor: User) -> list[dict[str, Any]]:
-    """The instance's servers; admins also see how each is configured (secrets only as 'set')."""
+    """The instance's servers; admins also see how each is configured: its URL or command, and its secrets only as
+    'set'."""
     with db.read() as session:
         servers = session.exec(select(McpServer).order_by(col(McpServer.name))).all()
     return [_view(server, admin=actor.has(Role.admin)) for server in servers]
@@ -334,7 +359,7 @@ def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User
             result.warnings.append(f'MCP server {server.name} left out: {creator.name} has no working grant for it '
                                    '(Settings → MCP authorizations → Connect).')
         elif server.transport == 'stdio':
-            env = json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else {}
+            env = _stdio_env(server)
             result.secrets += list(env.values())
             result.servers.append(runtime.McpServer(server.name, 'stdio', server.command, list(server.args), env))
         elif server.auth == 'none':
@@ -351,9 +376,10 @@ def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User
 
 
 def app_url(settings: Settings) -> str:
-    """Where the agent CLIs (on this machine) reach the app."""
-    host = '127.0.0.1' if settings.host in ('0.0.0.0', '', '::') else settings.host
-    return f'http://{host}:{settings.port}'
+    """Where the agent CLIs reach the app: the origin of `settings.mcp_url` (AGOR_MCP_URL, else derived from the
+    listening address in agor.config), where they reach the app's own MCP server too."""
+    origin = urlparse(settings.mcp_url)
+    return f'{origin.scheme}://{origin.netloc}'
 
 
 def proxy_token(settings: Settings, session_id: str, turn_id: str, server_id: str) -> str:
@@ -363,6 +389,7 @@ def proxy_token(settings: Settings, session_id: str, turn_id: str, server_id: st
 
 @dataclass
 class ProxyTarget:
+    name: str
     url: str
     transport: str
     auth: str
@@ -384,30 +411,48 @@ def proxy_target(settings: Settings, session_id: str, server_name: str, bearer: 
         agent = session.get(AgentSession, session_id)
         server = session.get(McpServer, server_id)
         selected = server_id in _selected(session, session_id)
+        creator = session.get(User, agent.created_by) if agent is not None and agent.created_by else None
     if turn is None or agent is None or turn.session_id != session_id or turn.status != 'running':
         raise Forbidden('This MCP proxy token belongs to a run that has ended.')
+    if creator is None or not creator.active:
+        raise Forbidden('The session\'s creator was deactivated or removed: their grants and server secrets are no '
+                        'longer used.')
     if server is None or server.name != server_name or not server.enabled or not selected or \
             server.transport == 'stdio':
         raise Forbidden('This session has no such MCP server (any more).')
-    return ProxyTarget(server.url or '', server.transport, server.auth, server.id, agent.created_by,
+    return ProxyTarget(server.name, server.url or '', server.transport, server.auth, server.id, agent.created_by,
                        _header(server) if server.auth == 'header' else {})
 
 
-def upstream_url(target: ProxyTarget, rest: str) -> str:
-    """The server's URL, or for `rest` (an SSE server's message path, proxied as /o/<path>) that path on the server's
-    own origin: never another host."""
+def announced(settings: Settings, session_id: str, target: ProxyTarget, path: str) -> str:
+    """The proxy's `/o/…` tail for the message endpoint an SSE server announced (`path`: a path on its origin, with
+    its query): `<mac>/<path>`, the MAC binding that path to this session and server, so the proxy forwards to that
+    path only (and no process needs to remember it)."""
+    return f'{_mac(settings, f"{session_id}.{target.server_id}.{path}")}{path}'
+
+
+def upstream_url(settings: Settings, session_id: str, target: ProxyTarget, rest: str, query: str) -> str:
+    """The server's URL; or for `rest` (`announced`'s tail) the SSE server's announced message path on its own origin.
+    Any other path is Forbidden: the proxy adds the creator's credential, so it goes nowhere else on that origin."""
+    tail = f'?{query}' if query else ''
     if not rest:
-        return target.url
+        return f'{target.url}{tail}'
+    mac, _, path = rest.partition('/')
+    path = f'/{path}{tail}'
+    expected = _mac(settings, f'{session_id}.{target.server_id}.{path}')
+    if target.transport != 'sse' or not hmac.compare_digest(mac, expected):
+        raise Forbidden('The MCP proxy forwards only to the server\'s URL and the message endpoint it announced.')
     origin = urlparse(target.url)
-    return f'{origin.scheme}://{origin.netloc}/{rest.lstrip("/")}'
+    return f'{origin.scheme}://{origin.netloc}{path}'
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
 
 def _view(server: McpServer, *, admin: bool) -> dict[str, Any]:
     view = {'id': server.id, 'name': server.name, 'transport': server.transport, 'auth': server.auth,
-            'enabled': server.enabled, 'url': server.url}
-    if admin:
+            'enabled': server.enabled}
+    if admin:  # a URL often carries a key (servers without auth): admins only
+        view['url'] = server.url
         env_names = sorted(json.loads(box().open('instance', 'mcp-env', server.id, server.env))) if server.env else []
         view.update(command=server.command, args=list(server.args), env_names=env_names,
                     header_name=server.header_name, header_set=bool(server.header_value), client_id=server.client_id,
@@ -421,10 +466,8 @@ def _load(server_id: Any) -> McpServer:
         return ids.load(session, McpServer, server_id, 'MCP server')
 
 
-def _stdio(server: McpServer) -> Any:
-    from mcp import StdioServerParameters
-    env = json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else None
-    return StdioServerParameters(command=server.command or '', args=list(server.args), env=env)
+def _stdio_env(server: McpServer) -> dict[str, str]:
+    return json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else {}
 
 
 def _header(server: McpServer) -> dict[str, str]:

@@ -53,7 +53,7 @@ class McpServersAdmin:
                 .tooltip('Delete')
 
     async def test(self, server: dict[str, Any], result: ui.label) -> None:
-        outcome = await act(mcp_servers.test_connection, server['id'], self.settings.mcp_allow_loopback)
+        outcome = await act(mcp_servers.test_connection, server['id'], self.settings)
         if outcome is FAILED:
             return
         if not outcome['ok']:
@@ -92,9 +92,9 @@ class McpServersAdmin:
                     .classes('w-full')
                 args = ui.input('Arguments', value=shlex.join(server.get('args', []))).props('outlined dense') \
                     .classes('w-full')
-                env = ui.textarea('Environment (NAME=value per line; empty keeps '
-                                  f'{", ".join(server.get("env_names", [])) or "none"})') \
-                    .props('outlined dense autogrow').classes('w-full')
+                env = ui.textarea('Environment: NAME=value per line sets NAME, NAME= deletes it, names not listed stay '
+                                  f'(set: {", ".join(server.get("env_names", [])) or "none"})') \
+                    .props('outlined dense autogrow').classes('w-full').mark('mcp-env')
             with ui.column().classes('w-full gap-2') as remote:
                 url = ui.input('URL', value=server.get('url') or '').props('outlined dense').classes('w-full') \
                     .mark('mcp-url')
@@ -103,14 +103,15 @@ class McpServersAdmin:
                 with ui.row().classes('w-full gap-2 no-wrap') as header:
                     header_name = ui.input('Header', value=server.get('header_name') or 'Authorization') \
                         .props('outlined dense').classes('w-40')
-                    header_value = ui.input('Value' + (' (set; type to replace)' if server.get('header_set') else ''),
-                                            password=True).props('outlined dense autocomplete=new-password') \
+                    kept = ' (set; type to replace; again if the URL changes)'
+                    header_value = ui.input('Value' + (kept if server.get('header_set') else ''), password=True) \
+                        .props('outlined dense autocomplete=new-password') \
                         .classes('flex-1')
                 with ui.column().classes('w-full gap-2') as oauth:
                     client_id = ui.input('Client id (empty: dynamic registration)',
                                          value=server.get('client_id') or '').props('outlined dense').classes('w-full')
-                    client_secret = ui.input('Client secret' + (' (set; type to replace)' if server.get(
-                        'client_secret_set') else ''), password=True) \
+                    client_secret = ui.input('Client secret' + (kept if server.get('client_secret_set') else ''),
+                                             password=True) \
                         .props('outlined dense autocomplete=new-password').classes('w-full')
                     scopes = ui.input('Scopes (space-separated; empty: what the server offers)',
                                       value=server.get('scopes') or '').props('outlined dense').classes('w-full')

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from agor import agent_tools, approvals
+from agor import agent_tokens, agent_tools, approvals
 from agor.agent_tokens import InvalidToken
 from agor.agent_tools import Caller
 from agor.config import Settings
@@ -93,11 +93,10 @@ def register(settings: Settings) -> None:
 
 
 def bearer(scope: Scope) -> str:
-    headers = dict(scope.get('headers') or [])
-    scheme, _, token = headers.get(b'authorization', b'').decode('latin-1').partition(' ')
-    if scheme.lower() != 'bearer' or not token.strip():
+    token = agent_tokens.bearer(dict(scope.get('headers') or []).get(b'authorization', b'').decode('latin-1'))
+    if not token:
         raise InvalidToken('Not authenticated: send the token of your run as "Authorization: Bearer …".')
-    return token.strip()
+    return token
 
 
 def build(settings: Settings) -> MCPServer:
@@ -179,6 +178,5 @@ def build(settings: Settings) -> MCPServer:
 
 
 async def _caller(settings: Settings, ctx: Context) -> Caller:
-    headers = ctx.headers or {}
-    scheme, _, token = (headers.get('authorization') or '').partition(' ')
-    return await asyncio.to_thread(agent_tools.caller, settings, token.strip() if scheme.lower() == 'bearer' else '')
+    token = agent_tokens.bearer((ctx.headers or {}).get('authorization'))
+    return await asyncio.to_thread(agent_tools.caller, settings, token)

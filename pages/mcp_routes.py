@@ -3,8 +3,9 @@
 - `GET /mcp-oauth/callback`: where the authorization server sends the browser back. It finishes the flow as the
   browser's logged-in user (`agor.mcp_oauth.finish`) and returns to Settings → MCP authorizations; a refusal is a
   small page saying why (never a redirect to a URL from the query).
-- `/mcp-proxy/<session>/<server>` (and `/o/<path>` on the server's own origin: an SSE server's message endpoint):
-  what agent CLIs call for header and OAuth servers. The bearer must be the running turn's (`proxy_token`); the call
+- `/mcp-proxy/<session>/<server>` (and `/o/<mac>/<path>`: the message endpoint an SSE server announced, bound to
+  the session and server by the MAC; no other path of the server's origin): what agent CLIs call for header and
+  OAuth servers. The bearer must be the running turn's (`proxy_token`); the call
   goes on with the session creator's CURRENT access token (refreshed when it is about to expire, and once more when
   the server answers 401) or the server's header. The CLI never holds the user's token.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from nicegui import app
 
-from agor import logins, mcp_oauth, mcp_servers
+from agor import agent_tokens, logins, mcp_oauth, mcp_servers
 from agor.config import Settings
 from agor.errors import DomainError
 from agor.models import User
@@ -52,13 +53,12 @@ def register(settings: Settings) -> None:
 def register_proxy(settings: Settings, target: Any) -> None:
     """The proxy's routes on `target` (the app; tests serve them alone)."""
     async def proxy(request: Request, session_id: str, server_name: str, rest: str = '') -> Response:
-        scheme, _, bearer = request.headers.get('authorization', '').partition(' ')
+        bearer = agent_tokens.bearer(request.headers.get('authorization'))
         try:
-            if scheme.lower() != 'bearer':
+            if not bearer:
                 return JSONResponse({'detail': 'Send the run\'s MCP proxy token as a Bearer token.'}, 401)
-            upstream = await asyncio.to_thread(mcp_servers.proxy_target, settings, session_id, server_name,
-                                               bearer.strip())
-            return await _forward(request, upstream, rest, f'/mcp-proxy/{session_id}/{server_name}/o')
+            upstream = await asyncio.to_thread(mcp_servers.proxy_target, settings, session_id, server_name, bearer)
+            return await _forward(request, settings, session_id, upstream, rest)
         except DomainError as problem:
             return JSONResponse({'detail': problem.message}, problem.status)
         except httpx.HTTPError as problem:
@@ -83,10 +83,9 @@ def _page(message: str, status: int) -> HTMLResponse:
     return HTMLResponse(body, status_code=status if 400 <= status < 600 else 400)
 
 
-async def _forward(request: Request, target: mcp_servers.ProxyTarget, rest: str, own_base: str) -> Response:
-    url = mcp_servers.upstream_url(target, rest)
-    if request.url.query:
-        url = f'{url}?{request.url.query}'
+async def _forward(request: Request, settings: Settings, session_id: str, target: mcp_servers.ProxyTarget,
+                   rest: str) -> Response:
+    url = mcp_servers.upstream_url(settings, session_id, target, rest, request.url.query)
     body = await request.body()
     headers = {name: value for name, value in request.headers.items() if name.lower() in FORWARDED}
     token = None
@@ -104,14 +103,16 @@ async def _forward(request: Request, target: mcp_servers.ProxyTarget, rest: str,
             if upstream.status_code != 401 or target.auth != 'oauth' or attempt:
                 break
             await upstream.aclose()  # refused: refresh once and try again
-        if upstream.status_code == 401 and target.auth == 'oauth':
+        if upstream.status_code == 401 and target.auth == 'oauth' and not rest:  # the server's own URL refused it
             await asyncio.to_thread(mcp_oauth.mark_refused, target.user_id, target.server_id)
     except BaseException:
         await client.aclose()
         raise
     returned = {name: value for name, value in upstream.headers.items() if name.lower() in RETURNED}
     sse_stream = target.transport == 'sse' and not rest and request.method == 'GET'
-    chunks = _endpoint_rewritten(upstream, own_base) if sse_stream else upstream.aiter_bytes()
+    own_base = f'/mcp-proxy/{session_id}/{target.name}/o/'
+    chunks = _endpoint_rewritten(upstream, lambda path: own_base + mcp_servers.announced(
+        settings, session_id, target, path)) if sse_stream else upstream.aiter_bytes()
     return StreamingResponse(_closing(chunks, upstream, client), status_code=upstream.status_code, headers=returned)
 
 
@@ -126,14 +127,14 @@ async def _closing(chunks: AsyncIterator[bytes], upstream: httpx.Response,
         await client.aclose()
 
 
-async def _endpoint_rewritten(upstream: httpx.Response, own_base: str) -> AsyncIterator[bytes]:
-    """An SSE server's stream, with its `endpoint` event pointed at this proxy (`<own_base>/<path>`)."""
+async def _endpoint_rewritten(upstream: httpx.Response, proxied: Callable[[str], str]) -> AsyncIterator[bytes]:
+    """An SSE server's stream, with the path its `endpoint` event announces pointed at this proxy (`proxied`)."""
     event: Any = None
     async for line in upstream.aiter_lines():
         if line.startswith('event:'):
             event = line[6:].strip()
         elif line.startswith('data:') and event == 'endpoint' and line[5:].strip().startswith('/'):
-            line = f'data: {own_base}{line[5:].strip()}'
+            line = f'data: {proxied(line[5:].strip())}'
         elif not line:
             event = None
         yield (line + '\n').encode()

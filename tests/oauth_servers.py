@@ -11,6 +11,7 @@ serves RFC 9728 protected-resource metadata.
 """
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import threading
@@ -35,7 +36,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 
 
 @dataclass
@@ -138,6 +139,8 @@ class AuthServer(Served):
         super().__init__()
         self.provider = Provider()
         self.metadata_override: dict[str, Any] | None = None
+        self.endless_metadata = False  # its metadata document: megabytes of blanks, streamed
+        self.sent = 0  # bytes of that document sent so far
         self.requests: list[str] = []
         registration = ClientRegistrationOptions(enabled=True, valid_scopes=['mcp'], default_scopes=['mcp'])
         routes = create_auth_routes(self.provider, issuer_url=AnyHttpUrl(self.url),
@@ -150,12 +153,20 @@ class AuthServer(Served):
         async def record(scope: Any, receive: Any, send: Any) -> None:
             if scope['type'] == 'http':
                 self.requests.append(f'{scope["method"]} {scope["path"]}')
+                if self.endless_metadata and scope['path'] == '/.well-known/oauth-authorization-server':
+                    return await StreamingResponse(self._blanks(), media_type='application/json')(scope, receive, send)
                 if self.metadata_override is not None and scope['path'] == '/.well-known/oauth-authorization-server':
                     body = {key: value for key, value in {**self.metadata, **self.metadata_override}.items()
                             if value is not None}
                     return await JSONResponse(body)(scope, receive, send)
             await app(scope, receive, send)
         self.serve(record)
+
+    async def _blanks(self) -> Any:
+        for _ in range(1024):  # 64 MB, stopped when the client hangs up (Starlette cancels a stream then)
+            await asyncio.sleep(0.001)
+            self.sent += 65536
+            yield b' ' * 65536
 
 
 class Verifier:
@@ -171,12 +182,16 @@ class ProtectedMcp(Served):
         super().__init__()
         self.subjects: list[str] = []
         self.unauthorized = 0
+        self.requests: list[str] = []  # 'METHOD /path?query' of every HTTP request
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
         http_app = self._server(auth_server, '/mcp').streamable_http_app(transport_security=security)
         sse_app = self._server(auth_server, '/sse').sse_app(transport_security=security)
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             path = scope.get('path', '') if scope['type'] == 'http' else ''
+            if path:
+                query = scope.get('query_string', b'').decode()
+                self.requests.append(f'{scope["method"]} {path}{"?" + query if query else ""}')
             target = sse_app if path.startswith(('/sse', '/messages', '/.well-known/oauth-protected-resource/sse')) \
                 else http_app
             if scope['type'] == 'http' and not any(k == b'authorization' for k, _ in scope['headers']) and \

@@ -520,4 +520,7 @@ def test_mcp_servers_list_each_callers_own_grant_and_no_secret(world):
         assert (listed['tracker']['grant'], listed['keyed']['grant']) == (grant, None), who
         assert caller.get('/me').json()['mcp_authenticated_server_ids'] == ids
         assert 'sk-never-shown' not in caller.get('/mcp-servers').text
+        assert listed['keyed']['url'] is None and '127.0.0.1:9/mcp' not in caller.get('/mcp-servers').text  # admins'
+    assert {s['name']: s['url'] for s in client(world, 'alice').get('/mcp-servers').json()}['keyed'] == \
+        'http://127.0.0.1:9/mcp'
     assert keyed['header_set']

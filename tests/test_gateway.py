@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from agor import agent_sessions, boards, db, repos, user_secrets
 from agor.config import load_settings
-from agor.errors import Forbidden
+from agor.errors import Forbidden, InvalidInput
 from agor.gateway import channels, links, relay, service
 from agor.models import AgentSession, GatewayEvent, Role, SessionTurn
 from agor.session_worker import SessionWorkers
@@ -242,6 +242,12 @@ def test_channels_are_for_admins_and_their_secrets_are_write_only(settings, git_
     changed = channels.save_channel(seeded.owner, channel_id, {**listed, 'env': {'CHANNEL_VAR': None}})
     assert changed['env_names'] == [] and channels.opened(channel_id).signing_secret == SECRET  # kept
     assert SECRET not in repr(channels.opened(channel_id)) and TOKEN not in repr(channels.opened(channel_id))
+    with pytest.raises(InvalidInput, match='API base changed: enter the bot token again'):
+        channels.save_channel(seeded.owner, channel_id, {**listed, 'api_base': 'https://slack.example/api'})
+    assert channels.opened(channel_id).api_base == fake_slack.api_base  # nothing changed
+    channels.save_channel(seeded.owner, channel_id, {**listed, 'api_base': 'https://slack.example/api',
+                                                     'bot_token': 'xoxb-new'})
+    assert channels.opened(channel_id).bot_token == 'xoxb-new'
 
 
 async def test_progress_is_one_message_edited_at_most_every_few_seconds(scene, fake_slack):

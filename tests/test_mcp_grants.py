@@ -4,23 +4,28 @@ bad inputs that must store nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
 import httpx
 import pytest
 from sqlmodel import select
 
-from agor import db, mcp_oauth, mcp_servers, user_secrets
+from agor import db, mcp_oauth, mcp_servers, unix_accounts, user_secrets
+from agor.config import load_settings, session_secret
 from agor.errors import DomainError, Forbidden, InvalidInput
 from agor.mcp_discovery import McpAuthError
 from agor.models import McpGrant, McpPendingFlow
 from agor.secret_box import UnreadableSecret
 
+from .conftest import EXECUTOR
 from .oauth_servers import AuthServer, ProtectedMcp
 
 CALLBACK = 'http://127.0.0.1:9/mcp-oauth/callback'
+STUB_SERVER = Path(__file__).with_name('mcp_stub_server.sh')
 
 
 @pytest.fixture
@@ -181,6 +186,30 @@ def test_disconnect_revokes_at_the_authorization_server_and_deletes(oauth, peopl
         mcp_oauth.access_token(alice.id, server['id'])
 
 
+def test_connecting_through_another_address_leaves_other_grants_working(oauth, people, server, connected) -> None:
+    """Bob opens the app by another host name: his Connect registers a client of its own; Alice's grant still
+    refreshes with hers."""
+    auth_server = oauth[0]
+    _, alice, bob = people
+    stale = mcp_oauth.access_token(alice.id, server['id'])
+    other = 'http://localhost:9/mcp-oauth/callback'
+    answer = httpx.get(mcp_oauth.authorize_url(bob, server['id'], other, True), follow_redirects=False)
+    assert answer.headers['location'].startswith(other)
+    mcp_oauth.finish(bob, dict(parse_qsl(urlparse(answer.headers['location']).query)))
+    assert len(auth_server.provider.clients) == 2
+    assert mcp_oauth.access_token(alice.id, server['id'], stale=stale) != stale  # refreshed with her own client
+    assert {g.user_id: g.status for g in grants()} == {alice.id: 'connected', bob.id: 'connected'}
+
+
+def test_a_refused_client_does_not_mark_the_grant_for_reauthorization(oauth, people, server, connected) -> None:
+    auth_server = oauth[0]
+    alice = people[1]
+    auth_server.provider.clients.clear()  # the AS lost the app's client for a while: invalid_client
+    with pytest.raises(McpAuthError, match='invalid_client'):
+        mcp_oauth.access_token(alice.id, server['id'], stale=mcp_oauth.access_token(alice.id, server['id']))
+    assert mcp_servers.grant_states(alice)[server['id']]['status'] == 'connected'
+
+
 def test_grants_are_per_user(oauth, people, server, connected) -> None:
     auth_server, protected = oauth
     _, alice, bob = people
@@ -251,6 +280,15 @@ def test_bad_authorization_server_metadata_is_refused(oauth, people, server, ove
     assert flows() == [] and grants() == []
 
 
+def test_an_endless_metadata_document_is_refused_after_256_kb(oauth, people, server) -> None:
+    auth_server = oauth[0]
+    auth_server.endless_metadata = True
+    with pytest.raises(McpAuthError, match='too large'):
+        mcp_oauth.authorize_url(people[1], server['id'], CALLBACK, True)
+    assert auth_server.sent < 8 * 1024 * 1024  # the app stopped reading: most of the 64 MB was never sent
+    assert flows() == [] and grants() == []
+
+
 def test_loopback_needs_the_admins_permission(oauth, people, server) -> None:
     protected = oauth[1]
     admin, alice, _ = people
@@ -259,6 +297,19 @@ def test_loopback_needs_the_admins_permission(oauth, people, server) -> None:
                                               'auth': 'oauth'}, False)
     with pytest.raises(InvalidInput, match='AGOR_MCP_ALLOW_LOOPBACK'):
         mcp_oauth.authorize_url(alice, server['id'], CALLBACK, False)
+
+
+@pytest.mark.parametrize('env, proxy', [
+    ({'AGOR_HOST': '::1', 'AGOR_PORT': '8123'}, 'http://[::1]:8123/mcp-proxy/'),
+    ({'AGOR_HOST': 'localhost', 'AGOR_PORT': '8123'}, 'http://127.0.0.1:8123/mcp-proxy/'),
+    ({'AGOR_PORT': '8123', 'AGOR_MCP_URL': 'https://agents.example:9443/mcp'}, 'https://agents.example:9443/mcp-proxy/'),
+])
+def test_runs_reach_the_proxy_where_they_reach_the_apps_mcp_server(monkeypatch, env, proxy) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert f'{mcp_servers.app_url(settings)}/mcp-proxy/' == proxy
+    assert settings.mcp_url == proxy.replace('/mcp-proxy/', '/mcp')
 
 
 def test_no_server_takes_the_name_of_the_apps_own(people) -> None:
@@ -277,30 +328,92 @@ def test_only_admins_define_servers_and_secrets_are_never_listed(oauth, people) 
                                                    'auth': 'header', 'header_value': 'Bearer s3cret-value'}, True)
     assert server['header_set'] is True and 's3cret' not in str(mcp_servers.list_servers(admin))
     assert 'header_set' not in mcp_servers.list_servers(alice)[0]
+    assert 'url' not in mcp_servers.list_servers(alice)[0]  # a URL may carry a key: admins only
+
+
+def test_a_changed_url_needs_the_servers_secret_entered_again(oauth, people) -> None:
+    """An admin (or a stolen admin form) pointing a server elsewhere does not carry its secret along to the new host."""
+    protected = oauth[1]
+    admin = people[0]
+    keyed = mcp_servers.save_server(admin, None, {'name': 'keyed', 'transport': 'http', 'url': protected.mcp_url,
+                                                  'auth': 'header', 'header_value': 'Bearer s3cret'}, True)
+    elsewhere = protected.mcp_url.replace('/mcp', '/elsewhere')
+    with pytest.raises(InvalidInput, match='URL changed: enter the header value again'):
+        mcp_servers.save_server(admin, keyed['id'], {'url': elsewhere}, True)
+    assert [s['url'] for s in mcp_servers.list_servers(admin)] == [protected.mcp_url]  # nothing changed
+    assert mcp_servers.save_server(admin, keyed['id'], {'auth': 'header', 'enabled': False}, True)['header_set']
+    moved = mcp_servers.save_server(admin, keyed['id'], {'url': elsewhere, 'header_value': 'Bearer new'}, True)
+    assert moved['url'] == elsewhere and moved['header_set']
+    oauth_server = add_server(admin, protected.mcp_url, name='pre', client_id='pre', client_secret='shh')
+    with pytest.raises(InvalidInput, match='URL changed: enter the client secret again'):
+        mcp_servers.save_server(admin, oauth_server['id'], {'url': elsewhere}, True)
+    assert mcp_servers.save_server(admin, oauth_server['id'], {'url': elsewhere, 'client_secret': ''},
+                                   True)['client_secret_set'] is False
 
 
 # ---- Test connection (admins) ---------------------------------------------------------------------------------------
 
-async def test_test_connection_lists_tools_or_says_why_not(oauth, people, server, echo_mcp) -> None:
+def stub_server(admin, name: str = 'stub', **fields) -> dict:
+    """A stdio server (tests/mcp_stub_server.sh) whose one tool is named by its env's STUB_TOOL."""
+    return mcp_servers.save_server(admin, None, {'name': name, 'transport': 'stdio', 'command': 'sh',
+                                                 'args': [str(STUB_SERVER)], **fields}, True)
+
+
+async def test_test_connection_lists_tools_or_says_why_not(oauth, people, server, settings) -> None:
+    settings.mcp_allow_loopback = True
     auth_server, protected = oauth
     admin, alice, _ = people
-    stdio = mcp_servers.save_server(admin, None, {'name': 'echo', 'transport': 'stdio', 'command': echo_mcp.command,
-                                                  'args': echo_mcp.args, 'env': {'ECHO_TAG': 'tagged'}}, True)
-    assert await mcp_servers.test_connection(admin, stdio['id'], True) == {'ok': True, 'tools': ['fake_echo']}
-    untested = await mcp_servers.test_connection(admin, server['id'], True)  # no grant of the admin's: discovery
+    stdio = stub_server(admin, env={'STUB_TOOL': 'tagged_tool'})
+    assert await mcp_servers.test_connection(admin, stdio['id'], settings) == {'ok': True, 'tools': ['tagged_tool']}
+    untested = await mcp_servers.test_connection(admin, server['id'], settings)  # no grant of the admin's: discovery
     assert untested['ok'] and auth_server.url in untested['note'] and untested['tools'] == []
     connect(admin, server['id'])
-    assert await mcp_servers.test_connection(admin, server['id'], True) == {'ok': True,
+    assert await mcp_servers.test_connection(admin, server['id'], settings) == {'ok': True,
                                                                            'tools': ['fake_echo', 'whoami']}
     keyed = mcp_servers.save_server(admin, None, {'name': 'keyed', 'transport': 'http', 'url': protected.mcp_url,
                                                   'auth': 'header', 'header_value': 'Bearer wrong'}, True)
-    refused = await mcp_servers.test_connection(admin, keyed['id'], True)
+    refused = await mcp_servers.test_connection(admin, keyed['id'], settings)
     assert refused['ok'] is False and '401' in refused['error'] and 'Bearer wrong' not in refused['error']
     protected.stop()
-    gone = await mcp_servers.test_connection(admin, keyed['id'], True)
+    gone = await mcp_servers.test_connection(admin, keyed['id'], settings)
     assert gone['ok'] is False and 'nreachable' in gone['error']
     with pytest.raises(Forbidden):
-        await mcp_servers.test_connection(alice, stdio['id'], True)
+        await mcp_servers.test_connection(alice, stdio['id'], settings)
+
+
+async def test_a_stdio_servers_variables_merge_like_a_channels(people, settings) -> None:
+    """Typing one NAME=value line changes that variable only; NAME= deletes one; the others stay."""
+    admin = people[0]
+    stub = stub_server(admin, env={'STUB_TOOL': 'kept_tool', 'OTHER': 'x'})
+    changed = mcp_servers.save_server(admin, stub['id'], {'env': {'OTHER': 'y', 'THIRD': 'z'}}, True)
+    assert changed['env_names'] == ['OTHER', 'STUB_TOOL', 'THIRD']
+    assert mcp_servers.save_server(admin, stub['id'], {'env': {'OTHER': '', 'THIRD': None}}, True)['env_names'] == \
+        ['STUB_TOOL']
+    assert await mcp_servers.test_connection(admin, stub['id'], settings) == {'ok': True, 'tools': ['kept_tool']}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='switching to the executor account needs root')
+async def test_test_connection_starts_a_stdio_server_as_the_executor_who_cannot_read_the_secrets(
+        people, settings, tmp_path) -> None:
+    """As root in insulated mode, an admin's stdio command runs as the executor, as a session's would: it cannot
+    read the session secret, the master secret or the database."""
+    assert settings.unix_user_mode == 'insulated'
+    session_secret(settings.data_dir)
+    unix_accounts.prepare(settings)  # what the app does at start-up
+    out = tmp_path / 'seen'
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)
+    data = settings.data_dir
+    probe = (f'id -un > {out}/who; for f in session_secret master_secret agor.db; do head -c 64 {data}/$f '
+             f'> {out}/$f 2>&1; done; exec sh {STUB_SERVER}')
+    admin = people[0]
+    spy = mcp_servers.save_server(admin, None, {'name': 'spy', 'transport': 'stdio', 'command': 'sh',
+                                                'args': ['-c', probe]}, True)
+    assert await mcp_servers.test_connection(admin, spy['id'], settings) == {'ok': True, 'tools': ['stub']}
+    assert (out / 'who').read_text().strip() == EXECUTOR
+    for name in ('session_secret', 'master_secret', 'agor.db'):
+        assert 'Permission denied' in (out / name).read_text(), name
+    assert (data / 'session_secret').read_text().strip() not in ''.join(p.read_text() for p in out.iterdir())
 
 
 def test_master_secret_rotation_keeps_grants_and_server_secrets_readable(oauth, people, settings) -> None:

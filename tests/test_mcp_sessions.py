@@ -15,7 +15,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from sqlmodel import select
 
-from agor import agent_sessions, credentials, db, mcp_oauth, mcp_servers, repos, user_secrets
+from agor import agent_sessions, auth, credentials, db, mcp_oauth, mcp_servers, repos, user_secrets
 from agor.errors import Forbidden, InvalidInput
 from agor.models import SessionTurn
 from pages import mcp_routes
@@ -144,6 +144,37 @@ async def test_proxy_tokens_work_only_for_their_session_and_running_turn(scene) 
     answer = await post(url, {'Authorization': f'Bearer {token}'})
     assert answer.status_code == 403 and 'ended' in answer.json()['detail']
     assert scene.protected.subjects == []
+
+
+async def test_the_proxy_forwards_only_to_the_servers_url_and_the_endpoint_an_sse_server_announced(scene) -> None:
+    """An agent holding its run's proxy token cannot send the creator's token to other paths of the server's origin
+    (nor get the grant marked for re-authorization through them)."""
+    alice = scene.owner
+    agent_id, turn_id = idle_session(scene, alice, [scene.server['id'], scene.sse['id']])
+    run = mcp_servers.run_servers(scene.settings, agent_id, turn_id, alice)
+    http, sse = sorted(run.servers, key=lambda s: s.name)
+    assert await call_whoami(sse) == 'you are alice'  # through the announced endpoint, rewritten to /o/<mac>/…
+    [announced] = [r.split(' ', 1)[1] for r in scene.protected.requests if r.startswith('POST /messages/')][:1]
+    scene.protected.requests.clear()
+    for server in (http, sse):
+        for path in ('mcp', '.well-known/oauth-protected-resource/mcp', announced.lstrip('/'),
+                     f'forged-mac{announced}'):
+            answer = await post(f'{server.url}/o/{path}', server.headers)
+            assert answer.status_code == 403 and 'announced' in answer.json()['detail'], (server.name, path)
+    assert scene.protected.requests == []
+    assert mcp_servers.grant_states(alice)[scene.server['id']]['status'] == 'connected'
+
+
+async def test_a_deactivated_creators_running_turn_loses_their_grant_at_once(scene) -> None:
+    bob, owner = scene.users['bob'], scene.owner
+    connect(bob, scene.server['id'])  # Bob, a member, connected his own grant and runs a session with it
+    agent_id, turn_id = idle_session(scene, bob, [scene.server['id']])
+    [server] = mcp_servers.run_servers(scene.settings, agent_id, turn_id, bob).servers
+    assert await call_whoami(server) == 'you are alice'  # the AS's subject: the grant works
+    auth.set_active(owner, bob.id, False)
+    answer = await post(server.url, server.headers)
+    assert answer.status_code == 403 and 'deactivated' in answer.json()['detail']
+    assert scene.protected.subjects == ['alice']  # nothing more reached the server with his token
 
 
 async def test_a_session_without_its_creators_grant_runs_without_the_server(scene) -> None:

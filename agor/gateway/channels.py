@@ -44,7 +44,7 @@ class Opened:
 
 def save_channel(actor: User, channel_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     """Create (`channel_id` None) or change a channel. Secret fields left empty keep the stored value (a new channel
-    needs both); `env` maps names to new values (None deletes the variable, a missing name keeps it)."""
+    needs both; a changed API base needs the bot token again); `env` maps names to new values (None deletes the variable, a missing name keeps it)."""
     require(actor, Role.admin, 'manage chat channels')
     name = _name(fields.get('name'))
     platform = fields.get('platform') or 'slack'
@@ -70,6 +70,9 @@ def save_channel(actor: User, channel_id: str | None, fields: dict[str, Any]) ->
                                  worktree_id='', runtime=runtime, created_by=actor.id)
         else:
             row = ids.load(session, GatewayChannel, channel_id, 'channel')
+            if row.api_base != api_base and 'bot_token' not in secrets:
+                raise InvalidInput('The API base changed: enter the bot token again (the stored one was for the old '
+                                   'API base).')
         row.board_id, row.worktree_id = _target(session, fields.get('board_id'), fields.get('worktree_id'))
         row.name, row.platform, row.runtime, row.api_base = name, platform, runtime, api_base
         row.mcp_server_ids = server_ids

@@ -36,9 +36,13 @@ class McpServer(SQLModel, table=True):
 
 
 class McpClient(SQLModel, table=True):
-    """The OAuth client the app uses with one authorization server for one MCP server (registered dynamically, or the
-    admin's), with the server's metadata as discovered (its endpoints are used for refresh and revocation)."""
-    __table_args__ = (UniqueConstraint('server_id', 'issuer'),)
+    """The OAuth client the app uses with one authorization server for one MCP server and one redirect URI (the app's
+    callback as the browser reached it: another address gets a client of its own, so grants made through one never
+    lose theirs), registered dynamically or the admin's, with the server's metadata as discovered (its endpoints are
+    used for refresh and revocation)."""
+    __table_args__ = (
+        UniqueConstraint('server_id', 'issuer', 'redirect_uri', name='uq_mcpclient_server_issuer_redirect'),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', index=True, max_length=36)
     issuer: str = Field(sa_column=Column(Text, nullable=False))

@@ -16,7 +16,7 @@ class McpServerOut(BaseModel):
     transport: str  # stdio | http | sse
     auth: str  # none | header | oauth
     enabled: bool
-    url: str | None
+    url: str | None  # admins only (a URL may carry a key); null for everyone else
     grant: str | None  # for an OAuth server, your grant: connected | needs_reauth | not_connected; else null
 
 
@@ -26,5 +26,5 @@ def routes(router: APIRouter) -> None:
         """Every MCP server a session may use, and whether your own OAuth grant for it works."""
         grants = mcp_servers.grant_states(actor)
         return [McpServerOut(id=s['id'], name=s['name'], transport=s['transport'], auth=s['auth'],
-                             enabled=s['enabled'], url=s['url'], grant=grants.get(s['id'], {}).get('status'))
+                             enabled=s['enabled'], url=s.get('url'), grant=grants.get(s['id'], {}).get('status'))
                 for s in mcp_servers.list_servers(actor)]

@@ -166,18 +166,38 @@ def test_the_redis_bus_delivers_every_event_to_every_process_in_one_order(redis_
         second.close()
 
 
-def test_the_redis_bus_hears_again_once_redis_is_back():
-    """Redis restarts (nothing kept): the listener reconnects and subscribes again, the publisher sends again."""
-    from agor.redis_bus import RedisEventBus
-    port, heard = free_port(), threading.Event()
+def test_while_redis_is_down_a_process_serves_its_own_and_once_back_every_process_re_reads(caplog):
+    """Redis stops (nothing kept): each process still delivers what it publishes to its own subscribers, says so once
+    in its log, and when Redis is back tells the cluster to re-read (`resync`); events flow between them again."""
+    from agor.events import INSTANCE_TOPIC
+    from agor.redis_bus import RETRY_SECONDS, RedisEventBus
+    port = free_port()
+    heard: dict[str, list] = {'first': [], 'second': []}
+
+    def hear(name: str):
+        return lambda payload: heard[name].append(payload.get('id') or payload['type'])
+
+    def wait_until(check, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not check():
+            assert time.monotonic() < deadline, f'{what}: {heard}'
+            time.sleep(0.05)
     with redis_server(port) as url:
-        bus = RedisEventBus(url)
-        bus.subscribe('board:1', lambda payload: heard.set())
+        first, second = RedisEventBus(url), RedisEventBus(url)
     try:
+        for name, bus in (('first', first), ('second', second)):
+            bus.subscribe('board:1', hear(name))
+            bus.subscribe(INSTANCE_TOPIC, hear(name))
+        first.publish('board:1', {'type': 'card_removed', 'id': 'during', 'by': 'x'})
+        wait_until(lambda: 'during' in heard['first'], 'not delivered to its own process while Redis is down')
+        time.sleep(3 * RETRY_SECONDS)  # both keep trying meanwhile
+        lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Redis unreachable')]
+        assert len(lost) == 2, lost  # one warning per process, however long it lasts
         with redis_server(port):
-            deadline = time.monotonic() + 20
-            while not heard.wait(0.2):
-                assert time.monotonic() < deadline, 'no event heard after Redis came back'
-                bus.publish('board:1', {'type': 'card_removed', 'id': 'after', 'by': 'x'})
+            wait_until(lambda: all(ids.count('resync') == 2 for ids in heard.values()), 'no resync from both')
+            first.publish('board:1', {'type': 'card_removed', 'id': 'after', 'by': 'x'})
+            wait_until(lambda: all('after' in ids for ids in heard.values()), 'not heard after Redis came back')
+        assert 'during' not in heard['second']  # not sent late: the resync made its pages re-read instead
     finally:
-        bus.close()
+        first.close()
+        second.close()

@@ -4,6 +4,7 @@ watchdog ticks once per interval across the cluster, and a killed process's view
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -135,6 +136,68 @@ async def test_two_processes_serve_one_board(cluster, redis_url):
         await b.wait_for(lambda: any(event.get('type') == 'card' and event['card']['x'] == 80
                                      for [event] in patches(b, 'apply')))
         await b.close()
+
+
+async def test_while_redis_is_down_each_process_serves_its_own_and_pages_re_read_once_it_is_back(
+        tmp_path, git_repo, postgres_url):
+    """Redis stops under a running cluster: A's card move still reaches A (same process), each process warns once;
+    Redis restarts: the pages built before reload (they may have missed events), and events flow between the
+    processes again."""
+    port = free_port()
+    outage = contextlib.ExitStack()
+    url = outage.enter_context(redis_server(port))
+    data = tmp_path / 'data'
+    env = {'DATABASE_URL': postgres_url, 'REDIS_URL': url}
+    slug = ''
+    try:
+        with running_app(data, log=tmp_path / 'app1.log', AGOR_RUNNER='1', **env) as first:
+            db.init(postgres_url)
+            team = seed_board(load_settings(data_dir=str(data)), git_repo, bob=Role.member)
+            slug, card = f'/b/{team.board.slug}', team.worktree.id
+            with running_app(data, log=tmp_path / 'app2.log', AGOR_RUNNER='0', **env) as second:
+                async with httpx.AsyncClient(timeout=30) as http:
+                    a_cookie = await asyncio.to_thread(login_cookie, first, team.owner.id)
+                    b_cookie = await asyncio.to_thread(login_cookie, second, team.users['bob'].id)
+                    a = await WsPage(first, a_cookie).open(http, slug)
+                    b = await WsPage(second, b_cookie).open(http, slug)
+
+                    outage.close()  # Redis stops
+                    await a.fire(a.one(event='card_move'), 'card_move', {'id': card, 'x': 40, 'y': 140})
+                    await a.wait_for(lambda: card_x(a, card) == 40)  # A's own process still serves A
+                    for server in (first, second):
+                        await a.wait_for(lambda server=server: 'Redis unreachable' in server.log.read_text())
+
+                    with redis_server(port):
+                        for page in (a, b):  # both pages were built before Redis came back: they re-read
+                            await page.wait_for(lambda page=page: 'history.go(0)' in page.scripts, timeout=20)
+                        assert card_x(b, card) is None  # B never got the move of the outage as an event
+                        b2 = await WsPage(second, b_cookie).open(http, slug)
+                        assert page_card_x(b2, card) == 40  # the reloaded page shows it
+                        a2 = await WsPage(first, a_cookie).open(http, slug)
+                        await a2.fire(a2.one(event='card_move'), 'card_move', {'id': card, 'x': 80, 'y': 140})
+                        await b2.wait_for(lambda: card_x(b2, card) == 80)  # through Redis again
+                        assert 'history.go(0)' not in ''.join(b2.scripts)  # built after: no second reload
+                        for page in (a, b, a2, b2):
+                            await page.close()
+                        for server in (first, second):
+                            log = server.log.read_text()
+                            assert log.count('Redis unreachable') == 1 and 'Redis reachable again' in log
+    finally:
+        outage.close()
+        db.engine().dispose()
+
+
+def page_card_x(page: WsPage, card_id: str) -> float:
+    """Where the card is in the page as it was built (the canvas's `cards`)."""
+    return next(card['x'] for element in page.elements.values()
+                for card in element.get('props', {}).get('cards', ()) if card['id'] == card_id)
+
+
+def card_x(page: WsPage, card_id: str) -> float | None:
+    """Where the last canvas `apply` the page got put the card (None: no event about it)."""
+    moves = [event['card']['x'] for [event] in patches(page, 'apply')
+             if event.get('type') == 'card' and event['card']['id'] == card_id]
+    return moves[-1] if moves else None
 
 
 def test_the_redis_bus_delivers_every_event_to_every_process_in_one_order(redis_url):

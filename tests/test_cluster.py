@@ -1,25 +1,33 @@
 """Two app processes behind one PostgreSQL and one Redis (docs/deployment.md): what one user does on process 1
 reaches a user on process 2, a prompt typed on the process that runs no agents runs on the one that does, the session
-watchdog ticks once per interval across the cluster, and a killed process's viewers leave the others' boards."""
+watchdog ticks once per interval across the cluster, and a killed process's viewers leave the others' boards; while
+Redis is down each process serves its own pages, which re-read once it is back; docs/deployment.md's nginx example
+runs as written in front of the two processes."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 import redis
+from playwright.sync_api import expect
 
 from agor import agent_sessions, db
 from agor.config import load_settings
 from agor.models import Role, SessionTurn
 from agor.scheduler import WATCHDOG_SECONDS
 
-from .app_server import free_port, login_cookie, running_app
-from .conftest import seed_board
+from .app_server import free_port, log_in, login_cookie, running_app
+from .conftest import PASSWORD, seed_board
 from .servers import INITDB, REDIS_SERVER, redis_server
 from .ws_client import WsPage
 
@@ -264,3 +272,98 @@ def test_while_redis_is_down_a_process_serves_its_own_and_once_back_every_proces
     finally:
         first.close()
         second.close()
+
+
+# ---- docs/deployment.md's nginx example in front of the cluster ------------------------------------------------------
+
+NGINX = shutil.which('nginx') or ('/usr/sbin/nginx' if Path('/usr/sbin/nginx').exists() else '')
+
+
+def nginx_config(port: int, app_ports: list[int], root: Path) -> str:
+    """The example of docs/deployment.md as written, on loopback over plain HTTP (no TLS, so no Secure cookie) and
+    in front of this test's two processes instead of three on 8081-8083."""
+    text = (Path(__file__).resolve().parent.parent / 'docs' / 'deployment.md').read_text()
+    block = text.split('```nginx\n', 1)[1].split('```', 1)[0]
+    edits = [('listen 443 ssl;', f'listen 127.0.0.1:{port};'), (' Secure;', ''),
+             ('server 127.0.0.1:8081;', f'server 127.0.0.1:{app_ports[0]};'),
+             ('server 127.0.0.1:8082;', f'server 127.0.0.1:{app_ports[1]};'),
+             ('server 127.0.0.1:8083;', f'server 127.0.0.1:{app_ports[1]} down;')]
+    for old, new in edits:
+        assert old in block, f'docs/deployment.md no longer has {old!r}: update this test'
+        block = block.replace(old, new)
+    return (f'daemon off; pid {root}/nginx.pid; error_log {root}/error.log warn;\n'
+            f'events {{}}\nhttp {{\naccess_log off; client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;\n'
+            f'{block}}}\n')
+
+
+@contextlib.contextmanager
+def nginx(app_ports: list[int]):
+    root = Path(tempfile.mkdtemp(prefix='agor-nginx-'))
+    root.chmod(0o777)  # nginx's workers run as nobody when the tests run as root
+    port = free_port()
+    (root / 'nginx.conf').write_text(nginx_config(port, app_ports, root))
+    process = subprocess.Popen([NGINX, '-p', str(root), '-c', str(root / 'nginx.conf')],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f'http://localhost:{port}'
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f'{url}/healthz', timeout=2)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, f'nginx did not start: {process.stderr.read()}'
+                assert time.monotonic() < deadline, 'nginx did not answer'
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def route_to(url: str, cookie: str, terminal: str, runner: bool) -> str:
+    """An `agor_route` value that nginx's hash sends to the runner (process 1) or to process 2: process 2 answers a
+    terminal page with a pointer to /runner."""
+    for i in range(100):
+        page = httpx.get(f'{url}{terminal}', cookies={'session': cookie, 'agor_route': f'r{i}'}, timeout=30).text
+        if ('/runner' + terminal in page) != runner:
+            return f'r{i}'
+    raise AssertionError('nginx sent every route to one process')
+
+
+@pytest.mark.browser
+def test_the_nginx_example_serves_two_browsers_on_two_processes_and_the_runner_s_terminal(cluster, browser):
+    first, second, team = cluster
+    app_ports = [int(server.url.rsplit(':', 1)[1]) for server in (first, second)]
+    terminal = f'/w/{team.worktree.id}/terminal'
+    with nginx(app_ports) as url:
+        cookie = login_cookie(first, team.owner.id)
+        routes = {'alice': route_to(url, cookie, terminal, True), 'bob': route_to(url, cookie, terminal, False)}
+        pages = {}
+        for who, route in routes.items():
+            context = browser.new_context(viewport={'width': 1200, 'height': 700})
+            context.add_cookies([{'name': 'agor_route', 'value': route, 'url': url}])
+            page = context.new_page()
+            log_in(page, SimpleNamespace(url=url), f'{who}@example.com', PASSWORD)
+            page.goto(f'{url}/b/{team.board.slug}')
+            page.wait_for_selector('.agor-canvas')
+            pages[who] = page
+        alice, bob = pages['alice'], pages['bob']
+        card = f'.agor-card[data-card-id="{team.worktree.id}"]'
+        box = alice.locator(card).bounding_box()
+        alice.mouse.move(box['x'] + 20, box['y'] + 30)
+        alice.mouse.move(box['x'] + 24, box['y'] + 34)
+        expect(bob.locator(f'.agor-cursor[data-user-id="{team.owner.id}"]')).to_contain_text('Alice')
+        start = bob.locator(card).bounding_box()
+        alice.mouse.down()
+        alice.mouse.move(box['x'] + 140, box['y'] + 90, steps=4)
+        alice.mouse.up()
+        bob.wait_for_function('([sel, x]) => document.querySelector(sel).getBoundingClientRect().x > x + 40',
+                              arg=[card, start['x']], timeout=10_000)
+        bob.goto(f'{url}{terminal}')  # Bob's process sends him to the runner's terminal page under /runner ...
+        bob.get_by_text('Open the terminal there').click()
+        bob.wait_for_url(f'{url}/runner{terminal}')
+        bob.wait_for_function('window.socket && window.socket.connected', timeout=15_000)  # ... websocket included
+        alice.context.close()
+        bob.context.close()

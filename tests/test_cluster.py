@@ -75,7 +75,7 @@ def watchdog_ticks(url: str, seconds: float) -> int:
 def cluster(tmp_path, git_repo, postgres_url, redis_url):
     """Process 1 runs agents (AGOR_RUNNER=1), process 2 does not; one data dir (the session secret, worktrees)."""
     data = tmp_path / 'data'
-    env = {'DATABASE_URL': postgres_url, 'REDIS_URL': redis_url}
+    env = {'DATABASE_URL': postgres_url, 'REDIS_URL': redis_url, 'AGOR_TRUSTED_PROXIES': '127.0.0.1'}  # nginx's
     with running_app(data, log=tmp_path / 'app1.log', AGOR_RUNNER='1', **env) as first:
         db.init(postgres_url)
         team = seed_board(load_settings(data_dir=str(data)), git_repo, bob=Role.member)

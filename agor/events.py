@@ -3,10 +3,11 @@
 Services publish after commit (`agor.db.emit_after_commit`); pages subscribe through `components.listen` and
 services through `bus.subscribe`. Every topic name is made by `topic`: per object `board:<id>` (what viewers of a
 board see change), `user:<id>` (one person's open tabs), `session:<id>` (a session's transcript), and process-wide
-`INSTANCE_TOPIC` (a demo reset), `WORKTREES_TOPIC` (`worktree_gone`: its runs and shell end), `RUNS_TOPIC` (the
-session workers: a prompt waits, a run must stop), `TERMINALS_TOPIC` (who may use a worktree's terminal changed) and
-`PRESENCE_TOPIC` (a cluster's processes share their viewers: agor.presence_relay). Every payload is one of the typed
-dicts below, told apart by its `type`; the board canvas sends canvas payloads to the browser as they are.
+`INSTANCE_TOPIC` (a demo reset; a cluster's Redis is back), `WORKTREES_TOPIC` (`worktree_gone`: its runs and shell
+end), `RUNS_TOPIC` (the session workers: a prompt waits, a run must stop), `TERMINALS_TOPIC` (who may use a
+worktree's terminal changed) and `PRESENCE_TOPIC` (a cluster's processes share their viewers: agor.presence_relay).
+Every payload is one of the typed dicts below, told apart by its `type`; the board canvas sends canvas payloads to
+the browser as they are.
 
 The in-process bus is the default. With REDIS_URL, `agor.cluster` makes `bus` an `agor.redis_bus.RedisEventBus`: the
 same two methods, and every process delivers every event to its local subscribers. Payloads are therefore plain JSON.
@@ -185,6 +186,13 @@ class InstanceReset(TypedDict):
     type: Literal['reset']
 
 
+class Resync(TypedDict):
+    """In a cluster, after a process was cut off from Redis (agor.redis_bus): pages built before `until` (wall clock)
+    may have missed events and reload."""
+    type: Literal['resync']
+    until: float
+
+
 class WorktreeGone(TypedDict):
     type: Literal['worktree_gone']
     worktree_id: str
@@ -228,8 +236,8 @@ class PresenceSignal(TypedDict):
 
 
 PresenceEvent = Union[PresenceShared, PresenceSignal]
-Event = Union[BoardEvent, UserEvent, SessionEvent, InstanceReset, WorktreeGone, RunEvent, TerminalRightsChanged,
-              PresenceEvent]
+Event = Union[BoardEvent, UserEvent, SessionEvent, InstanceReset, Resync, WorktreeGone, RunEvent,
+              TerminalRightsChanged, PresenceEvent]
 Callback = Callable[[Any], Any]  # called with the topic's payloads (e.g. BoardEvent for `board:<id>`)
 
 

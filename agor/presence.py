@@ -6,9 +6,12 @@ so a board pushes at most once per interval however many people move on it, and 
 `schedule` is how the pushes get run (components/presence_layer.py sets it to the event loop's call_later); `take`
 gives what changed since the board's last push, which is all a viewer's browser is sent.
 
-In a cluster (agor.presence_relay) each process keeps the viewers connected to it; `share` is then told what changed
-among them at every push, and what other processes shared comes in through `apply_remote`: those entries join the
-board's snapshot as they were sent. Entries of a process not heard from in ORIGIN_GONE_AFTER seconds are dropped.
+In a cluster (agor.presence_relay) each process keeps the viewers connected to it. A board's paced push is its tick:
+`share` is then told what changed among this process's viewers since the last tick (one message per board per tick
+at most, whatever the number of moves). What other processes shared comes in through `apply_remote`: those entries
+join the board's snapshot as they were sent and are pushed at once, since their process held them back for a tick
+already; that extra push shares nothing, so two processes never answer each other's pushes with pushes of their own.
+Entries of a process not heard from in ORIGIN_GONE_AFTER seconds are dropped.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from .models import User
 IDLE_AFTER = 60.0  # s without input: idle
 CURSOR_FADE_AFTER = 5.0  # s without cursor movement: the cursor fades
 GONE_AFTER = 10.0  # s without any heartbeat: the viewer is removed (crashed tab, lost network)
-PUSH_INTERVAL = 0.1  # s: at most one push per board in this time
+PUSH_INTERVAL = 0.1  # s: at most one push per board in this time (in a cluster: one tick, plus the relayed ones)
+CLOCK_SLACK = 0.001  # s: a push the event loop runs this much before its time is still on time
 ORIGIN_GONE_AFTER = 6.0  # s without a word from another process (it sends one every 2 s): its viewers are removed
 COORD_MAX = 1_000_000
 LABEL_MAX = 120
@@ -87,7 +91,8 @@ class Presence:
     share: Share | None = None  # set in a cluster: told this process's changes at every push
     remote: dict[str, dict[str, RemoteEntry]] = field(default_factory=dict)  # board -> conn -> another process's
     _heard: dict[str, float] = field(default_factory=dict)  # process -> when it last said anything
-    _shared: dict[str, set[str]] = field(default_factory=dict)  # board -> local conns shared and not yet gone
+    _shared: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # board -> conn -> local entry shared
+    _relayed: set[str] = field(default_factory=set)  # boards with a push of other processes' entries asked for
 
     def join(self, board_id: str, conn: str, user: User) -> None:
         now = self.clock()
@@ -186,7 +191,10 @@ class Presence:
             entries.pop(conn, None)
         if not entries:
             self.remote.pop(board_id, None)
-        self._mark(board_id, at_once=True)  # the other process held it back already: no second wait here
+        self._dirty.add(board_id)
+        if board_id not in self._relayed:  # the other process held these back for a tick already: no second wait
+            self._relayed.add(board_id)
+            self.schedule(board_id, 0.0)
 
     def drop_origin(self, origin: str) -> None:
         """Another process stopped or went silent: its viewers leave every board."""
@@ -210,41 +218,51 @@ class Presence:
         return {**entry, 'joined': self.viewers[entry['conn']].joined_epoch}
 
     def take(self, board_id: str) -> BoardPush | None:
-        """The board's push, if anything changed since its last one; called when a scheduled push runs."""
-        self._scheduled.discard(board_id)
+        """The board's push, if anything changed since its last one; called when a scheduled push runs. A push at the
+        board's paced time is its tick (and shares); one asked for by `apply_remote` before that only pushes."""
+        now = self.clock()
+        self._relayed.discard(board_id)
+        tick = now >= self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - CLOCK_SLACK
+        if tick:
+            self._scheduled.discard(board_id)
+        if board_id not in self._dirty and not (tick and self.share is not None):
+            return None
+        snapshot = tuple(self.board_snapshot(board_id))
+        current = {entry['conn']: entry for entry in snapshot}
+        if tick:
+            if current:
+                self._pushed_at[board_id] = now
+            else:
+                self._pushed_at.pop(board_id, None)
+            if self.share is not None:
+                self._share_local(self.share, board_id, current)
         if board_id not in self._dirty:
             return None
         self._dirty.discard(board_id)
-        snapshot = tuple(self.board_snapshot(board_id))
         before = self._sent.pop(board_id, {})
-        current = {entry['conn']: entry for entry in snapshot}
         if current:
             self._sent[board_id] = current
-            self._pushed_at[board_id] = self.clock()
-        else:
-            self._pushed_at.pop(board_id, None)
         changed = tuple(entry for entry in snapshot if before.get(entry['conn']) != entry)
         gone = tuple(conn for conn in before if conn not in current)
-        if self.share is not None:
-            self._share_local(self.share, board_id, changed, current)
         return BoardPush(snapshot, changed, gone) if changed or gone else None
 
-    def _share_local(self, share: Share, board_id: str, changed: tuple[dict[str, Any], ...],
-                     current: dict[str, Any]) -> None:
-        local = {conn for conn in current if conn in self.viewers}
-        gone = sorted(self._shared.pop(board_id, set()) - local)
+    def _share_local(self, share: Share, board_id: str, current: dict[str, dict[str, Any]]) -> None:
+        """This process's viewers of the board that changed or left since its last tick, in one message."""
+        local = {conn: entry for conn, entry in current.items() if conn in self.viewers}
+        before = self._shared.pop(board_id, {})
         if local:
             self._shared[board_id] = local
-        mine = [self._with_joined(entry) for entry in changed if entry['conn'] in local]
+        mine = [self._with_joined(entry) for conn, entry in local.items() if before.get(conn) != entry]
+        gone = sorted(before.keys() - local.keys())
         if mine or gone:
             share(board_id, mine, gone)
 
-    def _mark(self, board_id: str, *, at_once: bool = False) -> None:
+    def _mark(self, board_id: str) -> None:
         self._dirty.add(board_id)
-        if board_id in self._scheduled and not at_once:
+        if board_id in self._scheduled:
             return
         self._scheduled.add(board_id)
-        wait = 0.0 if at_once else self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()
+        wait = self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()
         self.schedule(board_id, max(0.0, wait))
 
     def board_snapshot(self, board_id: str) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Presence across a cluster's processes, over the bus's `PRESENCE_TOPIC` (Redis, agor.redis_bus).
 
-Each process keeps the viewers connected to it (`agor.presence.Presence`) and shares, at each of a board's pushes,
+Each process keeps the viewers connected to it (`agor.presence.Presence`) and shares, at each of a board's ticks,
 only what changed among them; it says `alive` every ALIVE_SECONDS, `hello` when it starts (the others then share all
 their viewers with it) and `bye` when it stops. A process that dies says nothing: the others drop its viewers once
 it has been silent for `presence.ORIGIN_GONE_AFTER` seconds. Without REDIS_URL none of this runs.

@@ -4,8 +4,8 @@ Run from the project root: `.venv/bin/python -m benchmarks.cursor_fanout [--size
 [--processes 1,2]`. Per N: an idle baseline (connected, heartbeats only), then every client moves its cursor at
 10 Hz; reports send-to-receipt latency at the other clients, server CPU (% of one core, all app processes together)
 and bytes received per client per second. `--processes 2` runs a cluster (docs/deployment.md): a private PostgreSQL
-and Redis, two app processes, the clients split between them, so half of every client's peers reach it through Redis;
-`--processes 1,2` measures one process first, in the same run, as the baseline.
+and Redis, two app processes, the clients split between them, so half of every client's peers reach it through Redis
+(their p95 is reported on its own); `--processes 1,2` measures one process first, in the same run, as the baseline.
 """
 from __future__ import annotations
 
@@ -105,7 +105,10 @@ class Sim:
             if peer['conn'] == self.conn or key in self.seen or key not in self.bench.sent:
                 continue
             self.seen.add(key)
-            self.bench.latencies.append((now - self.bench.sent[key]) * 1000)
+            latency = (now - self.bench.sent[key]) * 1000
+            self.bench.latencies.append(latency)
+            if self.bench.process_of.get(peer['conn']) not in (None, self.server):
+                self.bench.relayed.append(latency)  # the mover is on the other process: through Redis
 
 
 class Bench:
@@ -113,6 +116,8 @@ class Bench:
         self.servers = servers
         self.sent: dict[tuple[str, float], float] = {}
         self.latencies: list[float] = []
+        self.relayed: list[float] = []  # the part of `latencies` between clients of different processes
+        self.process_of: dict[str, AppServer] = {}  # a client's connection id -> its process
         self.measuring = False
         self.client_cpu = 0.0
         self.disconnects: list[tuple[float, int, str]] = []
@@ -126,6 +131,7 @@ async def run_size(servers: list[AppServer], path: str, user_ids: list[str], n: 
         for start in range(0, n, 10):
             await asyncio.gather(*(s.open_retrying(http, s.server.url + path, user_ids[s.index])
                                    for s in sims[start:start + 10]))
+    bench.process_of = {s.conn: s.server for s in sims}
     stop = asyncio.Event()
 
     async def beats(sim: Sim) -> None:
@@ -175,11 +181,15 @@ async def run_size(servers: list[AppServer], path: str, user_ids: list[str], n: 
     stop.set()
     await asyncio.gather(*tasks)
     await asyncio.gather(*(s.sio.disconnect() for s in sims))
-    lat = sorted(bench.latencies)
-    q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float('nan')] * 99
-    return {'n': n, 'processes': len(servers), 'p50': q[49], 'p95': q[94], 'cpu': cpu, 'idle_cpu': idle_cpu, 'rx': rx,
-            'idle_rx': idle_bytes, 'samples': len(lat), 'client_cpu': bench.client_cpu,
+    q, relayed = percentiles(bench.latencies), percentiles(bench.relayed)
+    return {'n': n, 'processes': len(servers), 'p50': q[49], 'p95': q[94], 'relayed_p95': relayed[94],
+            'cpu': cpu, 'idle_cpu': idle_cpu, 'rx': rx,
+            'idle_rx': idle_bytes, 'samples': len(bench.latencies), 'client_cpu': bench.client_cpu,
             'dropped': len(dropped)}
+
+
+def percentiles(latencies: list[float]) -> list[float]:
+    return statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float('nan')] * 99
 
 
 def verdict(r: dict) -> str:
@@ -204,7 +214,8 @@ def measure(servers: list[AppServer], sizes: list[int], seconds: float, results:
             print(f'N={n}: FAILED: {error!r}', file=sys.stderr, flush=True)
             results.append({'n': n, 'processes': len(servers), 'error': repr(error)})
             continue
-        print(f"{len(servers)} process(es), N={n}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, CPU {r['cpu']:.1f}% "
+        print(f"{len(servers)} process(es), N={n}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms "
+              f"(through Redis {r['relayed_p95']:.1f}), CPU {r['cpu']:.1f}% "
               f"(idle {r['idle_cpu']:.1f}%), {r['rx'] / 1024:.1f} KiB/s per client, {r['samples']} samples",
               file=sys.stderr, flush=True)
         results.append(r)
@@ -245,15 +256,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix='agor-fanout-') as tmp:
         for mode in args.processes.split(','):
             problems += modes[mode](Path(tmp), sizes, args.seconds, results)
-    print('\n| processes | N | p50 ms | p95 ms | server CPU % (moving) | server CPU % (idle baseline) '
-          '| rx KiB/s per client | samples | bench-process CPU % | dropped sockets | target |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    print('\n| processes | N | p50 ms | p95 ms | p95 ms through Redis | server CPU % (moving) | server CPU % (idle '
+          'baseline) | rx KiB/s per client | samples | bench-process CPU % | dropped sockets | target |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
     for r in results:
         if 'error' in r:
-            print(f"| {r['processes']} | {r['n']} | - | - | - | - | - | - | - | - | FAIL (run error: {r['error']}) |")
+            print(f"| {r['processes']} | {r['n']} |" + ' - |' * 9 + f" FAIL (run error: {r['error']}) |")
             continue
-        print(f"| {r['processes']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['cpu']:.1f} | "
-              f"{r['idle_cpu']:.1f} | {r['rx'] / 1024:.1f} | {r['samples']} | {r['client_cpu']:.0f} | "
+        print(f"| {r['processes']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['relayed_p95']:.1f} | "
+              f"{r['cpu']:.1f} | {r['idle_cpu']:.1f} | {r['rx'] / 1024:.1f} | {r['samples']} | {r['client_cpu']:.0f} | "
               f"{r['dropped']} | {verdict(r)} |")
     print(f'\napp logs: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
     command = ['.venv/bin/python', '-m', 'benchmarks.cursor_fanout', '--sizes', args.sizes, '--seconds',

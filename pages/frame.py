@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import Client, app, ui
 
 from agor import auth, events, logins
-from agor.events import UserEvent, topic
+from agor.events import InstanceReset, Resync, UserEvent, topic
 from agor.config import Settings
 from agor.models import Role, User
 from components.act import FAILED, LOGIN, bind_login, close_page
@@ -90,8 +90,14 @@ def _close_when_login_ends(client: Client, login_id: str, user_id: str) -> None:
 
 
 def _reload_on_instance_reset() -> None:
-    """A demo reset replaces every account and board: open pages start over."""
-    listen(ui.context.client.layout, events.INSTANCE_TOPIC, lambda _: ui.navigate.reload())
+    """A demo reset replaces every account and board: open pages start over. So do the pages of a cluster built before
+    its Redis came back (agor.redis_bus): they may have missed events meanwhile."""
+    client = ui.context.client
+
+    def on_event(event: InstanceReset | Resync) -> None:
+        if event['type'] == 'reset' or client.created < event['until']:
+            ui.navigate.reload()
+    listen(client.layout, events.INSTANCE_TOPIC, on_event)
 
 
 def dialog_actions(dialog: ui.dialog, label: str, on_click: Callable, *, color: str = 'teal-8') -> None:

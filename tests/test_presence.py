@@ -271,3 +271,55 @@ async def test_a_process_that_starts_later_hears_who_is_already_there(monkeypatc
     settle(two)
     assert two.board_snapshot('board-1') == []
     second.stop()
+
+
+def test_moving_on_both_processes_shares_once_per_tick_and_relays_without_a_second_wait():
+    """Everyone moves all the time on two processes whose shares take 2 ms to arrive (Redis). Each process shares at
+    most once per tick; a relayed change is pushed when it arrives (the sender held it back for a tick already), so a
+    move reaches the other process's viewers within a tick and the hop; and nothing answers a push with a push."""
+    clock = Clock()
+    one, two = Presence(clock=clock, wall_clock=clock), Presence(clock=clock, wall_clock=clock)
+    in_flight: list[tuple[float, Presence, str, tuple]] = []
+    shares = {'p1': 0, 'p2': 0}
+    for hub, other, origin in ((one, two, 'p1'), (two, one, 'p2')):
+        hub.schedule = Pushes(clock)
+
+        def share(board, changed, gone, other=other, origin=origin):
+            shares[origin] += 1
+            in_flight.append((clock.now + 0.002, other, origin, (board, changed, gone)))
+        hub.share = share
+    for i in range(4):
+        one.join('board-1', f'a{i}', person(f'alice{i}', 'Alice'))
+        two.join('board-1', f'b{i}', person(f'bob{i}', 'Bob'))
+    moved_at: dict[str, list[tuple[float, float]]] = {}  # conn -> (x, when) of its moves not seen yet
+    seen_after: list[float] = []
+    pushes = {'p1': 0, 'p2': 0}
+
+    def run_until_quiet() -> None:
+        for _ in range(10):
+            for at, other, origin, args in [f for f in in_flight if f[0] <= clock.now]:
+                in_flight.remove((at, other, origin, args))
+                other.apply_remote(origin, *args)
+            for hub, origin, others in ((one, 'p1', 'b'), (two, 'p2', 'a')):
+                push = hub.schedule.run_due(hub).get('board-1')
+                if push is None:
+                    continue
+                pushes[origin] += 1
+                for p in push.changed:  # a move is seen once it or a later one is shown
+                    if p['conn'].startswith(others) and p['x'] is not None:
+                        waiting = moved_at.get(p['conn'], [])
+                        seen_after.extend(clock.now - at for x, at in waiting if x <= p['x'])
+                        moved_at[p['conn']] = [(x, at) for x, at in waiting if x > p['x']]
+
+    run_until_quiet()
+    start, steps = clock.now, 1000
+    for step in range(1, steps + 1):  # 1 s in 1 ms steps; each viewer moves every 8 ms
+        clock.now = start + step * 0.001
+        hub, conn = ((one, f'a{step % 4}') if step % 2 else (two, f'b{step % 4}'))
+        hub.cursor(conn, step, 0, seq=step)
+        moved_at.setdefault(conn, []).append((step, clock.now))
+        run_until_quiet()
+    ticks = steps * 0.001 / PUSH_INTERVAL
+    assert max(shares.values()) <= ticks + 2  # one message per board per tick, not one per move or per push
+    assert max(pushes.values()) <= 2 * ticks + 2  # its own ticks and the other's relayed ones
+    assert len(seen_after) > 900 and max(seen_after) <= PUSH_INTERVAL + 0.002 + 0.001

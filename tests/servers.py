@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .app_server import free_port
 
@@ -63,18 +64,30 @@ def redis_server(port: int | None = None) -> Iterator[str]:
                                 '--appendonly', 'no', '--dir', str(root)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'redis://127.0.0.1:{port}/0'
+
+    def ping() -> None:
+        with redis.Redis.from_url(url) as client:
+            client.ping()
+    with serving(process, root, ping, 'redis-server'):
+        yield url
+
+
+@contextmanager
+def serving(process: subprocess.Popen, root: Path, ready: Callable[[], Any], what: str) -> Iterator[None]:
+    """Waits (up to 20 s) until `ready()` returns without an exception, then yields; always stops `process` and
+    removes `root` after."""
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with redis.Redis.from_url(url) as client:
-                    client.ping()
+                ready()
                 break
-            except redis.ConnectionError:
+            except Exception as error:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError('redis-server did not start') from None
+                    stderr = process.stderr.read() if process.stderr else ''
+                    raise RuntimeError(f'{what} did not start: {error}\n{stderr}') from None
                 time.sleep(0.05)
-        yield url
+        yield
     finally:
         process.terminate()
         process.wait(10)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import httpx
@@ -341,32 +343,35 @@ def test_a_session_on_a_private_board_is_not_found_for_someone_without_access(wo
     refused(mia.post(f'/sessions/{session["id"]}/prompts', json={'prompt': 'echo'}), 404, 'no longer exists')
 
 
-def test_the_stream_ends_when_the_key_is_revoked(world):
+@contextmanager
+def followed_with_a_key(world) -> Iterator[SimpleNamespace]:
+    """A new shell session of Bob's, followed on its stream with a new key of his: the key's listing entry, Bob's
+    client with that key, the session, and the stream's lines after its first `session` event (no entries yet)."""
     view, key = api_keys.create(world.settings, world.users['bob'], 'stream')
     bob = client(world, Authorization=f'Bearer {key}')
     session = bob.post('/sessions', json={'worktree': 'auth-fix', 'agent': 'shell'}).json()
     with bob.stream('GET', f'/sessions/{session["id"]}/stream', timeout=httpx.Timeout(30, read=60)) as response:
         lines = response.iter_lines()
-        assert next(lines) == 'event: session'  # no entries yet
-        api_keys.revoke(world.users['bob'], view['id'])  # a change of the session makes the stream check again:
-        client(world, 'alice').post(f'/sessions/{session["id"]}/prompts', json={'prompt': 'echo wake'})
-        rest = [line for line in lines if line.startswith(('event:', 'data:'))]
+        assert next(lines) == 'event: session'
+        yield SimpleNamespace(key=view, bob=bob, session=session, lines=lines)
+
+
+def test_the_stream_ends_when_the_key_is_revoked(world):
+    with followed_with_a_key(world) as followed:
+        api_keys.revoke(world.users['bob'], followed.key['id'])  # a change of the session makes the stream check:
+        client(world, 'alice').post(f'/sessions/{followed.session["id"]}/prompts', json={'prompt': 'echo wake'})
+        rest = [line for line in followed.lines if line.startswith(('event:', 'data:'))]
     assert rest[-2:] == ['event: error', 'data: {"code": "gone", "message": "This API key was revoked."}']
 
 
 def test_a_stream_outlives_its_keys_rate_limit(world):
     """The stream re-checks its caller at every change of the session: that spends none of the key's requests."""
-    _, key = api_keys.create(world.settings, world.users['bob'], 'busy')
-    bob = client(world, Authorization=f'Bearer {key}')
-    session = bob.post('/sessions', json={'worktree': 'auth-fix', 'agent': 'shell'}).json()
-    with bob.stream('GET', f'/sessions/{session["id"]}/stream', timeout=httpx.Timeout(30, read=60)) as response:
-        lines = response.iter_lines()
-        assert next(lines) == 'event: session'
-        while bob.get('/me').status_code != 429:  # the key's minute is used up
+    with followed_with_a_key(world) as followed:
+        while followed.bob.get('/me').status_code != 429:  # the key's minute is used up
             pass
-        client(world, 'alice').post(f'/sessions/{session["id"]}/prompts', json={'prompt': 'echo still-here'})
+        client(world, 'alice').post(f'/sessions/{followed.session["id"]}/prompts', json={'prompt': 'echo still-here'})
         seen = []
-        for line in lines:
+        for line in followed.lines:
             seen.append(line)
             if 'still-here\\n' in line or line == 'event: error':
                 break

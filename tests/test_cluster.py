@@ -28,7 +28,7 @@ from agor.scheduler import WATCHDOG_SECONDS
 
 from .app_server import free_port, log_in, login_cookie, running_app
 from .conftest import PASSWORD, seed_board
-from .servers import INITDB, REDIS_SERVER, redis_server
+from .servers import INITDB, REDIS_SERVER, redis_server, serving
 from .ws_client import WsPage
 
 pytestmark = [pytest.mark.postgres,
@@ -305,21 +305,8 @@ def nginx(app_ports: list[int]):
     process = subprocess.Popen([NGINX, '-p', str(root), '-c', str(root / 'nginx.conf')],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f'http://localhost:{port}'
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f'{url}/healthz', timeout=2)
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None, f'nginx did not start: {process.stderr.read()}'
-                assert time.monotonic() < deadline, 'nginx did not answer'
-                time.sleep(0.1)
+    with serving(process, root, lambda: httpx.get(f'{url}/healthz', timeout=2).raise_for_status(), 'nginx'):
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def route_to(url: str, cookie: str, terminal: str, runner: bool) -> str:

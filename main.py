@@ -104,12 +104,20 @@ async def shutdown() -> None:
 def websocket_compression_without_idle_memory() -> None:
     """Keep permessage-deflate, but without server context takeover (RFC 7692 7.1.1.1, a server may ask for it on
     its own): a compressor is made per message and freed after it, instead of ~300 KB of zlib state held for every
-    open page. Browsers accept it; what it costs is compression across messages (docs/benchmarks.md)."""
+    open page. Browsers accept it; what it costs is compression across messages. And at zlib level 1, not 6: every
+    viewer's copy of a streamed transcript or a pushed board is compressed on its own, and level 6 cost about 80 ms
+    of the event loop per viewer per 5 MB, level 1 about 30 ms, for slightly larger frames (docs/benchmarks.md)."""
+    import types
+    import zlib
     from functools import partial
 
     from uvicorn.protocols.websockets import wsproto_impl
+    from wsproto import extensions
     wsproto_impl.PerMessageDeflate = partial(wsproto_impl.PerMessageDeflate, server_no_context_takeover=True,
                                              client_no_context_takeover=True)
+    fast = types.SimpleNamespace(**{name: getattr(zlib, name) for name in dir(zlib) if not name.startswith('__')})
+    fast.Z_DEFAULT_COMPRESSION = 1  # what wsproto's compressor is made with (its only use there), for wsproto alone
+    extensions.zlib = fast
 
 
 websocket_compression_without_idle_memory()

@@ -50,9 +50,8 @@ def create(actor: User, worktree_id: str, runtime: str, prompt: str | None = Non
 def prompt(actor: User, session_id: str, text: str) -> SessionTurn:
     """Queue a prompt; it runs when the session's current run (if any) ends."""
     require(actor, Role.member, 'prompt sessions')
-    body = _clean_prompt(text)
     with db.transaction() as session:
-        return queue_prompt(session, actor, _session(session, session_id), body)
+        return queue_prompt(session, actor, _session(session, session_id), text)
 
 
 def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: str | None, *,
@@ -78,8 +77,10 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
 
 
 def queue_prompt(session: Session, actor: User, agent: AgentSession, text: str) -> SessionTurn:
-    """`prompt` inside the caller's transaction. Someone else's session needs the `prompt` level; it still runs as
-    its creator, and the transcript shows who prompted it."""
+    """`prompt` inside the caller's transaction (the board, the API, a zone trigger, a chat message: one set of
+    limits). Someone else's session needs the `prompt` level; it still runs as its creator, and the transcript
+    shows who prompted it."""
+    text = _clean_prompt(text)
     permissions.require_session(session, actor, agent, 'prompt')
     worktree = session.get(Worktree, agent.worktree_id)
     if worktree is None or worktree.archived:

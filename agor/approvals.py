@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from . import agent_sessions, db, events, permissions
+from . import agent_sessions, credentials, db, events, permissions, user_secrets
 from .auth import require
 from .errors import Conflict, NotFound
 from .events import ApprovalChanged, topic
@@ -39,7 +39,9 @@ def request(session_id: str, turn_id: str | None, tool: str, tool_input: Any, ti
         agent = session.get(AgentSession, session_id)
         if agent is None or agent.status not in RUNNING:
             raise NotFound('The run that asked has ended.')
-        approval = Approval(session_id=agent.id, turn_id=turn_id, tool=tool[:200], input=tool_input,
+        redact = user_secrets.redactor(credentials.secret_values(session, agent.created_by, agent.id))
+        tool_input = user_secrets.redact_data(tool_input, redact)  # shown to every viewer, like the transcript
+        approval = Approval(session_id=agent.id, turn_id=turn_id, tool=redact(tool[:200]), input=tool_input,
                             expires_at=utcnow() + timedelta(seconds=timeout))
         session.add(approval)
         session.flush()
@@ -91,10 +93,11 @@ def close(approval_id: str, status: str) -> dict[str, Any]:
         return view(session, approval)
 
 
-def answer(approval: dict[str, Any]) -> dict[str, Any]:
-    """What Claude Code's permission prompt tool returns for the request's outcome."""
+def answer(approval: dict[str, Any], tool_input: dict[str, Any]) -> dict[str, Any]:
+    """What Claude Code's permission prompt tool returns for the request's outcome: an allowed call runs with the
+    input the agent sent (the stored one has the run's secret values hidden)."""
     if approval['status'] == 'allowed':
-        return {'behavior': 'allow', 'updatedInput': approval['input']}
+        return {'behavior': 'allow', 'updatedInput': tool_input}
     return {'behavior': 'deny', 'message': approval['outcome']}
 
 
@@ -194,6 +197,15 @@ def _settled(session: Session, approval: Approval) -> None:
         agent.status, agent.attention_since, agent.attention_reason = 'running', None, None
         agent_sessions.publish_change(session, agent, None)
     _emit(session, approval)
+
+
+def cancel_pending(session: Session, session_id: str) -> None:
+    """In the transaction that ends the session's run: what it still asked can no longer be answered (one run at a
+    time per session, so every pending request is that run's); viewers see it cancelled."""
+    for approval in session.exec(select(Approval).where(Approval.session_id == session_id,
+                                                        Approval.status == 'pending')).all():
+        approval.status, approval.decided_at = 'cancelled', utcnow()
+        _emit(session, approval)
 
 
 def _emit(session: Session, approval: Approval) -> None:

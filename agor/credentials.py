@@ -29,7 +29,7 @@ from .gateway import channels as gateway_channels
 from .errors import InvalidInput
 from .models import User
 from .runtimes.base import Runtime
-from .unix_accounts import AGENT_HOMES, Account, login_env
+from .unix_accounts import Account, login_env
 
 ALLOWED_NAMES = {
     'PATH', 'LANG', 'LANGUAGE', 'TZ', 'TERM', 'COLORTERM',
@@ -71,12 +71,21 @@ def merged_env(user: User, account: Account, *, session_id: str | None = None) -
         env.update(GIT_TRUSTS_CHECKOUTS)
     env.update(instance)
     with db.read() as session:
-        channel = gateway_channels.env_for_session(session, session_id)
-        own = user_secrets.opened_env(session, user.id, session_id)
+        channel, own = _secret_layers(session, user.id, session_id)
     env.update(channel)
     env.update(own.env)
     env.update(AGOR_USER=user.name, AGOR_USER_EMAIL=user.email)
     return Launch(env, [*channel.values(), *own.values])
+
+
+def secret_values(session: Session, user_id: str, session_id: str | None) -> list[str]:
+    """The secret values a run of `user_id`'s in that session gets: what anything shown of the run hides."""
+    channel, own = _secret_layers(session, user_id, session_id)
+    return [*channel.values(), *own.values]
+
+
+def _secret_layers(session: Session, user_id: str, session_id: str | None):
+    return gateway_channels.env_for_session(session, session_id), user_secrets.opened_env(session, user_id, session_id)
 
 
 def require_provider_key(session: Session, runtime: Runtime, creator: User, actor: User,

@@ -2,9 +2,8 @@
 revocation, owned by the app (not the mcp SDK's `OAuthClientProvider`, which keeps its state in one process's memory,
 cannot refresh after a restart in 2.3.0 and has no revocation; see docs/security.md).
 
-What is reused: the mcp SDK's discovery URL builders (RFC 9728 protected-resource metadata, then RFC 8414 / OIDC
-authorization-server metadata in the spec's order) and its pydantic models to check the documents' shape; authlib's
-PKCE S256 challenge. The HTTP is plain `httpx` (sync: these run in worker threads, never on the event loop).
+Discovery and the URL checks are in `mcp_discovery`; authlib gives the PKCE S256 challenge. The HTTP is plain `httpx`
+(sync: these run in worker threads, never on the event loop).
 
 - `authorize_url` (Connect): discovery, a client (the admin's pre-registered one, else RFC 7591 DCR, kept per
   (server, issuer)), then a pending flow row: the hash of `state`, the sealed PKCE verifier, 10 minutes, one use.
@@ -20,31 +19,22 @@ PKCE S256 challenge. The HTTP is plain `httpx` (sync: these run in worker thread
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
-import re
 import secrets
-import socket
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
 import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from mcp.client.auth.utils import (
-    build_oauth_authorization_server_metadata_discovery_urls,
-    build_protected_resource_metadata_discovery_urls,
-)
-from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
-from pydantic import ValidationError
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from . import db, ids
 from .auth import require
 from .errors import DomainError, Forbidden, InvalidInput, NotFound
+from .mcp_discovery import Discovery, McpAuthError, discover, http_client, json_object, reason, show
 from .models import McpClient, McpGrant, McpPendingFlow, McpServer, Role, User, utcnow
 from .user_secrets import box
 
@@ -52,14 +42,7 @@ log = logging.getLogger(__name__)
 FLOW_SECONDS = 600
 REFRESH_SKEW = timedelta(seconds=60)
 LEASE = timedelta(seconds=30)
-TIMEOUT = httpx.Timeout(10.0)
-MAX_DOCUMENT = 256 * 1024
 CALLBACK_PATH = '/mcp-oauth/callback'
-
-
-class McpAuthError(DomainError):
-    """Discovery, registration, authorization or token exchange failed; the message says which and why."""
-    status = 502
 
 
 class NeedsAuthorization(DomainError):
@@ -67,164 +50,7 @@ class NeedsAuthorization(DomainError):
     status = 401
 
 
-# ---- where the app may go -------------------------------------------------------------------------------------------
-
-def check_url(url: str, allow_loopback: bool, what: str = 'URL') -> str:
-    """`url` if the app may fetch it: https to a public address, or http(s) on loopback when the admin allows it
-    (AGOR_MCP_ALLOW_LOOPBACK). Names are resolved: a name pointing at a private, link-local or loopback address is
-    refused like the address itself."""
-    parsed = urlparse(url) if isinstance(url, str) else None
-    if parsed is None or parsed.scheme not in ('http', 'https') or not parsed.hostname:
-        raise InvalidInput(f'The {what} {_show(url)} is not an http(s) URL.')
-    addresses = _addresses(parsed.hostname)
-    loopback = bool(addresses) and all(address.is_loopback for address in addresses)
-    if loopback and allow_loopback:
-        return url
-    if loopback:
-        raise InvalidInput(f'The {what} {_show(url)} is on this machine (loopback); an admin allows that only for '
-                           'development (AGOR_MCP_ALLOW_LOOPBACK=1).')
-    if any(not address.is_global for address in addresses):
-        raise InvalidInput(f'The {what} {_show(url)} points at a private or internal address, which the app does '
-                           'not fetch.')
-    if parsed.scheme != 'https':
-        raise InvalidInput(f'The {what} {_show(url)} must use https.')
-    return url
-
-
-def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host.strip('[]'))]
-    except ValueError:
-        pass
-    if host.lower() == 'localhost' or host.lower().endswith('.localhost'):
-        return [ipaddress.ip_address('127.0.0.1')]
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        raise McpAuthError(f'{host} cannot be resolved.') from None
-    return [ipaddress.ip_address(info[4][0].split('%')[0]) for info in infos]
-
-
-def _show(url: Any) -> str:
-    return repr(str(url)[:200])
-
-
-# ---- discovery ------------------------------------------------------------------------------------------------------
-
-@dataclass
-class Discovery:
-    issuer: str
-    metadata: dict[str, Any]  # the authorization server's, as served
-    resource: str  # the canonical resource (RFC 8707): the PRM's `resource`, else the server URL
-    scopes: str | None
-
-
-def discover(server_url: str, allow_loopback: bool) -> Discovery:
-    """RFC 9728 protected-resource metadata (from the 401's `resource_metadata`, then the well-known paths), then the
-    authorization server's metadata (RFC 8414, then OIDC, in the spec's order). Each URL is checked first."""
-    check_url(server_url, allow_loopback, 'MCP server URL')
-    with _client() as client:
-        hint = _probe(client, server_url)
-        prm = None
-        for url in build_protected_resource_metadata_discovery_urls(hint, server_url):
-            prm = _document(client, url, allow_loopback, 'protected-resource metadata')
-            if prm is not None:
-                break
-        if prm is not None:
-            try:
-                ProtectedResourceMetadata.model_validate(prm)
-            except ValidationError:
-                raise McpAuthError('The MCP server\'s protected-resource metadata is malformed (it needs `resource` '
-                                   'and `authorization_servers`).') from None
-            issuer, resource = str(prm['authorization_servers'][0]), str(prm['resource'])
-            if not server_url.rstrip('/').startswith(resource.rstrip('/')):
-                raise McpAuthError(f'The protected-resource metadata is for {_show(resource)}, not for this server.')
-            as_urls = build_oauth_authorization_server_metadata_discovery_urls(issuer, server_url)
-        else:  # a server without RFC 9728: its own origin is the authorization server
-            origin = urlparse(server_url)
-            issuer, resource = f'{origin.scheme}://{origin.netloc}', server_url
-            as_urls = build_oauth_authorization_server_metadata_discovery_urls(None, server_url)
-        metadata = None
-        for url in as_urls:
-            metadata = _document(client, url, allow_loopback, 'authorization server metadata')
-            if metadata is not None:
-                break
-    if metadata is None:
-        raise McpAuthError(f'No authorization server metadata found for {_show(issuer)}.')
-    try:
-        OAuthMetadata.model_validate(metadata)
-    except ValidationError:
-        raise McpAuthError('The authorization server metadata is malformed (it needs `issuer`, '
-                           '`authorization_endpoint` and `token_endpoint`).') from None
-    if not _same_issuer(metadata['issuer'], issuer):
-        raise McpAuthError(f'The authorization server metadata names the issuer {_show(metadata["issuer"])}, not '
-                           f'{_show(issuer)}: refused (it could be another server\'s).')
-    if 'S256' not in (metadata.get('code_challenge_methods_supported') or []):
-        raise McpAuthError('The authorization server does not support PKCE with S256, which OAuth 2.1 requires.')
-    for name in ('authorization_endpoint', 'token_endpoint', 'registration_endpoint', 'revocation_endpoint'):
-        if metadata.get(name):
-            check_url(metadata[name], allow_loopback, name.replace('_', ' '))
-    scopes = (prm or {}).get('scopes_supported') or metadata.get('scopes_supported')
-    return Discovery(metadata['issuer'], metadata, resource, ' '.join(scopes) if scopes else None)
-
-
-def _same_issuer(served: Any, expected: str) -> bool:
-    """String equality (RFC 8414 section 3.3), except that an empty path equals '/' (the same URL, RFC 3986 6.2.3):
-    `https://as.example` names the issuer `https://as.example/`."""
-    if not isinstance(served, str):
-        return False
-    return served == expected or (served.rstrip('/') == expected.rstrip('/') and urlparse(served).path in ('', '/')
-                                  and urlparse(expected).path in ('', '/'))
-
-
-def _client() -> httpx.Client:
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
-
-
-def _probe(client: httpx.Client, server_url: str) -> str | None:
-    """The `resource_metadata` URL of the server's 401 answer to an unauthenticated initialize, if it gives one."""
-    try:
-        answer = client.post(server_url, json={'jsonrpc': '2.0', 'id': 1, 'method': 'initialize', 'params': {
-            'protocolVersion': '2025-06-18', 'capabilities': {}, 'clientInfo': {'name': 'agor', 'version': '1'}}},
-            headers={'Accept': 'application/json, text/event-stream'})
-    except httpx.HTTPError as error:
-        raise McpAuthError(f'The MCP server is unreachable: {_reason(error)}.') from None
-    found = re.search(r'resource_metadata="([^"]+)"', answer.headers.get('www-authenticate', ''))
-    return found.group(1) if answer.status_code == 401 and found else None
-
-
-def _document(client: httpx.Client, url: str, allow_loopback: bool, what: str) -> dict[str, Any] | None:
-    """A metadata document; None when this URL has none (3xx/4xx: the next one is tried); McpAuthError on a server
-    error or a body that is not a JSON object."""
-    check_url(url, allow_loopback, f'{what} URL')
-    try:
-        answer = client.get(url, headers={'Accept': 'application/json'})
-    except httpx.HTTPError as error:
-        raise McpAuthError(f'The {what} at {_show(url)} is unreachable: {_reason(error)}.') from None
-    if answer.status_code >= 500:
-        raise McpAuthError(f'The {what} at {_show(url)} answered HTTP {answer.status_code}.')
-    if answer.status_code != 200:
-        return None
-    return _json_object(answer, f'The {what} at {_show(url)}')
-
-
-def _json_object(answer: httpx.Response, what: str) -> dict[str, Any]:
-    if len(answer.content) > MAX_DOCUMENT:
-        raise McpAuthError(f'{what} is too large.')
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise McpAuthError(f'{what} is not a JSON object.')
-    return body
-
-
-def _reason(error: Exception) -> str:
-    return type(error).__name__ if not str(error) else str(error)[:200]
-
-
-# ---- connect ----------------------------------------------------------------------------------------------------------
+# ---- connect --------------------------------------------------------------------------------------------------------
 
 def authorize_url(actor: User, server_id: Any, redirect_uri: str, allow_loopback: bool) -> str:
     """Start connecting the actor's own grant (any active user): the authorization server's URL to send the browser
@@ -278,7 +104,7 @@ def finish(user: User | None, params: dict[str, str]) -> str:
         raise NotFound('This MCP server was removed meanwhile.')
     issuer = params.get('iss')
     if issuer is not None and issuer != client.issuer:
-        raise McpAuthError(f'The answer came from the issuer {_show(issuer)}, not {_show(client.issuer)}: refused.')
+        raise McpAuthError(f'The answer came from the issuer {show(issuer)}, not {show(client.issuer)}: refused.')
     if issuer is None and client.metadata_.get('authorization_response_iss_parameter_supported'):
         raise McpAuthError('The answer does not name its issuer although the authorization server says it does: '
                            'refused.')
@@ -349,18 +175,18 @@ def _register(found: Discovery, redirect_uri: str, scope: str | None, row: McpCl
     if scope:
         body['scope'] = scope
     try:
-        with _client() as client:
+        with http_client() as client:
             answer = client.post(endpoint, json=body)
     except httpx.HTTPError as error:
-        raise McpAuthError(f'Client registration failed: {_reason(error)}.') from None
+        raise McpAuthError(f'Client registration failed: {reason(error)}.') from None
     if answer.status_code not in (200, 201):
         raise McpAuthError(f'Client registration was refused (HTTP {answer.status_code}{_oauth_error(answer)}).')
-    registered = _json_object(answer, 'The client registration answer')
+    registered = json_object(answer, 'The client registration answer')
     if not isinstance(registered.get('client_id'), str) or not registered['client_id']:
         raise McpAuthError('The client registration answer has no client_id.')
     method = registered.get('token_endpoint_auth_method') or 'client_secret_post'
     if method not in ('none', 'client_secret_post', 'client_secret_basic'):
-        raise McpAuthError(f'The registered client uses {_show(method)}, which the app does not support.')
+        raise McpAuthError(f'The registered client uses {show(method)}, which the app does not support.')
     secret = registered.get('client_secret')
     if method != 'none' and not isinstance(secret, str):
         raise McpAuthError('The client registration answer has no client_secret for its method.')
@@ -368,7 +194,7 @@ def _register(found: Discovery, redirect_uri: str, scope: str | None, row: McpCl
     return secret if method != 'none' else None
 
 
-# ---- tokens -------------------------------------------------------------------------------------------------------------
+# ---- tokens ---------------------------------------------------------------------------------------------------------
 
 def _client_auth(client: McpClient, form: dict[str, str]) -> tuple[dict[str, str], httpx.BasicAuth | None]:
     """The form and HTTP auth of a request the app makes as the registered client: its id, and its secret (if it
@@ -387,21 +213,21 @@ def _token_request(client: McpClient, form: dict[str, str]) -> dict[str, Any]:
     `invalid_grant` attribute says whether the grant itself was refused)."""
     form, auth = _client_auth(client, form)
     try:
-        with _client() as http:
+        with http_client() as http:
             answer = http.post(client.metadata_['token_endpoint'], data=form, auth=auth,
                                headers={'Accept': 'application/json'})
     except httpx.HTTPError as error:
-        raise McpAuthError(f'The token endpoint is unreachable: {_reason(error)}.') from None
+        raise McpAuthError(f'The token endpoint is unreachable: {reason(error)}.') from None
     if answer.status_code != 200:
         problem = McpAuthError(f'The authorization server refused the token request (HTTP {answer.status_code}'
                                f'{_oauth_error(answer)}).')
         problem.invalid_grant = _error_code(answer) in ('invalid_grant', 'invalid_client', 'unauthorized_client')
         raise problem
-    tokens = _json_object(answer, 'The token response')
+    tokens = json_object(answer, 'The token response')
     if not isinstance(tokens.get('access_token'), str) or not tokens['access_token']:
         raise McpAuthError('The token response has no access_token.')
     if str(tokens.get('token_type', 'bearer')).lower() != 'bearer':
-        raise McpAuthError(f'The token response is of type {_show(tokens.get("token_type"))}, not Bearer.')
+        raise McpAuthError(f'The token response is of type {show(tokens.get("token_type"))}, not Bearer.')
     return tokens
 
 
@@ -539,7 +365,7 @@ def _revoke(grant: McpGrant, client: McpClient) -> bool:
         form, auth = _client_auth(client, {'token': sealer.open(grant.user_id, purpose, grant.server_id, sealed),
                                            'token_type_hint': hint})
         try:
-            with _client() as http:
+            with http_client() as http:
                 revoked = http.post(endpoint, data=form, auth=auth).status_code == 200 and revoked
         except httpx.HTTPError:
             revoked = False

@@ -30,7 +30,7 @@ from . import db, ids, permissions
 from .auth import require
 from .config import Settings, session_secret
 from .errors import Forbidden, InvalidInput, NotFound
-from .mcp_oauth import McpAuthError, check_url, discover
+from .mcp_discovery import McpAuthError, check_url, discover
 from .models import AgentSession, McpGrant, McpServer, Role, SessionMcpServer, SessionTurn, User, Worktree, utcnow
 from .runtimes import base as runtime
 from .user_secrets import box, env_name

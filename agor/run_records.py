@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import agent_sessions, db, permissions
+from . import agent_sessions, approvals, db, permissions
 from .events import EntryAdded, EntryAppended, RunFinished, topic
 from .models import AgentSession, SessionFollow, SessionTurn, TranscriptEntry, User, Worktree, utcnow
 from .models.agent_sessions import RUNNING
@@ -76,6 +76,7 @@ def finish_turn(session_id: str, turn_id: str, status: str, *, error: str | None
         turn.status, turn.finished_at, turn.error = status, now, error
         agent.pid = None
         agent.resume_id = resume_id or agent.resume_id
+        approvals.cancel_pending(session, agent.id)
         if error:  # a stop says who or what stopped it, which is no error of the agent's
             kind = 'system' if status == 'stopped' else 'error'
             _add_entry(session, agent, turn.id, kind, error, {'details': details} if details else {})
@@ -115,6 +116,7 @@ def fail_interrupted(session_id: str, reason: str) -> None:
                                                            SessionTurn.status == 'running')):
             turn.status, turn.finished_at, turn.error = 'failed', utcnow(), reason
         agent.status, agent.error, agent.pid, agent.attention_since = 'failed', reason, None, utcnow()
+        approvals.cancel_pending(session, agent.id)
         _add_entry(session, agent, None, 'error', reason, {})
         agent_sessions.publish_change(session, agent, None)
 

@@ -178,6 +178,13 @@ def load_average() -> str:
 
 
 def log_problems(log: Path) -> list[str]:
-    """The app log's warning, error and traceback lines."""
+    """The app log's warning and error lines, each with the traceback that follows it."""
     lines = log.read_text(errors='replace').splitlines() if log.exists() else []
-    return [line for line in lines if re.search(r'ERROR|WARNING|Traceback|Exception', line)]
+    problems, in_traceback = [], False
+    for line in lines:
+        starts = bool(re.match(r'\d{4}-\d\d-\d\d ', line))  # a new log record
+        if starts:
+            in_traceback = bool(re.search(r' (ERROR|WARNING|CRITICAL) ', line))
+        if in_traceback or (not starts and problems and re.search(r'Traceback|Error|Exception', line)):
+            problems.append(line)
+    return problems

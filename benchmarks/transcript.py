@@ -242,7 +242,7 @@ def main() -> None:
                 results = asyncio.run(run(args, scene))
         finally:
             problems = log_problems(tmp / 'app.log')
-            print(f'app.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:10]))
+            print(f'app.log: {len(problems)} warning/error lines' + ''.join(f'\n    {p}' for p in problems[:40]))
     report(results, args)
     print(f'\nCommand: {shlex.join([".venv/bin/python", "-m", "benchmarks.transcript", *sys.argv[1:]])}')
     print(f'Load average (1, 5, 15 min): {load} at the start, {load_average()} at the end.')

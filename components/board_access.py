@@ -29,7 +29,8 @@ async def board_access_dialog(board_id: str, on_saved: Callable[[], Any] | None 
         with ui.column().classes('w-full max-h-56 overflow-auto gap-0 pl-2') \
                 .bind_visibility_from(private, 'value').mark('board-members'):
             boxes = {p['id']: ui.checkbox(p['name'], value=p['id'] in current['members']) for p in people}
-        level = ui.select(LEVEL_LABELS, value=current['others_can'], label='On new worktrees of this board, others may') \
+        level = ui.select(LEVEL_LABELS, value=current['others_can'],
+                          label='On new worktrees of this board, others may') \
             .props('outlined dense').classes('w-full').mark('board-level')
         ui.label('Each worktree keeps its own level; its owner changes it in the worktree’s card.') \
             .classes('text-xs text-slate-600')

@@ -256,7 +256,8 @@ class CommentsPanel:
     def _thread_actions(self, thread: dict[str, Any]) -> None:
         if thread['id'] in self.replying and not thread['comments'][0]['deleted']:
             editor = CommentEditor(self.people, lambda text, t=thread: self.reply(t['id'], text),
-                                   placeholder='Reply…', submit_label='Reply', initial=self.drafts.get(thread['id'], ''),
+                                   placeholder='Reply…', submit_label='Reply',
+                                   initial=self.drafts.get(thread['id'], ''),
                                    on_cancel=lambda t=thread: self.stop_reply(t['id']),
                                    on_typing=lambda text, t=thread: self.drafts.__setitem__(t['id'], text)) \
                 .mark('reply-editor')

@@ -11,6 +11,7 @@ from agor.models.gateway import SLACK_API
 from agor.runtimes.registry import RUNTIMES
 
 from .act import FAILED, act
+from .listing import refill
 
 KEEP = 'stored: leave empty to keep'
 
@@ -29,15 +30,8 @@ class GatewayAdmin:
 
     async def refresh(self) -> None:
         """The whole listing from one read (a teammate deleting another channel meanwhile cannot break it)."""
-        listing = await act(channels.listing)
-        if listing is FAILED:
-            return
-        self.listing.clear()
-        with self.listing:
-            if not listing['channels']:
-                ui.label('No channels yet.').classes('text-sm text-slate-600')
-            for row in listing['channels']:
-                self.row(row, listing['users'])
+        await refill(self.listing, channels.listing, lambda pair: self.row(*pair), 'No channels yet.',
+                     pick=lambda listing: [(channel, listing['users']) for channel in listing['channels']])
 
     def row(self, channel: dict[str, Any], users: list[dict[str, str]]) -> None:
         with ui.column().classes('w-full border-t border-slate-100 pt-2 gap-1').mark(f'channel-{channel["name"]}'):

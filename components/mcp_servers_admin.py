@@ -13,6 +13,7 @@ from agor.config import Settings
 
 from .act import FAILED, act
 from .busy import busy_button
+from .listing import refill
 
 TRANSPORTS = {'stdio': 'stdio (a command)', 'http': 'Streamable HTTP', 'sse': 'SSE'}
 AUTHS = {'none': 'None', 'header': 'Header (a secret value)', 'oauth': 'OAuth (each user connects)'}
@@ -33,29 +34,23 @@ class McpServersAdmin:
         ui.timer(0.1, self.refresh, once=True)
 
     async def refresh(self) -> None:
-        servers = await act(mcp_servers.list_servers)
-        if servers is FAILED:
-            return
-        self.rows.clear()
-        with self.rows:
-            if not servers:
-                ui.label('No MCP servers yet.').classes('text-sm text-slate-500')
-            for server in servers:
-                with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-1') \
-                        .mark(f'mcp-server-{server["name"]}'):
-                    ui.label(server['name']).classes('w-40 font-semibold truncate')
-                    ui.label(f'{server["transport"]} · {server["auth"]}').classes('w-32 text-sm')
-                    where = server['url'] or ' '.join([server.get('command') or '', *server.get('args', [])])
-                    ui.label(where).classes('font-mono text-xs text-slate-600 truncate flex-1')
-                    if not server['enabled']:
-                        ui.badge('disabled', color='grey-8').props('outline')
-                    result = ui.label().classes('text-xs max-w-xs truncate').mark('mcp-test-result')
-                    busy_button('Test', lambda s=server, r=result: self.test(s, r), icon='network_check') \
-                        .props('flat dense no-caps').mark('mcp-test')
-                    ui.button(icon='edit', on_click=lambda s=server: self.edit(s)).props('flat round dense') \
-                        .tooltip('Edit')
-                    ui.button(icon='delete', on_click=lambda s=server: self.delete(s)) \
-                        .props('flat round dense color=red').tooltip('Delete')
+        await refill(self.rows, mcp_servers.list_servers, self.row, 'No MCP servers yet.')
+
+    def row(self, server: dict[str, Any]) -> None:
+        with ui.row().classes('w-full items-center gap-3 border-t border-slate-100 py-1') \
+                .mark(f'mcp-server-{server["name"]}'):
+            ui.label(server['name']).classes('w-40 font-semibold truncate')
+            ui.label(f'{server["transport"]} · {server["auth"]}').classes('w-32 text-sm')
+            where = server['url'] or ' '.join([server.get('command') or '', *server.get('args', [])])
+            ui.label(where).classes('font-mono text-xs text-slate-600 truncate flex-1')
+            if not server['enabled']:
+                ui.badge('disabled', color='grey-8').props('outline')
+            result = ui.label().classes('text-xs max-w-xs truncate').mark('mcp-test-result')
+            busy_button('Test', lambda: self.test(server, result), icon='network_check') \
+                .props('flat dense no-caps').mark('mcp-test')
+            ui.button(icon='edit', on_click=lambda: self.edit(server)).props('flat round dense').tooltip('Edit')
+            ui.button(icon='delete', on_click=lambda: self.delete(server)).props('flat round dense color=red') \
+                .tooltip('Delete')
 
     async def test(self, server: dict[str, Any], result: ui.label) -> None:
         outcome = await act(mcp_servers.test_connection, server['id'], self.settings.mcp_allow_loopback)

@@ -10,6 +10,7 @@ from nicegui import ui
 from agor import mcp_servers
 
 from .act import FAILED, act
+from .choice_dialog import choose_many
 
 LEFT_OUT = 'not connected by {who}: left out until connected under Settings → MCP authorizations'
 
@@ -46,22 +47,15 @@ async def choose(session_id: str) -> None:
     current = await act(mcp_servers.session_servers, session_id)
     if current is FAILED:
         return
-    with ui.dialog() as dialog, ui.card().classes('w-96').mark('session-mcp-dialog'):
-        ui.label('MCP servers').classes('text-lg font-semibold')
-        options: dict[str, Any] = {s['id']: s['name'] for s in current['available']}
-        if not options:
-            ui.label('An admin has defined no MCP servers.').classes('text-sm text-slate-500')
-        chosen = ui.select(options, value=current['selected'], multiple=True, label='This session uses') \
-            .props('outlined use-chips').classes('w-full')
+
+    def left_out() -> None:
         if current['missing']:
             ui.label(f'{", ".join(current["missing"])}: {LEFT_OUT.format(who="you")}') \
                 .classes('text-xs text-orange-800').mark('mcp-left-out')
 
-        async def save() -> None:
-            if await act(mcp_servers.set_session_servers, session_id, list(chosen.value or []),
-                         success='MCP servers saved') is not FAILED:
-                dialog.close()
-        with ui.row().classes('w-full justify-end'):
-            ui.button('Cancel', on_click=dialog.close).props('flat')
-            ui.button('Save', on_click=save).props('unelevated color=teal').mark('save-session-mcp')
-    dialog.open()
+    async def save(chosen: list[str]) -> bool:
+        return await act(mcp_servers.set_session_servers, session_id, chosen, success='MCP servers saved') \
+            is not FAILED
+    choose_many(title='MCP servers', mark='session-mcp', options={s['id']: s['name'] for s in current['available']},
+                selected=current['selected'], label='This session uses', empty='An admin has defined no MCP servers.',
+                save=save, after=left_out)

@@ -23,6 +23,7 @@ from agor.runtimes.base import usage_text
 from . import session_mcp, timestamp
 from .act import FAILED, act
 from .approval_box import ApprovalBox
+from .choice_dialog import choose_many
 from .listen import listen
 from .new_session_form import NewSessionForm
 from .side_panel import SidePanel
@@ -194,23 +195,16 @@ class SessionView:
         current = await act(user_secrets.session_env, session_id)
         if current is FAILED:
             return
-        with ui.dialog() as dialog, ui.card().classes('w-96').mark('session-variables-dialog'):
-            ui.label('Session variables').classes('text-lg font-semibold')
-            if not current['available']:
-                ui.label('You have no Session-scoped variables: add one under Settings → Env Vars with the scope '
-                         'Session.').classes('text-sm text-slate-500')
-            chosen = ui.select(current['available'], value=current['selected'], multiple=True,
-                               label='This session gets').props('outlined use-chips').classes('w-full')
-            ui.label('From the next run on; your Global variables always apply.').classes('text-xs text-slate-500')
 
-            async def save() -> None:
-                if await act(user_secrets.set_session_env, session_id, list(chosen.value or []),
-                             success='Session variables saved') is not FAILED:
-                    dialog.close()
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Cancel', on_click=dialog.close).props('flat')
-                ui.button('Save', on_click=save).props('unelevated color=teal').mark('save-session-variables')
-        dialog.open()
+        async def save(chosen: list[str]) -> bool:
+            return await act(user_secrets.set_session_env, session_id, chosen, success='Session variables saved') \
+                is not FAILED
+        choose_many(title='Session variables', mark='session-variables', options=current['available'],
+                    selected=current['selected'], label='This session gets', save=save,
+                    empty='You have no Session-scoped variables: add one under Settings → Env Vars with the scope '
+                          'Session.',
+                    after=lambda: ui.label('From the next run on; your Global variables always apply.')
+                    .classes('text-xs text-slate-500'))
 
     def _footer(self, detail: dict[str, Any]) -> None:
         self.footer.clear()

@@ -173,7 +173,7 @@ def build(settings: Settings) -> MCPServer:
             decided = await approvals.wait(asked['id'], caller.session_id, timeout)
         except DomainError as refused:
             return json.dumps({'behavior': 'deny', 'message': refused.message})
-        return json.dumps(approvals.answer(decided))
+        return json.dumps(approvals.answer(decided, input))
 
     return server
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, agent_tokens, agent_tools, approvals, auth, db, repos, run_records
+from agor import agent_sessions, agent_tokens, agent_tools, approvals, auth, db, repos, run_records, user_secrets
 from agor.config import Settings, load_settings
 from agor.errors import Forbidden, NotFound
 from agor.models import AgentSession, Approval, Comment, Notification, Role, SessionTurn, User
@@ -116,6 +116,37 @@ def test_the_first_answer_wins_and_a_viewer_cannot_answer(settings, running):
     assert approvals.decide(running.users['bob'], asked['id'], False)['outcome'] == 'Denied by Bob.'
     with pytest.raises(Exception, match='Already answered: Denied by Bob.'):
         approvals.decide(running.owner, asked['id'], True)
+    assert agent_sessions.get(running.owner, running.agent.id)['status'] == 'running'
+
+
+def test_a_request_shows_the_creators_secret_values_as_stars(settings, running):
+    """Everyone who watches the session sees the request: the secrets the run got are hidden, as in the transcript."""
+    user_secrets.set_env(running.owner, 'DEPLOY_TOKEN', 'tok-alice-1234')
+    asked = approvals.request(running.agent.id, running.turn.id, 'Bash',
+                              {'command': 'curl -H "X-Token: tok-alice-1234" https://deploy'}, 60)
+    assert asked['input'] == {'command': 'curl -H "X-Token: ***" https://deploy'}
+    assert 'tok-alice-1234' not in repr(approvals.for_session(running.users['bob'], running.agent.id))
+    sent = {'command': 'curl -H "X-Token: tok-alice-1234" https://deploy'}
+    allowed = approvals.decide(running.owner, asked['id'], True)
+    assert approvals.answer(allowed, sent) == {'behavior': 'allow', 'updatedInput': sent}  # runs as the agent asked
+
+
+@pytest.mark.parametrize('ending', ['finished', 'interrupted'])
+def test_a_run_that_ends_cancels_what_it_asked(running, ending):
+    """A request whose run ended (its process finished, or the app restarted under it) cannot stay answerable, and
+    the next run's own request settles the session as usual."""
+    stale = approvals.request(running.agent.id, running.turn.id, 'Bash', {'command': 'touch x'}, 60)
+    if ending == 'finished':
+        run_records.finish_turn(running.agent.id, running.turn.id, 'completed')
+    else:
+        run_records.fail_interrupted(running.agent.id, 'The app restarted during the run.')
+    [shown] = approvals.for_session(running.owner, running.agent.id)
+    assert (shown['id'], shown['status'], shown['outcome']) == \
+        (stale['id'], 'cancelled', 'Cancelled: the run ended first.')
+    agent_sessions.prompt(running.owner, running.agent.id, 'again')
+    _, turn, _, _ = run_records.claim_next_turn(running.agent.id)
+    asked = approvals.request(running.agent.id, turn.id, 'Bash', {'command': 'touch y'}, 60)
+    approvals.decide(running.owner, asked['id'], True)
     assert agent_sessions.get(running.owner, running.agent.id)['status'] == 'running'
 
 

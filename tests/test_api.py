@@ -302,6 +302,7 @@ def test_sessions_start_stream_page_prompt_and_stop(world):
     rest = bob.get(f'/sessions/{session["id"]}/transcript', params={'cursor': page['next_cursor']}).json()
     assert rest['items'] and all(e['id'] > page['items'][0]['id'] for e in rest['items'])
     refused(bob.get(f'/sessions/{session["id"]}/transcript', params={'cursor': 'x'}), 422, 'cursor')
+    refused(bob.get(f'/sessions/{session["id"]}/transcript', params={'cursor': '9' * 20}), 422, 'cursor')
 
     last = rest['next_cursor']
     turn = bob.post(f'/sessions/{session["id"]}/prompts', json={'prompt': 'echo three'})
@@ -351,6 +352,25 @@ def test_the_stream_ends_when_the_key_is_revoked(world):
         client(world, 'alice').post(f'/sessions/{session["id"]}/prompts', json={'prompt': 'echo wake'})
         rest = [line for line in lines if line.startswith(('event:', 'data:'))]
     assert rest[-2:] == ['event: error', 'data: {"code": "gone", "message": "This API key was revoked."}']
+
+
+def test_a_stream_outlives_its_keys_rate_limit(world):
+    """The stream re-checks its caller at every change of the session: that spends none of the key's requests."""
+    _, key = api_keys.create(world.settings, world.users['bob'], 'busy')
+    bob = client(world, Authorization=f'Bearer {key}')
+    session = bob.post('/sessions', json={'worktree': 'auth-fix', 'agent': 'shell'}).json()
+    with bob.stream('GET', f'/sessions/{session["id"]}/stream', timeout=httpx.Timeout(30, read=60)) as response:
+        lines = response.iter_lines()
+        assert next(lines) == 'event: session'
+        while bob.get('/me').status_code != 429:  # the key's minute is used up
+            pass
+        client(world, 'alice').post(f'/sessions/{session["id"]}/prompts', json={'prompt': 'echo still-here'})
+        seen = []
+        for line in lines:
+            seen.append(line)
+            if 'still-here\\n' in line or line == 'event: error':
+                break
+    assert 'event: error' not in seen and any('still-here\\n' in line for line in seen)
 
 
 # ---- env, limits, browser login --------------------------------------------------------------------------------------
@@ -476,7 +496,7 @@ def test_the_stream_sends_each_piece_of_text_once_whatever_the_backlog_already_h
         {**entry, 'id': 5, 'text': 'next'}]
 
 
-# ---- MCP servers and the caller's own grants ---------------------------------------------------------------------------
+# ---- MCP servers and the caller's own grants -------------------------------------------------------------------------
 
 def test_mcp_servers_list_each_callers_own_grant_and_no_secret(world):
     from agor import mcp_servers

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -111,6 +113,24 @@ def test_only_a_genuinely_signed_request_passes_and_a_refused_one_stores_nothing
     assert [a.title for a in sessions_of(seeded.worktree.id)] == ['echo hello']
 
 
+def test_an_oversized_body_is_refused_as_soon_as_it_passes_the_limit(app_channel):
+    """A chunked body (no Content-Length) is not buffered whole: the app answers 413 once it passes the limit, while
+    the sender is still sending (here it never ends its body)."""
+    _, _, url = app_channel
+    address = urlparse(url)
+    with socket.create_connection((address.hostname, address.port), timeout=20) as raw:
+        raw.sendall(f'POST {address.path} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n'
+                    'Transfer-Encoding: chunked\r\n\r\n'.encode())
+        chunk = b'x' * 65536
+        for _ in range(service.MAX_BODY // len(chunk) + 2):
+            raw.sendall(b'%x\r\n%s\r\n' % (len(chunk), chunk))
+        answer = b''
+        while not answer.endswith(b'}'):  # the headers, then the JSON body
+            answer += raw.recv(4096)
+    answer = answer.decode()
+    assert answer.startswith('HTTP/1.1 413') and answer.endswith('{"detail":"The request body is too large."}')
+
+
 def test_a_mapped_persons_message_runs_as_their_user_and_the_answer_reaches_the_thread(app_channel, fake_slack):
     server, seeded, url = app_channel
     body = message_event('Ev2', 'UALICE', check_env('alice', 'bob'), '100.1')
@@ -213,14 +233,15 @@ def test_channels_are_for_admins_and_their_secrets_are_write_only(settings, git_
     seeded = seed_board(settings, git_repo, bob=Role.member)
     channel_id = make_channel(seeded, fake_slack)
     with pytest.raises(Forbidden):
-        channels.list_channels(seeded.users['bob'])
+        channels.listing(seeded.users['bob'])
     with pytest.raises(Forbidden):
         channels.save_channel(seeded.users['bob'], channel_id, {'name': 'x'})
-    [listed] = channels.list_channels(seeded.owner)
+    [listed] = channels.listing(seeded.owner)['channels']
     assert listed['env_names'] == ['CHANNEL_VAR'] and SECRET not in repr(listed) and TOKEN not in repr(listed)
     assert 'channel-value' not in repr(listed)
     changed = channels.save_channel(seeded.owner, channel_id, {**listed, 'env': {'CHANNEL_VAR': None}})
     assert changed['env_names'] == [] and channels.opened(channel_id).signing_secret == SECRET  # kept
+    assert SECRET not in repr(channels.opened(channel_id)) and TOKEN not in repr(channels.opened(channel_id))
 
 
 async def test_progress_is_one_message_edited_at_most_every_few_seconds(scene, fake_slack):
@@ -237,8 +258,14 @@ async def test_progress_is_one_message_edited_at_most_every_few_seconds(scene, f
     assert edits[-1].body['text'].startswith('Done after')
 
 
+async def test_a_chat_prompt_obeys_the_prompt_limits_like_the_board(scene, fake_slack):
+    await deliver(scene.channel_id, message_event('Ev1', 'UALICE', '€' * 40_000, '650.1'))  # 120 KB in UTF-8
+    [reply] = await wait_posts(fake_slack, '650.1', 'Nothing ran')
+    assert reply == 'Nothing ran: A prompt is limited to 100 KB.' and sessions_of(scene.worktree.id) == []
+
+
 async def test_a_disabled_channel_runs_nothing(scene, fake_slack):
-    [listed] = channels.list_channels(scene.owner)
+    [listed] = channels.listing(scene.owner)['channels']
     channels.save_channel(scene.owner, scene.channel_id, {**listed, 'enabled': False})
     answer = await deliver(scene.channel_id, message_event('Ev1', 'UALICE', 'echo hi', '600.1'))
     assert answer.body == {'ok': True, 'detail': 'This channel is disabled: the event was ignored.'}

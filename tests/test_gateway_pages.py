@@ -46,7 +46,7 @@ async def test_an_admin_creates_a_channel_and_maps_a_person(user: TestUser, git_
     press(user, 'Save')
     await user.should_see('Channel saved', retries=30)
     await user.should_see(marker='channel-#ops', retries=30)
-    [channel] = await asyncio.to_thread(channels.list_channels, seeded.owner)
+    [channel] = (await asyncio.to_thread(channels.listing, seeded.owner))['channels']
     assert channel['env_names'] == ['CHANNEL_VAR'] and channel['worktree_id'] == seeded.worktree.id
     opened = await asyncio.to_thread(channels.opened, channel['id'])
     assert (opened.signing_secret, opened.bot_token) == (SECRET, TOKEN)

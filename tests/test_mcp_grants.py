@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from agor import db, mcp_oauth, mcp_servers, user_secrets
 from agor.errors import DomainError, Forbidden, InvalidInput
+from agor.mcp_discovery import McpAuthError
 from agor.models import McpGrant, McpPendingFlow
 from agor.secret_box import UnreadableSecret
 
@@ -34,6 +35,18 @@ def oauth() -> Iterator[tuple[AuthServer, ProtectedMcp]]:
 @pytest.fixture
 def people(make_user):
     return make_user('admin', 'Ada Admin'), make_user('member', 'Alice A'), make_user('member', 'Bob B')
+
+
+@pytest.fixture
+def server(oauth, people) -> dict:
+    """The protected MCP server, added by the admin."""
+    return add_server(people[0], oauth[1].mcp_url)
+
+
+@pytest.fixture
+def connected(server, people) -> None:
+    """Alice's grant for the protected MCP server, connected."""
+    connect(people[1], server['id'])
 
 
 def add_server(admin, url: str, **fields) -> dict:
@@ -75,10 +88,9 @@ def flows() -> list[McpPendingFlow]:
         return list(session.exec(select(McpPendingFlow)).all())
 
 
-def test_connect_discovers_registers_and_stores_the_grant_sealed(oauth, people) -> None:
+def test_connect_discovers_registers_and_stores_the_grant_sealed(oauth, people, server) -> None:
     auth_server, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
+    alice = people[1]
     assert mcp_servers.grant_states(alice)[server['id']]['status'] == 'not_connected'
     authorize = mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True)
     query = dict(parse_qsl(urlparse(authorize).query))
@@ -94,11 +106,8 @@ def test_connect_discovers_registers_and_stores_the_grant_sealed(oauth, people) 
     assert flows() == []  # the pending flow was used up
 
 
-def test_sealed_tokens_are_bound_to_their_user(oauth, people) -> None:
-    _, protected = oauth
-    admin, alice, bob = people
-    server = add_server(admin, protected.mcp_url)
-    connect(alice, server['id'])
+def test_sealed_tokens_are_bound_to_their_user(oauth, people, server, connected) -> None:
+    bob = people[2]
     with db.transaction() as session:  # Alice's sealed token copied into a row of Bob's
         [grant] = session.exec(select(McpGrant)).all()
         session.add(McpGrant(user_id=bob.id, server_id=grant.server_id, client_row=grant.client_row,
@@ -108,11 +117,9 @@ def test_sealed_tokens_are_bound_to_their_user(oauth, people) -> None:
         mcp_oauth.access_token(bob.id, server['id'])
 
 
-def test_an_expiring_token_is_refreshed_and_the_rotated_refresh_token_kept(oauth, people) -> None:
+def test_an_expiring_token_is_refreshed_and_the_rotated_refresh_token_kept(oauth, people, server, connected) -> None:
     auth_server, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
-    connect(alice, server['id'])
+    alice = people[1]
     first = mcp_oauth.access_token(alice.id, server['id'])
     assert mcp_oauth.access_token(alice.id, server['id']) == first and auth_server.provider.refreshes == 0
     auth_server.provider.expire_access_tokens()
@@ -126,11 +133,9 @@ def test_an_expiring_token_is_refreshed_and_the_rotated_refresh_token_kept(oauth
     assert third != second and auth_server.provider.refreshes == 2  # the rotated refresh token was stored
 
 
-def test_concurrent_calls_during_expiry_refresh_once(oauth, people) -> None:
-    auth_server, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
-    connect(alice, server['id'])
+def test_concurrent_calls_during_expiry_refresh_once(oauth, people, server, connected) -> None:
+    auth_server = oauth[0]
+    alice = people[1]
     stale = mcp_oauth.access_token(alice.id, server['id'])
     auth_server.provider.expire_access_tokens()
     results: list[str] = []
@@ -153,11 +158,9 @@ def test_concurrent_calls_during_expiry_refresh_once(oauth, people) -> None:
     assert grants()[0].status == 'connected'
 
 
-def test_a_refused_refresh_marks_the_grant_for_reauthorization(oauth, people) -> None:
-    auth_server, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
-    connect(alice, server['id'])
+def test_a_refused_refresh_marks_the_grant_for_reauthorization(oauth, people, server, connected) -> None:
+    auth_server = oauth[0]
+    alice = people[1]
     auth_server.provider.refresh.clear()  # the AS forgot the grant
     with pytest.raises(mcp_oauth.NeedsAuthorization):
         mcp_oauth.access_token(alice.id, server['id'], stale=mcp_oauth.access_token(alice.id, server['id']))
@@ -167,11 +170,9 @@ def test_a_refused_refresh_marks_the_grant_for_reauthorization(oauth, people) ->
     assert mcp_servers.grant_states(alice)[server['id']]['status'] == 'connected'
 
 
-def test_disconnect_revokes_at_the_authorization_server_and_deletes(oauth, people) -> None:
-    auth_server, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
-    connect(alice, server['id'])
+def test_disconnect_revokes_at_the_authorization_server_and_deletes(oauth, people, server, connected) -> None:
+    auth_server = oauth[0]
+    alice = people[1]
     token = mcp_oauth.access_token(alice.id, server['id'])
     assert mcp_oauth.disconnect(alice, server['id']) is True
     assert token in auth_server.provider.revoked and not auth_server.provider.refresh
@@ -180,11 +181,9 @@ def test_disconnect_revokes_at_the_authorization_server_and_deletes(oauth, peopl
         mcp_oauth.access_token(alice.id, server['id'])
 
 
-def test_grants_are_per_user(oauth, people) -> None:
+def test_grants_are_per_user(oauth, people, server, connected) -> None:
     auth_server, protected = oauth
-    admin, alice, bob = people
-    server = add_server(admin, protected.mcp_url)
-    connect(alice, server['id'])
+    _, alice, bob = people
     with pytest.raises(mcp_oauth.NeedsAuthorization):
         mcp_oauth.access_token(bob.id, server['id'])
     auth_server.provider.subject = 'bob'
@@ -195,10 +194,8 @@ def test_grants_are_per_user(oauth, people) -> None:
 
 # ---- the callback's checks ----------------------------------------------------------------------------------------
 
-def test_a_replayed_callback_is_refused(oauth, people) -> None:
-    _, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
+def test_a_replayed_callback_is_refused(oauth, people, server) -> None:
+    alice = people[1]
     params = browser_step(mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True))
     mcp_oauth.finish(alice, params)
     mcp_oauth.disconnect(alice, server['id'])
@@ -207,10 +204,8 @@ def test_a_replayed_callback_is_refused(oauth, people) -> None:
     assert grants() == []
 
 
-def test_a_wrong_state_is_refused(oauth, people) -> None:
-    _, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
+def test_a_wrong_state_is_refused(oauth, people, server) -> None:
+    alice = people[1]
     params = browser_step(mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True))
     with pytest.raises(InvalidInput, match='state does not match'):
         mcp_oauth.finish(alice, {**params, 'state': 'forged'})
@@ -219,19 +214,17 @@ def test_a_wrong_state_is_refused(oauth, people) -> None:
 
 REFUSED_CALLBACKS = [  # (who finishes, what the callback carries instead, the error)
     ('bob', {}, Forbidden, None),
-    ('alice', {'iss': 'https://evil.example'}, mcp_oauth.McpAuthError, 'issuer'),
+    ('alice', {'iss': 'https://evil.example'}, McpAuthError, 'issuer'),
     ('alice', {'code': None, 'error': 'access_denied', 'error_description': 'the user said no'},
-     mcp_oauth.McpAuthError, 'refused: access_denied: the user said no'),
-    ('alice', {'code': 'not-the-code'}, mcp_oauth.McpAuthError, 'refused the token request'),
+     McpAuthError, 'refused: access_denied: the user said no'),
+    ('alice', {'code': 'not-the-code'}, McpAuthError, 'refused the token request'),
 ]
 
 
 @pytest.mark.parametrize('who, changes, error, message', REFUSED_CALLBACKS,
                          ids=['another-user', 'wrong-iss', 'server-error', 'refused-code'])
-def test_a_refused_callback_stores_nothing(oauth, people, who, changes, error, message) -> None:
-    _, protected = oauth
-    admin, alice, bob = people
-    server = add_server(admin, protected.mcp_url)
+def test_a_refused_callback_stores_nothing(oauth, people, server, who, changes, error, message) -> None:
+    _, alice, bob = people
     params = browser_step(mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True))
     params = {key: value for key, value in {**params, **changes}.items() if value is not None}
     with pytest.raises(error, match=message):
@@ -249,23 +242,21 @@ def test_a_refused_callback_stores_nothing(oauth, people, who, changes, error, m
     ({'registration_endpoint': None}, 'no dynamic client registration'),
     ({'token_endpoint': 'http://10.1.2.3/token'}, 'private or internal'),
 ])
-def test_bad_authorization_server_metadata_is_refused(oauth, people, override, message) -> None:
-    auth_server, protected = oauth
-    admin, alice, _ = people
-    server = add_server(admin, protected.mcp_url)
+def test_bad_authorization_server_metadata_is_refused(oauth, people, server, override, message) -> None:
+    auth_server = oauth[0]
+    alice = people[1]
     auth_server.metadata_override = override
     with pytest.raises(DomainError, match=message):
         mcp_oauth.authorize_url(alice, server['id'], CALLBACK, True)
     assert flows() == [] and grants() == []
 
 
-def test_loopback_needs_the_admins_permission(oauth, people) -> None:
-    _, protected = oauth
+def test_loopback_needs_the_admins_permission(oauth, people, server) -> None:
+    protected = oauth[1]
     admin, alice, _ = people
     with pytest.raises(InvalidInput, match='AGOR_MCP_ALLOW_LOOPBACK'):
         mcp_servers.save_server(admin, None, {'name': 'x', 'transport': 'http', 'url': protected.mcp_url,
                                               'auth': 'oauth'}, False)
-    server = add_server(admin, protected.mcp_url)
     with pytest.raises(InvalidInput, match='AGOR_MCP_ALLOW_LOOPBACK'):
         mcp_oauth.authorize_url(alice, server['id'], CALLBACK, False)
 
@@ -278,7 +269,7 @@ def test_no_server_takes_the_name_of_the_apps_own(people) -> None:
 
 
 def test_only_admins_define_servers_and_secrets_are_never_listed(oauth, people) -> None:
-    _, protected = oauth
+    protected = oauth[1]
     admin, alice, _ = people
     with pytest.raises(Forbidden):
         add_server(alice, protected.mcp_url)
@@ -290,13 +281,12 @@ def test_only_admins_define_servers_and_secrets_are_never_listed(oauth, people) 
 
 # ---- Test connection (admins) ---------------------------------------------------------------------------------------
 
-async def test_test_connection_lists_tools_or_says_why_not(oauth, people, echo_mcp) -> None:
+async def test_test_connection_lists_tools_or_says_why_not(oauth, people, server, echo_mcp) -> None:
     auth_server, protected = oauth
     admin, alice, _ = people
     stdio = mcp_servers.save_server(admin, None, {'name': 'echo', 'transport': 'stdio', 'command': echo_mcp.command,
                                                   'args': echo_mcp.args, 'env': {'ECHO_TAG': 'tagged'}}, True)
     assert await mcp_servers.test_connection(admin, stdio['id'], True) == {'ok': True, 'tools': ['fake_echo']}
-    server = add_server(admin, protected.mcp_url)
     untested = await mcp_servers.test_connection(admin, server['id'], True)  # no grant of the admin's: discovery
     assert untested['ok'] and auth_server.url in untested['note'] and untested['tools'] == []
     connect(admin, server['id'])
@@ -315,7 +305,7 @@ async def test_test_connection_lists_tools_or_says_why_not(oauth, people, echo_m
 
 def test_master_secret_rotation_keeps_grants_and_server_secrets_readable(oauth, people, settings) -> None:
     from .test_user_secrets import rotate
-    _, protected = oauth
+    protected = oauth[1]
     admin, alice, _ = people
     server = add_server(admin, protected.mcp_url, client_id='pre-registered', client_secret='shh-secret')
     mcp_servers.save_server(admin, server['id'], {'auth': 'oauth', 'client_id': ''}, True)  # back to DCR, secret kept

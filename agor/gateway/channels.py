@@ -6,7 +6,7 @@ owner the channel id, purpose 'gateway') and never listed; a form leaves a secre
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,8 +32,8 @@ class Opened:
     id: str
     platform: str
     name: str
-    signing_secret: str
-    bot_token: str
+    signing_secret: str = field(repr=False)
+    bot_token: str = field(repr=False)
     api_base: str
     enabled: bool
     worktree_id: str
@@ -41,13 +41,6 @@ class Opened:
 
 
 # ---- what admins do ----------------------------------------------------------------------------------------------
-
-def list_channels(actor: User) -> list[dict[str, Any]]:
-    require(actor, Role.admin, 'manage chat channels')
-    with db.read() as session:
-        rows = session.exec(select(GatewayChannel).order_by(col(GatewayChannel.name))).all()
-        return [_view(session, row) for row in rows]
-
 
 def save_channel(actor: User, channel_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     """Create (`channel_id` None) or change a channel. Secret fields left empty keep the stored value (a new channel

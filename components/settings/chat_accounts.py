@@ -9,6 +9,7 @@ from nicegui import ui
 from agor.gateway import links
 
 from ..act import FAILED, act
+from ..listing import refill
 from .section import Section
 
 
@@ -34,15 +35,7 @@ class ChatAccounts:
                 .mark('link-code-value')
 
     async def refresh(self) -> None:
-        accounts = await act(links.linked)
-        if accounts is FAILED:
-            return
-        self.listing.clear()
-        with self.listing:
-            if not accounts:
-                ui.label('No chat account is linked to you.').classes('text-sm text-slate-600')
-            for account in accounts:
-                self.row(account)
+        await refill(self.listing, links.linked, self.row, 'No chat account is linked to you.')
 
     def row(self, account: dict[str, Any]) -> None:
         with ui.row().classes('w-full items-center gap-3 border-b border-slate-100 py-1 text-sm') \

@@ -15,7 +15,7 @@ from agor.config import Settings
 
 from .. import timestamp
 from ..act import FAILED, act
-from .listing import refill
+from ..listing import refill
 from .section import Section
 
 EXPIRY = {0: 'Never', **{days: f'In {days} days' for days in api_keys.EXPIRY_DAYS}}

@@ -10,7 +10,7 @@ from nicegui import ui
 
 from .. import timestamp
 from ..act import FAILED, act
-from .listing import refill
+from ..listing import refill
 
 MASK = '••••••••'
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -21,7 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nicegui import app
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from starlette.exceptions import HTTPException
 
 from agor import api_keys, logins
@@ -30,6 +31,8 @@ from agor.errors import DomainError
 from agor.models import User
 from agor.rate_limit import Buckets
 from components.act import LOGIN
+
+from ..request_body import read_capped
 
 log = logging.getLogger('agor.api')
 PREFIX = '/api/v1'
@@ -117,15 +120,10 @@ def _forget_empty_storage(request: Request) -> None:
 async def _cap_body(request: Request) -> None:
     if request.method in SAFE_METHODS:
         return
-    declared = request.headers.get('content-length', '')
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    body = await read_capped(request, MAX_BODY)
+    if body is None:
         raise ApiError(413, f'The request body is limited to {MAX_BODY // 1024} KB.')
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, f'The request body is limited to {MAX_BODY // 1024} KB.')
-    request._body = bytes(body)  # what FastAPI reads the body from (Starlette caches it there)
+    request._body = body  # what FastAPI reads the body from (Starlette caches it there)
 
 
 def describe(errors: Any) -> str:
@@ -176,13 +174,27 @@ async def _credentials(request: Request,
 
 
 def acting_user(request: Request, credentials: Annotated[Credentials, Depends(_credentials)]) -> User:
-    """The user the request acts as, as stored now (in a worker thread); 401 or 429 JSON saying why not."""
+    """The user the request acts as, as stored now (in a worker thread); 401 or 429 JSON saying why not. Each
+    request takes one of the key's (or login's) tokens."""
     limits = state()
     address = request.client.host if request.client else ''
     if credentials.bearer is not None:
         wait = limits.failures.wait(address)
         if wait:
             raise ApiError(429, f'Too many failed authentications from your address: try again in {wait} s.', wait)
+    user, bucket = identify(request, credentials)
+    wait = limits.requests.take(bucket)
+    if wait:
+        raise ApiError(429, f'Too many requests with this key: try again in {wait} s.', wait)
+    return user
+
+
+def identify(request: Request, credentials: Credentials) -> tuple[User, str]:
+    """Who the credentials are, loaded now, and the rate-limit bucket of their key or login; a failed key counts
+    against the address. A long request re-checks its caller with this alone (no token taken)."""
+    limits = state()
+    address = request.client.host if request.client else ''
+    if credentials.bearer is not None:
         if not credentials.bearer:
             limits.failures.take(address)
             raise ApiError(401, f'Not authenticated: {HOW}.')
@@ -202,10 +214,7 @@ def acting_user(request: Request, credentials: Annotated[Credentials, Depends(_c
             raise ApiError(401, f'Your login has ended: log in again, or {HOW}.')
         login_id, user = found
         bucket = 'login:' + login_id
-    wait = limits.requests.take(bucket)
-    if wait:
-        raise ApiError(429, f'Too many requests with this key: try again in {wait} s.', wait)
-    return user
+    return user, bucket
 
 
 def _check_same_origin(request: Request) -> None:
@@ -223,6 +232,17 @@ Actor = Annotated[User, Depends(acting_user)]
 # ---- paging ----------------------------------------------------------------------------------------------------------
 
 T = TypeVar('T')
+
+
+def patch_of(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """`model` with every field optional, None by default, its limits kept: what a PATCH of it takes (only the
+    fields sent change)."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        optional = copy.copy(info)
+        optional.default = None
+        fields[field_name] = (info.annotation | None, optional)
+    return create_model(name, **fields)
 
 
 class Page(BaseModel, Generic[T]):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from agor import boards, canvas, triggers
 
-from .base import Actor, CursorParam, LimitParam, Page, paged
+from .base import Actor, CursorParam, LimitParam, Page, paged, patch_of
 from .worktrees import resolve_worktree
 
 
@@ -34,11 +34,7 @@ class BoardIn(BaseModel):
     color: str = Field('#0d9488', max_length=16)
 
 
-class BoardPatch(BaseModel):
-    name: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    icon: str | None = Field(None, max_length=40)
-    color: str | None = Field(None, max_length=16)
+BoardPatch = patch_of(BoardIn, 'BoardPatch')
 
 
 class ZoneOut(BaseModel):
@@ -66,15 +62,8 @@ class ZoneIn(BaseModel):
     background_color: str = Field('#f1f5f9', max_length=16)
 
 
-class ZonePatch(BaseModel):
+class ZonePatch(patch_of(ZoneIn, 'ZoneFields')):  # type: ignore[misc]
     """Only the fields sent change. An empty `trigger_template` makes the zone only organizational."""
-    label: str | None = Field(None, max_length=200)
-    x: float | None = None
-    y: float | None = None
-    w: float | None = None
-    h: float | None = None
-    border_color: str | None = Field(None, max_length=16)
-    background_color: str | None = Field(None, max_length=16)
     locked: bool | None = None
     trigger_template: str | None = Field(None, max_length=20000)
     trigger_behavior: str | None = Field(None, max_length=40)

@@ -14,7 +14,7 @@ class MeOut(BaseModel):
     email: str
     name: str
     role: str
-    mcp_authenticated_server_ids: list[str]  # the OAuth MCP servers your grant works for (userAuthenticatedMcpServerIds)
+    mcp_authenticated_server_ids: list[str]  # the OAuth MCP servers your grant works for
 
 
 def routes(router: APIRouter) -> None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from agor import agent_sessions, events
 from agor.errors import DomainError
 
-from .base import Actor, ApiError, Credentials, _credentials, acting_user
+from .base import Actor, ApiError, Credentials, _credentials, identify
 from .worktrees import resolve_worktree
 
 HEARTBEAT_SECONDS = 15.0
@@ -83,7 +83,7 @@ class TranscriptPage(BaseModel):
     next_cursor: str | None  # the last entry's id: pass it as `cursor` for what follows (also once more is written)
 
 
-EntryCursor = Annotated[str | None, Query(max_length=20, pattern=r'^\d*$', description='an entry id: what follows it')]
+EntryCursor = Annotated[str | None, Query(max_length=18, pattern=r'^\d*$', description='an entry id: what follows it')]
 
 
 def routes(router: APIRouter) -> None:
@@ -188,7 +188,7 @@ class _Follower:
             return None
 
     def _as_caller_now(self) -> dict[str, Any]:
-        user = acting_user(self.request, self.credentials)
+        user, _ = identify(self.request, self.credentials)  # a re-check: it spends none of the key's requests
         self.user = user
         return agent_sessions.get(user, self.session_id)
 

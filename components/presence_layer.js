@@ -1,13 +1,24 @@
 // Other people's cursors on the board, drawn inside the canvas's world layer (so in canvas coordinates) at a
 // constant screen size. The server sends the board once (prop `peers`) and then only what changed (`patch`).
-// Live drags and the followed viewport are handed to the canvas through a DOM event.
+// A move only sets that cursor's `transform` (no re-render): Vue renders who is shown, their names and labels.
+// Live drags and the followed viewport are handed to the canvas through a DOM event, when they change.
 const SMOOTH_MAX_MS = 100; // a cursor glides between two positions received within this, and jumps otherwise
+
+// What Vue draws of a person (everything but the position): a change of it re-renders the layer.
+const looks = (p) => ({ conn: p.conn, user: p.user, name: p.name, color: p.color, label: p.label, faded: p.faded });
+const sameLooks = (a, b) => a.user === b.user && a.name === b.name && a.color === b.color && a.label === b.label
+  && a.faded === b.faded && (a.x === null) === (b.x === null);
+
+function draw(spot) {
+  spot.el.style.transitionDuration = `${Math.round(spot.glide)}ms, .6s`;
+  spot.el.style.transform = `translate(${spot.x}px,${spot.y}px) scale(calc(1 / var(--agor-k, 1)))`;
+}
 
 export default {
   template: `
     <div class="agor-presence">
       <div v-for="p in others" :key="p.conn" class="agor-cursor" :class="{faded: p.faded}" aria-hidden="true"
-           :data-user-id="p.user" :style="cursorStyle(p)">
+           :data-user-id="p.user" :ref="(el) => place(p.conn, el)">
         <svg width="18" height="18" viewBox="0 0 18 18"><path d="M1 1 L1 15 L5 11 L8 17 L10 16 L7 10 L13 10 Z"
              :fill="p.color" stroke="white" stroke-width="1.2"/></svg>
         <span class="agor-cursor-label" :style="{background: p.color}">{{ p.name }}<template v-if="p.label"> · {{ p.label }}</template></span>
@@ -16,45 +27,66 @@ export default {
   `,
   props: { peers: Array, me: String },
   data() {
-    return { board: (this.peers || []).map((p) => ({ ...p, glide: 0, at: 0 })) };
+    return { others: [] }; // looks of the people whose cursor is shown, in the server's join order
   },
-  computed: {
-    others() {
-      return this.board.filter((p) => p.conn !== this.me && p.x !== null);
-    },
+  created() {
+    this.board = new Map(); // conn -> the latest entry, in join order (new people come last)
+    this.spots = new Map(); // conn -> {x, y, at, glide, el}: where a cursor is, outside Vue's reactivity
+    this.announced = null;
+    this.take(this.peers || [], []);
   },
   mounted() {
     this.announce();
   },
   methods: {
     patch(changed, gone) {
-      const now = performance.now();
-      const byConn = new Map(this.board.map((p) => [p.conn, p]));
-      for (const conn of gone) byConn.delete(conn);
-      for (const p of changed) {
-        const before = byConn.get(p.conn);
-        const moved = before && (before.x !== p.x || before.y !== p.y);
-        const gap = moved ? now - before.at : Infinity;
-        byConn.set(p.conn, { ...p, glide: gap <= SMOOTH_MAX_MS ? gap : 0, at: moved || !before ? now : before.at });
-      }
-      // join order is the server's; new people come last
-      this.board = [...byConn.values()];
+      this.take(changed, gone);
       this.announce();
     },
-    cursorStyle(p) {
-      return {
-        transform: `translate(${p.x}px,${p.y}px) scale(calc(1 / var(--agor-k, 1)))`,
-        transitionDuration: `${Math.round(p.glide)}ms, .6s`,
-      };
+    take(changed, gone) {
+      let redraw = false;
+      for (const conn of gone) {
+        redraw = this.board.delete(conn) || redraw;
+        this.spots.delete(conn);
+      }
+      for (const p of changed) {
+        const before = this.board.get(p.conn);
+        this.board.set(p.conn, p);
+        if (p.conn !== this.me && p.x !== null) this.move(p);
+        redraw = redraw || !before || !sameLooks(before, p);
+      }
+      if (redraw) this.others = [...this.board.values()].filter((p) => p.conn !== this.me && p.x !== null).map(looks);
+    },
+    move(p) {
+      const now = performance.now();
+      const spot = this.spots.get(p.conn);
+      if (!spot) {
+        this.spots.set(p.conn, { x: p.x, y: p.y, at: now, glide: 0, el: null });
+        return;
+      }
+      if (spot.x === p.x && spot.y === p.y) return;
+      const gap = now - spot.at;
+      Object.assign(spot, { x: p.x, y: p.y, at: now, glide: gap <= SMOOTH_MAX_MS ? gap : 0 });
+      if (spot.el) draw(spot);
+    },
+    place(conn, el) {
+      // Vue hands over a cursor's element when it is created (and again, the same element, when the layer re-renders)
+      const spot = this.spots.get(conn);
+      if (!el || !spot || spot.el === el) return;
+      spot.el = el;
+      draw({ ...spot, glide: 0 });
     },
     announce() {
       const drags = {};
       let follow = null;
-      const mine = this.board.find((p) => p.conn === this.me);
-      for (const p of this.board) {
+      const mine = this.board.get(this.me);
+      for (const p of this.board.values()) {
         if (p.conn !== this.me && p.drag) drags[p.drag.id] = { ...p.drag, by: p.name };
         if (mine && mine.following && p.user === mine.following && p.viewport) follow = p.viewport;
       }
+      const key = JSON.stringify([drags, follow]);
+      if (key === this.announced) return; // a plain cursor move: nothing for the canvas
+      this.announced = key;
       this.$el.dispatchEvent(new CustomEvent("agor-peers", { bubbles: true, detail: { drags, follow } }));
     },
   },

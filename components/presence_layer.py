@@ -1,8 +1,10 @@
 """Cursors and faces of everyone on a board. A board's changes are pushed as soon as they may be (see agor.presence):
-each open page gets only the entries that changed since the board's last push, through one method call."""
+each open page gets only the entries that changed since the board's last push, through one method call, serialised once
+per push for all of the board's pages."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +28,9 @@ class PresenceLayer(ui.element, component='presence_layer.js'):
         self.faces_key: tuple = ()
         self._faces(snapshot)
 
-    def show(self, push: BoardPush) -> None:
-        self.run_method('patch', push.changed, push.gone)
+    def show(self, push: BoardPush, args: str) -> None:
+        """`args`: the push's changes as JSON (what `run_method('patch', changed, gone)` would make on every page)."""
+        self.client.run_javascript(f'return runMethod({self.id}, "patch", {args})')
         self._faces(push.snapshot)
 
     def _faces(self, snapshot: Snapshot) -> None:
@@ -67,9 +70,10 @@ def push(board_id: str) -> None:
     change = presence.take(board_id)
     if change is None:
         return
+    args = json.dumps([change.changed, change.gone])
     for layer in list(_layers.get(board_id, {}).values()):
         if not layer.is_deleted:
-            layer.show(change)
+            layer.show(change, args)
 
 
 def start() -> None:

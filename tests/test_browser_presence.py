@@ -57,6 +57,12 @@ def test_cursors_drags_facepile_and_follow(browser, scene):
     # the card moves on Bob's screen while Alice still holds the mouse button
     bob.wait_for_function('([sel, x]) => document.querySelector(sel).getBoundingClientRect().x > x + 20',
                           arg=[card, start['x']], timeout=3000)
+    # and Alice's cursor travels with it (a move sets the cursor's position without re-rendering the layer)
+    bob.wait_for_function('''([cursor, card]) => {
+        const tip = document.querySelector(cursor).getBoundingClientRect();
+        const box = document.querySelector(card).getBoundingClientRect();
+        return tip.x >= box.x && tip.x <= box.right && tip.y >= box.y && tip.y <= box.bottom;
+    }''', arg=[alice_cursor, card], timeout=3000)
     alice.mouse.up()
 
     bob.locator(f'[data-face="{users["alice"].id}"]').click()  # follow Alice

@@ -16,7 +16,6 @@ from agor import agent_sessions, auth, credentials, db, unix_accounts, user_secr
 from agor.config import load_settings, session_secret
 from agor.models import Role
 from agor.runtimes import cli_process
-from agor.runtimes.base import RunRequest
 from agor.session_worker import SessionWorkers
 
 from .app_server import running_app

@@ -9,14 +9,13 @@ import json
 import os
 import subprocess
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
 
 from agor import api_keys, auth, db, preferences, runtime_settings
 from agor.config import load_settings
-from agor.models import Role, User
+from agor.models import Role
 
 from .app_server import login_cookie, running_app
 from .conftest import seed_board

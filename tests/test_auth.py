@@ -249,3 +249,36 @@ def test_bad_account_input_has_clear_messages(make_user):
         auth.create_user(owner, 'x@example.com', 'X', 'short', Role.member)
     with pytest.raises(Conflict, match='already exists'):
         auth.create_user(owner, 'OWNER@example.com', 'X', PASSWORD, Role.member)
+
+
+def test_a_throttled_login_is_told_how_long_to_wait_and_the_wait_doubles_up_to_five_minutes():
+    now = [0.0]
+    throttle = auth.LoginThrottle(clock=lambda: now[0])
+
+    def told() -> str:
+        with pytest.raises(TooManyAttempts) as refused:
+            throttle.start('alice@example.com', '10.0.0.1')
+        return refused.value.message
+
+    for _ in range(throttle.PER_ADDRESS_AND_ACCOUNT):
+        throttle.start('alice@example.com', '10.0.0.1')
+    waits = []
+    for _ in range(11):  # each further failure, let through once its wait is over, doubles the next wait
+        message = told()
+        waits.append(int(message.removeprefix('Too many failed logins. Try again in ').removesuffix(' s.')))
+        now[0] += waits[-1]
+        throttle.start('alice@example.com', '10.0.0.1')
+    assert waits == [2, 3, 5, 9, 17, 33, 65, 129, 257, 301, 301]  # 1, 2, 4 ... s, then at most 300 s (+1 rounding up)
+
+
+def test_an_email_address_may_have_254_characters_not_more(make_user):
+    owner = make_user('owner')
+
+    def address(length: int) -> str:
+        domain = 'example.com'
+        return 'a' * (length - len(domain) - 1) + '@' + domain
+
+    invite = auth.create_invite(owner, Role.member, address(254))
+    assert invite is not None
+    with pytest.raises(InvalidInput, match='is not a valid email address'):
+        auth.create_invite(owner, Role.member, address(255))

@@ -70,7 +70,7 @@ def push(board_id: str) -> None:
     change = presence.take(board_id)
     if change is None:
         return
-    args = json.dumps([change.changed, change.gone])
+    args = json.dumps([change.changed, change.gone], separators=(',', ':'))  # compact, as NiceGUI sends
     for layer in list(_layers.get(board_id, {}).values()):
         if not layer.is_deleted:
             layer.show(change, args)

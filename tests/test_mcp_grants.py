@@ -4,6 +4,9 @@ bad inputs that must store nothing."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 import os
 import threading
 from collections.abc import Iterator
@@ -25,7 +28,21 @@ from .conftest import EXECUTOR
 from .oauth_servers import AuthServer, ProtectedMcp
 
 CALLBACK = 'http://127.0.0.1:9/mcp-oauth/callback'
-STUB_SERVER = Path(__file__).with_name('mcp_stub_server.sh')
+STUB_SOURCE = Path(__file__).with_name('mcp_stub_server.sh')
+
+
+def _readable_stub() -> Path:
+    """The stub, copied where the executor account can read it (a checkout under /root is 0700 to it)."""
+    folder = Path(tempfile.mkdtemp(prefix='agor-mcp-stub-'))
+    folder.chmod(0o755)
+    atexit.register(shutil.rmtree, folder, True)
+    stub = folder / STUB_SOURCE.name
+    shutil.copyfile(STUB_SOURCE, stub)
+    stub.chmod(0o755)
+    return stub
+
+
+STUB_SERVER = _readable_stub()
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Instance MCP servers: admins define them; sessions select them; a run gets them with its creator's authority.
 
-- Admins add, change, delete and test servers (`save_server`, `delete_server`, `test_connection`). Secrets (a stdio
-  server's env, a header value, a pre-registered client secret) are sealed (`agor.secret_box`, owner 'instance') and
-  never listed back: a listing says only whether one is set.
+- Admins add, change and delete servers (`save_server`, `delete_server`; Test connection is `agor.mcp_probe`).
+  Secrets (a stdio server's env, a header value, a pre-registered client secret) are sealed (`agor.secret_box`, owner
+  'instance') and never listed back: a listing says only whether one is set.
 - Everyone lists the servers (`list_servers`) and their own grant states (`grant_states`); users connect their own
   OAuth grants through `agor.mcp_oauth`.
 - A session's creator selects servers (`set_session_servers`); `run_servers` turns the selection into the run's
@@ -13,26 +13,25 @@
 """
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
+import functools
 import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from . import db, ids, mcp_stdio, permissions, unix_accounts
+from . import db, ids, permissions
 from .auth import require
 from .config import Settings, session_secret
 from .errors import Forbidden, InvalidInput, NotFound
-from .mcp_discovery import McpAuthError, check_url, discover
+from .mcp_discovery import check_url
 from .models import AgentSession, McpGrant, McpServer, Role, SessionMcpServer, SessionTurn, User, Worktree, utcnow
 from .runtimes import base as runtime
 from .user_secrets import box, env_name
@@ -40,7 +39,6 @@ from .user_secrets import box, env_name
 TRANSPORTS = ('stdio', 'http', 'sse')
 AUTHS = ('none', 'header', 'oauth')
 HEADER_NAME = re.compile(r'^[A-Za-z0-9-]{1,128}$')
-TEST_SECONDS = 15
 
 
 # ---- admins --------------------------------------------------------------------------------------------------------
@@ -69,115 +67,6 @@ def delete_server(actor: User, server_id: Any) -> None:
     require(actor, Role.admin, 'delete MCP servers')
     with db.transaction() as session:
         session.delete(ids.load(session, McpServer, server_id, 'MCP server'))
-
-
-async def test_connection(actor: User, server_id: Any, settings: Settings) -> dict[str, Any]:
-    """Connect with the mcp SDK and list the tools: {'ok': True, 'tools': [...]}, or {'ok': False, 'error': why}
-    (unreachable, needs authorization, TLS, protocol). A stdio server runs as a session run would run it: as the Unix
-    account the admin's agents run as (`agor.mcp_stdio`). An OAuth server is tried with the admin's own grant;
-    without one, its OAuth discovery is checked."""
-    require(actor, Role.admin, 'test MCP servers')
-    server = await asyncio.to_thread(_load, server_id)
-    allow_loopback = settings.mcp_allow_loopback
-    try:
-        if server.transport == 'stdio':
-            account = unix_accounts.account_for(settings, actor)
-            env = await asyncio.to_thread(_stdio_env, server)
-            tools = await _list_tools(mcp_stdio.streams(account, server.command or '', list(server.args), env))
-        else:
-            headers = await asyncio.to_thread(_remote_headers, server, actor.id, allow_loopback)
-            if headers is None:
-                found = await asyncio.to_thread(discover, server.url or '', allow_loopback)
-                return {'ok': True, 'tools': [], 'note': f'OAuth discovery works (issuer {found.issuer}). Connect '
-                        'your own grant under Settings → MCP authorizations to list the tools.'}
-            tools = await _list_tools(_remote(server, headers))
-    except (InvalidInput, McpAuthError, unix_accounts.AccountError) as error:
-        return {'ok': False, 'error': error.message}
-    except Exception as error:  # noqa: BLE001 (the SDK's and the transport's errors, as one line)
-        return {'ok': False, 'error': _connection_error(error)}
-    return {'ok': True, 'tools': tools}
-
-
-def _remote_headers(server: McpServer, user_id: str, allow_loopback: bool) -> dict[str, str] | None:
-    from . import mcp_oauth
-    check_url(server.url or '', allow_loopback, 'MCP server URL')
-    if server.auth == 'header':
-        return _header(server)
-    if server.auth == 'oauth':
-        try:
-            return {'Authorization': f'Bearer {mcp_oauth.access_token(user_id, server.id)}'}
-        except mcp_oauth.NeedsAuthorization:
-            return None
-    return {}
-
-
-class _Watched:
-    """The HTTP statuses a remote server answered during Test connection: a 401 surfaces from the SDK as a bare
-    protocol error, so the answers are watched and `Unauthorized` says what happened."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-
-    def client(self, headers: Any = None, timeout: Any = None, auth: Any = None) -> Any:
-        from mcp.shared._httpx_utils import create_mcp_http_client
-        client = create_mcp_http_client(headers, timeout, auth)
-        client.event_hooks['response'].append(self.seen)
-        return client
-
-    async def seen(self, response: Any) -> None:
-        self.statuses.append(response.status_code)
-
-
-@contextlib.asynccontextmanager
-async def _remote(server: McpServer, headers: dict[str, str]) -> AsyncIterator[tuple[Any, Any]]:
-    from mcp.client.sse import sse_client
-    from mcp.client.streamable_http import streamable_http_client
-    watched = _Watched()
-    try:
-        if server.transport == 'sse':
-            async with sse_client(server.url or '', headers=headers, httpx_client_factory=watched.client) as streams:
-                yield streams
-            return
-        async with watched.client(headers) as client, \
-                streamable_http_client(server.url or '', http_client=client) as (read, write):
-            yield read, write
-    except Exception:
-        if 401 in watched.statuses or 403 in watched.statuses:
-            raise Unauthorized() from None
-        raise
-
-
-async def _list_tools(transport: Any) -> list[str]:
-    """The server's tool names, through the mcp SDK's client session over `transport` (an async context manager of
-    the (read, write) streams), within TEST_SECONDS."""
-    from mcp import ClientSession
-
-    async def run() -> list[str]:
-        async with transport as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            return sorted(tool.name for tool in (await session.list_tools()).tools)
-    return await asyncio.wait_for(run(), TEST_SECONDS)
-
-
-class Unauthorized(Exception):
-    """The server answered 401/403 during Test connection."""
-
-
-def _connection_error(error: BaseException) -> str:
-    """One line for an SDK or transport failure (exception groups unwrapped)."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    text = str(error)
-    name = type(error).__name__
-    if isinstance(error, TimeoutError):
-        return f'No answer within {TEST_SECONDS} s.'
-    if 'ConnectError' in name or 'Connection refused' in text:
-        return f'Unreachable: {text or name}.'
-    if isinstance(error, Unauthorized):
-        return 'The server answered 401: it needs authorization (check the header value or connect OAuth).'
-    if 'SSL' in text or 'certificate' in text.lower():
-        return f'TLS failed: {text[:200]}.'
-    return f'The MCP handshake failed ({name}): {text[:200] or "no details"}.'
 
 
 def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> None:
@@ -209,7 +98,7 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
             changes = fields['env']
             if not isinstance(changes, dict) or not all(v is None or isinstance(v, str) for v in changes.values()):
                 raise InvalidInput('The environment is NAME=value pairs.')
-            env = _stdio_env(server)
+            env = stdio_env(server)
             for key, value in changes.items():
                 if value:
                     env[env_name(key)] = value
@@ -359,7 +248,7 @@ def run_servers(settings: Settings, session_id: str, turn_id: str, creator: User
             result.warnings.append(f'MCP server {server.name} left out: {creator.name} has no working grant for it '
                                    '(Settings → MCP authorizations → Connect).')
         elif server.transport == 'stdio':
-            env = _stdio_env(server)
+            env = stdio_env(server)
             result.secrets += list(env.values())
             result.servers.append(runtime.McpServer(server.name, 'stdio', server.command, list(server.args), env))
         elif server.auth == 'none':
@@ -421,7 +310,7 @@ def proxy_target(settings: Settings, session_id: str, server_name: str, bearer: 
             server.transport == 'stdio':
         raise Forbidden('This session has no such MCP server (any more).')
     return ProxyTarget(server.name, server.url or '', server.transport, server.auth, server.id, agent.created_by,
-                       _header(server) if server.auth == 'header' else {})
+                       header(server) if server.auth == 'header' else {})
 
 
 def announced(settings: Settings, session_id: str, target: ProxyTarget, path: str) -> str:
@@ -453,7 +342,7 @@ def _view(server: McpServer, *, admin: bool) -> dict[str, Any]:
             'enabled': server.enabled}
     if admin:  # a URL often carries a key (servers without auth): admins only
         view['url'] = server.url
-        env_names = sorted(json.loads(box().open('instance', 'mcp-env', server.id, server.env))) if server.env else []
+        env_names = sorted(stdio_env(server))
         view.update(command=server.command, args=list(server.args), env_names=env_names,
                     header_name=server.header_name, header_set=bool(server.header_value), client_id=server.client_id,
                     client_secret_set=bool(server.client_secret), scopes=server.scopes,
@@ -461,16 +350,13 @@ def _view(server: McpServer, *, admin: bool) -> dict[str, Any]:
     return view
 
 
-def _load(server_id: Any) -> McpServer:
-    with db.read() as session:
-        return ids.load(session, McpServer, server_id, 'MCP server')
 
 
-def _stdio_env(server: McpServer) -> dict[str, str]:
+def stdio_env(server: McpServer) -> dict[str, str]:
     return json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else {}
 
 
-def _header(server: McpServer) -> dict[str, str]:
+def header(server: McpServer) -> dict[str, str]:
     value = box().open('instance', 'mcp-header', server.id, server.header_value) if server.header_value else ''
     return {server.header_name or 'Authorization': value}
 
@@ -487,6 +373,12 @@ def _missing(session: Session, user_id: str, servers: list[McpServer]) -> list[M
 
 
 def _mac(settings: Settings, body: str) -> str:
-    key = hashlib.sha256(b'agor mcp proxy\0' + session_secret(settings.data_dir).encode()).digest()
+    key = _proxy_key(settings.data_dir)
     return base64.urlsafe_b64encode(hmac.new(key, body.encode(), hashlib.sha256).digest()).decode().rstrip('=')
+
+
+@functools.lru_cache(maxsize=8)
+def _proxy_key(data_dir: Path) -> bytes:
+    """Derived from the session secret, read once per data dir (not from disk on every proxied call)."""
+    return hashlib.sha256(b'agor mcp proxy\0' + session_secret(data_dir).encode()).digest()
 

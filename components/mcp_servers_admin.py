@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import ui
 
-from agor import mcp_servers
+from agor import mcp_probe, mcp_servers
 from agor.config import Settings
 
 from .act import FAILED, act
@@ -53,7 +53,7 @@ class McpServersAdmin:
                 .tooltip('Delete')
 
     async def test(self, server: dict[str, Any], result: ui.label) -> None:
-        outcome = await act(mcp_servers.test_connection, server['id'], self.settings)
+        outcome = await act(mcp_probe.test_connection, server['id'], self.settings)
         if outcome is FAILED:
             return
         if not outcome['ok']:

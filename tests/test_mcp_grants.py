@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import db, mcp_oauth, mcp_servers, unix_accounts, user_secrets
+from agor import db, mcp_oauth, mcp_probe, mcp_servers, unix_accounts, user_secrets
 from agor.config import load_settings, session_secret
 from agor.errors import DomainError, Forbidden, InvalidInput
 from agor.mcp_discovery import McpAuthError
@@ -381,21 +381,21 @@ async def test_test_connection_lists_tools_or_says_why_not(oauth, people, server
     auth_server, protected = oauth
     admin, alice, _ = people
     stdio = stub_server(admin, env={'STUB_TOOL': 'tagged_tool'})
-    assert await mcp_servers.test_connection(admin, stdio['id'], settings) == {'ok': True, 'tools': ['tagged_tool']}
-    untested = await mcp_servers.test_connection(admin, server['id'], settings)  # no grant of the admin's: discovery
+    assert await mcp_probe.test_connection(admin, stdio['id'], settings) == {'ok': True, 'tools': ['tagged_tool']}
+    untested = await mcp_probe.test_connection(admin, server['id'], settings)  # no grant of the admin's: discovery
     assert untested['ok'] and auth_server.url in untested['note'] and untested['tools'] == []
     connect(admin, server['id'])
-    assert await mcp_servers.test_connection(admin, server['id'], settings) == {'ok': True,
+    assert await mcp_probe.test_connection(admin, server['id'], settings) == {'ok': True,
                                                                            'tools': ['fake_echo', 'whoami']}
     keyed = mcp_servers.save_server(admin, None, {'name': 'keyed', 'transport': 'http', 'url': protected.mcp_url,
                                                   'auth': 'header', 'header_value': 'Bearer wrong'}, True)
-    refused = await mcp_servers.test_connection(admin, keyed['id'], settings)
+    refused = await mcp_probe.test_connection(admin, keyed['id'], settings)
     assert refused['ok'] is False and '401' in refused['error'] and 'Bearer wrong' not in refused['error']
     protected.stop()
-    gone = await mcp_servers.test_connection(admin, keyed['id'], settings)
+    gone = await mcp_probe.test_connection(admin, keyed['id'], settings)
     assert gone['ok'] is False and 'nreachable' in gone['error']
     with pytest.raises(Forbidden):
-        await mcp_servers.test_connection(alice, stdio['id'], settings)
+        await mcp_probe.test_connection(alice, stdio['id'], settings)
 
 
 async def test_a_stdio_servers_variables_merge_like_a_channels(people, settings) -> None:
@@ -406,7 +406,7 @@ async def test_a_stdio_servers_variables_merge_like_a_channels(people, settings)
     assert changed['env_names'] == ['OTHER', 'STUB_TOOL', 'THIRD']
     assert mcp_servers.save_server(admin, stub['id'], {'env': {'OTHER': '', 'THIRD': None}}, True)['env_names'] == \
         ['STUB_TOOL']
-    assert await mcp_servers.test_connection(admin, stub['id'], settings) == {'ok': True, 'tools': ['kept_tool']}
+    assert await mcp_probe.test_connection(admin, stub['id'], settings) == {'ok': True, 'tools': ['kept_tool']}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason='switching to the executor account needs root')
@@ -426,7 +426,7 @@ async def test_test_connection_starts_a_stdio_server_as_the_executor_who_cannot_
     admin = people[0]
     spy = mcp_servers.save_server(admin, None, {'name': 'spy', 'transport': 'stdio', 'command': 'sh',
                                                 'args': ['-c', probe]}, True)
-    assert await mcp_servers.test_connection(admin, spy['id'], settings) == {'ok': True, 'tools': ['stub']}
+    assert await mcp_probe.test_connection(admin, spy['id'], settings) == {'ok': True, 'tools': ['stub']}
     assert (out / 'who').read_text().strip() == EXECUTOR
     for name in ('session_secret', 'master_secret', 'agor.db'):
         assert 'Permission denied' in (out / name).read_text(), name

@@ -350,8 +350,6 @@ def _view(server: McpServer, *, admin: bool) -> dict[str, Any]:
     return view
 
 
-
-
 def stdio_env(server: McpServer) -> dict[str, str]:
     return json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else {}
 

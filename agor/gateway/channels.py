@@ -44,7 +44,8 @@ class Opened:
 
 def save_channel(actor: User, channel_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     """Create (`channel_id` None) or change a channel. Secret fields left empty keep the stored value (a new channel
-    needs both; a changed API base needs the bot token again); `env` maps names to new values (None deletes the variable, a missing name keeps it)."""
+    needs both; a changed API base needs the bot token again); `env` maps names to new values (None deletes the
+    variable, a missing name keeps it)."""
     require(actor, Role.admin, 'manage chat channels')
     name = _name(fields.get('name'))
     platform = fields.get('platform') or 'slack'

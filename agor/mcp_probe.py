@@ -29,8 +29,8 @@ async def test_connection(actor: User, server_id: Any, settings: Settings) -> di
     allow_loopback = settings.mcp_allow_loopback
     try:
         if server.transport == 'stdio':
-            account = unix_accounts.account_for(settings, actor)
-            env = await asyncio.to_thread(stdio_env, server)
+            account, env = await asyncio.to_thread(lambda: (unix_accounts.account_for(settings, actor),
+                                                            stdio_env(server)))  # passwd lookups, a sealed env
             tools = await _list_tools(mcp_stdio.streams(account, server.command or '', list(server.args), env))
         else:
             headers = await asyncio.to_thread(_remote_headers, server, actor.id, allow_loopback)

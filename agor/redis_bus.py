@@ -72,15 +72,19 @@ class RedisEventBus:
         self._listening.close()
 
     def _send(self) -> None:
+        next_try = 0.0  # when a failed publisher asks Redis again: by the clock, however busy the outbox is
         while True:
             try:
                 message = self._outbox.get(timeout=RETRY_SECONDS)
             except queue.Empty:
-                if not self._working['send']:
-                    self._try_again()
-                continue
+                message = None
             if message is _STOP:
                 return
+            if not self._working['send'] and time.monotonic() >= next_try:
+                next_try = time.monotonic() + RETRY_SECONDS
+                self._try_again()
+            if message is None:
+                continue
             if self._lost_at is not None:
                 self._deliver(message)  # this process's viewers only, until Redis is back
                 continue

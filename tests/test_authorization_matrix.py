@@ -468,14 +468,17 @@ def a_running_session_with_a_queued_prompt(t: SimpleNamespace) -> None:
     """Alice's other session really running (a long `sleep`, started by the app's watchdog within seconds: the
     prompt is queued behind the app's back) with a second prompt waiting behind it."""
     write(lambda s: s.add(SessionTurn(session_id=t.alices_idle, created_by=t.alice, prompt='sleep 600')))
-    wait_until(lambda: get(AgentSession, t.alices_idle).status == 'running', 'the sleep started')
+    wait_until(lambda: get(AgentSession, t.alices_idle).pid is not None, 'the sleep started')  # its process is there
     write(lambda s: s.add(SessionTurn(session_id=t.alices_idle, created_by=t.alice, prompt=f'waiting-{t.actor}')))
 
 
 def no_run_left(t: SimpleNamespace) -> None:
-    """Whatever the row did, Alice's session ends idle with nothing queued: its run's process group is killed."""
+    """Whatever the row did, Alice's session ends idle with nothing queued: its run's process group is killed (a run
+    is `running` from its claim, and has a pid only once its process started)."""
     write(lambda s: [setattr(turn, 'status', 'stopped') for turn in s.exec(select(SessionTurn).where(
         SessionTurn.session_id == t.alices_idle, SessionTurn.status == 'queued'))])
+    wait_until(lambda: (agent := get(AgentSession, t.alices_idle)).pid is not None or agent.status != 'running',
+               'the run started or ended')
     pid = get(AgentSession, t.alices_idle).pid
     if pid:
         with contextlib.suppress(ProcessLookupError):

@@ -274,6 +274,28 @@ def test_while_redis_is_down_a_process_serves_its_own_and_once_back_every_proces
         second.close()
 
 
+def test_a_busy_publisher_that_timed_out_asks_redis_again_and_the_cluster_re_reads(redis_url):
+    """Redis holds every PUBLISH past the send timeout while the listeners stay connected (CLIENT PAUSE WRITE), and
+    the process keeps publishing as open pages do: once Redis answers again the publisher notices by itself, without
+    a quiet second, and the cluster re-reads."""
+    from agor.events import INSTANCE_TOPIC
+    from agor.redis_bus import RETRY_SECONDS, SEND_TIMEOUT, RedisEventBus
+    first, second = RedisEventBus(redis_url), RedisEventBus(redis_url)
+    resyncs: list[dict] = []
+    second.subscribe(INSTANCE_TOPIC, resyncs.append)
+    redis.Redis.from_url(redis_url).client_pause(int((SEND_TIMEOUT + 1) * 1000), all=False)
+    try:
+        deadline = time.monotonic() + SEND_TIMEOUT + 15
+        while not resyncs:
+            assert time.monotonic() < deadline, 'the publisher never noticed that Redis answers again'
+            first.publish('board:1', {'type': 'card_removed', 'id': 'busy', 'by': 'x'})
+            time.sleep(RETRY_SECONDS / 5)
+        assert resyncs[0]['type'] == 'resync'
+    finally:
+        first.close()
+        second.close()
+
+
 # ---- docs/deployment.md's nginx example in front of the cluster ------------------------------------------------------
 
 NGINX = shutil.which('nginx') or ('/usr/sbin/nginx' if Path('/usr/sbin/nginx').exists() else '')

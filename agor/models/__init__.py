@@ -1,14 +1,13 @@
 """SQLModel tables, one module per aggregate. Importing this package registers every table."""
+from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
+from .approvals import Approval
 from .base import new_id, utcnow
 from .boards import Board, BoardMember, CardPlacement, Zone, ZoneFiring
 from .comments import Comment, CommentReaction, Notification
-from .gateway import (GatewayChannel, GatewayEvent, GatewayIdentity, GatewayLinkCode, GatewayThread,
-                      GatewayTurn)
-from .repos import Repo, Worktree
-from .agent_sessions import AgentSession, SessionAck, SessionFollow, SessionTurn, TranscriptEntry
-from .approvals import Approval
-from .personal import ApiKey, RuntimeSetting, UserAvatar
+from .gateway import GatewayChannel, GatewayEvent, GatewayIdentity, GatewayLinkCode, GatewayThread, GatewayTurn
 from .mcp import McpClient, McpGrant, McpPendingFlow, McpServer, SessionMcpServer
+from .personal import ApiKey, RuntimeSetting, UserAvatar
+from .repos import Repo, Worktree
 from .secrets import SecretCheck, SessionEnvSelection, UserSecret
 from .users import Invite, Login, Role, User
 

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .base import new_id, utcnow
+from .base import id_column, ref, utcnow
 
 STATUSES = ('idle', 'running', 'awaiting_permission', 'awaiting_input', 'completed', 'failed', 'stopped')
 RUNNING = ('running', 'awaiting_permission')  # a run is going (awaiting_permission: a tool call waits for a person)
@@ -22,9 +22,9 @@ class AgentSession(SQLModel, table=True):
     themselves (SessionAck).
     """
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    worktree_id: str = Field(foreign_key='worktree.id', ondelete='CASCADE', index=True, max_length=36)
-    created_by: str = Field(foreign_key='user.id', max_length=36)
+    id: str = id_column()
+    worktree_id: str = ref('worktree', ondelete='CASCADE', index=True)
+    created_by: str = ref('user')
     runtime: str = Field(max_length=32)
     title: str = Field(max_length=120)
     model: str | None = Field(default=None, max_length=120)
@@ -45,9 +45,9 @@ class AgentSession(SQLModel, table=True):
 class SessionTurn(SQLModel, table=True):
     """One prompt: queued until the session is free, then run. `created_by` is who prompted it."""
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', index=True, max_length=36)
-    created_by: str = Field(foreign_key='user.id', max_length=36)
+    id: str = id_column()
+    session_id: str = ref('agentsession', ondelete='CASCADE', index=True)
+    created_by: str = ref('user')
     prompt: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default='queued', max_length=16)  # queued | running | completed | failed | stopped
     error: str | None = Field(default=None, sa_column=Column(Text))
@@ -60,7 +60,7 @@ class TranscriptEntry(SQLModel, table=True):
     """A transcript line: the prompt (`user`), assistant text, tool calls/results, errors, usage, system notes."""
 
     id: int | None = Field(default=None, primary_key=True)
-    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', index=True, max_length=36)
+    session_id: str = ref('agentsession', ondelete='CASCADE', index=True)
     turn_id: str | None = Field(default=None, max_length=36)
     kind: str = Field(max_length=16)
     text: str = Field(default='', sa_column=Column(Text, nullable=False))
@@ -71,9 +71,9 @@ class TranscriptEntry(SQLModel, table=True):
 class _UserOnSession(SQLModel):
     """A row of one user about one session (at most one per pair: each table adds the UniqueConstraint)."""
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', max_length=36)
-    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    user_id: str = ref('user', ondelete='CASCADE')
+    session_id: str = ref('agentsession', ondelete='CASCADE', index=True)
 
 
 class SessionAck(_UserOnSession, table=True):

@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import Column, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-from .base import new_id, utcnow
+from .base import id_column, ref, utcnow
 
 
 class Board(SQLModel, table=True):
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = id_column()
     slug: str = Field(unique=True, index=True, max_length=64)
     name: str = Field(max_length=80)
     description: str = Field(default='', max_length=2000)
@@ -18,7 +18,7 @@ class Board(SQLModel, table=True):
     private: bool = Field(default=False, sa_column_kwargs={'server_default': false()})  # creator, admins, members only
     others_can: str = Field(default='session', max_length=16,  # the level new worktrees on it start with
                             sa_column_kwargs={'server_default': 'session'})
-    created_by: str = Field(foreign_key='user.id', max_length=36)
+    created_by: str = ref('user')
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -28,14 +28,14 @@ class BoardMember(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint('board_id', 'user_id'),)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', index=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    board_id: str = ref('board', ondelete='CASCADE', index=True)
+    user_id: str = ref('user', ondelete='CASCADE', index=True)
 
 
 class Zone(SQLModel, table=True):
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    board_id: str = ref('board', ondelete='CASCADE', index=True)
     label: str = Field(default='Zone', max_length=80)
     x: float = 0
     y: float = 0
@@ -53,15 +53,15 @@ class Zone(SQLModel, table=True):
 class CardPlacement(SQLModel, table=True):
     """A worktree's card on a board (a worktree sits on at most one board). x/y are relative to the zone, if any."""
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', index=True, max_length=36)
-    worktree_id: str = Field(foreign_key='worktree.id', ondelete='CASCADE', unique=True, max_length=36)
-    zone_id: str | None = Field(default=None, foreign_key='zone.id', ondelete='SET NULL', max_length=36)
+    id: str = id_column()
+    board_id: str = ref('board', ondelete='CASCADE', index=True)
+    worktree_id: str = ref('worktree', ondelete='CASCADE', unique=True)
+    zone_id: str | None = ref('zone', default=None, ondelete='SET NULL')
     x: float = 0
     y: float = 0
     zone_entry: int = 0  # counts the card's arrivals in a zone: with the zone id it names one drop
     updated_at: datetime = Field(default_factory=utcnow)
-    updated_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)
+    updated_by: str | None = ref('user', default=None)
 
 
 class ZoneFiring(SQLModel, table=True):
@@ -71,15 +71,15 @@ class ZoneFiring(SQLModel, table=True):
     failed (the template could not be rendered: nothing was started), cancelled (the user closed the picker).
     """
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = id_column()
     drop_key: str = Field(unique=True, max_length=120)
-    zone_id: str = Field(foreign_key='zone.id', ondelete='CASCADE', index=True, max_length=36)
-    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', max_length=36)
-    worktree_id: str = Field(foreign_key='worktree.id', ondelete='CASCADE', max_length=36)
-    user_id: str = Field(foreign_key='user.id', max_length=36)
+    zone_id: str = ref('zone', ondelete='CASCADE', index=True)
+    board_id: str = ref('board', ondelete='CASCADE')
+    worktree_id: str = ref('worktree', ondelete='CASCADE')
+    user_id: str = ref('user')
     status: str = Field(max_length=16)
     prompt: str | None = Field(default=None, sa_column=Column(Text))
     error: str | None = Field(default=None, max_length=1000)
-    session_id: str | None = Field(default=None, foreign_key='agentsession.id', ondelete='SET NULL', max_length=36)
+    session_id: str | None = ref('agentsession', default=None, ondelete='SET NULL')
     created_at: datetime = Field(default_factory=utcnow, index=True)
     settled_at: datetime | None = None

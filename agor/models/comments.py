@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .base import new_id, utcnow
+from .base import id_column, ref, utcnow
 
 
 class Comment(SQLModel, table=True):
@@ -16,11 +16,10 @@ class Comment(SQLModel, table=True):
     A pin on a board is an absolute canvas point; on a zone or worktree it is an offset from its top-left corner.
     """
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    board_id: str = Field(foreign_key='board.id', ondelete='CASCADE', index=True, max_length=36)
-    parent_id: str | None = Field(default=None, foreign_key='comment.id', ondelete='CASCADE', index=True,
-                                  max_length=36)
-    author_id: str = Field(foreign_key='user.id', index=True, max_length=36)
+    id: str = id_column()
+    board_id: str = ref('board', ondelete='CASCADE', index=True)
+    parent_id: str | None = ref('comment', default=None, ondelete='CASCADE', index=True)
+    author_id: str = ref('user', index=True)
     body: str = Field(sa_column=Column(Text, nullable=False))
     target_type: str = Field(default='board', max_length=16)
     target_id: str | None = Field(default=None, index=True, max_length=36)
@@ -32,7 +31,7 @@ class Comment(SQLModel, table=True):
     # mark stays when the session is deleted
     agent_session_id: str | None = Field(default=None, max_length=36)
     resolved: bool = False
-    resolved_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)
+    resolved_by: str | None = ref('user', default=None)
     resolved_at: datetime | None = None
     edited: bool = False
     deleted: bool = False
@@ -43,9 +42,9 @@ class Comment(SQLModel, table=True):
 class CommentReaction(SQLModel, table=True):
     __table_args__ = (UniqueConstraint('comment_id', 'user_id', 'emoji'),)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    comment_id: str = Field(foreign_key='comment.id', ondelete='CASCADE', index=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', max_length=36)
+    id: str = id_column()
+    comment_id: str = ref('comment', ondelete='CASCADE', index=True)
+    user_id: str = ref('user')
     emoji: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -53,11 +52,11 @@ class CommentReaction(SQLModel, table=True):
 class Notification(SQLModel, table=True):
     """An inbox entry: kind is mention | reply | worktree_comment; `link` is the deep link it opens."""
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    user_id: str = ref('user', ondelete='CASCADE', index=True)
     kind: str = Field(max_length=32)
-    actor_id: str | None = Field(default=None, foreign_key='user.id', max_length=36)
-    board_id: str | None = Field(default=None, foreign_key='board.id', ondelete='CASCADE', max_length=36)
+    actor_id: str | None = ref('user', default=None)
+    board_id: str | None = ref('board', default=None, ondelete='CASCADE')
     comment_id: str | None = Field(default=None, max_length=36)
     title: str = Field(max_length=200)
     preview: str = Field(default='', max_length=300)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .base import new_id, utcnow
+from .base import id_column, ref, utcnow
 
 
 class McpServer(SQLModel, table=True):
@@ -16,7 +16,7 @@ class McpServer(SQLModel, table=True):
     http (url). `auth` none, header (`header_name`: sealed `header_value`) or oauth (each user connects their own
     grant; `client_id` / sealed `client_secret` when the admin pre-registered a client, else DCR; `scopes`;
     `send_resource`: the RFC 8707 resource parameter)."""
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = id_column()
     name: str = Field(max_length=64, unique=True)
     transport: str = Field(max_length=8)
     command: str | None = Field(default=None, sa_column=Column(Text))
@@ -31,7 +31,7 @@ class McpServer(SQLModel, table=True):
     scopes: str | None = Field(default=None, max_length=500)
     send_resource: bool = True
     enabled: bool = True
-    created_by: str | None = Field(default=None, foreign_key='user.id', ondelete='SET NULL', max_length=36)
+    created_by: str | None = ref('user', default=None, ondelete='SET NULL')
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -43,8 +43,8 @@ class McpClient(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint('server_id', 'issuer', 'redirect_uri', name='uq_mcpclient_server_issuer_redirect'),
     )
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    server_id: str = ref('mcpserver', ondelete='CASCADE', index=True)
     issuer: str = Field(sa_column=Column(Text, nullable=False))
     client_id: str = Field(max_length=255)
     client_secret: str | None = Field(default=None, sa_column=Column(Text))
@@ -60,10 +60,10 @@ class McpGrant(SQLModel, table=True):
     connected | needs_reauth. `version` goes up with every refresh: a refresh stores its result only if the version
     is still the one it read (compare-and-swap), so one refresh of a rotating refresh token wins."""
     __table_args__ = (UniqueConstraint('user_id', 'server_id'),)
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
-    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', max_length=36)
-    client_row: str = Field(foreign_key='mcpclient.id', ondelete='CASCADE', max_length=36)
+    id: str = id_column()
+    user_id: str = ref('user', ondelete='CASCADE', index=True)
+    server_id: str = ref('mcpserver', ondelete='CASCADE')
+    client_row: str = ref('mcpclient', ondelete='CASCADE')
     access_token: str = Field(sa_column=Column(Text, nullable=False))
     refresh_token: str | None = Field(default=None, sa_column=Column(Text))
     expires_at: datetime | None = None
@@ -79,9 +79,9 @@ class McpPendingFlow(SQLModel, table=True):
     """An authorization under way: looked up by the hash of its `state`, used once (deleted by the callback), valid
     for a few minutes. The PKCE verifier is sealed."""
     state_hash: str = Field(primary_key=True, max_length=64)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', max_length=36)
-    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', max_length=36)
-    client_row: str = Field(foreign_key='mcpclient.id', ondelete='CASCADE', max_length=36)
+    user_id: str = ref('user', ondelete='CASCADE')
+    server_id: str = ref('mcpserver', ondelete='CASCADE')
+    client_row: str = ref('mcpclient', ondelete='CASCADE')
     code_verifier: str = Field(sa_column=Column(Text, nullable=False))
     resource: str | None = Field(default=None, sa_column=Column(Text))
     expires_at: datetime
@@ -89,5 +89,5 @@ class McpPendingFlow(SQLModel, table=True):
 
 class SessionMcpServer(SQLModel, table=True):
     """An MCP server a session selected (it runs with its creator's grant for it)."""
-    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', primary_key=True, max_length=36)
-    server_id: str = Field(foreign_key='mcpserver.id', ondelete='CASCADE', primary_key=True, max_length=36)
+    session_id: str = ref('agentsession', ondelete='CASCADE', primary_key=True)
+    server_id: str = ref('mcpserver', ondelete='CASCADE', primary_key=True)

@@ -6,15 +6,15 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .base import new_id, utcnow
+from .base import id_column, ref, utcnow
 
 
 class ApiKey(SQLModel, table=True):
     """A personal API key: the token is shown once; only its public `prefix` (to find it) and an HMAC of the whole
     token (agor.api_keys) are stored."""
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    user_id: str = ref('user', ondelete='CASCADE', index=True)
     name: str = Field(max_length=80)
     prefix: str = Field(unique=True, max_length=16)
     key_hash: str = Field(max_length=64)
@@ -28,8 +28,8 @@ class UserAvatar(SQLModel, table=True):
     """An uploaded avatar (PNG, JPEG or WebP, checked by content). A new upload is a new row: its id is in the URL,
     so browsers may cache it for good."""
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', unique=True, max_length=36)
+    id: str = id_column()
+    user_id: str = ref('user', ondelete='CASCADE', unique=True)
     content_type: str = Field(max_length=16)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
@@ -41,8 +41,8 @@ class RuntimeSetting(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint('user_id', 'runtime'),)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    user_id: str = ref('user', ondelete='CASCADE', index=True)
     runtime: str = Field(max_length=32)
     model: str | None = Field(default=None, max_length=120)
     permission_mode: str | None = Field(default=None, max_length=32)

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .base import new_id, utcnow
+from .base import id_column, ref, utcnow
 
 
 class UserSecret(SQLModel, table=True):
@@ -13,8 +13,8 @@ class UserSecret(SQLModel, table=True):
     environment variable, scope 'global': every session and terminal of the user, or 'session': only sessions that
     opted in) or 'key' (a model provider's API key, delivered as the variable `name`)."""
     __table_args__ = (UniqueConstraint('user_id', 'kind', 'name'),)
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    user_id: str = Field(foreign_key='user.id', ondelete='CASCADE', index=True, max_length=36)
+    id: str = id_column()
+    user_id: str = ref('user', ondelete='CASCADE', index=True)
     kind: str = Field(max_length=8)
     name: str = Field(max_length=128)
     scope: str = Field(default='global', max_length=8)
@@ -24,7 +24,7 @@ class UserSecret(SQLModel, table=True):
 
 class SessionEnvSelection(SQLModel, table=True):
     """A Session-scoped variable of its creator that a session opted into."""
-    session_id: str = Field(foreign_key='agentsession.id', ondelete='CASCADE', primary_key=True, max_length=36)
+    session_id: str = ref('agentsession', ondelete='CASCADE', primary_key=True)
     name: str = Field(primary_key=True, max_length=128)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from .base import new_id, utcnow
+from .base import id_column, ref, utcnow
 
 
 class Role(IntEnum):
@@ -25,7 +25,7 @@ class Role(IntEnum):
 
 
 class User(SQLModel, table=True):
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = id_column()
     email: str = Field(unique=True, index=True, max_length=254)  # stored lower-cased
     name: str = Field(max_length=80)
     role: str = Field(default='member', max_length=16)
@@ -57,22 +57,22 @@ class User(SQLModel, table=True):
 
 
 class Invite(SQLModel, table=True):
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = id_column()
     token_hash: str = Field(unique=True, max_length=64)
     role: str = Field(max_length=16)
     email: str | None = Field(default=None, max_length=254)
-    created_by: str = Field(foreign_key='user.id', max_length=36)
+    created_by: str = ref('user')
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None
-    used_by: str | None = Field(default=None, foreign_key='user.id', max_length=36)
+    used_by: str | None = ref('user', default=None)
 
 
 class Login(SQLModel, table=True):
     """One login of one browser: its token lives in that browser's server-side storage, only its hash here. Logging
     out ends it, and every page load and action checks it, so an ended login is refused in every tab at once."""
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    id: str = id_column()
     token_hash: str = Field(unique=True, max_length=64)
-    user_id: str = Field(foreign_key='user.id', index=True, max_length=36)
+    user_id: str = ref('user', index=True)
     created_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None

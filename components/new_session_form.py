@@ -57,7 +57,7 @@ class NewSessionForm:
                 .classes('text-xs text-slate-600')
 
             def explain_mode() -> None:
-                mode_help.set_text(registry.get(runtime.value).permission_help.get(mode.value or '', ''))
+                mode_help.set_text(registry.get(runtime.value).mode_help(mode.value))
 
             def runtime_chosen() -> None:
                 adapter = registry.get(runtime.value)

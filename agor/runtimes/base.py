@@ -11,7 +11,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from agor.errors import InvalidInput
 from agor.unix_accounts import Account
@@ -120,13 +120,18 @@ class LaunchSpec:
     stdin: str | None = None  # written to the CLI's stdin, which is /dev/null otherwise
 
 
+class Mode(NamedTuple):
+    """A permission mode: the extra CLI arguments that select it, and one line that explains it on the form."""
+    args: list[str]
+    help: str
+
+
 class Runtime(ABC):
     name: str
     label: str
     binary: str
     package: str | None = None  # the pinned npm package
-    permission_modes: dict[str, list[str]] = {'default': []}  # mode -> extra CLI arguments
-    permission_help: dict[str, str] = {'default': 'Runs the command as given.'}  # mode -> one line for the form
+    permission_modes: dict[str, Mode] = {'default': Mode([], 'Runs the command as given.')}
     default_permission_mode = 'default'  # the safe mode a session gets unless its creator picks another
     # how its modes behave with nobody at a terminal (the new-session form says it under the modes)
     unattended = 'Every mode runs without asking anyone: what would need approval is refused.'
@@ -189,7 +194,11 @@ class Runtime(ABC):
         if mode not in self.permission_modes:
             raise InvalidInput(f'{self.label} has no permission mode {mode!r}; '
                                f'choose one of {", ".join(self.permission_modes)}')
-        return self.permission_modes[mode]
+        return self.permission_modes[mode].args
+
+    def mode_help(self, mode: str | None) -> str:
+        """The line that explains `mode` on the form ('' for a mode it does not have)."""
+        return self.permission_modes[mode].help if mode in self.permission_modes else ''
 
 
 

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
     text_of, tool_call, usage_event, write_private
 )
 
@@ -23,17 +23,15 @@ class ClaudeRuntime(JsonRuntime):
     binary = 'claude'
     package = '@anthropic-ai/claude-code@2.1.331'
     permission_modes = {
-        'default': [],
-        'auto_edit': ['--permission-mode', 'acceptEdits'],
-        'bypass': ['--permission-mode', 'bypassPermissions'],
-        'plan': ['--permission-mode', 'plan'],
-    }
-    permission_help = {
-        'default': 'Asks before edits and most commands: the request appears in the session panel, where anyone '
-                   'who may prompt the session allows or denies it (no answer in time denies).',
-        'auto_edit': 'Edits files in the worktree without asking; runs read-only commands, refuses the others.',
-        'bypass': 'Edits and runs any command without asking (as you, in the worktree): for trusted tasks only.',
-        'plan': 'Reads and plans only: no edits, no commands that change anything.',
+        'default': Mode([],
+                        'Asks before edits and most commands: the request appears in the session panel, where anyone '
+                        'who may prompt the session allows or denies it (no answer in time denies).'),
+        'auto_edit': Mode(['--permission-mode', 'acceptEdits'],
+                          'Edits files in the worktree without asking; runs read-only commands, refuses the others.'),
+        'bypass': Mode(['--permission-mode', 'bypassPermissions'],
+                       'Edits and runs any command without asking (as you, in the worktree): for trusted tasks only.'),
+        'plan': Mode(['--permission-mode', 'plan'],
+                     'Reads and plans only: no edits, no commands that change anything.'),
     }
     default_permission_mode = 'auto_edit'
     unattended = ('“Ask” sends each approval request to the session panel, where anyone who may prompt the session '

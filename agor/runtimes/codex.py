@@ -18,7 +18,7 @@ from typing import Any
 from agor.errors import InvalidInput
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
     text_of, tool_call, usage_event
 )
 
@@ -38,16 +38,12 @@ class CodexRuntime(JsonRuntime):
     binary = 'codex'
     package = '@openai/codex@0.169.0'
     permission_modes = {
-        'default': [],
-        'auto_edit': ['-s', 'workspace-write'],
-        'bypass': ['--dangerously-bypass-approvals-and-sandbox'],
-        'plan': ['-s', 'read-only'],
-    }
-    permission_help = {
-        'default': 'Codex decides: unattended it runs commands in a read-only sandbox and edits nothing.',
-        'auto_edit': 'Edits files and runs commands without asking, sandboxed: writes only inside the worktree.',
-        'bypass': 'No sandbox, no approvals: any command, any file (as you): for trusted tasks only.',
-        'plan': 'Read-only sandbox: reads and runs read-only commands, changes nothing.',
+        'default': Mode([], 'Codex decides: unattended it runs commands in a read-only sandbox and edits nothing.'),
+        'auto_edit': Mode(['-s', 'workspace-write'],
+                          'Edits files and runs commands without asking, sandboxed: writes only inside the worktree.'),
+        'bypass': Mode(['--dangerously-bypass-approvals-and-sandbox'],
+                       'No sandbox, no approvals: any command, any file (as you): for trusted tasks only.'),
+        'plan': Mode(['-s', 'read-only'], 'Read-only sandbox: reads and runs read-only commands, changes nothing.'),
     }
     default_permission_mode = 'auto_edit'
     unattended = ('Codex cannot ask anyone from a session: every mode runs non-interactively (approval policy '

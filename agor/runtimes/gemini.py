@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, mcp_tool,
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, mcp_tool,
     tool_call, usage_event, write_private
 )
 
@@ -35,16 +35,13 @@ class GeminiRuntime(JsonRuntime):
     binary = 'gemini'
     package = '@google/gemini-cli@0.61.0'
     permission_modes = {
-        'default': [],  # headless, tools that need a confirmation (the shell) are not offered
-        'auto_edit': ['--approval-mode', 'auto_edit'],
-        'bypass': ['--approval-mode', 'yolo'],
-        'plan': ['--approval-mode', 'plan'],
-    }
-    permission_help = {
-        'default': 'Only tools that need no confirmation: reads and searches; no shell, no edits.',
-        'auto_edit': 'Edits files and runs shell commands without asking (as you, in the worktree; no sandbox).',
-        'bypass': 'Every tool without asking (YOLO), web and MCP tools included: for trusted tasks only.',
-        'plan': 'Reads and plans only: no edits, no shell.',
+        # headless, tools that need a confirmation (the shell) are not offered
+        'default': Mode([], 'Only tools that need no confirmation: reads and searches; no shell, no edits.'),
+        'auto_edit': Mode(['--approval-mode', 'auto_edit'],
+                          'Edits files and runs shell commands without asking (as you, in the worktree; no sandbox).'),
+        'bypass': Mode(['--approval-mode', 'yolo'],
+                       'Every tool without asking (YOLO), web and MCP tools included: for trusted tasks only.'),
+        'plan': Mode(['--approval-mode', 'plan'], 'Reads and plans only: no edits, no shell.'),
     }
     default_permission_mode = 'auto_edit'
     unattended = ('Gemini cannot ask anyone from a session: every mode runs non-interactively, and tools that would '

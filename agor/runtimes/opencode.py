@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, mcp_tool, text_of, tool_call,
-    usage_event
+    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, mcp_tool, text_of,
+    tool_call, usage_event
 )
 
 DEFAULT_MODEL = 'gpt-5.5'  # for the `agor` provider when the session names no model
@@ -31,11 +31,11 @@ class OpenCodeRuntime(JsonRuntime):
     label = 'OpenCode'
     binary = 'opencode'
     package = 'opencode-ai@1.18.33'
-    permission_modes = {'default': [], 'bypass': ['--auto'], 'plan': ['--agent', 'plan']}
-    permission_help = {
-        'default': 'The build agent: edits and runs commands as its config allows; what would ask is refused.',
-        'bypass': 'Approves everything not explicitly denied (--auto): for trusted tasks only.',
-        'plan': 'The plan agent: reads and plans, no edits.',
+    permission_modes = {
+        'default': Mode([],
+                        'The build agent: edits and runs commands as its config allows; what would ask is refused.'),
+        'bypass': Mode(['--auto'], 'Approves everything not explicitly denied (--auto): for trusted tasks only.'),
+        'plan': Mode(['--agent', 'plan'], 'The plan agent: reads and plans, no edits.'),
     }
     unattended = ('OpenCode cannot ask anyone from a session: every mode runs non-interactively, and what would ask '
                   'is refused.')

@@ -1,14 +1,14 @@
 """The shell runtime: the prompt is a `bash -lc` command run in the worktree. Needs no account (demo mode)."""
 from __future__ import annotations
 
-from .base import LaunchSpec, RunRequest, Runtime, TranscriptEvent, Turn
+from .base import LaunchSpec, Mode, RunRequest, Runtime, TranscriptEvent, Turn
 
 
 class ShellRuntime(Runtime):
     name = 'shell'
     label = 'Shell'
     binary = 'bash'
-    permission_help = {'default': 'Runs the prompt as a bash command in the worktree (as you).'}
+    permission_modes = {'default': Mode([], 'Runs the prompt as a bash command in the worktree (as you).')}
     unattended = 'Nothing asks: the command runs as typed.'
 
     def missing_message(self) -> str:

@@ -58,8 +58,8 @@ async def build(settings: Settings, runtime: str, user_id: str) -> None:
     mode = ui.select(modes, value=current['permission_mode'], label='Permission mode').props('outlined') \
         .classes('w-96').mark('default-permission-mode')
     mode_help = ui.label().classes('text-xs text-slate-600 -mt-2')
-    mode.on_value_change(lambda: mode_help.set_text(adapter.permission_help.get(mode.value or '', '')))
-    mode_help.set_text(adapter.permission_help.get(mode.value or '', ''))
+    mode.on_value_change(lambda: mode_help.set_text(adapter.mode_help(mode.value)))
+    mode_help.set_text(adapter.mode_help(mode.value))
     extra = ui.input('Extra arguments', value=current['extra_args'], placeholder='e.g. --max-turns 20') \
         .props('outlined').classes('w-96').mark('extra-args')
     ui.label('Added to every run, quoted as in a shell. Flags that change the working directory, the config or the '

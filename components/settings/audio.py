@@ -8,7 +8,7 @@ from agor import preferences
 
 from ..act import FAILED, act
 from ..chime import play
-from .section import Section
+from .section import Section, intro
 
 
 async def build(user_id: str) -> None:
@@ -16,7 +16,7 @@ async def build(user_id: str) -> None:
     if current is FAILED:
         return
     with ui.column().classes('w-96 gap-2').mark('audio-settings'):
-        ui.label('A chime when a run of a session you started or follow finishes.').classes('text-sm text-slate-600')
+        intro('A chime when a run of a session you started or follow finishes.')
         enabled = ui.switch('Play chimes', value=current['enabled']).mark('chime-enabled')
         sound = ui.select(list(preferences.SOUNDS), value=current['sound'], label='Sound').props('outlined') \
             .classes('w-full')

@@ -10,14 +10,13 @@ from agor.gateway import links
 
 from ..act import FAILED, act
 from ..listing import refill
-from .section import Section
+from .section import Section, intro
 
 
 class ChatAccounts:
     def __init__(self) -> None:
-        ui.label('Messages you write in a chat channel connected to Agor run as you once your chat account is linked. '
-                 'Make a code, then post it (only the code) in the channel: the bot answers in the thread.') \
-            .classes('text-sm text-slate-600')
+        intro('Messages you write in a chat channel connected to Agor run as you once your chat account is linked. '
+              'Make a code, then post it (only the code) in the channel: the bot answers in the thread.')
         ui.button('Make a code', icon='link', on_click=self.make_code).props('unelevated color=teal-8 no-caps') \
             .mark('make-link-code')
         self.shown = ui.column().classes('w-full')

@@ -10,7 +10,7 @@ from agor.config import Settings
 
 from .. import timestamp
 from ..act import FAILED, act
-from .section import Section
+from .section import Section, intro
 
 STATUS = {'connected': ('Connected', 'positive'), 'needs_reauth': ('Needs re-auth', 'orange'),
           'not_connected': ('Not connected', 'grey-7')}
@@ -18,8 +18,8 @@ STATUS = {'connected': ('Connected', 'positive'), 'needs_reauth': ('Needs re-aut
 
 def section(settings: Settings) -> Section:
     async def build(user_id: str) -> None:
-        ui.label('MCP servers that use OAuth act with your own authorization: sessions you start call them as you '
-                 '(whoever prompts). Connect each one you want your sessions to use.').classes('text-sm text-slate-600')
+        intro('MCP servers that use OAuth act with your own authorization: sessions you start call them as you '
+              '(whoever prompts). Connect each one you want your sessions to use.')
         rows = ui.column().classes('w-full gap-1').mark('mcp-grants')
 
         async def refresh() -> None:

@@ -16,7 +16,7 @@ from agor.config import Settings
 from .. import timestamp
 from ..act import FAILED, act
 from ..listing import refill
-from .section import Section
+from .section import Section, intro
 
 EXPIRY = {0: 'Never', **{days: f'In {days} days' for days in api_keys.EXPIRY_DAYS}}
 
@@ -31,8 +31,8 @@ def when(moment: datetime | None, never: str) -> None:
 class PersonalApiKeys:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        ui.label('A key lets a script use the Agor API as you (send it as "Authorization: Bearer <key>"). It can do '
-                 'whatever you can; anyone who has it can too.').classes('text-sm text-slate-600')
+        intro('A key lets a script use the Agor API as you (send it as "Authorization: Bearer <key>"). It can do '
+              'whatever you can; anyone who has it can too.')
         with ui.row().classes('items-end gap-2'):
             self.name = ui.input('Name', placeholder='e.g. release script').props('outlined dense maxlength=80') \
                 .classes('w-64').mark('api-key-name')

@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nicegui import ui
+
 
 @dataclass(frozen=True)
 class Section:
@@ -11,3 +13,8 @@ class Section:
     key: str  # the deep link: ?settings=<key>
     label: str
     build: Callable[[str], None]  # builds the page into the current container for the user id; handlers use act()
+
+
+def intro(text: str) -> ui.label:
+    """The line at the top of a page that says what it is for."""
+    return ui.label(text).classes('text-sm text-slate-600')

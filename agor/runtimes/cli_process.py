@@ -40,8 +40,10 @@ class EventLog:
     def __init__(self) -> None:
         self._events: list[TranscriptEvent] = []
         self._parts: list[str] | None = None  # the texts of the deltas at the end
+        self.size = 0  # characters of text held
 
     def add(self, event: TranscriptEvent) -> None:
+        self.size += len(event.text)
         if event.kind == 'assistant' and event.data == {'delta': True}:
             if self._parts is None:
                 self._parts = []
@@ -53,7 +55,7 @@ class EventLog:
     def take(self) -> list[TranscriptEvent]:
         """The events so far (the log is empty afterwards)."""
         self._close()
-        events, self._events = self._events, []
+        events, self._events, self.size = self._events, [], 0
         return events
 
     def __bool__(self) -> bool:

@@ -31,7 +31,7 @@ VANISHED_REASON = 'the agent process ended without the app seeing it finish'
 SHUTDOWN_REASON = 'Stopped: the app is shutting down.'
 BATCH_SECONDS = 0.15  # transcript events are written (and sent to viewers) together at most this often
 BATCH_CHARS = 64 * 1024  # a batch this big holds the run's output until it is written: a flood streams at most about
-# BATCH_CHARS per BATCH_SECONDS, so the sends to its viewers leave the event loop time for every other page
+# BATCH_CHARS per BATCH_SECONDS (400 KB/s), so the sends to its viewers leave the event loop time for every other page
 
 
 class TranscriptWriter:
@@ -39,8 +39,9 @@ class TranscriptWriter:
     everything that arrived is stored in one transaction (`run_records.record_events`), in order. `close()` writes
     what is left at once; a batch whose write is under way finishes first, so nothing is lost or reordered.
     Backpressure: once a batch holds BATCH_CHARS, `add` returns an awaitable that the reader awaits (`cli_process.run`
-    awaits what `on_event` returns) until that batch has been taken, so the CLI's pipe fills and the CLI waits, as in
-    a terminal. A flood then costs the event loop a bounded share, and no single send to a viewer is huge."""
+    awaits what `on_event` returns) until that batch has been taken; output waits in the stream's buffer meanwhile (the
+    CLI itself waits once 2 x LINE_LIMIT is buffered, as in a terminal). A flood then costs the event loop a bounded
+    share of its time, and no single send to a viewer is huge."""
 
     def __init__(self, session_id: str, turn_id: str) -> None:
         self.session_id, self.turn_id = session_id, turn_id

@@ -56,6 +56,7 @@ DRAGS = 20
 PROBE_SECONDS = 0.05  # how often the loop probe asks /healthz while viewers join
 MISSED = re.compile(r'Run time of job "(?P<job>[^"]+)".* was missed by (?P<by>[0-9:.]+)')
 OPENING = 5  # viewer pages that load at the same time while the drag viewers open
+CARD_MOVE = re.compile(r'"type":\s*"card"')  # in the canvas's `apply` call (NiceGUI's JSON is compact)
 UNSEEN_MS = 10_000.0  # a drag a viewer did not see within this long counts as this long
 RENDERED = '''n => document.querySelector('.agor-canvas') && document.querySelectorAll('.agor-card').length >= n
     ? performance.now() : 0'''
@@ -74,7 +75,7 @@ class CardWatcher(SocketTab):
 
     async def on_message(self, kind: str, data: dict, message: str) -> None:
         code = data.get('code', '') if kind == 'run_javascript' else ''
-        if '"apply"' in code and '"type": "card"' in code and self.card_id in code:
+        if '"apply"' in code and CARD_MOVE.search(code) and self.card_id in code:
             self.applied.append(time.time() * 1000)
 
 

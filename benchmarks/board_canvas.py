@@ -245,7 +245,11 @@ def drag_latencies(dragger: Page, viewers: list[Page], card: str,
             while not (after := [at for at in watcher.applied if at >= dropped[0]]) and time.monotonic() < deadline:
                 time.sleep(0.01)
             if not after:
-                print(f'drag {i}: not seen by a simulated viewer within {UNSEEN_MS / 1000:g} s', file=sys.stderr)
+                reader = watcher.reader
+                state = (f'reader ended: {reader.exception() if not reader.cancelled() else "cancelled"!r}'
+                         if reader.done() else f'{watcher.next_message_id} messages so far')
+                print(f'drag {i}: not seen by a simulated viewer within {UNSEEN_MS / 1000:g} s ({state})',
+                      file=sys.stderr)
             latencies.append(after[0] - dropped[1] if after else UNSEEN_MS)
     return latencies
 

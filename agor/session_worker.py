@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,18 @@ RESTART_REASON = 'interrupted by restart: the app stopped while this run was goi
 VANISHED_REASON = 'the agent process ended without the app seeing it finish'
 SHUTDOWN_REASON = 'Stopped: the app is shutting down.'
 BATCH_SECONDS = 0.15  # transcript events are written (and sent to viewers) together at most this often
+BATCH_CHARS = 64 * 1024  # a batch this big holds the run's output until it is written: a flood streams at most about
+# BATCH_CHARS per BATCH_SECONDS (400 KB/s), so the sends to its viewers leave the event loop time for every other page
 
 
 class TranscriptWriter:
     """A run's transcript events, written in batches: the first event of a batch starts a BATCH_SECONDS pause, then
     everything that arrived is stored in one transaction (`run_records.record_events`), in order. `close()` writes
-    what is left at once; a batch whose write is under way finishes first, so nothing is lost or reordered."""
+    what is left at once; a batch whose write is under way finishes first, so nothing is lost or reordered.
+    Backpressure: once a batch holds BATCH_CHARS, `add` returns an awaitable that the reader awaits (`cli_process.run`
+    awaits what `on_event` returns) until that batch has been taken; output waits in the stream's buffer meanwhile (the
+    CLI itself waits once 2 x LINE_LIMIT is buffered, as in a terminal). A flood then costs the event loop a bounded
+    share of its time, and no single send to a viewer is huge."""
 
     def __init__(self, session_id: str, turn_id: str) -> None:
         self.session_id, self.turn_id = session_id, turn_id
@@ -43,12 +49,19 @@ class TranscriptWriter:
         self.annotate: Callable[[TranscriptEvent], TranscriptEvent] = lambda event: event  # (whose MCP grant)
         self.pending = cli_process.EventLog()
         self._closing = asyncio.Event()
+        self._taken = asyncio.Event()  # set whenever a batch is taken to be written
         self._task: asyncio.Task | None = None
 
-    def add(self, event: TranscriptEvent) -> None:
+    def add(self, event: TranscriptEvent) -> Awaitable[None] | None:
         self.pending.add(self.annotate(event))
         if self._task is None:
             self._task = asyncio.create_task(self._write_batches(), name=f'transcript {self.session_id}')
+        return self._room() if self.pending.size >= BATCH_CHARS else None
+
+    async def _room(self) -> None:
+        while self.pending.size >= BATCH_CHARS and self._task is not None:
+            self._taken.clear()
+            await self._taken.wait()
 
     async def close(self) -> None:
         self._closing.set()
@@ -69,6 +82,7 @@ class TranscriptWriter:
         redact = self.redact
         batch = [TranscriptEvent(event.kind, redact(event.text), user_secrets.redact_data(event.data, redact))
                  for event in self.pending.take()]
+        self._taken.set()
         if not batch:
             return
         try:

@@ -11,6 +11,7 @@ import pytest
 from agor import agent_sessions, db, events, repos, run_records, session_worker
 from agor.models import AgentSession, Role, SessionTurn, utcnow
 from agor.events import topic
+from agor.runtimes import cli_process
 from agor.runtimes.base import TranscriptEvent
 from agor.runtimes.cli_process import process_group_alive
 from agor.session_worker import RESTART_REASON, VANISHED_REASON, SessionWorkers
@@ -181,6 +182,27 @@ async def test_output_is_written_in_batches_in_order_and_viewers_get_only_the_ne
     first, second = [e for e in agent_sessions.transcript(alice, agent.id) if e['kind'] == 'assistant']
     assert run_records.ENTRY_TEXT_LIMIT <= len(first['text']) < run_records.ENTRY_TEXT_LIMIT + 10
     assert second['data'] == {'continued': True}
+
+
+async def test_a_flood_reaches_viewers_in_bounded_batches(scene, monkeypatch):
+    """Backpressure: a batch that holds BATCH_CHARS stops the reading until it is written, so a flood that is read
+    all at once still reaches viewers in pieces of about BATCH_CHARS (one send to them never carries megabytes), and
+    none of it is lost."""
+    seeded, _ = scene
+    alice = seeded.owner
+    monkeypatch.setattr(session_worker, 'BATCH_CHARS', 2000)
+    monkeypatch.setattr(session_worker, 'BATCH_SECONDS', 0.3)  # the whole output is read within one pause
+    # after the CLI exited, output held back by the batches is still read to its end, however long each batch waits
+    monkeypatch.setattr(cli_process, 'DRAIN_SECONDS', 0.1)
+    agent = agent_sessions.create(alice, seeded.worktree.id, 'shell', 'seq 1 5000')
+    heard = []
+    unsubscribe = events.bus.subscribe(topic('session', agent.id), heard.append)
+    await settle(agent.id, 'completed', timeout=60)
+    unsubscribe()
+    sent = [e['text'] for e in heard if e['type'] == 'append'] + [e['entry']['text'] for e in heard
+                                                                  if e['type'] == 'entry' and e['entry']['text']]
+    assert ''.join(texts(alice, agent.id, 'assistant')) == ''.join(f'{i}\n' for i in range(1, 5001))
+    assert len(sent) >= 10 and max(len(text) for text in sent) <= 2000 + 200  # 23,893 characters in pieces
 
 
 async def test_nothing_buffered_is_lost_when_a_run_ends_or_is_stopped(scene, monkeypatch):

@@ -28,7 +28,8 @@ LINE_LIMIT = 16 * 1024 * 1024  # longer output lines are dropped (with a notice)
 STDERR_LINES = 20
 LINES_PER_TURN = 200  # lines read before the event loop gets a turn (a few ms of work)
 DRAIN_SECONDS = 2.0  # after the CLI exits, output is read until none came for this long (a background child may
-DRAIN_MAX_SECONDS = 60.0  # hold the pipe open), and at most this long: a flood still buffered is read to its end
+DRAIN_MAX_SECONDS = 120.0  # hold the pipe open), and at most this long: a flood still buffered (up to 2 x LINE_LIMIT,
+# read at the pace `on_event` allows: session_worker.BATCH_CHARS per batch) is read to its end
 STOP_GRACE_SECONDS = 5.0
 PROC = Path('/proc')
 
@@ -40,8 +41,10 @@ class EventLog:
     def __init__(self) -> None:
         self._events: list[TranscriptEvent] = []
         self._parts: list[str] | None = None  # the texts of the deltas at the end
+        self.size = 0  # characters of text held
 
     def add(self, event: TranscriptEvent) -> None:
+        self.size += len(event.text)
         if event.kind == 'assistant' and event.data == {'delta': True}:
             if self._parts is None:
                 self._parts = []
@@ -53,7 +56,7 @@ class EventLog:
     def take(self) -> list[TranscriptEvent]:
         """The events so far (the log is empty afterwards)."""
         self._close()
-        events, self._events = self._events, []
+        events, self._events, self.size = self._events, [], 0
         return events
 
     def __bool__(self) -> bool:
@@ -115,12 +118,18 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
     turn = Turn(totals_before=request.totals_before or {}, mcp_servers=[server.name for server in request.mcp_servers])
     loop = asyncio.get_running_loop()
     last_output = [loop.time()]
+    held = [0]  # readers waiting for `on_event` (its backpressure): output is still coming
 
     async def forward(new_events: list[TranscriptEvent]) -> None:
         for event in new_events:
             events.add(event)
             if event.kind != 'error':
-                await _call(on_event, event)
+                held[0] += 1
+                try:
+                    await _call(on_event, event)
+                finally:
+                    held[0] -= 1
+                    last_output[0] = loop.time()
 
     async def read_stdout() -> None:
         async for line in read_lines(process.stdout):
@@ -149,7 +158,8 @@ async def run(runtime: Runtime, request: RunRequest, on_event: Callable[[Transcr
         exit_code = await _wait_for_exit(process, readers)
         last_output[0] = loop.time()
         deadline = loop.time() + DRAIN_MAX_SECONDS
-        while not readers.done() and loop.time() - last_output[0] < DRAIN_SECONDS and loop.time() < deadline:
+        while not readers.done() and (held[0] or loop.time() - last_output[0] < DRAIN_SECONDS) \
+                and loop.time() < deadline:
             await asyncio.wait({readers}, timeout=0.1)
         if readers.done():
             readers.result()

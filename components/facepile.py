@@ -22,30 +22,38 @@ class Facepile(ui.row):
         self._shown: tuple = ()
         self._tips: dict[str, ui.tooltip] = {}
         self._people: list[dict[str, Any]] = []
+        self._more: ui.button | None = None
 
     def show(self, snapshot: tuple[dict[str, Any], ...]) -> None:
         people = _one_per_user(snapshot, self.me_user)
         mine = next((p for p in snapshot if p['conn'] == self.me_conn), None)
         following = self.following = mine['following'] if mine else None
         followers = [p['name'] for p in people if p['following'] == self.me_user]
-        shown = (tuple((p['user'], p['name'], p['initials'], p['color'], p['avatar'], p['state']) for p in people),
+        shown = (tuple((p['user'], p['name'], p['initials'], p['color'], p['avatar'], p['state'])
+                       for p in people[:MAX_FACES]),
+                 len(people) > MAX_FACES,
                  following,
                  tuple(followers))
-        if shown == self._shown:  # only where people point changed: retitle, keep the faces (a click may be landing)
-            for person in people[:MAX_FACES]:
+        self._people = people
+        if shown == self._shown:  # the same faces: retitle and recount, keep them (a click may be landing), so a
+            for person in people[:MAX_FACES]:  # crowd joining costs every page a text, not a facepile
                 if person['user'] in self._tips:
                     self._tips[person['user']].set_text(self._tip(person))
+            if self._more is not None:
+                self._more.set_text(f'+{len(people) - MAX_FACES}')
             return
         self._shown = shown
-        self._people = people
         self._tips = {}
+        self._more = None
         self.clear()
         with self:
             with ui.row().classes('items-center gap-0 no-wrap pl-2'):
                 for person in people[:MAX_FACES]:
                     self._face(person)
                 if len(people) > MAX_FACES:
-                    with ui.button(f'+{len(people) - MAX_FACES}').props('flat dense round size=sm').mark('face-more'):
+                    self._more = ui.button(f'+{len(people) - MAX_FACES}').props('flat dense round size=sm') \
+                        .mark('face-more')
+                    with self._more:
                         menu = ui.menu()  # filled when opened: a board with many people costs every viewer little
                         menu.on('before-show', lambda: self._fill(menu))
             if following:

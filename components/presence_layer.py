@@ -26,18 +26,23 @@ class PresenceLayer(ui.element, component='presence_layer.js'):
         self._props['peers'] = snapshot
         self.on_faces = on_faces
         self.faces_key: tuple = ()
-        self._faces(snapshot)
+        self._faces(snapshot, faces_key(snapshot))
 
-    def show(self, push: BoardPush, args: str) -> None:
-        """`args`: the push's changes as JSON (what `run_method('patch', changed, gone)` would make on every page)."""
+    def show(self, push: BoardPush, args: str, key: tuple) -> None:
+        """`args`: the push's changes as JSON (what `run_method('patch', changed, gone)` would make on every page);
+        `key`: the push's `faces_key`, made once for all of the board's pages."""
         self.client.run_javascript(f'return runMethod({self.id}, "patch", {args})')
-        self._faces(push.snapshot)
+        self._faces(push.snapshot, key)
 
-    def _faces(self, snapshot: Snapshot) -> None:
-        key = tuple((p['conn'], p['state'], p['following'], p['label']) for p in snapshot)
+    def _faces(self, snapshot: Snapshot, key: tuple) -> None:
         if key != self.faces_key:
             self.faces_key = key
             self.on_faces(snapshot)
+
+
+def faces_key(snapshot: Snapshot) -> tuple:
+    """What the facepile shows of a board: it is redrawn only when this changes."""
+    return tuple((p['conn'], p['state'], p['following'], p['label']) for p in snapshot)
 
 
 _layers: dict[str, dict[str, PresenceLayer]] = {}
@@ -71,9 +76,10 @@ def push(board_id: str) -> None:
     if change is None:
         return
     args = json.dumps([change.changed, change.gone], separators=(',', ':'))  # compact, as NiceGUI sends
+    key = faces_key(change.snapshot)
     for layer in list(_layers.get(board_id, {}).values()):
         if not layer.is_deleted:
-            layer.show(change, args)
+            layer.show(change, args, key)
 
 
 def start() -> None:

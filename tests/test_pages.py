@@ -194,6 +194,29 @@ async def test_facepile_overflow_menu_lists_everyone_when_opened(user: TestUser)
     assert followed == ['u7']
 
 
+
+async def test_a_crowd_joining_recounts_the_facepile_and_keeps_its_faces(user: TestUser):
+    """People joining past the fifth face change "+N" and the menu, not the faces (each page would rebuild them)."""
+    from components.facepile import Facepile
+    people = tuple({'conn': f'c{i}', 'user': f'u{i}', 'name': f'Person {i}', 'initials': f'P{i}', 'color': '#0d9488',
+                    'avatar': None, 'state': 'active', 'label': '', 'following': None} for i in range(10))
+    piles: list[Facepile] = []
+
+    @ui.page('/facepile-crowd')
+    def facepile_page() -> None:
+        piles.append(Facepile('c0', 'u0', lambda _: None))
+        piles[0].show(people[:7])
+    await user.open('/facepile-crowd')
+    faces = [e.id for e in user.find(marker='face-u1').elements]
+    assert user.find(marker='face-more').elements.pop().text == '+2'
+    with user:
+        piles[0].show(people)
+    assert user.find(marker='face-more').elements.pop().text == '+5'
+    assert [e.id for e in user.find(marker='face-u1').elements] == faces
+    menu = user.find(kind=ui.menu)
+    menu.trigger('beforeShow')
+    await user.should_see('Person 9 · active')
+
 @pytest.fixture
 def simple_mode_without_clis(monkeypatch, tmp_path):
     """Settings main.py reads when the `user` fixture starts it (so this fixture comes first)."""

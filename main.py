@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from agor.config import SettingsError, load_settings, session_secret
@@ -54,11 +55,16 @@ from components import add_assets  # noqa: E402
 logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
 
 
+WORKER_THREADS = 64
 session_workers = SessionWorkers(settings)
 gateway_relay = Relay()  # posts gateway sessions' progress and answers to their threads (where the runs are)
 
 
 async def startup() -> None:
+    # Handlers' worker threads mostly wait: on the database, git, or a server the app calls out to (an MCP or
+    # authorization server that never answers holds one for its whole timeout). Python's default pool (CPUs + 4) let
+    # a few such waits stall everyone's actions; waiting threads cost little.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix='agor'))
     db.guard_loop(None)  # start-up uses the database before it serves (NiceGUI's test users start it again)
     db.init(settings.database_url)
     try:

@@ -32,7 +32,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from . import db, ids
+from . import db, ids, mcp_sealed
 from .auth import require
 from .errors import DomainError, Forbidden, InvalidInput, NotFound
 from .mcp_discovery import Discovery, McpAuthError, discover, http_client, json_object, reason, send, show
@@ -64,10 +64,11 @@ def authorize_url(actor: User, server_id: Any, redirect_uri: str, allow_loopback
     with db.transaction() as session:
         session.execute(delete(McpPendingFlow).where(col(McpPendingFlow.expires_at) < utcnow()))
         state_hash = _hash(state)
-        session.add(McpPendingFlow(state_hash=state_hash, user_id=actor.id, server_id=server.id, client_row=client.id,
-                                   code_verifier=box().seal(actor.id, 'mcp-pkce', state_hash, verifier),
-                                   resource=found.resource if server.send_resource else None,
-                                   expires_at=utcnow() + timedelta(seconds=FLOW_SECONDS)))
+        flow = McpPendingFlow(state_hash=state_hash, user_id=actor.id, server_id=server.id, client_row=client.id,
+                              resource=found.resource if server.send_resource else None,
+                              expires_at=utcnow() + timedelta(seconds=FLOW_SECONDS))
+        flow.code_verifier = mcp_sealed.seal(box(), flow, 'code_verifier', verifier)
+        session.add(flow)
     params = {'response_type': 'code', 'client_id': client.client_id, 'redirect_uri': client.redirect_uri,
               'state': state, 'code_challenge': create_s256_code_challenge(verifier),
               'code_challenge_method': 'S256'}
@@ -115,7 +116,7 @@ def finish(user: User | None, params: dict[str, str]) -> str:
                            f'{": " + _clean(detail) if detail else ""}.')
     if not params.get('code'):
         raise InvalidInput('The authorization server sent no code back.')
-    verifier = box().open(flow.user_id, 'mcp-pkce', flow.state_hash, flow.code_verifier)
+    verifier = mcp_sealed.unseal(box(), flow, 'code_verifier')
     form = {'grant_type': 'authorization_code', 'code': params['code'], 'redirect_uri': client.redirect_uri,
             'code_verifier': verifier}
     if flow.resource:
@@ -148,12 +149,11 @@ def _client_row(server: McpServer, found: Discovery, redirect_uri: str, allow_lo
     row.metadata_ = found.metadata
     if static:
         row.source, row.client_id = 'static', server.client_id or ''
-        secret = box().open('instance', 'mcp-client-secret', server.id, server.client_secret) \
-            if server.client_secret else None
+        secret = mcp_sealed.unseal(box(), server, 'client_secret')
         row.auth_method = 'client_secret_post' if secret else 'none'
     else:
         secret = _register(found, redirect_uri, server.scopes or found.scopes, row)
-    row.client_secret = box().seal('instance', 'mcp-client', row.id, secret) if secret else None
+    row.client_secret = mcp_sealed.seal(box(), row, 'client_secret', secret)
     return _save_client(row)
 
 
@@ -202,7 +202,7 @@ def _client_auth(client: McpClient, form: dict[str, str]) -> tuple[dict[str, str
     """The form and HTTP auth of a request the app makes as the registered client: its id, and its secret (if it
     has one) as Basic auth or in the form, as the client was registered."""
     form = {**form, 'client_id': client.client_id}
-    secret = box().open('instance', 'mcp-client', client.id, client.client_secret) if client.client_secret else None
+    secret = mcp_sealed.unseal(box(), client, 'client_secret')
     if secret and client.auth_method == 'client_secret_basic':
         return form, httpx.BasicAuth(client.client_id, secret)
     if secret:
@@ -237,13 +237,13 @@ def _store_grant(user_id: str, server_id: str, client_row: str, tokens: dict[str
                  previous_refresh: str | None, version: int | None = None) -> bool:
     """Store a token response as the user's grant. With `version` (a refresh) only if the row is still at that
     version (compare-and-swap); a response without a refresh token keeps `previous_refresh`."""
-    sealer = box()
+    sealer, owner = box(), McpGrant(user_id=user_id, server_id=server_id)  # whose grant the tokens are sealed for
     refresh = tokens.get('refresh_token') if isinstance(tokens.get('refresh_token'), str) else previous_refresh
     expires_in = tokens.get('expires_in')
     values = {
         'client_row': client_row,
-        'access_token': sealer.seal(user_id, 'mcp-access', server_id, tokens['access_token']),
-        'refresh_token': sealer.seal(user_id, 'mcp-refresh', server_id, refresh) if refresh else None,
+        'access_token': mcp_sealed.seal(sealer, owner, 'access_token', tokens['access_token']),
+        'refresh_token': mcp_sealed.seal(sealer, owner, 'refresh_token', refresh),
         'expires_at': utcnow() + timedelta(seconds=int(expires_in)) if isinstance(expires_in, (int, float)) else None,
         'scope': tokens.get('scope') if isinstance(tokens.get('scope'), str) else None,
         'status': 'connected', 'last_error': None, 'refresh_lease': None, 'updated_at': utcnow()}
@@ -274,7 +274,7 @@ def access_token(user_id: str, server_id: str, *, stale: str | None = None) -> s
             raise NeedsAuthorization('No grant: connect this MCP server under Settings → MCP authorizations.')
         if grant.status != 'connected':
             raise NeedsAuthorization(f'The grant needs to be authorized again: {grant.last_error or "refused"}.')
-        token = box().open(user_id, 'mcp-access', server_id, grant.access_token)
+        token = mcp_sealed.unseal(box(), grant, 'access_token')
         if token != stale and not _expiring(grant):
             return token
         leased = _take_lease(grant)
@@ -306,8 +306,7 @@ def _take_lease(grant: McpGrant) -> bool:
 
 
 def _refresh(grant: McpGrant, client: McpClient, token: str) -> str:
-    refresh = box().open(grant.user_id, 'mcp-refresh', grant.server_id, grant.refresh_token) \
-        if grant.refresh_token else None
+    refresh = mcp_sealed.unseal(box(), grant, 'refresh_token')
     if refresh is None:
         _mark(grant, 'needs_reauth', 'the access token expired and there is no refresh token')
         raise NeedsAuthorization('The access token expired and cannot be refreshed: connect again.')
@@ -359,13 +358,11 @@ def _revoke(grant: McpGrant, client: McpClient) -> bool:
     if not endpoint:
         return False
     sealer, revoked = box(), True
-    tokens = [('refresh_token', grant.refresh_token, 'mcp-refresh'), ('access_token', grant.access_token,
-                                                                         'mcp-access')]
-    for hint, sealed, purpose in tokens:
-        if not sealed:
+    for hint in ('refresh_token', 'access_token'):  # the hint names the column it is sealed in
+        token = mcp_sealed.unseal(sealer, grant, hint)
+        if not token:
             continue
-        form, auth = _client_auth(client, {'token': sealer.open(grant.user_id, purpose, grant.server_id, sealed),
-                                           'token_type_hint': hint})
+        form, auth = _client_auth(client, {'token': token, 'token_type_hint': hint})
         try:
             with http_client() as http:
                 revoked = send(http, 'POST', endpoint, 'The revocation answer', data=form, auth=auth) \

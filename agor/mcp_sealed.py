@@ -1,6 +1,6 @@
 """Which MCP columns are sealed (`agor.secret_box`) and under which owner, purpose and name: one table that
-`agor.mcp_servers` / `agor.mcp_oauth` follow when sealing and `user_secrets.reseal_all` uses to re-encrypt them under
-a new master secret."""
+`seal`/`unseal` follow for `agor.mcp_servers` / `agor.mcp_oauth` and `user_secrets.reseal_all` uses to re-encrypt them
+under a new master secret."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,6 +21,19 @@ SEALED: list[tuple[type, str, Callable[[Any], tuple[str, str, str]]]] = [
     (McpGrant, 'refresh_token', lambda row: (row.user_id, 'mcp-refresh', row.server_id)),
     (McpPendingFlow, 'code_verifier', lambda row: (row.user_id, 'mcp-pkce', row.state_hash)),
 ]
+
+_WHERE = {(model, column): where for model, column, where in SEALED}
+
+
+def seal(box: SecretBox, row: Any, column: str, value: str | None) -> str | None:
+    """`value` sealed as `row.column` (under the owner, purpose and name SEALED gives it); None for no value."""
+    return box.seal(*_WHERE[type(row), column](row), value) if value else None
+
+
+def unseal(box: SecretBox, row: Any, column: str) -> str | None:
+    """`row.column` opened; None when it holds nothing."""
+    sealed = getattr(row, column)
+    return box.open(*_WHERE[type(row), column](row), sealed) if sealed else None
 
 
 def reseal(session: Session, old: SecretBox, new: SecretBox) -> int:

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from . import db, ids, permissions
+from . import db, ids, mcp_sealed, permissions
 from .auth import require
 from .config import Settings, session_secret
 from .errors import Forbidden, InvalidInput, NotFound
@@ -104,7 +104,7 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
                     env[env_name(key)] = value
                 else:
                     env.pop(env_name(key), None)
-            server.env = sealer.seal('instance', 'mcp-env', server.id, json.dumps(env)) if env else None
+            server.env = mcp_sealed.seal(sealer, server, 'env', json.dumps(env)) if env else None
         server.header_name = server.header_value = server.client_id = server.client_secret = None
         return
     url = str(fields.get('url', server.url) or '').strip()
@@ -118,7 +118,7 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         server.header_name = header
         if fields.get('header_value') is not None:
             value = str(fields['header_value'])
-            server.header_value = sealer.seal('instance', 'mcp-header', server.id, value) if value else None
+            server.header_value = mcp_sealed.seal(sealer, server, 'header_value', value)
         elif moved and server.header_value:
             raise InvalidInput('The URL changed: enter the header value again (the stored one was for the old URL).')
         if not server.header_value:
@@ -130,7 +130,7 @@ def _apply(server: McpServer, fields: dict[str, Any], allow_loopback: bool) -> N
         server.client_id = str(client_id).strip() or None if client_id is not None else None
         if fields.get('client_secret') is not None:
             secret = str(fields['client_secret'])
-            server.client_secret = sealer.seal('instance', 'mcp-client-secret', server.id, secret) if secret else None
+            server.client_secret = mcp_sealed.seal(sealer, server, 'client_secret', secret)
         elif moved and server.client_secret:
             raise InvalidInput('The URL changed: enter the client secret again (the stored one was for the old URL).')
         scopes = fields.get('scopes', server.scopes)
@@ -351,12 +351,11 @@ def _view(server: McpServer, *, admin: bool) -> dict[str, Any]:
 
 
 def stdio_env(server: McpServer) -> dict[str, str]:
-    return json.loads(box().open('instance', 'mcp-env', server.id, server.env)) if server.env else {}
+    return json.loads(mcp_sealed.unseal(box(), server, 'env') or '{}')
 
 
 def header(server: McpServer) -> dict[str, str]:
-    value = box().open('instance', 'mcp-header', server.id, server.header_value) if server.header_value else ''
-    return {server.header_name or 'Authorization': value}
+    return {server.header_name or 'Authorization': mcp_sealed.unseal(box(), server, 'header_value') or ''}
 
 
 def _selected(session: Session, session_id: str) -> set[str]:

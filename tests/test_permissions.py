@@ -298,6 +298,8 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
         lambda: comments.locate(carol, thread.id),
         lambda: agent_sessions.get(carol, agent.id),
         lambda: agent_sessions.transcript(carol, agent.id),
+        lambda: agent_sessions.transcript_after(carol, agent.id),
+        lambda: agent_sessions.usage(carol, agent.id),
         lambda: agent_sessions.for_worktree(carol, team.worktree.id),
         lambda: agent_sessions.board_attention(carol, team.board.id),
         lambda: agent_sessions.set_following(carol, agent.id, True),

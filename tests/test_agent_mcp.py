@@ -125,9 +125,8 @@ def test_a_request_shows_the_creators_secret_values_as_stars(settings, running):
     user_secrets.set_env(running.owner, 'DEPLOY_TOKEN', 'tok-alice-1234')
     user_secrets.set_env(running.owner, 'SESSION_TOKEN', 'tok-session-5678', 'session')
     user_secrets.set_session_env(running.owner, running.agent.id, ['SESSION_TOKEN'])
-    asked = approvals.request(running.agent.id, running.turn.id, 'Bash',
-                              {'command': 'curl -H "X-Token: tok-alice-1234" -H "X-S: tok-session-5678" https://deploy'},
-                              60)
+    command = 'curl -H "X-Token: tok-alice-1234" -H "X-S: tok-session-5678" https://deploy'
+    asked = approvals.request(running.agent.id, running.turn.id, 'Bash', {'command': command}, 60)
     assert asked['input'] == {'command': 'curl -H "X-Token: ***" -H "X-S: ***" https://deploy'}
     shown = repr(approvals.for_session(running.users['bob'], running.agent.id))
     assert 'tok-alice-1234' not in shown and 'tok-session-5678' not in shown

@@ -180,11 +180,12 @@ def transcript_after(user: User, session_id: str, after: int = 0, limit: int = T
 
 
 def usage(user: User, session_id: str) -> dict[int, dict[str, Any]]:
-    """Every usage entry of the session (entry id -> its figures), for the session total."""
+    """Every usage entry of a session the user sees (entry id -> its figures), for the session total."""
     require(user, Role.viewer, 'read sessions')
     with db.read() as session:
+        agent = _visible(session, user, session_id)
         rows = session.exec(select(TranscriptEntry.id, TranscriptEntry.data).where(
-            TranscriptEntry.session_id == session_id, TranscriptEntry.kind == 'usage')).all()
+            TranscriptEntry.session_id == agent.id, TranscriptEntry.kind == 'usage')).all()
     return {entry_id: data for entry_id, data in rows}
 
 

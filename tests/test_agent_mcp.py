@@ -120,12 +120,16 @@ def test_the_first_answer_wins_and_a_viewer_cannot_answer(settings, running):
 
 
 def test_a_request_shows_the_creators_secret_values_as_stars(settings, running):
-    """Everyone who watches the session sees the request: the secrets the run got are hidden, as in the transcript."""
+    """Everyone who watches the session sees the request: the secrets the run got (a Global variable, a Session
+    variable this session opted into) are hidden, as in the transcript."""
     user_secrets.set_env(running.owner, 'DEPLOY_TOKEN', 'tok-alice-1234')
-    asked = approvals.request(running.agent.id, running.turn.id, 'Bash',
-                              {'command': 'curl -H "X-Token: tok-alice-1234" https://deploy'}, 60)
-    assert asked['input'] == {'command': 'curl -H "X-Token: ***" https://deploy'}
-    assert 'tok-alice-1234' not in repr(approvals.for_session(running.users['bob'], running.agent.id))
+    user_secrets.set_env(running.owner, 'SESSION_TOKEN', 'tok-session-5678', 'session')
+    user_secrets.set_session_env(running.owner, running.agent.id, ['SESSION_TOKEN'])
+    command = 'curl -H "X-Token: tok-alice-1234" -H "X-S: tok-session-5678" https://deploy'
+    asked = approvals.request(running.agent.id, running.turn.id, 'Bash', {'command': command}, 60)
+    assert asked['input'] == {'command': 'curl -H "X-Token: ***" -H "X-S: ***" https://deploy'}
+    shown = repr(approvals.for_session(running.users['bob'], running.agent.id))
+    assert 'tok-alice-1234' not in shown and 'tok-session-5678' not in shown
     sent = {'command': 'curl -H "X-Token: tok-alice-1234" https://deploy'}
     allowed = approvals.decide(running.owner, asked['id'], True)
     assert approvals.answer(allowed, sent) == {'behavior': 'allow', 'updatedInput': sent}  # runs as the agent asked

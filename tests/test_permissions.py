@@ -102,6 +102,77 @@ def test_the_owner_and_admins_have_full_access_and_viewers_only_watch(team):
     assert repos.worktree_details(vic, team.worktree.id)['rights']['level'] == 'view'
 
 
+def refused_with(attempt_) -> str:
+    with pytest.raises(Forbidden) as refused:
+        attempt_()
+    return refused.value.message
+
+
+def test_every_refusal_says_which_action_and_what_it_needs_and_stores_nothing(settings, git_repo, team):
+    alice, carol, vic = team.owner, team.users['carol'], team.users['vic']
+    wt, board, zone = team.worktree, team.board, team.zone
+    alices = agent_sessions.create(alice, wt.id, 'shell')
+    carols_board = boards.create_board(carol, 'Carol board')
+    by_role = {  # a viewer (and a member, for an admin's action): the role check of each service
+        'create boards': lambda: boards.create_board(vic, 'Vic board'),
+        'change who sees boards': lambda: boards.set_access(vic, board.id, private=True, members=[], others_can='view'),
+        'edit boards': lambda: boards.update_board(vic, board.id, name='Vic'),
+        'delete boards': lambda: boards.delete_board(vic, board.id),
+        'create zones': lambda: boards.create_zone(vic, board.id, 'Vic zone'),
+        'edit zones': lambda: boards.update_zone(vic, zone.id, label='Vic'),
+        'delete zones': lambda: boards.delete_zone(vic, zone.id),
+        'add cards to boards': lambda: boards.place_card(vic, board.id, wt.id, 5, 5),
+        'remove cards from boards': lambda: boards.remove_card(vic, board.id, wt.id),
+        'start sessions': lambda: agent_sessions.create(vic, wt.id, 'shell'),
+        'prompt sessions': lambda: agent_sessions.prompt(vic, alices.id, 'echo hi'),
+        'stop sessions': lambda: agent_sessions.stop(vic, alices.id),
+        'edit worktrees': lambda: repos.update_worktree_details(vic, wt.id, notes='v', issue_url='', pr_url=''),
+        'create worktrees': lambda: repos.create_worktree(settings, vic, wt.repo_id, 'vics'),
+        'archive worktrees': lambda: repos.set_archived(vic, wt.id, True),
+        'delete worktrees': lambda: repos.delete_worktree(vic, wt.id),
+    }
+    for action, attempt_ in by_role.items():
+        assert refused_with(attempt_) == f'Your role (viewer) cannot {action}; it needs member or higher.'
+    for attempt_ in (lambda: repos.register_local(settings, carol, str(git_repo), 'again'),
+                     lambda: repos.clone(settings, carol, str(git_repo), 'again')):
+        assert refused_with(attempt_) == 'Your role (member) cannot register repositories; it needs admin or higher.'
+    assert refused_with(lambda: boards.delete_board(carol, board.id)) == (
+        "Your role (member) cannot delete other people's boards; it needs admin or higher.")
+    by_level = {  # Carol, a member, at the default level `session`: what needs `all`
+        'put it on a board': lambda: boards.place_card(carol, carols_board.id, wt.id, 5, 5),
+        'take it off the board': lambda: boards.remove_card(carol, board.id, wt.id),
+        'edit its notes and links': lambda: repos.update_worktree_details(carol, wt.id, notes='c', issue_url='',
+                                                                          pr_url=''),
+        'archive or restore it': lambda: repos.set_archived(carol, wt.id, True),
+        'delete it': lambda: repos.delete_worktree(carol, wt.id),
+    }
+    for action, attempt_ in by_level.items():
+        assert refused_with(attempt_) == (f'On auth-fix others may: start their own sessions. To {action} you need '
+                                          '“Everything (edit, archive, delete)”; Alice (its owner) or an admin can '
+                                          'grant it.')
+    gone = auth.set_active(alice, vic.id, False)  # a deactivated account reads nothing
+    reads = {'follow sessions': lambda: agent_sessions.set_following(gone, alices.id, True),
+             'read sessions': lambda: agent_sessions.get(gone, alices.id)}
+    for action, attempt_ in reads.items():
+        assert refused_with(attempt_) == f'Your role (viewer) cannot {action}; it needs viewer or higher.'
+    for attempt_ in (lambda: agent_sessions.for_worktree(gone, wt.id),
+                     lambda: agent_sessions.transcript(gone, alices.id),
+                     lambda: agent_sessions.transcript_after(gone, alices.id),
+                     lambda: agent_sessions.usage(gone, alices.id)):
+        assert refused_with(attempt_) == 'Your role (viewer) cannot read sessions; it needs viewer or higher.'
+    # nothing of it stored: the board, its zone and card, the worktree, its one session, the repositories
+    assert [b['name'] for b in boards.list_boards(alice)] == ['Carol board', 'Sprint']
+    state = boards.board_state(alice, board.id)
+    assert [z['label'] for z in state['zones']] == ['Review']
+    assert [c['id'] for c in state['cards']] == [wt.id]
+    assert not boards.access(alice, board.id)['private']
+    assert boards.board_state(alice, carols_board.id)['cards'] == []
+    assert [s['id'] for s in agent_sessions.for_worktree(alice, wt.id)] == [alices.id]
+    assert repos.worktree_details(alice, wt.id)['notes'] == ''
+    assert len(repos.list_repos()) == 1
+    assert [w['name'] for w in repos.list_worktrees(alice)] == ['auth-fix']
+
+
 def test_a_members_own_worktree_is_entirely_theirs(settings, team):
     bob, carol = team.users['bob'], team.users['carol']
     mine = repos.create_worktree(settings, bob, team.worktree.repo_id, 'bobs')
@@ -227,6 +298,8 @@ def test_a_private_board_does_not_exist_for_people_it_does_not_list(settings, te
         lambda: comments.locate(carol, thread.id),
         lambda: agent_sessions.get(carol, agent.id),
         lambda: agent_sessions.transcript(carol, agent.id),
+        lambda: agent_sessions.transcript_after(carol, agent.id),
+        lambda: agent_sessions.usage(carol, agent.id),
         lambda: agent_sessions.for_worktree(carol, team.worktree.id),
         lambda: agent_sessions.board_attention(carol, team.board.id),
         lambda: agent_sessions.set_following(carol, agent.id, True),

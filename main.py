@@ -110,9 +110,11 @@ async def shutdown() -> None:
 def websocket_compression_without_idle_memory() -> None:
     """Keep permessage-deflate, but without server context takeover (RFC 7692 7.1.1.1, a server may ask for it on
     its own): a compressor is made per message and freed after it, instead of ~300 KB of zlib state held for every
-    open page. Browsers accept it; what it costs is compression across messages. And at zlib level 1, not 6: every
-    viewer's copy of a streamed transcript or a pushed board is compressed on its own, and level 6 cost about 80 ms
-    of the event loop per viewer per 5 MB, level 1 about 30 ms, for slightly larger frames (docs/benchmarks.md)."""
+    open page. Browsers accept it; what it costs is compression across messages. And cheap compressors: zlib level 1,
+    not 6 (every viewer's copy of a streamed transcript or a pushed board is compressed on its own; level 6 cost about
+    80 ms of the event loop per viewer per 5 MB, level 1 about 30 ms), with a 4 KiB window and memLevel 4, which make
+    a compressor in 15-20 us instead of 65-85 us (a cursor push is ~1-8 KB, one per page per tick) for the same size:
+    a compressor may use a smaller window than the one negotiated, every decompressor reads it (docs/benchmarks.md)."""
     import types
     import zlib
     from functools import partial
@@ -121,12 +123,37 @@ def websocket_compression_without_idle_memory() -> None:
     from wsproto import extensions
     wsproto_impl.PerMessageDeflate = partial(wsproto_impl.PerMessageDeflate, server_no_context_takeover=True,
                                              client_no_context_takeover=True)
+
+    def compressobj(level: int, method: int, wbits: int) -> zlib._Compress:  # wsproto: (level, DEFLATED, -bits)
+        return zlib.compressobj(1, method, max(wbits, -12), 4)
     fast = types.SimpleNamespace(**{name: getattr(zlib, name) for name in dir(zlib) if not name.startswith('__')})
-    fast.Z_DEFAULT_COMPRESSION = 1  # what wsproto's compressor is made with (its only use there), for wsproto alone
+    fast.compressobj = compressobj  # for wsproto alone
     extensions.zlib = fast
 
 
+def handler_signatures_inspected_once() -> None:
+    """NiceGUI reads an event handler's signature on every event, to know whether to pass it the event's arguments:
+    a third of a cursor move's time on the server (docs/benchmarks.md). A function's signature does not change, so
+    each handler is inspected once (weakly held: a closed page's handlers go with it)."""
+    import weakref
+
+    from nicegui import helpers
+    inspect = helpers.expects_arguments
+    known: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def expects_arguments(func):
+        try:
+            return known[func]
+        except KeyError:
+            known[func] = answer = inspect(func)
+            return answer
+        except TypeError:  # not weakly referable
+            return inspect(func)
+    helpers.expects_arguments = expects_arguments
+
+
 websocket_compression_without_idle_memory()
+handler_signatures_inspected_once()
 app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
 app.add_static_files('/sounds', Path(__file__).parent / 'components' / 'sounds')
 

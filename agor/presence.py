@@ -105,12 +105,22 @@ class Presence:
     _relayed: set[str] = field(default_factory=set)  # boards with a push of other processes' entries asked for
 
     def join(self, board_id: str, conn: str, user: User) -> None:
-        now = self.clock()
         self.leave(conn)
-        self.viewers[conn] = Viewer(conn=conn, board_id=board_id, user_id=user.id, name=user.name,
-                                    initials=user.initials, color=user.avatar_color, avatar=user.avatar_url,
-                                    joined_at=now, joined_epoch=self.wall_clock(), seen_at=now, input_at=now)
+        self.viewers[conn] = self._viewer(board_id, conn, user)
         self._mark(board_id)
+
+    def _viewer(self, board_id: str, conn: str, user: User) -> Viewer:
+        now = self.clock()
+        return Viewer(conn=conn, board_id=board_id, user_id=user.id, name=user.name, initials=user.initials,
+                      color=user.avatar_color, avatar=user.avatar_url, joined_at=now, joined_epoch=self.wall_clock(),
+                      seen_at=now, input_at=now)
+
+    def arriving(self, board_id: str, conn: str, user: User) -> list[dict[str, Any]]:
+        """The board as a page being built for it will find it: with its own viewer, who joins once the page is
+        connected (so a crowd arriving costs each page one facepile, not one before and one after its join)."""
+        if conn in self.viewers:
+            return self.board_snapshot(board_id)
+        return [*self.board_snapshot(board_id), self._entry(self._viewer(board_id, conn, user), self.clock(), set())]
 
     def leave(self, conn: str) -> None:
         viewer = self.viewers.pop(conn, None)
@@ -285,18 +295,22 @@ class Presence:
         now = self.clock()
         viewers = sorted((v for v in self.viewers.values() if v.board_id == board_id), key=lambda v: v.joined_at)
         followed = self._followed_conns(board_id)
-        local = [{
-            'conn': v.conn, 'user': v.user_id, 'name': v.name, 'initials': v.initials, 'color': v.color,
-            'avatar': v.avatar, 'state': self.state(v, now), 'x': v.x, 'y': v.y, 'label': v.label, 'drag': v.drag,
-            'faded': v.x is None or now - v.moved_at > CURSOR_FADE_AFTER, 'following': v.following,
-            'viewport': v.viewport if v.conn in followed else None,
-        } for v in viewers]
+        local = [self._entry(v, now, followed) for v in viewers]
         remote = self.remote.get(board_id)
         if not remote:
             return local
         joined = {v.conn: v.joined_epoch for v in viewers}
         joined.update((conn, r.entry['joined']) for conn, r in remote.items())
         return sorted([*local, *(r.entry for r in remote.values())], key=lambda entry: joined[entry['conn']])
+
+    def _entry(self, v: Viewer, now: float, followed: set[str]) -> dict[str, Any]:
+        """A viewer in the compact shape the browser draws from."""
+        return {
+            'conn': v.conn, 'user': v.user_id, 'name': v.name, 'initials': v.initials, 'color': v.color,
+            'avatar': v.avatar, 'state': self.state(v, now), 'x': v.x, 'y': v.y, 'label': v.label, 'drag': v.drag,
+            'faded': v.x is None or now - v.moved_at > CURSOR_FADE_AFTER, 'following': v.following,
+            'viewport': v.viewport if v.conn in followed else None,
+        }
 
     def state(self, viewer: Viewer, now: float) -> str:
         if viewer.hidden:

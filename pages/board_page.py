@@ -96,7 +96,7 @@ class BoardView:
         self.toasts = Toasts()
         facepile = self._toolbar(conn)
         with self.canvas:
-            layer = PresenceLayer(conn, tuple(presence.board_snapshot(board.id)), facepile.show)
+            layer = PresenceLayer(conn, tuple(presence.arriving(board.id, conn, user)), facepile.show)
         self._wire_canvas(conn)
         self.leave_presence = presence_layer.join(board.id, conn, user, layer, lambda: not self.revoked)
         self.threads_changed(threads)

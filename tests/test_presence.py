@@ -150,6 +150,17 @@ def test_a_board_s_tick_grows_with_its_viewers_up_to_a_tenth_of_a_second(hub):
     assert waits == {2: TICK, 50: 0.05, 100: PUSH_INTERVAL_MAX, 200: PUSH_INTERVAL_MAX}
 
 
+def test_a_page_being_built_finds_the_board_as_it_will_be_once_its_viewer_joined(hub):
+    """So its facepile is built once, with its own face first, not rebuilt when it connects and joins."""
+    hub, _ = hub
+    dan = person('dan', 'Dan')
+    arriving = hub.arriving('board-1', 'd1', dan)
+    assert 'd1' not in hub.viewers
+    hub.join('board-1', 'd1', dan)
+    assert arriving == hub.board_snapshot('board-1') and [p['conn'] for p in arriving] == ['a1', 'b1', 'd1']
+    assert hub.arriving('board-1', 'd1', dan) == hub.board_snapshot('board-1')  # a reconnecting page: already there
+
+
 def test_presence_is_per_board(hub):
     hub, _ = hub
     hub.cursor('c1', 5, 5, seq=1)

@@ -1,10 +1,14 @@
 """Who is on which board, where their cursor is and what they are doing: ephemeral, never in the database.
 
-Handlers only record the latest state and mark the board dirty, in O(1). A board that has not pushed within the last
-PUSH_INTERVAL is pushed at once (its push is scheduled with no wait); one that has waits for the rest of the interval,
-so a board pushes at most once per interval however many people move on it, and an isolated move is never held back.
-`schedule` is how the pushes get run (components/presence_layer.py sets it to the event loop's call_later); `take`
-gives what changed since the board's last push, which is all a viewer's browser is sent.
+Handlers only record the latest state and mark the board dirty, in O(1). A board that has not pushed within its
+interval (its tick) is pushed at once (its push is scheduled with no wait); one that has waits for the rest of the
+interval, so a board pushes at most once per tick however many people move on it, and an isolated move is never held
+back. The tick grows with the board's viewers (`push_interval`): a push goes to every page of the board, so pages times
+pushes per second stay near PAGE_PUSHES_PER_SECOND, from 30 ms on a small board to 100 ms at a hundred viewers.
+`schedule` is how the pushes get run (components/presence_layer.py sets it to the event loop's call_later), each
+marked as the board's tick or not: a tick is whenever its timer fires, since an event loop's timers may fire a few
+milliseconds early (uvloop's clock is the one cached at the start of a loop iteration); `take`
+gives what changed since the board's last push, field by field, which is all a viewer's browser is sent.
 
 In a cluster (agor.presence_relay) each process keeps the viewers connected to it. A board's paced push is its tick:
 `share` is then told what changed among this process's viewers since the last tick (one message per board per tick
@@ -26,8 +30,8 @@ from .models import User
 IDLE_AFTER = 60.0  # s without input: idle
 CURSOR_FADE_AFTER = 5.0  # s without cursor movement: the cursor fades
 GONE_AFTER = 10.0  # s without any heartbeat: the viewer is removed (crashed tab, lost network)
-PUSH_INTERVAL = 0.1  # s: at most one push per board in this time (in a cluster: one tick, plus the relayed ones)
-CLOCK_SLACK = 0.001  # s: a push the event loop runs this much before its time is still on time
+PUSH_INTERVAL_MIN, PUSH_INTERVAL_MAX = 0.03, 0.1  # s: a board's tick (in a cluster: plus the relayed pushes)
+PAGE_PUSHES_PER_SECOND = 1000  # what a board's tick aims at: its viewers times its pushes per second
 ORIGIN_GONE_AFTER = 6.0  # s without a word from another process (it sends one every 2 s): its viewers are removed
 COORD_MAX = 1_000_000
 LABEL_MAX = 120
@@ -57,15 +61,20 @@ class Viewer:
     following: str | None = None
 
 
+def push_interval(viewers: int) -> float:
+    """A board's tick for this many viewers (local and other processes')."""
+    return min(PUSH_INTERVAL_MAX, max(PUSH_INTERVAL_MIN, viewers / PAGE_PUSHES_PER_SECOND))
+
+
 @dataclass(frozen=True, slots=True)
 class BoardPush:
     """One board's push: everyone on it now (for the facepile), and what a browser that has the previous push needs."""
     snapshot: tuple[dict[str, Any], ...]
-    changed: tuple[dict[str, Any], ...]  # entries new or different since the board's last push
+    changed: tuple[dict[str, Any], ...]  # new entries whole; for the others `conn` and the fields that changed
     gone: tuple[str, ...]  # connections that left since then
 
 
-def _not_scheduled(board_id: str, wait: float) -> None:
+def _not_scheduled(board_id: str, wait: float, tick: bool) -> None:
     """Until a layer sets `Presence.schedule`, pushes are only taken by whoever calls `take`."""
 
 
@@ -82,11 +91,12 @@ class RemoteEntry:
 class Presence:
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time  # the join order across processes
-    schedule: Callable[[str, float], None] = _not_scheduled  # run take(board) after `wait` seconds
+    schedule: Callable[[str, float, bool], None] = _not_scheduled  # run take(board, tick) after `wait` seconds
     viewers: dict[str, Viewer] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
-    _scheduled: set[str] = field(default_factory=set)
+    _scheduled: set[str] = field(default_factory=set)  # boards with a tick to come
     _pushed_at: dict[str, float] = field(default_factory=dict)
+    _interval: dict[str, float] = field(default_factory=dict)  # board -> its tick, set at each tick from its viewers
     _sent: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     share: Share | None = None  # set in a cluster: told this process's changes at every push
     remote: dict[str, dict[str, RemoteEntry]] = field(default_factory=dict)  # board -> conn -> another process's
@@ -191,10 +201,10 @@ class Presence:
             entries.pop(conn, None)
         if not entries:
             self.remote.pop(board_id, None)
-        self._dirty.add(board_id)
+        self._mark(board_id)  # the next tick shares what this changes of ours (a follower makes a viewport shared)
         if board_id not in self._relayed:  # the other process held these back for a tick already: no second wait
             self._relayed.add(board_id)
-            self.schedule(board_id, 0.0)
+            self.schedule(board_id, 0.0, False)
 
     def drop_origin(self, origin: str) -> None:
         """Another process stopped or went silent: its viewers leave every board."""
@@ -217,14 +227,14 @@ class Presence:
     def _with_joined(self, entry: dict[str, Any]) -> dict[str, Any]:
         return {**entry, 'joined': self.viewers[entry['conn']].joined_epoch}
 
-    def take(self, board_id: str) -> BoardPush | None:
-        """The board's push, if anything changed since its last one; called when a scheduled push runs. A push at the
-        board's paced time is its tick (and shares); one asked for by `apply_remote` before that only pushes."""
+    def take(self, board_id: str, tick: bool = True) -> BoardPush | None:
+        """The board's push, if anything changed since its last one; called when a scheduled push runs. The board's
+        tick shares (in a cluster); a push asked for by `apply_remote` (`tick` false) only pushes."""
         now = self.clock()
-        self._relayed.discard(board_id)
-        tick = now >= self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - CLOCK_SLACK
         if tick:
             self._scheduled.discard(board_id)
+        else:
+            self._relayed.discard(board_id)
         if board_id not in self._dirty and not (tick and self.share is not None):
             return None
         snapshot = tuple(self.board_snapshot(board_id))
@@ -232,8 +242,10 @@ class Presence:
         if tick:
             if current:
                 self._pushed_at[board_id] = now
+                self._interval[board_id] = push_interval(len(current))
             else:
                 self._pushed_at.pop(board_id, None)
+                self._interval.pop(board_id, None)
             if self.share is not None:
                 self._share_local(self.share, board_id, current)
         if board_id not in self._dirty:
@@ -242,7 +254,8 @@ class Presence:
         before = self._sent.pop(board_id, {})
         if current:
             self._sent[board_id] = current
-        changed = tuple(entry for entry in snapshot if before.get(entry['conn']) != entry)
+        changed = tuple(_difference(before.get(entry['conn']), entry) for entry in snapshot
+                        if before.get(entry['conn']) != entry)
         gone = tuple(conn for conn in before if conn not in current)
         return BoardPush(snapshot, changed, gone) if changed or gone else None
 
@@ -262,8 +275,10 @@ class Presence:
         if board_id in self._scheduled:
             return
         self._scheduled.add(board_id)
-        wait = self._pushed_at.get(board_id, -math.inf) + PUSH_INTERVAL - self.clock()
-        self.schedule(board_id, max(0.0, wait))
+        self.schedule(board_id, max(0.0, self._next_tick(board_id) - self.clock()), True)
+
+    def _next_tick(self, board_id: str) -> float:
+        return self._pushed_at.get(board_id, -math.inf) + self._interval.get(board_id, PUSH_INTERVAL_MIN)
 
     def board_snapshot(self, board_id: str) -> list[dict[str, Any]]:
         """Everyone on one board, in join order, in the compact shape the browser draws from."""
@@ -293,6 +308,13 @@ class Presence:
         followed_users.update(r.entry['following'] for r in self.remote.get(board_id, {}).values())
         followed_users.discard(None)
         return {v.conn for v in self.viewers.values() if v.board_id == board_id and v.user_id in followed_users}
+
+
+def _difference(before: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any]:
+    """What a browser holding `before` needs to have `entry`: all of it if new, else its conn and changed fields."""
+    if before is None:
+        return entry
+    return {'conn': entry['conn'], **{key: value for key, value in entry.items() if before.get(key) != value}}
 
 
 def _clean_drag(drag: Any) -> dict[str, Any] | None:

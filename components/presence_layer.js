@@ -1,8 +1,12 @@
 // Other people's cursors on the board, drawn inside the canvas's world layer (so in canvas coordinates) at a
-// constant screen size. The server sends the board once (prop `peers`) and then only what changed (`patch`).
+// constant screen size. The server sends the board once (prop `peers`) and then only the fields that changed (`patch`).
 // A move only sets that cursor's `transform` (no re-render): Vue renders who is shown, their names and labels.
 // Live drags and the followed viewport are handed to the canvas through a DOM event, when they change.
 const SMOOTH_MAX_MS = 100; // a cursor glides between two positions received within this, and jumps otherwise
+
+// The server calls the page's layer (a board page has one) by this name, in one message made for all of a board's pages.
+let shown = null;
+window.agorPresence = (method, args) => shown?.[method](...args);
 
 // What Vue draws of a person (everything but the position): a change of it re-renders the layer.
 const looks = (p) => ({ conn: p.conn, user: p.user, name: p.name, color: p.color, label: p.label, faded: p.faded });
@@ -36,12 +40,20 @@ export default {
     this.take(this.peers || [], []);
   },
   mounted() {
+    shown = this;
     this.announce();
+  },
+  unmounted() {
+    if (shown === this) shown = null;
   },
   methods: {
     patch(changed, gone) {
       this.take(changed, gone);
       this.announce();
+    },
+    reset(peers) { // the whole board: after the page connected, or reconnected having missed pushes
+      const now = new Set(peers.map((p) => p.conn));
+      this.patch(peers, [...this.board.keys()].filter((conn) => !now.has(conn)));
     },
     take(changed, gone) {
       let redraw = false;
@@ -49,8 +61,9 @@ export default {
         redraw = this.board.delete(conn) || redraw;
         this.spots.delete(conn);
       }
-      for (const p of changed) {
-        const before = this.board.get(p.conn);
+      for (const change of changed) { // a new person whole; for the others their conn and what changed
+        const before = this.board.get(change.conn);
+        const p = before ? { ...before, ...change } : change;
         this.board.set(p.conn, p);
         if (p.conn !== this.me && p.x !== null) this.move(p);
         redraw = redraw || !before || !sameLooks(before, p);

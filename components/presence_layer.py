@@ -1,6 +1,8 @@
 """Cursors and faces of everyone on a board. A board's changes are pushed as soon as they may be (see agor.presence):
-each open page gets only the entries that changed since the board's last push, through one method call, serialised once
-per push for all of the board's pages."""
+the pages open on it get the fields that changed since the board's last push, as one socket.io message made once
+and sent to all of them (not through each page's NiceGUI outbox: presence is ephemeral, and a page that missed a
+push while it was away is brought up to date as a whole). A page's first push after it connected (or reconnected)
+is the whole board, since it was built from the board as it was between two pushes."""
 from __future__ import annotations
 
 import asyncio
@@ -8,10 +10,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from nicegui import app, ui
+from nicegui import app, background_tasks, core, ui
 
 from agor.models import User
-from agor.presence import BoardPush, presence
+from agor.presence import presence
 
 Snapshot = tuple[dict[str, Any], ...]
 
@@ -24,17 +26,13 @@ class PresenceLayer(ui.element, component='presence_layer.js'):
         super().__init__()
         self._props['me'] = me
         self._props['peers'] = snapshot
+        self.synced = False  # whether the browser has had the whole board since it connected
         self.on_faces = on_faces
         self.faces_key: tuple = ()
-        self._faces(snapshot, faces_key(snapshot))
+        self.faces(snapshot, faces_key(snapshot))
 
-    def show(self, push: BoardPush, args: str, key: tuple) -> None:
-        """`args`: the push's changes as JSON (what `run_method('patch', changed, gone)` would make on every page);
-        `key`: the push's `faces_key`, made once for all of the board's pages."""
-        self.client.run_javascript(f'return runMethod({self.id}, "patch", {args})')
-        self._faces(push.snapshot, key)
-
-    def _faces(self, snapshot: Snapshot, key: tuple) -> None:
+    def faces(self, snapshot: Snapshot, key: tuple) -> None:
+        """`key`: the snapshot's `faces_key`, made once for all of the board's pages."""
         if key != self.faces_key:
             self.faces_key = key
             self.on_faces(snapshot)
@@ -53,7 +51,11 @@ def join(board_id: str, conn: str, user: User, layer: PresenceLayer, allowed: Ca
     Returns how to leave for good."""
     client = layer.client
     _layers.setdefault(board_id, {})[conn] = layer
-    client.on_disconnect(lambda: presence.leave(conn))
+
+    def disconnected() -> None:
+        layer.synced = False
+        presence.leave(conn)
+    client.on_disconnect(disconnected)
     client.on_connect(lambda: presence.join(board_id, conn, user) if allowed() else None)
 
     def gone() -> None:
@@ -70,19 +72,37 @@ def _detach(board_id: str, conn: str) -> None:
         _layers.pop(board_id, None)
 
 
-def push(board_id: str) -> None:
-    """One board's changes to each page open on it."""
-    change = presence.take(board_id)
+def push(board_id: str, tick: bool) -> None:
+    """One board's changes to each page open on it: the changes to those up to date, the whole board to the others."""
+    change = presence.take(board_id, tick)
     if change is None:
         return
-    args = json.dumps([change.changed, change.gone], separators=(',', ':'))  # compact, as NiceGUI sends
     key = faces_key(change.snapshot)
+    synced: list[str] = []
     for layer in list(_layers.get(board_id, {}).values()):
-        if not layer.is_deleted:
-            layer.show(change, args, key)
+        if layer.is_deleted:
+            continue
+        if layer.synced:
+            synced.append(layer.client.id)
+        elif layer.client.has_socket_connection:
+            _send(script('reset', [change.snapshot]), [layer.client.id])
+            layer.synced = True
+        layer.faces(change.snapshot, key)
+    if synced:
+        _send(script('patch', [change.changed, change.gone]), synced)
+
+
+def script(method: str, args: list[Any]) -> str:
+    """The call of the page's presence layer (presence_layer.js registers `agorPresence`)."""
+    return f'return agorPresence("{method}", {json.dumps(args, separators=(",", ":"))})'  # compact, as NiceGUI sends
+
+
+def _send(code: str, clients: list[str]) -> None:
+    """One message to the pages of these NiceGUI clients (each one's sockets are in a room named after it)."""
+    background_tasks.create(core.sio.emit('run_javascript', {'code': code}, to=clients), name='presence push')
 
 
 def start() -> None:
     loop = asyncio.get_running_loop()
-    presence.schedule = lambda board_id, wait: loop.call_later(wait, push, board_id)
+    presence.schedule = lambda board_id, wait, tick: loop.call_later(wait, push, board_id, tick)
     app.timer(1.0, presence.sweep)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -37,11 +38,15 @@ pytestmark = [pytest.mark.postgres,
 PROMPT_BOX = 'Prompt… (Ctrl+Enter to send; queued while a run is going)'
 
 
+CALL = re.compile(r'^return (?:runMethod\(\d+, |agorPresence\()"(\w+)", (.*)\)$', re.S)
+
+
 def patches(page: WsPage, method: str) -> list[list]:
-    """The arguments of every `method` the server called on the page's elements (canvas `apply`, presence `patch`)."""
-    marker = f'"{method}", '
-    return [json.loads(code.split(marker, 1)[1].rsplit(')', 1)[0]) for code in page.scripts
-            if code.startswith('return runMethod(') and marker in code]
+    """The arguments of every `method` the server called on the page's elements (canvas `apply`) or its presence layer
+    (`patch`; a `reset`, the whole board, counts as a patch that removes nobody)."""
+    calls = [(call.group(1), json.loads(call.group(2))) for call in map(CALL.match, page.scripts) if call]
+    return [args if name == method else [args[0], []] for name, args in calls
+            if name == method or (method, name) == ('patch', 'reset')]
 
 
 def cursor_of(page: WsPage, conn: str) -> list[dict]:
@@ -95,7 +100,7 @@ async def test_two_processes_serve_one_board(cluster, redis_url):
 
         # A's cursor reaches B (process 2) through Redis
         await a.fire(a.one(event='pointer'), 'pointer', {'x': 321, 'y': 54, 't': 1, 'label': ''})
-        await b.wait_for(lambda: any(peer['x'] == 321 for peer in cursor_of(b, a.client_id)))
+        await b.wait_for(lambda: any(peer.get('x') == 321 for peer in cursor_of(b, a.client_id)))
 
         # A's card move
         await a.fire(a.one(event='card_move'), 'card_move', {'id': team.worktree.id, 'x': 40, 'y': 140})

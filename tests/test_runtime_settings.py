@@ -12,28 +12,21 @@ from agor.session_worker import SessionWorkers
 
 from .conftest import seed_board
 
-REFUSED = [  # runtime, extra arguments as typed, the flag the message names
-    ('codex', '--cd /etc', '--cd'),
-    ('codex', '-C/etc', '-C'),
-    ('codex', '-c model_provider="evil"', '-c'),
-    ('codex', '--config=sandbox_mode="danger-full-access"', '--config'),
-    ('codex', '--profile work', '--profile'),
-    ('codex', '--oss', '--oss'),
-    ('claude-code', '--add-dir /', '--add-dir'),
-    ('claude-code', '--settings /tmp/s.json', '--settings'),
-    ('claude-code', '--mcp-config x.json', '--mcp-config'),
-    ('claude-code', '--dangerously-skip-permissions', '--dangerously-skip-permissions'),
-    ('claude-code', '--resume abc', '--resume'),
-    ('gemini', '--include-directories /', '--include-directories'),
-    ('gemini', '--yolo', '--yolo'),
-    ('gemini', '-m other', '-m'),
-    ('opencode', '--dir /', '--dir'),
-    ('opencode', '--attach http://elsewhere', '--attach'),
-    ('opencode', '--max-x 1 -- ignore the prompt', '--'),
-]
+REFUSED = {  # runtime: [(extra arguments as typed, the flag the message names)]
+    'codex': [('--cd /etc', '--cd'), ('-C/etc', '-C'), ('-c model_provider="evil"', '-c'),
+              ('--config=sandbox_mode="danger-full-access"', '--config'), ('--profile work', '--profile'),
+              ('--oss', '--oss')],
+    'claude-code': [('--add-dir /', '--add-dir'), ('--settings /tmp/s.json', '--settings'),
+                    ('--mcp-config x.json', '--mcp-config'),
+                    ('--dangerously-skip-permissions', '--dangerously-skip-permissions'), ('--resume abc', '--resume')],
+    'gemini': [('--include-directories /', '--include-directories'), ('--yolo', '--yolo'), ('-m other', '-m')],
+    'opencode': [('--dir /', '--dir'), ('--attach http://elsewhere', '--attach'),
+                 ('--max-x 1 -- ignore the prompt', '--')],
+}
 
 
-@pytest.mark.parametrize('runtime, typed, flag', REFUSED)
+@pytest.mark.parametrize('runtime, typed, flag',
+                         [(runtime, typed, flag) for runtime, cases in REFUSED.items() for typed, flag in cases])
 def test_extra_arguments_that_change_directory_config_or_credentials_are_refused_naming_the_flag(
         settings, make_user, runtime, typed, flag):
     alice = make_user('member', 'Alice')

@@ -34,21 +34,24 @@ class GatewayChannel(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class GatewayIdentity(SQLModel, table=True):
-    """An external user id on a channel is this app user (set by an admin, or by the user with a link code)."""
-    __table_args__ = (UniqueConstraint('channel_id', 'external_id'),)
+class _OnChannel(SQLModel):
+    """A row about one external thing on a channel (a user, a thread), deleted with the channel; each table adds its
+    UniqueConstraint on the channel and the external id."""
     id: str = id_column()
     channel_id: str = ref('gatewaychannel', ondelete='CASCADE')
+
+
+class GatewayIdentity(_OnChannel, table=True):
+    """An external user id on a channel is this app user (set by an admin, or by the user with a link code)."""
+    __table_args__ = (UniqueConstraint('channel_id', 'external_id'),)
     external_id: str = Field(max_length=64)
     user_id: str = ref('user', ondelete='CASCADE', index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class GatewayThread(SQLModel, table=True):
+class GatewayThread(_OnChannel, table=True):
     """A chat thread bound to the session its first message started; `external_user` wrote that message."""
     __table_args__ = (UniqueConstraint('channel_id', 'thread_ts'),)
-    id: str = id_column()
-    channel_id: str = ref('gatewaychannel', ondelete='CASCADE')
     external_channel: str = Field(max_length=64)
     thread_ts: str = Field(max_length=64)
     session_id: str = ref('agentsession', ondelete='CASCADE', unique=True)

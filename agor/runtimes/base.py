@@ -25,9 +25,15 @@ MCP_NAME = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
 APP_MCP_SERVER = 'agor'  # the app's own MCP server in every run (agor.agent_tools): no other server takes its name
 MAX_EXTRA_ARGS = 20
 # Extra arguments may not take over what Agor decides for a run: the prompt, the conversation, the model and the
-# permission mode (each has its own setting), nor the output Agor parses. Each adapter adds the flags that change its
-# working directory, config or credentials source (`refused_flags`).
+# permission mode (each has its own setting), nor the output Agor parses, nor the working directory, config or
+# credentials source. Each adapter lists its flags by reason (`refusing`); these are the reasons they share.
 RESERVED = 'Agor sets it itself'
+MODE_SETTING = 'use the permission mode setting'
+MODEL_SETTING = 'use the model setting'
+WORKDIR = 'it changes the working directory'
+BEYOND_WORKTREE = 'it opens directories beyond the worktree'
+CONFIG = 'it changes the config'
+WRITES_OUTSIDE = 'it writes files outside the worktree'
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,11 @@ class LaunchSpec:
     files_written: list[Path] = field(default_factory=list)
     merge_stderr: bool = False
     stdin: str | None = None  # written to the CLI's stdin, which is /dev/null otherwise
+
+
+def refusing(flags_by_reason: dict[str, str]) -> dict[str, str]:
+    """`Runtime.refused_flags` (flag -> why) from why -> the flags refused for it, separated by spaces."""
+    return {flag: why for why, flags in flags_by_reason.items() for flag in flags.split()}
 
 
 class Mode(NamedTuple):

@@ -10,8 +10,9 @@ import os
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
-    text_of, tool_call, usage_event, write_private
+    BEYOND_WORKTREE, CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, WRITES_OUTSIDE, JsonRuntime, LaunchSpec,
+    McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage, refusing, text_of, tool_call,
+    usage_event, write_private
 )
 
 ASKING = {'default'}  # the modes in which Claude Code asks before edits and commands
@@ -39,20 +40,19 @@ class ClaudeRuntime(JsonRuntime):
     key_names = ('ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN')
     login_files = ('claude/.credentials.json',)
     models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']
-    refused_flags = {
-        '--add-dir': 'it opens directories beyond the worktree', '-w': 'it changes the working directory',
-        '--worktree': 'it changes the working directory', '--settings': 'it changes the config',
-        '--setting-sources': 'it changes the config', '--mcp-config': 'it changes the config (MCP servers)',
-        '--strict-mcp-config': 'it changes the config (MCP servers)', '--plugin-dir': 'it changes the config',
-        '--plugin-url': 'it changes the config', '--bare': 'it changes the config and credentials source',
-        '--cloud': 'it changes where it runs and with which credentials', '--teleport': 'it changes where it runs',
-        '--remote-control': 'it changes where it runs', '--from-pr': 'it changes the working directory',
-        '--permission-mode': 'use the permission mode setting', '--dangerously-skip-permissions': 'use the '
-        'permission mode setting', '--allow-dangerously-skip-permissions': 'use the permission mode setting',
-        '--model': 'use the model setting', '-p': RESERVED, '--print': RESERVED, '--output-format': RESERVED,
-        '--input-format': RESERVED, '-r': RESERVED, '--resume': RESERVED, '-c': RESERVED, '--continue': RESERVED,
-        '--session-id': RESERVED, '--fork-session': RESERVED, '--debug-file': 'it writes files outside the worktree',
-    }
+    refused_flags = refusing({
+        RESERVED: '-p --print --output-format --input-format -r --resume -c --continue --session-id --fork-session',
+        MODE_SETTING: '--permission-mode --dangerously-skip-permissions --allow-dangerously-skip-permissions',
+        MODEL_SETTING: '--model',
+        WORKDIR: '-w --worktree --from-pr',
+        BEYOND_WORKTREE: '--add-dir',
+        CONFIG: '--settings --setting-sources --plugin-dir --plugin-url',
+        'it changes the config (MCP servers)': '--mcp-config --strict-mcp-config',
+        'it changes the config and credentials source': '--bare',
+        'it changes where it runs and with which credentials': '--cloud',
+        'it changes where it runs': '--teleport --remote-control',
+        WRITES_OUTSIDE: '--debug-file',
+    })
 
     def build(self, request: RunRequest) -> LaunchSpec:
         config_dir = request.home / 'claude'

@@ -18,8 +18,9 @@ from typing import Any
 from agor.errors import InvalidInput
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage,
-    text_of, tool_call, usage_event
+    BEYOND_WORKTREE, CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, WRITES_OUTSIDE, JsonRuntime, LaunchSpec,
+    McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage, refusing, text_of, tool_call,
+    usage_event
 )
 
 RECONNECTING = re.compile(r'^Reconnecting\.\.\. (\d+)/(\d+)')
@@ -52,20 +53,17 @@ class CodexRuntime(JsonRuntime):
     login_files = ('codex/auth.json',)
     models = ['gpt-6.1-sol', 'gpt-6-astra', 'gpt-6-sol', 'gpt-6-luna', 'gpt-5.6-sol', 'gpt-6.1-terra',
               'gpt-5.6-terra', 'gpt-5.6-luna', 'gpt-5.5']
-    refused_flags = {
-        '-C': 'it changes the working directory', '--cd': 'it changes the working directory',
-        '--add-dir': 'it opens directories beyond the worktree', '--worktree': 'it changes the working directory',
-        '-c': 'it changes the config', '--config': 'it changes the config', '-p': 'it changes the config',
-        '--profile': 'it changes the config', '--enable': 'it changes the config', '--disable': 'it changes the config',
-        '--ignore-user-config': 'it changes the config', '--strict-config': 'it changes the config',
-        '--oss': 'it changes the model provider and credentials source', '--local-provider': 'it changes the model '
-        'provider and credentials source', '-s': 'use the permission mode setting', '--sandbox': 'use the permission '
-        'mode setting', '--dangerously-bypass-approvals-and-sandbox': 'use the permission mode setting',
-        '--approve-for-me': 'use the permission mode setting', '--full-auto': 'use the permission mode setting',
-        '--trust': 'use the permission mode setting', '--dangerously-bypass-hook-trust': 'it runs untrusted hooks',
-        '-m': 'use the model setting', '--model': 'use the model setting', '--json': RESERVED, 'resume': RESERVED,
-        '-o': 'it writes files outside the worktree', '--output-last-message': 'it writes files outside the worktree',
-    }
+    refused_flags = refusing({
+        RESERVED: '--json resume',
+        MODE_SETTING: '-s --sandbox --dangerously-bypass-approvals-and-sandbox --approve-for-me --full-auto --trust',
+        MODEL_SETTING: '-m --model',
+        WORKDIR: '-C --cd --worktree',
+        BEYOND_WORKTREE: '--add-dir',
+        CONFIG: '-c --config -p --profile --enable --disable --ignore-user-config --strict-config',
+        'it changes the model provider and credentials source': '--oss --local-provider',
+        'it runs untrusted hooks': '--dangerously-bypass-hook-trust',
+        WRITES_OUTSIDE: '-o --output-last-message',
+    })
 
     def build(self, request: RunRequest) -> LaunchSpec:
         codex_home = request.home / 'codex'

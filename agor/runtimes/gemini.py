@@ -15,8 +15,8 @@ import re
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, mcp_tool,
-    tool_call, usage_event, write_private
+    BEYOND_WORKTREE, CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, JsonRuntime, LaunchSpec, McpServer, Mode,
+    RunRequest, TranscriptEvent, Turn, headers_via_env, mcp_tool, refusing, tool_call, usage_event, write_private
 )
 
 RETRYING = re.compile(r'^Attempt (\d+) failed(?: with status (\d+))?\. Retrying with backoff\.\.\.(.*)$')
@@ -50,17 +50,17 @@ class GeminiRuntime(JsonRuntime):
     login_files = ('gemini/.gemini/oauth_creds.json',)
     models = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite', 'gemini-3-pro-preview',
               'gemini-3-flash-preview']
-    refused_flags = {
-        '--include-directories': 'it opens directories beyond the worktree', '-w': 'it changes the working directory',
-        '--worktree': 'it changes the working directory', '-e': 'it changes the config (extensions)',
-        '--extensions': 'it changes the config (extensions)', '--policy': 'it changes the config (policies)',
-        '--admin-policy': 'it changes the config (policies)', '--allowed-mcp-server-names': 'it changes the config',
-        '--approval-mode': 'use the permission mode setting', '-y': 'use the permission mode setting',
-        '--yolo': 'use the permission mode setting', '-m': 'use the model setting', '--model': 'use the model setting',
-        '-p': RESERVED, '--prompt': RESERVED, '-i': RESERVED, '--prompt-interactive': RESERVED, '-o': RESERVED,
-        '--output-format': RESERVED, '-r': RESERVED, '--resume': RESERVED, '--session-file': RESERVED,
-        '--session-id': RESERVED, '--acp': RESERVED, '--experimental-acp': RESERVED,
-    }
+    refused_flags = refusing({
+        RESERVED: '-p --prompt -i --prompt-interactive -o --output-format -r --resume --session-file --session-id '
+                  '--acp --experimental-acp',
+        MODE_SETTING: '--approval-mode -y --yolo',
+        MODEL_SETTING: '-m --model',
+        WORKDIR: '-w --worktree',
+        BEYOND_WORKTREE: '--include-directories',
+        CONFIG: '--allowed-mcp-server-names',
+        'it changes the config (extensions)': '-e --extensions',
+        'it changes the config (policies)': '--policy --admin-policy',
+    })
 
     def build(self, request: RunRequest) -> LaunchSpec:
         gemini_home = request.home / 'gemini'

@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from .base import (
-    RESERVED, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest, TranscriptEvent, Turn, mcp_tool, text_of,
-    tool_call, usage_event
+    CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest,
+    TranscriptEvent, Turn, mcp_tool, refusing, text_of, tool_call, usage_event
 )
 
 DEFAULT_MODEL = 'gpt-5.5'  # for the `agor` provider when the session names no model
@@ -43,16 +43,18 @@ class OpenCodeRuntime(JsonRuntime):
     login_files = ('opencode/data/opencode/auth.json',)
     models = ['anthropic/claude-sonnet-5-5', 'anthropic/claude-opus-5-5', 'openai/gpt-6.1-sol', 'openai/gpt-5.5',
               'google/gemini-2.5-pro']
-    refused_flags = {
-        '--dir': 'it changes the working directory', '--attach': 'it runs on another server with its credentials',
-        '-p': 'it sets a server password', '--password': 'it sets a server password', '-u': 'it sets a server user',
-        '--username': 'it sets a server user', '--port': 'it starts a server', '--pure': 'it changes the config',
-        '--agent': 'use the permission mode setting', '--auto': 'use the permission mode setting',
-        '-m': 'use the model setting', '--model': 'use the model setting', '--format': RESERVED,
-        '-s': RESERVED, '--session': RESERVED, '-c': RESERVED, '--continue': RESERVED, '--fork': RESERVED,
-        '--print-logs': RESERVED, '--log-level': RESERVED, '-i': RESERVED, '--interactive': RESERVED,
-        '--share': 'it publishes the conversation',
-    }
+    refused_flags = refusing({
+        RESERVED: '--format -s --session -c --continue --fork --print-logs --log-level -i --interactive',
+        MODE_SETTING: '--agent --auto',
+        MODEL_SETTING: '-m --model',
+        WORKDIR: '--dir',
+        CONFIG: '--pure',
+        'it runs on another server with its credentials': '--attach',
+        'it starts a server': '--port',
+        'it sets a server user': '-u --username',
+        'it sets a server password': '-p --password',
+        'it publishes the conversation': '--share',
+    })
     stderr_noise = re.compile(r' level=(INFO|DEBUG) ')
 
     def build(self, request: RunRequest) -> LaunchSpec:

@@ -245,6 +245,12 @@ def patch_of(model: type[BaseModel], name: str) -> type[BaseModel]:
     return create_model(name, **fields)
 
 
+class Point(BaseModel):
+    """A point on a board's canvas."""
+    x: float
+    y: float
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None  # pass it as `cursor` for the next page; null: this was the last

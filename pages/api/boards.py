@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from agor import boards, canvas, triggers
 
-from .base import Actor, CursorParam, LimitParam, Page, paged, patch_of
+from .base import Actor, CursorParam, LimitParam, Page, Point, paged, patch_of
 from .worktrees import resolve_worktree
 
 
@@ -87,11 +87,6 @@ class CardOut(BaseModel):
     zone: str | None
     open_threads: int
     sessions: list[SessionChip]
-
-
-class Point(BaseModel):
-    x: float
-    y: float
 
 
 class FiringOut(BaseModel):

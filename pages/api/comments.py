@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from agor import boards, comments
 
-from .base import Actor, CursorParam, LimitParam, Page, paged
+from .base import Actor, CursorParam, LimitParam, Page, Point, paged
 from .worktrees import resolve_worktree
 
 
@@ -52,11 +52,6 @@ class ThreadOut(BaseModel):
     pin: Pin | None
     comments: list[CommentOut]
     updated_at: str
-
-
-class Point(BaseModel):
-    x: float
-    y: float
 
 
 class ThreadIn(BaseModel):

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,11 +61,23 @@ session_workers = SessionWorkers(settings)
 gateway_relay = Relay()  # posts gateway sessions' progress and answers to their threads (where the runs are)
 
 
+def started_pool(threads: int) -> ThreadPoolExecutor:
+    """A pool whose threads all run now: a pool starts a thread when a task finds none idle, and starting one waits
+    on the event loop for the new thread to run, which under a crowd's first page loads cost the loop about a second
+    in all (docs/benchmarks.md)."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix='agor')
+    all_running = threading.Barrier(threads + 1)
+    for _ in range(threads):
+        pool.submit(all_running.wait)
+    all_running.wait()
+    return pool
+
+
 async def startup() -> None:
     # Handlers' worker threads mostly wait: on the database, git, or a server the app calls out to (an MCP or
     # authorization server that never answers holds one for its whole timeout). Python's default pool (CPUs + 4) let
     # a few such waits stall everyone's actions; waiting threads cost little.
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix='agor'))
+    asyncio.get_running_loop().set_default_executor(started_pool(WORKER_THREADS))
     db.guard_loop(None)  # start-up uses the database before it serves (NiceGUI's test users start it again)
     db.init(settings.database_url)
     try:
@@ -134,18 +147,23 @@ def websocket_compression_without_idle_memory() -> None:
 def handler_signatures_inspected_once() -> None:
     """NiceGUI reads an event handler's signature on every event, to know whether to pass it the event's arguments:
     a third of a cursor move's time on the server (docs/benchmarks.md). A function's signature does not change, so
-    each handler is inspected once (weakly held: a closed page's handlers go with it)."""
+    each handler is inspected once (weakly held: a closed page's handlers go with it), a bound method by its function
+    (every element's change handlers are bound methods made anew)."""
+    import types
     import weakref
 
     from nicegui import helpers
     inspect = helpers.expects_arguments
-    known: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    known: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # function -> answer
+    known_methods: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a bound method's function -> answer
 
     def expects_arguments(func):
+        bound = isinstance(func, types.MethodType)  # made anew at each access: known by its function
+        cache, key = (known_methods, func.__func__) if bound else (known, func)
         try:
-            return known[func]
+            return cache[key]
         except KeyError:
-            known[func] = answer = inspect(func)
+            cache[key] = answer = inspect(func)
             return answer
         except TypeError:  # not weakly referable
             return inspect(func)

@@ -237,7 +237,7 @@ class Presence:
     def _with_joined(self, entry: dict[str, Any]) -> dict[str, Any]:
         return {**entry, 'joined': self.viewers[entry['conn']].joined_epoch}
 
-    def take(self, board_id: str, tick: bool = True) -> BoardPush | None:
+    def take(self, board_id: str, tick: bool) -> BoardPush | None:
         """The board's push, if anything changed since its last one; called when a scheduled push runs. The board's
         tick shares (in a cluster); a push asked for by `apply_remote` (`tick` false) only pushes."""
         now = self.clock()

@@ -33,7 +33,7 @@ from components.side_panel import SidePanel
 from components.worktree_dialog import open_add_worktree
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
-from .frame import header, page
+from .frame import header, one_build_at_a_time, page
 
 
 def register(settings: Settings) -> None:
@@ -51,10 +51,11 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
         ui.label(error.message).classes('p-8 text-lg')
         ui.link('Back to boards', '/').classes('px-8')
         return
-    ui.page_title(f'{board.name} · Agor')
-    header(user, settings)
-    ui.query('.nicegui-content').classes('p-0')
-    view = BoardView(user, board, state, threads, people, settings, has_repo=has_repo)
+    async with one_build_at_a_time():
+        ui.page_title(f'{board.name} · Agor')
+        header(user, settings)
+        ui.query('.nicegui-content').classes('p-0')
+        view = BoardView(user, board, state, threads, people, settings, has_repo=has_repo)
     await ui.context.client.connected()
     await view.start(comment, worktree, session)
 

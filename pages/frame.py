@@ -15,8 +15,8 @@ from fastapi.responses import RedirectResponse
 from nicegui import Client, app, ui
 
 from agor import auth, events, logins
-from agor.events import InstanceReset, Resync, UserEvent, topic
 from agor.config import Settings
+from agor.events import InstanceReset, Resync, UserEvent, topic
 from agor.models import Role, User
 from components.act import FAILED, LOGIN, bind_login, close_page
 from components.avatar import avatar

@@ -1,5 +1,6 @@
 """Big page builds take turns with everything else on the event loop (pages.frame.one_build_at_a_time)."""
 import asyncio
+import itertools
 
 from pages.frame import one_build_at_a_time
 
@@ -24,4 +25,4 @@ async def test_builds_ready_together_run_in_separate_loop_iterations_with_the_re
     done.set()
     await probing
     builds = [i for i, step in enumerate(order) if step.startswith('build')]
-    assert len(builds) == 5 and all(b - a > 1 for a, b in zip(builds, builds[1:])), order
+    assert len(builds) == 5 and all(b - a > 1 for a, b in itertools.pairwise(builds)), order

@@ -22,7 +22,7 @@ class Facepile(ui.row):
         self._shown: tuple = ()
         self._tips: dict[str, ui.tooltip] = {}
         self._people: list[dict[str, Any]] = []
-        self._more: ui.button | None = None
+        self._more: ui.button  # "+N", made with the faces
 
     def show(self, snapshot: tuple[dict[str, Any], ...]) -> None:
         people = _one_per_user(snapshot, self.me_user)
@@ -31,7 +31,6 @@ class Facepile(ui.row):
         followers = [p['name'] for p in people if p['following'] == self.me_user]
         shown = (tuple((p['user'], p['name'], p['initials'], p['color'], p['avatar'], p['state'])
                        for p in people[:MAX_FACES]),
-                 len(people) > MAX_FACES,
                  following,
                  tuple(followers))
         self._people = people
@@ -39,23 +38,20 @@ class Facepile(ui.row):
             for person in people[:MAX_FACES]:  # crowd joining costs every page a text, not a facepile
                 if person['user'] in self._tips:
                     self._tips[person['user']].set_text(self._tip(person))
-            if self._more is not None:
-                self._more.set_text(f'+{len(people) - MAX_FACES}')
+            self._recount()
             return
         self._shown = shown
         self._tips = {}
-        self._more = None
         self.clear()
         with self:
             with ui.row().classes('items-center gap-0 no-wrap pl-2'):
                 for person in people[:MAX_FACES]:
                     self._face(person)
-                if len(people) > MAX_FACES:
-                    self._more = ui.button(f'+{len(people) - MAX_FACES}').props('flat dense round size=sm') \
-                        .mark('face-more')
-                    with self._more:
-                        menu = ui.menu()  # filled when opened: a board with many people costs every viewer little
-                        menu.on('before-show', lambda: self._fill(menu))
+                self._more = ui.button().props('flat dense round size=sm').mark('face-more')  # shown past 5 faces
+                with self._more:
+                    menu = ui.menu()  # filled when opened: a board with many people costs every viewer little
+                    menu.on('before-show', lambda: self._fill(menu))
+                self._recount()
             if following:
                 name = next((p['name'] for p in people if p['user'] == following), 'someone')
                 ui.chip(f'Following {name} · Esc to stop', on_click=lambda: self.on_follow(None)) \
@@ -64,6 +60,11 @@ class Facepile(ui.row):
                 with ui.row().classes('items-center gap-1 no-wrap text-xs text-teal-800').mark('followers'):
                     ui.icon('visibility', size='16px').props('aria-hidden=true')
                     ui.label(f'{", ".join(followers)} following you')
+
+    def _recount(self) -> None:
+        extra = len(self._people) - MAX_FACES
+        self._more.set_text(f'+{extra}')
+        self._more.set_visibility(extra > 0)
 
     def _fill(self, menu: ui.menu) -> None:
         menu.clear()

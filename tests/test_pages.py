@@ -196,7 +196,8 @@ async def test_facepile_overflow_menu_lists_everyone_when_opened(user: TestUser)
 
 
 async def test_a_crowd_joining_recounts_the_facepile_and_keeps_its_faces(user: TestUser):
-    """People joining past the fifth face change "+N" and the menu, not the faces (each page would rebuild them)."""
+    """People joining past the fifth face show and change "+N" and the menu, not the faces (each page would rebuild
+    them)."""
     from components.facepile import Facepile
     people = tuple({'conn': f'c{i}', 'user': f'u{i}', 'name': f'Person {i}', 'initials': f'P{i}', 'color': '#0d9488',
                     'avatar': None, 'state': 'active', 'label': '', 'following': None} for i in range(10))
@@ -205,10 +206,14 @@ async def test_a_crowd_joining_recounts_the_facepile_and_keeps_its_faces(user: T
     @ui.page('/facepile-crowd')
     def facepile_page() -> None:
         piles.append(Facepile('c0', 'u0', lambda _: None))
-        piles[0].show(people[:7])
+        piles[0].show(people[:5])
     await user.open('/facepile-crowd')
     faces = [e.id for e in user.find(marker='face-u1').elements]
+    await user.should_not_see(marker='face-more')  # five faces, nobody more
+    with user:
+        piles[0].show(people[:7])
     assert user.find(marker='face-more').elements.pop().text == '+2'
+    assert [e.id for e in user.find(marker='face-u1').elements] == faces
     with user:
         piles[0].show(people)
     assert user.find(marker='face-more').elements.pop().text == '+5'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
 from typing import Any, Literal
@@ -34,7 +35,7 @@ PRIMARY = '#0f766e'  # teal 700: white on it and it on white meet WCAG AA (4.5:1
 PAGE_BUILD_SECONDS = 30.0
 
 
-_turn = asyncio.Lock()
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()  # per loop
 BUILD_GAP = 0.05  # s the event loop has for everything else before each long build
 
 
@@ -45,7 +46,7 @@ async def one_build_at_a_time() -> AsyncIterator[None]:
     iteration between two builds is not enough). Without it, when sixty viewers open a 200-card board at once their
     reads finish together and the loop ran all their builds back to back: the app did not answer for 8.6 s and the
     session watchdog missed its runs (docs/benchmarks.md)."""
-    async with _turn:
+    async with _turns.setdefault(asyncio.get_running_loop(), asyncio.Lock()):  # a lock binds to one loop
         await asyncio.sleep(BUILD_GAP)  # the others that were ready with this one queue up behind it meanwhile
         yield
 

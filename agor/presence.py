@@ -95,8 +95,7 @@ class Presence:
     viewers: dict[str, Viewer] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
     _scheduled: set[str] = field(default_factory=set)  # boards with a tick to come
-    _pushed_at: dict[str, float] = field(default_factory=dict)
-    _interval: dict[str, float] = field(default_factory=dict)  # board -> its tick, set at each tick from its viewers
+    _next_tick: dict[str, float] = field(default_factory=dict)  # board -> when its next tick may be, set at each tick
     _sent: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     share: Share | None = None  # set in a cluster: told this process's changes at every push
     remote: dict[str, dict[str, RemoteEntry]] = field(default_factory=dict)  # board -> conn -> another process's
@@ -251,11 +250,9 @@ class Presence:
         current = {entry['conn']: entry for entry in snapshot}
         if tick:
             if current:
-                self._pushed_at[board_id] = now
-                self._interval[board_id] = push_interval(len(current))
+                self._next_tick[board_id] = now + push_interval(len(current))
             else:
-                self._pushed_at.pop(board_id, None)
-                self._interval.pop(board_id, None)
+                self._next_tick.pop(board_id, None)
             if self.share is not None:
                 self._share_local(self.share, board_id, current)
         if board_id not in self._dirty:
@@ -285,10 +282,7 @@ class Presence:
         if board_id in self._scheduled:
             return
         self._scheduled.add(board_id)
-        self.schedule(board_id, max(0.0, self._next_tick(board_id) - self.clock()), True)
-
-    def _next_tick(self, board_id: str) -> float:
-        return self._pushed_at.get(board_id, -math.inf) + self._interval.get(board_id, PUSH_INTERVAL_MIN)
+        self.schedule(board_id, max(0.0, self._next_tick.get(board_id, -math.inf) - self.clock()), True)
 
     def board_snapshot(self, board_id: str) -> list[dict[str, Any]]:
         """Everyone on one board, in join order, in the compact shape the browser draws from."""

@@ -6,19 +6,28 @@ as_root() {
   fi
 }
 
+retrying() {  # run a download-and-install command up to 3 times: a registry's dropped connection is not a failed setup
+  local attempt
+  for attempt in 1 2 3; do
+    "$@" && return 0
+    [ "$attempt" = 3 ] || { echo "Retrying after a failed install (attempt $attempt of 3): $*" >&2; sleep $((attempt * 5)); }
+  done
+  return 1
+}
+
 install_debian_packages() {
   local missing=()
   for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${missing[*]}"
-    as_root apt-get update -qq
+    retrying as_root apt-get update -qq
     # Debian starts a package's service on install (PostgreSQL, Redis, nginx on port 80): the app and the tests start
     # private instances instead, so no system service is started (policy-rc.d, while installing only).
     local policy=/usr/sbin/policy-rc.d made='' status=0
     if [ ! -e "$policy" ]; then
       printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy" && made=1
     fi
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
+    DEBIAN_FRONTEND=noninteractive retrying as_root apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
     if [ -n "$made" ]; then as_root rm -f "$policy"; fi
     return $status
   fi
@@ -30,8 +39,8 @@ install_python_env() {  # $1: pip extras, e.g. "[test]"
   local stamp=".venv/.installed$1" want
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e ".$1"
+    retrying .venv/bin/pip install -q --upgrade pip
+    retrying .venv/bin/pip install -q -e ".$1"
     echo "$want" > "$stamp"
   fi
 }
@@ -46,7 +55,7 @@ install_test_npm() {  # npm packages the tests use, into .venv/npm (the tests fi
   [ -f /etc/npmrc ] && npm_config=(--globalconfig /etc/npmrc)
   echo "Installing test npm packages into $dir: ${missing[*]}"
   mkdir -p "$dir"
-  PATH="$wheel_bin:$PATH" "$wheel_bin/node" "$wheel_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
+  PATH="$wheel_bin:$PATH" retrying "$wheel_bin/node" "$wheel_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
     "${npm_config[@]}" --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
   for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
 }
@@ -72,7 +81,7 @@ install_agent_clis() {  # the pinned agent CLIs and the Node they run on (see do
     # The wheel's npm reads its global config from inside the wheel: point it at the system's (a registry mirror or
     # a proxy's CA configured for Debian's npm in /etc/npmrc applies here too).
     local npm_config=(); [ -f /etc/npmrc ] && npm_config=(--globalconfig /etc/npmrc)
-    PATH="$node_dir:$PATH" "$node_dir/node" "$wheel_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
+    PATH="$node_dir:$PATH" retrying "$node_dir/node" "$wheel_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
       "${npm_config[@]}" --prefix "$dir" --no-audit --no-fund --loglevel=error "${missing[@]}"
     for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
     chmod -R a+rX "$dir"

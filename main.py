@@ -7,8 +7,10 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from agor.config import SettingsError, load_settings, session_secret
 
@@ -170,8 +172,26 @@ def handler_signatures_inspected_once() -> None:
     helpers.expects_arguments = expects_arguments
 
 
+def page_messages_heard_only_from_the_pages_socket() -> None:
+    """NiceGUI hands a socket's `event`, `javascript_response`, `ack` and `log` to the page the message names
+    (`client_id`), whichever socket sent it: a socket that learnt another page's id could act as that page's user
+    (move cards, open terminals as them). Only a socket that did that page's handshake is heard for it."""
+    from nicegui import Client
+    handlers = core.sio.handlers['/']
+
+    def only_from_its_socket(handler: Callable[[str, dict], None]) -> Callable[[str, Any], None]:
+        def checked(sid: str, msg: Any) -> None:
+            client = Client.instances.get(msg.get('client_id')) if isinstance(msg, dict) else None
+            if client is not None and sid in client._socket_to_document_id:  # noqa: SLF001 (the handshaken sockets)
+                handler(sid, msg)
+        return checked
+    for name in ('event', 'javascript_response', 'ack', 'log'):
+        handlers[name] = only_from_its_socket(handlers[name])
+
+
 websocket_compression_without_idle_memory()
 handler_signatures_inspected_once()
+page_messages_heard_only_from_the_pages_socket()
 app.add_middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies)
 app.add_static_files('/sounds', Path(__file__).parent / 'components' / 'sounds')
 

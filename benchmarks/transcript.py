@@ -159,8 +159,24 @@ async def drag_once(dragger: Page, observer: Page, card: str, i: int) -> float:
     try:
         seen = await observer.wait_for_function(SEEN_JS, arg=dropped, polling=20, timeout=10_000)
     except PlaywrightTimeout:
+        await explain_miss(dragger, observer, card, dropped)
         return 10_000.0  # not seen within 10 s: counted as 10 s (the report's max shows it)
     return (await seen.json_value())['ms']
+
+
+async def explain_miss(dragger: Page, observer: Page, card: str, dropped: list) -> None:
+    """A drag not seen within 10 s: what each page shows, and whether it shows up later (up to 60 s more)."""
+    def where(page: Page):
+        return page.evaluate('card => document.querySelector(card).style.transform', card)
+    print(f'  drag not seen in 10 s: dropped at {dropped[2]!r}; the dragger shows {await where(dragger)!r}, the '
+          f'observer {await where(observer)!r} (its last changes: {await observer.evaluate("window.__seen.slice(-3)")})',
+          file=sys.stderr, flush=True)
+    try:
+        seen = await observer.wait_for_function(SEEN_JS, arg=dropped, polling=100, timeout=60_000)
+        print(f'  ... seen after {(await seen.json_value())["ms"]:.0f} ms', file=sys.stderr, flush=True)
+    except PlaywrightTimeout:
+        print(f'  ... not seen in 70 s; the dragger shows {await where(dragger)!r}, the observer '
+              f'{await where(observer)!r}', file=sys.stderr, flush=True)
 
 
 async def drag_pages(browser, scene: Scene) -> tuple[Page, Page, str]:

@@ -1,14 +1,19 @@
 """Who acts NOW: server-side logins, the account events that close open pages, and the loop-thread guard."""
 import asyncio
+import json
 
+import httpx
 import pytest
+from sqlmodel import select
 
 from agor import auth, db, events, gitops, logins
 from agor.events import AccountChanged, LoggedOut, topic
 from agor.errors import SignedOut
-from agor.models import Role
+from agor.models import CardPlacement, Role, Zone
 
+from .app_server import login_cookie
 from .conftest import PASSWORD
+from .ws_client import WsPage
 
 
 @pytest.fixture
@@ -85,3 +90,37 @@ def test_database_and_git_refuse_the_serving_loop(make_user, git_repo):
             db.guard_loop(None)
     asyncio.run(on_the_loop())
     assert [u.email for u in auth.list_users()] == ['owner@example.com']  # the refused transaction stored nothing
+
+
+def test_a_socket_cannot_send_events_as_another_page(board_app):
+    """NiceGUI routes an event to the page its message names: Bob's socket names Alice's page (its id and her
+    canvas's `card_move` listener) to move the card as Alice. Only Alice's own socket is heard for her page. Bob then
+    moves the zone from his own page, which is heard (and marks when his earlier message has been dealt with)."""
+    server, seeded = board_app
+    owner, card, zone = seeded.owner, seeded.worktree.id, seeded.zone.id
+
+    async def forge() -> None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            alice = await WsPage(server, login_cookie(server, owner.id)).open(http, f'/b/{seeded.board.slug}')
+            bob = await WsPage(server, login_cookie(server, seeded.users['bob'].id)).open(http, f'/b/{seeded.board.slug}')
+            try:
+                canvas = alice.one(event='card_move')
+                await bob.sio.emit('event', {'id': int(canvas), 'client_id': alice.client_id,
+                                             'listener_id': alice.listener(canvas, 'card_move'),
+                                             'args': [json.dumps({'id': card, 'x': 2000, 'y': 2000})]})
+                await bob.fire(bob.one(event='zone_change'), 'zone_change', {'id': zone, 'x': 650})
+                while stored(Zone, zone).x != 650:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1)  # the forged move, had it been heard, ran meanwhile
+            finally:
+                await bob.close()
+                await alice.close()
+    asyncio.run(forge())
+    with db.read() as session:
+        moved = session.exec(select(CardPlacement).where(CardPlacement.worktree_id == card)).one()
+    assert (moved.x, moved.y) == (0, 100)
+
+
+def stored(model, id_: str):
+    with db.read() as session:
+        return session.get(model, id_)

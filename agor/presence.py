@@ -73,6 +73,14 @@ class BoardPush:
     changed: tuple[dict[str, Any], ...]  # new entries whole; for the others `conn` and the fields that changed
     gone: tuple[str, ...]  # connections that left since then
 
+    def only_about(self) -> str | None:
+        """The connection this push is only news of, when it tells that person's own page nothing (a move of theirs):
+        a page draws everyone but its own viewer, and reads of its own entry only whom it follows."""
+        conns = {entry['conn'] for entry in self.changed}
+        if self.gone or len(conns) != 1 or any('following' in entry for entry in self.changed):
+            return None
+        return conns.pop()
+
 
 def _not_scheduled(board_id: str, wait: float, tick: bool) -> None:
     """Until a layer sets `Presence.schedule`, pushes are only taken by whoever calls `take`."""

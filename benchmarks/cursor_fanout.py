@@ -40,7 +40,7 @@ from tests.ws_client import ELEMENTS, connect_page
 
 TARGETS = {25: (50.0, 25.0), 100: (150.0, 50.0)}  # N: (p95 ms, CPU %), issue 15
 CLUSTER_TARGETS = {50: (100.0, 100.0)}  # two processes through Redis: N: (p95 ms, CPU % of both), issue 21
-PATCH = re.compile(r'^return agorPresence\("(patch|reset)", (.*)\)$', re.DOTALL)
+PATCH = re.compile(r'^agorPresence\("(patch|reset)", (.*)\)$', re.DOTALL)
 
 
 class Sim:

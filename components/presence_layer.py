@@ -24,6 +24,7 @@ class PresenceLayer(ui.element, component='presence_layer.js'):
 
     def __init__(self, me: str, snapshot: Snapshot, on_faces: Callable[[Snapshot], None]) -> None:
         super().__init__()
+        self.conn = me
         self._props['me'] = me
         self._props['peers'] = snapshot
         self.synced = False  # whether the browser has had the whole board since it connected
@@ -78,12 +79,14 @@ def push(board_id: str, tick: bool) -> None:
     if change is None:
         return
     key = faces_key(change.snapshot)
+    skip = change.only_about()  # an isolated move is not sent back to the mover's page
     synced: list[str] = []
     for layer in list(_layers.get(board_id, {}).values()):
         if layer.is_deleted:
             continue
         if layer.synced:
-            synced.append(layer.client.id)
+            if layer.conn != skip:
+                synced.append(layer.client.id)
         elif layer.client.has_socket_connection:
             _send(script('reset', [change.snapshot]), [layer.client.id])
             layer.synced = True
@@ -93,8 +96,10 @@ def push(board_id: str, tick: bool) -> None:
 
 
 def script(method: str, args: list[Any]) -> str:
-    """The call of the page's presence layer (presence_layer.js registers `agorPresence`)."""
-    return f'return agorPresence("{method}", {json.dumps(args, separators=(",", ":"))})'  # compact, as NiceGUI sends
+    """The call of the page's presence layer (presence_layer.js registers `agorPresence`). An expression, not a
+    `return` statement: NiceGUI's browser client evaluates a script as one first, and runs it as a function's body
+    only after that failed (a second parse, every push, on every page)."""
+    return f'agorPresence("{method}", {json.dumps(args, separators=(",", ":"))})'  # compact, as NiceGUI sends
 
 
 def _send(code: str, clients: list[str]) -> None:

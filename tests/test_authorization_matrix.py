@@ -1254,7 +1254,7 @@ PRESENCE = {'cursor reaches the board': ADMIN, "sees Alice's cursor": ADMIN}
 
 def cursor_shown(page: WsPage, x: float) -> bool:
     """A presence push carried a cursor at `x` to this page."""
-    return any(code.startswith('return agorPresence(') and re.search(f'"x":{x}[,}}]', code) for code in page.scripts)
+    return any(code.startswith('agorPresence(') and re.search(f'"x":{x}[,}}]', code) for code in page.scripts)
 
 
 async def presence_as(world: SimpleNamespace, t: SimpleNamespace, http: httpx.AsyncClient) -> dict[str, Any]:

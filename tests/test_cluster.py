@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.postgres,
 PROMPT_BOX = 'Prompt… (Ctrl+Enter to send; queued while a run is going)'
 
 
-CALL = re.compile(r'^return (?:runMethod\(\d+, |agorPresence\()"(\w+)", (.*)\)$', re.DOTALL)
+CALL = re.compile(r'^(?:return runMethod\(\d+, |agorPresence\()"(\w+)", (.*)\)$', re.DOTALL)
 
 
 def patches(page: WsPage, method: str) -> list[list]:

@@ -134,6 +134,29 @@ def test_a_push_carries_only_what_changed_and_only_to_its_board(hub):
     assert hub.schedule.run_due(hub) == {'board-1': None}
 
 
+def test_a_push_only_about_one_person_s_move_is_not_news_to_their_own_page(hub):
+    """A page draws everyone but its viewer, and reads of its viewer's entry only whom they follow: a push of one
+    person's move names them (their page is not sent it); anything more names nobody."""
+    hub, clock = hub
+    clock.now += 1
+    hub.cursor('a1', 1, 1, seq=1, label='dragging auth-fix')
+    assert hub.schedule.run_due(hub)['board-1'].only_about() == 'a1'
+    clock.now += 1
+    hub.cursor('a1', 2, 1, seq=2)
+    hub.cursor('b1', 2, 1, seq=1)
+    assert hub.schedule.run_due(hub)['board-1'].only_about() is None  # two people moved
+    clock.now += 1
+    hub.follow('a1', 'bob')
+    assert hub.schedule.run_due(hub)['board-1'].only_about() is None  # Alice's page follows Bob from now on
+    clock.now += 1
+    hub.join('board-1', 'd1', person('dan', 'Dan'))
+    assert hub.schedule.run_due(hub)['board-1'].only_about() is None  # Dan's page learns who it is
+    clock.now += 1
+    hub.cursor('a1', 3, 1, seq=3)
+    hub.leave('d1')
+    assert hub.schedule.run_due(hub)['board-1'].only_about() is None  # someone left
+
+
 def test_a_board_s_tick_grows_with_its_viewers_up_to_a_tenth_of_a_second(hub):
     """Every push goes to every page of the board: a crowded board pushes less often, so pages times pushes per second
     stay bounded; a small one pushes every PUSH_INTERVAL_MIN."""

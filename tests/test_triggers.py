@@ -201,6 +201,14 @@ def test_viewers_never_fire(team):
     assert firings(team) == [] and boards.board_state(team.owner, team.board.id)['cards'][0]['zone'] is None
 
 
+def test_a_drop_by_someone_who_may_not_start_sessions_there_fails_and_says_why(team):
+    set_trigger(team)
+    repos.set_level(team.owner, team.worktree.id, 'view')  # Bob may look at Alice's worktree, not start sessions
+    failed = triggers.drop_card(team.users['bob'], team.board.id, team.worktree.id, *IN_ZONE)
+    assert failed['status'] == 'failed' and 'start sessions in it' in failed['error'], failed
+    assert worktree_sessions(team) == []
+
+
 def test_a_template_failing_at_fire_time_leaves_the_card_and_nothing_else(team):
     # notes are empty on this worktree (the sample has notes), so the broken branch only runs at fire time
     set_trigger(team, '{% if not worktree.notes %}{{ worktree.nope }}{% endif %}Fix {{ worktree.name }}')
@@ -236,6 +244,8 @@ def test_show_picker_asks_the_dropping_user_and_answers_once(team):
 
     with pytest.raises(Forbidden):
         triggers.pick(team.owner, asked['id'])
+    with pytest.raises(Forbidden, match='cannot start sessions;'):
+        triggers.pick(team.users['vic'], asked['id'])  # a viewer (Bob's page after a demotion)
     with pytest.raises(InvalidInput, match='one of your sessions'):
         triggers.pick(bob, asked['id'], session_id=alices.id)
     picked = triggers.pick(bob, asked['id'], session_id=earlier.id)

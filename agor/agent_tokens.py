@@ -11,9 +11,9 @@ ends with its run.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -29,13 +29,11 @@ ISSUER = 'agor'
 TOKEN_LIFETIME = timedelta(hours=12)  # a backstop: the token already ends with its turn
 
 
-class InvalidToken(DomainError):
+class InvalidToken(DomainError, status=401):
     """The bearer token is missing, forged, expired, for another endpoint, or its run has ended."""
-    status = 401
 
 
-@dataclass(frozen=True)
-class Claims:
+class Claims(NamedTuple):
     user_id: str
     session_id: str
     turn_id: str

@@ -29,9 +29,8 @@ MAX_KEYS = 50  # live keys per user
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often (not on every request)
 
 
-class Unauthorized(DomainError):
+class Unauthorized(DomainError, status=401):
     """The request's API key does not authenticate anyone; the message says why."""
-    status = 401
 
 
 def create(settings: Settings, actor: User, name: str,

@@ -25,9 +25,8 @@ TIMEOUT = httpx.Timeout(10.0)
 MAX_DOCUMENT = 256 * 1024
 
 
-class McpAuthError(DomainError):
+class McpAuthError(DomainError, status=502):
     """Discovery, registration, authorization or token exchange failed; the message says which and why."""
-    status = 502
 
 
 # ---- where the app may go -------------------------------------------------------------------------------------------

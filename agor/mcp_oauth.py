@@ -46,9 +46,8 @@ LEASE = timedelta(seconds=30)
 CALLBACK_PATH = '/mcp-oauth/callback'
 
 
-class NeedsAuthorization(DomainError):
+class NeedsAuthorization(DomainError, status=401):
     """The user has no usable grant for the server: they connect (again) under Settings → MCP authorizations."""
-    status = 401
 
 
 # ---- connect --------------------------------------------------------------------------------------------------------

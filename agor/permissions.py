@@ -29,18 +29,22 @@ from .models import AgentSession, Board, BoardMember, CardPlacement, Role, User,
 
 
 class Level(IntEnum):
-    view = 0
-    session = 1
-    prompt = 2
-    all = 3
+    """What others may do with a worktree; each level includes the ones below it. `label` is how the UI names it."""
+    label: str
+
+    def __new__(cls, value: int, label: str) -> Level:
+        level = int.__new__(cls, value)
+        level._value_ = value
+        level.label = label
+        return level
+
+    view = 0, 'View only'
+    session = 1, 'Start their own sessions'
+    prompt = 2, "Prompt and stop others' sessions"
+    all = 3, 'Everything (edit, archive, delete)'
 
 
-LEVEL_LABELS = {
-    'view': 'View only',
-    'session': 'Start their own sessions',
-    'prompt': "Prompt and stop others' sessions",
-    'all': 'Everything (edit, archive, delete)',
-}
+LEVEL_LABELS = {level.name: level.label for level in Level}  # what a level select offers: name -> label
 
 
 def parse_level(value: Any) -> Level:

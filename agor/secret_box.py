@@ -32,8 +32,8 @@ class WrongMasterSecret(Exception):
     """The master secret is not the one the stored secrets were sealed with."""
 
 
-class NoMasterSecret(DomainError):
-    status = 503
+class NoMasterSecret(DomainError, status=503):
+    """No master secret is configured, so nothing can be sealed or unsealed."""
 
     def __init__(self) -> None:
         super().__init__(f'Secrets cannot be stored: the app has no master secret. Set {MASTER_SECRET_ENV} '

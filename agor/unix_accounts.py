@@ -34,8 +34,8 @@ PASSABLE_DIRS = {'worktrees': 0o755, 'repos': 0o755, AGENT_HOMES: 0o711}
 notes: list[str] = []  # what prepare() found worth telling an admin
 
 
-class AccountError(DomainError):
-    status = 503
+class AccountError(DomainError, status=503):
+    """The Unix account a run or terminal needs cannot be found, created or used."""
 
 
 @dataclass(frozen=True)

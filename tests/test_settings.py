@@ -82,7 +82,8 @@ def test_the_wheel_carries_pages_components_their_assets_and_the_migrations(tmp_
               for path in (ROOT / folder).rglob('*') if path.is_file() and '__pycache__' not in path.parts}
     assert needed <= names, sorted(needed - names)
     assert {'components/board_canvas.js', 'components/session.css', 'components/sounds/bell.wav',
-            'agor/migrations/script.py.mako', 'agor/migrations/versions/0001_initial_schema.py'} <= names
+            'agor/migrations/script.py.mako', 'agor/migrations/versions/0001_initial_schema.py',
+            'agor/runtimes/clis.toml'} <= names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     assert 'Requires-Dist: pydantic-settings' in metadata
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith('.dist-info/entry_points.txt')))

@@ -5,9 +5,11 @@ An adapter turns a `RunRequest` into a command line (`build`), reads the CLI's s
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import tomllib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,16 +26,7 @@ PERMISSION_LABELS = {'default': 'Ask (the CLI\'s default)', 'auto_edit': 'Edit w
 MCP_NAME = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
 APP_MCP_SERVER = 'agor'  # the app's own MCP server in every run (agor.agent_tools): no other server takes its name
 MAX_EXTRA_ARGS = 20
-# Extra arguments may not take over what Agor decides for a run: the prompt, the conversation, the model and the
-# permission mode (each has its own setting), nor the output Agor parses, nor the working directory, config or
-# credentials source. Each adapter lists its flags by reason (`refusing`); these are the reasons they share.
-RESERVED = 'Agor sets it itself'
-MODE_SETTING = 'use the permission mode setting'
-MODEL_SETTING = 'use the model setting'
-WORKDIR = 'it changes the working directory'
-BEYOND_WORKTREE = 'it opens directories beyond the worktree'
-CONFIG = 'it changes the config'
-WRITES_OUTSIDE = 'it writes files outside the worktree'
+CATALOG = Path(__file__).with_name('clis.toml')  # every runtime's facts (see its header); adapters hold behaviour
 
 
 @dataclass(frozen=True)
@@ -126,9 +119,11 @@ class LaunchSpec:
     stdin: str | None = None  # written to the CLI's stdin, which is /dev/null otherwise
 
 
-def refusing(flags_by_reason: dict[str, str]) -> dict[str, str]:
-    """`Runtime.refused_flags` (flag -> why) from why -> the flags refused for it, separated by spaces."""
-    return {flag: why for why, flags in flags_by_reason.items() for flag in flags.split()}
+@functools.cache
+def catalog() -> dict[str, Any]:
+    """clis.toml: the runtimes by name, and `reasons` (why extra arguments are refused)."""
+    with CATALOG.open('rb') as file:
+        return tomllib.load(file)
 
 
 class Mode(NamedTuple):
@@ -138,6 +133,7 @@ class Mode(NamedTuple):
 
 
 class Runtime(ABC):
+    """An adapter: `name` picks its entry in clis.toml, which gives the other attributes (`__init_subclass__`)."""
     name: str
     label: str
     binary: str
@@ -151,6 +147,21 @@ class Runtime(ABC):
     stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
     key_names: tuple[str, ...] = ()  # a run needs one of these variables (a provider key); the first is the one to set
     login_files: tuple[str, ...] = ()  # or the CLI's own login: one of these files in the user's agent home
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        facts = catalog().get(cls.__dict__.get('name', ''))
+        if facts is None:
+            return
+        cls.label, cls.binary, cls.package = facts['label'], facts['binary'], facts.get('package')
+        cls.default_permission_mode = facts.get('default_permission_mode', cls.default_permission_mode)
+        cls.unattended = facts['unattended']
+        cls.key_names, cls.login_files = tuple(facts.get('key_names', ())), tuple(facts.get('login_files', ()))
+        cls.models = facts.get('models', [])
+        cls.permission_modes = {mode: Mode(**entry) for mode, entry in facts['permission_modes'].items()}
+        reasons = catalog()['reasons']
+        cls.refused_flags = {flag: reasons.get(why, why)
+                             for why, flags in facts.get('refused_flags', {}).items() for flag in flags.split()}
 
     @property
     def install_command(self) -> str | None:
@@ -195,7 +206,7 @@ class Runtime(ABC):
         for arg in args:
             flag = '--' if arg == '--' else arg.split('=', 1)[0] if arg.startswith('--') else \
                 arg[:2] if arg.startswith('-') else arg
-            why = RESERVED if flag == '--' else self.refused_flags.get(flag)
+            why = catalog()['reasons']['reserved'] if flag == '--' else self.refused_flags.get(flag)
             if why:
                 raise InvalidInput(f'{self.label} extra arguments cannot use {flag}: {why}.')
         return args

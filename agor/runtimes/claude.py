@@ -10,9 +10,8 @@ import os
 from typing import Any
 
 from .base import (
-    BEYOND_WORKTREE, CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, WRITES_OUTSIDE, JsonRuntime, LaunchSpec,
-    McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage, refusing, text_of, tool_call,
-    usage_event, write_private
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage, text_of,
+    tool_call, usage_event, write_private
 )
 
 ASKING = {'default'}  # the modes in which Claude Code asks before edits and commands
@@ -20,39 +19,6 @@ ASKING = {'default'}  # the modes in which Claude Code asks before edits and com
 
 class ClaudeRuntime(JsonRuntime):
     name = 'claude-code'
-    label = 'Claude Code'
-    binary = 'claude'
-    package = '@anthropic-ai/claude-code@2.1.331'
-    permission_modes = {
-        'default': Mode([],
-                        'Asks before edits and most commands: the request appears in the session panel, where anyone '
-                        'who may prompt the session allows or denies it (no answer in time denies).'),
-        'auto_edit': Mode(['--permission-mode', 'acceptEdits'],
-                          'Edits files in the worktree without asking; runs read-only commands, refuses the others.'),
-        'bypass': Mode(['--permission-mode', 'bypassPermissions'],
-                       'Edits and runs any command without asking (as you, in the worktree): for trusted tasks only.'),
-        'plan': Mode(['--permission-mode', 'plan'],
-                     'Reads and plans only: no edits, no commands that change anything.'),
-    }
-    default_permission_mode = 'auto_edit'
-    unattended = ('“Ask” sends each approval request to the session panel, where anyone who may prompt the session '
-                  'answers it; the other modes never ask.')
-    key_names = ('ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN')
-    login_files = ('claude/.credentials.json',)
-    models = ['sonnet', 'opus', 'haiku', 'claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5']
-    refused_flags = refusing({
-        RESERVED: '-p --print --output-format --input-format -r --resume -c --continue --session-id --fork-session',
-        MODE_SETTING: '--permission-mode --dangerously-skip-permissions --allow-dangerously-skip-permissions',
-        MODEL_SETTING: '--model',
-        WORKDIR: '-w --worktree --from-pr',
-        BEYOND_WORKTREE: '--add-dir',
-        CONFIG: '--settings --setting-sources --plugin-dir --plugin-url',
-        'it changes the config (MCP servers)': '--mcp-config --strict-mcp-config',
-        'it changes the config and credentials source': '--bare',
-        'it changes where it runs and with which credentials': '--cloud',
-        'it changes where it runs': '--teleport --remote-control',
-        WRITES_OUTSIDE: '--debug-file',
-    })
 
     def build(self, request: RunRequest) -> LaunchSpec:
         config_dir = request.home / 'claude'

@@ -18,9 +18,8 @@ from typing import Any
 from agor.errors import InvalidInput
 
 from .base import (
-    BEYOND_WORKTREE, CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, WRITES_OUTSIDE, JsonRuntime, LaunchSpec,
-    McpServer, Mode, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage, refusing, text_of, tool_call,
-    usage_event
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, own_usage, text_of,
+    tool_call, usage_event
 )
 
 RECONNECTING = re.compile(r'^Reconnecting\.\.\. (\d+)/(\d+)')
@@ -35,35 +34,6 @@ def toml(value: Any) -> str:
 
 class CodexRuntime(JsonRuntime):
     name = 'codex'
-    label = 'Codex'
-    binary = 'codex'
-    package = '@openai/codex@0.169.0'
-    permission_modes = {
-        'default': Mode([], 'Codex decides: unattended it runs commands in a read-only sandbox and edits nothing.'),
-        'auto_edit': Mode(['-s', 'workspace-write'],
-                          'Edits files and runs commands without asking, sandboxed: writes only inside the worktree.'),
-        'bypass': Mode(['--dangerously-bypass-approvals-and-sandbox'],
-                       'No sandbox, no approvals: any command, any file (as you): for trusted tasks only.'),
-        'plan': Mode(['-s', 'read-only'], 'Read-only sandbox: reads and runs read-only commands, changes nothing.'),
-    }
-    default_permission_mode = 'auto_edit'
-    unattended = ('Codex cannot ask anyone from a session: every mode runs non-interactively (approval policy '
-                  '“never”), and what would need approval is refused.')
-    key_names = ('OPENAI_API_KEY', 'CODEX_API_KEY')
-    login_files = ('codex/auth.json',)
-    models = ['gpt-6.1-sol', 'gpt-6-astra', 'gpt-6-sol', 'gpt-6-luna', 'gpt-5.6-sol', 'gpt-6.1-terra',
-              'gpt-5.6-terra', 'gpt-5.6-luna', 'gpt-5.5']
-    refused_flags = refusing({
-        RESERVED: '--json resume',
-        MODE_SETTING: '-s --sandbox --dangerously-bypass-approvals-and-sandbox --approve-for-me --full-auto --trust',
-        MODEL_SETTING: '-m --model',
-        WORKDIR: '-C --cd --worktree',
-        BEYOND_WORKTREE: '--add-dir',
-        CONFIG: '-c --config -p --profile --enable --disable --ignore-user-config --strict-config',
-        'it changes the model provider and credentials source': '--oss --local-provider',
-        'it runs untrusted hooks': '--dangerously-bypass-hook-trust',
-        WRITES_OUTSIDE: '-o --output-last-message',
-    })
 
     def build(self, request: RunRequest) -> LaunchSpec:
         codex_home = request.home / 'codex'

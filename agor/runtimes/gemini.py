@@ -15,8 +15,8 @@ import re
 from typing import Any
 
 from .base import (
-    BEYOND_WORKTREE, CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, JsonRuntime, LaunchSpec, McpServer, Mode,
-    RunRequest, TranscriptEvent, Turn, headers_via_env, mcp_tool, refusing, tool_call, usage_event, write_private
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, headers_via_env, mcp_tool, tool_call,
+    usage_event, write_private
 )
 
 RETRYING = re.compile(r'^Attempt (\d+) failed(?: with status (\d+))?\. Retrying with backoff\.\.\.(.*)$')
@@ -31,36 +31,6 @@ modes = ["autoEdit"]
 
 class GeminiRuntime(JsonRuntime):
     name = 'gemini'
-    label = 'Gemini'
-    binary = 'gemini'
-    package = '@google/gemini-cli@0.61.0'
-    permission_modes = {
-        # headless, tools that need a confirmation (the shell) are not offered
-        'default': Mode([], 'Only tools that need no confirmation: reads and searches; no shell, no edits.'),
-        'auto_edit': Mode(['--approval-mode', 'auto_edit'],
-                          'Edits files and runs shell commands without asking (as you, in the worktree; no sandbox).'),
-        'bypass': Mode(['--approval-mode', 'yolo'],
-                       'Every tool without asking (YOLO), web and MCP tools included: for trusted tasks only.'),
-        'plan': Mode(['--approval-mode', 'plan'], 'Reads and plans only: no edits, no shell.'),
-    }
-    default_permission_mode = 'auto_edit'
-    unattended = ('Gemini cannot ask anyone from a session: every mode runs non-interactively, and tools that would '
-                  'need a confirmation are not offered.')
-    key_names = ('GEMINI_API_KEY', 'GOOGLE_API_KEY')
-    login_files = ('gemini/.gemini/oauth_creds.json',)
-    models = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.5-flash-lite', 'gemini-3-pro-preview',
-              'gemini-3-flash-preview']
-    refused_flags = refusing({
-        RESERVED: '-p --prompt -i --prompt-interactive -o --output-format -r --resume --session-file --session-id '
-                  '--acp --experimental-acp',
-        MODE_SETTING: '--approval-mode -y --yolo',
-        MODEL_SETTING: '-m --model',
-        WORKDIR: '-w --worktree',
-        BEYOND_WORKTREE: '--include-directories',
-        CONFIG: '--allowed-mcp-server-names',
-        'it changes the config (extensions)': '-e --extensions',
-        'it changes the config (policies)': '--policy --admin-policy',
-    })
 
     def build(self, request: RunRequest) -> LaunchSpec:
         gemini_home = request.home / 'gemini'

@@ -16,8 +16,7 @@ import re
 from typing import Any
 
 from .base import (
-    CONFIG, MODE_SETTING, MODEL_SETTING, RESERVED, WORKDIR, JsonRuntime, LaunchSpec, McpServer, Mode, RunRequest,
-    TranscriptEvent, Turn, mcp_tool, refusing, text_of, tool_call, usage_event
+    JsonRuntime, LaunchSpec, McpServer, RunRequest, TranscriptEvent, Turn, mcp_tool, text_of, tool_call, usage_event
 )
 
 DEFAULT_MODEL = 'gpt-5.5'  # for the `agor` provider when the session names no model
@@ -28,33 +27,6 @@ STREAM_START = re.compile(r' message=stream .*small=false')
 
 class OpenCodeRuntime(JsonRuntime):
     name = 'opencode'
-    label = 'OpenCode'
-    binary = 'opencode'
-    package = 'opencode-ai@1.18.33'
-    permission_modes = {
-        'default': Mode([],
-                        'The build agent: edits and runs commands as its config allows; what would ask is refused.'),
-        'bypass': Mode(['--auto'], 'Approves everything not explicitly denied (--auto): for trusted tasks only.'),
-        'plan': Mode(['--agent', 'plan'], 'The plan agent: reads and plans, no edits.'),
-    }
-    unattended = ('OpenCode cannot ask anyone from a session: every mode runs non-interactively, and what would ask '
-                  'is refused.')
-    key_names = ('OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_GENERATIVE_AI_API_KEY')
-    login_files = ('opencode/data/opencode/auth.json',)
-    models = ['anthropic/claude-sonnet-5-5', 'anthropic/claude-opus-5-5', 'openai/gpt-6.1-sol', 'openai/gpt-5.5',
-              'google/gemini-2.5-pro']
-    refused_flags = refusing({
-        RESERVED: '--format -s --session -c --continue --fork --print-logs --log-level -i --interactive',
-        MODE_SETTING: '--agent --auto',
-        MODEL_SETTING: '-m --model',
-        WORKDIR: '--dir',
-        CONFIG: '--pure',
-        'it runs on another server with its credentials': '--attach',
-        'it starts a server': '--port',
-        'it sets a server user': '-u --username',
-        'it sets a server password': '-p --password',
-        'it publishes the conversation': '--share',
-    })
     stderr_noise = re.compile(r' level=(INFO|DEBUG) ')
 
     def build(self, request: RunRequest) -> LaunchSpec:

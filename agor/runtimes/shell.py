@@ -1,15 +1,11 @@
 """The shell runtime: the prompt is a `bash -lc` command run in the worktree. Needs no account (demo mode)."""
 from __future__ import annotations
 
-from .base import LaunchSpec, Mode, RunRequest, Runtime, TranscriptEvent, Turn
+from .base import LaunchSpec, RunRequest, Runtime, TranscriptEvent, Turn
 
 
 class ShellRuntime(Runtime):
     name = 'shell'
-    label = 'Shell'
-    binary = 'bash'
-    permission_modes = {'default': Mode([], 'Runs the prompt as a bash command in the worktree (as you).')}
-    unattended = 'Nothing asks: the command runs as typed.'
 
     def missing_message(self) -> str:
         return 'bash is not installed on the server'

@@ -52,8 +52,8 @@ PROC_FD = Path('/proc/self/fd')
 WORKTREE_OPTION, HOST_OPTION = '@agor_worktree', '@agor_host'
 
 
-class TerminalUnavailable(DomainError):
-    status = 503
+class TerminalUnavailable(DomainError, status=503):
+    """tmux cannot serve this terminal now (not installed, or its server failed to start)."""
 
 
 class TmuxError(TerminalUnavailable):

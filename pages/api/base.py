@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from nicegui import app
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException
 
 from agor import api_keys, logins
@@ -47,6 +47,12 @@ SERVER_ERROR = 'Something went wrong on the server; nothing was changed. If it k
                'at the server log.'
 CODES = {400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
          409: 'conflict', 413: 'too_large', 422: 'invalid_input', 429: 'rate_limited', 500: 'server_error'}
+
+
+class WithRights(BaseModel):
+    """An object's detail as the caller sees it: what they may do to it (the server checks every action again)."""
+    rights: dict[str, Any] = Field(description='each action -> null when you may do it, else why not (and, for a '
+                                               'worktree, your level, the level others have and its owner)')
 
 
 class Error(BaseModel):

@@ -21,31 +21,30 @@ from pydantic import BaseModel, Field
 from agor import agent_sessions, events
 from agor.errors import DomainError
 
-from .base import Actor, ApiError, Credentials, _credentials, identify
+from .base import Actor, ApiError, Credentials, WithRights, _credentials, identify
 from .worktrees import resolve_worktree
 
 HEARTBEAT_SECONDS = 15.0
 BACKLOG_PAGE = 500
 
 
-class SessionOut(BaseModel):
+class SessionOut(WithRights):
     id: str
     worktree_id: str
     runtime: str
     runtime_label: str
     title: str
-    status: str  # idle, running, awaiting_input, completed, failed, stopped
+    status: str = Field(description='idle, running, awaiting_input, completed, failed or stopped')
     status_label: str
     error: str | None
     stuck: bool
-    queued: int  # prompts waiting for the current run to end
+    queued: int = Field(description='prompts waiting for the current run to end')
     created_by: str
     creator: str
     model: str | None
     created_at: str
     updated_at: str
-    following: bool
-    rights: dict[str, Any]
+    following: bool = Field(description='you hear its chime and see its pulse when it needs someone')
 
 
 class SessionIn(BaseModel):

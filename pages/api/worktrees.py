@@ -14,7 +14,7 @@ from agor.auth import require
 from agor.errors import InvalidInput, NotFound
 from agor.models import Role, User
 
-from .base import Actor, CursorParam, LimitParam, Page, paged, state
+from .base import Actor, CursorParam, LimitParam, Page, WithRights, paged, state
 
 
 class RepoOut(BaseModel):
@@ -33,15 +33,14 @@ class WorktreeOut(BaseModel):
     repo_id: str
     archived: bool
     board_id: str | None
-    level: str  # what you may do with it: view < session < prompt < all
+    level: str = Field(description='what you may do with it: view < session < prompt < all')
 
 
-class WorktreeDetail(WorktreeOut):
+class WorktreeDetail(WorktreeOut, WithRights):
     notes: str
     issue_url: str
     pr_url: str
     created_at: datetime
-    rights: dict[str, Any]
 
 
 class WorktreeIn(BaseModel):

@@ -136,6 +136,36 @@ async def test_member_move_reaches_another_viewer(create_user, git_repo):
     assert bob_canvas.card(worktree.id)['zone'] == zone.id
 
 
+async def test_the_viewers_of_a_board_hold_one_copy_of_its_cards(create_user, git_repo):
+    """Memory per viewer (docs/benchmarks.md): a board's second open page takes the card and zone dicts the first holds,
+    a moved card is one dict for both, and a dict that differs from the board's state now is not taken."""
+    alice, bob, alice_again = create_user(), create_user(), create_user()
+    await alice.open('/')
+    seeded = await asyncio.to_thread(seed_board, load_settings(), git_repo, bob=Role.member)
+    card, zone = seeded.worktree.id, seeded.zone.id
+    canvases = []
+    for user, email in ((alice, 'alice@example.com'), (bob, 'bob@example.com')):
+        await log_in(user, email)
+        await user.open(f'/b/{seeded.board.slug}')
+        with user:
+            canvases.append(user.find(kind=BoardCanvas).elements.pop())
+    first, second = canvases
+    assert second.card(card) is first.card(card) and second.zone(zone) is first.zone(zone)
+    alice.find(kind=BoardCanvas).trigger('card_move', {'id': card, 'x': 560, 'y': 60})
+    for _ in range(100):  # the event crosses a worker thread and the event loop
+        if (second.card(card) or {}).get('zone') == zone:
+            break
+        await asyncio.sleep(0.02)
+    assert second.card(card)['zone'] == zone and second.card(card) is first.card(card)
+    stale = {**first.card(card), 'name': 'missed a rename'}
+    first.props['cards'] = second.props['cards'] = (stale,)
+    await log_in(alice_again, 'alice@example.com')
+    await alice_again.open(f'/b/{seeded.board.slug}')
+    with alice_again:
+        third = alice_again.find(kind=BoardCanvas).elements.pop()
+    assert third.card(card) is not stale and third.card(card)['name'] == seeded.worktree.name
+
+
 async def test_a_page_the_board_was_closed_to_hears_nothing_more_of_it(user: TestUser, git_repo):
     """The simulated browser follows the navigation away in a new page and leaves the old one open, as a browser that
     lags or ignores the navigation would: nothing of the board may reach that old page any more."""

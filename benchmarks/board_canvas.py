@@ -343,12 +343,19 @@ def row(metric: str, value: float, baseline: float, unit: str, limit: float | No
     return f'| {metric} | {value:.3f} {unit} | {baseline:.3f} {unit} | {ratio} | {target} | {verdict} |'
 
 
+PARTS = ('render', 'drags', 'join', 'memory')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--viewers', type=int, default=50, help='viewers watching the drags (default 50)')
     parser.add_argument('--joiners', type=int, default=60, help='viewers opening the big board at once (default 60)')
     parser.add_argument('--cards', type=int, default=200, help='cards on the big board (default 200)')
+    parser.add_argument('--parts', default=','.join(PARTS), help=f'which parts to run (default all: {",".join(PARTS)})')
     args = parser.parse_args()
+    parts = set(args.parts.split(','))
+    if not parts or parts - set(PARTS):
+        parser.error(f'--parts: a comma-separated choice of {", ".join(PARTS)}')
     rows, problems, loads = [], [], [load_average()]
 
     def step(name: str) -> None:
@@ -363,25 +370,46 @@ def main() -> None:
         try:
             with running_app(data, log=tmp / 'app-main.log', start_timeout=START_SECONDS) as server:
                 scene = seed(server, tmp, args.cards, max(args.viewers, args.joiners, MEMORY_VIEWERS))
-                step(f'seeded {args.cards + 1} worktrees; render times')
-                big = render_times(browser, server, scene.owner, scene.big, args.cards)
-                empty = render_times(browser, server, scene.owner, scene.empty, 0)
-                step(f'drags seen by 1, then {args.viewers} viewers')
-                loaded, single = drag_benchmark(browser, server, scene, args.viewers, tabs)
-                step(f'{args.joiners} viewers joining at once (1 Chromium, {args.joiners - 1} simulated)')
-                joiner = logged_in_page(browser, server, scene.viewers[0])
-                others = [SocketTab(server, user) for user in scene.viewers[1:args.joiners]]
-                joined, idle = join_stall(server, tmp / 'app-main.log', joiner, others, tabs, scene.big, args.cards)
-                pages = [logged_in_page(browser, server, user)
-                         for user in [scene.owner, *scene.viewers[:MEMORY_VIEWERS]]]
-                for page in pages:
-                    page.goto('about:blank')
-            memory = {}
-            for name, slug, cards in (('empty', scene.empty, 0), ('big', scene.big, args.cards)):
-                step(f'memory per viewer, {name} board')
-                log = tmp / f'app-memory-{name}.log'
-                with running_app(data, log=log, start_timeout=START_SECONDS) as server:  # a fresh process per figure
-                    memory[name] = memory_per_viewer(server, pages, slug, cards)
+                if 'render' in parts:
+                    step(f'seeded {args.cards + 1} worktrees; render times')
+                    big = render_times(browser, server, scene.owner, scene.big, args.cards)
+                    empty = render_times(browser, server, scene.owner, scene.empty, 0)
+                    rows.append(row(f'first render, {args.cards} cards + {ZONES} zones, median of {RENDER_RUNS}',
+                                    statistics.median(big), statistics.median(empty), 's', 1.5))
+                    rows.append(row(f'first render, {args.cards} cards, max', max(big), max(empty), 's', 1.5))
+                if 'drags' in parts:
+                    step(f'drags seen by 1, then {args.viewers} viewers')
+                    loaded, single = drag_benchmark(browser, server, scene, args.viewers, tabs)
+                    for label, q, limit in (('p50', 0.5, None), ('p95', 0.95, 150), ('max', 1.0, None)):
+                        rows.append(row(f'drag -> {args.viewers} viewers latency {label} ({len(loaded)} pairs; '
+                                        'baseline 1 viewer)', pct(loaded, q), pct(single, q), 'ms', limit))
+                if 'join' in parts:
+                    step(f'{args.joiners} viewers joining at once (1 Chromium, {args.joiners - 1} simulated)')
+                    joiner = logged_in_page(browser, server, scene.viewers[0])
+                    others = [SocketTab(server, user) for user in scene.viewers[1:args.joiners]]
+                    joined, idle = join_stall(server, tmp / 'app-main.log', joiner, others, tabs, scene.big,
+                                              args.cards)
+                    rows.append(row(f'event loop stall while {args.joiners} viewers open the {args.cards}-card board '
+                                    '(slowest /healthz; baseline idle)', max(joined['probe']), max(idle['probe']),
+                                    'ms', 1000))
+                    rows.append(row(f'scheduler runs missed while {args.joiners} viewers join (baseline: allowed)',
+                                    len(joined['missed']), 0, 'runs', 0))
+                    rows.append(row('joiners served NiceGUI\'s response-timeout page instead of the board',
+                                    joined['failed'], 0, 'pages', 0))
+                if 'memory' in parts:
+                    pages = [logged_in_page(browser, server, user)
+                             for user in [scene.owner, *scene.viewers[:MEMORY_VIEWERS]]]
+                    for page in pages:
+                        page.goto('about:blank')
+            if 'memory' in parts:
+                memory = {}
+                for name, slug, cards in (('empty', scene.empty, 0), ('big', scene.big, args.cards)):
+                    step(f'memory per viewer, {name} board')
+                    log = tmp / f'app-memory-{name}.log'
+                    with running_app(data, log=log, start_timeout=START_SECONDS) as server:  # a fresh process each
+                        memory[name] = memory_per_viewer(server, pages, slug, cards)
+                rows.append(row(f'server RSS per extra viewer, {args.cards}-card board', memory['big'],
+                                memory['empty'], 'MB', 1))
             step('done')
         finally:
             tabs.stop()
@@ -390,30 +418,20 @@ def main() -> None:
                 problems += [f'{log.name}: {line}' for line in log_problems(log)]
             print('\n'.join(problems[-30:]), file=sys.stderr)
 
-    rows.append(row(f'first render, {args.cards} cards + {ZONES} zones, median of {RENDER_RUNS}',
-                    statistics.median(big), statistics.median(empty), 's', 1.5))
-    rows.append(row(f'first render, {args.cards} cards, max', max(big), max(empty), 's', 1.5))
-    rows.append(row(f'server RSS per extra viewer, {args.cards}-card board', memory['big'], memory['empty'], 'MB', 1))
-    for label, q, limit in (('p50', 0.5, None), ('p95', 0.95, 150), ('max', 1.0, None)):
-        rows.append(row(f'drag -> {args.viewers} viewers latency {label} ({len(loaded)} pairs; baseline 1 viewer)',
-                        pct(loaded, q), pct(single, q), 'ms', limit))
-    rows.append(row(f'event loop stall while {args.joiners} viewers open the {args.cards}-card board '
-                    '(slowest /healthz; baseline idle)', max(joined['probe']), max(idle['probe']), 'ms', 1000))
-    rows.append(row(f'scheduler runs missed while {args.joiners} viewers join (baseline: allowed)',
-                    len(joined['missed']), 0, 'runs', 0))
-    rows.append(row('joiners served NiceGUI\'s response-timeout page instead of the board', joined['failed'], 0,
-                    'pages', 0))
     print('| metric | value | baseline | ratio | target | result |')
     print('|---|---|---|---|---|---|')
     print('\n'.join(rows))
-    print(f'\nrender samples (s): {[round(t, 3) for t in big]}; empty board: {[round(t, 3) for t in empty]}')
-    print(f'{args.joiners} viewers joined in {joined["seconds"]:.1f} s; /healthz p50 '
-          f'{pct(joined["probe"], 0.5):.0f} ms over {len(joined["probe"])} probes; missed runs: {joined["missed"]}')
+    if 'render' in parts:
+        print(f'\nrender samples (s): {[round(t, 3) for t in big]}; empty board: {[round(t, 3) for t in empty]}')
+    if 'join' in parts:
+        print(f'{args.joiners} viewers joined in {joined["seconds"]:.1f} s; /healthz p50 '
+              f'{pct(joined["probe"], 0.5):.0f} ms over {len(joined["probe"])} probes; missed runs: {joined["missed"]}')
     print(f'app log warnings/errors: {len(problems)}')
     for line in problems[:20]:
         print(f'  {line}')
-    unseen = sum(1 for latency in loaded if latency >= UNSEEN_MS)
-    print(f'drag pairs not seen within {UNSEEN_MS / 1000:g} s: {unseen} of {len(loaded)}')
+    if 'drags' in parts:
+        unseen = sum(1 for latency in loaded if latency >= UNSEEN_MS)
+        print(f'drag pairs not seen within {UNSEEN_MS / 1000:g} s: {unseen} of {len(loaded)}')
     print(f'\ncommand: {shlex.join(sys.orig_argv)}')
     print(f'load average (1, 5, 15 min) at the start and after each step: {"; ".join(loads)}')
 

@@ -1259,7 +1259,8 @@ def cursor_shown(page: WsPage, x: float) -> bool:
 
 async def presence_as(world: SimpleNamespace, t: SimpleNamespace, http: httpx.AsyncClient) -> dict[str, Any]:
     """The actor's cursor before (it arrives: the pipe works), then after the board went private; Alice's cursor
-    after it (sent last: once Alice's own page has it, the push that would carry the actor's has gone out)."""
+    after it. (A page never hears its own moves, so neither page can tell that the other's push went out without
+    it: each check waits for its cursor, up to `_eventually`'s limit.)"""
     alices_cookie = await asyncio.to_thread(login_cookie, world.server, world.alice.id)
     alice, page = WsPage(world.server, alices_cookie), WsPage(world.server, t.cookie)
     path = BOARD.format(slug=t.slug)
@@ -1271,9 +1272,9 @@ async def presence_as(world: SimpleNamespace, t: SimpleNamespace, http: httpx.As
         await (await sharing(alice, t))()
         await alice.wait_for(lambda: get(Board, t.board).private)
         await page.fire(page.one(event='pointer'), 'pointer', {'x': -7002.5, 'y': 0, 't': 2})
+        reached = await _eventually(alice, lambda: cursor_shown(alice, -7002.5))
         await alice.fire(alice.one(event='pointer'), 'pointer', {'x': 7003.5, 'y': 0, 't': 1})
-        await alice.wait_for(lambda: cursor_shown(alice, 7003.5))
-        return {'cursor reaches the board': cursor_shown(alice, -7002.5),
+        return {'cursor reaches the board': reached,
                 "sees Alice's cursor": await _eventually(page, lambda: cursor_shown(page, 7003.5))}
     except Exception as error:  # noqa: BLE001 (reported in the matrix, with the actor)
         return dict.fromkeys(PRESENCE, f'{type(error).__name__}: {error}')
@@ -1284,8 +1285,7 @@ async def presence_as(world: SimpleNamespace, t: SimpleNamespace, http: httpx.As
 
 
 async def _eventually(page: WsPage, check: Callable[[], bool]) -> bool:
-    """`check()` once the page has heard from the server since Alice's cursor went out (a push, or the navigation
-    away of a page that lost the board)."""
+    """`check()` once it holds or the page navigated away (it lost the board); False after 10 s without either."""
     try:
         return bool(await page.wait_for(lambda: check() or page.navigations, timeout=10)) and check()
     except TimeoutError:

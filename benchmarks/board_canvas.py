@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import math
 import re
+import json
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -276,31 +278,38 @@ def drag_benchmark(browser: Browser, server: AppServer, scene: Scene, viewers: i
     return loaded, baseline
 
 
+PROBE = """
+import json, signal, sys, time, httpx
+url, every, samples, running = sys.argv[1], float(sys.argv[2]), [], [True]
+signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+with httpx.Client(timeout=30) as client:
+    while running[0]:
+        started = time.monotonic()
+        client.get(url)
+        samples.append((time.monotonic() - started) * 1000)
+        time.sleep(every)
+print(json.dumps(samples))
+"""
+
+
 class LoopProbe:
-    """Asks /healthz (answered on the app's event loop) every PROBE_SECONDS from a thread: the slowest answer is the
-    longest the loop was busy with something else, as every page and the scheduler would feel it."""
+    """Asks /healthz (answered on the app's event loop) every PROBE_SECONDS from a process of its own: the slowest
+    answer is the longest the loop was busy with something else, as every page and the scheduler would feel it. (A
+    thread of this process would also wait for the simulated tabs' share of its GIL.)"""
 
     def __init__(self, server: AppServer) -> None:
         self.url = f'{server.url}/healthz'
         self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> LoopProbe:
-        self._thread.start()
+        self._process = subprocess.Popen([sys.executable, '-c', PROBE, self.url, str(PROBE_SECONDS)],
+                                         stdout=subprocess.PIPE, text=True)
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                client.get(self.url)
-                self.samples.append((time.monotonic() - started) * 1000)
-                self._stop.wait(PROBE_SECONDS)
+        self._process.terminate()
+        out, _ = self._process.communicate(timeout=60)
+        self.samples = json.loads(out)
 
 
 def missed_runs(log: Path, offset: int) -> list[tuple[str, float]]:

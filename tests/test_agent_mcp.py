@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from agor import agent_sessions, agent_tokens, agent_tools, approvals, auth, db, repos, run_records, user_secrets
 from agor.config import Settings, load_settings
@@ -30,6 +30,7 @@ from .fake_model_server import FakeModelServer
 from .ws_client import WsPage
 
 TIMEOUT = 8  # AGOR_APPROVAL_TIMEOUT_SECONDS of the app the tests start
+FINISHED = ('completed', 'failed', 'stopped')  # a turn's status once its run ended
 
 
 # ---- tokens and tools, in-process ----------------------------------------------------------------------------------
@@ -182,10 +183,12 @@ async def board_page(app: SimpleNamespace, http: httpx.AsyncClient, name: str) -
 
 
 def settled(app: SimpleNamespace, session_id: str, turns: int) -> bool:
+    """The session has finished `turns` runs and is not running (a prompt still queued is not a finished turn: counting
+    it let the second run's checks read its transcript before the run had written its tool result)."""
     with db.read() as session:
         agent = session.get(AgentSession, session_id)
         done = session.exec(select(SessionTurn).where(SessionTurn.session_id == session_id,
-                                                      SessionTurn.status != 'running')).all()
+                                                      col(SessionTurn.status).in_(FINISHED))).all()
     return agent.status not in ('running', 'awaiting_permission', 'idle') and len(done) >= turns
 
 
@@ -229,7 +232,8 @@ async def test_an_agent_comments_and_asks_for_attention_as_its_user(app, runtime
                                 '[[call:request_attention {"reason": "Need a decision on the schema"}]]')
         await until(lambda: settled(app, agent.id, 2), 'the second run')
         await bob.wait_for(lambda: pulsing(bob, app.worktree.id, 'Need a decision on the schema'), timeout=20)
-        assert any('"pulsing": true' in entry['text'] for entry in entries(app, agent.id, 'tool_result'))
+        results = [entry['text'] for entry in entries(app, agent.id, 'tool_result')]
+        assert any('"pulsing": true' in text for text in results), results
         await bob.close()
 
 

@@ -17,10 +17,12 @@ from agor.runtimes.base import (
     RunRequest,
     TranscriptEvent,
     Turn,
+    catalog,
     headline,
     last_reply,
 )
 from agor.runtimes.codex import toml
+from agor.runtimes.shell import ShellRuntime
 
 RECORDED = Path(__file__).parent / 'fixtures' / 'runtime_output'
 EXIT_CODES = json.loads((RECORDED / 'exit_codes.json').read_text())  # as the CLIs gave them (Gemini: 145, 244)
@@ -386,3 +388,13 @@ def test_the_pinned_cli_wins_over_path_and_runs_on_the_projects_node(tmp_path: P
     node = statuses['node']
     assert node.path and int(node.version.lstrip('v').split('.')[0]) >= 20
     assert statuses['codex'].version == f'codex on node {node.version}'
+
+
+def test_the_catalog_has_an_entry_per_runtime_and_refuses_a_misspelt_field(monkeypatch):
+    """agor/runtimes/clis.toml: what each runtime is. A field it does not know fails at import, not silently."""
+    assert {name for name in catalog() if name != 'reasons'} == set(registry.RUNTIMES)
+    monkeypatch.setitem(catalog(), 'typo', {'label': 'Typo', 'binary': 'typo', 'unattended': 'Asks nobody.',
+                                            'permission_modes': {'default': {'args': [], 'help': 'As given.'}},
+                                            'default_permision_mode': 'default'})
+    with pytest.raises(TypeError, match=r'clis.toml \[typo\]: no such field default_permision_mode'):
+        type('TypoRuntime', (ShellRuntime,), {'name': 'typo'})

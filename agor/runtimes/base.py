@@ -27,6 +27,8 @@ MCP_NAME = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
 APP_MCP_SERVER = 'agor'  # the app's own MCP server in every run (agor.agent_tools): no other server takes its name
 MAX_EXTRA_ARGS = 20
 CATALOG = Path(__file__).with_name('clis.toml')  # every runtime's facts (see its header); adapters hold behaviour
+CATALOG_FIELDS = {'label', 'binary', 'package', 'default_permission_mode', 'unattended', 'key_names', 'login_files',
+                  'models', 'permission_modes', 'refused_flags'}
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ class Runtime(ABC):
         facts = catalog().get(cls.__dict__.get('name', ''))
         if facts is None:
             return
+        if unknown := set(facts) - CATALOG_FIELDS:  # a misspelt field would leave the default silently
+            raise TypeError(f'{CATALOG.name} [{cls.name}]: no such field {", ".join(sorted(unknown))}')
         cls.label, cls.binary, cls.package = facts['label'], facts['binary'], facts.get('package')
         cls.default_permission_mode = facts.get('default_permission_mode', cls.default_permission_mode)
         cls.unattended = facts['unattended']

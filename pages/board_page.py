@@ -33,7 +33,7 @@ from components.side_panel import SidePanel
 from components.worktree_dialog import open_add_worktree
 from components.zone_trigger import ZONE_PALETTE, Toasts, picker_dialog, zone_dialog
 
-from .frame import header, one_build_at_a_time, page
+from .frame import few_big_reads_at_a_time, header, one_build_at_a_time, page
 
 
 def register(settings: Settings) -> None:
@@ -45,7 +45,8 @@ async def board_page(user: User, settings: Settings, ref: str, comment: str | No
     """`?comment=<id>` opens that thread and pans to it; `?worktree=<id>` pans to that card; `?session=<id>` opens
     that session."""
     try:
-        board, state, threads, people, has_repo = await as_current_user(_opened, ref)
+        async with few_big_reads_at_a_time():
+            board, state, threads, people, has_repo = await as_current_user(_opened, ref)
     except DomainError as error:
         header(user, settings)
         ui.label(error.message).classes('p-8 text-lg')

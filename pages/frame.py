@@ -51,6 +51,20 @@ async def one_build_at_a_time() -> AsyncIterator[None]:
         yield
 
 
+_reading: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+BIG_READS = 2  # a big page's start-up reads at once: about the cores; more only queue on the GIL
+
+
+@contextlib.asynccontextmanager
+async def few_big_reads_at_a_time() -> AsyncIterator[None]:
+    """Around a big page's start-up read (a 200-card board with its comments: Python work in a worker thread). Sixty
+    viewers opening a board at once ran sixty such reads in threads at once; on two cores they took no less time
+    in all, but the event loop then waited its turn for the GIL behind them, up to a second between two answers
+    (docs/benchmarks.md)."""
+    async with _reading.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(BIG_READS)):
+        yield
+
+
 def page(path: str, settings: Settings, *, role: Role = Role.viewer, title: str = 'Agor') -> Callable:
     """Register `builder(user, settings, **path and query parameters)` as the page at `path`, for a logged-in user
     with at least `role`. The builder receives that user (as loaded now, off the event loop) to decide what to show;

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import re
-import json
 import shlex
 import statistics
 import subprocess

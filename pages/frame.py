@@ -35,8 +35,17 @@ PRIMARY = '#0f766e'  # teal 700: white on it and it on white meet WCAG AA (4.5:1
 PAGE_BUILD_SECONDS = 30.0
 
 
-_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()  # per loop
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = \
+    weakref.WeakKeyDictionary()  # per loop (a semaphore binds to one): gate name -> semaphore
 BUILD_GAP = 0.05  # s the event loop has for everything else before each long build
+BIG_READS = 2  # a big page's start-up reads at once: about the cores; more only queue on the GIL
+
+
+def _gate(name: str, size: int) -> asyncio.Semaphore:
+    gates = _gates.setdefault(asyncio.get_running_loop(), {})
+    if name not in gates:
+        gates[name] = asyncio.Semaphore(size)
+    return gates[name]
 
 
 @contextlib.asynccontextmanager
@@ -46,13 +55,9 @@ async def one_build_at_a_time() -> AsyncIterator[None]:
     iteration between two builds is not enough). Without it, when sixty viewers open a 200-card board at once their
     reads finish together and the loop ran all their builds back to back: the app did not answer for 8.6 s and the
     session watchdog missed its runs (docs/benchmarks.md)."""
-    async with _turns.setdefault(asyncio.get_running_loop(), asyncio.Lock()):  # a lock binds to one loop
+    async with _gate('build', 1):
         await asyncio.sleep(BUILD_GAP)  # the others that were ready with this one queue up behind it meanwhile
         yield
-
-
-_reading: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-BIG_READS = 2  # a big page's start-up reads at once: about the cores; more only queue on the GIL
 
 
 @contextlib.asynccontextmanager
@@ -61,7 +66,7 @@ async def few_big_reads_at_a_time() -> AsyncIterator[None]:
     viewers opening a board at once ran sixty such reads in threads at once; on two cores they took no less time
     in all, but the event loop then waited its turn for the GIL behind them, up to a second between two answers
     (docs/benchmarks.md)."""
-    async with _reading.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(BIG_READS)):
+    async with _gate('big read', BIG_READS):
         yield
 
 

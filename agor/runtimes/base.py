@@ -139,26 +139,27 @@ class Runtime(ABC):
     name: str
     label: str
     binary: str
-    package: str | None = None  # the pinned npm package
-    permission_modes: dict[str, Mode] = {'default': Mode([], 'Runs the command as given.')}
-    default_permission_mode = 'default'  # the safe mode a session gets unless its creator picks another
-    # how its modes behave with nobody at a terminal (the new-session form says it under the modes)
-    unattended = 'Every mode runs without asking anyone: what would need approval is refused.'
-    models: list[str] = []  # known model names (the form offers them; any other name is passed on as typed)
-    refused_flags: dict[str, str] = {}  # extra arguments refused: flag -> why (see check_extra_args)
-    stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details
-    key_names: tuple[str, ...] = ()  # a run needs one of these variables (a provider key); the first is the one to set
-    login_files: tuple[str, ...] = ()  # or the CLI's own login: one of these files in the user's agent home
+    package: str | None  # the pinned npm package
+    permission_modes: dict[str, Mode]
+    default_permission_mode: str  # the safe mode a session gets unless its creator picks another
+    unattended: str  # how its modes behave with nobody at a terminal (the new-session form says it under the modes)
+    models: list[str]  # known model names (the form offers them; any other name is passed on as typed)
+    refused_flags: dict[str, str]  # extra arguments refused: flag -> why (see check_extra_args)
+    key_names: tuple[str, ...]  # a run needs one of these variables (a provider key); the first is the one to set
+    login_files: tuple[str, ...]  # or the CLI's own login: one of these files in the user's agent home
+    stderr_noise: re.Pattern[str] | None = None  # stderr lines not worth keeping for the error details (behaviour)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        facts = catalog().get(cls.__dict__.get('name', ''))
-        if facts is None:
+        if 'name' not in cls.__dict__:  # an abstract base (JsonRuntime)
             return
+        facts = catalog().get(cls.name)
+        if facts is None:
+            raise TypeError(f'{CATALOG.name} has no entry [{cls.name}]')
         if unknown := set(facts) - CATALOG_FIELDS:  # a misspelt field would leave the default silently
             raise TypeError(f'{CATALOG.name} [{cls.name}]: no such field {", ".join(sorted(unknown))}')
         cls.label, cls.binary, cls.package = facts['label'], facts['binary'], facts.get('package')
-        cls.default_permission_mode = facts.get('default_permission_mode', cls.default_permission_mode)
+        cls.default_permission_mode = facts.get('default_permission_mode', 'default')
         cls.unattended = facts['unattended']
         cls.key_names, cls.login_files = tuple(facts.get('key_names', ())), tuple(facts.get('login_files', ()))
         cls.models = facts.get('models', [])

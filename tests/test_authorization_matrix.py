@@ -1050,13 +1050,19 @@ async def attempt_row(world: SimpleNamespace, t: SimpleNamespace, row: Row, http
         if not result:
             said[row.name] = page.warnings[seen:]
     except Exception as error:  # noqa: BLE001 (reported in the matrix, with the row and actor)
-        result = f'{type(error).__name__}: {error}'
+        result = f'{type(error).__name__}: {error}' + ('' if t.sent else f' ({what_it_shows(page)})')
     await page.close()
     try:
         await asyncio.to_thread(row.reset, t)
     except Exception as error:  # noqa: BLE001
         result = f'reset failed: {type(error).__name__}: {error}'
     return result
+
+
+def what_it_shows(page: WsPage) -> str:
+    """Why a control was missing before the event was sent: the page's notices, navigations and first texts."""
+    texts = [e['text'] for e in page.elements.values() if e.get('text')][:12]
+    return f'closed={page.closed} notices={page.notices} navigations={page.navigations} texts={texts}'
 
 
 async def drive(world: SimpleNamespace, t: SimpleNamespace, rows: list[Row],

@@ -102,6 +102,13 @@ class _Worker:
 
 class WorkerPool:
     def __init__(self) -> None:
+        self._start_empty()
+        # A process forked from this one (a test runner's worker, a pre-forking server) starts with an empty pool: the
+        # parent's workers answer the parent, and the threads of its executor do not exist there (a render would wait
+        # for them forever).
+        os.register_at_fork(after_in_child=self._start_empty)
+
+    def _start_empty(self) -> None:
         self._idle: list[_Worker] = []
         self._busy = 0
         self._starting = 0

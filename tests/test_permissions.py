@@ -9,7 +9,7 @@ from sqlmodel import update
 from agor import agent_sessions, auth, boards, comments, db, events, notifications, repos, terminals, triggers
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.events import topic
-from agor.models import Board, Role
+from agor.models import AgentSession, Board, Role, utcnow
 from agor.session_worker import SessionWorkers
 from agor.terminals.access import level_lets_type, may_see, may_start
 
@@ -421,3 +421,26 @@ async def test_an_open_terminal_follows_the_level_and_the_board_of_its_worktree(
     boards.set_access(s.alice, board.id, private=True, members=[], others_can='session')
     await until(lambda: bob.endings == ['You no longer have access to this worktree.'])
     assert alice.endings == [] and await run(alice, 'echo still', 'MARK2') == 'still'
+
+
+def test_a_request_for_approval_pulses_only_for_those_who_may_answer_it(team):
+    """A session waiting for an approval needs someone who may prompt it; any other reason (a long run that ended)
+    needs every viewer of the board."""
+    alice, bob, adam, vic = team.owner, team.users['bob'], team.users['adam'], team.users['vic']
+    agent = agent_sessions.create(alice, team.worktree.id, 'shell')
+
+    def needs(status: str) -> None:  # as the run records it
+        with db.transaction() as session:
+            session.exec(update(AgentSession).where(AgentSession.id == agent.id)
+                         .values(status=status, attention_since=utcnow()))
+
+    def pulsing() -> set[str]:
+        return {user.name for user in (alice, bob, adam, vic)
+                if agent_sessions.board_attention(user, team.board.id)['cards'] == [team.worktree.id]}
+    repos.set_level(alice, team.worktree.id, 'session')
+    needs('awaiting_permission')
+    assert pulsing() == {alice.name, adam.name}  # its creator and an admin; not Bob at `session`, not a viewer
+    repos.set_level(alice, team.worktree.id, 'prompt')
+    assert pulsing() == {alice.name, adam.name, bob.name}
+    needs('completed')
+    assert pulsing() == {alice.name, adam.name, bob.name, vic.name}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -179,3 +180,21 @@ async def _timed(awaitable) -> tuple:
     start = time.monotonic()
     result = await awaitable
     return result, time.monotonic() - start
+
+
+def test_a_process_forked_from_the_app_renders_with_workers_of_its_own():
+    """A fork (a test runner's worker, a pre-forking server) must not wait forever on the parent's render threads."""
+    assert asyncio.run(template_workers.pool.render_async('{{ 1 + 1 }}', {})) == '2'  # the parent's pool is in use
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when its render came back right
+        signal.alarm(20)  # a child that hangs dies instead of hanging the suite
+        try:
+            code = 0 if asyncio.run(template_workers.pool.render_async('{{ 2 + 2 }}', {})) == '4' else 1
+        except BaseException:  # noqa: BLE001 (any failure is reported as the exit code)
+            code = 1
+        finally:
+            template_workers.pool.close()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert template_workers.pool.render('{{ 3 + 3 }}', {}) == '6'  # and the parent's pool still works

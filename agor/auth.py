@@ -232,7 +232,7 @@ def _clean_email(email: str) -> str:
 
 
 def _check_may_grant(actor: User, role: Role) -> None:
-    if role > actor.level or (role == Role.owner and actor.level < Role.owner):
+    if role > actor.level:  # an owner grants any role, an admin up to admin
         raise Forbidden(f'Your role ({actor.role}) cannot grant the role {role.name}.')
 
 

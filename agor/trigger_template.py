@@ -238,10 +238,14 @@ def serve_jobs() -> None:
     out = sys.stdout.buffer
     out.write(b'"ready"\n')
     out.flush()
+    # A CPU limit the app itself runs under (systemd's LimitCPU=, ulimit -t) stays: a worker that gave up root
+    # cannot raise it, and failed every render when it tried.
+    _, ceiling = resource.getrlimit(resource.RLIMIT_CPU)
     for line in sys.stdin.buffer:
-        used = sum(os.times()[:2])
-        limit = int(used) + 1 + template_workers.CPU_SECONDS
-        resource.setrlimit(resource.RLIMIT_CPU, (limit, resource.RLIM_INFINITY))
+        limit = int(sum(os.times()[:2])) + 1 + template_workers.CPU_SECONDS
+        if ceiling != resource.RLIM_INFINITY:
+            limit = min(limit, ceiling)
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, ceiling))
         job = json.loads(line)
         try:
             reply: dict[str, Any] = {'text': render_here(job['source'], job['values'])}

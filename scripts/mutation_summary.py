@@ -1,7 +1,7 @@
 """Summarize `mutmut results --all true` (on stdin) for scripts/mutate: counts per module and every surviving mutant.
 
-Mutants listed in scripts/mutate-equivalent.txt (`name  reason`, one a line) make no observable difference and are
-counted as equivalent. Exits 1 when a mutant survived that is not listed there, or when a mutant had no test.
+Mutants listed in scripts/mutate-equivalent.txt (`name  reason`, one a line) make no observable difference (or sit
+on a line no test can reach) and are counted as equivalent. Exits 1 when a mutant survived that is not listed there, or when a mutant had no test.
 Usage: mutation_summary.py GROUP GLOB... (only mutants whose names match a glob count).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main(group: str, globs: list[str]) -> int:
         if not name or not any(fnmatch.fnmatchcase(name, glob) for glob in globs):
             continue
         module = name.split('.x')[0]
-        if status == 'survived' and name in equivalent:
+        if status in {'survived', 'no tests'} and name in equivalent:
             status = 'equivalent'
         counts[module][status] += 1
         if status not in {'killed', 'equivalent'}:

@@ -17,8 +17,11 @@ def test_first_owner_only_once(settings):
     owner = auth.create_first_owner('Boss@Example.com', 'Boss', PASSWORD)
     assert auth.has_users()
     assert owner.role == 'owner' and owner.email == 'boss@example.com'
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as refused:
         auth.create_first_owner('other@example.com', 'Other', PASSWORD)
+    assert refused.value.message == 'The owner account already exists. Log in instead.'
+    with db.read() as session:
+        assert [u.email for u in session.exec(select(User)).all()] == ['boss@example.com']
 
 
 def test_login_is_case_insensitive_and_rejects_wrong_password(make_user):
@@ -45,6 +48,10 @@ def test_repeated_bad_logins_are_slowed_down(make_user, monkeypatch):
 def test_two_tabs_logging_in_at_once_both_get_in(make_user):
     make_user('owner')
     assert parallel_logins('owner@example.com', PASSWORD, '10.0.0.5', count=2) == ['logged in'] * 2
+    throttle = auth.LoginThrottle()  # the same, in the order that threads may or may not meet
+    first, second = throttle.start('me@example.com', '10.0.0.5'), throttle.start('me@example.com', '10.0.0.6')
+    throttle.succeed(first)  # forgives the account's failures, the second's included
+    throttle.succeed(second)
 
 
 def test_a_correct_password_takes_back_only_its_own_attempt_at_the_address():
@@ -249,6 +256,33 @@ def test_bad_account_input_has_clear_messages(make_user):
         auth.create_user(owner, 'x@example.com', 'X', 'short', Role.member)
     with pytest.raises(Conflict, match='already exists'):
         auth.create_user(owner, 'OWNER@example.com', 'X', PASSWORD, Role.member)
+
+
+def test_a_display_name_has_1_to_80_characters_and_a_password_at_least_8(make_user):
+    owner = make_user('owner')
+    for name in ('', '   ', 'n' * 81):
+        with pytest.raises(InvalidInput) as refused:
+            auth.create_user(owner, 'x@example.com', name, PASSWORD, Role.member)
+        assert refused.value.message == 'Enter a display name (at most 80 characters).'
+    with pytest.raises(InvalidInput) as refused:
+        auth.create_user(owner, 'x@example.com', 'X', 'p' * 7, Role.member)
+    assert refused.value.message == 'The password needs at least 8 characters.'
+    assert auth.create_user(owner, 'x@example.com', ' ' + 'n' * 80 + ' ', 'p' * 8, Role.member).name == 'n' * 80
+    assert auth.authenticate('x@example.com', 'p' * 8).email == 'x@example.com'
+
+
+def test_people_get_avatar_colours_that_tell_them_apart(make_user):
+    colours = {make_user('member', f'Person {i}').avatar_color for i in range(12)}
+    assert len(colours) > 3 and colours <= set(auth.AVATAR_COLORS)
+
+
+def test_changing_someone_who_does_not_exist_says_so(make_user):
+    owner = make_user('owner')
+    for change in (lambda: auth.set_role(owner, 'no-such-id', Role.member),
+                   lambda: auth.set_active(owner, 'no-such-id', False)):
+        with pytest.raises(NotFound) as refused:
+            change()
+        assert refused.value.message == 'No such user.'
 
 
 def test_a_throttled_login_is_told_how_long_to_wait_and_the_wait_doubles_up_to_five_minutes():

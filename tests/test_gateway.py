@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import time
 from urllib.parse import urlparse
@@ -14,14 +15,15 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, boards, db, repos, user_secrets
+from agor import agent_sessions, boards, credentials, db, repos, unix_accounts, user_secrets
 from agor.config import load_settings
 from agor.errors import Forbidden, InvalidInput
 from agor.gateway import channels, links, relay, service
-from agor.models import AgentSession, GatewayEvent, Role, SessionTurn
+from agor.models import AgentSession, GatewayEvent, GatewayThread, Role, SessionTurn
+from agor.runtimes import registry
 from agor.session_worker import SessionWorkers
 
-from .conftest import seed_board
+from .conftest import EXECUTOR, seed_board
 from .fake_slack import FakeSlack, message_event, send, signed
 from .test_sessions import settle, wait_for
 
@@ -287,6 +289,32 @@ def test_rotating_the_master_secret_re_encrypts_the_channels_secrets(settings, g
     user_secrets.init(settings)
     opened = channels.opened(channel_id)
     assert (opened.signing_secret, opened.bot_token) == (SECRET, TOKEN)
+
+
+def test_a_chat_sessions_runs_get_the_channels_variables_and_its_provider_key_counts(settings, git_repo, fake_slack):
+    """A channel's variables reach the sessions it started, and only those; a provider key among them lets a
+    session of that runtime run though neither the operator nor its creator has one."""
+    seeded = seed_board(settings, git_repo)
+    alice = seeded.owner
+    channel = channels.save_channel(alice, None, {
+        'name': '#ai', 'signing_secret': SECRET, 'bot_token': TOKEN, 'board_id': seeded.board.id,
+        'worktree_id': seeded.worktree.id, 'runtime': 'claude-code', 'api_base': fake_slack.api_base,
+        'env': {'ANTHROPIC_API_KEY': 'sk-channel'}})
+    credentials.configure({})  # no operator key
+    user_secrets.set_key(alice, 'ANTHROPIC_API_KEY', 'sk-alice')  # so that the sessions can be created
+    from_chat, from_board = (agent_sessions.create(alice, seeded.worktree.id, 'claude-code') for _ in range(2))
+    user_secrets.delete_key(alice, 'ANTHROPIC_API_KEY')
+    with db.transaction() as session:
+        session.add(GatewayThread(channel_id=channel['id'], external_channel='C1', thread_ts='1.1',
+                                  session_id=from_chat.id, external_user='UALICE'))
+    account = unix_accounts.current() if os.geteuid() else unix_accounts.lookup(EXECUTOR)
+    assert credentials.merged_env(alice, account, session_id=from_chat.id).env['ANTHROPIC_API_KEY'] == 'sk-channel'
+    assert 'ANTHROPIC_API_KEY' not in credentials.merged_env(alice, account, session_id=from_board.id).env
+    claude = registry.get('claude-code')
+    with db.read() as session:
+        credentials.require_provider_key(session, claude, alice, alice, from_chat.id)
+        with pytest.raises(InvalidInput, match='needs an API key'):
+            credentials.require_provider_key(session, claude, alice, alice, from_board.id)
 
 
 async def test_a_chat_session_gets_the_channels_mcp_servers_with_the_writers_grants(scene, fake_slack, settings):

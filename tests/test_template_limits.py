@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -198,3 +199,13 @@ def test_a_process_forked_from_the_app_renders_with_workers_of_its_own():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert template_workers.pool.render('{{ 3 + 3 }}', {}) == '6'  # and the parent's pool still works
+
+
+def test_an_app_under_a_cpu_limit_of_its_own_still_renders():
+    """systemd's LimitCPU= or `ulimit -t` on the app: its workers inherit it and must render within it."""
+    script = ('import asyncio, resource; resource.setrlimit(resource.RLIMIT_CPU, (600, 600)); '
+              'from agor import template_workers; '
+              'print(asyncio.run(template_workers.pool.render_async("{{ 3 * 3 }}", {})))')
+    done = subprocess.run([sys.executable, '-c', script], cwd=template_workers.ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == '9', done.stderr

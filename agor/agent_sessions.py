@@ -69,8 +69,8 @@ def add(session: Session, actor: User, worktree: Worktree, runtime: str, text: s
                          permission_mode=permission_mode or mine.permission_mode, extra_args=list(mine.extra_args))
     session.add(agent)
     session.flush()
-    if text:
-        credentials.require_provider_key(session, adapter, actor, actor, agent.id)
+    if text:  # a new session has no channel and no Session variables of its own yet: the creator's keys count
+        credentials.require_provider_key(session, adapter, actor, actor)
         _queue(session, agent, actor, text)
     publish_change(session, agent, actor)
     return agent

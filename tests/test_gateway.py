@@ -315,6 +315,9 @@ def test_a_chat_sessions_runs_get_the_channels_variables_and_its_provider_key_co
         credentials.require_provider_key(session, claude, alice, alice, from_chat.id)
         with pytest.raises(InvalidInput, match='needs an API key'):
             credentials.require_provider_key(session, claude, alice, alice, from_board.id)
+    agent_sessions.prompt(alice, from_chat.id, 'go on')  # queued: the channel's key serves it
+    with pytest.raises(InvalidInput, match='needs an API key'):
+        agent_sessions.prompt(alice, from_board.id, 'go on')
 
 
 async def test_a_chat_session_gets_the_channels_mcp_servers_with_the_writers_grants(scene, fake_slack, settings):

@@ -6,10 +6,11 @@ import pytest
 
 from sqlmodel import update
 
-from agor import agent_sessions, auth, boards, comments, db, events, notifications, repos, terminals, triggers
+from agor import (agent_sessions, auth, boards, comments, db, events, notifications, permissions, repos, terminals,
+                  triggers)
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.events import topic
-from agor.models import AgentSession, Board, Role, utcnow
+from agor.models import AgentSession, Board, Role, Worktree, utcnow
 from agor.session_worker import SessionWorkers
 from agor.terminals.access import level_lets_type, may_see, may_start
 
@@ -444,3 +445,84 @@ def test_a_request_for_approval_pulses_only_for_those_who_may_answer_it(team):
     assert pulsing() == {alice.name, adam.name, bob.name}
     needs('completed')
     assert pulsing() == {alice.name, adam.name, bob.name, vic.name}
+
+
+# ---- the rules themselves (agor.permissions), as every service and page reads them -----------------------------------
+
+def rights(user, worktree_id: str) -> dict:
+    with db.read() as session:
+        return permissions.worktree_rights(session, user, session.get(Worktree, worktree_id))
+
+
+def test_what_each_person_may_do_with_a_worktree_and_why_not(team):
+    """The rights the card dialog and the API show: exactly, for the owner, an admin, a member at each level and a
+    viewer."""
+    alice, bob, adam, vic = team.owner, team.users['bob'], team.users['adam'], team.users['vic']
+    worktree = team.worktree.id
+    granted = 'Alice (its owner) or an admin can grant it.'
+    no_level = 'Only Alice (its owner) or an admin sets what others may do.'
+    full = {'start': None, 'edit': None, 'owner': 'Alice'}
+    repos.set_level(alice, worktree, 'session')
+    assert rights(alice, worktree) == {**full, 'level': 'all', 'others_can': 'session', 'is_owner': True,
+                                       'set_level': None}
+    assert rights(adam, worktree) == {**full, 'level': 'all', 'others_can': 'session', 'is_owner': False,
+                                      'set_level': None}
+    assert rights(bob, worktree) == {
+        'level': 'session', 'others_can': 'session', 'owner': 'Alice', 'is_owner': False, 'start': None,
+        'edit': 'On auth-fix others may: start their own sessions. To edit, move or archive it you need '
+                f'“Everything (edit, archive, delete)”; {granted}', 'set_level': no_level}
+    repos.set_level(alice, worktree, 'view')
+    assert rights(bob, worktree)['start'] == ('On auth-fix others may: view only. To start sessions you need “Start '
+                                              f'their own sessions”; {granted}')
+    repos.set_level(alice, worktree, 'all')
+    assert (rights(bob, worktree)['start'], rights(bob, worktree)['edit']) == (None, None)
+    assert rights(vic, worktree) == {
+        'level': 'view', 'others_can': 'all', 'owner': 'Alice', 'is_owner': False,
+        'start': 'Your role (viewer) only views worktrees; to start sessions you need member or higher.',
+        'edit': 'Your role (viewer) only views worktrees; to edit, move or archive it you need member or higher.',
+        'set_level': no_level}
+
+
+def test_membership_of_one_private_board_opens_no_other(team):
+    alice, bob, carol = team.owner, team.users['bob'], team.users['carol']
+    other = boards.create_board(alice, 'Other')
+    boards.set_access(alice, team.board.id, private=True, members=[bob.id], others_can='session')
+    boards.set_access(alice, other.id, private=True, members=[carol.id], others_can='session')
+    with db.read() as session:
+        assert [permissions.can_view_board(session, who, session.get(Board, team.board.id))
+                for who in (bob, carol)] == [True, False]
+        assert [permissions.can_view_board(session, who, session.get(Board, other.id))
+                for who in (bob, carol)] == [False, True]
+
+
+def test_a_deactivated_account_sees_no_board_and_no_worktree(team):
+    bob = team.users['bob']
+    auth.set_active(team.owner, bob.id, False)
+    with db.read() as session:
+        stale = session.get(type(bob), bob.id)  # the account as it is now
+        board = session.get(Board, team.board.id)
+        assert permissions.board_visible(stale, board, True) is False
+        assert permissions.worktree_level(session, stale, session.get(Worktree, team.worktree.id)) is None
+
+
+def test_what_is_not_a_board_id_or_not_a_visible_worktree_is_not_found_and_says_so(team):
+    carol = team.users['carol']
+    with db.read() as session:
+        for board_id in ('', None, 7, ['a', 'b'], {'id': team.board.id}, 'no-such-board'):
+            with pytest.raises(NotFound) as refused:
+                permissions.visible_board(session, team.owner, board_id)
+            assert refused.value.message == 'This board no longer exists.'
+    boards.set_access(team.owner, team.board.id, private=True, members=[], others_can='all')
+    with db.read() as session, pytest.raises(NotFound) as refused:
+        permissions.require_worktree(session, carol, session.get(Worktree, team.worktree.id), permissions.Level.view,
+                                     'see it')
+    assert refused.value.message == 'That worktree no longer exists.'
+
+
+def test_starting_a_session_below_the_level_says_what_it_needs(team):
+    alice, bob = team.owner, team.users['bob']
+    repos.set_level(alice, team.worktree.id, 'view')
+    with pytest.raises(Forbidden) as refused:
+        agent_sessions.create(bob, team.worktree.id, 'shell', 'echo hi')
+    assert refused.value.message == ('On auth-fix others may: view only. To start sessions in it you need “Start '
+                                     'their own sessions”; Alice (its owner) or an admin can grant it.')

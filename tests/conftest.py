@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agor import auth, boards, credentials, db, repos, user_secrets
+from agor import auth, boards, credentials, db, repos, unix_accounts, user_secrets
 from agor.config import Settings, load_settings
 from agor.models import Role, User
 from agor.runtimes import registry
@@ -22,6 +22,11 @@ pytest_plugins = ['tests.runtime_fixtures']
 
 PASSWORD = 'correct-horse'
 EXECUTOR = 'agor-t-exec'  # as root, terminals and agents run as this account (insulated mode, the default as root)
+
+
+def agent_account() -> unix_accounts.Account:
+    """The account these tests' agents run as: the executor as root (insulated mode), else the current one."""
+    return unix_accounts.current() if os.geteuid() else unix_accounts.lookup(EXECUTOR)
 
 
 def ensure_account(name: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import time
 from urllib.parse import urlparse
@@ -15,7 +14,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, boards, credentials, db, repos, unix_accounts, user_secrets
+from agor import agent_sessions, boards, credentials, db, repos, user_secrets
 from agor.config import load_settings
 from agor.errors import Forbidden, InvalidInput
 from agor.gateway import channels, links, relay, service
@@ -23,7 +22,7 @@ from agor.models import AgentSession, GatewayEvent, GatewayThread, Role, Session
 from agor.runtimes import registry
 from agor.session_worker import SessionWorkers
 
-from .conftest import EXECUTOR, seed_board
+from .conftest import agent_account, seed_board
 from .fake_slack import FakeSlack, message_event, send, signed
 from .test_sessions import settle, wait_for
 
@@ -45,16 +44,17 @@ def fake_slack():
     fake.close()
 
 
-def make_channel(seeded, fake: FakeSlack) -> str:
-    """Alice and Bob each with a TEAM_TOKEN; Alice's admin sets up a Slack channel on auth-fix (shell sessions) with
-    CHANNEL_VAR, and maps Slack user UALICE to Alice."""
+def make_channel(seeded, fake: FakeSlack, runtime: str = 'shell',
+                 env: dict[str, str] | None = None) -> str:
+    """Alice and Bob each with a TEAM_TOKEN; Alice's admin sets up a Slack channel on auth-fix (`runtime` sessions)
+    with `env` (CHANNEL_VAR), and maps Slack user UALICE to Alice."""
     alice, bob = seeded.owner, seeded.users['bob']
     user_secrets.set_env(alice, 'TEAM_TOKEN', 'alice-token')
     user_secrets.set_env(bob, 'TEAM_TOKEN', 'bob-token')
     channel = channels.save_channel(alice, None, {
         'name': '#ops', 'signing_secret': SECRET, 'bot_token': TOKEN, 'board_id': seeded.board.id,
-        'worktree_id': seeded.worktree.id, 'runtime': 'shell', 'api_base': fake.api_base,
-        'env': {'CHANNEL_VAR': 'channel-value'}})
+        'worktree_id': seeded.worktree.id, 'runtime': runtime, 'api_base': fake.api_base,
+        'env': env or {'CHANNEL_VAR': 'channel-value'}})
     channels.map_identity(alice, channel['id'], 'UALICE', alice.id)
     return channel['id']
 
@@ -294,20 +294,17 @@ def test_rotating_the_master_secret_re_encrypts_the_channels_secrets(settings, g
 def test_a_chat_sessions_runs_get_the_channels_variables_and_its_provider_key_counts(settings, git_repo, fake_slack):
     """A channel's variables reach the sessions it started, and only those; a provider key among them lets a
     session of that runtime run though neither the operator nor its creator has one."""
-    seeded = seed_board(settings, git_repo)
+    seeded = seed_board(settings, git_repo, bob=Role.member)
     alice = seeded.owner
-    channel = channels.save_channel(alice, None, {
-        'name': '#ai', 'signing_secret': SECRET, 'bot_token': TOKEN, 'board_id': seeded.board.id,
-        'worktree_id': seeded.worktree.id, 'runtime': 'claude-code', 'api_base': fake_slack.api_base,
-        'env': {'ANTHROPIC_API_KEY': 'sk-channel'}})
+    channel_id = make_channel(seeded, fake_slack, 'claude-code', {'ANTHROPIC_API_KEY': 'sk-channel'})
     credentials.configure({})  # no operator key
     user_secrets.set_key(alice, 'ANTHROPIC_API_KEY', 'sk-alice')  # so that the sessions can be created
     from_chat, from_board = (agent_sessions.create(alice, seeded.worktree.id, 'claude-code') for _ in range(2))
     user_secrets.delete_key(alice, 'ANTHROPIC_API_KEY')
     with db.transaction() as session:
-        session.add(GatewayThread(channel_id=channel['id'], external_channel='C1', thread_ts='1.1',
+        session.add(GatewayThread(channel_id=channel_id, external_channel='C1', thread_ts='1.1',
                                   session_id=from_chat.id, external_user='UALICE'))
-    account = unix_accounts.current() if os.geteuid() else unix_accounts.lookup(EXECUTOR)
+    account = agent_account()
     assert credentials.merged_env(alice, account, session_id=from_chat.id).env['ANTHROPIC_API_KEY'] == 'sk-channel'
     assert 'ANTHROPIC_API_KEY' not in credentials.merged_env(alice, account, session_id=from_board.id).env
     claude = registry.get('claude-code')

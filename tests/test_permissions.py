@@ -10,7 +10,7 @@ from agor import (agent_sessions, auth, boards, comments, db, events, notificati
                   triggers)
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.events import topic
-from agor.models import AgentSession, Board, Role, Worktree, utcnow
+from agor.models import AgentSession, Board, Role, User, Worktree, utcnow
 from agor.session_worker import SessionWorkers
 from agor.terminals.access import level_lets_type, may_see, may_start
 
@@ -475,7 +475,8 @@ def test_what_each_person_may_do_with_a_worktree_and_why_not(team):
     assert rights(bob, worktree)['start'] == ('On auth-fix others may: view only. To start sessions you need “Start '
                                               f'their own sessions”; {granted}')
     repos.set_level(alice, worktree, 'all')
-    assert (rights(bob, worktree)['start'], rights(bob, worktree)['edit']) == (None, None)
+    at_all = rights(bob, worktree)
+    assert (at_all['start'], at_all['edit']) == (None, None)
     assert rights(vic, worktree) == {
         'level': 'view', 'others_can': 'all', 'owner': 'Alice', 'is_owner': False,
         'start': 'Your role (viewer) only views worktrees; to start sessions you need member or higher.',
@@ -499,7 +500,7 @@ def test_a_deactivated_account_sees_no_board_and_no_worktree(team):
     bob = team.users['bob']
     auth.set_active(team.owner, bob.id, False)
     with db.read() as session:
-        stale = session.get(type(bob), bob.id)  # the account as it is now
+        stale = session.get(User, bob.id)  # the account as it is now
         board = session.get(Board, team.board.id)
         assert permissions.board_visible(stale, board, True) is False
         assert permissions.worktree_level(session, stale, session.get(Worktree, team.worktree.id)) is None

@@ -3,7 +3,6 @@ wrong master secret, rotation), the rules for names and values, write-only listi
 key check before anything is queued, and the creator's values kept out of stored transcripts and errors."""
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import sys
 import pytest
 from sqlmodel import select
 
-from agor import agent_sessions, credentials, db, repos, rotate_master_secret, unix_accounts, user_secrets
+from agor import agent_sessions, credentials, db, repos, rotate_master_secret, user_secrets
 from agor.config import load_settings
 from agor.errors import Forbidden, InvalidInput, NotFound
 from agor.models import Role, SecretCheck, SessionTurn, UserSecret
@@ -19,7 +18,7 @@ from agor.secret_box import SecretBox, UnreadableSecret, WrongMasterSecret
 from agor.session_worker import SessionWorkers
 
 from .app_server import ROOT, clean_env, running_app
-from .conftest import seed_board
+from .conftest import agent_account, seed_board
 from .test_sessions import settle, texts
 
 SECRET_A = 'a' * 40
@@ -281,7 +280,7 @@ def test_the_merge_order_is_instance_then_global_then_opted_session_vars_then_ke
     user_secrets.set_env(alice, 'OVERRIDE', 'global')
     user_secrets.set_env(alice, 'SESSION_ONLY', 'in-session', 'session')
     agent = agent_sessions.create(alice, team.worktree.id, 'shell')
-    account = unix_accounts.current() if os.geteuid() else unix_accounts.lookup('agor-t-exec')
+    account = agent_account()
     env = credentials.merged_env(alice, account, session_id=agent.id).env
     assert (env['SHARED'], env['ONLY_INSTANCE'], env['ANTHROPIC_API_KEY']) == ('global', 'i', 'sk-instance')
     assert 'SESSION_ONLY' not in env
